@@ -1,0 +1,1 @@
+"""meterql: a federated SQL engine for usage-based billing."""

@@ -1,0 +1,7 @@
+"""The catalog: sources, tables, columns; persisted, versioned, and sqlglot's optimizer schema."""
+
+from meterql.catalog.catalog import Catalog
+from meterql.catalog.model import MODES, Column, Mode, Source, Table
+from meterql.catalog.schema import CatalogSchema
+
+__all__ = ["MODES", "Catalog", "CatalogSchema", "Column", "Mode", "Source", "Table"]

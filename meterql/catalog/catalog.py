@@ -1,0 +1,127 @@
+"""The catalog: registered sources and their introspected tables, cached in memory."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+import duckdb
+
+from meterql.catalog.model import MODES, Source, Table
+from meterql.catalog.names import resolve_table
+from meterql.catalog.schema import CatalogSchema
+from meterql.catalog.store import CatalogStore
+from meterql.catalog.uri import parse_uri
+from meterql.dialects import DIALECTS, kind_for_scheme
+from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceError
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Names meterql keeps for itself (the local source arrives with ingestion).
+RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
+
+
+class Catalog:
+    """Sources and tables, persisted in the workspace and cached for planning.
+
+    The cache is rebuilt after every change; :attr:`version` tells planners when.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._store = CatalogStore(con)
+        self._load()
+
+    def _load(self) -> None:
+        self._sources = {s.name: s for s in self._store.sources()}
+        self._tables = self._store.tables()
+        self._by_key = {t.key: t for t in self._tables}
+        self._schema: CatalogSchema | None = None
+        self.version = self._store.version
+
+    # -- sources -------------------------------------------------------------------------
+    def sources(self) -> list[Source]:
+        return list(self._sources.values())
+
+    def source(self, name: str) -> Source:
+        try:
+            return self._sources[name.lower()]
+        except KeyError:
+            close = difflib.get_close_matches(name.lower(), list(self._sources), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "run 'meterql source list'"
+            raise UnknownSourceError(f"no source named '{name}'", source=name, hint=hint) from None
+
+    def validate_source(self, source: Source) -> None:
+        """Check a source before it is stored; raises :class:`InvalidSourceError`."""
+        if not _NAME.match(source.name):
+            raise InvalidSourceError(
+                f"'{source.name}' is not a valid source name",
+                hint="use a lowercase identifier: letters, digits and _, starting with a letter",
+            )
+        if source.name in RESERVED_NAMES:
+            raise InvalidSourceError(
+                f"'{source.name}' is reserved by meterql", hint="choose another name"
+            )
+        if source.mode not in MODES:
+            raise InvalidSourceError(
+                f"unknown mode '{source.mode}'", hint=f"use one of: {', '.join(MODES)}"
+            )
+        if source.mode == "sync":
+            raise InvalidSourceError(
+                "sync mode is not available yet", hint="use --mode direct", source=source.name
+            )
+        if source.name in self._sources:
+            raise SourceExistsError(
+                f"a source named '{source.name}' already exists",
+                source=source.name,
+                hint="remove it first with 'meterql source remove', or pick another name",
+            )
+
+    @staticmethod
+    def kind_of(uri: str) -> str:
+        """The source kind a URI names; raises with the accepted schemes otherwise."""
+        scheme = parse_uri(uri).scheme
+        kind = kind_for_scheme(scheme)
+        if kind is None:
+            accepted = ", ".join(s for d in DIALECTS.values() for s in d.uri_schemes)
+            raise InvalidSourceError(
+                f"unknown source kind '{scheme}'", hint=f"URI schemes meterql knows: {accepted}"
+            )
+        return kind
+
+    def add_source(self, source: Source, tables: Sequence[Table]) -> None:
+        self.validate_source(source)
+        self._store.insert_source(source)
+        self._store.replace_tables(source.name, tables)
+        self._load()
+
+    def remove_source(self, name: str) -> Source:
+        source = self.source(name)
+        self._store.delete_source(source.name)
+        self._load()
+        return source
+
+    def replace_tables(self, name: str, tables: Sequence[Table]) -> None:
+        self._store.replace_tables(self.source(name).name, tables)
+        self._load()
+
+    # -- tables ----------------------------------------------------------------------------
+    def tables(self, source: str | None = None) -> list[Table]:
+        if source is None:
+            return list(self._tables)
+        name = self.source(source).name
+        return [t for t in self._tables if t.source == name]
+
+    def table(self, name: str | Sequence[str]) -> Table:
+        """Resolve a table name (``'pg.public.events'`` or its parts) to one table."""
+        parts = name.split(".") if isinstance(name, str) else list(name)
+        return resolve_table(parts, self._tables)
+
+    def table_by_key(self, key: tuple[str, str, str]) -> Table:
+        return self._by_key[key]
+
+    @property
+    def schema(self) -> CatalogSchema:
+        """The catalog as sqlglot's optimizer schema (built lazily, per catalog version)."""
+        if self._schema is None:
+            self._schema = CatalogSchema(self._tables)
+        return self._schema

@@ -1,0 +1,88 @@
+"""What the catalog holds: sources, their tables and columns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from meterql.catalog.uri import redact_uri
+
+Mode = Literal["direct", "sync"]
+MODES: tuple[str, ...] = ("direct", "sync")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered database.
+
+    Attributes:
+        name: lowercase identifier; the first part of every table name.
+        kind: ``postgres``, ``sqlite`` or ``duckdb``.
+        uri: the connection URI as stored (a password in it stays in the workspace only).
+        mode: ``direct`` (query the source at query time) or ``sync``.
+        options: kind-specific settings (``statement_timeout_ms``, ``numeric_scale``, ...).
+    """
+
+    name: str
+    kind: str
+    uri: str
+    mode: Mode = "direct"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def display_uri(self) -> str:
+        """The URI with any written password shown as ``***``."""
+        return redact_uri(self.uri)
+
+    def describe(self) -> dict[str, Any]:
+        """A secret-free description for listings and JSON output."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "mode": self.mode,
+            "uri": self.display_uri,
+            "options": dict(self.options),
+        }
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as meterql sees it.
+
+    Attributes:
+        name: the column name as the source spells it.
+        type: the DuckDB type that carries it exactly.
+        source_type: the type as the source declares it.
+        nullable: whether it may hold NULL.
+    """
+
+    name: str
+    type: str
+    source_type: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table or view of a source, addressed as ``source.schema.table``."""
+
+    source: str
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    kind: str = "table"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.source}.{self.schema}.{self.name}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.source, self.schema, self.name)
+
+    def column(self, name: str) -> Column | None:
+        lowered = name.lower()
+        for col in self.columns:
+            if col.name.lower() == lowered:
+                return col
+        return None

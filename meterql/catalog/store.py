@@ -1,0 +1,149 @@
+"""The catalog's persistence: one DuckDB file with a schema version and a migration chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+import duckdb
+
+from meterql.catalog.model import Column, Source, Table
+
+SCHEMA_VERSION = 1
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE sources (
+            name VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            uri VARCHAR NOT NULL,
+            mode VARCHAR NOT NULL,
+            options VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            refreshed_at TIMESTAMPTZ
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE columns (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            table_kind VARCHAR NOT NULL,
+            ordinal INTEGER NOT NULL,
+            column_name VARCHAR NOT NULL,
+            duckdb_type VARCHAR NOT NULL,
+            source_type VARCHAR NOT NULL,
+            nullable BOOLEAN NOT NULL
+        )
+        """
+    )
+
+
+#: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1,)
+
+
+class CatalogStore:
+    """Reads and writes sources and introspected tables in ``catalog.duckdb``."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+        self._migrate()
+
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            from meterql.errors import WorkspaceError
+
+            raise WorkspaceError(
+                f"the catalog was written by a newer meterql (schema version {version}, "
+                f"this one knows {SCHEMA_VERSION})",
+                hint="upgrade meterql",
+            )
+        for step in range(version, SCHEMA_VERSION):
+            con.execute("BEGIN")
+            MIGRATIONS[step](con)
+            con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(step + 1)]
+            )
+            con.execute("COMMIT")
+
+    @property
+    def version(self) -> int:
+        """A counter bumped by every change; plans are cached per catalog version."""
+        row = self._con.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self._con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('catalog_version', ?)", [str(self.version + 1)]
+        )
+
+    def sources(self) -> list[Source]:
+        rows = self._con.execute(
+            "SELECT name, kind, uri, mode, options FROM sources ORDER BY name"
+        ).fetchall()
+        return [Source(n, k, u, m, json.loads(o)) for n, k, u, m, o in rows]
+
+    def insert_source(self, source: Source) -> None:
+        self._con.execute("BEGIN")
+        self._con.execute(
+            "INSERT INTO sources (name, kind, uri, mode, options) VALUES (?, ?, ?, ?, ?)",
+            [source.name, source.kind, source.uri, source.mode, json.dumps(source.options)],
+        )
+        self._bump()
+        self._con.execute("COMMIT")
+
+    def delete_source(self, name: str) -> None:
+        self._con.execute("BEGIN")
+        self._con.execute("DELETE FROM columns WHERE source = ?", [name])
+        self._con.execute("DELETE FROM sources WHERE name = ?", [name])
+        self._bump()
+        self._con.execute("COMMIT")
+
+    def replace_tables(self, source: str, tables: Iterable[Table]) -> None:
+        """Swap a source's introspected tables in one transaction."""
+        rows = [
+            (t.source, t.schema, t.name, t.kind, i, c.name, c.type, c.source_type, c.nullable)
+            for t in tables
+            for i, c in enumerate(t.columns)
+        ]
+        self._con.execute("BEGIN")
+        try:
+            self._con.execute("DELETE FROM columns WHERE source = ?", [source])
+            if rows:
+                self._con.executemany(
+                    "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+            self._con.execute(
+                "UPDATE sources SET refreshed_at = now() WHERE name = ?", [source]
+            )
+            self._bump()
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+
+    def tables(self) -> list[Table]:
+        rows = self._con.execute(
+            """
+            SELECT source, schema_name, table_name, table_kind, column_name, duckdb_type,
+                   source_type, nullable
+            FROM columns ORDER BY source, schema_name, table_name, ordinal
+            """
+        ).fetchall()
+        grouped: dict[tuple[str, str, str], tuple[str, list[Column]]] = {}
+        for src, schema, table, kind, col, dtype, stype, nullable in rows:
+            entry = grouped.setdefault((src, schema, table), (kind, []))
+            entry[1].append(Column(col, dtype, stype, nullable))
+        return [
+            Table(src, schema, table, tuple(cols), kind)
+            for (src, schema, table), (kind, cols) in grouped.items()
+        ]

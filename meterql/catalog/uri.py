@@ -1,0 +1,133 @@
+"""Source URIs: parsing, validation, secrets by reference, and redaction.
+
+A password may be written in the URI (stored only in the workspace, shown as ``***``) or given
+by reference as ``env:VAR`` (read from the environment at connect time, never stored)::
+
+    postgresql://billing:env:PGPASSWORD@db.internal:5432/usage
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from meterql.errors import InvalidSourceError
+
+ENV_PREFIX = "env:"
+_URI_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<secret>[^@]*)(?P<tail>@)")
+
+
+@dataclass(frozen=True)
+class ParsedURI:
+    """The parts of a source URI meterql needs."""
+
+    scheme: str
+    user: str | None
+    password: str | None
+    host: str | None
+    port: int | None
+    path: str
+    query: str
+
+
+def parse_uri(uri: str) -> ParsedURI:
+    """Split a source URI, raising :class:`InvalidSourceError` with the expected shape."""
+    parts = urlsplit(uri)
+    if not parts.scheme:
+        raise InvalidSourceError(
+            f"'{redact_uri(uri)}' is not a source URI",
+            hint="write e.g. postgresql://user:env:PGPASSWORD@host:5432/db, "
+            "sqlite:///path/file.db or duckdb:///path/file.duckdb",
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidSourceError(
+            f"bad port in '{redact_uri(uri)}'", hint="the port must be a number"
+        ) from exc
+    password = unquote(parts.password) if parts.password is not None else None
+    # urlsplit takes the text after the first ':' as the password, so 'env:VAR' survives whole.
+    return ParsedURI(
+        scheme=parts.scheme.lower(),
+        user=unquote(parts.username) if parts.username else None,
+        password=password,
+        host=parts.hostname,
+        port=port,
+        path=parts.path,
+        query=parts.query,
+    )
+
+
+def file_path(uri: str) -> str:
+    """The file path of a ``sqlite:`` or ``duckdb:`` URI: everything after ``scheme://``.
+
+    ``sqlite:///data/usage.db`` is the absolute path ``/data/usage.db``; ``sqlite://usage.db``
+    and ``sqlite:usage.db`` are relative to the current folder.
+
+    >>> file_path("sqlite:///data/usage.db"), file_path("duckdb://rel/x.duckdb")
+    ('/data/usage.db', 'rel/x.duckdb')
+    """
+    rest = uri.split(":", 1)[1]
+    if rest.startswith("//"):
+        rest = rest[2:]
+    return unquote(rest.split("?", 1)[0])
+
+
+def resolve_password(password: str | None, source: str) -> str | None:
+    """Turn ``env:VAR`` into the variable's value at connect time."""
+    if password is None or not password.startswith(ENV_PREFIX):
+        return password
+    var = password[len(ENV_PREFIX) :]
+    value = os.environ.get(var)
+    if value is None:
+        raise InvalidSourceError(
+            f"source '{source}' takes its password from the environment variable {var}, "
+            "which is not set",
+            source=source,
+            hint=f"export {var}=... before running meterql",
+        )
+    return value
+
+
+def with_password(uri: str, password: str | None) -> str:
+    """The URI with its password replaced (for handing to a driver; never for display)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    secret = "" if password is None else ":" + quote(password, safe="")
+    netloc = f"{quote(unquote(user), safe='')}{secret}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def redact_uri(uri: str) -> str:
+    """Show a written password as ``***``; an ``env:VAR`` reference is not a secret and stays.
+
+    >>> redact_uri("postgresql://u:hunter2@h/db")
+    'postgresql://u:***@h/db'
+    >>> redact_uri("postgresql://u:env:PGPASSWORD@h/db")
+    'postgresql://u:env:PGPASSWORD@h/db'
+    """
+
+    def _mask(match: re.Match[str]) -> str:
+        secret = match.group("secret")
+        if secret.startswith(ENV_PREFIX):
+            return match.group(0)
+        return f"{match.group('head')}***{match.group('tail')}"
+
+    return _URI_PASSWORD.sub(_mask, uri)
+
+
+def redact_text(text: str, secrets: list[str]) -> str:
+    """Remove every secret (and its URL-quoted form) from a message before it is shown."""
+    for secret in secrets:
+        if secret and len(secret) >= 1:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return redact_uri(text)

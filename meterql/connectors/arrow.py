@@ -1,0 +1,103 @@
+"""Make a driver's Arrow match the types the catalog promised, exactly or not at all.
+
+Drivers hand some types back in forms DuckDB would misread: PostgreSQL NUMERIC arrives as an
+opaque string-backed extension type (its typmod in the field metadata), SQLite decimals and dates
+as text. Each batch is cast here; a value that would lose digits raises instead of rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterql.dialects.base import UNCONSTRAINED_DECIMAL
+from meterql.errors import SourceQueryError
+
+_TYPMOD_KEYS = (b"POSTGRESQL:typmod",)
+
+
+def numeric_type_from_field(field: pa.Field) -> pa.DataType:
+    """The decimal a PostgreSQL NUMERIC field stands for, read from its typmod metadata."""
+    meta = field.metadata or {}
+    for key in _TYPMOD_KEYS:
+        if key in meta:
+            typmod = int(meta[key])
+            if typmod >= 4:
+                packed = typmod - 4
+                precision, scale = (packed >> 16) & 0xFFFF, packed & 0xFFFF
+                return pa.decimal128(min(precision, 38), scale)
+    return pa.decimal128(*UNCONSTRAINED_DECIMAL)
+
+
+def _is_pg_numeric(typ: pa.DataType) -> bool:
+    return isinstance(typ, pa.ExtensionType) and getattr(typ, "type_name", "") == "numeric"
+
+
+def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Drop an extension wrapper (arrow.json, arrow.opaque) and keep its storage."""
+    if isinstance(array.type, pa.ExtensionType):
+        if isinstance(array, pa.ChunkedArray):
+            return pa.chunked_array([c.storage for c in array.chunks], array.type.storage_type)
+        return array.storage
+    return array
+
+
+def target_schema(raw: pa.Schema, wanted: pa.Schema | None) -> pa.Schema:
+    """The schema a raw driver result is cast to: ``wanted`` where given, else fixed drivers' types."""
+    fields = []
+    for i, field in enumerate(raw):
+        target = wanted.field(i).type if wanted is not None and i < len(wanted) else None
+        if target is None:
+            if _is_pg_numeric(field.type):
+                target = numeric_type_from_field(field)
+            elif isinstance(field.type, pa.ExtensionType):
+                target = field.type.storage_type
+            else:
+                target = field.type
+        fields.append(pa.field(field.name, target, nullable=True))
+    return pa.schema(fields)
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.RecordBatch:
+    columns = []
+    for column, field in zip(batch.columns, schema, strict=True):
+        plain = _plain(column)
+        if plain.type == field.type:
+            columns.append(plain)
+            continue
+        try:
+            columns.append(pc.cast(plain, field.type, safe=True))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise SourceQueryError(
+                f"column '{field.name}' from source '{source}' does not fit {field.type}: {exc}",
+                source=source,
+                hint=_hint(field.type),
+            ) from exc
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _hint(target: pa.DataType) -> str:
+    if pa.types.is_decimal(target):
+        return (
+            "values have more digits than the column's decimal type; for PostgreSQL NUMERIC "
+            "without precision set the source option numeric_scale, or declare the column with "
+            "a precision"
+        )
+    return "check the column's declared type at the source"
+
+
+def conform_reader(
+    raw: pa.RecordBatchReader, wanted: pa.Schema | None, source: str
+) -> pa.RecordBatchReader:
+    """A reader whose batches have the target schema (lazy: nothing is read ahead)."""
+    schema = target_schema(raw.schema, wanted)
+    if schema.equals(raw.schema) and not any(isinstance(f.type, pa.ExtensionType) for f in raw.schema):
+        return raw
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in raw:
+            yield conform_batch(batch, schema, source)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())

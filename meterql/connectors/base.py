@@ -1,0 +1,143 @@
+"""What every connector provides: introspection, Arrow streams, cancellation, a connection pool.
+
+Connectors do I/O only: they never parse SQL. They hand out Arrow conformed to the types the
+catalog promised (``conform``) and translate driver errors into meterql's at this one boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+import pyarrow as pa
+
+from meterql.catalog.model import Source, Table
+from meterql.connectors.arrow import conform_reader
+from meterql.errors import MeterqlError
+
+Conn = TypeVar("Conn")
+
+#: Default per-statement time limit at the source (milliseconds); a source option overrides it.
+DEFAULT_STATEMENT_TIMEOUT_MS = 300_000
+#: Idle connections kept per source.
+POOL_SIZE = 4
+
+
+class ConnectionPool(Generic[Conn]):
+    """A small pool: connections are reused across queries, never reopened per query."""
+
+    def __init__(self, open_connection: Callable[[], Conn], close_connection: Callable[[Conn], None]):
+        self._open = open_connection
+        self._close = close_connection
+        self._idle: queue.LifoQueue[Conn] = queue.LifoQueue(maxsize=POOL_SIZE)
+        self.opened = 0
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Conn]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._open()
+            self.opened += 1
+        healthy = False
+        try:
+            yield conn
+            healthy = True
+        finally:
+            if healthy:
+                try:
+                    self._idle.put_nowait(conn)
+                except queue.Full:
+                    self._close(conn)
+            else:
+                # After an error the session state is unknown: drop it rather than reuse it.
+                with contextlib.suppress(Exception):
+                    self._close(conn)
+
+    def close(self) -> None:
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            with contextlib.suppress(Exception):
+                self._close(conn)
+
+
+class CancelHandle:
+    """Lets another thread stop a running statement. ``cancel`` is safe to call at any time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancel: Callable[[], None] | None = None
+        self.cancelled = False
+
+    def bind(self, cancel: Callable[[], None] | None) -> None:
+        with self._lock:
+            self._cancel = cancel
+            run_now = self.cancelled and cancel is not None
+        if run_now:
+            with contextlib.suppress(Exception):
+                cancel()  # type: ignore[misc]
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            action = self._cancel
+        if action is not None:
+            with contextlib.suppress(Exception):
+                action()
+
+
+class Connector(ABC):
+    """I/O with one source."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+
+    @abstractmethod
+    def introspect(self) -> list[Table]:
+        """Every table and view with its columns and types (DuckDB types via the dialect)."""
+
+    @abstractmethod
+    def server_version(self) -> str:
+        """Connect and ask the source what it is (``meterql source test``)."""
+
+    @abstractmethod
+    def _stream(
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+    ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]:
+        """Run ``sql`` with bound ``params`` and stream the raw Arrow result."""
+
+    @abstractmethod
+    def translate_error(self, exc: Exception) -> MeterqlError:
+        """The meterql error for a driver error (secrets removed)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for connectors without a pool
+        """Release pooled connections."""
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        schema: pa.Schema | None = None,
+        cancel: CancelHandle | None = None,
+    ) -> Iterator[pa.RecordBatchReader]:
+        """Run a statement and yield its result as Arrow, conformed to ``schema`` when given.
+
+        Driver errors raised while running or reading come out as meterql errors.
+        """
+        handle = cancel or CancelHandle()
+        try:
+            with self._stream(sql, params, handle) as raw:
+                yield conform_reader(raw, schema, self.source.name)
+        except MeterqlError:
+            raise
+        except Exception as exc:  # drivers raise their own trees; translate them here only
+            raise self.translate_error(exc) from exc

@@ -1,0 +1,116 @@
+"""A DuckDB database file, opened read-only in its own connection, Arrow out."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.uri import file_path
+from meterql.connectors.base import CancelHandle, Connector
+from meterql.errors import (
+    MeterqlError,
+    QueryCancelledError,
+    SourceQueryError,
+    SourceUnavailableError,
+)
+
+_INTROSPECT = """
+SELECT c.schema_name, c.table_name, t.table_type, c.column_name, c.data_type, c.is_nullable
+FROM duckdb_columns() AS c
+JOIN information_schema.tables AS t
+  ON t.table_catalog = c.database_name AND t.table_schema = c.schema_name
+ AND t.table_name = c.table_name
+WHERE c.database_name = current_database() AND NOT c.internal
+ORDER BY c.schema_name, c.table_name, c.column_index
+"""
+
+
+class DuckDBFileConnector(Connector):
+    """A DuckDB file. One read-only database handle; a cursor per statement."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        self.path = file_path(source.uri)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            if self._db is None:
+                if not os.path.isfile(self.path):
+                    raise SourceUnavailableError(
+                        f"source '{self.source.name}': DuckDB file {self.path} does not exist",
+                        source=self.source.name,
+                        hint="check the path in the source URI",
+                    )
+                try:
+                    self._db = duckdb.connect(self.path, read_only=True)
+                    self._db.execute("SET TimeZone = 'UTC'")
+                except duckdb.Error as exc:
+                    raise self.translate_error(exc) from exc
+            return self._db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    @contextlib.contextmanager
+    def _stream(
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+    ) -> Iterator[pa.RecordBatchReader]:
+        cur = self._database().cursor()
+        try:
+            cancel.bind(cur.interrupt)
+            reader = cur.execute(sql, list(params)).to_arrow_reader(122_880)
+            yield reader
+        except Exception as exc:
+            if cancel.cancelled:
+                raise QueryCancelledError(
+                    f"query on source '{self.source.name}' was cancelled", source=self.source.name
+                ) from exc
+            raise
+        finally:
+            cancel.bind(None)
+            with contextlib.suppress(Exception):
+                cur.close()
+
+    def server_version(self) -> str:
+        with self.stream("SELECT 'DuckDB ' || version()") as reader:
+            return str(reader.read_all().column(0)[0])
+
+    def introspect(self) -> list[Table]:
+        with self.stream(_INTROSPECT) as reader:
+            rows = reader.read_all().to_pylist()
+        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
+        for row in rows:
+            kind = "view" if row["table_type"] == "VIEW" else "table"
+            entry = tables.setdefault((row["schema_name"], row["table_name"]), (kind, []))
+            entry[1].append(
+                Column(
+                    row["column_name"], row["data_type"], row["data_type"], row["is_nullable"]
+                )
+            )
+        return [
+            Table(self.source.name, schema, name, tuple(cols), kind)
+            for (schema, name), (kind, cols) in tables.items()
+        ]
+
+    def translate_error(self, exc: Exception) -> MeterqlError:
+        name = self.source.name
+        text = str(exc)
+        if isinstance(exc, duckdb.IOException) or "Could not set lock" in text:
+            return SourceUnavailableError(
+                f"source '{name}': cannot open DuckDB file {self.path}: {text}",
+                source=name,
+                hint="another process may hold the file open for writing",
+            )
+        return SourceQueryError(f"source '{name}' failed the query: {text}", source=name)

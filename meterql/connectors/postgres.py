@@ -1,0 +1,166 @@
+"""PostgreSQL over ADBC: read-only sessions with a statement timeout, pooled, Arrow out."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pyarrow as pa
+
+from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.uri import parse_uri, redact_text, resolve_password, with_password
+from meterql.connectors.base import (
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    CancelHandle,
+    ConnectionPool,
+    Connector,
+)
+from meterql.dialects.postgres import map_type
+from meterql.errors import (
+    MeterqlError,
+    QueryCancelledError,
+    SourceAuthError,
+    SourceQueryError,
+    SourceUnavailableError,
+)
+
+_INTROSPECT = """
+SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod),
+       NOT a.attnotnull
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
+JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname, c.relname, a.attnum
+"""
+_KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
+
+
+class PostgresConnector(Connector):
+    """A PostgreSQL source. Sessions are read-only, autocommit, with ``statement_timeout``."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
+
+    # -- connections -------------------------------------------------------------------------
+    def _driver_uri(self) -> tuple[str, list[str]]:
+        parsed = parse_uri(self.source.uri)
+        password = resolve_password(parsed.password, self.source.name)
+        uri = with_password(self.source.uri, password)
+        timeout = int(self.source.options.get("statement_timeout_ms", DEFAULT_STATEMENT_TIMEOUT_MS))
+        parts = urlsplit(uri)
+        query = dict(parse_qsl(parts.query))
+        # libpq applies these at session start; the session refuses writes from then on.
+        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout}"
+        query["options"] = (query.get("options", "") + " " + options).strip()
+        query.setdefault("application_name", "meterql")
+        query.setdefault("connect_timeout", "10")
+        uri = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+        return uri, [p for p in (password, parsed.password) if p]
+
+    def _connect(self) -> Any:
+        import adbc_driver_postgresql.dbapi as pg
+
+        uri, _ = self._driver_uri()
+        try:
+            return pg.connect(uri, autocommit=True)
+        except Exception as exc:
+            raise self.translate_error(exc) from exc
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- queries ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _stream(
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+    ) -> Iterator[pa.RecordBatchReader]:
+        with self._pool.connection() as conn:
+            cur = conn.cursor()
+            try:
+                cancel.bind(cur.adbc_cancel)
+                cur.execute(sql, parameters=tuple(params) if params else None)
+                yield cur.fetch_record_batch()
+            except Exception as exc:
+                if cancel.cancelled:
+                    raise QueryCancelledError(
+                        f"query on source '{self.source.name}' was cancelled",
+                        source=self.source.name,
+                    ) from exc
+                raise
+            finally:
+                cancel.bind(None)
+                with contextlib.suppress(Exception):
+                    cur.close()
+
+    def server_version(self) -> str:
+        with self.stream("SELECT version()") as reader:
+            return str(reader.read_all().column(0)[0])
+
+    def introspect(self) -> list[Table]:
+        with self.stream(_INTROSPECT) as reader:
+            rows = reader.read_all().to_pylist()
+        numeric_scale = self.source.options.get("numeric_scale")
+        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
+        for row in rows:
+            schema, name, relkind, col, source_type, nullable = row.values()
+            dtype = map_type(source_type)
+            if numeric_scale is not None and source_type == "numeric":
+                dtype = f"DECIMAL(38, {int(numeric_scale)})"
+            entry = tables.setdefault((schema, name), (_KINDS.get(relkind, "table"), []))
+            entry[1].append(Column(col, dtype, source_type, bool(nullable)))
+        return [
+            Table(self.source.name, schema, name, tuple(cols), kind)
+            for (schema, name), (kind, cols) in tables.items()
+        ]
+
+    # -- errors --------------------------------------------------------------------------------
+    def translate_error(self, exc: Exception) -> MeterqlError:
+        try:
+            _, secrets = self._driver_uri()
+        except MeterqlError as err:
+            return err
+        text = redact_text(str(exc), secrets)
+        for prefix in ("IO: ", "INVALID_STATE: ", "CANCELLED: ", "INVALID_ARGUMENT: "):
+            text = text.removeprefix(prefix)
+        text = text.replace("[libpq] ", "").strip()
+        name = self.source.name
+        sqlstate = getattr(exc, "sqlstate", None)
+        lowered = text.lower()
+        if "password authentication failed" in lowered or sqlstate == "28P01" or (
+            "authentication" in lowered and "failed" in lowered
+        ):
+            return SourceAuthError(
+                f"source '{name}' refused the credentials: {_first_line(text)}",
+                source=name,
+                hint="check the user and password in the source URI (or its env: variable)",
+            )
+        if "failed to connect" in lowered or "could not connect" in lowered or (
+            "connection refused" in lowered
+        ) or "timeout expired" in lowered or "does not exist" in lowered and "database" in lowered:
+            return SourceUnavailableError(
+                f"cannot connect to source '{name}': {_first_line(text)}",
+                source=name,
+                hint="check that the server is running and the host, port and database are right; "
+                "other sources keep working",
+            )
+        if sqlstate == "57014" and "statement timeout" in lowered:
+            return SourceQueryError(
+                f"source '{name}' stopped the query at its statement timeout",
+                source=name,
+                hint="raise the source option statement_timeout_ms or narrow the query",
+            )
+        return SourceQueryError(
+            f"source '{name}' failed the query: {_first_line(text)}", source=name
+        )
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    primary = lines[0] if lines else text
+    return primary.removeprefix("Failed to execute query").strip()

@@ -1,0 +1,129 @@
+"""What every source kind declares: its sqlglot dialect, what it can run, and its type mapping.
+
+A dialect module is data, not I/O: the planner asks a :class:`SourceDialect` what may be pushed
+down and how a source's column type reads in DuckDB, and never checks the kind itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+#: The DuckDB type meterql gives an exact decimal whose precision the source leaves open
+#: (PostgreSQL ``NUMERIC`` without a typmod, SQLite ``DECIMAL``). Values that do not fit it
+#: exactly raise an error instead of being rounded; a source option ``numeric_scale`` changes it.
+UNCONSTRAINED_DECIMAL = (38, 10)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a source can run with exactly DuckDB's meaning.
+
+    Attributes:
+        whole_query: a query touching only this source may be sent to it whole.
+        filters: WHERE conjuncts on a single table may be pushed into its scan.
+        pushable_filter_types: DuckDB type families whose comparisons keep their meaning at
+            the source (``None`` means every type).
+        exact_decimal: the source computes on decimals exactly.
+        bound_parameters: the source takes bound parameters in pushed SQL.
+        read_only_session: sessions are opened read-only by the connector.
+    """
+
+    whole_query: bool = True
+    filters: bool = True
+    pushable_filter_types: frozenset[str] | None = None
+    exact_decimal: bool = True
+    bound_parameters: bool = True
+    read_only_session: bool = True
+
+
+@dataclass(frozen=True)
+class SourceDialect:
+    """One source kind: names, URI schemes, sqlglot dialect, capabilities, type mapping.
+
+    Attributes:
+        kind: the source kind, e.g. ``"postgres"``.
+        uri_schemes: URI schemes that select this kind.
+        sqlglot_dialect: the sqlglot dialect used to write SQL for the source.
+        capabilities: what may be pushed down.
+        default_schema: the schema a file database uses (``main``), or ``None``.
+        map_type: maps a source column type (as the source spells it) to a DuckDB type.
+        fetch_as_text: DuckDB type families that the scan reads as text at the source and
+            converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
+    """
+
+    kind: str
+    uri_schemes: tuple[str, ...]
+    sqlglot_dialect: str
+    capabilities: Capabilities
+    map_type: Callable[[str], str]
+    default_schema: str | None = None
+    fetch_as_text: frozenset[str] = field(default_factory=frozenset)
+
+
+def type_family(duckdb_type: str) -> str:
+    """The family of a DuckDB type: ``DECIMAL(18,6)`` -> ``DECIMAL``, ``TIMESTAMP WITH TIME ZONE``
+    -> ``TIMESTAMPTZ``.
+
+    >>> type_family("DECIMAL(18, 6)")
+    'DECIMAL'
+    """
+    return exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+
+
+def via_sqlglot(source_type: str, dialect: str, numeric_default: tuple[int, int]) -> str:
+    """Map a source type with sqlglot's type parser, fixing the cases that would lose meaning.
+
+    Unknown or exotic types read as VARCHAR: nothing is dropped, and the text is exact.
+    """
+    try:
+        dtype = exp.DataType.build(source_type, dialect=dialect)
+    except Exception:  # sqlglot raises ParseError or ValueError for types it does not know
+        return "VARCHAR"
+    family = dtype.this
+    if family in (exp.DType.DECIMAL, exp.DType.BIGDECIMAL):
+        params = dtype.expressions
+        if not params:
+            return "DECIMAL({}, {})".format(*numeric_default)
+        precision = int(params[0].name)
+        scale = int(params[1].name) if len(params) > 1 else 0
+        if precision > 38:
+            return "DECIMAL({}, {})".format(38, min(scale, 38))
+        return f"DECIMAL({precision}, {scale})"
+    return NATIVE_TYPES.get(family, "VARCHAR")
+
+
+#: sqlglot type families and the DuckDB type that carries them with the same meaning.
+NATIVE_TYPES: dict[exp.DType, str] = {
+    exp.DType.BOOLEAN: "BOOLEAN",
+    exp.DType.TINYINT: "TINYINT",
+    exp.DType.SMALLINT: "SMALLINT",
+    exp.DType.INT: "INTEGER",
+    exp.DType.BIGINT: "BIGINT",
+    exp.DType.FLOAT: "FLOAT",
+    exp.DType.DOUBLE: "DOUBLE",
+    exp.DType.TEXT: "VARCHAR",
+    exp.DType.VARCHAR: "VARCHAR",
+    exp.DType.CHAR: "VARCHAR",
+    exp.DType.NCHAR: "VARCHAR",
+    exp.DType.NVARCHAR: "VARCHAR",
+    exp.DType.DATE: "DATE",
+    exp.DType.TIME: "TIME",
+    exp.DType.TIMESTAMP: "TIMESTAMP",
+    exp.DType.DATETIME: "TIMESTAMP",
+    exp.DType.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
+    exp.DType.INTERVAL: "INTERVAL",
+    exp.DType.VARBINARY: "BLOB",
+    exp.DType.BINARY: "BLOB",
+    exp.DType.BLOB: "BLOB",
+    exp.DType.UUID: "UUID",
+    exp.DType.JSON: "JSON",
+    exp.DType.JSONB: "JSON",
+    exp.DType.INT128: "HUGEINT",
+    exp.DType.UBIGINT: "UBIGINT",
+    exp.DType.UINT: "UINTEGER",
+    exp.DType.USMALLINT: "USMALLINT",
+    exp.DType.UTINYINT: "UTINYINT",
+}

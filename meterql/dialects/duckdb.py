@@ -1,0 +1,24 @@
+"""A DuckDB database file, opened read-only: the same engine, so everything may be pushed."""
+
+from __future__ import annotations
+
+from meterql.dialects.base import Capabilities, SourceDialect
+
+
+def map_type(source_type: str) -> str:
+    """DuckDB types need no mapping.
+
+    >>> map_type("DECIMAL(18,6)")
+    'DECIMAL(18,6)'
+    """
+    return source_type
+
+
+DIALECT = SourceDialect(
+    kind="duckdb",
+    uri_schemes=("duckdb",),
+    sqlglot_dialect="duckdb",
+    capabilities=Capabilities(),
+    map_type=map_type,
+    default_schema="main",
+)

@@ -1,0 +1,26 @@
+"""PostgreSQL: pushed whole when a query touches only it; types mapped through sqlglot."""
+
+from __future__ import annotations
+
+from meterql.dialects.base import UNCONSTRAINED_DECIMAL, Capabilities, SourceDialect, via_sqlglot
+
+
+def map_type(source_type: str) -> str:
+    """Map a type as ``format_type()`` prints it to DuckDB.
+
+    >>> map_type("numeric(18,6)"), map_type("timestamp with time zone"), map_type("jsonb")
+    ('DECIMAL(18, 6)', 'TIMESTAMP WITH TIME ZONE', 'JSON')
+    """
+    if source_type.endswith("[]"):
+        # Arrays arrive as Arrow lists; their element mapping is not needed yet, so keep text.
+        return "VARCHAR"
+    return via_sqlglot(source_type, "postgres", UNCONSTRAINED_DECIMAL)
+
+
+DIALECT = SourceDialect(
+    kind="postgres",
+    uri_schemes=("postgresql", "postgres"),
+    sqlglot_dialect="postgres",
+    capabilities=Capabilities(),
+    map_type=map_type,
+)
