@@ -1,1 +1,30 @@
-"""meterql: a federated SQL engine for usage-based billing."""
+"""meterql: a federated SQL engine and virtual data layer for usage-based billing.
+
+Example:
+    >>> import meterql
+    >>> ws = meterql.connect("meterql_home")  # doctest: +SKIP
+    >>> ws.add_source("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
+    >>> ws.query("SELECT count(*) FROM lite.main.events").to_pylist()  # doctest: +SKIP
+"""
+
+from meterql import errors
+from meterql.catalog import Column, Source, Table
+from meterql.engine import Plan, Result
+from meterql.errors import MeterqlError
+from meterql.workspace import RunningQuery, Workspace, connect
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Column",
+    "MeterqlError",
+    "Plan",
+    "Result",
+    "RunningQuery",
+    "Source",
+    "Table",
+    "Workspace",
+    "__version__",
+    "connect",
+    "errors",
+]

@@ -32,12 +32,12 @@ def numeric_type_from_field(field: pa.Field) -> pa.DataType:
 
 
 def _is_pg_numeric(typ: pa.DataType) -> bool:
-    return isinstance(typ, pa.ExtensionType) and getattr(typ, "type_name", "") == "numeric"
+    return isinstance(typ, pa.BaseExtensionType) and getattr(typ, "type_name", "") == "numeric"
 
 
 def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Drop an extension wrapper (arrow.json, arrow.opaque) and keep its storage."""
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         if isinstance(array, pa.ChunkedArray):
             return pa.chunked_array([c.storage for c in array.chunks], array.type.storage_type)
         return array.storage
@@ -52,7 +52,7 @@ def target_schema(raw: pa.Schema, wanted: pa.Schema | None) -> pa.Schema:
         if target is None:
             if _is_pg_numeric(field.type):
                 target = numeric_type_from_field(field)
-            elif isinstance(field.type, pa.ExtensionType):
+            elif isinstance(field.type, pa.BaseExtensionType):
                 target = field.type.storage_type
             else:
                 target = field.type
@@ -89,15 +89,23 @@ def _hint(target: pa.DataType) -> str:
 
 
 def conform_reader(
-    raw: pa.RecordBatchReader, wanted: pa.Schema | None, source: str
+    raw: pa.RecordBatchReader, wanted: pa.Schema | None, source: str, skip_rows: int = 0
 ) -> pa.RecordBatchReader:
-    """A reader whose batches have the target schema (lazy: nothing is read ahead)."""
+    """A reader whose batches have the target schema (lazy: nothing is read ahead).
+
+    ``skip_rows`` leading rows are dropped first (SQLite's typed first row).
+    """
     schema = target_schema(raw.schema, wanted)
-    if schema.equals(raw.schema) and not any(isinstance(f.type, pa.ExtensionType) for f in raw.schema):
+    plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
+    if schema.equals(raw.schema) and plain and not skip_rows:
         return raw
 
     def batches() -> Iterator[pa.RecordBatch]:
+        skip = skip_rows
         for batch in raw:
+            if skip:
+                dropped = min(skip, batch.num_rows)
+                batch, skip = batch.slice(dropped), skip - dropped
             yield conform_batch(batch, schema, source)
 
     return pa.RecordBatchReader.from_batches(schema, batches())

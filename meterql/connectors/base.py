@@ -128,6 +128,7 @@ class Connector(ABC):
         *,
         schema: pa.Schema | None = None,
         cancel: CancelHandle | None = None,
+        skip_rows: int = 0,
     ) -> Iterator[pa.RecordBatchReader]:
         """Run a statement and yield its result as Arrow, conformed to ``schema`` when given.
 
@@ -136,7 +137,7 @@ class Connector(ABC):
         handle = cancel or CancelHandle()
         try:
             with self._stream(sql, params, handle) as raw:
-                yield conform_reader(raw, schema, self.source.name)
+                yield conform_reader(raw, schema, self.source.name, skip_rows)
         except MeterqlError:
             raise
         except Exception as exc:  # drivers raise their own trees; translate them here only

@@ -70,7 +70,7 @@ class DuckDBFileConnector(Connector):
         cur = self._database().cursor()
         try:
             cancel.bind(cur.interrupt)
-            reader = cur.execute(sql, list(params)).to_arrow_reader(122_880)
+            reader = cur.sql(sql, params=list(params) or None).to_arrow_reader(122_880)
             yield reader
         except Exception as exc:
             if cancel.cancelled:

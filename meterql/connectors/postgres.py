@@ -55,8 +55,11 @@ class PostgresConnector(Connector):
         timeout = int(self.source.options.get("statement_timeout_ms", DEFAULT_STATEMENT_TIMEOUT_MS))
         parts = urlsplit(uri)
         query = dict(parse_qsl(parts.query))
-        # libpq applies these at session start; the session refuses writes from then on.
-        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout}"
+        # libpq applies these at session start: the session refuses writes, stops runaway
+        # statements, and reads timestamps in UTC as the engine does.
+        options = (
+            f"-c default_transaction_read_only=on -c statement_timeout={timeout} -c TimeZone=UTC"
+        )
         query["options"] = (query.get("options", "") + " " + options).strip()
         query.setdefault("application_name", "meterql")
         query.setdefault("connect_timeout", "10")

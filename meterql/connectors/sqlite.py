@@ -23,7 +23,7 @@ from meterql.errors import (
 
 _INTROSPECT = """
 SELECT m.name AS table_name, m.type AS table_kind, p.name AS column_name, p.type AS declared,
-       p."notnull" AS notnull
+       p."notnull" AS not_null
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
 WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
 ORDER BY m.name, p.cid
@@ -84,7 +84,10 @@ class SQLiteConnector(Connector):
     def introspect(self) -> list[Table]:
         # Declared types, not the values' types: the catalog states what the schema promises.
         with self.stream(
-            "SELECT '' AS a, '' AS b, '' AS c, '' AS d, 0 AS e UNION ALL " + _INTROSPECT.strip()
+            "SELECT '' AS table_name, '' AS table_kind, '' AS column_name, '' AS declared, "
+            "0 AS not_null UNION ALL SELECT * FROM ("
+            + _INTROSPECT.strip()
+            + ")"
         ) as reader:
             rows = reader.read_all().to_pylist()[1:]
         tables: dict[str, tuple[str, list[Column]]] = {}
@@ -92,7 +95,7 @@ class SQLiteConnector(Connector):
             declared = row["declared"] or ""
             entry = tables.setdefault(row["table_name"], (row["table_kind"], []))
             entry[1].append(
-                Column(row["column_name"], map_type(declared), declared, not row["notnull"])
+                Column(row["column_name"], map_type(declared), declared, not row["not_null"])
             )
         return [
             Table(self.source.name, "main", name, tuple(cols), kind)

@@ -29,6 +29,9 @@ class Capabilities:
         exact_decimal: the source computes on decimals exactly.
         bound_parameters: the source takes bound parameters in pushed SQL.
         read_only_session: sessions are opened read-only by the connector.
+        same_engine: the source is DuckDB itself, so every construct keeps its meaning.
+        binary_text_order: text compares and sorts bytewise, as in DuckDB (no collation).
+        casts_in_filters: casts of columns in filters convert as DuckDB's do.
     """
 
     whole_query: bool = True
@@ -37,6 +40,9 @@ class Capabilities:
     exact_decimal: bool = True
     bound_parameters: bool = True
     read_only_session: bool = True
+    same_engine: bool = False
+    binary_text_order: bool = False
+    casts_in_filters: bool = True
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ DIALECT = SourceDialect(
     kind="duckdb",
     uri_schemes=("duckdb",),
     sqlglot_dialect="duckdb",
-    capabilities=Capabilities(),
+    capabilities=Capabilities(same_engine=True, binary_text_order=True),
     map_type=map_type,
     default_schema="main",
 )

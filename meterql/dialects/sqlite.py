@@ -51,6 +51,8 @@ DIALECT = SourceDialect(
         # Integer and text comparisons mean the same in SQLite (BINARY collation) and DuckDB.
         pushable_filter_types=frozenset({"BIGINT", "VARCHAR"}),
         exact_decimal=False,
+        binary_text_order=True,
+        casts_in_filters=False,
     ),
     map_type=map_type,
     default_schema="main",

@@ -1,0 +1,171 @@
+"""Bind a parsed query to the catalog: resolve table names, check columns and parameters.
+
+After binding every table reference names one catalog table in full (``source.schema.table``),
+keeps its alias, and carries that table in ``node.meta["table"]``; unnamed output columns are
+named by their SQL text so every execution path gives the same column names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.qualify import qualify
+
+from meterql.catalog import Catalog, Table
+from meterql.errors import ParameterError, QueryError, UnknownColumnError
+
+#: Table functions that read nothing outside the query.
+_SAFE_TABLE_FUNCTIONS = (exp.GenerateSeries, exp.Unnest)
+
+
+@dataclass
+class BoundQuery:
+    """A query whose names all resolve.
+
+    Attributes:
+        tree: the query with full table names (catalog = source, db = schema).
+        tables: every table reference in the tree, with its catalog table.
+        qualified: a copy of ``tree`` with every column qualified and stars expanded.
+        params: the named parameters the query uses, in order of first use.
+        dialect: the dialect the query was written in.
+    """
+
+    tree: exp.Expression
+    tables: list[tuple[exp.Table, Table]]
+    qualified: exp.Expression
+    params: list[str]
+    dialect: str
+
+
+def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> BoundQuery:
+    tree = tree.copy()
+    refs = _resolve_tables(tree, catalog, sql)
+    params = _parameters(tree, sql)
+    _name_outputs(tree, dialect)
+    for i, (node, _) in enumerate(refs):
+        node.meta["ref"] = i
+    qualified = _qualify(tree, catalog, refs, sql)
+    return BoundQuery(tree, refs, qualified, params, dialect)
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def _resolve_tables(tree: exp.Expression, catalog: Catalog, sql: str) -> list[tuple[exp.Table, Table]]:
+    ctes = _cte_names(tree)
+    refs: list[tuple[exp.Table, Table]] = []
+    for node in list(tree.find_all(exp.Table)):
+        if not isinstance(node.this, exp.Identifier):
+            if isinstance(node.this, _SAFE_TABLE_FUNCTIONS):
+                continue
+            raise QueryError(
+                f"table function {node.this.sql('duckdb')[:60]} is not allowed",
+                sql=sql,
+                hint="query registered tables; list them with 'meterql tables'",
+            )
+        parts = [p.name for p in node.parts]
+        if len(parts) == 1 and parts[0].lower() in ctes:
+            continue
+        table = catalog.table(parts)
+        alias = node.alias
+        node.set("catalog", exp.to_identifier(table.source))
+        node.set("db", exp.to_identifier(table.schema))
+        node.set("this", exp.to_identifier(table.name))
+        if not alias:
+            # Keep references like events.amount working once the table is renamed.
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(parts[-1])))
+        node.meta["table"] = table
+        refs.append((node, table))
+    return refs
+
+
+def _parameters(tree: exp.Expression, sql: str) -> list[str]:
+    names: list[str] = []
+    for node in tree.find_all(exp.Placeholder, exp.Parameter):
+        name = node.name
+        if not name or name == "?" or name.isdigit():
+            raise ParameterError(
+                "positional parameters are not supported",
+                sql=sql,
+                hint="use named parameters such as :customer_id and pass them by name",
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def check_params(needed: list[str], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameter values a query needs, raising when one is missing or unknown."""
+    given = dict(given or {})
+    missing = [n for n in needed if n not in given]
+    if missing:
+        raise ParameterError(
+            f"missing value for parameter{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f":{n}" for n in missing),
+            hint="pass it with --param name=value (CLI) or params={...} (Python)",
+        )
+    unknown = [n for n in given if n not in needed]
+    if unknown:
+        raise ParameterError(
+            "unknown parameter " + ", ".join(f":{n}" for n in unknown),
+            hint="the query uses: " + (", ".join(f":{n}" for n in needed) or "no parameters"),
+        )
+    return {n: given[n] for n in needed}
+
+
+def _name_outputs(tree: exp.Expression, dialect: str) -> None:
+    """Name unnamed output expressions by their SQL text, the same in every execution path."""
+    select = tree
+    while isinstance(select, exp.SetOperation):
+        select = select.this
+    if not isinstance(select, exp.Select):
+        return
+    for i, projection in enumerate(select.expressions):
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            continue
+        text = projection.sql(dialect=dialect)
+        select.expressions[i] = exp.alias_(projection, text, quoted=True)
+    select.set("expressions", select.expressions)
+
+
+_UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved")
+
+
+def _qualify(
+    tree: exp.Expression, catalog: Catalog, refs: list[tuple[exp.Table, Table]], sql: str
+) -> exp.Expression:
+    try:
+        return qualify(
+            tree.copy(),
+            schema=catalog.schema,
+            dialect="duckdb",
+            quote_identifiers=False,
+            identify=False,
+        )
+    except OptimizeError as exc:
+        text = str(exc)
+        match = _UNRESOLVED.search(text)
+        if not match:
+            raise QueryError(f"cannot resolve the query: {text}", sql=sql) from None
+        column = match.group(1)
+        known = sorted({c.name for _, t in refs for c in t.columns})
+        close = difflib.get_close_matches(column.lower(), [k.lower() for k in known], n=3)
+        hint = (
+            "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+            if close
+            else "columns in scope: " + ", ".join(known[:20])
+        )
+        line = col = None
+        position = re.search(r"Line: (\d+), Col: (\d+)", text)
+        if position:
+            line, col = int(position.group(1)), int(position.group(2))
+        raise UnknownColumnError(
+            f"no column named '{column}'", sql=sql, line=line, column=col, hint=hint
+        ) from None

@@ -1,0 +1,82 @@
+"""The engine: parse, bind, plan and execute a query against the catalog's sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from meterql.catalog import Catalog
+from meterql.connectors import Connector
+from meterql.engine.bind import bind, check_params
+from meterql.engine.execute import Executor, QueryControl
+from meterql.engine.parse import parse_query
+from meterql.engine.plan import Plan
+from meterql.engine.planner import plan_query
+from meterql.engine.result import Result
+from meterql.errors import QueryError
+
+#: Defaults for every query unless the caller says otherwise.
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MAX_ROWS = 1_000_000
+
+
+class Engine:
+    """Plans and runs queries. The residual runs in an in-memory DuckDB owned by the engine."""
+
+    def __init__(self, catalog: Catalog, connector: Callable[[str], Connector]) -> None:
+        self.catalog = catalog
+        self._duck = duckdb.connect(":memory:")
+        self._duck.execute("SET TimeZone = 'UTC'")
+        self._executor = Executor(self._duck, connector)
+
+    def close(self) -> None:
+        self._duck.close()
+
+    def plan(self, sql: str, dialect: str = "duckdb") -> tuple[Plan, bool, bool]:
+        """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE."""
+        parsed = parse_query(sql, dialect)
+        bound = bind(parsed.tree, self.catalog, dialect, sql)
+        if not bound.tables:
+            raise QueryError(
+                "the query reads no table",
+                sql=sql,
+                hint="meterql queries registered tables; list them with 'meterql tables'",
+            )
+        return plan_query(bound, self.catalog, sql), parsed.explain, parsed.analyze
+
+    def run(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        dialect: str = "duckdb",
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_rows: int | None = DEFAULT_MAX_ROWS,
+        on_row_limit: str = "truncate",
+        control: QueryControl | None = None,
+    ) -> Result:
+        plan, explain, analyze = self.plan(sql, dialect)
+        values = check_params(plan.params, params)
+        if explain and not analyze:
+            return Result(_plan_table(str(plan)), plan)
+        control = control or QueryControl(timeout)
+        control.timeout = timeout
+        result = self._executor.run(plan, values, control, max_rows, on_row_limit)
+        if analyze:
+            lines = [str(plan), f"- ran in {result.seconds * 1000:.1f} ms"]
+            for s in result.fragments:
+                lines.append(
+                    f"- {s.fragment} on '{s.source}': {s.rows} rows, {s.bytes} bytes, "
+                    f"{s.seconds * 1000:.1f} ms"
+                )
+            lines.append(f"- result: {result.num_rows} rows")
+            return Result(_plan_table("\n".join(lines)), plan, seconds=result.seconds,
+                          fragments=result.fragments)
+        return result
+
+
+def _plan_table(text: str) -> pa.Table:
+    return pa.table({"plan": text.splitlines()})

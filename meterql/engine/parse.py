@@ -1,0 +1,92 @@
+"""Parse a query and refuse anything that is not a read: SELECT, WITH ... SELECT, EXPLAIN."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from meterql.errors import SqlParseError, StatementNotAllowedError
+
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
+_READS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A query tree plus what the statement asked for.
+
+    Attributes:
+        tree: the SELECT (or set operation) to run.
+        explain: the statement was ``EXPLAIN``.
+        analyze: the statement was ``EXPLAIN ANALYZE``.
+        sql: the SQL text of the SELECT itself.
+        offset: where ``sql`` starts in the original text (for error positions).
+    """
+
+    tree: exp.Expression
+    explain: bool
+    analyze: bool
+    sql: str
+
+
+def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
+    """Parse one read-only statement, raising errors that point at the problem.
+
+    >>> parse_query("EXPLAIN SELECT 1").explain
+    True
+    """
+    explain = _EXPLAIN.match(sql)
+    body = sql[explain.end() :] if explain else sql
+    try:
+        statements = [s for s in sqlglot.parse(body, read=dialect) if s is not None]
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        line, col = err.get("line"), err.get("col")
+        if explain and line == 1 and col is not None:
+            col += explain.end()
+        raise SqlParseError(
+            f"cannot parse the SQL: {_describe(err.get('description', str(exc)))}",
+            sql=sql,
+            line=line,
+            column=col,
+            hint="check the SQL near the caret",
+        ) from None
+    except TokenError as exc:
+        raise SqlParseError(f"cannot read the SQL: {exc}", sql=sql, hint="check quotes") from None
+    if not statements:
+        raise SqlParseError("the SQL is empty", sql=sql, hint="write a SELECT statement")
+    if len(statements) > 1:
+        raise StatementNotAllowedError(
+            f"one statement at a time, got {len(statements)}",
+            sql=sql,
+            hint="send each statement separately",
+        )
+    tree = statements[0]
+    if not isinstance(tree, _READS):
+        kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
+        raise StatementNotAllowedError(
+            f"only SELECT, WITH and EXPLAIN statements are accepted, not {kind}",
+            sql=sql,
+            hint="meterql never writes to a source; run changes on the source itself",
+        )
+    if any(True for _ in _writes(tree)):
+        raise StatementNotAllowedError(
+            "the query contains a statement that writes",
+            sql=sql,
+            hint="meterql never writes to a source",
+        )
+    return ParsedQuery(tree, bool(explain), bool(explain and explain.group(1)), body)
+
+
+def _writes(tree: exp.Expression):
+    # Data-modifying CTEs (WITH x AS (DELETE ... RETURNING ...)) parse as a SELECT.
+    return tree.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop)
+
+
+def _describe(description: str) -> str:
+    # sqlglot names tokens as "<Token token_type: TokenType.WHERE, text: WHERE, ...>".
+    return re.sub(r"<Token token_type: [^,]+, text: ([^,]*),[^>]*>", r"'\1'", description)

@@ -1,0 +1,190 @@
+"""Turn a bound query into a plan: one fragment for a single-source query the source can run
+whole; otherwise one scan fragment per table reference (needed columns and safe filters pushed)
+and a DuckDB residual over their results.
+
+Correctness does not depend on what was pushed: the residual is the whole query, so it re-applies
+every filter; a fragment only has to return a superset of the rows the query needs.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+from sqlglot.optimizer.annotate_types import annotate_types
+
+from meterql.catalog import Catalog, Table
+from meterql.dialects import SourceDialect, dialect_for, type_family
+from meterql.dialects.arrow_types import arrow_type
+from meterql.engine.bind import BoundQuery
+from meterql.engine.plan import Fragment, Plan
+from meterql.engine.pushdown import filter_blocker, whole_query_blocker
+
+
+def plan_query(bound: BoundQuery, catalog: Catalog, sql: str) -> Plan:
+    sources = {table.source for _, table in bound.tables}
+    if len(sources) == 1:
+        source = catalog.source(next(iter(sources)))
+        dialect = dialect_for(source.kind)
+        blocker = _whole_query(bound, catalog, dialect)
+        if blocker is None:
+            frag = _whole_fragment(bound, source.name, dialect)
+            if frag is not None:
+                return Plan(sql, [frag], None, bound.params)
+            blocker = f"{dialect.kind} cannot express the query exactly"
+        note = f"not sent whole to '{source.name}': {blocker}"
+        return _split(bound, catalog, sql, [note])
+    return _split(bound, catalog, sql, [])
+
+
+def _whole_query(bound: BoundQuery, catalog: Catalog, dialect: SourceDialect) -> str | None:
+    if dialect.capabilities.same_engine:
+        return None
+    annotated = annotate_types(bound.qualified.copy(), schema=catalog.schema, dialect="duckdb")
+    return whole_query_blocker(annotated, dialect)
+
+
+def _whole_fragment(bound: BoundQuery, source: str, dialect: SourceDialect) -> Fragment | None:
+    tree = bound.tree.copy()
+    for table in tree.find_all(exp.Table):
+        if "table" in table.meta:
+            table.set("catalog", None)
+    params = _mark_params(tree, dialect)
+    try:
+        text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError:
+        return None
+    return Fragment("f1", source, dialect.kind, text, params)
+
+
+def _mark_params(tree: exp.Expression, dialect: SourceDialect) -> list[str]:
+    """Replace named parameters by the source's numbered markers; returns names in marker order."""
+    order: list[str] = []
+    prefix = "?" if dialect.kind == "sqlite" else "$"
+    for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
+        if node.name not in order:
+            order.append(node.name)
+        node.replace(exp.Var(this=f"{prefix}{order.index(node.name) + 1}"))
+    return order
+
+
+def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> Plan:
+    residual = bound.tree.copy()
+    residual_tables = {t.meta["ref"]: t for t in residual.find_all(exp.Table) if "ref" in t.meta}
+    qualified_tables = {
+        t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
+    }
+    fragments = []
+    for ref, (_, table) in enumerate(bound.tables):
+        source = catalog.source(table.source)
+        dialect = dialect_for(source.kind)
+        frag = _scan_fragment(f"f{ref + 1}", qualified_tables[ref], table, bound, dialect)
+        fragments.append(frag)
+        node = residual_tables[ref]
+        alias = node.alias
+        replacement = exp.Table(
+            this=exp.to_identifier(frag.id),
+            db=exp.to_identifier("__q__"),
+            alias=exp.TableAlias(this=exp.to_identifier(alias)),
+        )
+        replacement.meta["fragment"] = frag.id
+        node.replace(replacement)
+    return Plan(sql, fragments, residual, bound.params, notes)
+
+
+def _scan_fragment(
+    frag_id: str, node: exp.Table, table: Table, bound: BoundQuery, dialect: SourceDialect
+) -> Fragment:
+    alias = node.alias_or_name
+    types = {c.name.lower(): c.type for c in table.columns}
+    used = {
+        c.name.lower()
+        for c in bound.qualified.find_all(exp.Column)
+        if c.table == alias and c.name.lower() in types
+    }
+    columns = [c for c in table.columns if c.name.lower() in used] or [table.columns[0]]
+    pushed, kept, conditions = [], [], []
+    for conjunct, where in _candidate_filters(node):
+        blocker = filter_blocker(conjunct, alias, types, dialect)
+        if blocker is None:
+            conditions.append(conjunct)
+            pushed.append(f"filter {conjunct.sql('duckdb')} (from {where})")
+        elif any(c.table == alias for c in conjunct.find_all(exp.Column)):
+            kept.append(f"filter {conjunct.sql('duckdb')}: {blocker}")
+    pushed.insert(0, "columns " + ", ".join(c.name for c in columns))
+
+    select = exp.select(*[_fetch_expr(c.name, c.type, dialect) for c in columns]).from_(
+        exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                  db=exp.to_identifier(table.schema, quoted=True))
+    )
+    for condition in conditions:
+        condition = condition.copy()
+        for column in condition.find_all(exp.Column):
+            column.set("table", None)
+            column.set("this", exp.to_identifier(column.name, quoted=True))
+        select = select.where(condition, copy=False)
+    params = _mark_params(select, dialect)
+    skip = 0
+    if dialect.fetch_as_text or dialect.kind == "sqlite":
+        select, skip = _typed_first_row(select, columns, dialect)
+    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
+    return Fragment(frag_id, table.source, dialect.kind, text, params, schema, table.full_name,
+                    pushed, kept, skip)
+
+
+def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
+    """WHERE and ON conjuncts that may restrict this table's scan without changing the answer."""
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return []
+    joins = select.args.get("joins") or []
+    if any(j.side in ("RIGHT", "FULL") for j in joins):
+        return []
+    parent = node.parent
+    own_join = parent if isinstance(parent, exp.Join) else None
+    out: list[tuple[exp.Expression, str]] = []
+    if own_join is not None and own_join.args.get("on") is not None:
+        out += [(c, "ON") for c in _conjuncts(own_join.args["on"])]
+    if own_join is not None and own_join.side == "LEFT":
+        return out  # the null-supplying side: WHERE may test for its NULLs
+    where = select.args.get("where")
+    if where is not None:
+        out += [(c, "WHERE") for c in _conjuncts(where.this)]
+    return out
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    return [condition]
+
+
+def _fetch_expr(name: str, duckdb_type: str, dialect: SourceDialect) -> exp.Expression:
+    column = exp.column(exp.to_identifier(name, quoted=True))
+    family = type_family(duckdb_type)
+    if family in dialect.fetch_as_text:
+        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
+    if family == "BOOLEAN" and dialect.kind == "sqlite":
+        return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
+    return column
+
+
+_SAMPLE = {"BIGINT": "0", "DOUBLE": "0.0", "BLOB": "X''", "BOOLEAN": "0"}
+
+
+def _typed_first_row(
+    select: exp.Select, columns: list, dialect: SourceDialect
+) -> tuple[exp.Expression, int]:
+    """SQLite's driver infers Arrow types from the values of its first batch, so a column that
+    starts with NULLs would be read as integers; a first row of the right types fixes that."""
+    samples = []
+    for column in columns:
+        family = type_family(column.type)
+        value = "''" if family in dialect.fetch_as_text else _SAMPLE.get(family, "''")
+        samples.append(exp.alias_(exp.maybe_parse(value, dialect="sqlite"), column.name,
+                                  quoted=True))
+    first = exp.select(*samples)
+    return exp.union(first, select, distinct=False), 1

@@ -1,0 +1,109 @@
+"""What may be pushed to a source with exactly DuckDB's meaning.
+
+The rule is "when in doubt, do not push": a node type not listed here, a comparison whose result
+depends on the source's collation, or arithmetic whose result type differs keeps the work local.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from meterql.dialects import SourceDialect
+
+#: Nodes that mean the same in PostgreSQL and DuckDB file queries when the types agree.
+WHOLE_QUERY_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
+    exp.Limit, exp.Offset, exp.With, exp.CTE, exp.Subquery, exp.Union, exp.Intersect, exp.Except,
+    exp.Column, exp.Identifier, exp.Table, exp.TableAlias, exp.Star, exp.Literal, exp.Null,
+    exp.Boolean, exp.Alias, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
+    exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Count,
+    exp.Sum, exp.Min, exp.Max, exp.Case, exp.If, exp.Coalesce, exp.Placeholder, exp.Distinct,
+    exp.Window, exp.WindowSpec, exp.RowNumber, exp.Exists, exp.DataType, exp.Cast, exp.Tuple,
+    exp.Var,
+)
+#: Nodes allowed in a filter pushed into a single-table scan.
+FILTER_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.And, exp.Or, exp.Not,
+    exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
+    exp.Placeholder, exp.Cast, exp.DataType, exp.Tuple, exp.Var,
+)
+_RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+_ORDER_SENSITIVE = (exp.Ordered, exp.Min, exp.Max)
+_TEXT = {exp.DType.TEXT, exp.DType.VARCHAR, exp.DType.CHAR, exp.DType.UNKNOWN, exp.DType.JSON}
+
+
+def _type_of(node: exp.Expression) -> exp.DType:
+    dtype = node.type
+    return dtype.this if dtype is not None else exp.DType.UNKNOWN
+
+
+def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | None:
+    """Why ``tree`` (qualified and type-annotated) cannot be sent whole, or ``None``."""
+    if not dialect.capabilities.whole_query:
+        return f"{dialect.kind} sources do not run whole queries (weak typing); scans only"
+    if dialect.capabilities.same_engine:
+        return None  # the same engine: every construct keeps its meaning
+    for node in tree.walk():
+        if not isinstance(node, WHOLE_QUERY_NODES):
+            return f"{type(node).__name__} is not in {dialect.kind}'s pushdown profile"
+        if isinstance(node, exp.Cast) and not _safe_cast(node):
+            return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
+        if isinstance(node, _RANGE + _ORDER_SENSITIVE) and _any_text(node):
+            return "ordering or comparing text depends on the source's collation"
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _any_text(node, strict=False):
+            return "arithmetic on values of unknown type"
+    return None
+
+
+def _safe_cast(cast: exp.Cast) -> bool:
+    if isinstance(cast.this, exp.Literal):
+        return True
+    return cast.to.this in exp.DataType.NUMERIC_TYPES and _type_of(cast.this) in (
+        exp.DataType.NUMERIC_TYPES
+    )
+
+
+def _any_text(node: exp.Expression, strict: bool = True) -> bool:
+    operands = [node.this] if isinstance(node, exp.Ordered) else list(node.iter_expressions())
+    for operand in operands:
+        if isinstance(operand, (exp.Literal, exp.Placeholder)) and strict:
+            continue
+        if _type_of(operand) in _TEXT:
+            return True
+    return False
+
+
+def filter_blocker(
+    conjunct: exp.Expression, alias: str, column_types: dict[str, str], dialect: SourceDialect
+) -> str | None:
+    """Why a WHERE/ON conjunct cannot be pushed into the scan of ``alias``, or ``None``."""
+    if not dialect.capabilities.filters:
+        return f"{dialect.kind} takes no filters"
+    columns = list(conjunct.find_all(exp.Column))
+    if not columns:
+        return "no column of this table"
+    for column in columns:
+        if column.table != alias or column.name.lower() not in column_types:
+            return "refers to other tables"
+    for node in conjunct.walk():
+        if not isinstance(node, FILTER_NODES):
+            return f"{type(node).__name__} is not pushed to {dialect.kind}"
+    allowed = dialect.capabilities.pushable_filter_types
+    families = {_family(column_types[c.name.lower()]) for c in columns}
+    if allowed is not None and not families <= allowed:
+        return f"comparisons on {', '.join(sorted(families - allowed))} differ on {dialect.kind}"
+    caps = dialect.capabilities
+    if families & {"VARCHAR", "JSON"} and not caps.binary_text_order:
+        if any(True for _ in conjunct.find_all(*_RANGE)):
+            return "text ranges depend on the source's collation"
+    if not caps.casts_in_filters and any(
+        isinstance(n, exp.Cast) and not isinstance(n.this, exp.Literal) for n in conjunct.walk()
+    ):
+        return f"casts differ on {dialect.kind}"
+    return None
+
+
+def _family(duckdb_type: str) -> str:
+    from meterql.dialects import type_family
+
+    return type_family(duckdb_type)

@@ -1,0 +1,64 @@
+"""What a query returns: Arrow rows plus the plan and what running it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from meterql.engine.plan import Plan
+
+
+@dataclass
+class FragmentStats:
+    """Rows, bytes and time of one fragment (EXPLAIN ANALYZE)."""
+
+    fragment: str
+    source: str
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Result:
+    """The answer to a query.
+
+    Attributes:
+        plan: how the query was run (``str(result.plan)`` is its EXPLAIN).
+        truncated: the row cap cut the result short.
+        seconds: wall time of the query.
+        fragments: rows, bytes and time per fragment.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> r = Result(pa.table({"n": [1, 2]}), plan=None)
+        >>> r.to_pylist()
+        [{'n': 1}, {'n': 2}]
+    """
+
+    table: pa.Table
+    plan: Plan | None
+    truncated: bool = False
+    seconds: float = 0.0
+    fragments: list[FragmentStats] = field(default_factory=list)
+
+    def to_arrow(self) -> pa.Table:
+        return self.table
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Rows as tuples, in result order."""
+        columns = [col.to_pylist() for col in self.table.columns]
+        return list(zip(*columns, strict=True)) if columns else []
+
+    @property
+    def columns(self) -> list[str]:
+        return self.table.column_names
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows

@@ -1,0 +1,290 @@
+"""A workspace: the folder holding the catalog (and later replicas and local data).
+
+One process owns a workspace at a time (DuckDB locks its files); a second one gets a clear error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+
+from meterql.catalog import Catalog, Source, Table
+from meterql.catalog.uri import file_path, parse_uri
+from meterql.connectors import Connector, connector_for
+from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
+from meterql.errors import InvalidSourceError, MeterqlError, WorkspaceError
+
+DEFAULT_HOME = "meterql_home"
+
+
+def default_home() -> Path:
+    """``$METERQL_HOME``, else ``./meterql_home``."""
+    return Path(os.environ.get("METERQL_HOME") or DEFAULT_HOME)
+
+
+def connect(home: str | os.PathLike[str] | None = None) -> Workspace:
+    """Open (or create) a workspace.
+
+    Args:
+        home: the workspace folder; default ``$METERQL_HOME`` or ``./meterql_home``.
+
+    Example:
+        >>> import tempfile, meterql
+        >>> with meterql.connect(tempfile.mkdtemp()) as ws:
+        ...     ws.sources()
+        []
+    """
+    return Workspace(Path(home) if home is not None else default_home())
+
+
+class RunningQuery:
+    """A query running in the background: ``result()`` waits for it, ``cancel()`` stops it."""
+
+    def __init__(self, control: QueryControl) -> None:
+        self._control = control
+        self._future: Future[Result] = Future()
+
+    def cancel(self) -> None:
+        """Stop the query at every source and in DuckDB; ``result()`` then raises."""
+        self._control.cancel()
+
+    def result(self, timeout: float | None = None) -> Result:
+        return self._future.result(timeout)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+
+class Workspace:
+    """Sources, tables and queries: the Python API that the CLI calls.
+
+    Use :func:`connect` to open one; close it (or use ``with``) to release the folder.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(
+                f"cannot create the workspace folder {self.home}: {exc.strerror}",
+                hint="choose another folder with --home or METERQL_HOME",
+            ) from exc
+        self._lock_file = open(self.home / ".lock", "a+")  # noqa: SIM115 - held while open
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            owner = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            raise WorkspaceError(
+                f"the workspace {self.home} is in use by {owner}",
+                hint="close the other meterql process, or use another --home",
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"process {os.getpid()}")
+        self._lock_file.flush()
+        try:
+            self._catalog_db = duckdb.connect(str(self.home / "catalog.duckdb"))
+            self.catalog = Catalog(self._catalog_db)
+        except duckdb.Error as exc:
+            self._release()
+            raise WorkspaceError(
+                f"cannot open the catalog in {self.home}: {exc}",
+                hint="check the folder's permissions",
+            ) from exc
+        self._connectors: dict[str, Connector] = {}
+        self._connectors_lock = threading.Lock()
+        self.engine = Engine(self.catalog, self._connector)
+        self._closed = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for connector in self._connectors.values():
+            with contextlib.suppress(Exception):
+                connector.close()
+        self.engine.close()
+        self._catalog_db.close()
+        self._release()
+
+    def _release(self) -> None:
+        with contextlib.suppress(Exception):
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connector(self, name: str) -> Connector:
+        with self._connectors_lock:
+            if name not in self._connectors:
+                self._connectors[name] = connector_for(self.catalog.source(name))
+            return self._connectors[name]
+
+    def _drop_connector(self, name: str) -> None:
+        with self._connectors_lock:
+            connector = self._connectors.pop(name, None)
+        if connector is not None:
+            connector.close()
+
+    # -- sources -------------------------------------------------------------------------------
+    def add_source(
+        self,
+        name: str,
+        uri: str,
+        mode: Literal["direct", "sync"] = "direct",
+        options: Mapping[str, Any] | None = None,
+    ) -> Source:
+        """Register a database and read its tables.
+
+        Args:
+            name: a lowercase identifier, the first part of its table names.
+            uri: ``postgresql://user:env:PGPASSWORD@host:5432/db``, ``sqlite:///path.db``
+                or ``duckdb:///path.duckdb``.
+            mode: ``direct`` (query the source at query time).
+            options: ``statement_timeout_ms``, ``numeric_scale``.
+
+        Raises:
+            InvalidSourceError, SourceExistsError: the definition is wrong; nothing is stored.
+            SourceError: the source cannot be reached or read; nothing is stored.
+
+        Example:
+            >>> ws.add_source("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
+        """
+        kind = Catalog.kind_of(uri)
+        uri = _normalise_uri(kind, uri)
+        source = Source(name, kind, uri, mode, dict(options or {}))
+        self.catalog.validate_source(source)
+        connector = connector_for(source)
+        try:
+            tables = connector.introspect()
+        except BaseException:
+            connector.close()
+            raise
+        self.catalog.add_source(source, tables)
+        with self._connectors_lock:
+            self._connectors[name] = connector
+        return source
+
+    def sources(self) -> list[Source]:
+        return self.catalog.sources()
+
+    def source(self, name: str) -> Source:
+        return self.catalog.source(name)
+
+    def remove_source(self, name: str) -> Source:
+        """Forget a source and its tables (the source itself is never touched)."""
+        source = self.catalog.remove_source(name)
+        self._drop_connector(source.name)
+        return source
+
+    def refresh_source(self, name: str) -> list[Table]:
+        """Read a source's tables and columns again (after its schema changed)."""
+        source = self.catalog.source(name)
+        tables = self._connector(source.name).introspect()
+        self.catalog.replace_tables(source.name, tables)
+        return tables
+
+    def test_source(self, name: str) -> str:
+        """Connect to a source and return what it says it is."""
+        return self._connector(self.catalog.source(name).name).server_version()
+
+    # -- tables --------------------------------------------------------------------------------
+    def tables(self, source: str | None = None) -> list[Table]:
+        return self.catalog.tables(source)
+
+    def table(self, name: str) -> Table:
+        """Resolve a table name (full, two-part or bare) to its catalog entry."""
+        return self.catalog.table(name)
+
+    # -- queries -------------------------------------------------------------------------------
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        dialect: str = "duckdb",
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_rows: int | None = DEFAULT_MAX_ROWS,
+        on_row_limit: Literal["truncate", "error"] = "truncate",
+    ) -> Result:
+        """Run a SELECT over the registered sources.
+
+        Args:
+            sql: one SELECT / WITH / EXPLAIN statement; tables as ``source.schema.table``.
+            params: values for named parameters (``:name`` or ``$name``); always bound.
+            dialect: the SQL dialect the query is written in.
+            timeout: seconds before the query is stopped (``QueryTimeoutError``).
+            max_rows: the row cap; past it the result is cut and ``truncated`` set, or
+                ``RowLimitError`` raised when ``on_row_limit="error"``.
+
+        Example:
+            >>> ws.query("SELECT count(*) AS n FROM pg.public.events WHERE customer_id = :c",
+            ...          {"c": 42}).to_pylist()  # doctest: +SKIP
+            [{'n': 17}]
+        """
+        return self.engine.run(
+            sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit
+        )
+
+    def submit(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        dialect: str = "duckdb",
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        max_rows: int | None = DEFAULT_MAX_ROWS,
+    ) -> RunningQuery:
+        """Start a query in the background; the returned handle can cancel it."""
+        control = QueryControl(timeout)
+        running = RunningQuery(control)
+
+        def work() -> None:
+            try:
+                result = self.engine.run(
+                    sql, params, dialect, timeout=timeout, max_rows=max_rows, control=control
+                )
+            except BaseException as exc:
+                running._future.set_exception(exc)
+            else:
+                running._future.set_result(result)
+
+        threading.Thread(target=work, name="meterql-query", daemon=True).start()
+        return running
+
+    def explain(self, sql: str, dialect: str = "duckdb") -> Plan:
+        """The plan of a query: each fragment with its source and SQL, and the residual."""
+        plan, _, _ = self.engine.plan(sql, dialect)
+        return plan
+
+
+def _normalise_uri(kind: str, uri: str) -> str:
+    """File sources are stored with an absolute path, so the workspace works from any folder."""
+    if kind in ("sqlite", "duckdb"):
+        path = Path(file_path(uri)).expanduser()
+        if not path.is_file():
+            raise InvalidSourceError(
+                f"{kind} file {path} does not exist", hint="check the path in the URI"
+            )
+        scheme = parse_uri(uri).scheme
+        return f"{scheme}://{path.resolve()}"
+    return uri
+
+
+__all__ = ["DEFAULT_HOME", "RunningQuery", "Workspace", "connect", "default_home", "MeterqlError"]
