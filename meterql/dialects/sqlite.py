@@ -49,7 +49,7 @@ DIALECT = SourceDialect(
     capabilities=Capabilities(
         whole_query=False,
         # Integer and text comparisons mean the same in SQLite (BINARY collation) and DuckDB.
-        pushable_filter_types=frozenset({"BIGINT", "VARCHAR"}),
+        pushable_filter_types=frozenset({"BIGINT", "TEXT", "VARCHAR"}),
         exact_decimal=False,
         binary_text_order=True,
         casts_in_filters=False,

@@ -93,7 +93,7 @@ def filter_blocker(
     if allowed is not None and not families <= allowed:
         return f"comparisons on {', '.join(sorted(families - allowed))} differ on {dialect.kind}"
     caps = dialect.capabilities
-    if families & {"VARCHAR", "JSON"} and not caps.binary_text_order:
+    if families & {"TEXT", "VARCHAR", "JSON"} and not caps.binary_text_order:
         if any(True for _ in conjunct.find_all(*_RANGE)):
             return "text ranges depend on the source's collation"
     if not caps.casts_in_filters and any(
