@@ -18,7 +18,9 @@ from meterql.errors import SourceQueryError
 _TYPMOD_KEYS = (b"POSTGRESQL:typmod",)
 
 
-def numeric_type_from_field(field: pa.Field) -> pa.DataType:
+def numeric_type_from_field(
+    field: pa.Field, unconstrained: tuple[int, int] = UNCONSTRAINED_DECIMAL
+) -> pa.DataType:
     """The decimal a PostgreSQL NUMERIC field stands for, read from its typmod metadata."""
     meta = field.metadata or {}
     for key in _TYPMOD_KEYS:
@@ -28,7 +30,7 @@ def numeric_type_from_field(field: pa.Field) -> pa.DataType:
                 packed = typmod - 4
                 precision, scale = (packed >> 16) & 0xFFFF, packed & 0xFFFF
                 return pa.decimal128(min(precision, 38), scale)
-    return pa.decimal128(*UNCONSTRAINED_DECIMAL)
+    return pa.decimal128(*unconstrained)
 
 
 def _is_pg_numeric(typ: pa.DataType) -> bool:
@@ -44,14 +46,18 @@ def _plain(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return array
 
 
-def target_schema(raw: pa.Schema, wanted: pa.Schema | None) -> pa.Schema:
+def target_schema(
+    raw: pa.Schema,
+    wanted: pa.Schema | None,
+    unconstrained: tuple[int, int] = UNCONSTRAINED_DECIMAL,
+) -> pa.Schema:
     """The schema a raw driver result is cast to: ``wanted`` where given, else fixed drivers' types."""
     fields = []
     for i, field in enumerate(raw):
         target = wanted.field(i).type if wanted is not None and i < len(wanted) else None
         if target is None:
             if _is_pg_numeric(field.type):
-                target = numeric_type_from_field(field)
+                target = numeric_type_from_field(field, unconstrained)
             elif isinstance(field.type, pa.BaseExtensionType):
                 target = field.type.storage_type
             else:
@@ -89,13 +95,17 @@ def _hint(target: pa.DataType) -> str:
 
 
 def conform_reader(
-    raw: pa.RecordBatchReader, wanted: pa.Schema | None, source: str, skip_rows: int = 0
+    raw: pa.RecordBatchReader,
+    wanted: pa.Schema | None,
+    source: str,
+    skip_rows: int = 0,
+    unconstrained: tuple[int, int] = UNCONSTRAINED_DECIMAL,
 ) -> pa.RecordBatchReader:
     """A reader whose batches have the target schema (lazy: nothing is read ahead).
 
     ``skip_rows`` leading rows are dropped first (SQLite's typed first row).
     """
-    schema = target_schema(raw.schema, wanted)
+    schema = target_schema(raw.schema, wanted, unconstrained)
     plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
     if schema.equals(raw.schema) and plain and not skip_rows:
         return raw

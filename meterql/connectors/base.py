@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from meterql.catalog.model import Source, Table
 from meterql.connectors.arrow import conform_reader
+from meterql.dialects.base import UNCONSTRAINED_DECIMAL
 from meterql.errors import MeterqlError
 
 Conn = TypeVar("Conn")
@@ -117,6 +118,12 @@ class Connector(ABC):
     def translate_error(self, exc: Exception) -> MeterqlError:
         """The meterql error for a driver error (secrets removed)."""
 
+    @property
+    def unconstrained_decimal(self) -> tuple[int, int]:
+        """Precision and scale for decimals the source leaves open (option ``numeric_scale``)."""
+        scale = self.source.options.get("numeric_scale")
+        return (38, int(scale)) if scale is not None else UNCONSTRAINED_DECIMAL
+
     def close(self) -> None:  # noqa: B027 - optional for connectors without a pool
         """Release pooled connections."""
 
@@ -137,7 +144,9 @@ class Connector(ABC):
         handle = cancel or CancelHandle()
         try:
             with self._stream(sql, params, handle) as raw:
-                yield conform_reader(raw, schema, self.source.name, skip_rows)
+                yield conform_reader(
+                    raw, schema, self.source.name, skip_rows, self.unconstrained_decimal
+                )
         except MeterqlError:
             raise
         except Exception as exc:  # drivers raise their own trees; translate them here only
