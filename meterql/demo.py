@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from meterql.workspace import Workspace
 
@@ -72,7 +73,18 @@ def build_demo_data(folder: Path, events: int = 20_000, seed: int = 7) -> tuple[
              Decimal(rng.randrange(1, 5_000_000)) / Decimal(1000))
             for i in range(events)
         ]
-        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", data)
+        columns = list(zip(*data, strict=True))
+        batch = pa.table(
+            {
+                "id": pa.array(columns[0], pa.int64()),
+                "customer_id": pa.array(columns[1], pa.int64()),
+                "meter": pa.array(columns[2], pa.string()),
+                "ts": pa.array(columns[3], pa.timestamp("us", tz="UTC")),
+                "quantity": pa.array(columns[4], pa.decimal128(18, 6)),
+            }
+        )
+        con.register("batch", batch)
+        con.execute("INSERT INTO events SELECT * FROM batch")
         con.close()
         tmp.rename(usage)
     return crm, usage

@@ -1,0 +1,204 @@
+"""The command line, driven through click's runner and, for the entry point, a real process."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from meterql.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    lite = tmp_path / "crm.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE customers (id INTEGER, name TEXT, credit DECIMAL(10,2))")
+    con.executemany(
+        "INSERT INTO customers VALUES (?, ?, ?)",
+        [(1, "Ann", "10.50"), (2, "O'Brien", None), (3, "Zoë", "0.01")],
+    )
+    con.commit()
+    con.close()
+    dk = tmp_path / "usage.duckdb"
+    con = duckdb.connect(str(dk))
+    con.execute("CREATE TABLE events (customer_id BIGINT, qty DECIMAL(18,6))")
+    con.execute("INSERT INTO events VALUES (1, 1.5), (1, 2.25), (3, 0.000001), (9, 4)")
+    con.close()
+    return {"lite": lite, "dk": dk, "home": tmp_path / "home"}
+
+
+def run(files: dict[str, Path], *args: str, input: str | None = None):
+    runner = CliRunner()
+    return runner.invoke(main, [*args, "--home", str(files["home"])], input=input)
+
+
+def add_both(files):
+    assert run(files, "source", "add", "crm", f"sqlite://{files['lite']}").exit_code == 0
+    assert run(files, "source", "add", "usage", f"duckdb://{files['dk']}").exit_code == 0
+
+
+def test_source_lifecycle(files):
+    add_both(files)
+    listing = run(files, "source", "list")
+    assert listing.exit_code == 0
+    assert "crm" in listing.output and "usage" in listing.output
+    shown = run(files, "source", "show", "crm")
+    assert "crm.main.customers" in shown.output and "sqlite" in shown.output
+    tested = run(files, "source", "test", "crm")
+    assert tested.exit_code == 0 and "SQLite" in tested.output
+    tables = run(files, "tables")
+    assert "crm.main.customers" in tables.output and "usage.main.events" in tables.output
+    described = run(files, "describe", "customers")
+    assert "DECIMAL(10, 2)" in described.output
+    # A new table at the source shows up after a refresh.
+    con = sqlite3.connect(files["lite"])
+    con.execute("CREATE TABLE plans (name TEXT)")
+    con.commit()
+    con.close()
+    assert "crm.main.plans" not in run(files, "tables", "crm").output
+    assert run(files, "source", "refresh", "crm").exit_code == 0
+    assert "crm.main.plans" in run(files, "tables", "crm").output
+    removed = run(files, "source", "remove", "usage")
+    assert removed.exit_code == 0
+    assert "usage" not in run(files, "source", "list").output
+
+
+def test_query_formats(files, tmp_path):
+    add_both(files)
+    sql = (
+        "SELECT c.name, sum(e.qty) AS qty FROM usage.main.events e "
+        "JOIN crm.main.customers c ON c.id = e.customer_id GROUP BY c.name ORDER BY c.name"
+    )
+    as_csv = run(files, "query", sql, "--format", "csv")
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.reader(io.StringIO(as_csv.output)))
+    assert rows == [["name", "qty"], ["Ann", "3.750000"], ["Zoë", "0.000001"]]
+    as_json = json.loads(run(files, "query", sql, "-f", "json").output)
+    assert as_json == [{"name": "Ann", "qty": "3.750000"}, {"name": "Zoë", "qty": "0.000001"}]
+    lines = run(files, "query", sql, "-f", "jsonl").output.strip().splitlines()
+    assert [json.loads(x)["name"] for x in lines] == ["Ann", "Zoë"]
+    table_out = run(files, "query", sql)
+    assert "Ann" in table_out.output and "2 rows" in table_out.output
+    parquet = tmp_path / "out.parquet"
+    assert run(files, "query", sql, "-f", "parquet", "-o", str(parquet)).exit_code == 0
+    assert pq.read_table(parquet).column("qty").type == pa.decimal128(38, 6)
+    arrow = tmp_path / "out.arrow"
+    assert run(files, "query", sql, "-f", "arrow", "-o", str(arrow)).exit_code == 0
+    with pa.ipc.open_stream(arrow.read_bytes()) as reader:
+        assert reader.read_all().num_rows == 2
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_query_params_and_stdin(files):
+    add_both(files)
+    out = run(files, "query", "SELECT name FROM customers WHERE id = :id", "--param", "id=3",
+              "-f", "csv")
+    assert out.output.splitlines() == ["name", "Zoë"]
+    injected = run(files, "query", "SELECT name FROM customers WHERE name = :n",
+                   "-p", "n=x' OR '1'='1", "-f", "csv")
+    assert injected.output.splitlines() == ["name"]
+    piped = run(files, "query", "-", "-f", "csv", input="SELECT count(*) AS n FROM customers")
+    assert piped.output.splitlines() == ["n", "3"]
+
+
+def test_max_rows_warns(files):
+    add_both(files)
+    out = run(files, "query", "SELECT id FROM customers ORDER BY id", "--max-rows", "2",
+              "-f", "csv")
+    assert out.exit_code == 0
+    assert out.stdout.splitlines() == ["id", "1", "2"]
+    assert "cut at 2 rows" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM custmers", "did you mean 'crm.main.customers'"),
+        ("DELETE FROM customers", "only SELECT, WITH and EXPLAIN"),
+        ("SELECT nme FROM customers", "did you mean 'name'"),
+        ("SELECT id FROM customers WHERE", "line 1, column"),
+    ],
+)
+def test_errors_are_one_clear_line(files, sql, expected):
+    add_both(files)
+    out = run(files, "query", sql)
+    assert out.exit_code == 1
+    assert expected in out.stderr
+    assert "Traceback" not in out.output
+    assert out.stderr.startswith("error:")
+
+
+def test_parse_error_shows_caret(files):
+    add_both(files)
+    out = run(files, "query", "SELECT id FROM customers WHERE")
+    lines = out.stderr.splitlines()
+    assert lines[1] == "SELECT id FROM customers WHERE"
+    assert lines[2].strip() == "^"
+
+
+def test_bad_source_leaves_catalog_unchanged(files):
+    add_both(files)
+    bad = run(files, "source", "add", "x", "mysql://h/db")
+    assert bad.exit_code == 1 and "unknown source kind 'mysql'" in bad.stderr
+    dup = run(files, "source", "add", "crm", f"sqlite://{files['lite']}")
+    assert dup.exit_code == 1 and "already exists" in dup.stderr
+    missing = run(files, "source", "add", "gone", "sqlite:///nonexistent/x.db")
+    assert missing.exit_code == 1 and "does not exist" in missing.stderr
+    names = run(files, "source", "list").output
+    assert "gone" not in names and " x " not in names
+
+
+def test_explain_shows_fragments(files):
+    add_both(files)
+    out = run(files, "explain", "SELECT c.name FROM usage.main.events e "
+              "JOIN crm.main.customers c ON c.id = e.customer_id WHERE c.id < 3")
+    assert out.exit_code == 0
+    assert "fragment f1 on source 'usage'" in out.output
+    assert "fragment f2 on source 'crm'" in out.output
+    assert 'WHERE "id" < 3' in out.output
+    assert "residual in DuckDB" in out.output
+
+
+def test_demo_runs_through_the_installed_entry_point(tmp_path):
+    env = {**os.environ, "METERQL_HOME": str(tmp_path / "demo_home")}
+    exe = Path(sys.executable).with_name("meterql")
+    proc = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "fragment f1 on source 'usage'" in proc.stdout
+    assert "rows in" in proc.stdout
+    # The demo's answer equals DuckDB's over the same files.
+    from meterql.demo import DEMO_QUERY
+
+    con = duckdb.connect()
+    data = tmp_path / "demo_home" / "demo_data"
+    con.execute(f"ATTACH '{data / 'usage.duckdb'}' AS usage (READ_ONLY)")
+    con.execute("SET TimeZone = 'UTC'")
+    import sqlite3 as s3
+
+    rows = s3.connect(data / "crm.db").execute(
+        "SELECT id, name, plan FROM customers").fetchall()
+    con.execute("ATTACH ':memory:' AS crm")
+    con.execute("CREATE TABLE crm.main.customers (id BIGINT, name VARCHAR, plan VARCHAR)")
+    con.executemany("INSERT INTO crm.main.customers VALUES (?, ?, ?)", rows)
+    expected = con.execute(DEMO_QUERY.replace(":plan", "'growth'")).fetchall()
+    import meterql
+
+    with meterql.connect(tmp_path / "demo_home") as ws:
+        got = ws.query(DEMO_QUERY, {"plan": "growth"}).rows()
+    assert got == expected and len(got) > 0
+    again = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env,
+                           timeout=120, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
