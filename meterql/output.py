@@ -1,4 +1,4 @@
-"""Writing results: rich tables for people; CSV, JSON, JSON lines, Parquet and Arrow for programs."""
+"""Writing results: rich tables for people; CSV, JSON, JSON lines, Parquet, Arrow for programs."""
 
 from __future__ import annotations
 

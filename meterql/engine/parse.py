@@ -90,5 +90,7 @@ def _writes(tree: exp.Expression):
 def _describe(description: str) -> str:
     # sqlglot names tokens as "<Token token_type: TokenType.WHERE, text: WHERE, ...>".
     text = re.sub(r"<Token token_type: [^,]+, text: ([^,]*),[^>]*>", r"'\1'", description)
-    text = re.sub(r"<class 'sqlglot\.expressions\.(?:\w+\.)*(\w+)'>", lambda m: m.group(1).upper(), text)
+    text = re.sub(
+        r"<class 'sqlglot\.expressions\.(?:\w+\.)*(\w+)'>", lambda m: m.group(1).upper(), text
+    )
     return text.replace("Required keyword: 'this' missing for", "incomplete")
