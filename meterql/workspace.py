@@ -20,7 +20,7 @@ from meterql.catalog import Catalog, Source, Table
 from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
-from meterql.errors import InvalidSourceError, MeterqlError, WorkspaceError
+from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 
 DEFAULT_HOME = "meterql_home"
 
@@ -73,12 +73,12 @@ class Workspace:
         self.home = home.resolve()
         try:
             self.home.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self.home / ".lock", "a+")  # noqa: SIM115 - held while open
         except OSError as exc:
             raise WorkspaceError(
                 f"cannot create the workspace folder {self.home}: {exc.strerror}",
                 hint="choose another folder with --home or METERQL_HOME",
             ) from exc
-        self._lock_file = open(self.home / ".lock", "a+")  # noqa: SIM115 - held while open
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,19 +89,34 @@ class Workspace:
                 f"the workspace {self.home} is in use by {owner}",
                 hint="close the other meterql process, or use another --home",
             ) from None
+        except OSError as exc:
+            self._lock_file.close()
+            raise WorkspaceError(
+                f"cannot lock the workspace {self.home}: {exc.strerror}",
+                hint="use a folder on a local disk",
+            ) from exc
         self._lock_file.seek(0)
         self._lock_file.truncate()
         self._lock_file.write(f"process {os.getpid()}")
         self._lock_file.flush()
+        catalog_db: duckdb.DuckDBPyConnection | None = None
         try:
-            self._catalog_db = duckdb.connect(str(self.home / "catalog.duckdb"))
-            self.catalog = Catalog(self._catalog_db)
-        except duckdb.Error as exc:
+            catalog_db = duckdb.connect(str(self.home / "catalog.duckdb"))
+            self.catalog = Catalog(catalog_db)
+        except BaseException as exc:
+            # Whatever went wrong (a newer catalog, a damaged file), leave nothing held open:
+            # the folder must not stay locked by a workspace that never opened.
+            if catalog_db is not None:
+                with contextlib.suppress(Exception):
+                    catalog_db.close()
             self._release()
-            raise WorkspaceError(
-                f"cannot open the catalog in {self.home}: {exc}",
-                hint="check the folder's permissions",
-            ) from exc
+            if isinstance(exc, duckdb.Error):
+                raise WorkspaceError(
+                    f"cannot open the catalog in {self.home}: {exc}",
+                    hint="check the folder's permissions",
+                ) from exc
+            raise
+        self._catalog_db = catalog_db
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         self.engine = Engine(self.catalog, self._connector)
@@ -130,7 +145,15 @@ class Workspace:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WorkspaceError(
+                f"the workspace {self.home} is closed",
+                hint="open it again with meterql.connect()",
+            )
+
     def _connector(self, name: str) -> Connector:
+        self._check_open()
         with self._connectors_lock:
             if name not in self._connectors:
                 self._connectors[name] = connector_for(self.catalog.source(name))
@@ -166,6 +189,7 @@ class Workspace:
         Example:
             >>> ws.add_source("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
         """
+        self._check_open()
         kind = Catalog.kind_of(uri)
         uri = _normalise_uri(kind, uri)
         source = Source(name, kind, uri, mode, dict(options or {}))
@@ -173,28 +197,32 @@ class Workspace:
         connector = connector_for(source)
         try:
             tables = connector.introspect()
+            self.catalog.add_source(source, tables)
         except BaseException:
             connector.close()
             raise
-        self.catalog.add_source(source, tables)
         with self._connectors_lock:
             self._connectors[name] = connector
         return source
 
     def sources(self) -> list[Source]:
+        self._check_open()
         return self.catalog.sources()
 
     def source(self, name: str) -> Source:
+        self._check_open()
         return self.catalog.source(name)
 
     def remove_source(self, name: str) -> Source:
         """Forget a source and its tables (the source itself is never touched)."""
+        self._check_open()
         source = self.catalog.remove_source(name)
         self._drop_connector(source.name)
         return source
 
     def refresh_source(self, name: str) -> list[Table]:
         """Read a source's tables and columns again (after its schema changed)."""
+        self._check_open()
         source = self.catalog.source(name)
         tables = self._connector(source.name).introspect()
         self.catalog.replace_tables(source.name, tables)
@@ -202,14 +230,17 @@ class Workspace:
 
     def test_source(self, name: str) -> str:
         """Connect to a source and return what it says it is."""
+        self._check_open()
         return self._connector(self.catalog.source(name).name).server_version()
 
     # -- tables --------------------------------------------------------------------------------
     def tables(self, source: str | None = None) -> list[Table]:
+        self._check_open()
         return self.catalog.tables(source)
 
     def table(self, name: str) -> Table:
         """Resolve a table name (full, two-part or bare) to its catalog entry."""
+        self._check_open()
         return self.catalog.table(name)
 
     # -- queries -------------------------------------------------------------------------------
@@ -238,6 +269,8 @@ class Workspace:
             ...          {"c": 42}).to_pylist()  # doctest: +SKIP
             [{'n': 17}]
         """
+        self._check_open()
+        _check_params_mapping(params)
         return self.engine.run(
             sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit
         )
@@ -250,15 +283,24 @@ class Workspace:
         *,
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_rows: int | None = DEFAULT_MAX_ROWS,
+        on_row_limit: Literal["truncate", "error"] = "truncate",
     ) -> RunningQuery:
         """Start a query in the background; the returned handle can cancel it."""
+        self._check_open()
+        _check_params_mapping(params)
         control = QueryControl(timeout)
         running = RunningQuery(control)
 
         def work() -> None:
             try:
                 result = self.engine.run(
-                    sql, params, dialect, timeout=timeout, max_rows=max_rows, control=control
+                    sql,
+                    params,
+                    dialect,
+                    timeout=timeout,
+                    max_rows=max_rows,
+                    on_row_limit=on_row_limit,
+                    control=control,
                 )
             except BaseException as exc:
                 running._future.set_exception(exc)
@@ -270,8 +312,18 @@ class Workspace:
 
     def explain(self, sql: str, dialect: str = "duckdb") -> Plan:
         """The plan of a query: each fragment with its source and SQL, and the residual."""
+        self._check_open()
         plan, _, _ = self.engine.plan(sql, dialect)
         return plan
+
+
+def _check_params_mapping(params: object) -> None:
+    """Parameters are named: a list or tuple would bind by position, which meterql refuses."""
+    if params is not None and not isinstance(params, Mapping):
+        raise ParameterError(
+            f"parameters must be passed by name as a mapping, not as a {type(params).__name__}",
+            hint="write :name in the SQL and pass params={'name': value}",
+        )
 
 
 def _normalise_uri(kind: str, uri: str) -> str:

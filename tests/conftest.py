@@ -29,3 +29,36 @@ def pg_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def billing(pg_cluster, tmp_path_factory):
+    """The billing dataset (tests/support/dataset.py) in PostgreSQL (``pg``), SQLite (``lite``)
+    and a DuckDB file (``dk``), registered in one workspace, with its DuckDB reference."""
+    from tests.support.dataset import open_billing
+
+    env = open_billing(pg_cluster, tmp_path_factory.mktemp("billing"))
+    try:
+        yield env
+    finally:
+        env.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_cluster):
+    """Factory: ``pg_database("prefix", "CREATE TABLE ...")`` makes a fresh database on the shared
+    cluster (a unique name starting with ``prefix``), runs the setup SQL in it and returns its name.
+    Tests that count rows, backends or log lines use their own database so others can't interfere.
+    """
+    import itertools
+
+    counter = itertools.count(1)
+
+    def make(prefix: str, sql: str = "") -> str:
+        name = f"{prefix}_{next(counter)}"
+        pg_cluster.create_database(name)
+        if sql:
+            pg_cluster.run_sql(sql, dbname=name)
+        return name
+
+    return make

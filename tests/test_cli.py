@@ -103,11 +103,19 @@ def test_query_formats(files, tmp_path):
 
 def test_query_params_and_stdin(files):
     add_both(files)
-    out = run(files, "query", "SELECT name FROM customers WHERE id = :id", "--param", "id=3",
-              "-f", "csv")
+    out = run(
+        files, "query", "SELECT name FROM customers WHERE id = :id", "--param", "id=3", "-f", "csv"
+    )
     assert out.output.splitlines() == ["name", "Zoë"]
-    injected = run(files, "query", "SELECT name FROM customers WHERE name = :n",
-                   "-p", "n=x' OR '1'='1", "-f", "csv")
+    injected = run(
+        files,
+        "query",
+        "SELECT name FROM customers WHERE name = :n",
+        "-p",
+        "n=x' OR '1'='1",
+        "-f",
+        "csv",
+    )
     assert injected.output.splitlines() == ["name"]
     piped = run(files, "query", "-", "-f", "csv", input="SELECT count(*) AS n FROM customers")
     assert piped.output.splitlines() == ["n", "3"]
@@ -115,8 +123,9 @@ def test_query_params_and_stdin(files):
 
 def test_max_rows_warns(files):
     add_both(files)
-    out = run(files, "query", "SELECT id FROM customers ORDER BY id", "--max-rows", "2",
-              "-f", "csv")
+    out = run(
+        files, "query", "SELECT id FROM customers ORDER BY id", "--max-rows", "2", "-f", "csv"
+    )
     assert out.exit_code == 0
     assert out.stdout.splitlines() == ["id", "1", "2"]
     assert "cut at 2 rows" in out.stderr
@@ -162,8 +171,12 @@ def test_bad_source_leaves_catalog_unchanged(files):
 
 def test_explain_shows_fragments(files):
     add_both(files)
-    out = run(files, "explain", "SELECT c.name FROM usage.main.events e "
-              "JOIN crm.main.customers c ON c.id = e.customer_id WHERE c.id < 3")
+    out = run(
+        files,
+        "explain",
+        "SELECT c.name FROM usage.main.events e "
+        "JOIN crm.main.customers c ON c.id = e.customer_id WHERE c.id < 3",
+    )
     assert out.exit_code == 0
     assert "fragment f1 on source 'usage'" in out.output
     assert "fragment f2 on source 'crm'" in out.output
@@ -174,8 +187,9 @@ def test_explain_shows_fragments(files):
 def test_demo_runs_through_the_installed_entry_point(tmp_path):
     env = {**os.environ, "METERQL_HOME": str(tmp_path / "demo_home")}
     exe = Path(sys.executable).with_name("meterql")
-    proc = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env,
-                          timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(exe), "demo"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "fragment f1 on source 'usage'" in proc.stdout
     assert "rows in" in proc.stdout
@@ -188,8 +202,7 @@ def test_demo_runs_through_the_installed_entry_point(tmp_path):
     con.execute("SET TimeZone = 'UTC'")
     import sqlite3 as s3
 
-    rows = s3.connect(data / "crm.db").execute(
-        "SELECT id, name, plan FROM customers").fetchall()
+    rows = s3.connect(data / "crm.db").execute("SELECT id, name, plan FROM customers").fetchall()
     con.execute("ATTACH ':memory:' AS crm")
     con.execute("CREATE TABLE crm.main.customers (id BIGINT, name VARCHAR, plan VARCHAR)")
     con.executemany("INSERT INTO crm.main.customers VALUES (?, ?, ?)", rows)
@@ -199,6 +212,7 @@ def test_demo_runs_through_the_installed_entry_point(tmp_path):
     with meterql.connect(tmp_path / "demo_home") as ws:
         got = ws.query(DEMO_QUERY, {"plan": "growth"}).rows()
     assert got == expected and len(got) > 0
-    again = subprocess.run([str(exe), "demo"], capture_output=True, text=True, env=env,
-                           timeout=120, cwd=tmp_path)
+    again = subprocess.run(
+        [str(exe), "demo"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
+    )
     assert again.returncode == 0, again.stderr

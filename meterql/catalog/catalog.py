@@ -19,6 +19,12 @@ from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceE
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Names meterql keeps for itself (the local source arrives with ingestion).
 RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
+#: Source options meterql knows, with the integer range each accepts (a connector reading a new
+#: option adds it here, so a misspelt option is refused when the source is added, not ignored).
+SOURCE_OPTIONS: dict[str, tuple[int, int]] = {
+    "statement_timeout_ms": (1, 2**31 - 1),
+    "numeric_scale": (0, 38),
+}
 
 
 class Catalog:
@@ -69,6 +75,7 @@ class Catalog:
             raise InvalidSourceError(
                 "sync mode is not available yet", hint="use --mode direct", source=source.name
             )
+        _validate_options(source)
         if source.name in self._sources:
             raise SourceExistsError(
                 f"a source named '{source.name}' already exists",
@@ -90,9 +97,10 @@ class Catalog:
 
     def add_source(self, source: Source, tables: Sequence[Table]) -> None:
         self.validate_source(source)
-        self._store.insert_source(source)
-        self._store.replace_tables(source.name, tables)
-        self._load()
+        try:
+            self._store.add_source(source, tables)
+        finally:
+            self._load()
 
     def remove_source(self, name: str) -> Source:
         source = self.source(name)
@@ -125,3 +133,26 @@ class Catalog:
         if self._schema is None:
             self._schema = CatalogSchema(self._tables)
         return self._schema
+
+
+def _validate_options(source: Source) -> None:
+    for key, value in source.options.items():
+        if key not in SOURCE_OPTIONS:
+            close = difflib.get_close_matches(key, list(SOURCE_OPTIONS), n=1)
+            known = ", ".join(SOURCE_OPTIONS)
+            raise InvalidSourceError(
+                f"unknown source option '{key}'",
+                source=source.name,
+                hint=f"did you mean '{close[0]}'?" if close else f"options meterql knows: {known}",
+            )
+        low, high = SOURCE_OPTIONS[key]
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise InvalidSourceError(
+                f"source option {key}={value!r} is not valid",
+                source=source.name,
+                hint=f"use a whole number from {low} to {high}",
+            )

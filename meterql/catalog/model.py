@@ -11,7 +11,7 @@ Mode = Literal["direct", "sync"]
 MODES: tuple[str, ...] = ("direct", "sync")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Source:
     """A registered database.
 
@@ -33,6 +33,13 @@ class Source:
     def display_uri(self) -> str:
         """The URI with any written password shown as ``***``."""
         return redact_uri(self.uri)
+
+    def __repr__(self) -> str:
+        # Never the stored URI: a written password would show wherever a Source is printed.
+        return (
+            f"Source(name={self.name!r}, kind={self.kind!r}, uri={self.display_uri!r}, "
+            f"mode={self.mode!r}, options={self.options!r})"
+        )
 
     def describe(self) -> dict[str, Any]:
         """A secret-free description for listings and JSON output."""

@@ -51,12 +51,31 @@ def _matches(table: Table, wanted: list[str]) -> bool:
 def _suggest(wanted: list[str], tables: list[Table]) -> str:
     if not tables:
         return "no tables are registered yet; add a source with 'meterql source add'"
-    spellings = {}
-    for t in tables:
-        for form in (t.full_name, f"{t.schema}.{t.name}", f"{t.source}.{t.name}", t.name):
-            spellings.setdefault(form.lower(), t.full_name)
-    close = difflib.get_close_matches(".".join(wanted), list(spellings), n=3, cutoff=0.6)
-    if close:
-        names = sorted({spellings[c] for c in close})
+    names = _closest(wanted, tables)
+    if names:
         return "did you mean " + " or ".join(f"'{n}'" for n in names) + "?"
     return "run 'meterql tables' to list the tables"
+
+
+def _closest(wanted: list[str], tables: list[Table], limit: int = 3) -> list[str]:
+    """Full names of the tables closest to ``wanted``, best first.
+
+    Parts are compared one by one against a spelling of each table with as many parts, so the
+    long common prefix of ``pg.public.*`` does not make every table there look alike: the table
+    name must be close, and so must the source and schema written before it.
+    """
+    scored: dict[str, float] = {}
+    for t in tables:
+        forms = ([t.source, t.schema, t.name], [t.schema, t.name], [t.source, t.name], [t.name])
+        for form in forms:
+            if len(form) != len(wanted):
+                continue
+            score = 1.0
+            for have, want in zip(form, wanted, strict=True):
+                score *= difflib.SequenceMatcher(None, have.lower(), want).ratio()
+            scored[t.full_name] = max(score, scored.get(t.full_name, 0.0))
+    ranked = sorted((s, n) for n, s in scored.items() if s >= 0.6)
+    if not ranked:
+        return []
+    best = ranked[-1][0]
+    return [n for s, n in sorted(ranked, key=lambda sn: (-sn[0], sn[1])) if s >= best - 0.1][:limit]

@@ -2,6 +2,11 @@
 
 Tables are registered under their full name (catalog = source, db = schema), so the optimizer sees
 ``pg.public.events`` exactly as meterql does. Types are DuckDB types, the engine's own.
+
+Names are normalised the way DuckDB does it (case-insensitively, quoted or not), because the
+optimizer normalises the query's identifiers that way: a schema keeping ``CustomerId`` as
+written would never match the query's ``customerid`` and every mixed-case column would be
+"unknown". Each :class:`Table` keeps the name as the source spells it.
 """
 
 from __future__ import annotations
@@ -27,4 +32,4 @@ class CatalogSchema(MappingSchema):
         for table in tables:
             columns = {c.name: c.type for c in table.columns}
             mapping.setdefault(table.source, {}).setdefault(table.schema, {})[table.name] = columns
-        super().__init__(mapping, dialect="duckdb", normalize=False)
+        super().__init__(mapping, dialect="duckdb", normalize=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import duckdb
 
@@ -68,12 +69,11 @@ class CatalogStore:
                 hint="upgrade meterql",
             )
         for step in range(version, SCHEMA_VERSION):
-            con.execute("BEGIN")
-            MIGRATIONS[step](con)
-            con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(step + 1)]
-            )
-            con.execute("COMMIT")
+            with self._transaction():
+                MIGRATIONS[step](con)
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(step + 1)]
+                )
 
     @property
     def version(self) -> int:
@@ -92,44 +92,51 @@ class CatalogStore:
         ).fetchall()
         return [Source(n, k, u, m, json.loads(o)) for n, k, u, m, o in rows]
 
-    def insert_source(self, source: Source) -> None:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction: committed whole, or rolled back whole (the connection stays usable)."""
         self._con.execute("BEGIN")
-        self._con.execute(
-            "INSERT INTO sources (name, kind, uri, mode, options) VALUES (?, ?, ?, ?, ?)",
-            [source.name, source.kind, source.uri, source.mode, json.dumps(source.options)],
-        )
-        self._bump()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # keep the original error, not this one
+                self._con.execute("ROLLBACK")
+            raise
         self._con.execute("COMMIT")
 
+    def add_source(self, source: Source, tables: Iterable[Table]) -> None:
+        """Store a source and its introspected tables together: both or neither."""
+        with self._transaction():
+            self._con.execute(
+                "INSERT INTO sources (name, kind, uri, mode, options, refreshed_at) "
+                "VALUES (?, ?, ?, ?, ?, now())",
+                [source.name, source.kind, source.uri, source.mode, json.dumps(source.options)],
+            )
+            self._insert_tables(tables)
+            self._bump()
+
     def delete_source(self, name: str) -> None:
-        self._con.execute("BEGIN")
-        self._con.execute("DELETE FROM columns WHERE source = ?", [name])
-        self._con.execute("DELETE FROM sources WHERE name = ?", [name])
-        self._bump()
-        self._con.execute("COMMIT")
+        with self._transaction():
+            self._con.execute("DELETE FROM columns WHERE source = ?", [name])
+            self._con.execute("DELETE FROM sources WHERE name = ?", [name])
+            self._bump()
 
     def replace_tables(self, source: str, tables: Iterable[Table]) -> None:
         """Swap a source's introspected tables in one transaction."""
+        with self._transaction():
+            self._con.execute("DELETE FROM columns WHERE source = ?", [source])
+            self._insert_tables(tables)
+            self._con.execute("UPDATE sources SET refreshed_at = now() WHERE name = ?", [source])
+            self._bump()
+
+    def _insert_tables(self, tables: Iterable[Table]) -> None:
         rows = [
             (t.source, t.schema, t.name, t.kind, i, c.name, c.type, c.source_type, c.nullable)
             for t in tables
             for i, c in enumerate(t.columns)
         ]
-        self._con.execute("BEGIN")
-        try:
-            self._con.execute("DELETE FROM columns WHERE source = ?", [source])
-            if rows:
-                self._con.executemany(
-                    "INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
-            self._con.execute(
-                "UPDATE sources SET refreshed_at = now() WHERE name = ?", [source]
-            )
-            self._bump()
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
+        if rows:
+            self._con.executemany("INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def tables(self) -> list[Table]:
         rows = self._con.execute(

@@ -4,6 +4,8 @@ A password may be written in the URI (stored only in the workspace, shown as ``*
 by reference as ``env:VAR`` (read from the environment at connect time, never stored)::
 
     postgresql://billing:env:PGPASSWORD@db.internal:5432/usage
+
+libpq also takes the password as a query parameter (``?password=...``); it is treated the same.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from meterql.errors import InvalidSourceError
 
 ENV_PREFIX = "env:"
-_URI_PASSWORD = re.compile(r"(?P<head>://[^:/@]*:)(?P<secret>[^@]*)(?P<tail>@)")
+_URI_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<secret>[^@\s]*)(?P<tail>@)")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<secret>[^&#\s'\"]*)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ def parse_uri(uri: str) -> ParsedURI:
             f"bad port in '{redact_uri(uri)}'", hint="the port must be a number"
         ) from exc
     password = unquote(parts.password) if parts.password is not None else None
+    if password is None:
+        password = _query_password(parts.query)
     # urlsplit takes the text after the first ':' as the password, so 'env:VAR' survives whole.
     return ParsedURI(
         scheme=parts.scheme.lower(),
@@ -91,11 +96,25 @@ def resolve_password(password: str | None, source: str) -> str | None:
     return value
 
 
+def _query_password(query: str) -> str | None:
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key.lower() == "password":
+            return value
+    return None
+
+
 def with_password(uri: str, password: str | None) -> str:
     """The URI with its password replaced (for handing to a driver; never for display)."""
     parts = urlsplit(uri)
     if parts.password is None:
-        return uri
+        if _query_password(parts.query) is None:
+            return uri
+        pairs = [
+            (k, password if k.lower() == "password" else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() != "password" or password is not None
+        ]
+        return urlunsplit(parts._replace(query=urlencode(pairs, quote_via=quote)))
     user = parts.username or ""
     host = parts.hostname or ""
     if ":" in host:
@@ -114,15 +133,18 @@ def redact_uri(uri: str) -> str:
     'postgresql://u:***@h/db'
     >>> redact_uri("postgresql://u:env:PGPASSWORD@h/db")
     'postgresql://u:env:PGPASSWORD@h/db'
+    >>> redact_uri("postgresql://u@h/db?sslmode=require&password=hunter2")
+    'postgresql://u@h/db?sslmode=require&password=***'
     """
 
     def _mask(match: re.Match[str]) -> str:
         secret = match.group("secret")
-        if secret.startswith(ENV_PREFIX):
+        if unquote(secret).startswith(ENV_PREFIX):
             return match.group(0)
-        return f"{match.group('head')}***{match.group('tail')}"
+        tail = match.group("tail") if "tail" in match.re.groupindex else ""
+        return f"{match.group('head')}***{tail}"
 
-    return _URI_PASSWORD.sub(_mask, uri)
+    return _QUERY_PASSWORD.sub(_mask, _URI_PASSWORD.sub(_mask, uri))
 
 
 def redact_text(text: str, secrets: list[str]) -> str:

@@ -51,7 +51,8 @@ def target_schema(
     wanted: pa.Schema | None,
     unconstrained: tuple[int, int] = UNCONSTRAINED_DECIMAL,
 ) -> pa.Schema:
-    """The schema a raw driver result is cast to: ``wanted`` where given, else fixed drivers' types."""
+    """The schema a raw driver result is cast to: ``wanted`` where given, else the driver's
+    types with its quirks fixed."""
     fields = []
     for i, field in enumerate(raw):
         target = wanted.field(i).type if wanted is not None and i < len(wanted) else None
@@ -72,6 +73,9 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.R
         plain = _plain(column)
         if plain.type == field.type:
             columns.append(plain)
+            continue
+        if pa.types.is_null(field.type) and plain.null_count == len(plain):
+            columns.append(pa.nulls(len(plain)))  # an always-NULL expression, typed by DuckDB
             continue
         try:
             columns.append(pc.cast(plain, field.type, safe=True))
@@ -105,6 +109,13 @@ def conform_reader(
 
     ``skip_rows`` leading rows are dropped first (SQLite's typed first row).
     """
+    if wanted is not None and len(wanted) != len(raw.schema):
+        raise SourceQueryError(
+            f"source '{source}' returned {len(raw.schema)} columns where {len(wanted)} were "
+            "expected",
+            source=source,
+            hint="the source's tables may have changed since meterql read them; refresh the source",
+        )
     schema = target_schema(raw.schema, wanted, unconstrained)
     plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
     if schema.equals(raw.schema) and plain and not skip_rows:

@@ -31,7 +31,9 @@ POOL_SIZE = 4
 class ConnectionPool(Generic[Conn]):
     """A small pool: connections are reused across queries, never reopened per query."""
 
-    def __init__(self, open_connection: Callable[[], Conn], close_connection: Callable[[Conn], None]):
+    def __init__(
+        self, open_connection: Callable[[], Conn], close_connection: Callable[[Conn], None]
+    ):
         self._open = open_connection
         self._close = close_connection
         self._idle: queue.LifoQueue[Conn] = queue.LifoQueue(maxsize=POOL_SIZE)

@@ -52,7 +52,8 @@ class DuckDBFileConnector(Connector):
                     )
                 try:
                     self._db = duckdb.connect(self.path, read_only=True)
-                    self._db.execute("SET TimeZone = 'UTC'")
+                    # GLOBAL: statements run on cursors, which a plain SET would miss.
+                    self._db.execute("SET GLOBAL TimeZone = 'UTC'")
                 except duckdb.Error as exc:
                     raise self.translate_error(exc) from exc
             return self._db

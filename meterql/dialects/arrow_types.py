@@ -24,7 +24,13 @@ _SIMPLE: dict[str, pa.DataType] = {
     "DATE": pa.date32(),
     "TIME": pa.time64("us"),
     "TIMESTAMP": pa.timestamp("us"),
+    "TIMESTAMPNTZ": pa.timestamp("us"),  # sqlglot's name for DuckDB's TIMESTAMP
     "DATETIME": pa.timestamp("us"),
+    "TIMESTAMP_S": pa.timestamp("s"),
+    "TIMESTAMP_MS": pa.timestamp("ms"),
+    "TIMESTAMP_NS": pa.timestamp("ns"),
+    "INTERVAL": pa.month_day_nano_interval(),
+    "INT128": pa.decimal128(38, 0),  # HUGEINT, as DuckDB hands it to Arrow
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     "BLOB": pa.binary(),
     "VARBINARY": pa.binary(),
@@ -36,6 +42,8 @@ def arrow_type(duckdb_type: str) -> pa.DataType | None:
 
     >>> arrow_type("DECIMAL(18, 6)"), arrow_type("TIMESTAMP WITH TIME ZONE")
     (Decimal128Type(decimal128(18, 6)), TimestampType(timestamp[us, tz=UTC]))
+    >>> arrow_type("TIMESTAMP")
+    TimestampType(timestamp[us])
     """
     dtype = exp.DataType.build(duckdb_type, dialect="duckdb")
     family = dtype.this.value

@@ -58,6 +58,8 @@ class SourceDialect:
         map_type: maps a source column type (as the source spells it) to a DuckDB type.
         fetch_as_text: DuckDB type families that the scan reads as text at the source and
             converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
+        text_collation: the collation named on every text column of a pushed filter, so that
+            it compares bytewise as DuckDB does whatever the column declares (SQLite's NOCASE).
     """
 
     kind: str
@@ -67,6 +69,7 @@ class SourceDialect:
     map_type: Callable[[str], str]
     default_schema: str | None = None
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
+    text_collation: str | None = None
 
 
 def type_family(duckdb_type: str) -> str:
@@ -96,7 +99,7 @@ def via_sqlglot(source_type: str, dialect: str, numeric_default: tuple[int, int]
         precision = int(params[0].name)
         scale = int(params[1].name) if len(params) > 1 else 0
         if precision > 38:
-            return "DECIMAL({}, {})".format(38, min(scale, 38))
+            return f"DECIMAL(38, {min(scale, 38)})"
         return f"DECIMAL({precision}, {scale})"
     return NATIVE_TYPES.get(family, "VARCHAR")
 

@@ -56,5 +56,7 @@ DIALECT = SourceDialect(
     ),
     map_type=map_type,
     default_schema="main",
-    fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP"}),
+    fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP", "TIMESTAMPNTZ"}),
+    # A column may be declared COLLATE NOCASE or RTRIM; an explicit COLLATE wins over it.
+    text_collation="BINARY",
 )

@@ -58,7 +58,9 @@ def _cte_names(tree: exp.Expression) -> set[str]:
     return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
 
-def _resolve_tables(tree: exp.Expression, catalog: Catalog, sql: str) -> list[tuple[exp.Table, Table]]:
+def _resolve_tables(
+    tree: exp.Expression, catalog: Catalog, sql: str
+) -> list[tuple[exp.Table, Table]]:
     ctes = _cte_names(tree)
     refs: list[tuple[exp.Table, Table]] = []
     for node in list(tree.find_all(exp.Table)):

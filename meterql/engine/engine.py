@@ -29,7 +29,8 @@ class Engine:
     def __init__(self, catalog: Catalog, connector: Callable[[str], Connector]) -> None:
         self.catalog = catalog
         self._duck = duckdb.connect(":memory:")
-        self._duck.execute("SET TimeZone = 'UTC'")
+        # GLOBAL: the residual runs on cursors, new connections that a plain SET would miss.
+        self._duck.execute("SET GLOBAL TimeZone = 'UTC'")
         self._executor = Executor(self._duck, connector)
 
     def close(self) -> None:

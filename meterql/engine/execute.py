@@ -4,18 +4,21 @@ residual. Time limits and cancellation stop the sources' statements and DuckDB a
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from meterql.connectors import CancelHandle, Connector
-from meterql.engine.plan import Fragment, Plan
+from meterql.engine.plan import Fragment, Plan, ResultTyping
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,
@@ -38,6 +41,7 @@ class QueryControl:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self.cancelled = False
         self.timed_out = False
+        self._stopping = False  # stopped because a part of the query failed, not cancelled
         self._timer: threading.Timer | None = None
 
     def start(self) -> None:
@@ -58,20 +62,32 @@ class QueryControl:
         handle = CancelHandle()
         with self._lock:
             self._handles.append(handle)
-            if self.cancelled:
+            if self.cancelled or self._stopping:
                 handle.cancel()
         return handle
 
     def cursor(self, cur: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         with self._lock:
             self._cursors.append(cur)
-            if self.cancelled:
+            if self.cancelled or self._stopping:
                 cur.interrupt()
         return cur
 
     def cancel(self) -> None:
+        """The caller (or the time limit) stops the query."""
         with self._lock:
             self.cancelled = True
+        self._stop_all()
+
+    def stop(self) -> None:
+        """Stop the query's other statements after one of them failed; that failure is the
+        query's error, so this does not count as a cancellation."""
+        with self._lock:
+            self._stopping = True
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        with self._lock:
             handles, cursors = list(self._handles), list(self._cursors)
         for handle in handles:
             handle.cancel()
@@ -96,6 +112,8 @@ class Executor:
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector]):
         self._duck = duck
         self._connector = connector
+        self._types: OrderedDict[tuple, pa.Schema | None] = OrderedDict()
+        self._types_lock = threading.Lock()
 
     def run(
         self,
@@ -136,13 +154,44 @@ class Executor:
         t0 = time.perf_counter()
         connector = self._connector(frag.source)
         values = [params[name] for name in frag.params]
+        schema = frag.schema
+        if schema is None and frag.typing is not None:
+            schema = self._duckdb_types(frag.typing, {n: params[n] for n in plan.params})
         with connector.stream(
-            frag.sql, values, schema=frag.schema, cancel=control.handle(), skip_rows=frag.skip_rows
+            frag.sql, values, schema=schema, cancel=control.handle(), skip_rows=frag.skip_rows
         ) as reader:
             table, truncated = _read_capped(reader, max_rows)
+        if schema is not None and frag.typing is not None:
+            # The names the query gives its columns (PostgreSQL cuts names at 63 bytes).
+            table = table.rename_columns(schema.names)
         stats.rows, stats.bytes = table.num_rows, table.nbytes
         stats.seconds = time.perf_counter() - t0
         return table, truncated, [stats]
+
+    def _duckdb_types(self, typing: ResultTyping, params: Mapping[str, Any]) -> pa.Schema | None:
+        """The Arrow schema DuckDB gives the query (run over empty stand-ins of its tables), or
+        ``None`` when DuckDB cannot run it (the source's own types are kept then)."""
+        key = _typing_key(typing, params)
+        with self._types_lock:
+            if key is not None and key in self._types:
+                self._types.move_to_end(key)
+                return self._types[key]
+        cur = self._duck.cursor()  # temporary tables live and die with this connection
+        try:
+            for name, columns in typing.tables:
+                cols = ", ".join(f"{_quote(c)} {t}" for c, t in columns)
+                cur.execute(f"CREATE TEMPORARY TABLE {_quote(name)} ({cols})")
+            schema = cur.sql(typing.sql, params=dict(params) or None).to_arrow_table().schema
+        except duckdb.Error:
+            schema = None
+        finally:
+            cur.close()
+        if key is not None:
+            with self._types_lock:
+                self._types[key] = schema
+                if len(self._types) > _TYPES_CACHED:
+                    self._types.popitem(last=False)
+        return schema
 
     # -- fragments into DuckDB, then the residual -------------------------------------------
     def _run_split(self, plan, params, control, max_rows):
@@ -210,18 +259,20 @@ class Executor:
             return [load(fragments[0])]
         with ThreadPoolExecutor(max_workers=min(4, len(fragments))) as pool:
             futures = [pool.submit(load, f) for f in fragments]
-            results, first_error = [], None
+            results, errors = [], []
             for future in futures:
                 try:
                     results.append(future.result())
-                except BaseException as exc:  # stop the others, then report the first failure
-                    if first_error is None:
-                        first_error = exc
-                        control.cancel()
-            if first_error is not None:
-                if control.timed_out:
+                except BaseException as exc:  # stop the others, then report the failure
+                    if not errors:
+                        control.stop()
+                    errors.append(exc)
+            if errors:
+                if control.timed_out or control.cancelled:
                     control.check()
-                raise first_error
+                # The fragments that the failure stopped report being stopped: report the failure.
+                stopped = (QueryCancelledError, duckdb.InterruptException)
+                raise next((e for e in errors if not isinstance(e, stopped)), errors[0])
             return results
 
 
@@ -246,6 +297,35 @@ class _CountingReader:
                 raise
 
         return pa.RecordBatchReader.from_batches(self._reader.schema, batches())
+
+
+#: Whole queries whose DuckDB result types are remembered.
+_TYPES_CACHED = 256
+
+
+def _typing_key(typing: ResultTyping, params: Mapping[str, Any]) -> tuple | None:
+    """What DuckDB's result types depend on: the query, its tables, and how DuckDB types each
+    parameter value (an int by its size, a Decimal by its digits); ``None`` if unsure."""
+    signature = []
+    for name, value in sorted(params.items()):
+        if value is None or isinstance(value, bool | float | str | bytes | dt.date | dt.time):
+            kind: Any = type(value).__name__
+            if isinstance(value, dt.datetime | dt.time):
+                kind = (kind, value.tzinfo is None)
+        elif isinstance(value, int):
+            kind = ("int", value.bit_length())
+        elif isinstance(value, Decimal):
+            digits = value.as_tuple()
+            kind = ("decimal", len(digits.digits), digits.exponent)
+        else:
+            return None
+        signature.append((name, kind))
+    tables = tuple((name, tuple(columns)) for name, columns in typing.tables)
+    return typing.sql, tables, tuple(signature)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _read_capped(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:

@@ -26,6 +26,8 @@ class Fragment:
         pushed: what was pushed into it, for EXPLAIN.
         kept: what stayed local and why, for EXPLAIN.
         skip_rows: leading rows to drop (SQLite's typed first row).
+        typing: for a whole query on a source that is not DuckDB, how DuckDB types its result;
+            the source's rows are conformed to those types (``None``: keep the driver's).
     """
 
     id: str
@@ -38,6 +40,25 @@ class Fragment:
     pushed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     skip_rows: int = 0
+    typing: ResultTyping | None = None
+
+
+@dataclass
+class ResultTyping:
+    """The result types DuckDB gives a whole query, found by running it over empty stand-ins.
+
+    A source computes with its own types: PostgreSQL answers ``sum(quantity * unit_price)``
+    as NUMERIC without a scale, which no fixed DECIMAL holds exactly. DuckDB's type for the same
+    expression (here DECIMAL(38, 16)) is what the query has in the residual and in every other
+    mode, so the whole query's rows are conformed to it (exactly, or with an error).
+
+    Attributes:
+        sql: the query in DuckDB SQL, its tables replaced by the stand-ins.
+        tables: each stand-in's name and its columns as (name, DuckDB type).
+    """
+
+    sql: str
+    tables: list[tuple[str, list[tuple[str, str]]]]
 
 
 @dataclass

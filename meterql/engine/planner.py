@@ -17,8 +17,11 @@ from meterql.catalog import Catalog, Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.dialects.arrow_types import arrow_type
 from meterql.engine.bind import BoundQuery
-from meterql.engine.plan import Fragment, Plan
+from meterql.engine.plan import Fragment, Plan, ResultTyping
 from meterql.engine.pushdown import filter_blocker, whole_query_blocker
+
+#: Type families of text columns (``type_family`` names VARCHAR as TEXT).
+_TEXT = {"TEXT", "VARCHAR"}
 
 
 def plan_query(bound: BoundQuery, catalog: Catalog, sql: str) -> Plan:
@@ -54,7 +57,27 @@ def _whole_fragment(bound: BoundQuery, source: str, dialect: SourceDialect) -> F
         text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError:
         return None
-    return Fragment("f1", source, dialect.kind, text, params)
+    typing = None if dialect.capabilities.same_engine else _result_typing(bound)
+    return Fragment("f1", source, dialect.kind, text, params, typing=typing)
+
+
+def _result_typing(bound: BoundQuery) -> ResultTyping:
+    """The query over empty stand-ins of its tables, for DuckDB to type its result."""
+    tree = bound.tree.copy()
+    tables = []
+    for node in list(tree.find_all(exp.Table)):
+        table = node.meta.get("table")
+        if table is None:
+            continue
+        name = f"__types_{node.meta['ref']}"
+        tables.append((name, [(c.name, c.type) for c in table.columns]))
+        node.replace(
+            exp.Table(
+                this=exp.to_identifier(name, quoted=True),
+                alias=exp.TableAlias(this=exp.to_identifier(node.alias)),
+            )
+        )
+    return ResultTyping(tree.sql(dialect="duckdb"), tables)
 
 
 def _mark_params(tree: exp.Expression, dialect: SourceDialect) -> list[str]:
@@ -85,9 +108,15 @@ def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> P
         replacement = exp.Table(
             this=exp.to_identifier(frag.id),
             db=exp.to_identifier("__q__"),
-            alias=exp.TableAlias(this=exp.to_identifier(alias)),
+            alias=exp.TableAlias(
+                this=exp.to_identifier(alias), columns=[c.copy() for c in _alias_columns(node)]
+            ),
         )
         replacement.meta["fragment"] = frag.id
+        # A parenthesised join hangs off its first table: keep it (and PIVOT, samples, ...).
+        for key, value in node.args.items():
+            if key not in ("this", "db", "catalog", "alias") and value:
+                replacement.set(key, value)
         node.replace(replacement)
     return Plan(sql, fragments, residual, bound.params, notes)
 
@@ -103,6 +132,8 @@ def _scan_fragment(
         if c.table == alias and c.name.lower() in types
     }
     columns = [c for c in table.columns if c.name.lower() in used] or [table.columns[0]]
+    if _alias_columns(node):
+        columns = list(table.columns)  # AS t(a, b, ...) renames columns by position
     pushed, kept, conditions = [], [], []
     for conjunct, where in _candidate_filters(node):
         blocker = filter_blocker(conjunct, alias, types, dialect)
@@ -119,9 +150,13 @@ def _scan_fragment(
     )
     for condition in conditions:
         condition = condition.copy()
-        for column in condition.find_all(exp.Column):
+        for column in list(condition.find_all(exp.Column)):
             column.set("table", None)
             column.set("this", exp.to_identifier(column.name, quoted=True))
+            if dialect.text_collation and type_family(types[column.name.lower()]) in _TEXT:
+                column.replace(
+                    exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
+                )
         select = select.where(condition, copy=False)
     params = _mark_params(select, dialect)
     skip = 0
@@ -133,6 +168,11 @@ def _scan_fragment(
                     pushed, kept, skip)
 
 
+def _alias_columns(node: exp.Table) -> list[exp.Expression]:
+    alias = node.args.get("alias")
+    return list(alias.columns) if alias is not None else []
+
+
 def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
     """WHERE and ON conjuncts that may restrict this table's scan without changing the answer."""
     select = node.find_ancestor(exp.Select)
@@ -141,7 +181,15 @@ def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
     joins = select.args.get("joins") or []
     if any(j.side in ("RIGHT", "FULL") for j in joins):
         return []
+    if any(j.method and j.method.upper() != "NATURAL" for j in joins):
+        # ASOF picks the nearest row before WHERE runs; POSITIONAL pairs rows by position:
+        # filtering a side first changes which rows pair up.
+        return []
     parent = node.parent
+    if node.args.get("joins") or parent is None or parent.parent is not select:
+        # Inside a parenthesised join: the enclosing WHERE and ON apply to the join as a
+        # whole, which may be the null-supplying side of an outer join.
+        return []
     own_join = parent if isinstance(parent, exp.Join) else None
     out: list[tuple[exp.Expression, str]] = []
     if own_join is not None and own_join.args.get("on") is not None:

@@ -30,6 +30,23 @@ FILTER_NODES: tuple[type[exp.Expression], ...] = (
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 _ORDER_SENSITIVE = (exp.Ordered, exp.Min, exp.Max)
 _TEXT = {exp.DType.TEXT, exp.DType.VARCHAR, exp.DType.CHAR, exp.DType.UNKNOWN, exp.DType.JSON}
+#: Integers with the same range in DuckDB and PostgreSQL (DuckDB's TINYINT has none there).
+_INTEGERS = {exp.DType.SMALLINT, exp.DType.INT, exp.DType.BIGINT}
+#: Exact numbers: converting between them rounds the same way (half away from zero) everywhere.
+_EXACT = _INTEGERS | {exp.DType.TINYINT, exp.DType.INT128, exp.DType.DECIMAL}
+#: Floats convert to integers alike (half to even), but not to decimals: PostgreSQL keeps 15
+#: significant digits where DuckDB keeps the binary value.
+_FLOAT = {exp.DType.FLOAT, exp.DType.DOUBLE}
+#: Dates and timestamps convert alike: every session runs in UTC.
+_TEMPORAL = {
+    exp.DType.DATE, exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.DATETIME,
+    exp.DType.TIMESTAMPTZ,
+}
+#: Types a literal converts to alike (TINYINT overflows differently; FLOAT is REAL's name).
+_LITERAL_TARGETS = (
+    _INTEGERS | _TEMPORAL
+    | {exp.DType.DECIMAL, exp.DType.DOUBLE, exp.DType.TEXT, exp.DType.VARCHAR, exp.DType.BOOLEAN}
+)
 
 
 def _type_of(node: exp.Expression) -> exp.DType:
@@ -46,8 +63,14 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
     for node in tree.walk():
         if not isinstance(node, WHOLE_QUERY_NODES):
             return f"{type(node).__name__} is not in {dialect.kind}'s pushdown profile"
-        if isinstance(node, exp.Cast) and not _safe_cast(node):
+        if isinstance(node, exp.Cast) and not _safe_cast(node, _type_of(node.this)):
             return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
+        if _float_literal(node):
+            return f"{node.sql('duckdb')} is a DOUBLE in DuckDB but exact on {dialect.kind}"
+        if isinstance(node, (exp.Sum, exp.Min, exp.Max)) and (
+            _type_of(node.this) == exp.DType.BOOLEAN
+        ):
+            return f"{node.key}() of a boolean is not defined on {dialect.kind}"
         if isinstance(node, _RANGE + _ORDER_SENSITIVE) and _any_text(node):
             return "ordering or comparing text depends on the source's collation"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _any_text(node, strict=False):
@@ -55,12 +78,23 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
     return None
 
 
-def _safe_cast(cast: exp.Cast) -> bool:
-    if isinstance(cast.this, exp.Literal):
-        return True
-    return cast.to.this in exp.DataType.NUMERIC_TYPES and _type_of(cast.this) in (
-        exp.DataType.NUMERIC_TYPES
-    )
+def _safe_cast(cast: exp.Cast, source: exp.DType) -> bool:
+    """Whether a cast of a value of type ``source`` converts as DuckDB's does elsewhere."""
+    target = cast.to.this
+    if cast.to.expressions and target != exp.DType.DECIMAL:
+        return False  # e.g. TIMESTAMP(3) truncates in DuckDB but rounds in PostgreSQL
+    if isinstance(cast.this, exp.Literal) and not _float_literal(cast.this):
+        return target in _LITERAL_TARGETS
+    if target in _INTEGERS:
+        return source in _EXACT or source in _FLOAT
+    if target == exp.DType.DECIMAL:
+        return source in _EXACT
+    return target in _TEMPORAL and source in _TEMPORAL
+
+
+def _float_literal(node: exp.Expression) -> bool:
+    """A number written with an exponent: DOUBLE in DuckDB, NUMERIC in PostgreSQL."""
+    return isinstance(node, exp.Literal) and not node.is_string and "e" in node.this.lower()
 
 
 def _any_text(node: exp.Expression, strict: bool = True) -> bool:
@@ -96,10 +130,22 @@ def filter_blocker(
     if families & {"TEXT", "VARCHAR", "JSON"} and not caps.binary_text_order:
         if any(True for _ in conjunct.find_all(*_RANGE)):
             return "text ranges depend on the source's collation"
-    if not caps.casts_in_filters and any(
-        isinstance(n, exp.Cast) and not isinstance(n.this, exp.Literal) for n in conjunct.walk()
-    ):
-        return f"casts differ on {dialect.kind}"
+    if caps.same_engine:
+        return None
+    for node in conjunct.walk():
+        if _float_literal(node):
+            return f"{node.sql('duckdb')} is a DOUBLE in DuckDB but not on {dialect.kind}"
+        if isinstance(node, exp.Cast) and not isinstance(node.this, exp.Literal):
+            if not caps.casts_in_filters:
+                return f"casts differ on {dialect.kind}"
+            source = node.this
+            family = (
+                exp.DataType.build(column_types[source.name.lower()], dialect="duckdb").this
+                if isinstance(source, exp.Column)
+                else exp.DType.UNKNOWN
+            )
+            if not _safe_cast(node, family):
+                return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
     return None
 
 
