@@ -249,11 +249,6 @@ def test_misspelt_column_gets_did_you_mean(cat_ws, sql, column, suggestion):
     assert column in err.caret().splitlines()[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (bind._qualify): a misspelt column qualified by its table (e.ammount) "
-    "raises a bare QueryError 'Unknown column: ammount' without did-you-mean",
-)
 @pytest.mark.parametrize(
     "sql",
     [
@@ -277,11 +272,6 @@ def test_mixed_case_columns_of_file_sources_resolve(cat_ws):
     assert rows == [(2,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (bind/planner): fragments sent to PostgreSQL spell mixed-case tables and "
-    'columns unquoted, so PostgreSQL folds them: relation "public.camelcase" does not exist',
-)
 def test_mixed_case_postgres_table(cat_ws):
     rows = cat_ws.query('SELECT "Id", "customerName" FROM pg.public."CamelCase"').to_pylist()
     assert rows == [{"Id": 1, "customerName": "x"}]

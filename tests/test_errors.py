@@ -154,11 +154,6 @@ def test_parse_error_points_at_line_and_column(lite_ws, sql, line, column, caret
     assert err.to_dict()["line"] == line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (parse.parse_query): with blank lines before EXPLAIN the error's line "
-    "number is counted from after EXPLAIN, so line and caret point at the wrong line",
-)
 def test_parse_error_position_after_leading_blank_line_and_explain(lite_ws):
     with pytest.raises(SqlParseError) as excinfo:
         lite_ws.query("\nEXPLAIN SELECT id FROM lite.main.t WHERE id = = 1")
@@ -213,11 +208,6 @@ def test_parameter_errors(lite_ws):
     assert lite_ws.query(sql, {"n": "a", "low": 0}).rows() == [(1,)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (bind.check_params): a value of an unsupported type reaches the driver "
-    "and comes back as SourceQueryError blaming the source, not ParameterError",
-)
 def test_parameter_of_unsupported_type(lite_ws):
     with pytest.raises(ParameterError):
         lite_ws.query("SELECT id FROM lite.main.t WHERE note = :n", {"n": object()})
@@ -381,11 +371,6 @@ def test_refused_statements_leave_no_trace_in_the_statistics(guarded, pg_cluster
     assert state[6:] == ["t", "t"]  # no table x, no events_copy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (parse.parse_query): SELECT ... INTO (which creates a table) is not "
-    "refused as a write; it is planned and fails later in DuckDB or the catalog",
-)
 def test_select_into_is_refused(guarded):
     ws, _, _ = guarded
     with pytest.raises(StatementNotAllowedError):

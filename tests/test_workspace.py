@@ -453,12 +453,6 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector bug (connectors/postgres.py): a pooled connection the server dropped "
-    "(restart, idle kill) is reused, and 'server closed the connection unexpectedly' comes back "
-    "as SourceQueryError (not retryable) instead of reconnecting or SourceUnavailableError",
-)
 def test_connection_dropped_by_the_server_is_not_a_query_error(pg_cluster, pg_database, tmp_path):
     db = pg_database("dropped", USAGE_SQL)
     with meterql.connect(tmp_path / "home") as ws:

@@ -83,23 +83,38 @@ class PostgresConnector(Connector):
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle
     ) -> Iterator[pa.RecordBatchReader]:
-        with self._pool.connection() as conn:
-            cur = conn.cursor()
+        # A pooled connection may have been closed by the server (restart, idle timeout,
+        # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
+        # then, so the statement is sent once more on a new connection.
+        for attempt in range(2):
             try:
-                cancel.bind(cur.adbc_cancel)
-                cur.execute(sql, parameters=tuple(params) if params else None)
-                yield cur.fetch_record_batch()
-            except Exception as exc:
-                if cancel.cancelled:
-                    raise QueryCancelledError(
-                        f"query on source '{self.source.name}' was cancelled",
-                        source=self.source.name,
-                    ) from exc
-                raise
-            finally:
-                cancel.bind(None)
-                with contextlib.suppress(Exception):
-                    cur.close()
+                with self._pool.connection() as conn:
+                    cur = conn.cursor()
+                    try:
+                        cancel.bind(cur.adbc_cancel)
+                        try:
+                            cur.execute(sql, parameters=tuple(params) if params else None)
+                        except Exception as exc:
+                            if attempt == 0 and _connection_lost(exc) and not cancel.cancelled:
+                                raise _ConnectionLost from exc
+                            raise
+                        yield cur.fetch_record_batch()
+                        return
+                    except _ConnectionLost:
+                        raise
+                    except Exception as exc:
+                        if cancel.cancelled:
+                            raise QueryCancelledError(
+                                f"query on source '{self.source.name}' was cancelled",
+                                source=self.source.name,
+                            ) from exc
+                        raise
+                    finally:
+                        cancel.bind(None)
+                        with contextlib.suppress(Exception):
+                            cur.close()
+            except _ConnectionLost:
+                continue
 
     def server_version(self) -> str:
         with self.stream("SELECT version()") as reader:
@@ -152,6 +167,12 @@ class PostgresConnector(Connector):
                 hint="check that the server is running and the host, port and database are right; "
                 "other sources keep working",
             )
+        if _connection_lost(exc):
+            return SourceUnavailableError(
+                f"lost the connection to source '{name}': {_first_line(text)}",
+                source=name,
+                hint="the server closed the connection; try again",
+            )
         if sqlstate == "57014" and "statement timeout" in lowered:
             return SourceQueryError(
                 f"source '{name}' stopped the query at its statement timeout",
@@ -161,6 +182,19 @@ class PostgresConnector(Connector):
         return SourceQueryError(
             f"source '{name}' failed the query: {_first_line(text)}", source=name
         )
+
+
+class _ConnectionLost(Exception):
+    """A pooled connection turned out to be closed before the statement ran."""
+
+
+_LOST = ("server closed the connection", "no connection to the server", "terminating connection",
+         "connection to server was lost", "could not send data to server", "broken pipe")
+
+
+def _connection_lost(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(marker in text for marker in _LOST)
 
 
 def _first_line(text: str) -> str:

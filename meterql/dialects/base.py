@@ -32,6 +32,8 @@ class Capabilities:
         same_engine: the source is DuckDB itself, so every construct keeps its meaning.
         binary_text_order: text compares and sorts bytewise, as in DuckDB (no collation).
         casts_in_filters: casts of columns in filters convert as DuckDB's do.
+        typed_parameters: bound values must match the type they are compared with (PostgreSQL
+            types a parameter from the bound value), so markers are cast to the column's type.
     """
 
     whole_query: bool = True
@@ -43,6 +45,7 @@ class Capabilities:
     same_engine: bool = False
     binary_text_order: bool = False
     casts_in_filters: bool = True
+    typed_parameters: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,6 @@ DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
     sqlglot_dialect="postgres",
-    capabilities=Capabilities(),
+    capabilities=Capabilities(typed_parameters=True),
     map_type=map_type,
 )

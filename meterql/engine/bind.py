@@ -11,6 +11,8 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -19,6 +21,9 @@ from sqlglot.optimizer.qualify import qualify
 
 from meterql.catalog import Catalog, Table
 from meterql.errors import ParameterError, QueryError, UnknownColumnError
+
+#: Python types a parameter value may have (bound as the matching SQL type).
+_PARAM_TYPES = (str, int, float, Decimal, bool, date, datetime, time, bytes)
 
 #: Table functions that read nothing outside the query.
 _SAFE_TABLE_FUNCTIONS = (exp.GenerateSeries, exp.Unnest)
@@ -78,14 +83,19 @@ def _resolve_tables(
         table = catalog.table(parts)
         alias = node.alias
         node.set("catalog", exp.to_identifier(table.source))
-        node.set("db", exp.to_identifier(table.schema))
-        node.set("this", exp.to_identifier(table.name))
+        node.set("db", _exact(table.schema))
+        node.set("this", _exact(table.name))
         if not alias:
             # Keep references like events.amount working once the table is renamed.
             node.set("alias", exp.TableAlias(this=exp.to_identifier(parts[-1])))
         node.meta["table"] = table
         refs.append((node, table))
     return refs
+
+
+def _exact(name: str) -> exp.Identifier:
+    """The source's own spelling; quoted when case matters, so no dialect folds it."""
+    return exp.to_identifier(name, quoted=name != name.lower() or None)
 
 
 def _parameters(tree: exp.Expression, sql: str) -> list[str]:
@@ -119,6 +129,14 @@ def check_params(needed: list[str], given: Mapping[str, Any] | None) -> dict[str
             "unknown parameter " + ", ".join(f":{n}" for n in unknown),
             hint="the query uses: " + (", ".join(f":{n}" for n in needed) or "no parameters"),
         )
+    for name in needed:
+        value = given[name]
+        if value is not None and not isinstance(value, _PARAM_TYPES):
+            raise ParameterError(
+                f"parameter :{name} has a value of type {type(value).__name__}, "
+                "which cannot be bound",
+                hint="pass a string, number, Decimal, bool, date, datetime, time or bytes",
+            )
     return {n: given[n] for n in needed}
 
 
@@ -137,7 +155,9 @@ def _name_outputs(tree: exp.Expression, dialect: str) -> None:
     select.set("expressions", select.expressions)
 
 
-_UNRESOLVED = re.compile(r"Column '\"?([^'\"]+)\"?' could not be resolved")
+_UNRESOLVED = re.compile(
+    r"Column '\"?([^'\"]+)\"?' could not be resolved|Unknown column: \"?([^\"\s]+)\"?"
+)
 
 
 def _qualify(
@@ -156,7 +176,7 @@ def _qualify(
         match = _UNRESOLVED.search(text)
         if not match:
             raise QueryError(f"cannot resolve the query: {text}", sql=sql) from None
-        column = match.group(1)
+        column = match.group(1) or match.group(2)
         known = sorted({c.name for _, t in refs for c in t.columns})
         close = difflib.get_close_matches(column.lower(), [k.lower() for k in known], n=3)
         hint = (
@@ -168,6 +188,17 @@ def _qualify(
         position = re.search(r"Line: (\d+), Col: (\d+)", text)
         if position:
             line, col = int(position.group(1)), int(position.group(2))
+        else:
+            line, col = _position_of(sql, column)
         raise UnknownColumnError(
             f"no column named '{column}'", sql=sql, line=line, column=col, hint=hint
         ) from None
+
+
+def _position_of(sql: str, word: str) -> tuple[int | None, int | None]:
+    """Line and column of the first whole-word occurrence of ``word`` in ``sql``."""
+    match = re.search(rf"(?<![\w\"]){re.escape(word)}(?![\w\"])", sql, re.IGNORECASE)
+    if match is None:
+        return None, None
+    before = sql[: match.start()]
+    return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1

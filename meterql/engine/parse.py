@@ -46,8 +46,12 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         line, col = err.get("line"), err.get("col")
-        if explain and line == 1 and col is not None:
-            col += explain.end()
+        if explain and line is not None:
+            # Positions count from the start of the body; move them past "EXPLAIN".
+            prefix = sql[: explain.end()]
+            if line == 1 and col is not None:
+                col += len(prefix) - (prefix.rfind("\n") + 1)
+            line += prefix.count("\n")
         raise SqlParseError(
             f"cannot parse the SQL: {_describe(err.get('description', str(exc)))}",
             sql=sql,
@@ -73,7 +77,8 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
             sql=sql,
             hint="meterql never writes to a source; run changes on the source itself",
         )
-    if any(True for _ in _writes(tree)):
+    creates = any(select.args.get("into") for select in tree.find_all(exp.Select))
+    if creates or any(True for _ in _writes(tree)):
         raise StatementNotAllowedError(
             "the query contains a statement that writes",
             sql=sql,

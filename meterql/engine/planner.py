@@ -8,6 +8,8 @@ every filter; a fragment only has to return a superset of the rows the query nee
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
@@ -52,13 +54,27 @@ def _whole_fragment(bound: BoundQuery, source: str, dialect: SourceDialect) -> F
     for table in tree.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
-    params = _mark_params(tree, dialect)
+    _exact_column_spelling(tree, [t for _, t in bound.tables])
+    params = _mark_params(tree, dialect, _column_types(bound))
     try:
         text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError:
         return None
     typing = None if dialect.capabilities.same_engine else _result_typing(bound)
     return Fragment("f1", source, dialect.kind, text, params, typing=typing)
+
+
+def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
+    """Quote columns whose source spelling has capitals, so the source does not fold them."""
+    spelling = {
+        c.name.lower(): c.name for t in tables for c in t.columns if c.name != c.name.lower()
+    }
+    if not spelling:
+        return
+    for column in tree.find_all(exp.Column):
+        exact = spelling.get(column.name.lower())
+        if exact is not None and not column.this.quoted:
+            column.set("this", exp.to_identifier(exact, quoted=True))
 
 
 def _result_typing(bound: BoundQuery) -> ResultTyping:
@@ -80,15 +96,64 @@ def _result_typing(bound: BoundQuery) -> ResultTyping:
     return ResultTyping(tree.sql(dialect="duckdb"), tables)
 
 
-def _mark_params(tree: exp.Expression, dialect: SourceDialect) -> list[str]:
-    """Replace named parameters by the source's numbered markers; returns names in marker order."""
+def _mark_params(
+    tree: exp.Expression,
+    dialect: SourceDialect,
+    column_type: Callable[[exp.Column], str | None] = lambda c: None,
+) -> list[str]:
+    """Replace named parameters by the source's numbered markers; returns names in marker order.
+
+    Where the source types parameters from the bound value, a marker compared with a column is
+    cast to that column's type, so ``--param id=42`` (a string) compares as DuckDB would.
+    """
     order: list[str] = []
     prefix = "?" if dialect.kind == "sqlite" else "$"
     for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
         if node.name not in order:
             order.append(node.name)
-        node.replace(exp.Var(this=f"{prefix}{order.index(node.name) + 1}"))
+        marker: exp.Expression = exp.Var(this=f"{prefix}{order.index(node.name) + 1}")
+        typed = dialect.capabilities.typed_parameters
+        target = _compared_type(node, column_type) if typed else None
+        if target is not None:
+            marker = exp.Cast(this=marker, to=exp.DataType.build(target, dialect="duckdb"))
+        node.replace(marker)
     return order
+
+
+def _compared_type(
+    node: exp.Expression, column_type: Callable[[exp.Column], str | None]
+) -> str | None:
+    """The type of the column a parameter is compared with (``col = :p``, ``col IN (:p)``)."""
+    parent = node.parent
+    if isinstance(parent, exp.Tuple):
+        parent = parent.parent
+    if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        other = parent.expression if parent.this is node else parent.this
+    elif isinstance(parent, (exp.In, exp.Between)):
+        other = parent.this
+    else:
+        return None
+    return column_type(other) if isinstance(other, exp.Column) else None
+
+
+def _column_types(bound: BoundQuery) -> Callable[[exp.Column], str | None]:
+    """Column -> catalog type over the query's tables (by alias, or by a unique name)."""
+    by_alias = {node.alias.lower(): table for node, table in bound.tables if node.alias}
+    by_name: dict[str, set[str]] = {}
+    for _, table in bound.tables:
+        for column in table.columns:
+            by_name.setdefault(column.name.lower(), set()).add(column.type)
+
+    def lookup(column: exp.Column) -> str | None:
+        name = column.name.lower()
+        if column.table:
+            table = by_alias.get(column.table.lower())
+            found = table.column(name) if table is not None else None
+            return found.type if found is not None else None
+        types = by_name.get(name, set())
+        return next(iter(types)) if len(types) == 1 else None
+
+    return lookup
 
 
 def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> Plan:
@@ -126,6 +191,7 @@ def _scan_fragment(
 ) -> Fragment:
     alias = node.alias_or_name
     types = {c.name.lower(): c.type for c in table.columns}
+    names = {c.name.lower(): c.name for c in table.columns}
     used = {
         c.name.lower()
         for c in bound.qualified.find_all(exp.Column)
@@ -152,13 +218,13 @@ def _scan_fragment(
         condition = condition.copy()
         for column in list(condition.find_all(exp.Column)):
             column.set("table", None)
-            column.set("this", exp.to_identifier(column.name, quoted=True))
+            column.set("this", exp.to_identifier(names[column.name.lower()], quoted=True))
             if dialect.text_collation and type_family(types[column.name.lower()]) in _TEXT:
                 column.replace(
                     exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
                 )
         select = select.where(condition, copy=False)
-    params = _mark_params(select, dialect)
+    params = _mark_params(select, dialect, lambda c: types.get(c.name.lower()))
     skip = 0
     if dialect.fetch_as_text or dialect.kind == "sqlite":
         select, skip = _typed_first_row(select, columns, dialect)

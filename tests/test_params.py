@@ -1,0 +1,59 @@
+"""Parameters given as text (the CLI, later HTTP) compare by the column's type at every source."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+
+import pytest
+
+import meterql
+
+SETUP = """
+CREATE TABLE usage (id int PRIMARY KEY, customer_id bigint, day date, qty numeric(12,3));
+INSERT INTO usage VALUES (1, 42, '2026-10-01', 1.5), (2, 42, '2026-10-02', 2.25),
+                         (3, 7, '2026-10-01', 4);
+"""
+
+
+@pytest.fixture()
+def ws(pg_cluster, pg_database, tmp_path):
+    db = pg_database("params", SETUP)
+    lite = tmp_path / "crm.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+    con.executemany("INSERT INTO customers VALUES (?, ?)", [(42, "Ann"), (7, "Bo")])
+    con.commit()
+    con.close()
+    with meterql.connect(tmp_path / "home") as workspace:
+        workspace.add_source("pg", pg_cluster.uri(db))
+        workspace.add_source("lite", f"sqlite://{lite}")
+        yield workspace
+
+
+@pytest.mark.parametrize("value", ["42", 42])
+def test_text_or_typed_values_compare_with_an_integer_column(ws, value):
+    sql = "SELECT count(*) AS n, sum(qty) AS q FROM pg.public.usage WHERE customer_id = :c"
+    plan = ws.explain(sql)
+    assert plan.residual is None and "CAST($1 AS BIGINT)" in plan.fragments[0].sql
+    assert ws.query(sql, {"c": value}).rows()[0][0] == 2
+
+
+def test_text_dates_and_in_lists(ws):
+    sql = "SELECT id FROM pg.public.usage WHERE day = :d AND customer_id IN (:a, :b) ORDER BY id"
+    rows = ws.query(sql, {"d": "2026-10-01", "a": "42", "b": "7"}).rows()
+    assert rows == [(1,), (3,)]
+    assert ws.query(sql, {"d": date(2026, 10, 2), "a": 42, "b": 0}).rows() == [(2,)]
+
+
+def test_text_values_in_a_cross_source_query(ws):
+    sql = (
+        "SELECT c.name, sum(u.qty) AS q FROM pg.public.usage u "
+        "JOIN lite.main.customers c ON c.id = u.customer_id "
+        "WHERE u.customer_id = :c AND c.id = :c GROUP BY c.name"
+    )
+    plan = ws.explain(sql)
+    assert plan.residual is not None
+    assert any("CAST($1 AS BIGINT)" in f.sql for f in plan.fragments if f.source == "pg")
+    result = ws.query(sql, {"c": "42"})
+    assert [(r[0], str(r[1])) for r in result.rows()] == [("Ann", "3.750")]
