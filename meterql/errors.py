@@ -12,6 +12,7 @@ the API) whether trying again may help.
     │   ├── SourceExistsError     a source with that name is already registered
     │   ├── UnknownSourceError    no source with that name ("did you mean ...")
     │   ├── InvalidSourceError    a bad name, URI, kind, mode or option
+    │   ├── InvalidSettingError   no such setting, or a value it does not take
     │   ├── UnknownTableError     no table with that name ("did you mean ...")
     │   └── AmbiguousNameError    a short table name matches several tables (lists them)
     ├── QueryError                the SQL itself is wrong, found before any source is asked
@@ -126,6 +127,10 @@ class UnknownSourceError(CatalogError):
 
 class InvalidSourceError(CatalogError):
     """A source's name, URI, kind, mode or options are not valid."""
+
+
+class InvalidSettingError(CatalogError):
+    """No setting with that name, or a value the setting does not take."""
 
 
 class UnknownTableError(CatalogError):

@@ -233,6 +233,21 @@ class Workspace:
         self._check_open()
         return self._connector(self.catalog.source(name).name).server_version()
 
+    # -- settings -------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """Every setting with the value in force (see ``meterql settings``)."""
+        self._check_open()
+        return dict(self.catalog.settings)
+
+    def set_setting(self, name: str, value: Any) -> Any:
+        """Change a setting for this workspace (``None`` restores the default).
+
+        Example:
+            >>> ws.set_setting("dynamic_filter", False)  # doctest: +SKIP
+        """
+        self._check_open()
+        return self.catalog.set_setting(name, value)
+
     # -- tables --------------------------------------------------------------------------------
     def tables(self, source: str | None = None) -> list[Table]:
         self._check_open()

@@ -40,6 +40,7 @@ TREE = {
     "SourceExistsError": "CatalogError",
     "UnknownSourceError": "CatalogError",
     "InvalidSourceError": "CatalogError",
+    "InvalidSettingError": "CatalogError",
     "UnknownTableError": "CatalogError",
     "AmbiguousNameError": "CatalogError",
     "QueryError": "MeterqlError",

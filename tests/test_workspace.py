@@ -585,3 +585,51 @@ def test_connections_are_reused(pg_cluster, pg_database, tmp_path):
     finally:
         ws.close()
     assert wait_until(lambda: meterql_backends(pg_cluster, db) == 0)
+
+
+# -- settings and the plan cache ------------------------------------------------------------
+
+
+def test_settings_persist_and_validate(tmp_path):
+    from meterql.errors import InvalidSettingError
+
+    with meterql.connect(tmp_path / "home") as ws:
+        assert ws.settings()["dynamic_filter"] is True
+        assert ws.set_setting("dynamic_filter", "off") is False
+        assert ws.set_setting("dynamic_filter_max_keys", "500") == 500
+        with pytest.raises(InvalidSettingError, match="did you mean 'dynamic_filter'"):
+            ws.set_setting("dynamic_filtr", "on")
+        with pytest.raises(InvalidSettingError, match="whole number"):
+            ws.set_setting("dynamic_filter_max_keys", "many")
+    with meterql.connect(tmp_path / "home") as ws:
+        assert ws.settings()["dynamic_filter"] is False
+        assert ws.settings()["dynamic_filter_max_keys"] == 500
+        assert ws.set_setting("dynamic_filter_max_keys", None) == 10_000
+
+
+def test_plan_cache_hits_and_is_invalidated_by_catalog_changes(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "a.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+    con.execute("INSERT INTO t VALUES (1, 'a')")
+    con.commit()
+    con.close()
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.add_source("lite", f"sqlite://{db}")
+        sql = "SELECT name FROM lite.main.t WHERE id = :id"
+        first = ws.explain(sql)
+        assert ws.explain(sql) is first
+        hits = ws.engine.plans.hits
+        assert ws.query(sql, {"id": 1}).rows() == [("a",)]
+        assert ws.engine.plans.hits == hits + 1
+        con = sqlite3.connect(db)
+        con.execute("ALTER TABLE t ADD COLUMN extra TEXT")
+        con.commit()
+        con.close()
+        ws.refresh_source("lite")
+        assert ws.explain(sql) is not first
+        assert "extra" in [c.name for c in ws.table("lite.main.t").columns]
+        ws.set_setting("plan_cache_size", 0)
+        assert ws.explain(sql) is not ws.explain(sql)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 
 from meterql.catalog.model import MODES, Source, Table
 from meterql.catalog.names import resolve_table
 from meterql.catalog.schema import CatalogSchema
+from meterql.catalog.settings import SETTINGS, setting
 from meterql.catalog.store import CatalogStore
 from meterql.catalog.uri import parse_uri
 from meterql.dialects import DIALECTS, kind_for_scheme
@@ -43,6 +45,11 @@ class Catalog:
         self._by_key = {t.key: t for t in self._tables}
         self._schema: CatalogSchema | None = None
         self.version = self._store.version
+        stored = self._store.settings()
+        self.settings = {
+            name: definition.parse(stored[name]) if name in stored else definition.default
+            for name, definition in SETTINGS.items()
+        }
 
     # -- sources -------------------------------------------------------------------------
     def sources(self) -> list[Source]:
@@ -111,6 +118,19 @@ class Catalog:
     def replace_tables(self, name: str, tables: Sequence[Table]) -> None:
         self._store.replace_tables(self.source(name).name, tables)
         self._load()
+
+    # -- settings -------------------------------------------------------------------------------
+    def set_setting(self, name: str, value: Any) -> Any:
+        """Store a setting (``None`` restores its default); returns the value in force."""
+        definition = setting(name)
+        if value is None:
+            self._store.set_setting(name, None)
+        else:
+            parsed = definition.parse(value)
+            text = str(parsed).lower() if isinstance(parsed, bool) else str(parsed)
+            self._store.set_setting(name, text)
+        self._load()
+        return self.settings[name]
 
     # -- tables ----------------------------------------------------------------------------
     def tables(self, source: str | None = None) -> list[Table]:

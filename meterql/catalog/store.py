@@ -75,6 +75,23 @@ class CatalogStore:
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(step + 1)]
                 )
 
+    def settings(self) -> dict[str, str]:
+        rows = self._con.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'setting:%'"
+        ).fetchall()
+        return {key.removeprefix("setting:"): value for key, value in rows}
+
+    def set_setting(self, name: str, value: str | None) -> None:
+        self._con.execute("BEGIN")
+        if value is None:
+            self._con.execute("DELETE FROM meta WHERE key = ?", [f"setting:{name}"])
+        else:
+            self._con.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [f"setting:{name}", value]
+            )
+        self._bump()
+        self._con.execute("COMMIT")
+
     @property
     def version(self) -> int:
         """A counter bumped by every change; plans are cached per catalog version."""

@@ -14,6 +14,7 @@ from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
 from meterql.engine.parse import parse_query
 from meterql.engine.plan import Plan
+from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import plan_query
 from meterql.engine.result import Result
 from meterql.errors import QueryError
@@ -32,12 +33,25 @@ class Engine:
         # GLOBAL: the residual runs on cursors, new connections that a plain SET would miss.
         self._duck.execute("SET GLOBAL TimeZone = 'UTC'")
         self._executor = Executor(self._duck, connector)
+        self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
+            catalog.settings["plan_cache_size"]
+        )
 
     def close(self) -> None:
         self._duck.close()
 
     def plan(self, sql: str, dialect: str = "duckdb") -> tuple[Plan, bool, bool]:
         """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE."""
+        key = (sql, dialect, self.catalog.version)
+        cached = self.plans.get(key)
+        if cached is not None:
+            return cached
+        self.plans.size = self.catalog.settings["plan_cache_size"]
+        planned = self._plan(sql, dialect)
+        self.plans.put(key, planned)
+        return planned
+
+    def _plan(self, sql: str, dialect: str) -> tuple[Plan, bool, bool]:
         parsed = parse_query(sql, dialect)
         bound = bind(parsed.tree, self.catalog, dialect, sql)
         if not bound.tables:

@@ -1,0 +1,95 @@
+"""Workspace settings: named, typed, with defaults; stored in the catalog's ``meta`` table."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from meterql.errors import InvalidSettingError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its type, default, allowed range and what it does."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    low: int | None = None
+    high: int | None = None
+
+    def parse(self, value: Any) -> Any:
+        """The typed value, or :class:`InvalidSettingError` saying what is allowed."""
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("on", "true", "1", "yes"):
+                return True
+            if text in ("off", "false", "0", "no"):
+                return False
+            raise InvalidSettingError(
+                f"setting {self.name} takes on or off, not {value!r}", hint=self.help
+            )
+        try:
+            number = int(str(value).strip()) if not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or (self.low is not None and number < self.low) or (
+            self.high is not None and number > self.high
+        ):
+            raise InvalidSettingError(
+                f"setting {self.name} takes a whole number from {self.low} to {self.high}, "
+                f"not {value!r}",
+                hint=self.help,
+            )
+        return number
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting(
+            "dynamic_filter",
+            bool,
+            True,
+            "push the join keys of a join's small side into the other side's scan",
+        ),
+        Setting(
+            "dynamic_filter_max_keys",
+            int,
+            10_000,
+            "most distinct keys pushed as a list; past it a min/max range is pushed instead",
+            1,
+            1_000_000,
+        ),
+        Setting(
+            "dynamic_filter_max_build_rows",
+            int,
+            1_000_000,
+            "most rows the small side may be estimated to have for a dynamic filter",
+            1,
+            2**62,
+        ),
+        Setting(
+            "plan_cache_size",
+            int,
+            256,
+            "plans kept per workspace (0 turns the cache off)",
+            0,
+            1_000_000,
+        ),
+    )
+}
+
+
+def setting(name: str) -> Setting:
+    """The definition of a setting, with "did you mean" for a misspelt name."""
+    try:
+        return SETTINGS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(SETTINGS), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "settings: " + ", ".join(SETTINGS)
+        raise InvalidSettingError(f"no setting named '{name}'", hint=hint) from None
