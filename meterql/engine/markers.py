@@ -1,0 +1,70 @@
+"""Named parameters as a source's numbered markers (``$1``, ``?1``), typed where needed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from meterql.dialects import SourceDialect
+from meterql.engine.bind import BoundQuery
+
+
+def mark_params(
+    tree: exp.Expression,
+    dialect: SourceDialect,
+    column_type: Callable[[exp.Column], str | None] = lambda c: None,
+) -> list[str]:
+    """Replace named parameters by the source's numbered markers; returns names in marker order.
+
+    Where the source types parameters from the bound value, a marker compared with a column is
+    cast to that column's type, so ``--param id=42`` (a string) compares as DuckDB would.
+    """
+    order: list[str] = []
+    prefix = dialect.parameter_marker
+    for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
+        if node.name not in order:
+            order.append(node.name)
+        marker: exp.Expression = exp.Var(this=f"{prefix}{order.index(node.name) + 1}")
+        typed = dialect.capabilities.typed_parameters
+        target = _compared_type(node, column_type) if typed else None
+        if target is not None:
+            marker = exp.Cast(this=marker, to=exp.DataType.build(target, dialect="duckdb"))
+        node.replace(marker)
+    return order
+
+
+def _compared_type(
+    node: exp.Expression, column_type: Callable[[exp.Column], str | None]
+) -> str | None:
+    """The type of the column a parameter is compared with (``col = :p``, ``col IN (:p)``)."""
+    parent = node.parent
+    if isinstance(parent, exp.Tuple):
+        parent = parent.parent
+    if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        other = parent.expression if parent.this is node else parent.this
+    elif isinstance(parent, (exp.In, exp.Between)):
+        other = parent.this
+    else:
+        return None
+    return column_type(other) if isinstance(other, exp.Column) else None
+
+
+def column_types(bound: BoundQuery) -> Callable[[exp.Column], str | None]:
+    """Column -> catalog type over the query's tables (by alias, or by a unique name)."""
+    by_alias = {node.alias.lower(): table for node, table in bound.tables if node.alias}
+    by_name: dict[str, set[str]] = {}
+    for _, table in bound.tables:
+        for column in table.columns:
+            by_name.setdefault(column.name.lower(), set()).add(column.type)
+
+    def lookup(column: exp.Column) -> str | None:
+        name = column.name.lower()
+        if column.table:
+            table = by_alias.get(column.table.lower())
+            found = table.column(name) if table is not None else None
+            return found.type if found is not None else None
+        types = by_name.get(name, set())
+        return next(iter(types)) if len(types) == 1 else None
+
+    return lookup

@@ -1,0 +1,181 @@
+"""Rule: one scan fragment per table reference (needed columns, filters that keep their
+meaning), streamed into DuckDB where the whole query runs as the residual.
+
+Correctness does not depend on what was pushed: the residual is the whole query, so it re-applies
+every filter; a fragment only has to return a superset of the rows the query needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from meterql.catalog import Catalog, Table
+from meterql.dialects import SourceDialect, dialect_for, type_family
+from meterql.dialects.arrow_types import arrow_type
+from meterql.engine.bind import BoundQuery
+from meterql.engine.markers import mark_params
+from meterql.engine.plan import Fragment, Plan
+from meterql.engine.pushdown import filter_blocker
+from meterql.engine.rules.context import PlanContext
+
+#: Type families of text columns (``type_family`` names VARCHAR as TEXT).
+_TEXT = {"TEXT", "VARCHAR"}
+
+
+def split_into_scans(ctx: PlanContext) -> PlanContext:
+    """Every table reference becomes a scan; the residual is the query over their results."""
+    if ctx.plan is not None:
+        return ctx
+    return replace(ctx, plan=_split(ctx.bound, ctx.catalog, ctx.sql, ctx.notes))
+
+
+def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> Plan:
+    residual = bound.tree.copy()
+    residual_tables = {t.meta["ref"]: t for t in residual.find_all(exp.Table) if "ref" in t.meta}
+    qualified_tables = {
+        t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
+    }
+    fragments = []
+    for ref, (_, table) in enumerate(bound.tables):
+        source = catalog.source(table.source)
+        dialect = dialect_for(source.kind)
+        frag = _scan_fragment(f"f{ref + 1}", qualified_tables[ref], table, bound, dialect)
+        fragments.append(frag)
+        node = residual_tables[ref]
+        alias = node.alias
+        replacement = exp.Table(
+            this=exp.to_identifier(frag.id),
+            db=exp.to_identifier("__q__"),
+            alias=exp.TableAlias(
+                this=exp.to_identifier(alias), columns=[c.copy() for c in _alias_columns(node)]
+            ),
+        )
+        replacement.meta["fragment"] = frag.id
+        # A parenthesised join hangs off its first table: keep it (and PIVOT, samples, ...).
+        for key, value in node.args.items():
+            if key not in ("this", "db", "catalog", "alias") and value:
+                replacement.set(key, value)
+        node.replace(replacement)
+    return Plan(sql, fragments, residual, bound.params, notes)
+
+
+def _scan_fragment(
+    frag_id: str, node: exp.Table, table: Table, bound: BoundQuery, dialect: SourceDialect
+) -> Fragment:
+    alias = node.alias_or_name
+    types = {c.name.lower(): c.type for c in table.columns}
+    names = {c.name.lower(): c.name for c in table.columns}
+    used = {
+        c.name.lower()
+        for c in bound.qualified.find_all(exp.Column)
+        if c.table == alias and c.name.lower() in types
+    }
+    columns = [c for c in table.columns if c.name.lower() in used] or [table.columns[0]]
+    if _alias_columns(node):
+        columns = list(table.columns)  # AS t(a, b, ...) renames columns by position
+    pushed, kept, conditions = [], [], []
+    for conjunct, where in _candidate_filters(node):
+        blocker = filter_blocker(conjunct, alias, types, dialect)
+        if blocker is None:
+            conditions.append(conjunct)
+            pushed.append(f"filter {conjunct.sql('duckdb')} (from {where})")
+        elif any(c.table == alias for c in conjunct.find_all(exp.Column)):
+            kept.append(f"filter {conjunct.sql('duckdb')}: {blocker}")
+    pushed.insert(0, "columns " + ", ".join(c.name for c in columns))
+
+    select = exp.select(*[_fetch_expr(c.name, c.type, dialect) for c in columns]).from_(
+        exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                  db=exp.to_identifier(table.schema, quoted=True))
+    )
+    for condition in conditions:
+        condition = condition.copy()
+        for column in list(condition.find_all(exp.Column)):
+            column.set("table", None)
+            column.set("this", exp.to_identifier(names[column.name.lower()], quoted=True))
+            if dialect.text_collation and type_family(types[column.name.lower()]) in _TEXT:
+                column.replace(
+                    exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
+                )
+        select = select.where(condition, copy=False)
+    params = mark_params(select, dialect, lambda c: types.get(c.name.lower()))
+    skip = 0
+    if dialect.types_from_values:
+        select, skip = _typed_first_row(select, columns, dialect)
+    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
+    return Fragment(frag_id, table.source, dialect.kind, text, params, schema, table.full_name,
+                    pushed, kept, skip)
+
+
+def _alias_columns(node: exp.Table) -> list[exp.Expression]:
+    alias = node.args.get("alias")
+    return list(alias.columns) if alias is not None else []
+
+
+def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
+    """WHERE and ON conjuncts that may restrict this table's scan without changing the answer."""
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return []
+    joins = select.args.get("joins") or []
+    if any(j.side in ("RIGHT", "FULL") for j in joins):
+        return []
+    if any(j.method and j.method.upper() != "NATURAL" for j in joins):
+        # ASOF picks the nearest row before WHERE runs; POSITIONAL pairs rows by position:
+        # filtering a side first changes which rows pair up.
+        return []
+    parent = node.parent
+    if node.args.get("joins") or parent is None or parent.parent is not select:
+        # Inside a parenthesised join: the enclosing WHERE and ON apply to the join as a
+        # whole, which may be the null-supplying side of an outer join.
+        return []
+    own_join = parent if isinstance(parent, exp.Join) else None
+    out: list[tuple[exp.Expression, str]] = []
+    if own_join is not None and own_join.args.get("on") is not None:
+        out += [(c, "ON") for c in conjuncts(own_join.args["on"])]
+    if own_join is not None and own_join.side == "LEFT":
+        return out  # the null-supplying side: WHERE may test for its NULLs
+    where = select.args.get("where")
+    if where is not None:
+        out += [(c, "WHERE") for c in conjuncts(where.this)]
+    return out
+
+
+def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return conjuncts(condition.this) + conjuncts(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return conjuncts(condition.this)
+    return [condition]
+
+
+def _fetch_expr(name: str, duckdb_type: str, dialect: SourceDialect) -> exp.Expression:
+    column = exp.column(exp.to_identifier(name, quoted=True))
+    family = type_family(duckdb_type)
+    if family in dialect.fetch_as_text:
+        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
+    if family in dialect.fetch_as_integer:
+        return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
+    return column
+
+
+_SAMPLE = {"BIGINT": "0", "DOUBLE": "0.0", "BLOB": "X''", "BOOLEAN": "0"}
+
+
+def _typed_first_row(
+    select: exp.Select, columns: list, dialect: SourceDialect
+) -> tuple[exp.Expression, int]:
+    """SQLite's driver infers Arrow types from the values of its first batch, so a column that
+    starts with NULLs would be read as integers; a first row of the right types fixes that."""
+    samples = []
+    for column in columns:
+        family = type_family(column.type)
+        value = "''" if family in dialect.fetch_as_text else _SAMPLE.get(family, "''")
+        samples.append(exp.alias_(exp.maybe_parse(value, dialect="sqlite"), column.name,
+                                  quoted=True))
+    first = exp.select(*samples)
+    return exp.union(first, select, distinct=False), 1
