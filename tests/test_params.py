@@ -35,8 +35,25 @@ def ws(pg_cluster, pg_database, tmp_path):
 def test_text_or_typed_values_compare_with_an_integer_column(ws, value):
     sql = "SELECT count(*) AS n, sum(qty) AS q FROM pg.public.usage WHERE customer_id = :c"
     plan = ws.explain(sql)
-    assert plan.residual is None and "CAST($1 AS BIGINT)" in plan.fragments[0].sql
+    assert plan.residual is None and plan.fragments[0].param_types == {"c": "BIGINT"}
     assert ws.query(sql, {"c": value}).rows()[0][0] == 2
+
+
+def test_a_wider_value_is_not_narrowed_to_the_column_type(ws):
+    # DuckDB compares an integer column with 7.5 as a decimal (7 < 7.5), not as 7 or 8.
+    from decimal import Decimal
+
+    sql = "SELECT count(*) AS n FROM pg.public.usage WHERE customer_id < :c"
+    assert ws.query(sql, {"c": Decimal("7.5")}).rows() == [(1,)]
+    assert ws.query(sql, {"c": Decimal("7.0")}).rows() == [(0,)]
+    assert ws.query(sql, {"c": "8"}).rows() == [(1,)]
+
+
+def test_text_that_is_not_the_column_type_is_a_parameter_error(ws):
+    from meterql.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="not a valid BIGINT"):
+        ws.query("SELECT id FROM pg.public.usage WHERE customer_id = :c", {"c": "forty-two"})
 
 
 def test_text_dates_and_in_lists(ws):
@@ -54,6 +71,7 @@ def test_text_values_in_a_cross_source_query(ws):
     )
     plan = ws.explain(sql)
     assert plan.residual is not None
-    assert any("CAST($1 AS BIGINT)" in f.sql for f in plan.fragments if f.source == "pg")
+    pg = next(f for f in plan.fragments if f.source == "pg")
+    assert pg.param_types == {"c": "BIGINT"} and "$1" in pg.sql
     result = ws.query(sql, {"c": "42"})
     assert [(r[0], str(r[1])) for r in result.rows()] == [("Ann", "3.750")]

@@ -78,6 +78,9 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     kind: str = "table"
+    #: Rows the source estimates the table holds (PostgreSQL's reltuples, a SQLite count,
+    #: DuckDB's estimated size); ``None`` when unknown. Read at add and refresh time.
+    rows: int | None = None
 
     @property
     def full_name(self) -> str:

@@ -10,7 +10,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -44,8 +44,21 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE table_stats (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            row_estimate BIGINT
+        )
+        """
+    )
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1,)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2)
 
 
 class CatalogStore:
@@ -135,6 +148,7 @@ class CatalogStore:
     def delete_source(self, name: str) -> None:
         with self._transaction():
             self._con.execute("DELETE FROM columns WHERE source = ?", [name])
+            self._con.execute("DELETE FROM table_stats WHERE source = ?", [name])
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
             self._bump()
 
@@ -142,11 +156,13 @@ class CatalogStore:
         """Swap a source's introspected tables in one transaction."""
         with self._transaction():
             self._con.execute("DELETE FROM columns WHERE source = ?", [source])
+            self._con.execute("DELETE FROM table_stats WHERE source = ?", [source])
             self._insert_tables(tables)
             self._con.execute("UPDATE sources SET refreshed_at = now() WHERE name = ?", [source])
             self._bump()
 
     def _insert_tables(self, tables: Iterable[Table]) -> None:
+        tables = list(tables)
         rows = [
             (t.source, t.schema, t.name, t.kind, i, c.name, c.type, c.source_type, c.nullable)
             for t in tables
@@ -154,6 +170,9 @@ class CatalogStore:
         ]
         if rows:
             self._con.executemany("INSERT INTO columns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        stats = [(t.source, t.schema, t.name, t.rows) for t in tables if t.rows is not None]
+        if stats:
+            self._con.executemany("INSERT INTO table_stats VALUES (?, ?, ?, ?)", stats)
 
     def tables(self) -> list[Table]:
         rows = self._con.execute(
@@ -167,7 +186,13 @@ class CatalogStore:
         for src, schema, table, kind, col, dtype, stype, nullable in rows:
             entry = grouped.setdefault((src, schema, table), (kind, []))
             entry[1].append(Column(col, dtype, stype, nullable))
+        stats = {
+            (src, schema, table): rows
+            for src, schema, table, rows in self._con.execute(
+                "SELECT source, schema_name, table_name, row_estimate FROM table_stats"
+            ).fetchall()
+        }
         return [
-            Table(src, schema, table, tuple(cols), kind)
+            Table(src, schema, table, tuple(cols), kind, stats.get((src, schema, table)))
             for (src, schema, table), (kind, cols) in grouped.items()
         ]

@@ -22,11 +22,15 @@ from meterql.errors import (
 )
 
 _INTROSPECT = """
-SELECT c.schema_name, c.table_name, t.table_type, c.column_name, c.data_type, c.is_nullable
+SELECT c.schema_name, c.table_name, t.table_type, c.column_name, c.data_type, c.is_nullable,
+       d.estimated_size
 FROM duckdb_columns() AS c
 JOIN information_schema.tables AS t
   ON t.table_catalog = c.database_name AND t.table_schema = c.schema_name
  AND t.table_name = c.table_name
+LEFT JOIN duckdb_tables() AS d
+  ON d.database_name = c.database_name AND d.schema_name = c.schema_name
+ AND d.table_name = c.table_name
 WHERE c.database_name = current_database() AND NOT c.internal
 ORDER BY c.schema_name, c.table_name, c.column_index
 """
@@ -92,8 +96,10 @@ class DuckDBFileConnector(Connector):
         with self.stream(_INTROSPECT) as reader:
             rows = reader.read_all().to_pylist()
         tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
+        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
             kind = "view" if row["table_type"] == "VIEW" else "table"
+            estimates[(row["schema_name"], row["table_name"])] = row["estimated_size"]
             entry = tables.setdefault((row["schema_name"], row["table_name"]), (kind, []))
             entry[1].append(
                 Column(
@@ -101,7 +107,7 @@ class DuckDBFileConnector(Connector):
                 )
             )
         return [
-            Table(self.source.name, schema, name, tuple(cols), kind)
+            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)])
             for (schema, name), (kind, cols) in tables.items()
         ]
 

@@ -28,7 +28,7 @@ from meterql.errors import (
 
 _INTROSPECT = """
 SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull
+       NOT a.attnotnull, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
 JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
@@ -125,15 +125,18 @@ class PostgresConnector(Connector):
             rows = reader.read_all().to_pylist()
         numeric_scale = self.source.options.get("numeric_scale")
         tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
+        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
-            schema, name, relkind, col, source_type, nullable = row.values()
+            schema, name, relkind, col, source_type, nullable, reltuples = row.values()
+            # reltuples is -1 (NULL here) until the table is first vacuumed or analyzed.
+            estimates[(schema, name)] = reltuples if relkind in ("r", "p", "m") else None
             dtype = map_type(source_type)
             if numeric_scale is not None and source_type == "numeric":
                 dtype = f"DECIMAL(38, {int(numeric_scale)})"
             entry = tables.setdefault((schema, name), (_KINDS.get(relkind, "table"), []))
             entry[1].append(Column(col, dtype, source_type, bool(nullable)))
         return [
-            Table(self.source.name, schema, name, tuple(cols), kind)
+            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)])
             for (schema, name), (kind, cols) in tables.items()
         ]
 

@@ -98,9 +98,17 @@ class SQLiteConnector(Connector):
                 Column(row["column_name"], map_type(declared), declared, not row["not_null"])
             )
         return [
-            Table(self.source.name, "main", name, tuple(cols), kind)
+            Table(self.source.name, "main", name, tuple(cols), kind, self._count(name, kind))
             for name, (kind, cols) in tables.items()
         ]
+
+    def _count(self, table: str, kind: str) -> int | None:
+        """SQLite keeps no statistics by default; counting a table is a fast B-tree walk."""
+        if kind != "table":
+            return None
+        quoted = '"' + table.replace('"', '""') + '"'
+        with self.stream(f"SELECT count(*) FROM main.{quoted}") as reader:
+            return int(reader.read_all().column(0)[0].as_py())
 
     def translate_error(self, exc: Exception) -> MeterqlError:
         text = str(exc)

@@ -32,8 +32,15 @@ class Capabilities:
         same_engine: the source is DuckDB itself, so every construct keeps its meaning.
         binary_text_order: text compares and sorts bytewise, as in DuckDB (no collation).
         casts_in_filters: casts of columns in filters convert as DuckDB's do.
-        typed_parameters: bound values must match the type they are compared with (PostgreSQL
-            types a parameter from the bound value), so markers are cast to the column's type.
+        key_sets: how a scan takes a run-time set of join keys (dynamic filtering): ``array``
+            (``col = ANY(CAST($n AS type[]))``, the keys bound as one array literal), ``json``
+            (``col IN (SELECT value FROM json_each(?n))``, bound as JSON text), ``list``
+            (``list_contains($n, col)``, bound as a list), or ``None`` for no dynamic filters.
+        typed_parameters: the source types a parameter from the bound value (PostgreSQL), so a
+            text value compared with a column is first converted to the column's type, with
+            DuckDB's cast: ``--param id=42`` compares as the integer 42, as in DuckDB.
+        parameters_in_filters: filters holding parameters may be pushed. SQLite compares a
+            bound value by the value's own type (a decimal binds as a float), so it may not.
     """
 
     whole_query: bool = True
@@ -46,6 +53,8 @@ class Capabilities:
     binary_text_order: bool = False
     casts_in_filters: bool = True
     typed_parameters: bool = False
+    parameters_in_filters: bool = True
+    key_sets: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ DIALECT = SourceDialect(
     kind="duckdb",
     uri_schemes=("duckdb",),
     sqlglot_dialect="duckdb",
-    capabilities=Capabilities(same_engine=True, binary_text_order=True),
+    capabilities=Capabilities(same_engine=True, binary_text_order=True, key_sets="list"),
     map_type=map_type,
     default_schema="main",
 )

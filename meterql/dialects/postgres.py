@@ -21,7 +21,7 @@ DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
     sqlglot_dialect="postgres",
-    capabilities=Capabilities(typed_parameters=True),
+    capabilities=Capabilities(typed_parameters=True, key_sets="array"),
     map_type=map_type,
     # The driver decodes NUMERIC into strings itself; PostgreSQL's own text output is exact and
     # about twice as fast to read (measured on a 1M-row scan: 1.24 s -> 0.70 s).

@@ -52,6 +52,8 @@ DIALECT = SourceDialect(
         pushable_filter_types=frozenset({"BIGINT", "TEXT", "VARCHAR"}),
         exact_decimal=False,
         binary_text_order=True,
+        key_sets="json",
+        parameters_in_filters=False,
         casts_in_filters=False,
     ),
     map_type=map_type,

@@ -85,7 +85,7 @@ class Engine:
             for s in result.fragments:
                 lines.append(
                     f"- {s.fragment} on '{s.source}': {s.rows} rows, {s.bytes} bytes, "
-                    f"{s.seconds * 1000:.1f} ms"
+                    f"{s.seconds * 1000:.1f} ms" + (f"; {s.note}" if s.note else "")
                 )
             lines.append(f"- result: {result.num_rows} rows")
             return Result(_plan_table("\n".join(lines)), plan, seconds=result.seconds,

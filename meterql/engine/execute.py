@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -18,10 +19,12 @@ import duckdb
 import pyarrow as pa
 
 from meterql.connectors import CancelHandle, Connector
-from meterql.engine.plan import Fragment, Plan, ResultTyping
+from meterql.dialects import dialect_for
+from meterql.engine.plan import DynamicFilter, Fragment, Plan, ResultTyping
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,
+    ParameterError,
     QueryCancelledError,
     QueryTimeoutError,
     RowLimitError,
@@ -147,13 +150,25 @@ class Executor:
             )
         return Result(table, plan, truncated, time.perf_counter() - start, stats)
 
+    def _bind(self, frag: Fragment, names: list[str], params: Mapping[str, Any]) -> list[Any]:
+        """Parameter values in marker order; text compared with a typed column is converted to
+        that type with DuckDB's own cast when the source types parameters by their value."""
+        values = [params[name] for name in names]
+        if not frag.param_types or not dialect_for(frag.kind).capabilities.typed_parameters:
+            return values
+        for i, name in enumerate(names):
+            target = frag.param_types.get(name)
+            if target is not None and isinstance(values[i], str):
+                values[i] = _cast_text(self._duck, values[i], target, name)
+        return values
+
     # -- one fragment is the whole query -----------------------------------------------------
     def _run_whole(self, plan, params, control, max_rows):
         frag = plan.fragments[0]
         stats = FragmentStats(frag.id, frag.source)
         t0 = time.perf_counter()
         connector = self._connector(frag.source)
-        values = [params[name] for name in frag.params]
+        values = self._bind(frag, frag.params, params)
         schema = frag.schema
         if schema is None and frag.typing is not None:
             schema = self._duckdb_types(frag.typing, {n: params[n] for n in plan.params})
@@ -227,9 +242,13 @@ class Executor:
             cur = control.cursor(self._duck.cursor())
             try:
                 connector = self._connector(frag.source)
-                values = [params[name] for name in frag.params]
+                sql, names = frag.sql, frag.params
+                extra: dict[str, Any] = {}
+                if frag.dynamic is not None:
+                    sql, names, extra, stats.note = _dynamic_filter(cur, schema, frag.dynamic)
+                values = self._bind(frag, names, {**params, **extra})
                 with connector.stream(
-                    frag.sql,
+                    sql,
                     values,
                     schema=frag.schema,
                     cancel=control.handle(),
@@ -255,8 +274,19 @@ class Executor:
             stats.seconds = time.perf_counter() - t0
             return stats
 
-        if len(fragments) == 1:
-            return [load(fragments[0])]
+        # Fragments with a dynamic filter wait for the fragments whose keys they take.
+        first = [f for f in fragments if f.dynamic is None]
+        then = [f for f in fragments if f.dynamic is not None]
+        by_id = {}
+        for phase in (first, then):
+            for stats in self._concurrently(load, phase, control):
+                by_id[stats.fragment] = stats
+        return [by_id[f.id] for f in fragments]
+
+    @staticmethod
+    def _concurrently(load, fragments, control):
+        if len(fragments) <= 1:
+            return [load(f) for f in fragments]
         with ThreadPoolExecutor(max_workers=min(4, len(fragments))) as pool:
             futures = [pool.submit(load, f) for f in fragments]
             results, errors = [], []
@@ -274,6 +304,56 @@ class Executor:
                 stopped = (QueryCancelledError, duckdb.InterruptException)
                 raise next((e for e in errors if not isinstance(e, stopped)), errors[0])
             return results
+
+
+def _cast_text(duck: duckdb.DuckDBPyConnection, value: str, target: str, name: str) -> Any:
+    cur = duck.cursor()
+    try:
+        return cur.execute(f"SELECT CAST(? AS {target})", [value]).fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise ParameterError(
+            f"parameter :{name} = {value!r} is not a valid {target}",
+            hint=f"pass a value that reads as {target}",
+        ) from exc
+    finally:
+        cur.close()
+
+
+def _dynamic_filter(
+    cur: duckdb.DuckDBPyConnection, schema: str, df: DynamicFilter
+) -> tuple[str, list[str], dict[str, Any], str]:
+    """The probe's SQL, parameter names and key values, from the build fragment's rows."""
+    column, table = _quote(df.build_column), f'{schema}."{df.build}"'
+    keys = [
+        row[0]
+        for row in cur.execute(
+            f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL "
+            f"LIMIT {df.max_keys + 1}"
+        ).fetchall()
+    ]
+    if len(keys) <= df.max_keys:
+        return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys, df.style)}, (
+            f"dynamic filter: {len(keys)} keys from {df.build}"
+        )
+    low, high = cur.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[0]
+    return df.range_sql, df.range_params, {"__min__": low, "__max__": high}, (
+        f"dynamic filter: more than {df.max_keys} keys from {df.build}, range [{low}, {high}]"
+    )
+
+
+def _key_set(keys: list[Any], style: str) -> Any:
+    """Keys bound as one parameter, as the source's key-set style takes them."""
+    if style == "array":  # a PostgreSQL array literal, cast to the key type in the SQL
+        return "{" + ",".join(_array_element(k) for k in keys) + "}"
+    if style == "json":
+        return json.dumps(keys, ensure_ascii=False)
+    return list(keys)
+
+
+def _array_element(key: Any) -> str:
+    if isinstance(key, str):
+        return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(key)
 
 
 class _CountingReader:

@@ -14,23 +14,23 @@ def mark_params(
     tree: exp.Expression,
     dialect: SourceDialect,
     column_type: Callable[[exp.Column], str | None] = lambda c: None,
+    types: dict[str, str] | None = None,
 ) -> list[str]:
     """Replace named parameters by the source's numbered markers; returns names in marker order.
 
-    Where the source types parameters from the bound value, a marker compared with a column is
-    cast to that column's type, so ``--param id=42`` (a string) compares as DuckDB would.
+    ``types`` receives, per parameter, the DuckDB type of the column it is compared with
+    (the first such column), so text values can be converted before they are bound.
     """
     order: list[str] = []
     prefix = dialect.parameter_marker
     for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
         if node.name not in order:
             order.append(node.name)
-        marker: exp.Expression = exp.Var(this=f"{prefix}{order.index(node.name) + 1}")
-        typed = dialect.capabilities.typed_parameters
-        target = _compared_type(node, column_type) if typed else None
-        if target is not None:
-            marker = exp.Cast(this=marker, to=exp.DataType.build(target, dialect="duckdb"))
-        node.replace(marker)
+        if types is not None and node.name not in types:
+            target = _compared_type(node, column_type)
+            if target is not None:
+                types[node.name] = target
+        node.replace(exp.Var(this=f"{prefix}{order.index(node.name) + 1}"))
     return order
 
 

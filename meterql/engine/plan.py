@@ -28,6 +28,11 @@ class Fragment:
         skip_rows: leading rows to drop (SQLite's typed first row).
         typing: for a whole query on a source that is not DuckDB, how DuckDB types its result;
             the source's rows are conformed to those types (``None``: keep the driver's).
+        tree: the scan as a sqlglot tree (markers in place), for rules that extend it.
+        dialect: the sqlglot dialect ``sql`` is written in.
+        dynamic: a run-time filter on this scan's join keys, from another fragment's rows.
+        param_types: per parameter, the DuckDB type of the column it is compared with; text
+            values are converted to it before binding where the source needs typed values.
     """
 
     id: str
@@ -41,6 +46,41 @@ class Fragment:
     kept: list[str] = field(default_factory=list)
     skip_rows: int = 0
     typing: ResultTyping | None = None
+    tree: exp.Expression | None = None
+    dialect: str | None = None
+    dynamic: DynamicFilter | None = None
+    param_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DynamicFilter:
+    """Join keys of a small fragment pushed into this scan once the small side has been read.
+
+    If the build side has at most ``max_keys`` distinct non-NULL keys, ``keys_sql`` runs with them
+    bound as one parameter; otherwise ``range_sql`` runs with their minimum and maximum. Both are
+    the scan's own SQL plus one condition, so the scan still returns every row the join needs.
+
+    Attributes:
+        build: the fragment whose rows give the keys.
+        build_column: the key column in that fragment.
+        probe_column: the key column of this scan, as the source spells it.
+        style: how the keys are bound (see ``Capabilities.key_sets``).
+        max_keys: the most keys bound as a set.
+        keys_sql: the scan with ``probe_column`` restricted to the key set.
+        keys_params: its parameter names, ``__keys__`` standing for the key set.
+        range_sql: the scan with ``probe_column BETWEEN min AND max``.
+        range_params: its parameter names, ``__min__`` and ``__max__`` for the range.
+    """
+
+    build: str
+    build_column: str
+    probe_column: str
+    style: str
+    max_keys: int
+    keys_sql: str
+    keys_params: list[str]
+    range_sql: str
+    range_params: list[str]
 
 
 @dataclass
@@ -105,6 +145,13 @@ class Plan:
                 lines.append("    params: " + ", ".join(f":{p}" for p in frag.params))
             for item in frag.pushed:
                 lines.append(f"    pushed: {item}")
+            if frag.dynamic is not None:
+                df = frag.dynamic
+                lines.append(
+                    f"    dynamic filter: {df.probe_column} in the keys of {df.build}."
+                    f"{df.build_column} (read first; up to {df.max_keys} keys as a set, "
+                    "else their min/max range)"
+                )
             for item in frag.kept:
                 lines.append(f"    kept local: {item}")
         if self.residual is not None:

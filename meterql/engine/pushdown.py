@@ -75,7 +75,46 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
             return "ordering or comparing text depends on the source's collation"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _any_text(node, strict=False):
             return "arithmetic on values of unknown type"
+        if isinstance(node, exp.SetOperation) and _set_operation_types(node) is None:
+            return (
+                f"the arms of a {node.key.upper()} have different column types: DuckDB casts "
+                f"them to a common type, {dialect.kind} may refuse or choose another"
+            )
     return None
+
+
+#: Type groups whose members a set operation combines alike in DuckDB and PostgreSQL (both
+#: widen numbers; dates and timestamps become instants in the sessions' UTC).
+_SET_OPERATION_GROUPS = (
+    _EXACT | _FLOAT,
+    {exp.DType.TEXT, exp.DType.VARCHAR, exp.DType.CHAR},
+    _TEMPORAL,
+)
+
+
+def _set_operation_types(node: exp.Expression) -> list[exp.DType] | None:
+    """The output column types of a query whose set operations combine like types only, or
+    ``None`` when an arm's type is unknown or of another kind than the other arm's."""
+    while isinstance(node, (exp.Subquery, exp.Paren)):
+        node = node.this
+    if isinstance(node, exp.Select):
+        return [_type_of(e) for e in node.selects]
+    if not isinstance(node, exp.SetOperation):
+        return None
+    left, right = _set_operation_types(node.this), _set_operation_types(node.expression)
+    if left is None or right is None or len(left) != len(right):
+        return None
+    out = []
+    for a, b in zip(left, right, strict=True):
+        if exp.DType.UNKNOWN in (a, b):
+            return None
+        if a == exp.DType.NULL or b == exp.DType.NULL or a == b:
+            out.append(b if a == exp.DType.NULL else a)
+        elif any(a in group and b in group for group in _SET_OPERATION_GROUPS):
+            out.append(a)
+        else:
+            return None
+    return out
 
 
 def _safe_cast(cast: exp.Cast, source: exp.DType) -> bool:
@@ -113,6 +152,10 @@ def filter_blocker(
     """Why a WHERE/ON conjunct cannot be pushed into the scan of ``alias``, or ``None``."""
     if not dialect.capabilities.filters:
         return f"{dialect.kind} takes no filters"
+    if not dialect.capabilities.parameters_in_filters and conjunct.find(
+        exp.Placeholder, exp.Parameter
+    ):
+        return f"{dialect.kind} compares bound values by their own type, not the column's"
     columns = list(conjunct.find_all(exp.Column))
     if not columns:
         return "no column of this table"
@@ -127,6 +170,10 @@ def filter_blocker(
     if allowed is not None and not families <= allowed:
         return f"comparisons on {', '.join(sorted(families - allowed))} differ on {dialect.kind}"
     caps = dialect.capabilities
+    if not caps.exact_decimal:
+        inexact = _inexact_number(conjunct)
+        if inexact is not None:
+            return f"{inexact} is exact in DuckDB but a REAL on {dialect.kind}"
     if families & {"TEXT", "VARCHAR", "JSON"} and not caps.binary_text_order:
         if any(True for _ in conjunct.find_all(*_RANGE)):
             return "text ranges depend on the source's collation"
@@ -146,6 +193,24 @@ def filter_blocker(
             )
             if not _safe_cast(node, family):
                 return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
+    return None
+
+
+#: The integers a source without exact decimals still holds exactly (SQLite's 64-bit INTEGER).
+_INT64 = range(-(2**63), 2**63)
+
+
+def _inexact_number(tree: exp.Expression) -> str | None:
+    """A number literal that a source without exact decimals would read as a float, or a
+    literal cast to a decimal there (``2.99999999999999999`` is 3.0 as a REAL, so ``a > ...``
+    would drop ``a = 3``); ``None`` if every number is an integer it holds exactly."""
+    for node in tree.walk():
+        if isinstance(node, exp.Literal) and not node.is_string:
+            text = node.this
+            if not (text.lstrip("-").isdigit() and int(text) in _INT64):
+                return text
+        if isinstance(node, exp.Cast) and node.to.this not in _INTEGERS | _TEMPORAL | _TEXT:
+            return node.sql("duckdb")
     return None
 
 

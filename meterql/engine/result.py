@@ -19,6 +19,7 @@ class FragmentStats:
     rows: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    note: str | None = None
 
 
 @dataclass

@@ -1,9 +1,182 @@
-"""Rule: push a small side's join keys into the other side's scan at run time (placeholder)."""
+"""Rule: push a small side's join keys into the other side's scan at run time.
+
+When a scan of one source is joined on ``a.k = b.k`` with a scan that is estimated to be small
+(the table's row estimate, reduced when filters were pushed into it), the small side ("build") is
+read first and its distinct keys restrict the big side ("probe") at its source: as a key set up to
+``dynamic_filter_max_keys`` keys, else as the keys' min/max range. The residual still joins, so
+the probe only has to keep every row that can match: the filter is safe for inner joins, for the
+null-supplying side of a LEFT join, and for equalities in WHERE (which reject NULL-extended rows).
+Trino calls this dynamic filtering; DuckDB's postgres scanner does not do it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from meterql.catalog import Table
+from meterql.dialects import dialect_for, type_family
+from meterql.engine.plan import DynamicFilter, Fragment
 from meterql.engine.rules.context import PlanContext
+from meterql.engine.rules.scans import conjuncts
+
+#: Key types a run-time key set keeps exact at every source: integers and text.
+_KEY_FAMILIES = {
+    "TINYINT": "integer", "SMALLINT": "integer", "INT": "integer", "BIGINT": "integer",
+    "UTINYINT": "integer", "USMALLINT": "integer", "UINT": "integer", "UBIGINT": "integer",
+    "TEXT": "text", "VARCHAR": "text",
+}
+#: How much a pushed filter is assumed to cut a table (no histograms yet).
+FILTER_SELECTIVITY = 0.3
+#: The probe side must be estimated this many times larger than the build side.
+MIN_SIZE_RATIO = 4
 
 
 def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
-    return ctx
+    plan = ctx.plan
+    if plan is None or plan.residual is None or not ctx.settings.get("dynamic_filter", True):
+        return ctx
+    tables = [table for _, table in ctx.bound.tables]
+    if len(plan.fragments) != len(tables):
+        return ctx
+    nodes = {t.meta["ref"]: t for t in ctx.bound.qualified.find_all(exp.Table) if "ref" in t.meta}
+    estimates = [_estimate(f, t) for f, t in zip(plan.fragments, tables, strict=True)]
+    max_build = ctx.settings.get("dynamic_filter_max_build_rows", 1_000_000)
+    best: dict[int, tuple[float, int, str, str]] = {}
+    for select in ctx.bound.qualified.find_all(exp.Select):
+        for probe, build, probe_col, build_col in _equi_pairs(select, nodes):
+            build_rows, probe_rows = estimates[build], estimates[probe]
+            if build_rows is None or build_rows > max_build:
+                continue
+            if probe_rows is not None and probe_rows < MIN_SIZE_RATIO * max(build_rows, 1):
+                continue
+            if not _same_key_family(tables[probe], probe_col, tables[build], build_col):
+                continue
+            if dialect_for(ctx.catalog.source(tables[probe].source).kind).capabilities.key_sets:
+                if probe not in best or build_rows < best[probe][0]:
+                    best[probe] = (build_rows, build, probe_col, build_col)
+    builds = {choice[1] for choice in best.values()}
+    fragments = list(plan.fragments)
+    for probe, (_, build, probe_col, build_col) in best.items():
+        if probe in builds:
+            continue  # a build side is read first; it takes no filter itself (no chains)
+        fragments[probe] = _with_filter(
+            fragments[probe], fragments[build], tables[probe], probe_col, build_col,
+            ctx.settings.get("dynamic_filter_max_keys", 10_000),
+        )
+    return replace(ctx, plan=replace(plan, fragments=fragments))
+
+
+def _estimate(fragment: Fragment, table: Table) -> float | None:
+    if table.rows is None:
+        return None
+    filters = sum(1 for item in fragment.pushed if item.startswith("filter"))
+    return table.rows * (FILTER_SELECTIVITY if filters else 1.0)
+
+
+def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
+    """(probe ref, build ref, probe column, build column) for each usable ``a.x = b.y``."""
+    from_ = select.args.get("from_")
+    if from_ is None:
+        return []
+    joins = select.args.get("joins") or []
+    if any(j.side in ("RIGHT", "FULL") or (j.method and j.method.upper() != "NATURAL")
+           for j in joins):
+        return []
+    refs = {}
+    for item in [from_.this, *[j.this for j in joins]]:
+        if isinstance(item, exp.Table) and "ref" in item.meta and nodes.get(item.meta["ref"]):
+            refs[item.alias_or_name] = item.meta["ref"]
+    pairs = []
+    where = select.args.get("where")
+    if where is not None:
+        for cond in conjuncts(where.this):
+            pairs += _both_ways(cond, refs)
+    for join in joins:
+        on = join.args.get("on")
+        if on is None:
+            continue
+        own = join.this.alias_or_name if isinstance(join.this, exp.Table) else None
+        for cond in conjuncts(on):
+            for pair in _both_ways(cond, refs):
+                # In a LEFT join only the joined (null-supplying) table may be filtered.
+                if join.side != "LEFT" or (own is not None and pair[0] == refs.get(own)):
+                    pairs.append(pair)
+    return pairs
+
+
+def _both_ways(cond: exp.Expression, refs: dict[str, int]):
+    if not isinstance(cond, exp.EQ):
+        return []
+    left, right = cond.this, cond.expression
+    if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+        return []
+    a, b = refs.get(left.table), refs.get(right.table)
+    if a is None or b is None or a == b:
+        return []
+    return [(a, b, left.name, right.name), (b, a, right.name, left.name)]
+
+
+def _same_key_family(probe: Table, probe_col: str, build: Table, build_col: str) -> bool:
+    p, b = probe.column(probe_col), build.column(build_col)
+    if p is None or b is None:
+        return False
+    family = _KEY_FAMILIES.get(type_family(p.type))
+    return family is not None and family == _KEY_FAMILIES.get(type_family(b.type))
+
+
+def _with_filter(
+    probe: Fragment, build: Fragment, table: Table, probe_col: str, build_col: str, max_keys: int
+) -> Fragment:
+    dialect = dialect_for(probe.kind)
+    column = table.column(probe_col)
+    build_column = next(f.name for f in build.schema if f.name.lower() == build_col.lower())
+    assert column is not None and probe.tree is not None
+    marker = dialect.parameter_marker
+    n = len(probe.params)
+    ident = exp.column(exp.to_identifier(column.name, quoted=True))
+    style = dialect.capabilities.key_sets
+    keys_marker = exp.Var(this=f"{marker}{n + 1}")
+    if style == "array":
+        array_type = exp.DataType.build(f"{column.type}[]", dialect="duckdb")
+        keys_cond: exp.Expression = exp.EQ(
+            this=ident, expression=exp.Any(this=exp.Paren(this=exp.Cast(this=keys_marker,
+                                                                       to=array_type)))
+        )
+    elif style == "json":
+        values = exp.select("value").from_(
+            exp.Table(this=exp.Anonymous(this="json_each", expressions=[keys_marker]))
+        )
+        keys_cond = exp.In(this=ident, query=exp.Subquery(this=values))
+    else:
+        keys_cond = exp.Anonymous(this="list_contains", expressions=[keys_marker, ident.copy()])
+    low: exp.Expression = exp.Var(this=f"{marker}{n + 1}")
+    high: exp.Expression = exp.Var(this=f"{marker}{n + 2}")
+    if dialect.capabilities.typed_parameters:
+        dtype = exp.DataType.build(column.type, dialect="duckdb")
+        low, high = exp.Cast(this=low, to=dtype), exp.Cast(this=high, to=dtype.copy())
+    range_cond = exp.Between(this=ident.copy(), low=low, high=high)
+    return replace(
+        probe,
+        dynamic=DynamicFilter(
+            build=build.id,
+            build_column=build_column,
+            probe_column=column.name,
+            style=style or "list",
+            max_keys=max_keys,
+            keys_sql=_sql(probe, keys_cond),
+            keys_params=[*probe.params, "__keys__"],
+            range_sql=_sql(probe, range_cond),
+            range_params=[*probe.params, "__min__", "__max__"],
+        ),
+    )
+
+
+def _sql(probe: Fragment, condition: exp.Expression) -> str:
+    tree = probe.tree.copy()
+    # SQLite scans are a typed first row UNION ALL the scan itself: filter the scan.
+    target = tree.expression if isinstance(tree, exp.Union) else tree
+    target.where(condition, copy=False)
+    return tree.sql(dialect=probe.dialect, unsupported_level=ErrorLevel.RAISE)

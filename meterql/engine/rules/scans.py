@@ -101,14 +101,16 @@ def _scan_fragment(
                     exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
                 )
         select = select.where(condition, copy=False)
-    params = mark_params(select, dialect, lambda c: types.get(c.name.lower()))
+    param_types: dict[str, str] = {}
+    params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
     skip = 0
     if dialect.types_from_values:
         select, skip = _typed_first_row(select, columns, dialect)
     text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
     return Fragment(frag_id, table.source, dialect.kind, text, params, schema, table.full_name,
-                    pushed, kept, skip)
+                    pushed, kept, skip, tree=select, dialect=dialect.sqlglot_dialect,
+                    param_types=param_types)
 
 
 def _alias_columns(node: exp.Table) -> list[exp.Expression]:

@@ -49,13 +49,16 @@ def _whole_fragment(bound: BoundQuery, source: str, dialect: SourceDialect) -> F
         if "table" in table.meta:
             table.set("catalog", None)
     _exact_column_spelling(tree, [t for _, t in bound.tables])
-    params = mark_params(tree, dialect, column_types(bound))
+    param_types: dict[str, str] = {}
+    params = mark_params(tree, dialect, column_types(bound), param_types)
     try:
         text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError:
         return None
     typing = None if dialect.capabilities.same_engine else _result_typing(bound)
-    return Fragment("f1", source, dialect.kind, text, params, typing=typing)
+    return Fragment(
+        "f1", source, dialect.kind, text, params, typing=typing, param_types=param_types
+    )
 
 
 def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
