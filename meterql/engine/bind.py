@@ -55,6 +55,8 @@ def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> Boun
     _name_outputs(tree, dialect)
     for i, (node, _) in enumerate(refs):
         node.meta["ref"] = i
+    for i, node in enumerate(tree.find_all(exp.Subquery, exp.CTE)):
+        node.meta["sq"] = i  # finds the same subquery in the qualified copy
     qualified = _qualify(tree, catalog, refs, sql)
     return BoundQuery(tree, refs, qualified, params, dialect)
 

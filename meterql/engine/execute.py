@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from meterql.connectors import CancelHandle, Connector
 from meterql.dialects import dialect_for
-from meterql.engine.plan import DynamicFilter, Fragment, Plan, ResultTyping
+from meterql.engine.plan import Fragment, Plan, ResultTyping
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,
@@ -157,7 +157,7 @@ class Executor:
         if not frag.param_types or not dialect_for(frag.kind).capabilities.typed_parameters:
             return values
         for i, name in enumerate(names):
-            target = frag.param_types.get(name)
+            target = frag.param_types[i] if i < len(frag.param_types) else None
             if target is not None and isinstance(values[i], str):
                 values[i] = _cast_text(self._duck, values[i], target, name)
         return values
@@ -217,7 +217,7 @@ class Executor:
             stats = self._load_fragments(plan.fragments, params, control, schema)
             control.check()
             sql = plan.residual_sql(schema)
-            values = {name: params[name] for name in plan.params}
+            values = {name: params[name] for name in plan.residual_params}
             try:
                 reader = base.sql(sql, params=values or None).to_arrow_reader(65_536)
                 table, truncated = _read_capped(reader, max_rows)
@@ -245,12 +245,17 @@ class Executor:
                 sql, names = frag.sql, frag.params
                 extra: dict[str, Any] = {}
                 if frag.dynamic is not None:
-                    sql, names, extra, stats.note = _dynamic_filter(cur, schema, frag.dynamic)
+                    sql, names, extra, stats.note = _dynamic_filter(cur, schema, frag)
                 values = self._bind(frag, names, {**params, **extra})
+                arrow_schema = frag.schema
+                if arrow_schema is None and frag.typing is not None:
+                    arrow_schema = self._duckdb_types(
+                        frag.typing, {n: params[n] for n in frag.params}
+                    )
                 with connector.stream(
                     sql,
                     values,
-                    schema=frag.schema,
+                    schema=arrow_schema,
                     cancel=control.handle(),
                     skip_rows=frag.skip_rows,
                 ) as reader:
@@ -320,9 +325,11 @@ def _cast_text(duck: duckdb.DuckDBPyConnection, value: str, target: str, name: s
 
 
 def _dynamic_filter(
-    cur: duckdb.DuckDBPyConnection, schema: str, df: DynamicFilter
+    cur: duckdb.DuckDBPyConnection, schema: str, frag: Fragment
 ) -> tuple[str, list[str], dict[str, Any], str]:
     """The probe's SQL, parameter names and key values, from the build fragment's rows."""
+    df = frag.dynamic
+    assert df is not None
     column, table = _quote(df.build_column), f'{schema}."{df.build}"'
     keys = [
         row[0]
@@ -334,6 +341,10 @@ def _dynamic_filter(
     if len(keys) <= df.max_keys:
         return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys, df.style)}, (
             f"dynamic filter: {len(keys)} keys from {df.build}"
+        )
+    if df.range_sql is None:
+        return frag.sql, frag.params, {}, (
+            f"dynamic filter skipped: more than {df.max_keys} keys from {df.build}"
         )
     low, high = cur.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[0]
     return df.range_sql, df.range_params, {"__min__": low, "__max__": high}, (

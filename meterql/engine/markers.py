@@ -6,32 +6,33 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
+from meterql.catalog import Table
 from meterql.dialects import SourceDialect
-from meterql.engine.bind import BoundQuery
 
 
 def mark_params(
     tree: exp.Expression,
     dialect: SourceDialect,
     column_type: Callable[[exp.Column], str | None] = lambda c: None,
-    types: dict[str, str] | None = None,
+    types: list[str | None] | None = None,
 ) -> list[str]:
-    """Replace named parameters by the source's numbered markers; returns names in marker order.
+    """Replace named parameters by the source's numbered markers.
 
-    ``types`` receives, per parameter, the DuckDB type of the column it is compared with
-    (the first such column), so text values can be converted before they are bound.
+    Returns the parameter name of each marker, in marker order. ``types`` receives, per marker,
+    the DuckDB type of the column it is compared with (``None`` if none), so a text value can be
+    converted before it is bound; a name compared with columns of different types gets one
+    marker per type, as DuckDB converts the text separately for each comparison.
     """
-    order: list[str] = []
+    markers: list[tuple[str, str | None]] = []
     prefix = dialect.parameter_marker
     for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
-        if node.name not in order:
-            order.append(node.name)
-        if types is not None and node.name not in types:
-            target = _compared_type(node, column_type)
-            if target is not None:
-                types[node.name] = target
-        node.replace(exp.Var(this=f"{prefix}{order.index(node.name) + 1}"))
-    return order
+        key = (node.name, _compared_type(node, column_type))
+        if key not in markers:
+            markers.append(key)
+        node.replace(exp.Var(this=f"{prefix}{markers.index(key) + 1}"))
+    if types is not None:
+        types.extend(target for _, target in markers)
+    return [name for name, _ in markers]
 
 
 def _compared_type(
@@ -50,11 +51,13 @@ def _compared_type(
     return column_type(other) if isinstance(other, exp.Column) else None
 
 
-def column_types(bound: BoundQuery) -> Callable[[exp.Column], str | None]:
-    """Column -> catalog type over the query's tables (by alias, or by a unique name)."""
-    by_alias = {node.alias.lower(): table for node, table in bound.tables if node.alias}
+def column_types(
+    refs: list[tuple[exp.Table, Table]],
+) -> Callable[[exp.Column], str | None]:
+    """Column -> catalog type over the given table references (by alias, or a unique name)."""
+    by_alias = {node.alias.lower(): table for node, table in refs if node.alias}
     by_name: dict[str, set[str]] = {}
-    for _, table in bound.tables:
+    for _, table in refs:
         for column in table.columns:
             by_name.setdefault(column.name.lower(), set()).add(column.type)
 

@@ -31,8 +31,10 @@ class Fragment:
         tree: the scan as a sqlglot tree (markers in place), for rules that extend it.
         dialect: the sqlglot dialect ``sql`` is written in.
         dynamic: a run-time filter on this scan's join keys, from another fragment's rows.
-        param_types: per parameter, the DuckDB type of the column it is compared with; text
-            values are converted to it before binding where the source needs typed values.
+        ref: the table reference a scan reads (its index in the bound query).
+        param_types: per marker, the DuckDB type of the column it is compared with (or
+            ``None``); text values are converted to it before binding where the source needs
+            typed values.
     """
 
     id: str
@@ -49,7 +51,8 @@ class Fragment:
     tree: exp.Expression | None = None
     dialect: str | None = None
     dynamic: DynamicFilter | None = None
-    param_types: dict[str, str] = field(default_factory=dict)
+    param_types: list[str | None] = field(default_factory=list)
+    ref: int | None = None
 
 
 @dataclass
@@ -68,7 +71,9 @@ class DynamicFilter:
         max_keys: the most keys bound as a set.
         keys_sql: the scan with ``probe_column`` restricted to the key set.
         keys_params: its parameter names, ``__keys__`` standing for the key set.
-        range_sql: the scan with ``probe_column BETWEEN min AND max``.
+        range_sql: the scan with ``probe_column BETWEEN min AND max``, or ``None`` where a range
+            would not mean the same at the source (text under a collation): past ``max_keys``
+            the scan then runs without the filter.
         range_params: its parameter names, ``__min__`` and ``__max__`` for the range.
     """
 
@@ -79,7 +84,7 @@ class DynamicFilter:
     max_keys: int
     keys_sql: str
     keys_params: list[str]
-    range_sql: str
+    range_sql: str | None
     range_params: list[str]
 
 
@@ -119,6 +124,14 @@ class Plan:
     params: list[str]
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def residual_params(self) -> list[str]:
+        """The named parameters the residual itself uses (others went to fragments)."""
+        if self.residual is None:
+            return []
+        found = self.residual.find_all(exp.Placeholder, exp.Parameter)
+        return list(dict.fromkeys(node.name for node in found))
+
     def residual_sql(self, schema: str = "__q__") -> str | None:
         """The residual as DuckDB SQL, its fragment tables in ``schema``."""
         if self.residual is None:
@@ -138,7 +151,9 @@ class Plan:
         for note in self.notes:
             lines.append(f"  note: {note}")
         for frag in self.fragments:
-            what = f"scan {frag.table}" if frag.table else "whole query"
+            what = f"scan {frag.table}" if frag.table else (
+                "whole query" if self.residual is None else "subquery"
+            )
             lines.append(f"- fragment {frag.id} on source '{frag.source}' ({frag.kind}): {what}")
             lines.append(f"    sql: {frag.sql}")
             if frag.params:

@@ -11,6 +11,10 @@ Tables (source.schema.table):
 - ``lite.main.customers``    customers in SQLite: names in every script, decimals kept as REAL/TEXT
 - ``dk.main.prices``         price list in a DuckDB file
 - ``dk.main.adjustments``    credits and charges in a DuckDB file
+- ``pg.public.edge_cases``, ``lite.main.edge_cases``, ``dk.main.edge_cases``: one small table of
+  hand-picked values, the same rows in every source, for the transpilation pitfalls (integer
+  division with negatives and zeros, NULL ordering, decimal scale, time zones, unicode text
+  under collations, three-valued logic); SQLite holds its instants as naive UTC timestamps
 
 Every nullable column holds NULLs; decimals reach 0.000001 and 12345678.123456 and go negative;
 text holds quotes, backslashes, unicode, emoji and empty strings; instants sit on month ends and
@@ -137,9 +141,11 @@ class Dataset:
     customers: TableData
     prices: TableData
     adjustments: TableData
+    edge_cases: dict[str, TableData] = field(default_factory=dict)  # source -> table
 
     def tables(self) -> list[TableData]:
-        return [self.events, self.plans, self.customers, self.prices, self.adjustments]
+        return [self.events, self.plans, self.customers, self.prices, self.adjustments,
+                *self.edge_cases.values()]
 
 
 def _maybe(rng: random.Random, value: Any, null_rate: float = 0.05) -> Any:
@@ -309,7 +315,83 @@ def build_dataset(seed: int = SEED) -> Dataset:
             )
         )
 
-    return Dataset(events, plans, customers, prices, adjustments)
+    return Dataset(events, plans, customers, prices, adjustments, build_edge_cases())
+
+
+#: Column types of the edge-case table per source, as each source declares them.
+EDGE_COLUMNS = {
+    "pg": [("id", "integer PRIMARY KEY"), ("a", "integer"), ("b", "integer"),
+           ("d", "numeric(18,6)"), ("n", "numeric"), ("r", "double precision"), ("s", "text"),
+           ("s2", "text"), ("g", "text"), ("ts", "timestamp with time zone"), ("day", "date"),
+           ("flag", "boolean")],
+    "lite": [("id", "INTEGER"), ("a", "INTEGER"), ("b", "INTEGER"), ("d", "DECIMAL(18,6)"),
+             ("n", "NUMERIC"), ("r", "REAL"), ("s", "TEXT"), ("s2", "TEXT"), ("g", "TEXT"),
+             ("ts", "TIMESTAMP"), ("day", "DATE"), ("flag", "BOOLEAN")],
+    "dk": [("id", "INTEGER"), ("a", "INTEGER"), ("b", "INTEGER"), ("d", "DECIMAL(18,6)"),
+           ("n", "DECIMAL(38,10)"), ("r", "DOUBLE"), ("s", "VARCHAR"), ("s2", "VARCHAR"),
+           ("g", "VARCHAR"), ("ts", "TIMESTAMP WITH TIME ZONE"), ("day", "DATE"),
+           ("flag", "BOOLEAN")],
+}
+EDGE_TABLES = {"pg": "pg.public.edge_cases", "lite": "lite.main.edge_cases",
+               "dk": "dk.main.edge_cases"}
+#: Text that sorts differently bytewise and under a linguistic (ICU) collation, changes length
+#: or case in unicode, and holds LIKE's wildcards.
+EDGE_TEXT = [
+    "apple", "Apple", "banana", "Banana", "M", "m", "Mango", "mango", "Zoë", "zoe", "émile",
+    "Émile", "ÉMILE", "straße", "東京", "🎉 party", "", "  padded  ", "a_b", "a%b", "aXb", "abc",
+    "_x", "Ñandú", "zulu", "Z", None, "İstanbul", "ǅemal", None,
+]
+EDGE_TEXT2 = ["x", None, "", "Y", "-", None, "ü"]
+EDGE_GROUPS = ["north", "South", "east", None, "Ünter", "south"]
+#: Integer pairs for division: both signs, zero numerators, zero and NULL divisors.
+EDGE_A = [7, -7, 7, -7, 0, None, 1, -1, 9, -9, 100, 5, 2147483647, -2147483648, 3]
+EDGE_B = [2, 2, -2, -2, 3, 4, None, 3, -4, 4, 7, 0, 2, 3, None]
+EDGE_D = [
+    Decimal("0.000001"), Decimal("-3.500000"), Decimal("12345678.123456"), Decimal("1.005"),
+    Decimal("2.675"), Decimal("-2.675"), Decimal("0.5"), Decimal("-0.5"), None, Decimal("0"),
+    Decimal("0.1"), Decimal("99999.999999"), Decimal("-0.000001"),
+]
+EDGE_N = [
+    Decimal("0.0123456789"), Decimal("1.0000000001"), Decimal("-0.3333333333"), Decimal("100"),
+    None, Decimal("2.5"), Decimal("-2.5"), Decimal("12345678.1234"), Decimal("0.1"),
+    Decimal("-0.0000000001"), Decimal("1.5"),
+]
+EDGE_R = [0.1, 2.5, -2.5, 0.125, None, 1.005, -0.0, 1e-7, 12345678.123456, 0.5, 3.0]
+#: Instants on month ends and across the US and EU daylight-saving changes.
+EDGE_INSTANTS = [
+    *SPECIAL_INSTANTS,
+    dt.datetime(2024, 3, 10, 6, 59, 59, tzinfo=UTC),  # 01:59:59 in New York, before DST
+    dt.datetime(2024, 3, 10, 7, 0, 0, tzinfo=UTC),  # 03:00 in New York, after DST
+    dt.datetime(2024, 11, 3, 5, 30, 0, tzinfo=UTC),  # 01:30 EDT in New York
+    dt.datetime(2024, 11, 3, 6, 30, 0, tzinfo=UTC),  # 01:30 EST in New York (again)
+    dt.datetime(2024, 10, 27, 0, 30, 0, tzinfo=UTC),  # 02:30 CEST in Berlin
+    dt.datetime(2024, 10, 27, 1, 30, 0, tzinfo=UTC),  # 02:30 CET in Berlin (again)
+    dt.datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    None,
+]
+EDGE_DAYS = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 1), None,
+             dt.date(2024, 12, 31), dt.date(2023, 2, 28), dt.date(2024, 3, 10)]
+EDGE_FLAGS = [True, False, None, True, False]
+N_EDGE = 36
+
+
+def build_edge_cases() -> dict[str, TableData]:
+    """The edge-case rows (no randomness: each column cycles through its own list)."""
+    cycles = (EDGE_A, EDGE_B, EDGE_D, EDGE_N, EDGE_R, EDGE_TEXT, EDGE_TEXT2, EDGE_GROUPS,
+              EDGE_INSTANTS, EDGE_DAYS, EDGE_FLAGS)
+    rows = [(i + 1, *(values[i % len(values)] for values in cycles)) for i in range(N_EDGE)]
+    tables = {}
+    for source, columns in EDGE_COLUMNS.items():
+        table = TableData(EDGE_TABLES[source], columns, list(rows))
+        if source == "lite":
+            # SQLite has no instants: it keeps the same moments as naive UTC timestamps.
+            table.rows = [row[:9] + (_naive_utc(row[9]),) + row[10:] for row in rows]
+        tables[source] = table
+    return tables
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
 # -- loading into the sources ---------------------------------------------------------------
@@ -340,7 +422,7 @@ def create_postgres(pg_cluster: Any, dbname: str, data: Dataset) -> str:
     except RuntimeError:
         pg_cluster.create_database(dbname)
     statements = []
-    for table in (data.plans, data.events):
+    for table in (data.plans, data.events, data.edge_cases["pg"]):
         name = table.name.split(".", 1)[1]
         cols = ", ".join(f"{c} {t}" for c, t in table.columns)
         statements.append(f"CREATE TABLE {name} ({cols});")
@@ -354,6 +436,8 @@ def create_postgres(pg_cluster: Any, dbname: str, data: Dataset) -> str:
 
 
 def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, bool):
@@ -364,16 +448,17 @@ def _sqlite_value(value: Any) -> Any:
 
 
 def create_sqlite(path: Path, data: Dataset) -> Path:
-    table = data.customers
     con = sqlite3.connect(path)
     try:
-        cols = ", ".join(f"{c} {t}" for c, t in table.columns)
-        con.execute(f"CREATE TABLE customers ({cols})")
-        marks = ", ".join("?" for _ in table.columns)
-        con.executemany(
-            f"INSERT INTO customers VALUES ({marks})",
-            [tuple(_sqlite_value(v) for v in row) for row in table.rows],
-        )
+        for table in (data.customers, data.edge_cases["lite"]):
+            name = table.name.split(".")[-1]
+            cols = ", ".join(f"{c} {t}" for c, t in table.columns)
+            con.execute(f"CREATE TABLE {name} ({cols})")
+            marks = ", ".join("?" for _ in table.columns)
+            con.executemany(
+                f"INSERT INTO {name} VALUES ({marks})",
+                [tuple(_sqlite_value(v) for v in row) for row in table.rows],
+            )
         con.commit()
     finally:
         con.close()
@@ -395,7 +480,7 @@ def create_duckdb(path: Path, data: Dataset) -> Path:
     con = duckdb.connect(str(path))
     try:
         con.execute("SET TimeZone = 'UTC'")
-        for table in (data.prices, data.adjustments):
+        for table in (data.prices, data.adjustments, data.edge_cases["dk"]):
             name = table.name.split(".", 1)[1]
             cols = ", ".join(f"{c} {t}" for c, t in table.columns)
             con.execute(f"CREATE TABLE {name} ({cols})")

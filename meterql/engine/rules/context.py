@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlglot import exp
+
 from meterql.catalog import Catalog
 from meterql.engine.bind import BoundQuery
-from meterql.engine.plan import Plan
+from meterql.engine.plan import Fragment, Plan
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class PlanContext:
         settings: the workspace settings in force.
         plan: the plan so far (``None`` until a rule shapes one).
         notes: why the plan has its shape, for EXPLAIN.
+        residual: the residual being built (the query with pushed parts replaced), before a
+            plan exists.
+        fragments: fragments made so far, before a plan exists.
+        handled: table references already read by a fragment (no scan needed).
     """
 
     bound: BoundQuery
@@ -29,3 +35,6 @@ class PlanContext:
     settings: dict[str, Any]
     plan: Plan | None = None
     notes: list[str] = field(default_factory=list)
+    residual: exp.Expression | None = None
+    fragments: list[Fragment] = field(default_factory=list)
+    handled: frozenset[int] = frozenset()

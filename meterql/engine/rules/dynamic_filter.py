@@ -39,10 +39,13 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
     if plan is None or plan.residual is None or not ctx.settings.get("dynamic_filter", True):
         return ctx
     tables = [table for _, table in ctx.bound.tables]
-    if len(plan.fragments) != len(tables):
-        return ctx
-    nodes = {t.meta["ref"]: t for t in ctx.bound.qualified.find_all(exp.Table) if "ref" in t.meta}
-    estimates = [_estimate(f, t) for f, t in zip(plan.fragments, tables, strict=True)]
+    scans = {f.ref: i for i, f in enumerate(plan.fragments) if f.ref is not None}
+    nodes = {
+        t.meta["ref"]: t
+        for t in ctx.bound.qualified.find_all(exp.Table)
+        if t.meta.get("ref") in scans
+    }
+    estimates = {ref: _estimate(plan.fragments[i], tables[ref]) for ref, i in scans.items()}
     max_build = ctx.settings.get("dynamic_filter_max_build_rows", 1_000_000)
     best: dict[int, tuple[float, int, str, str]] = {}
     for select in ctx.bound.qualified.find_all(exp.Select):
@@ -62,8 +65,8 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
     for probe, (_, build, probe_col, build_col) in best.items():
         if probe in builds:
             continue  # a build side is read first; it takes no filter itself (no chains)
-        fragments[probe] = _with_filter(
-            fragments[probe], fragments[build], tables[probe], probe_col, build_col,
+        fragments[scans[probe]] = _with_filter(
+            fragments[scans[probe]], fragments[scans[build]], tables[probe], probe_col, build_col,
             ctx.settings.get("dynamic_filter_max_keys", 10_000),
         )
     return replace(ctx, plan=replace(plan, fragments=fragments))
@@ -136,11 +139,18 @@ def _with_filter(
     assert column is not None and probe.tree is not None
     marker = dialect.parameter_marker
     n = len(probe.params)
-    ident = exp.column(exp.to_identifier(column.name, quoted=True))
+    ident: exp.Expression = exp.column(exp.to_identifier(column.name, quoted=True))
+    if dialect.text_collation and type_family(column.type) in ("TEXT", "VARCHAR"):
+        # Bytewise like DuckDB's keys, whatever the column declares (SQLite's NOCASE).
+        ident = exp.Collate(this=ident, expression=exp.Var(this=dialect.text_collation))
     style = dialect.capabilities.key_sets
     keys_marker = exp.Var(this=f"{marker}{n + 1}")
+    # Keys are bound as the widest type of their family: a BIGINT key must not overflow an INT
+    # probe column (it just matches nothing), and PostgreSQL compares int4 with int8 exactly.
+    family = _KEY_FAMILIES[type_family(column.type)]
+    key_type = "BIGINT" if family == "integer" else "VARCHAR"
     if style == "array":
-        array_type = exp.DataType.build(f"{column.type}[]", dialect="duckdb")
+        array_type = exp.DataType.build(f"{key_type}[]", dialect="duckdb")
         keys_cond: exp.Expression = exp.EQ(
             this=ident, expression=exp.Any(this=exp.Paren(this=exp.Cast(this=keys_marker,
                                                                        to=array_type)))
@@ -155,9 +165,12 @@ def _with_filter(
     low: exp.Expression = exp.Var(this=f"{marker}{n + 1}")
     high: exp.Expression = exp.Var(this=f"{marker}{n + 2}")
     if dialect.capabilities.typed_parameters:
-        dtype = exp.DataType.build(column.type, dialect="duckdb")
+        dtype = exp.DataType.build(key_type, dialect="duckdb")
         low, high = exp.Cast(this=low, to=dtype), exp.Cast(this=high, to=dtype.copy())
     range_cond = exp.Between(this=ident.copy(), low=low, high=high)
+    # DuckDB's min and max of text are bytewise; a source that orders text by a collation
+    # would cut the range differently, so past max_keys such a scan runs unfiltered.
+    ranged = family == "integer" or dialect.capabilities.binary_text_order
     return replace(
         probe,
         dynamic=DynamicFilter(
@@ -168,8 +181,8 @@ def _with_filter(
             max_keys=max_keys,
             keys_sql=_sql(probe, keys_cond),
             keys_params=[*probe.params, "__keys__"],
-            range_sql=_sql(probe, range_cond),
-            range_params=[*probe.params, "__min__", "__max__"],
+            range_sql=_sql(probe, range_cond) if ranged else None,
+            range_params=[*probe.params, "__min__", "__max__"] if ranged else [],
         ),
     )
 

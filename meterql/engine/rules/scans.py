@@ -13,7 +13,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from meterql.catalog import Catalog, Table
+from meterql.catalog import Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.dialects.arrow_types import arrow_type
 from meterql.engine.bind import BoundQuery
@@ -30,20 +30,22 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
     """Every table reference becomes a scan; the residual is the query over their results."""
     if ctx.plan is not None:
         return ctx
-    return replace(ctx, plan=_split(ctx.bound, ctx.catalog, ctx.sql, ctx.notes))
-
-
-def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> Plan:
-    residual = bound.tree.copy()
+    bound, catalog = ctx.bound, ctx.catalog
+    residual = ctx.residual.copy() if ctx.residual is not None else bound.tree.copy()
     residual_tables = {t.meta["ref"]: t for t in residual.find_all(exp.Table) if "ref" in t.meta}
     qualified_tables = {
         t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
     }
-    fragments = []
+    fragments = list(ctx.fragments)
     for ref, (_, table) in enumerate(bound.tables):
+        if ref in ctx.handled or ref not in residual_tables:
+            continue
         source = catalog.source(table.source)
         dialect = dialect_for(source.kind)
-        frag = _scan_fragment(f"f{ref + 1}", qualified_tables[ref], table, bound, dialect)
+        frag = _scan_fragment(
+            f"f{len(fragments) + 1}", qualified_tables[ref], table, bound, dialect
+        )
+        frag = replace(frag, ref=ref)
         fragments.append(frag)
         node = residual_tables[ref]
         alias = node.alias
@@ -60,7 +62,7 @@ def _split(bound: BoundQuery, catalog: Catalog, sql: str, notes: list[str]) -> P
             if key not in ("this", "db", "catalog", "alias") and value:
                 replacement.set(key, value)
         node.replace(replacement)
-    return Plan(sql, fragments, residual, bound.params, notes)
+    return replace(ctx, plan=Plan(ctx.sql, fragments, residual, bound.params, ctx.notes))
 
 
 def _scan_fragment(
@@ -101,7 +103,7 @@ def _scan_fragment(
                     exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
                 )
         select = select.where(condition, copy=False)
-    param_types: dict[str, str] = {}
+    param_types: list[str | None] = []
     params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
     skip = 0
     if dialect.types_from_values:

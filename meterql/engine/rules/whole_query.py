@@ -10,8 +10,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from meterql.catalog import Catalog, Table
-from meterql.dialects import SourceDialect, dialect_for
-from meterql.engine.bind import BoundQuery
+from meterql.dialects import dialect_for
 from meterql.engine.markers import column_types, mark_params
 from meterql.engine.plan import Fragment, Plan, ResultTyping
 from meterql.engine.pushdown import whole_query_blocker
@@ -26,39 +25,63 @@ def push_whole_query(ctx: PlanContext) -> PlanContext:
     if len(sources) != 1:
         return ctx
     source = ctx.catalog.source(next(iter(sources)))
-    dialect = dialect_for(source.kind)
-    blocker = _whole_query(ctx.bound, ctx.catalog, dialect)
-    if blocker is None:
-        frag = _whole_fragment(ctx.bound, source.name, dialect)
-        if frag is not None:
-            return replace(ctx, plan=Plan(ctx.sql, [frag], None, ctx.bound.params))
-        blocker = f"{dialect.kind} cannot express the query exactly"
-    return replace(ctx, notes=[*ctx.notes, f"not sent whole to '{source.name}': {blocker}"])
+    frag = single_source_fragment(
+        "f1", ctx.bound.tree, ctx.bound.qualified, ctx.bound.tables, ctx.catalog, source.name
+    )
+    if isinstance(frag, Fragment):
+        return replace(ctx, plan=Plan(ctx.sql, [frag], None, ctx.bound.params))
+    return replace(ctx, notes=[*ctx.notes, f"not sent whole to '{source.name}': {frag}"])
 
 
-def _whole_query(bound: BoundQuery, catalog: Catalog, dialect: SourceDialect) -> str | None:
-    if dialect.capabilities.same_engine:
-        return None
-    annotated = annotate_types(bound.qualified.copy(), schema=catalog.schema, dialect="duckdb")
-    return whole_query_blocker(annotated, dialect)
+def single_source_fragment(
+    frag_id: str,
+    tree: exp.Expression,
+    qualified: exp.Expression,
+    refs: list[tuple[exp.Table, Table]],
+    catalog: Catalog,
+    source: str,
+) -> Fragment | str:
+    """A query (or subquery) on one source as one fragment, or why it cannot be one.
 
-
-def _whole_fragment(bound: BoundQuery, source: str, dialect: SourceDialect) -> Fragment | None:
-    tree = bound.tree.copy()
-    for table in tree.find_all(exp.Table):
+    ``tree`` is the query as bound, ``qualified`` the same query qualified by sqlglot (types are
+    annotated from it), ``refs`` its table references.
+    """
+    dialect = dialect_for(catalog.source(source).kind)
+    if not dialect.capabilities.same_engine:
+        shorthand = _duckdb_shorthand(tree)
+        if shorthand is not None:
+            return f"{shorthand} is DuckDB syntax that {dialect.kind} lacks"
+        annotated = annotate_types(qualified.copy(), schema=catalog.schema, dialect="duckdb")
+        blocker = whole_query_blocker(annotated, dialect)
+        if blocker is not None:
+            return blocker
+    sent = tree.copy()
+    for table in sent.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
-    _exact_column_spelling(tree, [t for _, t in bound.tables])
-    param_types: dict[str, str] = {}
-    params = mark_params(tree, dialect, column_types(bound), param_types)
+    _exact_column_spelling(sent, [t for _, t in refs])
+    param_types: list[str | None] = []
+    params = mark_params(sent, dialect, column_types(refs), param_types)
     try:
-        text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
-    except UnsupportedError:
-        return None
-    typing = None if dialect.capabilities.same_engine else _result_typing(bound)
+        text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        return f"{dialect.kind} cannot express the query exactly ({exc})"
+    typing = None if dialect.capabilities.same_engine else _result_typing(tree)
     return Fragment(
-        "f1", source, dialect.kind, text, params, typing=typing, param_types=param_types
+        frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
     )
+
+
+def _duckdb_shorthand(tree: exp.Expression) -> str | None:
+    """DuckDB-only syntax the qualified tree hides (qualify expands it; the SQL sent keeps it)."""
+    for node in tree.find_all(exp.Group, exp.Order):
+        if node.args.get("all") or (
+            isinstance(node, exp.Order)
+            and any(isinstance(o.this, exp.Column) and o.this.name.upper() == "ALL"
+                    and not o.this.table for o in node.expressions)
+        ):
+            return f"{node.key.upper()} BY ALL"
+    return None
 
 
 def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
@@ -74,9 +97,9 @@ def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
             column.set("this", exp.to_identifier(exact, quoted=True))
 
 
-def _result_typing(bound: BoundQuery) -> ResultTyping:
+def _result_typing(query: exp.Expression) -> ResultTyping:
     """The query over empty stand-ins of its tables, for DuckDB to type its result."""
-    tree = bound.tree.copy()
+    tree = query.copy()
     tables = []
     for node in list(tree.find_all(exp.Table)):
         table = node.meta.get("table")

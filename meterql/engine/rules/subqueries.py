@@ -1,0 +1,85 @@
+"""Rule: push each derived table and CTE that reads one source whole into that source.
+
+In a query across sources, a subquery such as ``(SELECT customer_id, sum(qty) FROM pg.events
+GROUP BY 1) AS u`` or ``WITH u AS (...)`` that touches only one source is sent to it as one
+fragment when its capability profile accepts every construct in it: joins within the source,
+GROUP BY, HAVING, DISTINCT, ORDER BY + LIMIT and windows run there, and only the subquery's rows
+travel. Subqueries in expressions (``IN (SELECT ...)``, scalar, ``EXISTS``) stay in DuckDB: they
+may refer to the outer query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlglot import exp
+
+from meterql.engine.plan import Fragment
+from meterql.engine.rules.context import PlanContext
+from meterql.engine.rules.whole_query import single_source_fragment
+
+
+def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
+    if ctx.plan is not None:
+        return ctx
+    residual = ctx.bound.tree.copy()
+    qualified = {
+        n.meta["sq"]: n for n in ctx.bound.qualified.find_all(exp.Subquery, exp.CTE)
+        if "sq" in n.meta
+    }
+    fragments, handled, notes = list(ctx.fragments), set(ctx.handled), list(ctx.notes)
+    for node in list(residual.find_all(exp.Subquery, exp.CTE)):  # outermost first
+        if node.root() is not residual or "sq" not in node.meta:
+            continue  # inside a subquery already pushed
+        if isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.From, exp.Join)):
+            continue
+        query, twin = node.this, qualified.get(node.meta["sq"])
+        if twin is None or not isinstance(query, exp.Query):
+            continue
+        refs = _catalog_tables(query)
+        if refs is None or len({t.source for _, t in refs}) != 1 or _correlated(twin.this):
+            continue
+        frag = single_source_fragment(
+            f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source
+        )
+        if not isinstance(frag, Fragment):
+            notes.append(f"subquery {node.alias_or_name} stays local: {frag}")
+            continue
+        frag = replace(frag, pushed=[f"the whole subquery {node.alias_or_name}"])
+        fragments.append(frag)
+        handled.update(n.meta["ref"] for n, _ in refs)
+        table = exp.Table(this=exp.to_identifier(frag.id), db=exp.to_identifier("__q__"))
+        table.meta["fragment"] = frag.id
+        if isinstance(node, exp.CTE):
+            node.set("this", exp.select("*").from_(table))
+        else:
+            alias = node.args.get("alias")
+            table.set("alias", alias.copy() if alias is not None else None)
+            node.replace(table)
+    if not fragments:
+        return ctx
+    return replace(ctx, residual=residual, fragments=fragments, handled=frozenset(handled),
+                   notes=notes)
+
+
+def _catalog_tables(query: exp.Expression):
+    """The catalog tables a subquery reads, or ``None`` if it reads anything else (a CTE of
+    the outer query, a table function)."""
+    refs = []
+    inner_ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
+    for table in query.find_all(exp.Table):
+        entry = table.meta.get("table")
+        if entry is not None:
+            refs.append((table, entry))
+        elif not (isinstance(table.this, exp.Identifier) and table.name.lower() in inner_ctes):
+            return None
+    return refs or None
+
+
+def _correlated(qualified: exp.Expression) -> bool:
+    """Whether a qualified subquery names a table alias it does not define itself."""
+    defined = {
+        node.alias_or_name
+        for node in qualified.find_all(exp.Table, exp.Subquery, exp.CTE)
+    }
+    return any(c.table and c.table not in defined for c in qualified.find_all(exp.Column))
