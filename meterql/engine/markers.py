@@ -25,7 +25,8 @@ def mark_params(
     """
     markers: list[tuple[str, str | None]] = []
     prefix = dialect.parameter_marker
-    for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
+    # Depth-first: markers are numbered in the order they appear in the SQL.
+    for node in list(tree.find_all(exp.Placeholder, exp.Parameter, bfs=False)):
         key = (node.name, _compared_type(node, column_type))
         if key not in markers:
             markers.append(key)

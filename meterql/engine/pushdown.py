@@ -18,7 +18,8 @@ WHOLE_QUERY_NODES: tuple[type[exp.Expression], ...] = (
     exp.Boolean, exp.Alias, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
     exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Count,
     exp.Sum, exp.Min, exp.Max, exp.Case, exp.If, exp.Coalesce, exp.Placeholder, exp.Distinct,
-    exp.Window, exp.WindowSpec, exp.RowNumber, exp.Exists, exp.DataType, exp.Cast, exp.Tuple,
+    exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank, exp.Exists, exp.DataType,
+    exp.Cast, exp.Tuple,
     exp.Var,
 )
 #: Nodes allowed in a filter pushed into a single-table scan.
