@@ -1,6 +1,6 @@
 """Benchmark: the planner's overheads and wins, each against its own baseline in one run.
 
-Run from the repo root (about 5 minutes with the defaults on 2 cores, 1.5 of them loading):
+Run from the repo root (about 3 minutes with the defaults on 2 cores, 1 of them loading):
 
     .venv/bin/python benchmarks/planner.py [--rows 10000000] [--runs 5]
 
