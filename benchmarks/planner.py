@@ -532,7 +532,7 @@ def bench_enterprise_join(ws, conn, lite, runs: int) -> dict:
         # Generated again for every run (the per-query schema name is spliced into the tree).
         plan = mq.result.plan
         res[label]["residual_sql_per_run_s"] = statistics.median(
-            per_call(lambda plan=plan: plan.residual_sql("q0"), 20) for _ in range(runs)
+            per_call(lambda plan=plan: plan.residual.sql(dialect="duckdb"), 20) for _ in range(runs)
         )
         pg_frags = [f for f in res[label]["fragments"] if f["source"] == "pg"]
         res[label]["pg_rows"] = sum(f["rows"] for f in pg_frags)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import heapq
 import itertools
 import json
 import threading
@@ -17,10 +18,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from meterql.connectors import CancelHandle, Connector
 from meterql.dialects import dialect_for
-from meterql.engine.plan import Fragment, Plan, ResultTyping
+from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,
@@ -31,7 +33,54 @@ from meterql.errors import (
     SourceQueryError,
 )
 
-_query_ids = itertools.count(1)
+
+class _Watchdog:
+    """One thread for every query's time limit (a Timer thread per query costs ~0.5 ms)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[list] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, callback: Callable[[], None]) -> list:
+        entry = [deadline, next(self._seq), callback]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="meterql-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+        return entry
+
+    def remove(self, entry: list) -> None:
+        entry[2] = None  # dropped lazily when it reaches the top
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2] is None:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                delay = self._heap[0][0] - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                entry = heapq.heappop(self._heap)
+                callback, entry[2] = entry[2], None
+                self._cond.release()
+                try:
+                    with contextlib.suppress(Exception):  # a failing cancel must not stop it
+                        callback()
+                finally:
+                    self._cond.acquire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 class QueryControl:
@@ -45,17 +94,15 @@ class QueryControl:
         self.cancelled = False
         self.timed_out = False
         self._stopping = False  # stopped because a part of the query failed, not cancelled
-        self._timer: threading.Timer | None = None
+        self._timer: list | None = None
 
     def start(self) -> None:
         if self.timeout is not None:
-            self._timer = threading.Timer(self.timeout, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = _WATCHDOG.add(time.monotonic() + self.timeout, self._expire)
 
     def finish(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            _WATCHDOG.remove(self._timer)
 
     def _expire(self) -> None:
         self.timed_out = True
@@ -210,16 +257,16 @@ class Executor:
 
     # -- fragments into DuckDB, then the residual -------------------------------------------
     def _run_split(self, plan, params, control, max_rows):
-        schema = f"q{next(_query_ids)}"
+        tables, stats = self._load_fragments(plan.fragments, params, control)
+        control.check()
         base = control.cursor(self._duck.cursor())
-        base.execute(f"CREATE SCHEMA {schema}")
         try:
-            stats = self._load_fragments(plan.fragments, params, control, schema)
-            control.check()
-            sql = plan.residual_sql(schema)
+            # Registrations are local to this cursor: concurrent queries never see each other's.
+            for frag_id, table in tables.items():
+                base.register(fragment_table(frag_id), table)
             values = {name: params[name] for name in plan.residual_params}
             try:
-                reader = base.sql(sql, params=values or None).to_arrow_reader(65_536)
+                reader = base.sql(plan.residual_sql, params=values or None).to_arrow_reader(65_536)
                 table, truncated = _read_capped(reader, max_rows)
             except duckdb.InterruptException:
                 control.check()
@@ -231,62 +278,41 @@ class Executor:
                 ) from exc
             return table, truncated, stats
         finally:
-            with contextlib.suppress(Exception):
-                base.execute(f"DROP SCHEMA {schema} CASCADE")
             base.close()
 
-    def _load_fragments(self, fragments, params, control, schema):
-        def load(frag: Fragment) -> FragmentStats:
+    def _load_fragments(self, fragments, params, control):
+        """Read every fragment into Arrow; fragments with a dynamic filter wait for the
+        fragments whose keys they take."""
+        tables: dict[str, pa.Table] = {}
+
+        def load(frag: Fragment) -> tuple[FragmentStats, pa.Table]:
             stats = FragmentStats(frag.id, frag.source)
             t0 = time.perf_counter()
-            cur = control.cursor(self._duck.cursor())
-            try:
-                connector = self._connector(frag.source)
-                sql, names = frag.sql, frag.params
-                extra: dict[str, Any] = {}
-                if frag.dynamic is not None:
-                    sql, names, extra, stats.note = _dynamic_filter(cur, schema, frag)
-                values = self._bind(frag, names, {**params, **extra})
-                arrow_schema = frag.schema
-                if arrow_schema is None and frag.typing is not None:
-                    arrow_schema = self._duckdb_types(
-                        frag.typing, {n: params[n] for n in frag.params}
-                    )
-                with connector.stream(
-                    sql,
-                    values,
-                    schema=arrow_schema,
-                    cancel=control.handle(),
-                    skip_rows=frag.skip_rows,
-                ) as reader:
-                    counted = _CountingReader(reader)
-                    cur.register("fragment_rows", counted.reader())
-                    try:
-                        cur.execute(f'CREATE TABLE {schema}."{frag.id}" AS FROM fragment_rows')
-                    except duckdb.Error:
-                        # DuckDB wraps errors raised while it reads the stream; keep ours.
-                        if counted.error is not None:
-                            raise counted.error from None
-                        raise
-                    finally:
-                        cur.unregister("fragment_rows")
-                stats.rows, stats.bytes = counted.rows, counted.bytes
-            except duckdb.InterruptException:
-                control.check()
-                raise
-            finally:
-                cur.close()
+            connector = self._connector(frag.source)
+            sql, names = frag.sql, frag.params
+            extra: dict[str, Any] = {}
+            if frag.dynamic is not None:
+                sql, names, extra, stats.note = _dynamic_filter(tables[frag.dynamic.build], frag)
+            values = self._bind(frag, names, {**params, **extra})
+            arrow_schema = frag.schema
+            if arrow_schema is None and frag.typing is not None:
+                arrow_schema = self._duckdb_types(frag.typing, {n: params[n] for n in frag.params})
+            with connector.stream(
+                sql, values, schema=arrow_schema, cancel=control.handle(), skip_rows=frag.skip_rows
+            ) as reader:
+                table = reader.read_all()
+            stats.rows, stats.bytes = table.num_rows, table.nbytes
             stats.seconds = time.perf_counter() - t0
-            return stats
+            return stats, table
 
-        # Fragments with a dynamic filter wait for the fragments whose keys they take.
         first = [f for f in fragments if f.dynamic is None]
         then = [f for f in fragments if f.dynamic is not None]
         by_id = {}
         for phase in (first, then):
-            for stats in self._concurrently(load, phase, control):
+            for stats, table in self._concurrently(load, phase, control):
                 by_id[stats.fragment] = stats
-        return [by_id[f.id] for f in fragments]
+                tables[stats.fragment] = table
+        return tables, [by_id[f.id] for f in fragments]
 
     @staticmethod
     def _concurrently(load, fragments, control):
@@ -325,28 +351,24 @@ def _cast_text(duck: duckdb.DuckDBPyConnection, value: str, target: str, name: s
 
 
 def _dynamic_filter(
-    cur: duckdb.DuckDBPyConnection, schema: str, frag: Fragment
+    build: pa.Table, frag: Fragment
 ) -> tuple[str, list[str], dict[str, Any], str]:
     """The probe's SQL, parameter names and key values, from the build fragment's rows."""
     df = frag.dynamic
     assert df is not None
-    column, table = _quote(df.build_column), f'{schema}."{df.build}"'
-    keys = [
-        row[0]
-        for row in cur.execute(
-            f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL "
-            f"LIMIT {df.max_keys + 1}"
-        ).fetchall()
-    ]
+    keys = pc.unique(build.column(df.build_column)).drop_null()
     if len(keys) <= df.max_keys:
-        return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys, df.style)}, (
+        return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys.to_pylist(), df.style)}, (
             f"dynamic filter: {len(keys)} keys from {df.build}"
         )
     if df.range_sql is None:
         return frag.sql, frag.params, {}, (
             f"dynamic filter skipped: more than {df.max_keys} keys from {df.build}"
         )
-    low, high = cur.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchall()[0]
+    # Arrow compares text bytewise, as DuckDB does; such a range only goes to sources that
+    # order text the same way (the rule leaves range_sql unset otherwise).
+    bounds = pc.min_max(keys)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
     return df.range_sql, df.range_params, {"__min__": low, "__max__": high}, (
         f"dynamic filter: more than {df.max_keys} keys from {df.build}, range [{low}, {high}]"
     )
@@ -365,29 +387,6 @@ def _array_element(key: Any) -> str:
     if isinstance(key, str):
         return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return str(key)
-
-
-class _CountingReader:
-    """Counts rows and bytes as DuckDB pulls batches, and keeps the error that stopped it."""
-
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
-        self._reader = reader
-        self.rows = 0
-        self.bytes = 0
-        self.error: BaseException | None = None
-
-    def reader(self) -> pa.RecordBatchReader:
-        def batches():
-            try:
-                for batch in self._reader:
-                    self.rows += batch.num_rows
-                    self.bytes += batch.nbytes
-                    yield batch
-            except BaseException as exc:
-                self.error = exc
-                raise
-
-        return pa.RecordBatchReader.from_batches(self._reader.schema, batches())
 
 
 #: Whole queries whose DuckDB result types are remembered.

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -106,6 +107,11 @@ class ResultTyping:
     tables: list[tuple[str, list[tuple[str, str]]]]
 
 
+def fragment_table(fragment_id: str) -> str:
+    """The name a fragment's rows have in the residual (registered per query cursor)."""
+    return f"__fragment_{fragment_id}"
+
+
 @dataclass
 class Plan:
     """Fragments plus the residual; ``residual`` is ``None`` when one fragment is the whole query.
@@ -113,7 +119,7 @@ class Plan:
     Attributes:
         sql: the query as written.
         fragments: what each source runs.
-        residual: the DuckDB query over the fragments, with fragment tables in schema ``__q__``.
+        residual: the DuckDB query over the fragments, each read as ``fragment_table(id)``.
         notes: why the plan has this shape.
         columns: output column names, in order.
     """
@@ -124,7 +130,7 @@ class Plan:
     params: list[str]
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def residual_params(self) -> list[str]:
         """The named parameters the residual itself uses (others went to fragments)."""
         if self.residual is None:
@@ -132,15 +138,10 @@ class Plan:
         found = self.residual.find_all(exp.Placeholder, exp.Parameter)
         return list(dict.fromkeys(node.name for node in found))
 
-    def residual_sql(self, schema: str = "__q__") -> str | None:
-        """The residual as DuckDB SQL, its fragment tables in ``schema``."""
-        if self.residual is None:
-            return None
-        tree = self.residual.copy()
-        for table in tree.find_all(exp.Table):
-            if table.meta.get("fragment"):
-                table.set("db", exp.to_identifier(schema))
-        return tree.sql(dialect="duckdb")
+    @functools.cached_property
+    def residual_sql(self) -> str | None:
+        """The residual as DuckDB SQL (generated once per plan; plans are cached)."""
+        return None if self.residual is None else self.residual.sql(dialect="duckdb")
 
     def __str__(self) -> str:
         lines = []
@@ -171,7 +172,7 @@ class Plan:
                 lines.append(f"    kept local: {item}")
         if self.residual is not None:
             lines.append("- residual in DuckDB:")
-            lines.append(f"    sql: {self.residual_sql('q')}")
+            lines.append(f"    sql: {self.residual_sql}")
         return "\n".join(lines)
 
     __repr__ = __str__

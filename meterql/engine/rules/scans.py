@@ -18,7 +18,7 @@ from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.dialects.arrow_types import arrow_type
 from meterql.engine.bind import BoundQuery
 from meterql.engine.markers import mark_params
-from meterql.engine.plan import Fragment, Plan
+from meterql.engine.plan import Fragment, Plan, fragment_table
 from meterql.engine.pushdown import filter_blocker
 from meterql.engine.rules.context import PlanContext
 
@@ -50,8 +50,7 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
         node = residual_tables[ref]
         alias = node.alias
         replacement = exp.Table(
-            this=exp.to_identifier(frag.id),
-            db=exp.to_identifier("__q__"),
+            this=exp.to_identifier(fragment_table(frag.id)),
             alias=exp.TableAlias(
                 this=exp.to_identifier(alias), columns=[c.copy() for c in _alias_columns(node)]
             ),

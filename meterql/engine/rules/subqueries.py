@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from sqlglot import exp
 
-from meterql.engine.plan import Fragment
+from meterql.engine.plan import Fragment, fragment_table
 from meterql.engine.rules.context import PlanContext
 from meterql.engine.rules.whole_query import single_source_fragment
 
@@ -48,7 +48,7 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
         frag = replace(frag, pushed=[f"the whole subquery {node.alias_or_name}"])
         fragments.append(frag)
         handled.update(n.meta["ref"] for n, _ in refs)
-        table = exp.Table(this=exp.to_identifier(frag.id), db=exp.to_identifier("__q__"))
+        table = exp.Table(this=exp.to_identifier(fragment_table(frag.id)))
         table.meta["fragment"] = frag.id
         if isinstance(node, exp.CTE):
             node.set("this", exp.select("*").from_(table))

@@ -13,7 +13,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: filter c.plan = 'enterprise' (from WHERE)
     kept local: filter c.id = e.customer_id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT c.name, SUM(e.quantity) AS qty FROM q.f1 AS e JOIN q.f2 AS c ON c.id = e.customer_id WHERE c.plan = 'enterprise' GROUP BY c.name
+    sql: SELECT c.name, SUM(e.quantity) AS qty FROM __fragment_f1 AS e JOIN __fragment_f2 AS c ON c.id = e.customer_id WHERE c.plan = 'enterprise' GROUP BY c.name
 
 -- ====
 -- title: text keys into a DuckDB file
@@ -31,7 +31,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: columns meter, price
     kept local: filter p.meter = e.meter: refers to other tables
 - residual in DuckDB:
-    sql: SELECT e.meter, p.price FROM q.f1 AS e JOIN q.f2 AS p ON p.meter = e.meter WHERE e.customer_id = 7
+    sql: SELECT e.meter, p.price FROM __fragment_f1 AS e JOIN __fragment_f2 AS p ON p.meter = e.meter WHERE e.customer_id = 7
 
 -- ====
 -- title: the preserved side of a LEFT JOIN is never filtered
@@ -46,4 +46,4 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: columns id, name
     kept local: filter c.id = e.customer_id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT e.id, c.name FROM q.f1 AS e LEFT JOIN q.f2 AS c ON c.id = e.customer_id
+    sql: SELECT e.id, c.name FROM __fragment_f1 AS e LEFT JOIN __fragment_f2 AS c ON c.id = e.customer_id

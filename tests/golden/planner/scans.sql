@@ -17,7 +17,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: filter c.plan = 'enterprise' (from WHERE)
     kept local: filter c.id = e.customer_id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT c.plan, COUNT(*) AS n, SUM(e.quantity) AS qty FROM q.f1 AS e JOIN q.f2 AS c ON c.id = e.customer_id WHERE e.ts >= CAST('2026-03-01' AS TIMESTAMPTZ) AND c.plan = 'enterprise' AND e.meter = 'api' GROUP BY c.plan
+    sql: SELECT c.plan, COUNT(*) AS n, SUM(e.quantity) AS qty FROM __fragment_f1 AS e JOIN __fragment_f2 AS c ON c.id = e.customer_id WHERE e.ts >= CAST('2026-03-01' AS TIMESTAMPTZ) AND c.plan = 'enterprise' AND e.meter = 'api' GROUP BY c.plan
 
 -- ====
 -- title: the null-supplying side of a LEFT JOIN only takes its ON filters
@@ -36,7 +36,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range)
     kept local: filter e.customer_id = c.id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT c.name, COUNT(e.id) AS n FROM q.f1 AS c LEFT JOIN q.f2 AS e ON e.customer_id = c.id AND e.meter = 'api' WHERE e.id IS NULL GROUP BY c.name
+    sql: SELECT c.name, COUNT(e.id) AS n FROM __fragment_f1 AS c LEFT JOIN __fragment_f2 AS e ON e.customer_id = c.id AND e.meter = 'api' WHERE e.id IS NULL GROUP BY c.name
 
 -- ====
 -- title: text ranges stay local for PostgreSQL but go to SQLite bytewise
@@ -55,7 +55,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     kept local: filter p.name = c.plan: refers to other tables
     kept local: filter p.name >= 'M': text ranges depend on the source's collation
 - residual in DuckDB:
-    sql: SELECT c.name, p.name AS plan_name FROM q.f1 AS c JOIN q.f2 AS p ON p.name = c.plan WHERE c.name >= 'M' AND p.name >= 'M'
+    sql: SELECT c.name, p.name AS plan_name FROM __fragment_f1 AS c JOIN __fragment_f2 AS p ON p.name = c.plan WHERE c.name >= 'M' AND p.name >= 'M'
 
 -- ====
 -- title: parameters stay local for SQLite, travel to PostgreSQL
@@ -75,4 +75,4 @@ Plan: 2 fragment(s), joined locally in DuckDB
     dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range)
     kept local: filter e.customer_id = c.id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT c.name, e.quantity FROM q.f1 AS c JOIN q.f2 AS e ON e.customer_id = c.id WHERE c.id = $c AND e.customer_id = $c
+    sql: SELECT c.name, e.quantity FROM __fragment_f1 AS c JOIN __fragment_f2 AS e ON e.customer_id = c.id WHERE c.id = $c AND e.customer_id = $c

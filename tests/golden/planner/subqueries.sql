@@ -13,7 +13,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: columns id, name
     kept local: filter c.id = u.customer_id: refers to other tables
 - residual in DuckDB:
-    sql: SELECT c.name, u.qty FROM q.f1 AS u JOIN q.f2 AS c ON c.id = u.customer_id
+    sql: SELECT c.name, u.qty FROM __fragment_f1 AS u JOIN __fragment_f2 AS c ON c.id = u.customer_id
 
 -- ====
 -- title: a CTE with a join inside one source becomes one fragment
@@ -33,7 +33,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: columns id, name
     kept local: filter c.id = usage.customer_id: refers to other tables
 - residual in DuckDB:
-    sql: WITH usage AS (SELECT * FROM q.f1) SELECT c.name, usage.plan_name, usage.n FROM usage JOIN q.f2 AS c ON c.id = usage.customer_id
+    sql: WITH usage AS (SELECT * FROM __fragment_f1) SELECT c.name, usage.plan_name, usage.n FROM usage JOIN __fragment_f2 AS c ON c.id = usage.customer_id
 
 -- ====
 -- title: a subquery in an expression stays in DuckDB (it may refer to the outer query)
@@ -50,4 +50,4 @@ Plan: 2 fragment(s), joined locally in DuckDB
     pushed: columns customer_id, quantity
     pushed: filter events.quantity > 100 (from WHERE)
 - residual in DuckDB:
-    sql: SELECT c.name FROM q.f1 AS c WHERE c.id IN (SELECT customer_id FROM q.f2 AS events WHERE quantity > 100)
+    sql: SELECT c.name FROM __fragment_f1 AS c WHERE c.id IN (SELECT customer_id FROM __fragment_f2 AS events WHERE quantity > 100)

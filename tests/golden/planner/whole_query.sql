@@ -37,7 +37,7 @@ Plan: 1 fragment(s), joined locally in DuckDB
     pushed: columns id, customer_id
     pushed: filter events.customer_id = 7 (from WHERE)
 - residual in DuckDB:
-    sql: SELECT id / 2 AS half FROM q.f1 AS events WHERE customer_id = 7
+    sql: SELECT id / 2 AS half FROM __fragment_f1 AS events WHERE customer_id = 7
 
 -- ====
 -- title: ordering text depends on PostgreSQL's collation: not sent whole
@@ -49,7 +49,7 @@ Plan: 1 fragment(s), joined locally in DuckDB
     sql: SELECT "name" FROM "public"."plans"
     pushed: columns name
 - residual in DuckDB:
-    sql: SELECT name FROM q.f1 AS plans ORDER BY name
+    sql: SELECT name FROM __fragment_f1 AS plans ORDER BY name
 
 -- ====
 -- title: GROUP BY ALL is DuckDB syntax
@@ -61,7 +61,7 @@ Plan: 1 fragment(s), joined locally in DuckDB
     sql: SELECT "meter" FROM "public"."events"
     pushed: columns meter
 - residual in DuckDB:
-    sql: SELECT meter, COUNT(*) AS n FROM q.f1 AS events GROUP BY ALL
+    sql: SELECT meter, COUNT(*) AS n FROM __fragment_f1 AS events GROUP BY ALL
 
 -- ====
 -- title: a DuckDB file runs anything DuckDB runs
@@ -82,4 +82,4 @@ Plan: 1 fragment(s), joined locally in DuckDB
     pushed: columns id, plan
     pushed: filter customers.id < 100 (from WHERE)
 - residual in DuckDB:
-    sql: SELECT plan, COUNT(*) AS n FROM q.f1 AS customers WHERE id < 100 GROUP BY plan
+    sql: SELECT plan, COUNT(*) AS n FROM __fragment_f1 AS customers WHERE id < 100 GROUP BY plan
