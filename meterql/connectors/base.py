@@ -18,7 +18,7 @@ import pyarrow as pa
 from meterql.catalog.model import Source, Table
 from meterql.connectors.arrow import conform_reader
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL
-from meterql.errors import MeterqlError
+from meterql.errors import MeterqlError, QueryCancelledError
 
 Conn = TypeVar("Conn")
 
@@ -152,4 +152,8 @@ class Connector(ABC):
         except MeterqlError:
             raise
         except Exception as exc:  # drivers raise their own trees; translate them here only
+            if handle.cancelled:
+                raise QueryCancelledError(
+                    f"query on source '{self.source.name}' was cancelled", source=self.source.name
+                ) from exc
             raise self.translate_error(exc) from exc

@@ -16,7 +16,6 @@ from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector
 from meterql.errors import (
     MeterqlError,
-    QueryCancelledError,
     SourceQueryError,
     SourceUnavailableError,
 )
@@ -75,14 +74,7 @@ class DuckDBFileConnector(Connector):
         cur = self._database().cursor()
         try:
             cancel.bind(cur.interrupt)
-            reader = cur.sql(sql, params=list(params) or None).to_arrow_reader(122_880)
-            yield reader
-        except Exception as exc:
-            if cancel.cancelled:
-                raise QueryCancelledError(
-                    f"query on source '{self.source.name}' was cancelled", source=self.source.name
-                ) from exc
-            raise
+            yield cur.sql(sql, params=list(params) or None).to_arrow_reader(122_880)
         finally:
             cancel.bind(None)
             with contextlib.suppress(Exception):

@@ -20,7 +20,6 @@ from meterql.connectors.base import (
 from meterql.dialects.postgres import map_type
 from meterql.errors import (
     MeterqlError,
-    QueryCancelledError,
     SourceAuthError,
     SourceQueryError,
     SourceUnavailableError,
@@ -100,15 +99,6 @@ class PostgresConnector(Connector):
                             raise
                         yield cur.fetch_record_batch()
                         return
-                    except _ConnectionLost:
-                        raise
-                    except Exception as exc:
-                        if cancel.cancelled:
-                            raise QueryCancelledError(
-                                f"query on source '{self.source.name}' was cancelled",
-                                source=self.source.name,
-                            ) from exc
-                        raise
                     finally:
                         cancel.bind(None)
                         with contextlib.suppress(Exception):

@@ -16,7 +16,6 @@ from meterql.connectors.base import CancelHandle, ConnectionPool, Connector
 from meterql.dialects.sqlite import map_type
 from meterql.errors import (
     MeterqlError,
-    QueryCancelledError,
     SourceQueryError,
     SourceUnavailableError,
 )
@@ -65,13 +64,6 @@ class SQLiteConnector(Connector):
                 cancel.bind(cur.adbc_cancel)
                 cur.execute(sql, parameters=tuple(params) if params else None)
                 yield cur.fetch_record_batch()
-            except Exception as exc:
-                if cancel.cancelled:
-                    raise QueryCancelledError(
-                        f"query on source '{self.source.name}' was cancelled",
-                        source=self.source.name,
-                    ) from exc
-                raise
             finally:
                 cancel.bind(None)
                 with contextlib.suppress(Exception):
