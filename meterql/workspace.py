@@ -9,7 +9,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,17 @@ from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
+from meterql.sync import (
+    STRATEGIES,
+    ReplicaWatermark,
+    SyncReport,
+    TableSyncConfig,
+    attach,
+    detach,
+    replica_path,
+    sync_source,
+    watermarks,
+)
 
 DEFAULT_HOME = "meterql_home"
 
@@ -119,8 +130,13 @@ class Workspace:
         self._catalog_db = catalog_db
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
-        self.engine = Engine(self.catalog, self._connector)
+        self.engine = Engine(self.catalog, self._connector, self._watermark)
+        self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
+        self._sync_lock = threading.Lock()
         self._closed = False
+        for source in self.catalog.sources():
+            if source.mode == "sync":
+                self._attach(source.name)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -203,6 +219,8 @@ class Workspace:
             raise
         with self._connectors_lock:
             self._connectors[name] = connector
+        if mode == "sync":
+            self._attach(name)
         return source
 
     def sources(self) -> list[Source]:
@@ -218,6 +236,8 @@ class Workspace:
         self._check_open()
         source = self.catalog.remove_source(name)
         self._drop_connector(source.name)
+        if source.mode == "sync":
+            self._detach(source.name, delete=True)
         return source
 
     def refresh_source(self, name: str) -> list[Table]:
@@ -227,6 +247,100 @@ class Workspace:
         tables = self._connector(source.name).introspect()
         self.catalog.replace_tables(source.name, tables)
         return tables
+
+    # -- sync mode ------------------------------------------------------------------------------
+    def set_mode(self, name: str, mode: Literal["direct", "sync"]) -> Source:
+        """Switch a source between querying it directly and querying its local replica.
+
+        The SQL stays the same: ``pg.public.events`` names the source's table in direct mode
+        and its replica in sync mode. A replica is kept when switching back to direct, so a
+        later switch to sync continues from it; run :meth:`sync` before querying.
+        """
+        self._check_open()
+        source = self.catalog.set_mode(name, mode)
+        if mode == "sync":
+            self._attach(source.name)
+        return source
+
+    def set_sync_strategy(
+        self,
+        table: str,
+        strategy: Literal["full", "append"],
+        cursor: str | None = None,
+        lag: int = 0,
+    ) -> None:
+        """Choose how one table is synced: ``full`` (default; exact for inserts, updates and
+        deletes) or ``append`` on a monotonic ``cursor`` column, re-reading ``lag`` units
+        (seconds for timestamps) before the last cursor for late rows."""
+        self._check_open()
+        entry = self.catalog.table(table)
+        if strategy not in STRATEGIES:
+            raise InvalidSourceError(
+                f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
+            )
+        if strategy == "append":
+            column = entry.column(cursor or "")
+            if column is None:
+                names = ", ".join(c.name for c in entry.columns)
+                raise InvalidSourceError(
+                    f"append sync of {entry.full_name} needs a cursor column",
+                    table=entry.full_name,
+                    hint=f"pass cursor= one of: {names}",
+                )
+            cursor = column.name
+        self.catalog.set_sync_config(entry, strategy, cursor if strategy == "append" else None,
+                                     int(lag))
+
+    def sync(
+        self, name: str | None = None, progress: Callable[[str, int], None] | None = None
+    ) -> list[SyncReport]:
+        """Copy what changed at the source(s) into the replicas now.
+
+        Each table's new rows and its state commit in one transaction; a source that fails is
+        reported in its :class:`SyncReport` and never blocks the others.
+        """
+        self._check_open()
+        names = [name] if name is not None else [
+            s.name for s in self.catalog.sources() if s.mode == "sync"
+        ]
+        reports = []
+        with self._sync_lock:
+            for source_name in names:
+                source = self.catalog.source(source_name)
+                if source.mode != "sync":
+                    raise InvalidSourceError(
+                        f"source '{source.name}' is in {source.mode} mode",
+                        source=source.name,
+                        hint=f"switch it with 'meterql source set {source.name} --mode sync'",
+                    )
+                configs = {
+                    key: TableSyncConfig(strategy, cursor, lag)
+                    for key, (strategy, cursor, lag) in self.catalog.sync_configs(
+                        source.name).items()
+                }
+                tables = [t for t in self.catalog.tables(source.name) if t.kind == "table"]
+                reports.append(sync_source(self.engine.duck, self._connector(source.name),
+                                           source, tables, configs, progress))
+                self._watermarks[source.name] = watermarks(self.engine.duck, source.name)
+        return reports
+
+    def watermarks(self, name: str) -> list[ReplicaWatermark]:
+        """The last committed sync of each replica table of a source."""
+        self._check_open()
+        return list(self._watermarks.get(self.catalog.source(name).name, {}).values())
+
+    def _watermark(self, table: str) -> dict[str, Any] | None:
+        source, schema, name = table.split(".", 2)
+        mark = self._watermarks.get(source, {}).get((schema, name))
+        return None if mark is None else mark.describe()
+
+    def _attach(self, name: str) -> None:
+        attach(self.engine.duck, self.home, name)
+        self._watermarks[name] = watermarks(self.engine.duck, name)
+
+    def _detach(self, name: str, delete: bool) -> None:
+        self._watermarks.pop(name, None)
+        detach(self.engine.duck, name, replica_path(self.home, name) if delete else None)
 
     def test_source(self, name: str) -> str:
         """Connect to a source and return what it says it is."""

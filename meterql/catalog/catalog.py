@@ -78,10 +78,6 @@ class Catalog:
             raise InvalidSourceError(
                 f"unknown mode '{source.mode}'", hint=f"use one of: {', '.join(MODES)}"
             )
-        if source.mode == "sync":
-            raise InvalidSourceError(
-                "sync mode is not available yet", hint="use --mode direct", source=source.name
-            )
         _validate_options(source)
         if source.name in self._sources:
             raise SourceExistsError(
@@ -117,6 +113,26 @@ class Catalog:
 
     def replace_tables(self, name: str, tables: Sequence[Table]) -> None:
         self._store.replace_tables(self.source(name).name, tables)
+        self._load()
+
+    def set_mode(self, name: str, mode: str) -> Source:
+        source = self.source(name)
+        if mode not in MODES:
+            raise InvalidSourceError(
+                f"unknown mode '{mode}'", hint=f"use one of: {', '.join(MODES)}"
+            )
+        self._store.set_mode(source.name, mode)
+        self._load()
+        return self.source(name)
+
+    def sync_configs(self, source: str) -> dict[tuple[str, str], tuple[str, str | None, int]]:
+        """Per table (schema, name): (strategy, cursor column, lag) set for syncing."""
+        return self._store.sync_configs(self.source(source).name)
+
+    def set_sync_config(
+        self, table: Table, strategy: str, cursor: str | None, lag: int
+    ) -> None:
+        self._store.set_sync_config(table.source, table.schema, table.name, strategy, cursor, lag)
         self._load()
 
     # -- settings -------------------------------------------------------------------------------

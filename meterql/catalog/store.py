@@ -10,7 +10,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -57,8 +57,24 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE sync_tables (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            strategy VARCHAR NOT NULL,
+            cursor_column VARCHAR,
+            lag BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (source, schema_name, table_name)
+        )
+        """
+    )
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2, _v3)
 
 
 class CatalogStore:
@@ -149,7 +165,31 @@ class CatalogStore:
         with self._transaction():
             self._con.execute("DELETE FROM columns WHERE source = ?", [name])
             self._con.execute("DELETE FROM table_stats WHERE source = ?", [name])
+            self._con.execute("DELETE FROM sync_tables WHERE source = ?", [name])
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
+            self._bump()
+
+    def set_mode(self, name: str, mode: str) -> None:
+        with self._transaction():
+            self._con.execute("UPDATE sources SET mode = ? WHERE name = ?", [mode, name])
+            self._bump()
+
+    def sync_configs(self, source: str) -> dict[tuple[str, str], tuple[str, str | None, int]]:
+        rows = self._con.execute(
+            "SELECT schema_name, table_name, strategy, cursor_column, lag FROM sync_tables "
+            "WHERE source = ?", [source]
+        ).fetchall()
+        return {(schema, table): (strategy, cursor, lag) for schema, table, strategy, cursor, lag
+                in rows}
+
+    def set_sync_config(
+        self, source: str, schema: str, table: str, strategy: str, cursor: str | None, lag: int
+    ) -> None:
+        with self._transaction():
+            self._con.execute(
+                "INSERT OR REPLACE INTO sync_tables VALUES (?, ?, ?, ?, ?, ?)",
+                [source, schema, table, strategy, cursor, lag],
+            )
             self._bump()
 
     def replace_tables(self, source: str, tables: Iterable[Table]) -> None:

@@ -17,7 +17,7 @@ from meterql.engine.plan import Plan
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import plan_query
 from meterql.engine.result import Result
-from meterql.errors import QueryError
+from meterql.errors import QueryError, SourceUnavailableError
 
 #: Defaults for every query unless the caller says otherwise.
 DEFAULT_TIMEOUT_S = 300.0
@@ -27,8 +27,14 @@ DEFAULT_MAX_ROWS = 1_000_000
 class Engine:
     """Plans and runs queries. The residual runs in an in-memory DuckDB owned by the engine."""
 
-    def __init__(self, catalog: Catalog, connector: Callable[[str], Connector]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        connector: Callable[[str], Connector],
+        watermark: Callable[[str], dict[str, Any] | None] = lambda table: None,
+    ) -> None:
         self.catalog = catalog
+        self._watermark = watermark
         self._duck = duckdb.connect(":memory:")
         # GLOBAL: the residual runs on cursors, new connections that a plain SET would miss.
         self._duck.execute("SET GLOBAL TimeZone = 'UTC'")
@@ -36,6 +42,11 @@ class Engine:
         self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
             catalog.settings["plan_cache_size"]
         )
+
+    @property
+    def duck(self) -> duckdb.DuckDBPyConnection:
+        """The engine's DuckDB (replicas are attached to it under their sources' names)."""
+        return self._duck
 
     def close(self) -> None:
         self._duck.close()
@@ -77,9 +88,22 @@ class Engine:
         values = check_params(plan.params, params)
         if explain and not analyze:
             return Result(_plan_table(str(plan)), plan)
+        marks = []
+        for table in plan.local_tables:
+            mark = self._watermark(table)
+            if mark is None:
+                source = table.split(".", 1)[0]
+                raise SourceUnavailableError(
+                    f"{table} has no replica yet: source '{source}' is in sync mode and has "
+                    "not been synced",
+                    source=source, table=table,
+                    hint=f"run 'meterql sync {source}' (or Workspace.sync('{source}'))",
+                )
+            marks.append(mark)
         control = control or QueryControl(timeout)
         control.timeout = timeout
         result = self._executor.run(plan, values, control, max_rows, on_row_limit)
+        result.watermarks = marks
         if analyze:
             lines = [str(plan), f"- ran in {result.seconds * 1000:.1f} ms"]
             for s in result.fragments:

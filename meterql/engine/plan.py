@@ -121,7 +121,7 @@ class Plan:
         fragments: what each source runs.
         residual: the DuckDB query over the fragments, each read as ``fragment_table(id)``.
         notes: why the plan has this shape.
-        columns: output column names, in order.
+        local_tables: tables read from their local replica (sources in sync mode).
     """
 
     sql: str
@@ -129,6 +129,7 @@ class Plan:
     residual: exp.Expression | None
     params: list[str]
     notes: list[str] = field(default_factory=list)
+    local_tables: list[str] = field(default_factory=list)
 
     @functools.cached_property
     def residual_params(self) -> list[str]:
@@ -148,7 +149,7 @@ class Plan:
         if self.residual is None:
             lines.append("Plan: the whole query runs on one source")
         else:
-            lines.append(f"Plan: {len(self.fragments)} fragment(s), joined locally in DuckDB")
+            lines.append(f"Plan: {len(self.fragments)} fragment(s), run locally in DuckDB")
         for note in self.notes:
             lines.append(f"  note: {note}")
         for frag in self.fragments:
@@ -170,6 +171,8 @@ class Plan:
                 )
             for item in frag.kept:
                 lines.append(f"    kept local: {item}")
+        for table in self.local_tables:
+            lines.append(f"- replica {table}: read locally (source in sync mode)")
         if self.residual is not None:
             lines.append("- residual in DuckDB:")
             lines.append(f"    sql: {self.residual_sql}")

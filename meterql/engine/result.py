@@ -31,6 +31,8 @@ class Result:
         truncated: the row cap cut the result short.
         seconds: wall time of the query.
         fragments: rows, bytes and time per fragment.
+        watermarks: for every table read from a local replica, its last committed sync
+            (table, strategy, synced_at, rows, cursor).
 
     Example:
         >>> import pyarrow as pa
@@ -44,6 +46,7 @@ class Result:
     truncated: bool = False
     seconds: float = 0.0
     fragments: list[FragmentStats] = field(default_factory=list)
+    watermarks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
         return self.table

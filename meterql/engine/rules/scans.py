@@ -7,13 +7,14 @@ every filter; a fragment only has to return a superset of the rows the query nee
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from meterql.catalog import Table
+from meterql.catalog import Column, Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.dialects.arrow_types import arrow_type
 from meterql.engine.bind import BoundQuery
@@ -37,10 +38,14 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
         t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
     }
     fragments = list(ctx.fragments)
+    local: set[str] = set()
     for ref, (_, table) in enumerate(bound.tables):
         if ref in ctx.handled or ref not in residual_tables:
             continue
         source = catalog.source(table.source)
+        if source.mode == "sync":
+            local.add(table.full_name)  # the residual reads the replica under the same name
+            continue
         dialect = dialect_for(source.kind)
         frag = _scan_fragment(
             f"f{len(fragments) + 1}", qualified_tables[ref], table, bound, dialect
@@ -61,7 +66,9 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
             if key not in ("this", "db", "catalog", "alias") and value:
                 replacement.set(key, value)
         node.replace(replacement)
-    return replace(ctx, plan=Plan(ctx.sql, fragments, residual, bound.params, ctx.notes))
+    plan = Plan(ctx.sql, fragments, residual, bound.params, ctx.notes,
+                local_tables=sorted(local))
+    return replace(ctx, plan=plan)
 
 
 def _scan_fragment(
@@ -69,7 +76,6 @@ def _scan_fragment(
 ) -> Fragment:
     alias = node.alias_or_name
     types = {c.name.lower(): c.type for c in table.columns}
-    names = {c.name.lower(): c.name for c in table.columns}
     used = {
         c.name.lower()
         for c in bound.qualified.find_all(exp.Column)
@@ -88,6 +94,35 @@ def _scan_fragment(
             kept.append(f"filter {conjunct.sql('duckdb')}: {blocker}")
     pushed.insert(0, "columns " + ", ".join(c.name for c in columns))
 
+    scan = scan_select(table, columns, dialect, conditions)
+    return Fragment(frag_id, table.source, dialect.kind, scan.sql, scan.params, scan.schema,
+                    table.full_name, pushed, kept, scan.skip_rows, tree=scan.tree,
+                    dialect=dialect.sqlglot_dialect, param_types=scan.param_types)
+
+
+@dataclass(frozen=True)
+class ScanSelect:
+    """A single-table SELECT in a source's dialect, and how to read its rows."""
+
+    tree: exp.Expression
+    sql: str
+    params: list[str]
+    param_types: list[str | None]
+    schema: pa.Schema
+    skip_rows: int
+
+
+def scan_select(
+    table: Table,
+    columns: list[Column],
+    dialect: SourceDialect,
+    conditions: Sequence[exp.Expression] = (),
+) -> ScanSelect:
+    """``SELECT columns FROM table WHERE conditions`` as the source must read it: columns
+    fetched in a form that converts exactly (text for SQLite decimals, ...), text compared
+    bytewise, parameters as numbered markers. Conditions name columns without a table."""
+    types = {c.name.lower(): c.type for c in table.columns}
+    names = {c.name.lower(): c.name for c in table.columns}
     select = exp.select(*[_fetch_expr(c.name, c.type, dialect) for c in columns]).from_(
         exp.Table(this=exp.to_identifier(table.name, quoted=True),
                   db=exp.to_identifier(table.schema, quoted=True))
@@ -105,13 +140,12 @@ def _scan_fragment(
     param_types: list[str | None] = []
     params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
     skip = 0
+    tree: exp.Expression = select
     if dialect.types_from_values:
-        select, skip = _typed_first_row(select, columns, dialect)
-    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+        tree, skip = _typed_first_row(select, columns, dialect)
+    text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
-    return Fragment(frag_id, table.source, dialect.kind, text, params, schema, table.full_name,
-                    pushed, kept, skip, tree=select, dialect=dialect.sqlglot_dialect,
-                    param_types=param_types)
+    return ScanSelect(tree, text, params, param_types, schema, skip)
 
 
 def _alias_columns(node: exp.Table) -> list[exp.Expression]:

@@ -22,6 +22,13 @@ def push_whole_query(ctx: PlanContext) -> PlanContext:
     if ctx.plan is not None:
         return ctx
     sources = {table.source for _, table in ctx.bound.tables}
+    if all(ctx.catalog.source(name).mode == "sync" for name in sources):
+        # Every table has a local replica: DuckDB runs the query as written.
+        local = [table.full_name for _, table in ctx.bound.tables]
+        plan = Plan(ctx.sql, [], ctx.bound.tree.copy(), ctx.bound.params,
+                    [*ctx.notes, "every table is read from its local replica"],
+                    local_tables=sorted(set(local)))
+        return replace(ctx, plan=plan)
     if len(sources) != 1:
         return ctx
     source = ctx.catalog.source(next(iter(sources)))

@@ -2,7 +2,7 @@
 SELECT c.name, sum(e.quantity) AS qty FROM pg.public.events e
 JOIN lite.main.customers c ON c.id = e.customer_id WHERE c.plan = 'enterprise' GROUP BY c.name
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events"
     pushed: columns customer_id, quantity
@@ -20,7 +20,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
 SELECT e.meter, p.price FROM pg.public.events e JOIN dk.main.prices p ON p.meter = e.meter
 WHERE e.customer_id = 7
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", "meter" FROM "public"."events" WHERE "customer_id" = 7
     pushed: columns customer_id, meter
@@ -37,7 +37,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
 -- title: the preserved side of a LEFT JOIN is never filtered
 SELECT e.id, c.name FROM pg.public.events e LEFT JOIN lite.main.customers c ON c.id = e.customer_id
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "id", "customer_id" FROM "public"."events"
     pushed: columns id, customer_id

@@ -4,7 +4,7 @@ FROM pg.public.events e JOIN lite.main.customers c ON c.id = e.customer_id
 WHERE e.ts >= TIMESTAMPTZ '2026-03-01' AND c.plan = 'enterprise' AND e.meter = 'api'
 GROUP BY c.plan
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", "meter", "ts", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events" WHERE "ts" >= CAST('2026-03-01' AS TIMESTAMPTZ) AND "meter" = 'api'
     pushed: columns customer_id, meter, ts, quantity
@@ -25,7 +25,7 @@ SELECT c.name, count(e.id) AS n FROM lite.main.customers c
 LEFT JOIN pg.public.events e ON e.customer_id = c.id AND e.meter = 'api'
 WHERE e.id IS NULL GROUP BY c.name
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
@@ -43,7 +43,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
 SELECT c.name, p.name AS plan_name FROM lite.main.customers c JOIN pg.public.plans p ON p.name = c.plan
 WHERE c.name >= 'M' AND p.name >= 'M'
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT '' AS "name", '' AS "plan" UNION ALL SELECT "name", "plan" FROM "main"."customers" WHERE "name" COLLATE BINARY >= 'M'
     pushed: columns name, plan
@@ -62,7 +62,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
 SELECT c.name, e.quantity FROM lite.main.customers c JOIN pg.public.events e ON e.customer_id = c.id
 WHERE c.id = :c AND e.customer_id = :c
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name

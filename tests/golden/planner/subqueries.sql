@@ -4,7 +4,7 @@ SELECT c.name, u.qty FROM (
   WHERE ts >= TIMESTAMPTZ '2026-10-01' AND ts < TIMESTAMPTZ '2026-11-01' GROUP BY customer_id
 ) AS u JOIN lite.main.customers c ON c.id = u.customer_id
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): subquery
     sql: SELECT customer_id, SUM(quantity) AS qty FROM public.events AS events WHERE ts >= CAST('2026-10-01' AS TIMESTAMPTZ) AND ts < CAST('2026-11-01' AS TIMESTAMPTZ) GROUP BY customer_id
     pushed: the whole subquery u
@@ -24,7 +24,7 @@ WITH usage AS (
 )
 SELECT c.name, usage.plan_name, usage.n FROM usage JOIN lite.main.customers c ON c.id = usage.customer_id
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): subquery
     sql: SELECT e.customer_id, p.name AS plan_name, COUNT(*) AS n FROM public.events AS e JOIN public.plans AS p ON p.id = e.customer_id GROUP BY e.customer_id, p.name
     pushed: the whole subquery usage
@@ -40,7 +40,7 @@ Plan: 2 fragment(s), joined locally in DuckDB
 SELECT c.name FROM lite.main.customers c
 WHERE c.id IN (SELECT customer_id FROM pg.public.events WHERE quantity > 100)
 -- plan:
-Plan: 2 fragment(s), joined locally in DuckDB
+Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name

@@ -30,7 +30,7 @@ Plan: the whole query runs on one source
 -- title: integer division stays local (PostgreSQL truncates, DuckDB does not)
 SELECT id / 2 AS half FROM pg.public.events WHERE customer_id = 7
 -- plan:
-Plan: 1 fragment(s), joined locally in DuckDB
+Plan: 1 fragment(s), run locally in DuckDB
   note: not sent whole to 'pg': Div is not in postgres's pushdown profile
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "id", "customer_id" FROM "public"."events" WHERE "customer_id" = 7
@@ -43,7 +43,7 @@ Plan: 1 fragment(s), joined locally in DuckDB
 -- title: ordering text depends on PostgreSQL's collation: not sent whole
 SELECT name FROM pg.public.plans ORDER BY name
 -- plan:
-Plan: 1 fragment(s), joined locally in DuckDB
+Plan: 1 fragment(s), run locally in DuckDB
   note: not sent whole to 'pg': ordering or comparing text depends on the source's collation
 - fragment f1 on source 'pg' (postgres): scan pg.public.plans
     sql: SELECT "name" FROM "public"."plans"
@@ -55,7 +55,7 @@ Plan: 1 fragment(s), joined locally in DuckDB
 -- title: GROUP BY ALL is DuckDB syntax
 SELECT meter, count(*) AS n FROM pg.public.events GROUP BY ALL
 -- plan:
-Plan: 1 fragment(s), joined locally in DuckDB
+Plan: 1 fragment(s), run locally in DuckDB
   note: not sent whole to 'pg': GROUP BY ALL is DuckDB syntax that postgres lacks
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "meter" FROM "public"."events"
@@ -75,7 +75,7 @@ Plan: the whole query runs on one source
 -- title: SQLite only receives scans (weak typing)
 SELECT plan, count(*) AS n FROM lite.main.customers WHERE id < 100 GROUP BY plan
 -- plan:
-Plan: 1 fragment(s), joined locally in DuckDB
+Plan: 1 fragment(s), run locally in DuckDB
   note: not sent whole to 'lite': sqlite sources do not run whole queries (weak typing); scans only
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT 0 AS "id", '' AS "plan" UNION ALL SELECT "id", "plan" FROM "main"."customers" WHERE "id" < 100
