@@ -90,8 +90,10 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @source.command("add")
 @click.argument("name")
 @click.argument("uri")
-@click.option("--mode", type=click.Choice(["direct"]), default="direct", show_default=True,
-              help="direct: query the source at query time.")
+@click.option("--mode", type=click.Choice(["direct", "sync"]), default="direct",
+              show_default=True,
+              help="direct: query the source at query time; sync: query a local replica "
+                   "(run 'meterql sync' to fill it).")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Source option, e.g. statement_timeout_ms=60000 or numeric_scale=12.")
 @home_option
@@ -104,6 +106,8 @@ def source_add(ws: Workspace, name: str, uri: str, mode: str, options: tuple[str
     src = ws.add_source(name, uri, mode=mode, options=_parse_options(options))  # type: ignore[arg-type]
     n = len(ws.tables(src.name))
     click.echo(f"added source '{src.name}' ({src.kind}, {src.mode}): {n} tables")
+    if src.mode == "sync":
+        click.echo(f"next: meterql sync {src.name}   (copies its tables into the local replica)")
 
 
 @source.command("list")
@@ -131,8 +135,109 @@ def source_show(ws: Workspace, name: str) -> None:
     out.print(f"uri:     {_escape(src.display_uri)}")
     for key, value in sorted(src.options.items()):
         out.print(f"option:  {key}={value}")
+    marks = {w.table: w for w in ws.watermarks(src.name)}
     for table in ws.tables(src.name):
-        out.print(f"table:   {table.full_name} ({len(table.columns)} columns, {table.kind})")
+        line = f"table:   {table.full_name} ({len(table.columns)} columns, {table.kind})"
+        mark = marks.get(table.full_name)
+        if src.mode == "sync":
+            line += (
+                f"; synced {mark.synced_at:%Y-%m-%d %H:%M:%S %Z}, {mark.rows} rows, {mark.strategy}"
+                + (f", cursor {mark.cursor_column} = {mark.cursor}" if mark.cursor_column else "")
+                if mark is not None else "; not synced yet"
+            )
+        out.print(_escape(line))
+
+
+@source.command("set")
+@click.argument("name")
+@click.option("--mode", type=click.Choice(["direct", "sync"]), required=True,
+              help="direct: query the source; sync: query its local replica.")
+@home_option
+def source_set(ws: Workspace, name: str, mode: str) -> None:
+    """Switch a source between direct and sync mode (the SQL stays the same)."""
+    src = ws.set_mode(name, mode)  # type: ignore[arg-type]
+    click.echo(f"source '{src.name}' is now in {src.mode} mode")
+
+
+@source.command("strategy")
+@click.argument("table")
+@click.argument("strategy", type=click.Choice(["full", "append"]))
+@click.option("--cursor", help="append: the monotonic column (an id or a created_at).")
+@click.option("--lag", type=int, default=0, show_default=True,
+              help="append: re-read this much before the last cursor (seconds for timestamps).")
+@home_option
+def source_strategy(ws: Workspace, table: str, strategy: str, cursor: str | None,
+                    lag: int) -> None:
+    """Choose how a table of a synced source is copied."""
+    ws.set_sync_strategy(table, strategy, cursor, lag)  # type: ignore[arg-type]
+    click.echo(f"{ws.table(table).full_name}: {strategy}"
+               + (f" on {cursor} (lag {lag})" if strategy == "append" else ""))
+
+
+# -- sync ------------------------------------------------------------------------------------
+@main.command("sync")
+@click.argument("sources", nargs=-1)
+@click.option("--watch", is_flag=True, help="Keep running: sync each source every --every.")
+@click.option("--every", default="15m", show_default=True,
+              help="With --watch: how often, e.g. 30s, 15m, 1h.")
+@home_option
+def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -> None:
+    """Copy what changed at synced sources into their replicas (all synced sources by default)."""
+    import time as _time
+
+    interval = _duration(every)
+    names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
+    if not names:
+        raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
+    failed = False
+    while True:
+        for name in names:
+            failed |= _sync_one(ws, name)
+        if not watch:
+            break
+        _time.sleep(interval)
+    if failed:
+        raise SystemExit(1)
+
+
+def _sync_one(ws: Workspace, name: str) -> bool:
+    """One source with a progress line; retried with backoff when the error is transient."""
+    import time as _time
+
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    err = _console(stderr=True)
+    for attempt in range(3):
+        with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            task = progress.add_task(f"sync {name}", total=None)
+            started = _time.perf_counter()
+
+            def show(table: str, rows: int, task=task, progress=progress, started=started):
+                rate = rows / max(_time.perf_counter() - started, 1e-6)
+                progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
+
+            report = ws.sync(name, progress=show)[0]
+        for t in report.tables:
+            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} rows read in {t.seconds:.2f} s")
+        if report.error is None:
+            return False
+        if not report.error.retryable or attempt == 2:
+            err.print(f"[bold red]error:[/bold red] {_escape(str(report.error))}")
+            return True
+        wait = 2**attempt
+        err.print(f"[yellow]retrying[/yellow] {name} in {wait} s: {_escape(str(report.error))}")
+        _time.sleep(wait)
+    return True
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"'{text}' is not a duration like 30s, 15m or 1h",
+                                 param_hint="--every") from None
 
 
 @source.command("test")

@@ -248,6 +248,13 @@ class Workspace:
         self.catalog.replace_tables(source.name, tables)
         return tables
 
+    def _refresh_if_changed(self, name: str) -> None:
+        """Re-read a source's tables; store them only if a table or column changed (storing
+        makes a new catalog version, which drops cached plans)."""
+        tables = self._connector(name).introspect()
+        if _shape(tables) != _shape(self.catalog.tables(name)):
+            self.catalog.replace_tables(name, tables)
+
     # -- sync mode ------------------------------------------------------------------------------
     def set_mode(self, name: str, mode: Literal["direct", "sync"]) -> Source:
         """Switch a source between querying it directly and querying its local replica.
@@ -313,6 +320,12 @@ class Workspace:
                         source=source.name,
                         hint=f"switch it with 'meterql source set {source.name} --mode sync'",
                     )
+                try:
+                    # New or changed columns at the source reach the replica with this run.
+                    self._refresh_if_changed(source.name)
+                except MeterqlError as exc:
+                    reports.append(SyncReport(source.name, error=exc))
+                    continue
                 configs = {
                     key: TableSyncConfig(strategy, cursor, lag)
                     for key, (strategy, cursor, lag) in self.catalog.sync_configs(
@@ -453,6 +466,10 @@ def _check_params_mapping(params: object) -> None:
             f"parameters must be passed by name as a mapping, not as a {type(params).__name__}",
             hint="write :name in the SQL and pass params={'name': value}",
         )
+
+
+def _shape(tables: list[Table]) -> set[tuple]:
+    return {(t.schema, t.name, t.kind, t.columns) for t in tables}
 
 
 def _normalise_uri(kind: str, uri: str) -> str:

@@ -432,7 +432,6 @@ INVALID = [
     ("x", "postgresql://u:pw@h:notaport/db", {}, "bad port"),
     ("x", "sqlite:///nonexistent/dir/file.db", {}, "does not exist"),
     ("x", "duckdb:///nonexistent/dir/file.duckdb", {}, "does not exist"),
-    ("x", "{lite}", {"mode": "sync"}, "sync mode is not available"),
     ("x", "{lite}", {"mode": "turbo"}, "unknown mode 'turbo'"),
     ("x", "{lite}", {"options": {"statement_timeout": 5}}, "unknown source option"),
     ("x", "{lite}", {"options": {"numeric_scale": "abc"}}, "numeric_scale='abc'"),

@@ -216,3 +216,32 @@ def test_demo_runs_through_the_installed_entry_point(tmp_path):
         [str(exe), "demo"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
     )
     assert again.returncode == 0, again.stderr
+
+
+def test_sync_mode_from_the_command_line(files):
+    added = run(files, "source", "add", "crm", f"sqlite://{files['lite']}", "--mode", "sync")
+    assert added.exit_code == 0 and "meterql sync crm" in added.output
+    not_yet = run(files, "query", "SELECT count(*) AS n FROM customers", "-f", "csv")
+    assert not_yet.exit_code == 1 and "meterql sync crm" in not_yet.stderr
+    synced = run(files, "sync")
+    assert synced.exit_code == 0, synced.output
+    assert "crm.main.customers: full, 3 rows read" in synced.output
+    shown = run(files, "source", "show", "crm")
+    assert "synced" in shown.output and "3 rows, full" in shown.output
+    out = run(files, "query", "SELECT name, credit FROM customers ORDER BY id", "-f", "csv")
+    assert out.output.splitlines() == ["name,credit", "Ann,10.50", "O'Brien,", "Zoë,0.01"]
+    con = sqlite3.connect(files["lite"])
+    con.execute("INSERT INTO customers VALUES (4, 'Dee', '1.00')")
+    con.commit()
+    con.close()
+    strategy = run(files, "source", "strategy", "customers", "append", "--cursor", "id")
+    assert strategy.exit_code == 0 and "append on id" in strategy.output
+    again = run(files, "sync", "crm")
+    assert "crm.main.customers: append, 2 rows read" in again.output  # the boundary row + new
+    count = run(files, "query", "SELECT count(*) AS n FROM customers", "-f", "csv")
+    assert count.output.splitlines() == ["n", "4"]
+    assert run(files, "source", "set", "crm", "--mode", "direct").exit_code == 0
+    direct = run(files, "query", "SELECT count(*) AS n FROM customers", "-f", "csv")
+    assert direct.output.splitlines() == ["n", "4"]
+    nothing = run(files, "sync")
+    assert nothing.exit_code == 2 and "no source is in sync mode" in nothing.output

@@ -106,11 +106,15 @@ def _sync_table(
     target = f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
     cur = duck.cursor()
     try:
-        exists = bool(cur.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-            "AND table_name = ?", [table.source, table.schema, table.name]).fetchall()[0][0])
+        replica_columns = cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+            [table.source, table.schema, table.name]).fetchall()
+        wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
+        # A new, dropped or retyped column at the source: this run copies the table whole.
+        same_shape = bool(replica_columns) and replica_columns == wanted
         conditions, params, low = [], [], None
-        incremental = config.strategy == "append" and exists
+        incremental = config.strategy == "append" and same_shape
         if incremental:
             column = table.column(config.cursor or "")
             assert column is not None
@@ -169,6 +173,11 @@ def _sync_table(
         ) from exc
     finally:
         cur.close()
+
+
+def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
+    """A type as DuckDB spells it in its catalog (``DECIMAL(18, 6)`` -> ``DECIMAL(18,6)``)."""
+    return cur.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type}))").fetchall()[0][0]
 
 
 def _minus_lag(value: Any, lag: int) -> Any:
