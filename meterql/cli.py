@@ -161,17 +161,18 @@ def source_set(ws: Workspace, name: str, mode: str) -> None:
 
 @source.command("strategy")
 @click.argument("table")
-@click.argument("strategy", type=click.Choice(["full", "append"]))
-@click.option("--cursor", help="append: the monotonic column (an id or a created_at).")
+@click.argument("strategy", type=click.Choice(["full", "append", "merge"]))
+@click.option("--cursor",
+              help="append: a monotonic column (id, created_at); merge: an updated_at column.")
 @click.option("--lag", type=int, default=0, show_default=True,
-              help="append: re-read this much before the last cursor (seconds for timestamps).")
+              help="re-read this much before the last cursor (seconds for timestamps).")
 @home_option
 def source_strategy(ws: Workspace, table: str, strategy: str, cursor: str | None,
                     lag: int) -> None:
     """Choose how a table of a synced source is copied."""
     ws.set_sync_strategy(table, strategy, cursor, lag)  # type: ignore[arg-type]
     click.echo(f"{ws.table(table).full_name}: {strategy}"
-               + (f" on {cursor} (lag {lag})" if strategy == "append" else ""))
+               + (f" on {cursor} (lag {lag})" if strategy != "full" else ""))
 
 
 # -- sync ------------------------------------------------------------------------------------

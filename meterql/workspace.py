@@ -272,30 +272,37 @@ class Workspace:
     def set_sync_strategy(
         self,
         table: str,
-        strategy: Literal["full", "append"],
+        strategy: Literal["full", "append", "merge"],
         cursor: str | None = None,
         lag: int = 0,
     ) -> None:
         """Choose how one table is synced: ``full`` (default; exact for inserts, updates and
-        deletes) or ``append`` on a monotonic ``cursor`` column, re-reading ``lag`` units
-        (seconds for timestamps) before the last cursor for late rows."""
+        deletes), ``append`` on a monotonic ``cursor`` column, or ``merge`` on an
+        ``updated_at``-style ``cursor`` plus the primary key (exact, deletes reconciled by key);
+        ``lag`` re-reads that many units (seconds for timestamps) before the last cursor."""
         self._check_open()
         entry = self.catalog.table(table)
         if strategy not in STRATEGIES:
             raise InvalidSourceError(
                 f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
             )
-        if strategy == "append":
+        if strategy == "merge" and not entry.primary_key:
+            raise InvalidSourceError(
+                f"merge sync of {entry.full_name} needs a primary key, and it has none",
+                table=entry.full_name,
+                hint="use full, or append for an append-only table",
+            )
+        if strategy in ("append", "merge"):
             column = entry.column(cursor or "")
             if column is None:
                 names = ", ".join(c.name for c in entry.columns)
                 raise InvalidSourceError(
-                    f"append sync of {entry.full_name} needs a cursor column",
+                    f"{strategy} sync of {entry.full_name} needs a cursor column",
                     table=entry.full_name,
                     hint=f"pass cursor= one of: {names}",
                 )
             cursor = column.name
-        self.catalog.set_sync_config(entry, strategy, cursor if strategy == "append" else None,
+        self.catalog.set_sync_config(entry, strategy, cursor if strategy != "full" else None,
                                      int(lag))
 
     def sync(

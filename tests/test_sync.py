@@ -152,3 +152,50 @@ def test_a_sync_killed_mid_copy_leaves_the_previous_state(pg_cluster, pg_databas
         assert report.error is None
         assert replica_rows(ws) == source_rows(ws)
         assert ws.watermarks("pg")[0].rows == 500 + 299001
+
+
+MERGE_SETUP = """
+CREATE TABLE accounts (id int PRIMARY KEY, plan text, balance numeric(12,2),
+                       updated_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO accounts (id, plan, balance, updated_at)
+SELECT g, 'starter', g * 1.5, TIMESTAMPTZ '2026-11-01' + g * interval '1 second'
+FROM generate_series(1, 300) AS g;
+"""
+
+
+def test_merge_carries_updates_and_deletes_reading_only_the_change(
+    pg_cluster, pg_database, tmp_path
+):
+    db = pg_database("merge", MERGE_SETUP)
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
+        ws.add_source("src", pg_cluster.uri(db))
+        assert ws.table("pg.public.accounts").primary_key == ("id",)
+        ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at")
+        ws.sync("pg")
+        pg_cluster.run_sql(
+            "UPDATE accounts SET plan = 'growth', updated_at = TIMESTAMPTZ '2026-12-01' "
+            "WHERE id IN (5, 6);"
+            "UPDATE accounts SET balance = 0, updated_at = TIMESTAMPTZ '2026-12-02' WHERE id = 5;"
+            "DELETE FROM accounts WHERE id BETWEEN 10 AND 19;"
+            "INSERT INTO accounts VALUES (301, 'new', 1, TIMESTAMPTZ '2026-12-03');",
+            dbname=db,
+        )
+        [report] = ws.sync("pg")
+        assert report.error is None
+        # ids 5, 6, 301, plus id 300 at the last cursor value (re-read, never doubled)
+        assert report.tables[0].strategy == "merge" and report.tables[0].rows == 4
+        sql = "SELECT * FROM {}.public.accounts ORDER BY id"
+        ws.refresh_source("src")
+        assert ws.query(sql.format("pg")).rows() == ws.query(sql.format("src")).rows()
+        assert ws.query("SELECT count(*) FROM pg.public.accounts").rows() == [(291,)]
+
+
+def test_merge_needs_a_primary_key(synced):
+    ws, _ = synced
+    from meterql.errors import InvalidSourceError as Invalid
+
+    ws.refresh_source("pg")
+    assert ws.table("pg.public.usage").primary_key == ("id",)
+    with pytest.raises(Invalid, match="needs a cursor column"):
+        ws.set_sync_strategy("pg.public.usage", "merge")

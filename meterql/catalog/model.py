@@ -81,6 +81,8 @@ class Table:
     #: Rows the source estimates the table holds (PostgreSQL's reltuples, a SQLite count,
     #: DuckDB's estimated size); ``None`` when unknown. Read at add and refresh time.
     rows: int | None = None
+    #: The primary key's columns, in key order (empty when the table has none).
+    primary_key: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:

@@ -10,7 +10,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -73,8 +73,22 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE table_keys (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            position INTEGER NOT NULL,
+            column_name VARCHAR NOT NULL
+        )
+        """
+    )
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2, _v3, _v4)
 
 
 class CatalogStore:
@@ -166,6 +180,7 @@ class CatalogStore:
             self._con.execute("DELETE FROM columns WHERE source = ?", [name])
             self._con.execute("DELETE FROM table_stats WHERE source = ?", [name])
             self._con.execute("DELETE FROM sync_tables WHERE source = ?", [name])
+            self._con.execute("DELETE FROM table_keys WHERE source = ?", [name])
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
             self._bump()
 
@@ -197,6 +212,7 @@ class CatalogStore:
         with self._transaction():
             self._con.execute("DELETE FROM columns WHERE source = ?", [source])
             self._con.execute("DELETE FROM table_stats WHERE source = ?", [source])
+            self._con.execute("DELETE FROM table_keys WHERE source = ?", [source])
             self._insert_tables(tables)
             self._con.execute("UPDATE sources SET refreshed_at = now() WHERE name = ?", [source])
             self._bump()
@@ -213,6 +229,10 @@ class CatalogStore:
         stats = [(t.source, t.schema, t.name, t.rows) for t in tables if t.rows is not None]
         if stats:
             self._con.executemany("INSERT INTO table_stats VALUES (?, ?, ?, ?)", stats)
+        keys = [(t.source, t.schema, t.name, i, c) for t in tables
+                for i, c in enumerate(t.primary_key)]
+        if keys:
+            self._con.executemany("INSERT INTO table_keys VALUES (?, ?, ?, ?, ?)", keys)
 
     def tables(self) -> list[Table]:
         rows = self._con.execute(
@@ -232,7 +252,14 @@ class CatalogStore:
                 "SELECT source, schema_name, table_name, row_estimate FROM table_stats"
             ).fetchall()
         }
+        keys: dict[tuple[str, str, str], list[str]] = {}
+        for src, schema, table, column in self._con.execute(
+            "SELECT source, schema_name, table_name, column_name FROM table_keys "
+            "ORDER BY source, schema_name, table_name, position"
+        ).fetchall():
+            keys.setdefault((src, schema, table), []).append(column)
         return [
-            Table(src, schema, table, tuple(cols), kind, stats.get((src, schema, table)))
+            Table(src, schema, table, tuple(cols), kind, stats.get((src, schema, table)),
+                  tuple(keys.get((src, schema, table), ())))
             for (src, schema, table), (kind, cols) in grouped.items()
         ]

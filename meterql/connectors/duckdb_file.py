@@ -98,8 +98,17 @@ class DuckDBFileConnector(Connector):
                     row["column_name"], row["data_type"], row["data_type"], row["is_nullable"]
                 )
             )
+        keys: dict[tuple[str, str], tuple[str, ...]] = {}
+        with self.stream(
+            "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'"
+        ) as reader:
+            for row in reader.read_all().to_pylist():
+                keys[(row["schema_name"], row["table_name"])] = tuple(
+                    row["constraint_column_names"])
         return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)])
+            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
+                  keys.get((schema, name), ()))
             for (schema, name), (kind, cols) in tables.items()
         ]
 

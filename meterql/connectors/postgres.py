@@ -36,6 +36,16 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdro
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY n.nspname, c.relname, a.attnum
 """
+_PRIMARY_KEYS = """
+SELECT n.nspname, c.relname, a.attname
+FROM pg_catalog.pg_index AS i
+JOIN pg_catalog.pg_class AS c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE i.indisprimary AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY n.nspname, c.relname, k.position
+"""
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
 
@@ -125,8 +135,13 @@ class PostgresConnector(Connector):
                 dtype = f"DECIMAL(38, {int(numeric_scale)})"
             entry = tables.setdefault((schema, name), (_KINDS.get(relkind, "table"), []))
             entry[1].append(Column(col, dtype, source_type, bool(nullable)))
+        keys: dict[tuple[str, str], list[str]] = {}
+        with self.stream(_PRIMARY_KEYS) as reader:
+            for schema, name, column in (r.values() for r in reader.read_all().to_pylist()):
+                keys.setdefault((schema, name), []).append(column)
         return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)])
+            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
+                  tuple(keys.get((schema, name), ())))
             for (schema, name), (kind, cols) in tables.items()
         ]
 

@@ -22,7 +22,7 @@ from meterql.errors import (
 
 _INTROSPECT = """
 SELECT m.name AS table_name, m.type AS table_kind, p.name AS column_name, p.type AS declared,
-       p."notnull" AS not_null
+       p."notnull" AS not_null, p.pk AS pk
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
 WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
 ORDER BY m.name, p.cid
@@ -77,20 +77,24 @@ class SQLiteConnector(Connector):
         # Declared types, not the values' types: the catalog states what the schema promises.
         with self.stream(
             "SELECT '' AS table_name, '' AS table_kind, '' AS column_name, '' AS declared, "
-            "0 AS not_null UNION ALL SELECT * FROM ("
+            "0 AS not_null, 0 AS pk UNION ALL SELECT * FROM ("
             + _INTROSPECT.strip()
             + ")"
         ) as reader:
             rows = reader.read_all().to_pylist()[1:]
         tables: dict[str, tuple[str, list[Column]]] = {}
+        keys: dict[str, list[tuple[int, str]]] = {}
         for row in rows:
             declared = row["declared"] or ""
+            if row["pk"]:
+                keys.setdefault(row["table_name"], []).append((row["pk"], row["column_name"]))
             entry = tables.setdefault(row["table_name"], (row["table_kind"], []))
             entry[1].append(
                 Column(row["column_name"], map_type(declared), declared, not row["not_null"])
             )
         return [
-            Table(self.source.name, "main", name, tuple(cols), kind, self._count(name, kind))
+            Table(self.source.name, "main", name, tuple(cols), kind, self._count(name, kind),
+                  tuple(column for _, column in sorted(keys.get(name, []))))
             for name, (kind, cols) in tables.items()
         ]
 

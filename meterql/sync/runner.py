@@ -9,7 +9,12 @@ Strategies (per table, ``full`` by default):
   value as the last run's maximum are read again, never lost (strict ``>`` loses them) and
   never doubled; late rows within the lag are picked up. Its cost follows the change.
 
-Either way the new rows and the table's state commit in one DuckDB transaction: a run killed at
+- ``merge``: an ``updated_at``-style cursor plus the primary key: read ``cursor >= last - lag``
+  and upsert those rows by key, then reconcile deletes by reading the source's key column(s)
+  alone and removing replica rows whose key is gone. Exact for inserts, updates and deletes;
+  it reads the changed rows plus one key column, not the whole table.
+
+Every way the new rows and the table's state commit in one DuckDB transaction: a run killed at
 any point leaves the replica exactly as the last committed run left it, and queries running
 meanwhile see that state.
 """
@@ -33,8 +38,8 @@ from meterql.engine.rules.scans import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
 from meterql.sync.replica import STATE_SCHEMA, _ident
 
-Strategy = Literal["full", "append"]
-STRATEGIES: tuple[str, ...] = ("full", "append")
+Strategy = Literal["full", "append", "merge"]
+STRATEGIES: tuple[str, ...] = ("full", "append", "merge")
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def _sync_table(
         # A new, dropped or retyped column at the source: this run copies the table whole.
         same_shape = bool(replica_columns) and replica_columns == wanted
         conditions, params, low = [], [], None
-        incremental = config.strategy == "append" and same_shape
+        incremental = config.strategy in ("append", "merge") and same_shape
         if incremental:
             column = table.column(config.cursor or "")
             assert column is not None
@@ -136,20 +141,23 @@ def _sync_table(
                     cur.execute(f"DROP TABLE IF EXISTS {target}")
                     columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in table.columns)
                     cur.execute(f"CREATE TABLE {target} ({columns})")
-                elif low is not None:
+                elif low is not None and config.strategy == "append":
                     cur.execute(f"DELETE FROM {target} WHERE {_ident(config.cursor)} >= ?", [low])
-                cur.register("sync_rows", counted.reader())
-                try:
-                    cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
-                except duckdb.Error:
-                    if counted.error is not None:
-                        raise counted.error from None
-                    raise
-                finally:
-                    cur.unregister("sync_rows")
+                if incremental and config.strategy == "merge":
+                    _merge(cur, target, table, counted, connector, dialect)
+                else:
+                    cur.register("sync_rows", counted.reader())
+                    try:
+                        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
+                    except duckdb.Error:
+                        if counted.error is not None:
+                            raise counted.error from None
+                        raise
+                    finally:
+                        cur.unregister("sync_rows")
                 total = cur.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
                 cursor_value = None
-                if config.strategy == "append" and config.cursor:
+                if config.strategy in ("append", "merge") and config.cursor:
                     cursor_value = cur.execute(
                         f"SELECT max({_ident(config.cursor)}) FROM {target}").fetchall()[0][0]
                 cur.execute(
@@ -173,6 +181,30 @@ def _sync_table(
         ) from exc
     finally:
         cur.close()
+
+
+def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connector,
+           dialect) -> None:
+    """Upsert the changed rows by primary key, then drop replica rows deleted at the source."""
+    changed = counted.reader().read_all()
+    key = ", ".join(_ident(k) for k in table.primary_key)
+    cur.register("sync_rows", changed)
+    try:
+        cur.execute(f"DELETE FROM {target} WHERE ({key}) IN (SELECT ({key}) FROM sync_rows)")
+        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
+    finally:
+        cur.unregister("sync_rows")
+    key_columns = [table.column(k) for k in table.primary_key]
+    scan = scan_select(table, key_columns, dialect)
+    with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:
+        keys = reader.read_all()
+    cur.register("source_keys", keys)
+    try:
+        cur.execute(
+            f"DELETE FROM {target} WHERE ({key}) NOT IN (SELECT ({key}) FROM source_keys)"
+        )
+    finally:
+        cur.unregister("source_keys")
 
 
 def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
