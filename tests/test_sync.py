@@ -199,3 +199,27 @@ def test_merge_needs_a_primary_key(synced):
     assert ws.table("pg.public.usage").primary_key == ("id",)
     with pytest.raises(Invalid, match="needs a cursor column"):
         ws.set_sync_strategy("pg.public.usage", "merge")
+
+
+def test_one_run_reads_every_table_in_one_snapshot(pg_cluster, pg_database, tmp_path):
+    db = pg_database("snap", """
+        CREATE TABLE a_first (id int PRIMARY KEY);
+        INSERT INTO a_first SELECT generate_series(1, 10);
+        CREATE TABLE b_second (id int PRIMARY KEY);
+        INSERT INTO b_second SELECT generate_series(1, 10);
+    """)
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
+        written = []
+
+        def meanwhile(table: str, rows: int) -> None:
+            # While the run reads the first table, another session commits to the second.
+            if table.endswith("a_first") and not written:
+                pg_cluster.run_sql("INSERT INTO b_second SELECT generate_series(11, 20)", dbname=db)
+                written.append(True)
+
+        [report] = ws.sync("pg", progress=meanwhile)
+        assert report.error is None and written
+        assert ws.query("SELECT count(*) FROM pg.public.b_second").rows() == [(10,)]
+        ws.sync("pg")
+        assert ws.query("SELECT count(*) FROM pg.public.b_second").rows() == [(20,)]

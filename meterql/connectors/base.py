@@ -126,6 +126,13 @@ class Connector(ABC):
         scale = self.source.options.get("numeric_scale")
         return (38, int(scale)) if scale is not None else UNCONSTRAINED_DECIMAL
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Statements this thread runs inside see one consistent state of the source (a sync
+        run reads all tables of a source in one snapshot). File sources do not change while
+        meterql reads them in one run, so the default does nothing."""
+        yield
+
     def close(self) -> None:  # noqa: B027 - optional for connectors without a pool
         """Release pooled connections."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -55,6 +56,7 @@ class PostgresConnector(Connector):
     def __init__(self, source: Source) -> None:
         super().__init__(source)
         self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
+        self._pinned = threading.local()  # the connection of this thread's snapshot, if any
 
     # -- connections -------------------------------------------------------------------------
     def _driver_uri(self) -> tuple[str, list[str]]:
@@ -87,6 +89,29 @@ class PostgresConnector(Connector):
     def close(self) -> None:
         self._pool.close()
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ, read-only transaction on one connection for this thread: every
+        statement inside sees the same committed state of the database."""
+        with self._pool.connection() as conn:
+            cur = conn.cursor()
+            cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
+            try:
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except Exception as exc:
+                raise self.translate_error(exc) from exc
+            self._pinned.conn = conn
+            try:
+                yield
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
+            finally:
+                self._pinned.conn = None
+                cur.close()
+
     # -- queries ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _stream(
@@ -95,6 +120,18 @@ class PostgresConnector(Connector):
         # A pooled connection may have been closed by the server (restart, idle timeout,
         # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
         # then, so the statement is sent once more on a new connection.
+        pinned = getattr(self._pinned, "conn", None)
+        if pinned is not None:  # inside snapshot(): no retry, the snapshot is that connection's
+            cur = pinned.cursor()
+            try:
+                cancel.bind(cur.adbc_cancel)
+                cur.execute(sql, parameters=tuple(params) if params else None)
+                yield cur.fetch_record_batch()
+            finally:
+                cancel.bind(None)
+                with contextlib.suppress(Exception):
+                    cur.close()
+            return
         for attempt in range(2):
             try:
                 with self._pool.connection() as conn:

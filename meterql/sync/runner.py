@@ -90,9 +90,12 @@ def sync_source(
     report = SyncReport(source.name)
     t0 = time.perf_counter()
     try:
-        for table in tables:
-            config = configs.get((table.schema, table.name), TableSyncConfig())
-            report.tables.append(_sync_table(duck, connector, table, config, progress))
+        # All tables of one run are read in one snapshot of the source (PostgreSQL: one
+        # REPEATABLE READ transaction), so the replica never mixes two moments of the source.
+        with connector.snapshot():
+            for table in tables:
+                config = configs.get((table.schema, table.name), TableSyncConfig())
+                report.tables.append(_sync_table(duck, connector, table, config, progress))
     except MeterqlError as exc:
         report.error = exc
     report.seconds = time.perf_counter() - t0
