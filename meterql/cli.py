@@ -178,7 +178,8 @@ def source_strategy(ws: Workspace, table: str, strategy: str, cursor: str | None
 # -- sync ------------------------------------------------------------------------------------
 @main.command("sync")
 @click.argument("sources", nargs=-1)
-@click.option("--watch", is_flag=True, help="Keep running: sync each source every --every.")
+@click.option("--watch", is_flag=True,
+              help="Keep running: sync each source every --every (or its sync_every_s option).")
 @click.option("--every", default="15m", show_default=True,
               help="With --watch: how often, e.g. 30s, 15m, 1h.")
 @home_option
@@ -186,17 +187,22 @@ def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -
     """Copy what changed at synced sources into their replicas (all synced sources by default)."""
     import time as _time
 
-    interval = _duration(every)
+    default = _duration(every)
     names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
+    due = dict.fromkeys(names, 0.0)
     failed = False
     while True:
+        now = _time.monotonic()
         for name in names:
-            failed |= _sync_one(ws, name)
+            if due[name] <= now:
+                failed |= _sync_one(ws, name)
+                interval = ws.source(name).options.get("sync_every_s") or default
+                due[name] = _time.monotonic() + float(interval)
         if not watch:
             break
-        _time.sleep(interval)
+        _time.sleep(max(0.5, min(due.values()) - _time.monotonic()))
     if failed:
         raise SystemExit(1)
 

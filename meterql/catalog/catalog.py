@@ -26,6 +26,7 @@ RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
 SOURCE_OPTIONS: dict[str, tuple[int, int]] = {
     "statement_timeout_ms": (1, 2**31 - 1),
     "numeric_scale": (0, 38),
+    "sync_every_s": (1, 366 * 86400),
 }
 
 
