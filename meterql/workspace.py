@@ -32,6 +32,7 @@ from meterql.sync import (
     sync_source,
     watermarks,
 )
+from meterql.sync.replica import STATE_SCHEMA
 
 DEFAULT_HOME = "meterql_home"
 
@@ -252,7 +253,8 @@ class Workspace:
         """Re-read a source's tables; store them only if a table or column changed (storing
         makes a new catalog version, which drops cached plans)."""
         tables = self._connector(name).introspect()
-        if _shape(tables) != _shape(self.catalog.tables(name)):
+        known = [t for t in self.catalog.tables(name) if t.kind != "sync state"]
+        if _shape(tables) != _shape(known):
             self.catalog.replace_tables(name, tables)
 
     # -- sync mode ------------------------------------------------------------------------------
@@ -351,6 +353,8 @@ class Workspace:
 
     def _watermark(self, table: str) -> dict[str, Any] | None:
         source, schema, name = table.split(".", 2)
+        if schema == STATE_SCHEMA:
+            return {"table": table, "kind": "sync state"}  # always there once attached
         mark = self._watermarks.get(source, {}).get((schema, name))
         return None if mark is None else mark.describe()
 

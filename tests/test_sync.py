@@ -223,3 +223,18 @@ def test_one_run_reads_every_table_in_one_snapshot(pg_cluster, pg_database, tmp_
         assert ws.query("SELECT count(*) FROM pg.public.b_second").rows() == [(10,)]
         ws.sync("pg")
         assert ws.query("SELECT count(*) FROM pg.public.b_second").rows() == [(20,)]
+
+
+def test_watermarks_are_a_table_sql_can_read(synced):
+    ws, _ = synced
+    ws.sync("pg")
+    assert "pg.__meterql__.sync_state" in [t.full_name for t in ws.tables("pg")]
+    rows = ws.query(
+        "SELECT table_name, strategy, rows FROM pg.__meterql__.sync_state"
+    ).rows()
+    assert rows == [("usage", "full", 500)]
+    joined = ws.query(
+        "SELECT s.rows = count(u.id) AS same FROM pg.__meterql__.sync_state s, pg.public.usage u "
+        "GROUP BY s.rows"
+    ).rows()
+    assert joined == [(True,)]

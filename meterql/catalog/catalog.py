@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from meterql.catalog.model import MODES, Source, Table
+from meterql.catalog.model import MODES, Column, Source, Table
 from meterql.catalog.names import resolve_table
 from meterql.catalog.schema import CatalogSchema
 from meterql.catalog.settings import SETTINGS, setting
@@ -42,7 +42,9 @@ class Catalog:
 
     def _load(self) -> None:
         self._sources = {s.name: s for s in self._store.sources()}
-        self._tables = self._store.tables()
+        self._tables = self._store.tables() + [
+            _sync_state_table(s.name) for s in self._sources.values() if s.mode == "sync"
+        ]
         self._by_key = {t.key: t for t in self._tables}
         self._schema: CatalogSchema | None = None
         self.version = self._store.version
@@ -170,6 +172,25 @@ class Catalog:
         if self._schema is None:
             self._schema = CatalogSchema(self._tables)
         return self._schema
+
+
+#: Where a synced source's replica keeps its state, queryable by SQL as
+#: ``<source>.__meterql__.sync_state``.
+SYNC_STATE_SCHEMA, SYNC_STATE_TABLE = "__meterql__", "sync_state"
+
+
+def _sync_state_table(source: str) -> Table:
+    """The watermarks of a synced source's replica, as a table SQL can read."""
+    columns = (
+        Column("schema_name", "VARCHAR", "VARCHAR", False),
+        Column("table_name", "VARCHAR", "VARCHAR", False),
+        Column("strategy", "VARCHAR", "VARCHAR", False),
+        Column("cursor_column", "VARCHAR", "VARCHAR"),
+        Column("cursor_value", "VARCHAR", "VARCHAR"),
+        Column("rows", "BIGINT", "BIGINT", False),
+        Column("synced_at", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", False),
+    )
+    return Table(source, SYNC_STATE_SCHEMA, SYNC_STATE_TABLE, columns, kind="sync state")
 
 
 def _validate_options(source: Source) -> None:

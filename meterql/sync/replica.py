@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-STATE_SCHEMA = "__meterql__"
+from meterql.catalog.catalog import SYNC_STATE_SCHEMA as STATE_SCHEMA
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,769 @@
+"""Benchmark: sync mode (PostgreSQL -> DuckDB replica), initial and incremental, against peers.
+
+Run from the repo root (about 8 minutes with the defaults on 2 cores, 1.5 of them loading):
+
+    .venv/bin/python benchmarks/sync.py [--rows 10000000] [--runs 3]
+
+Data: a throwaway PostgreSQL (tests/support/pgcluster.py) with two databases holding the same
+``public.events`` schema and generator as planner.py (``load_postgres``: id bigint pk,
+customer_id int, meter text, ts timestamptz, quantity numeric(18,6)): ``bench`` with ``--rows``
+rows and ``small`` with ``--small-rows`` rows (1,000,000; at most --rows / 10). Autovacuum is
+off on both tables so that it does not run in the middle of a measurement.
+
+(1) Initial sync of ``bench.public.events`` (1 warm-up COPY, then ``--runs`` runs; the paths
+    are interleaved and their order alternates between runs):
+    - meterql: ``ws.sync("pg")`` in a fresh workspace (source added in sync mode beforehand),
+      then ``CHECKPOINT`` of the replica; the figure is sync + checkpoint;
+    - COPY: ``psql -c "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)" > /dev/null``,
+      one connection: the single-stream physical limit;
+    - DuckDB's postgres extension: ``ATTACH`` + ``CREATE TABLE AS SELECT * FROM pg.public.events``
+      + ``CHECKPOINT`` into a new DuckDB file, run by ``_duckpg.py`` in an isolated venv
+      (benchmarks/.venv-duckpg: duckdb 1.5.5 + duckdb-extension-postgres 1.5.5, created by this
+      script when missing; DuckDB cannot download extensions here and the extension refuses
+      DuckDB 2.x);
+    - reference: plain ADBC reader into DuckDB (``SELECT *`` over one ADBC connection,
+      ``CREATE TABLE AS SELECT ..., CAST(quantity AS DECIMAL(18,6)) FROM reader`` into a new file,
+      ``CHECKPOINT``), what meterql does without meterql.
+    Target: meterql at least as fast as the extension.
+(2) Incremental sync (append strategy on ``id``) of ``--delta`` (100,000) new rows on the
+    ``small`` table and on the ``bench`` table: the last initial-sync workspace is reopened, the
+    ``small`` source added, both set to ``append``; each run inserts a fresh id range at the
+    source of each table (not timed) and times ``ws.sync(name)``; 1 warm-up then ``--runs``.
+    Target: the two medians within 1.5x of each other (cost follows the change, not the table).
+
+Every sync is checked: count(*) and sum(quantity) of the replica equal the source's (the
+extension's and the ADBC path's copies too). Each timed call records its CPU split: client
+(this process and the subprocesses it waited for), PostgreSQL (postmaster and backends) and
+the rest of the machine. For a missed target (or with --profile) the script measures where the
+time goes: a ladder of partial paths, and a py-spy profile (--py-spy PATH, or py-spy on PATH)
+of one sync.
+
+Writes ``benchmarks/results/sync.json`` (machine, versions, every run, profiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
+import duckdb  # noqa: E402
+from _common import RESULTS, CpuWatch, fmt_bytes, machine, postmaster_pid, versions  # noqa: E402
+from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
+
+import meterql  # noqa: E402
+from tests.support.pgcluster import PostgresCluster  # noqa: E402
+
+PW_ENV = "METERQL_BENCH_PGPASSWORD"
+DUCKPG_VENV = HERE / ".venv-duckpg"
+DUCKPG_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres==1.5.5"]
+COPY_SQL = "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)"
+CHECK_SQL = "SELECT count(*), sum(quantity) FROM public.events"
+
+TARGETS = {
+    "initial": "meterql ws.sync + CHECKPOINT <= DuckDB postgres extension "
+    "(ATTACH + CTAS + CHECKPOINT)",
+    "incremental": "big-table / small-table median for the same new rows within 1.5x",
+}
+
+
+# -- setup -----------------------------------------------------------------------------------
+
+
+class _Database:
+    """A PostgresCluster seen through one other database name, so that planner.load_postgres
+    (which loads into ``bench``) loads the same schema and data into ``name``."""
+
+    def __init__(self, pg: PostgresCluster, name: str) -> None:
+        self.pg, self.name = pg, name
+
+    def create_database(self, _name: str) -> None:
+        self.pg.create_database(self.name)
+
+    def run_sql(self, sql: str, dbname: str = "postgres", **kw) -> str:
+        return self.pg.run_sql(sql, dbname=self.name, **kw)
+
+
+def ensure_duckpg_venv(path: Path) -> Path:
+    """The isolated venv with duckdb 1.5.5 and its postgres extension; made once."""
+    python = path / "bin" / "python"
+    probe = [str(python), "-c",
+             "import duckdb, duckdb_extension_postgres; print(duckdb.__version__)"]
+    if python.exists():
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip() == "1.5.5":
+            return python
+    print(f"creating {path} ({' '.join(DUCKPG_PINS)}) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *DUCKPG_PINS],
+        check=True,
+    )
+    subprocess.run(probe, check=True, capture_output=True)
+    return python
+
+
+def insert_delta(pg: PostgresCluster, db: str, lo: int, hi: int) -> float:
+    """New rows ``lo..hi`` at the end of the table (ts after every existing row)."""
+    sql = f"""
+        SET TimeZone = 'UTC';
+        SELECT setseed(0.7);
+        INSERT INTO public.events (id, customer_id, meter, ts, quantity)
+        SELECT g,
+               1 + floor({CUSTOMERS} * random() ^ 2)::int,
+               (ARRAY{METERS!r})[1 + floor(random() * {len(METERS)})::int],
+               TIMESTAMPTZ '2027-01-01 00:00:00+00' + make_interval(secs => (g - {lo})::float8),
+               round((random() * 1000)::numeric, 6)
+        FROM generate_series({lo}, {hi}) AS g;
+    """
+    t0 = time.perf_counter()
+    pg.run_sql(sql, dbname=db)
+    return time.perf_counter() - t0
+
+
+def source_truth(pg: PostgresCluster, db: str) -> tuple[int, Decimal]:
+    n, total = pg.run_sql(CHECK_SQL, dbname=db, tuples_only=True).strip().split("|")
+    return int(n), Decimal(total)
+
+
+def replica_truth(ws, source: str) -> tuple[int, Decimal]:
+    row = ws.query(
+        f"SELECT count(*) AS n, sum(quantity) AS q FROM {source}.public.events", max_rows=None
+    ).to_arrow().to_pylist()[0]
+    return int(row["n"]), Decimal(row["q"])
+
+
+def check(what: str, got: tuple[int, Decimal], want: tuple[int, Decimal]) -> None:
+    assert got == want, f"{what}: replica has count/sum {got}, the source {want}"
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+class CpuSplit:
+    """CPU seconds of one measured call, split into the client (this process, its threads and
+    the subprocesses it waited for), PostgreSQL (postmaster, live backends and the backends it
+    reaped) and the rest of the machine, from /proc before and after the call."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, postmaster: int | None) -> None:
+        self.postmaster = postmaster
+
+    @staticmethod
+    def _stat(pid: int | str) -> list[str]:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2 :].split()
+
+    def _client(self) -> int:
+        f = self._stat("self")
+        return int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # utime stime cutime cstime
+
+    def _server(self) -> int:
+        if not self.postmaster:
+            return 0
+        total = 0
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            f = self._stat(self.postmaster)
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+        with contextlib.suppress(OSError, ValueError):
+            path = Path(f"/proc/{self.postmaster}/task/{self.postmaster}/children")
+            for pid in path.read_text().split():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    f = self._stat(pid)
+                    total += int(f[11]) + int(f[12])
+        return total
+
+    @staticmethod
+    def _machine() -> tuple[int, int]:
+        line = Path("/proc/stat").read_text().split("\n", 1)[0]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
+        return user + nice + system + irq + softirq, steal
+
+    @contextlib.contextmanager
+    def watch(self, into: dict):
+        c0, s0, (m0, st0) = self._client(), self._server(), self._machine()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            wall = time.perf_counter() - t0
+            c1, s1, (m1, st1) = self._client(), self._server(), self._machine()
+            client, server = (c1 - c0) / self.TICK, (s1 - s0) / self.TICK
+            busy = (m1 - m0) / self.TICK
+            into["cpu_s"] = {
+                "wall": round(wall, 3),
+                "client": round(client, 2),
+                "postgres": round(server, 2),
+                "other": round(max(0.0, busy - client - server), 2),
+                "steal": round((st1 - st0) / self.TICK, 2),
+            }
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "median_s": statistics.median(values),
+        "min_s": min(values),
+        "max_s": max(values),
+        "runs_s": values,
+    }
+
+
+class Bench:
+    def __init__(self, pg: PostgresCluster, work: Path, args) -> None:
+        self.pg, self.work, self.args = pg, work, args
+        self.cpu = CpuSplit(postmaster_pid(pg))
+        self.idle = CpuWatch(postmaster_pid(pg))
+        self.uri = {
+            db: f"postgresql://{pg.user}:env:{PW_ENV}@{pg.host}:{pg.port}/{db}"
+            for db in ("bench", "small")
+        }
+        self.env = {**pg._env(), "PGPASSWORD": pg.password}
+
+    def timed(self, fn: Callable[[], dict]) -> dict:
+        """Wait for a quiet machine, then run ``fn`` (which returns its own figures, at least
+        ``seconds``) under the CPU split."""
+        waited = self.idle.wait_idle(self.args.wait_idle) if self.args.wait_idle else 0.0
+        out: dict = {}
+        with self.cpu.watch(out):
+            out |= fn()
+        out["waited_for_idle_s"] = round(waited, 1)
+        return out
+
+    # -- (1) initial-sync paths ------------------------------------------------------------
+    def copy_psql(self, sql: str = COPY_SQL) -> dict:
+        cmd = self.pg._psql_cmd("bench", "-c", sql)
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=self.env, stdout=subprocess.DEVNULL, check=True)
+        return {"seconds": time.perf_counter() - t0}
+
+    def duckdb_ext(self, python: Path) -> dict:
+        out = self.work / "duckpg.duckdb"
+        for p in (out, out.with_name(out.name + ".wal")):
+            p.unlink(missing_ok=True)
+        pg = self.pg
+        conninfo = f"host={pg.host} port={pg.port} user={pg.user} dbname=bench"
+        cmd = [str(python), str(HERE / "_duckpg.py"), "--conninfo", conninfo,
+               "--out", str(out), "--ext-dir", str(DUCKPG_VENV / "duckdb-extensions")]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(f"_duckpg.py failed:\n{done.stderr}")
+        res = json.loads(done.stdout.strip().splitlines()[-1])
+        check("duckdb postgres extension", (res["rows"], Decimal(res["sum_quantity"])),
+              self.truth)
+        out.unlink(missing_ok=True)
+        return res | {"process_wall_s": wall}
+
+    def adbc_duckdb(self) -> dict:
+        out = self.work / "adbc.duckdb"
+        out.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        with contextlib.closing(duckdb.connect(str(out))) as duck, contextlib.closing(
+            adbc_pg.connect(self.pg.uri("bench"), autocommit=True)
+        ) as conn, contextlib.closing(conn.cursor()) as cur:
+            cur.execute("SELECT * FROM public.events")
+            reader = cur.fetch_record_batch()  # noqa: F841 - scanned by name below
+            duck.execute(
+                "CREATE TABLE events AS SELECT id, customer_id, meter, ts, "
+                "CAST(quantity AS DECIMAL(18,6)) AS quantity FROM reader"
+            )
+            duck.execute("CHECKPOINT")
+            seconds = time.perf_counter() - t0
+            got = duck.execute("SELECT count(*), sum(quantity) FROM events").fetchone()
+        check("plain ADBC -> DuckDB", (got[0], got[1]), self.truth)
+        size = out.stat().st_size
+        out.unlink(missing_ok=True)
+        return {"seconds": seconds, "file_bytes": size}
+
+    def meterql_initial(self, run: str) -> dict:
+        home = self.work / f"ws-initial-{run}"
+        shutil.rmtree(home, ignore_errors=True)
+        with meterql.connect(home) as ws:
+            ws.add_source("pg", self.uri["bench"], mode="sync")
+            t0 = time.perf_counter()
+            reports = ws.sync("pg")
+            t1 = time.perf_counter()
+            ws.engine.duck.execute('CHECKPOINT "pg"')
+            t2 = time.perf_counter()
+            report = reports[0]
+            assert report.error is None, f"meterql sync failed: {report.error}"
+            (table,) = report.tables
+            assert table.rows == self.truth[0], (table.rows, self.truth)
+            check("meterql initial sync", replica_truth(ws, "pg"), self.truth)
+        size = (home / "replicas" / "pg.duckdb").stat().st_size
+        if self.last_home is not None:
+            shutil.rmtree(self.last_home, ignore_errors=True)
+        self.last_home = home  # kept: the incremental part continues from it
+        return {
+            "seconds": t2 - t0,
+            "sync_s": t1 - t0,
+            "checkpoint_s": t2 - t1,
+            "table_s": table.seconds,
+            "rows": table.rows,
+            "file_bytes": size,
+        }
+
+    def initial(self) -> dict:
+        args = self.args
+        self.truth = source_truth(self.pg, "bench")
+        self.last_home: Path | None = None
+        python = ensure_duckpg_venv(DUCKPG_VENV)
+        paths: dict[str, Callable[[str], dict]] = {
+            "meterql": self.meterql_initial,
+            "duckdb_postgres_ext": lambda run: self.duckdb_ext(python),
+            "copy_binary_psql": lambda run: self.copy_psql(),
+            "adbc_reader_duckdb": lambda run: self.adbc_duckdb(),
+        }
+        print("(1) warm-up COPY ...", flush=True)
+        warm = self.copy_psql()
+        runs: dict[str, list[dict]] = {name: [] for name in paths}
+        names = list(paths)
+        for run in range(args.runs):
+            order = names if run % 2 == 0 else names[::-1]
+            for name in order:
+                r = self.timed(lambda name=name, run=run: paths[name](str(run)))
+                runs[name].append(r)
+                print(f"    run {run + 1} {name:<22} {r['seconds']:7.2f} s  cpu {r['cpu_s']}",
+                      flush=True)
+        res: dict = {"rows": self.truth[0], "sum_quantity": str(self.truth[1]),
+                     "warmup_copy_s": warm["seconds"], "paths": {}}
+        for name, rs in runs.items():
+            res["paths"][name] = summary([r["seconds"] for r in rs]) | {"runs": rs}
+        p = res["paths"]
+        ext = p["duckdb_postgres_ext"]["median_s"]
+        res["ratio_meterql_to_ext"] = p["meterql"]["median_s"] / ext
+        res["met"] = res["ratio_meterql_to_ext"] <= 1.0
+        return res
+
+    # -- (2) incremental --------------------------------------------------------------------
+    def incremental(self) -> dict:
+        args = self.args
+        assert self.last_home is not None
+        tables = {"small": ("small", args.small_rows), "pg": ("bench", args.rows)}
+        res: dict = {"delta": args.delta, "tables": {}}
+        with meterql.connect(self.last_home) as ws:
+            ws.add_source("small", self.uri["small"], mode="sync")
+            t0 = time.perf_counter()
+            (rep,) = ws.sync("small")
+            assert rep.error is None, rep.error
+            check("meterql initial sync (small)", replica_truth(ws, "small"),
+                  source_truth(self.pg, "small"))
+            res["small_initial_sync_s"] = time.perf_counter() - t0
+            for name in tables:
+                ws.set_sync_strategy(f"{name}.public.events", "append", cursor="id")
+            next_id = {name: rows for name, (_db, rows) in tables.items()}
+            runs: dict[str, list[dict]] = {name: [] for name in tables}
+            names = list(tables)
+            for run in range(args.runs + 1):  # run 0 is the warm-up
+                order = names if run % 2 == 0 else names[::-1]
+                for name in order:
+                    db, _ = tables[name]
+                    lo, hi = next_id[name] + 1, next_id[name] + args.delta
+                    ins = insert_delta(self.pg, db, lo, hi)
+                    next_id[name] = hi
+                    truth = source_truth(self.pg, db)
+
+                    def one(name=name) -> dict:
+                        t0 = time.perf_counter()
+                        (rep,) = ws.sync(name)
+                        seconds = time.perf_counter() - t0
+                        assert rep.error is None, f"sync of {name} failed: {rep.error}"
+                        (table,) = rep.tables
+                        return {"seconds": seconds, "table_s": table.seconds,
+                                "rows": table.rows, "strategy": table.strategy}
+
+                    r = self.timed(one)
+                    assert r["strategy"] == "append", r
+                    # The last run's maximum id is read again (>=), so delta or delta + 1 rows.
+                    assert args.delta <= r["rows"] <= args.delta + 1, r
+                    check(f"meterql incremental sync ({name}, run {run})",
+                          replica_truth(ws, name), truth)
+                    r |= {"warmup": run == 0, "source_rows_after": truth[0],
+                          "insert_at_source_s": ins}
+                    runs[name].append(r)
+                    label = "warm-up" if run == 0 else f"run {run}"
+                    print(f"    {label:<7} {name:<6} {truth[0]:>11,} rows: "
+                          f"{r['seconds'] * 1000:7.1f} ms ({r['rows']:,} rows read)  "
+                          f"cpu {r['cpu_s']}", flush=True)
+            for name, rs in runs.items():
+                timed_runs = [r for r in rs if not r["warmup"]]
+                res["tables"][name] = summary([r["seconds"] for r in timed_runs]) | {
+                    "table_rows_before": tables[name][1],
+                    "table_s_median": statistics.median(r["table_s"] for r in timed_runs),
+                    "runs": rs,
+                }
+            self.ws_home = self.last_home
+        t = res["tables"]
+        big, small = t["pg"]["median_s"], t["small"]["median_s"]
+        res["ratio_big_to_small"] = big / small
+        res["met"] = max(big, small) / min(big, small) <= 1.5
+        return res
+
+    # -- profiling -------------------------------------------------------------------------
+    def ladder_initial(self) -> dict:
+        """Partial paths of meterql's initial sync, each timed once (CPU split too), so that
+        each step's difference is its cost. Uses meterql's internals (benchmark only)."""
+        from meterql.dialects import dialect_for
+        from meterql.engine.rules.scans import scan_select
+
+        steps: dict[str, dict] = {}
+        home = self.work / "ws-ladder"
+        shutil.rmtree(home, ignore_errors=True)
+        with meterql.connect(home) as ws:
+            ws.add_source("pg", self.uri["bench"], mode="sync")
+            table = ws.catalog.table("pg.public.events")
+            connector = ws._connector("pg")
+            scan = scan_select(table, list(table.columns), dialect_for("postgres"))
+            steps["sql"] = {"meterql_scan_sql": scan.sql}
+
+            def copy_meterql_sql() -> dict:
+                return self.copy_psql(f"COPY ({scan.sql}) TO STDOUT (FORMAT binary)")
+
+            def adbc_read(sql: str) -> Callable[[], dict]:
+                def run() -> dict:
+                    t0, n = time.perf_counter(), 0
+                    with contextlib.closing(
+                        adbc_pg.connect(self.pg.uri("bench"), autocommit=True)
+                    ) as conn, contextlib.closing(conn.cursor()) as cur:
+                        cur.execute(sql)
+                        for batch in cur.fetch_record_batch():
+                            n += batch.num_rows
+                    return {"seconds": time.perf_counter() - t0, "rows": n}
+
+                return run
+
+            def conformed_read() -> dict:
+                t0, n = time.perf_counter(), 0
+                with connector.stream(scan.sql, schema=scan.schema) as reader:
+                    for batch in reader:
+                        n += batch.num_rows
+                return {"seconds": time.perf_counter() - t0, "rows": n}
+
+            def conformed_into_duckdb() -> dict:
+                out = self.work / "ladder.duckdb"
+                out.unlink(missing_ok=True)
+                cols = ", ".join(f'"{c.name}" {c.type}' for c in table.columns)
+                t0 = time.perf_counter()
+                with contextlib.closing(duckdb.connect(str(out))) as duck:
+                    duck.execute(f"CREATE TABLE events ({cols})")
+                    with connector.stream(scan.sql, schema=scan.schema) as reader:  # noqa: F841
+                        duck.execute("INSERT INTO events SELECT * FROM reader")
+                    duck.execute("CHECKPOINT")
+                    seconds = time.perf_counter() - t0
+                    got = duck.execute("SELECT count(*), sum(quantity) FROM events").fetchone()
+                check("ladder: conformed reader -> DuckDB", (got[0], got[1]), self.truth)
+                out.unlink(missing_ok=True)
+                return {"seconds": seconds}
+
+            ladder = {
+                "a COPY of meterql's scan SQL via psql (server-side limit)": copy_meterql_sql,
+                "b ADBC read, SELECT * (driver decodes binary numeric)": adbc_read(
+                    "SELECT * FROM public.events"),
+                "c ADBC read, meterql's scan SQL (quantity::text)": adbc_read(scan.sql),
+                "d + meterql connector: pool, conform text -> decimal128": conformed_read,
+                "e + INSERT into DuckDB file + CHECKPOINT (no _Counted)": conformed_into_duckdb,
+                "f meterql ws.sync + CHECKPOINT (fresh workspace)":
+                    lambda: self.meterql_initial("ladder"),
+            }
+            for name, fn in ladder.items():
+                steps[name] = self.timed(fn)
+                print(f"    {name:<60} {steps[name]['seconds']:7.2f} s  "
+                      f"cpu {steps[name]['cpu_s']}", flush=True)
+        shutil.rmtree(home, ignore_errors=True)
+        return steps
+
+    def ladder_incremental(self) -> dict:
+        """The parts of an append sync, timed on both replicas: what scales with the table."""
+        steps: dict[str, dict] = {}
+        with meterql.connect(self.ws_home) as ws:
+            duck = ws.engine.duck.cursor()
+            for name in ("small", "pg"):
+                target = f'"{name}"."public"."events"'
+                last = duck.execute(f"SELECT max(id) FROM {target}").fetchone()[0]
+                t = {}
+
+                def clock(label: str, fn: Callable[[], object], t=t) -> None:
+                    t0 = time.perf_counter()
+                    fn()
+                    t[label] = time.perf_counter() - t0
+
+                clock("introspect source", lambda name=name: ws._connector(name).introspect())
+                clock("replica max(id)", lambda target=target: duck.execute(
+                    f"SELECT max(id) FROM {target}").fetchall())
+                clock("replica count(*)", lambda target=target: duck.execute(
+                    f"SELECT count(*) FROM {target}").fetchall())
+
+                def delete_rollback(target=target, last=last) -> None:
+                    duck.execute("BEGIN TRANSACTION")
+                    duck.execute(f"DELETE FROM {target} WHERE id >= ?", [last - self.args.delta])
+                    duck.execute("ROLLBACK")
+
+                clock("replica DELETE of the window (rolled back)", delete_rollback)
+
+                def source_read(name=name, last=last) -> None:
+                    db = "small" if name == "small" else "bench"
+                    with contextlib.closing(
+                        adbc_pg.connect(self.pg.uri(db), autocommit=True)
+                    ) as conn, contextlib.closing(conn.cursor()) as cur:
+                        cur.execute("SELECT * FROM public.events WHERE id >= $1",
+                                    parameters=(last - self.args.delta,))
+                        cur.fetch_arrow_table()
+
+                clock("source: ADBC read of the window (new connection)", source_read)
+                steps[name] = t
+                print(f"    {name}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in t.items()),
+                      flush=True)
+            duck.close()
+        return steps
+
+    def py_spy(self, pyspy: str, fn: Callable[[], object], label: str) -> dict:
+        """py-spy (native frames) attached to this process while ``fn`` runs."""
+        out = self.work / f"pyspy-{label}.txt"
+        proc = subprocess.Popen(
+            [pyspy, "record", "--pid", str(os.getpid()), "--native", "--threads", "--rate", "50",
+             "--format", "raw", "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        time.sleep(1.5)  # attached
+        try:
+            fn()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        if not out.exists():
+            return {"error": err[-2000:]}
+        raw = out.read_text()
+        dest = RESULTS / f"sync.pyspy-{label}.txt"
+        dest.write_text(raw)
+        return summarise_pyspy(raw) | {"raw": str(dest.relative_to(ROOT))}
+
+
+def summarise_pyspy(raw: str, top: int = 25) -> dict:
+    """Collapsed stacks (``thread;frame;...;frame N``): samples per thread, the frames seen
+    most as the leaf (own time) and inside (inclusive)."""
+    threads: collections.Counter = collections.Counter()
+    own: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        total += n
+        threads[frames[0]] += n
+        names = [_frame_name(f) for f in frames[1:]]
+        if names:
+            own[names[-1]] += n
+        for name in set(names):
+            inclusive[name] += n
+
+    def share(c: collections.Counter) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in c.most_common(top)]
+
+    return {"samples": total, "threads_pct": share(threads), "own_pct": share(own),
+            "inclusive_pct": share(inclusive)}
+
+
+def _frame_name(frame: str) -> str:
+    """``func (path/to/file.py:123)`` -> ``func (file.py)``; native frames keep their name."""
+    name, _, where = frame.partition(" (")
+    if where:
+        file = where.rstrip(")").rsplit(":", 1)[0]
+        return f"{name} ({Path(file).name})"
+    return name
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def print_report(report: dict) -> None:
+    m, v, p = report["machine"], report["versions"], report["params"]
+    r = report["results"]
+    verdict = {True: "MET", False: "MISSED"}
+    print()
+    print(f"machine: {m['nproc']} cores, {m['cpu']}, {m['memory']}, {m['os']}")
+    print(f"load average: start {m['loadavg_start']}, end {m['loadavg_end']}")
+    print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
+    print(f"data: load {p['rows']:,} rows " + ", ".join(
+        f"{k} {s:.1f} s" for k, s in report["setup_s"]["bench"].items()) +
+        f"; {p['small_rows']:,} rows " + ", ".join(
+        f"{k} {s:.1f} s" for k, s in report["setup_s"]["small"].items()))
+
+    a = r["initial"]
+    rows = a["rows"]
+    print(f"\n(1) initial sync of public.events, {rows:,} rows; {p['runs']} runs "
+          "(interleaved), median with min / max; CPU seconds median: client / postgres / other")
+    print(f"  {'path':<44} {'median s':>9} {'min s':>7} {'max s':>7} {'M rows/s':>9}   cpu")
+    labels = {
+        "meterql": "meterql ws.sync + CHECKPOINT",
+        "duckdb_postgres_ext": "DuckDB postgres ext: CTAS + CHECKPOINT",
+        "copy_binary_psql": "COPY binary via psql > /dev/null (1 conn)",
+        "adbc_reader_duckdb": "ref: plain ADBC reader -> DuckDB CTAS",
+    }
+    for name, label in labels.items():
+        x = a["paths"][name]
+        cpu = {k: statistics.median(run["cpu_s"][k] for run in x["runs"])
+               for k in ("client", "postgres", "other")}
+        print(f"  {label:<44} {x['median_s']:9.2f} {x['min_s']:7.2f} {x['max_s']:7.2f} "
+              f"{rows / x['median_s'] / 1e6:9.2f}   {cpu['client']:.1f} / {cpu['postgres']:.1f}"
+              f" / {cpu['other']:.1f}")
+    mq = a["paths"]["meterql"]["runs"]
+    ext = a["paths"]["duckdb_postgres_ext"]["runs"]
+    print(f"  meterql split (median): ws.sync {statistics.median(x['sync_s'] for x in mq):.2f} s "
+          f"(table {statistics.median(x['table_s'] for x in mq):.2f} s), CHECKPOINT "
+          f"{statistics.median(x['checkpoint_s'] for x in mq):.2f} s; replica "
+          f"{fmt_bytes(mq[-1]['file_bytes'])}")
+    print(f"  extension split (median): ATTACH {statistics.median(x['attach_s'] for x in ext):.2f}"
+          f" s, CTAS {statistics.median(x['ctas_s'] for x in ext):.2f} s, CHECKPOINT "
+          f"{statistics.median(x['checkpoint_s'] for x in ext):.2f} s; file "
+          f"{fmt_bytes(ext[-1]['file_bytes'])}; process wall incl. start and LOAD "
+          f"{statistics.median(x['process_wall_s'] for x in ext):.2f} s")
+    print(f"  meterql / extension = {a['ratio_meterql_to_ext']:.2f}; target {TARGETS['initial']}:"
+          f" {verdict[a['met']]}")
+
+    b = r["incremental"]
+    print(f"\n(2) incremental sync (append on id), {b['delta']:,} new rows per run; 1 warm-up + "
+          f"{p['runs']} runs")
+    print(f"  {'table':<28} {'median ms':>10} {'min ms':>8} {'max ms':>8} "
+          f"{'in sync_source ms':>18}")
+    for name, label in (("small", "small"), ("pg", "big")):
+        x = b["tables"][name]
+        print(f"  {label} ({x['table_rows_before']:,} rows + deltas){'':<3} "
+              f"{x['median_s'] * 1000:10.1f} {x['min_s'] * 1000:8.1f} {x['max_s'] * 1000:8.1f} "
+              f"{x['table_s_median'] * 1000:18.1f}")
+    print(f"  big / small = {b['ratio_big_to_small']:.2f}; target {TARGETS['incremental']}: "
+          f"{verdict[b['met']]}")
+
+    prof = report.get("profiles", {})
+    if "initial_ladder" in prof:
+        print("\nwhere the initial sync's time goes (each step once):")
+        for name, st in prof["initial_ladder"].items():
+            if "seconds" in st:
+                print(f"  {name:<60} {st['seconds']:7.2f} s  cpu {st['cpu_s']}")
+            else:
+                print(f"  {name}: {st}")
+    if "incremental_steps" in prof:
+        print("\nparts of an append sync, on each replica:")
+        for name, st in prof["incremental_steps"].items():
+            print(f"  {name}: " + ", ".join(f"{k} {s * 1000:.1f} ms" for k, s in st.items()))
+    for label in ("initial_pyspy", "incremental_pyspy"):
+        if label in prof:
+            s = prof[label]
+            if "error" in s:
+                print(f"\npy-spy {label}: {s['error']}")
+                continue
+            print(f"\npy-spy {label} ({s['samples']} samples; {s['raw']}):")
+            print("  threads: " + ", ".join(f"{k} {v}%" for k, v in s["threads_pct"]))
+            print("  own time: ")
+            for k, val in s["own_pct"][:15]:
+                print(f"    {val:5.1f}%  {k}")
+            print("  inclusive: ")
+            for k, val in s["inclusive_pct"][:25]:
+                print(f"    {val:5.1f}%  {k}")
+    print()
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=10_000_000, help="rows of the big table")
+    ap.add_argument("--small-rows", type=int, default=1_000_000,
+                    help="rows of the small table for (2); at most --rows / 10")
+    ap.add_argument("--delta", type=int, default=100_000, help="(2): new rows per run")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs")
+    ap.add_argument("--wait-idle", type=float, default=10, metavar="S",
+                    help="before each timed call wait up to S s for the machine to go quiet "
+                    "(this VM is shared); 0 to skip")
+    ap.add_argument("--profile", action="store_true", help="profile even when targets are met")
+    ap.add_argument("--py-spy", default=shutil.which("py-spy"), metavar="PATH",
+                    help="py-spy binary for the profiles (default: py-spy on PATH)")
+    ap.add_argument("--output", default=str(RESULTS / "sync.json"))
+    args = ap.parse_args()
+    args.small_rows = min(args.small_rows, args.rows // 10)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    report: dict = {
+        "benchmark": "sync",
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", "benchmarks/sync.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "params": {k: v for k, v in vars(args).items() if k not in ("output",)},
+        "targets": TARGETS,
+        "results": {},
+        "profiles": {},
+    }
+    m = report["machine"]
+    print(f"machine: {m['nproc']} cores, {m['cpu']}; load average {m['loadavg_start']}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="meterql-bench-sync-"))
+    try:
+        with PostgresCluster() as pg:
+            report["versions"] = versions(pg)
+            print(f"PostgreSQL {report['versions']['postgresql']} on port {pg.port}; loading "
+                  f"{args.rows:,} + {args.small_rows:,} rows ...", flush=True)
+            report["setup_s"] = {
+                "bench": load_postgres(pg, args.rows),
+                "small": load_postgres(_Database(pg, "small"), args.small_rows),
+            }
+            for db in ("bench", "small"):
+                pg.run_sql("ALTER TABLE public.events SET (autovacuum_enabled = off)", dbname=db)
+            print("loaded: " + json.dumps(report["setup_s"]), flush=True)
+            os.environ[PW_ENV] = pg.password
+            bench = Bench(pg, work, args)
+            results = report["results"]
+            print("(1) initial sync ...", flush=True)
+            results["initial"] = bench.initial()
+            print("(2) incremental sync ...", flush=True)
+            results["incremental"] = bench.incremental()
+            report["versions"]["duckdb_postgres_ext_venv"] = {
+                k: results["initial"]["paths"]["duckdb_postgres_ext"]["runs"][0][k]
+                for k in ("duckdb", "extension", "settings")
+            }
+            prof = report["profiles"]
+            if args.profile or not results["initial"]["met"]:
+                print("profile (1): ladder ...", flush=True)
+                prof["initial_ladder"] = bench.ladder_initial()
+                if args.py_spy:
+                    print("profile (1): py-spy of one ws.sync ...", flush=True)
+                    prof["initial_pyspy"] = bench.py_spy(
+                        args.py_spy, lambda: bench.meterql_initial("pyspy"), "initial")
+            if args.profile or not results["incremental"]["met"]:
+                print("profile (2): parts ...", flush=True)
+                prof["incremental_steps"] = bench.ladder_incremental()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        os.environ.pop(PW_ENV, None)
+
+    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    print_report(report)
+    Path(args.output).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
