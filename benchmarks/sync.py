@@ -1,6 +1,6 @@
 """Benchmark: sync mode (PostgreSQL -> DuckDB replica), initial and incremental, against peers.
 
-Run from the repo root (about 8 minutes with the defaults on 2 cores, 1.5 of them loading):
+Run from the repo root (about 6 minutes with the defaults on 2 cores, 1 of them loading):
 
     .venv/bin/python benchmarks/sync.py [--rows 10000000] [--runs 3]
 
@@ -76,6 +76,7 @@ from tests.support.pgcluster import PostgresCluster  # noqa: E402
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 DUCKPG_VENV = HERE / ".venv-duckpg"
 DUCKPG_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres==1.5.5"]
+ROW_GROUP = 122_880  # DuckDB's default row group size (rows)
 COPY_SQL = "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)"
 CHECK_SQL = "SELECT count(*), sum(quantity) FROM public.events"
 
@@ -152,6 +153,33 @@ def replica_truth(ws, source: str) -> tuple[int, Decimal]:
     return int(row["n"]), Decimal(row["q"])
 
 
+def row_groups(duck, table: str) -> int:
+    return duck.execute(
+        f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')"
+    ).fetchone()[0]
+
+
+def rechunk(batches, size: int = ROW_GROUP):
+    """Batches whose lengths are multiples of ``size`` (the last one excepted): DuckDB then
+    writes only whole row groups. Used by the profile to measure the fix it suggests."""
+    import pyarrow as pa
+
+    pending: list = []
+    n = 0
+    for batch in batches:
+        pending.append(batch)
+        n += batch.num_rows
+        if n >= size:
+            table = pa.Table.from_batches(pending)
+            cut = n // size * size
+            yield from table.slice(0, cut).combine_chunks().to_batches()
+            rest = table.slice(cut)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            n = rest.num_rows
+    if n:
+        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+
+
 def check(what: str, got: tuple[int, Decimal], want: tuple[int, Decimal]) -> None:
     assert got == want, f"{what}: replica has count/sum {got}, the source {want}"
 
@@ -199,24 +227,39 @@ class CpuSplit:
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, line.split()[1:9])
         return user + nice + system + irq + softirq, steal
 
-    @contextlib.contextmanager
-    def watch(self, into: dict):
-        c0, s0, (m0, st0) = self._client(), self._server(), self._machine()
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            wall = time.perf_counter() - t0
-            c1, s1, (m1, st1) = self._client(), self._server(), self._machine()
-            client, server = (c1 - c0) / self.TICK, (s1 - s0) / self.TICK
-            busy = (m1 - m0) / self.TICK
-            into["cpu_s"] = {
-                "wall": round(wall, 3),
-                "client": round(client, 2),
-                "postgres": round(server, 2),
-                "other": round(max(0.0, busy - client - server), 2),
-                "steal": round((st1 - st0) / self.TICK, 2),
-            }
+    def window(self) -> Window:
+        return Window(self)
+
+
+class Window:
+    """The timed section of one measured call: wall seconds and the CPU split over exactly that
+    section (``start`` and ``stop`` bracket it inside the path's code)."""
+
+    def __init__(self, cpu: CpuSplit) -> None:
+        self._cpu = cpu
+        self.seconds: float | None = None
+        self.cpu_s: dict | None = None
+
+    def start(self) -> None:
+        c = self._cpu
+        self._snap = (c._client(), c._server(), c._machine())
+        self._t0 = time.perf_counter()
+
+    def stop(self, extra_client_s: float = 0.0) -> float:
+        """``extra_client_s``: CPU of a subprocess still running (it reports its own)."""
+        self.seconds = time.perf_counter() - self._t0
+        c = self._cpu
+        (c0, s0, (m0, st0)), c1, s1, (m1, st1) = self._snap, c._client(), c._server(), c._machine()
+        client = (c1 - c0) / c.TICK + extra_client_s
+        server = (s1 - s0) / c.TICK
+        busy = (m1 - m0) / c.TICK
+        self.cpu_s = {
+            "client": round(client, 2),
+            "postgres": round(server, 2),
+            "other": round(max(0.0, busy - client - server), 2),
+            "steal": round((st1 - st0) / c.TICK, 2),
+        }
+        return self.seconds
 
 
 def summary(values: list[float]) -> dict:
@@ -239,24 +282,27 @@ class Bench:
         }
         self.env = {**pg._env(), "PGPASSWORD": pg.password}
 
-    def timed(self, fn: Callable[[], dict]) -> dict:
-        """Wait for a quiet machine, then run ``fn`` (which returns its own figures, at least
-        ``seconds``) under the CPU split."""
+    def timed(self, fn: Callable[[Window], dict]) -> dict:
+        """Wait for a quiet machine, then run ``fn``, which brackets its timed section with
+        the window it is given; its figure is that section's wall time."""
         waited = self.idle.wait_idle(self.args.wait_idle) if self.args.wait_idle else 0.0
-        out: dict = {}
-        with self.cpu.watch(out):
-            out |= fn()
-        out["waited_for_idle_s"] = round(waited, 1)
-        return out
+        win = self.cpu.window()
+        out = fn(win)
+        assert win.seconds is not None, "the path did not stop its window"
+        return {"seconds": win.seconds, "cpu_s": win.cpu_s} | out | {
+            "waited_for_idle_s": round(waited, 1)}
 
     # -- (1) initial-sync paths ------------------------------------------------------------
-    def copy_psql(self, sql: str = COPY_SQL) -> dict:
+    def copy_psql(self, win: Window, sql: str = COPY_SQL) -> dict:
         cmd = self.pg._psql_cmd("bench", "-c", sql)
-        t0 = time.perf_counter()
+        win.start()
         subprocess.run(cmd, env=self.env, stdout=subprocess.DEVNULL, check=True)
-        return {"seconds": time.perf_counter() - t0}
+        win.stop()
+        return {}
 
-    def duckdb_ext(self, python: Path) -> dict:
+    def duckdb_ext(self, win: Window, python: Path) -> dict:
+        """The helper loads the extension, says ``ready``, and runs its timed part when told;
+        the window brackets that part (the helper reports its own CPU for it)."""
         out = self.work / "duckpg.duckdb"
         for p in (out, out.with_name(out.name + ".wal")):
             p.unlink(missing_ok=True)
@@ -265,20 +311,38 @@ class Bench:
         cmd = [str(python), str(HERE / "_duckpg.py"), "--conninfo", conninfo,
                "--out", str(out), "--ext-dir", str(DUCKPG_VENV / "duckdb-extensions")]
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, check=False)
+        proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            ready = proc.stdout.readline().strip()
+            if ready != "ready":
+                raise RuntimeError(f"_duckpg.py: {ready!r}\n{proc.stderr.read()}")
+            win.start()
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"_duckpg.py failed:\n{proc.stderr.read()}")
+            res = json.loads(line)
+            win.stop(extra_client_s=res["process_cpu_s"])
+            res |= json.loads(proc.stdout.readline())
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         wall = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise RuntimeError(f"_duckpg.py failed:\n{done.stderr}")
-        res = json.loads(done.stdout.strip().splitlines()[-1])
+        win.seconds = res["seconds"]  # measured inside the helper
         check("duckdb postgres extension", (res["rows"], Decimal(res["sum_quantity"])),
               self.truth)
         out.unlink(missing_ok=True)
         return res | {"process_wall_s": wall}
 
-    def adbc_duckdb(self) -> dict:
+    def adbc_duckdb(self, win: Window) -> dict:
         out = self.work / "adbc.duckdb"
         out.unlink(missing_ok=True)
-        t0 = time.perf_counter()
+        win.start()
         with contextlib.closing(duckdb.connect(str(out))) as duck, contextlib.closing(
             adbc_pg.connect(self.pg.uri("bench"), autocommit=True)
         ) as conn, contextlib.closing(conn.cursor()) as cur:
@@ -289,39 +353,43 @@ class Bench:
                 "CAST(quantity AS DECIMAL(18,6)) AS quantity FROM reader"
             )
             duck.execute("CHECKPOINT")
-            seconds = time.perf_counter() - t0
+            win.stop()
             got = duck.execute("SELECT count(*), sum(quantity) FROM events").fetchone()
+            groups = row_groups(duck, "events")
         check("plain ADBC -> DuckDB", (got[0], got[1]), self.truth)
         size = out.stat().st_size
         out.unlink(missing_ok=True)
-        return {"seconds": seconds, "file_bytes": size}
+        return {"file_bytes": size, "row_groups": groups}
 
-    def meterql_initial(self, run: str) -> dict:
+    def meterql_initial(self, win: Window, run: str) -> dict:
         home = self.work / f"ws-initial-{run}"
         shutil.rmtree(home, ignore_errors=True)
         with meterql.connect(home) as ws:
             ws.add_source("pg", self.uri["bench"], mode="sync")
+            win.start()
             t0 = time.perf_counter()
             reports = ws.sync("pg")
             t1 = time.perf_counter()
             ws.engine.duck.execute('CHECKPOINT "pg"')
             t2 = time.perf_counter()
+            win.stop()
             report = reports[0]
             assert report.error is None, f"meterql sync failed: {report.error}"
             (table,) = report.tables
             assert table.rows == self.truth[0], (table.rows, self.truth)
             check("meterql initial sync", replica_truth(ws, "pg"), self.truth)
+            groups = row_groups(ws.engine.duck, "pg.public.events")
         size = (home / "replicas" / "pg.duckdb").stat().st_size
         if self.last_home is not None:
             shutil.rmtree(self.last_home, ignore_errors=True)
         self.last_home = home  # kept: the incremental part continues from it
         return {
-            "seconds": t2 - t0,
             "sync_s": t1 - t0,
             "checkpoint_s": t2 - t1,
             "table_s": table.seconds,
             "rows": table.rows,
             "file_bytes": size,
+            "row_groups": groups,
         }
 
     def initial(self) -> dict:
@@ -329,20 +397,20 @@ class Bench:
         self.truth = source_truth(self.pg, "bench")
         self.last_home: Path | None = None
         python = ensure_duckpg_venv(DUCKPG_VENV)
-        paths: dict[str, Callable[[str], dict]] = {
+        paths: dict[str, Callable[[Window, str], dict]] = {
             "meterql": self.meterql_initial,
-            "duckdb_postgres_ext": lambda run: self.duckdb_ext(python),
-            "copy_binary_psql": lambda run: self.copy_psql(),
-            "adbc_reader_duckdb": lambda run: self.adbc_duckdb(),
+            "duckdb_postgres_ext": lambda win, run: self.duckdb_ext(win, python),
+            "copy_binary_psql": lambda win, run: self.copy_psql(win),
+            "adbc_reader_duckdb": lambda win, run: self.adbc_duckdb(win),
         }
         print("(1) warm-up COPY ...", flush=True)
-        warm = self.copy_psql()
+        warm = self.timed(self.copy_psql)
         runs: dict[str, list[dict]] = {name: [] for name in paths}
         names = list(paths)
         for run in range(args.runs):
             order = names if run % 2 == 0 else names[::-1]
             for name in order:
-                r = self.timed(lambda name=name, run=run: paths[name](str(run)))
+                r = self.timed(lambda win, name=name, run=run: paths[name](win, str(run)))
                 runs[name].append(r)
                 print(f"    run {run + 1} {name:<22} {r['seconds']:7.2f} s  cpu {r['cpu_s']}",
                       flush=True)
@@ -384,13 +452,13 @@ class Bench:
                     next_id[name] = hi
                     truth = source_truth(self.pg, db)
 
-                    def one(name=name) -> dict:
-                        t0 = time.perf_counter()
+                    def one(win: Window, name=name) -> dict:
+                        win.start()
                         (rep,) = ws.sync(name)
-                        seconds = time.perf_counter() - t0
+                        win.stop()
                         assert rep.error is None, f"sync of {name} failed: {rep.error}"
                         (table,) = rep.tables
-                        return {"seconds": seconds, "table_s": table.seconds,
+                        return {"table_s": table.seconds,
                                 "rows": table.rows, "strategy": table.strategy}
 
                     r = self.timed(one)
@@ -437,44 +505,63 @@ class Bench:
             scan = scan_select(table, list(table.columns), dialect_for("postgres"))
             steps["sql"] = {"meterql_scan_sql": scan.sql}
 
-            def copy_meterql_sql() -> dict:
-                return self.copy_psql(f"COPY ({scan.sql}) TO STDOUT (FORMAT binary)")
+            def copy_meterql_sql(win: Window) -> dict:
+                return self.copy_psql(win, f"COPY ({scan.sql}) TO STDOUT (FORMAT binary)")
 
-            def adbc_read(sql: str) -> Callable[[], dict]:
-                def run() -> dict:
-                    t0, n = time.perf_counter(), 0
+            def adbc_read(sql: str) -> Callable[[Window], dict]:
+                def run(win: Window) -> dict:
+                    n = 0
+                    win.start()
                     with contextlib.closing(
                         adbc_pg.connect(self.pg.uri("bench"), autocommit=True)
                     ) as conn, contextlib.closing(conn.cursor()) as cur:
                         cur.execute(sql)
                         for batch in cur.fetch_record_batch():
                             n += batch.num_rows
-                    return {"seconds": time.perf_counter() - t0, "rows": n}
+                    win.stop()
+                    return {"rows": n}
 
                 return run
 
-            def conformed_read() -> dict:
-                t0, n = time.perf_counter(), 0
+            def conformed_read(win: Window) -> dict:
+                n = 0
+                win.start()
                 with connector.stream(scan.sql, schema=scan.schema) as reader:
                     for batch in reader:
                         n += batch.num_rows
-                return {"seconds": time.perf_counter() - t0, "rows": n}
+                win.stop()
+                return {"rows": n}
 
-            def conformed_into_duckdb() -> dict:
+            def conformed_into_duckdb(win: Window, whole_groups: bool = False) -> dict:
+                """As the sync writes: one transaction, CREATE TABLE + INSERT ... FROM reader."""
+                import pyarrow as pa
+
                 out = self.work / "ladder.duckdb"
                 out.unlink(missing_ok=True)
                 cols = ", ".join(f'"{c.name}" {c.type}' for c in table.columns)
-                t0 = time.perf_counter()
+                batch_rows: list[int] = []
+                win.start()
                 with contextlib.closing(duckdb.connect(str(out))) as duck:
+                    duck.execute("BEGIN TRANSACTION")
                     duck.execute(f"CREATE TABLE events ({cols})")
-                    with connector.stream(scan.sql, schema=scan.schema) as reader:  # noqa: F841
+                    with connector.stream(scan.sql, schema=scan.schema) as raw:
+                        batches = rechunk(raw) if whole_groups else raw
+                        reader = pa.RecordBatchReader.from_batches(  # noqa: F841 - scanned below
+                            raw.schema, (batch_rows.append(b.num_rows) or b for b in batches))
                         duck.execute("INSERT INTO events SELECT * FROM reader")
+                    duck.execute("COMMIT")
+                    t_commit = time.perf_counter()
                     duck.execute("CHECKPOINT")
-                    seconds = time.perf_counter() - t0
+                    win.stop()
+                    checkpoint = time.perf_counter() - t_commit
                     got = duck.execute("SELECT count(*), sum(quantity) FROM events").fetchone()
+                    groups = row_groups(duck, "events")
                 check("ladder: conformed reader -> DuckDB", (got[0], got[1]), self.truth)
+                size = out.stat().st_size
                 out.unlink(missing_ok=True)
-                return {"seconds": seconds}
+                return {"checkpoint_s": checkpoint, "file_bytes": size, "row_groups": groups,
+                        "batches": len(batch_rows),
+                        "batch_rows_median": statistics.median(batch_rows)}
 
             ladder = {
                 "a COPY of meterql's scan SQL via psql (server-side limit)": copy_meterql_sql,
@@ -482,9 +569,11 @@ class Bench:
                     "SELECT * FROM public.events"),
                 "c ADBC read, meterql's scan SQL (quantity::text)": adbc_read(scan.sql),
                 "d + meterql connector: pool, conform text -> decimal128": conformed_read,
-                "e + INSERT into DuckDB file + CHECKPOINT (no _Counted)": conformed_into_duckdb,
+                "e + INSERT into DuckDB file (1 txn) + CHECKPOINT": conformed_into_duckdb,
+                "e2 as e, batches re-cut to multiples of 122,880 rows": lambda win:
+                    conformed_into_duckdb(win, whole_groups=True),
                 "f meterql ws.sync + CHECKPOINT (fresh workspace)":
-                    lambda: self.meterql_initial("ladder"),
+                    lambda win: self.meterql_initial(win, "ladder"),
             }
             for name, fn in ladder.items():
                 steps[name] = self.timed(fn)
@@ -494,7 +583,13 @@ class Bench:
         return steps
 
     def ladder_incremental(self) -> dict:
-        """The parts of an append sync, timed on both replicas: what scales with the table."""
+        """The parts of an append sync, timed on both replicas (median of 3 calls each): what
+        scales with the table. Uses meterql's internals (benchmark only)."""
+        from sqlglot import exp
+
+        from meterql.dialects import dialect_for
+        from meterql.engine.rules.scans import scan_select
+
         steps: dict[str, dict] = {}
         with meterql.connect(self.ws_home) as ws:
             duck = ws.engine.duck.cursor()
@@ -504,11 +599,16 @@ class Bench:
                 t = {}
 
                 def clock(label: str, fn: Callable[[], object], t=t) -> None:
-                    t0 = time.perf_counter()
-                    fn()
-                    t[label] = time.perf_counter() - t0
+                    times = []
+                    for _ in range(3):
+                        t0 = time.perf_counter()
+                        fn()
+                        times.append(time.perf_counter() - t0)
+                    t[label] = statistics.median(times)
 
-                clock("introspect source", lambda name=name: ws._connector(name).introspect())
+                ws._connector(name).introspect()  # opens the pooled connection
+                clock("introspect source (warm)",
+                      lambda name=name: ws._connector(name).introspect())
                 clock("replica max(id)", lambda target=target: duck.execute(
                     f"SELECT max(id) FROM {target}").fetchall())
                 clock("replica count(*)", lambda target=target: duck.execute(
@@ -521,16 +621,16 @@ class Bench:
 
                 clock("replica DELETE of the window (rolled back)", delete_rollback)
 
-                def source_read(name=name, last=last) -> None:
-                    db = "small" if name == "small" else "bench"
-                    with contextlib.closing(
-                        adbc_pg.connect(self.pg.uri(db), autocommit=True)
-                    ) as conn, contextlib.closing(conn.cursor()) as cur:
-                        cur.execute("SELECT * FROM public.events WHERE id >= $1",
-                                    parameters=(last - self.args.delta,))
-                        cur.fetch_arrow_table()
+                table = ws.catalog.table(f"{name}.public.events")
+                id_ge = exp.GTE(this=exp.column("id"), expression=exp.Placeholder(this="cursor"))
+                scan = scan_select(table, list(table.columns), dialect_for("postgres"), [id_ge])
 
-                clock("source: ADBC read of the window (new connection)", source_read)
+                def source_read(name=name, last=last, scan=scan) -> None:
+                    low = last - self.args.delta
+                    with ws._connector(name).stream(scan.sql, [low], schema=scan.schema) as r:
+                        r.read_all()
+
+                clock("read the window via the connector (warm, conformed)", source_read)
                 steps[name] = t
                 print(f"    {name}: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in t.items()),
                       flush=True)
@@ -554,9 +654,10 @@ class Bench:
         if not out.exists():
             return {"error": err[-2000:]}
         raw = out.read_text()
-        dest = RESULTS / f"sync.pyspy-{label}.txt"
+        output = Path(self.args.output)
+        dest = output.with_name(f"{output.stem}.{label}.pyspy.txt")  # ignored by git
         dest.write_text(raw)
-        return summarise_pyspy(raw) | {"raw": str(dest.relative_to(ROOT))}
+        return summarise_pyspy(raw) | {"raw": str(dest)}
 
 
 def summarise_pyspy(raw: str, top: int = 25) -> dict:
@@ -635,11 +736,12 @@ def print_report(report: dict) -> None:
     print(f"  meterql split (median): ws.sync {statistics.median(x['sync_s'] for x in mq):.2f} s "
           f"(table {statistics.median(x['table_s'] for x in mq):.2f} s), CHECKPOINT "
           f"{statistics.median(x['checkpoint_s'] for x in mq):.2f} s; replica "
-          f"{fmt_bytes(mq[-1]['file_bytes'])}")
+          f"{fmt_bytes(mq[-1]['file_bytes'])}, {mq[-1]['row_groups']} row groups")
     print(f"  extension split (median): ATTACH {statistics.median(x['attach_s'] for x in ext):.2f}"
           f" s, CTAS {statistics.median(x['ctas_s'] for x in ext):.2f} s, CHECKPOINT "
           f"{statistics.median(x['checkpoint_s'] for x in ext):.2f} s; file "
-          f"{fmt_bytes(ext[-1]['file_bytes'])}; process wall incl. start and LOAD "
+          f"{fmt_bytes(ext[-1]['file_bytes'])}, {ext[-1]['row_groups']} row groups; process wall "
+          f"incl. start and LOAD "
           f"{statistics.median(x['process_wall_s'] for x in ext):.2f} s")
     print(f"  meterql / extension = {a['ratio_meterql_to_ext']:.2f}; target {TARGETS['initial']}:"
           f" {verdict[a['met']]}")
@@ -662,7 +764,13 @@ def print_report(report: dict) -> None:
         print("\nwhere the initial sync's time goes (each step once):")
         for name, st in prof["initial_ladder"].items():
             if "seconds" in st:
-                print(f"  {name:<60} {st['seconds']:7.2f} s  cpu {st['cpu_s']}")
+                extra = ", ".join(
+                    f"{k} {fmt_bytes(v) if k == 'file_bytes' else round(v, 2)}"
+                    for k, v in st.items()
+                    if k in ("checkpoint_s", "file_bytes", "row_groups", "batches",
+                             "batch_rows_median"))
+                print(f"  {name:<54} {st['seconds']:6.2f} s  cpu {st['cpu_s']}"
+                      + (f"\n  {'':<54} {extra}" if extra else ""))
             else:
                 print(f"  {name}: {st}")
     if "incremental_steps" in prof:
@@ -735,22 +843,24 @@ def main() -> None:
             os.environ[PW_ENV] = pg.password
             bench = Bench(pg, work, args)
             results = report["results"]
+            prof = report["profiles"]
             print("(1) initial sync ...", flush=True)
             results["initial"] = bench.initial()
-            print("(2) incremental sync ...", flush=True)
-            results["incremental"] = bench.incremental()
             report["versions"]["duckdb_postgres_ext_venv"] = {
                 k: results["initial"]["paths"]["duckdb_postgres_ext"]["runs"][0][k]
                 for k in ("duckdb", "extension", "settings")
             }
-            prof = report["profiles"]
+            # Profiled before (2), which adds rows to the table.
             if args.profile or not results["initial"]["met"]:
                 print("profile (1): ladder ...", flush=True)
                 prof["initial_ladder"] = bench.ladder_initial()
                 if args.py_spy:
                     print("profile (1): py-spy of one ws.sync ...", flush=True)
                     prof["initial_pyspy"] = bench.py_spy(
-                        args.py_spy, lambda: bench.meterql_initial("pyspy"), "initial")
+                        args.py_spy, lambda: bench.meterql_initial(Window(bench.cpu), "pyspy"),
+                        "initial")
+            print("(2) incremental sync ...", flush=True)
+            results["incremental"] = bench.incremental()
             if args.profile or not results["incremental"]["met"]:
                 print("profile (2): parts ...", flush=True)
                 prof["incremental_steps"] = bench.ladder_incremental()

@@ -215,6 +215,30 @@ def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
     return cur.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type}))").fetchall()[0][0]
 
 
+#: DuckDB's row group size. Batches of other lengths leave partial row groups that DuckDB
+#: merges and rewrites at checkpoint (measured on 10M rows: 1.2 to 1.9 s and a 50% larger file).
+ROW_GROUP = 122_880
+
+
+def _whole_row_groups(reader: pa.RecordBatchReader, size: int = ROW_GROUP):
+    """The same rows in batches whose lengths are multiples of ``size`` (the last excepted)."""
+    schema, batches = reader.schema, reader
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= size:
+            table = pa.Table.from_batches(pending, schema=schema)
+            cut = count // size * size
+            yield from table.slice(0, cut).combine_chunks().to_batches()
+            rest = table.slice(cut)
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            count = rest.num_rows
+    if count:
+        yield from pa.Table.from_batches(pending, schema=schema).combine_chunks().to_batches()
+
+
 def _minus_lag(value: Any, lag: int) -> Any:
     if not lag:
         return value
@@ -234,7 +258,7 @@ class _Counted:
     def reader(self) -> pa.RecordBatchReader:
         def batches():
             try:
-                for batch in self._reader:
+                for batch in _whole_row_groups(self._reader):
                     self.rows += batch.num_rows
                     if self._progress is not None:
                         self._progress(self._table, self.rows)
