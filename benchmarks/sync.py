@@ -71,12 +71,12 @@ from _common import RESULTS, CpuWatch, fmt_bytes, machine, postmaster_pid, versi
 from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
 
 import meterql  # noqa: E402
+from meterql.sync.runner import _whole_row_groups  # noqa: E402
 from tests.support.pgcluster import PostgresCluster  # noqa: E402
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 DUCKPG_VENV = HERE / ".venv-duckpg"
 DUCKPG_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres==1.5.5"]
-ROW_GROUP = 122_880  # DuckDB's default row group size (rows)
 COPY_SQL = "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)"
 CHECK_SQL = "SELECT count(*), sum(quantity) FROM public.events"
 
@@ -157,27 +157,6 @@ def row_groups(duck, table: str) -> int:
     return duck.execute(
         f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')"
     ).fetchone()[0]
-
-
-def rechunk(batches, size: int = ROW_GROUP):
-    """Batches whose lengths are multiples of ``size`` (the last one excepted): DuckDB then
-    writes only whole row groups. Used by the profile to measure the fix it suggests."""
-    import pyarrow as pa
-
-    pending: list = []
-    n = 0
-    for batch in batches:
-        pending.append(batch)
-        n += batch.num_rows
-        if n >= size:
-            table = pa.Table.from_batches(pending)
-            cut = n // size * size
-            yield from table.slice(0, cut).combine_chunks().to_batches()
-            rest = table.slice(cut)
-            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
-            n = rest.num_rows
-    if n:
-        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
 
 
 def check(what: str, got: tuple[int, Decimal], want: tuple[int, Decimal]) -> None:
@@ -545,7 +524,7 @@ class Bench:
                     duck.execute("BEGIN TRANSACTION")
                     duck.execute(f"CREATE TABLE events ({cols})")
                     with connector.stream(scan.sql, schema=scan.schema) as raw:
-                        batches = rechunk(raw) if whole_groups else raw
+                        batches = _whole_row_groups(raw) if whole_groups else raw
                         reader = pa.RecordBatchReader.from_batches(  # noqa: F841 - scanned below
                             raw.schema, (batch_rows.append(b.num_rows) or b for b in batches))
                         duck.execute("INSERT INTO events SELECT * FROM reader")
