@@ -226,7 +226,8 @@ def _sync_one(ws: Workspace, name: str) -> bool:
 
             report = ws.sync(name, progress=show)[0]
         for t in report.tables:
-            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} rows read in {t.seconds:.2f} s")
+            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} rows read in {t.seconds:.2f} s"
+                       + (f"; {t.note}" if t.note else ""))
         if report.error is None:
             return False
         if not report.error.retryable or attempt == 2:

@@ -341,8 +341,10 @@ class Workspace:
                         source.name).items()
                 }
                 tables = [t for t in self.catalog.tables(source.name) if t.kind == "table"]
-                reports.append(sync_source(self.engine.duck, self._connector(source.name),
-                                           source, tables, configs, progress))
+                reports.append(sync_source(
+                    self.engine.duck, self._connector(source.name), source, tables, configs,
+                    progress, self.catalog.settings["sync_full_copy_on_schema_change"],
+                ))
                 self._watermarks[source.name] = watermarks(self.engine.duck, source.name)
         return reports
 

@@ -87,9 +87,13 @@ def test_append_rereads_the_boundary_and_late_rows(synced, pg_cluster):
 
 def test_a_new_column_reaches_the_replica(synced, pg_cluster):
     ws, db = synced
+    ws.set_sync_strategy("pg.public.usage", "append", cursor="id")
     ws.sync("pg")
     pg_cluster.run_sql("ALTER TABLE usage ADD COLUMN region text DEFAULT 'eu'", dbname=db)
-    ws.sync("pg")
+    [report] = ws.sync("pg")
+    note = "columns changed at the source (new column region): copied whole"
+    assert report.tables[0].note == note
+    assert report.tables[0].rows == 500
     assert ws.query("SELECT DISTINCT region FROM pg.public.usage").rows() == [("eu",)]
     assert replica_rows(ws) == source_rows(ws)
 
@@ -255,3 +259,17 @@ def test_rows_reach_duckdb_in_whole_row_groups():
     out = list(_whole_row_groups(pa.RecordBatchReader.from_batches(schema, batches), size=128))
     assert [b.num_rows % 128 for b in out[:-1]] == [0] * (len(out) - 1)
     assert pa.Table.from_batches(out).column("a").to_pylist() == list(range(sum(sizes)))
+
+
+def test_a_type_change_is_refused_when_full_copies_are_off(synced, pg_cluster):
+    ws, db = synced
+    ws.sync("pg")
+    before = replica_rows(ws)
+    ws.set_setting("sync_full_copy_on_schema_change", False)
+    pg_cluster.run_sql("ALTER TABLE usage ALTER COLUMN qty TYPE numeric(14,4)", dbname=db)
+    [report] = ws.sync("pg")
+    assert "qty DECIMAL(12,3) -> DECIMAL(14,4)" in str(report.error)
+    assert replica_rows(ws) == before
+    ws.set_setting("sync_full_copy_on_schema_change", True)
+    [report] = ws.sync("pg")
+    assert report.error is None and replica_rows(ws) == source_rows(ws)

@@ -74,6 +74,13 @@ SETTINGS: dict[str, Setting] = {
             2**62,
         ),
         Setting(
+            "sync_full_copy_on_schema_change",
+            bool,
+            True,
+            "copy a synced table whole when its columns changed at the source (off: report "
+            "the change and keep the replica as it was)",
+        ),
+        Setting(
             "plan_cache_size",
             int,
             256,

@@ -58,6 +58,7 @@ class TableSyncReport:
     rows: int = 0
     seconds: float = 0.0
     cursor: Any = None
+    note: str | None = None  # e.g. why an incremental table was copied whole this time
 
 
 @dataclass
@@ -84,6 +85,7 @@ def sync_source(
     tables: list[Table],
     configs: dict[tuple[str, str], TableSyncConfig],
     progress: Progress | None = None,
+    full_copy_on_schema_change: bool = True,
 ) -> SyncReport:
     """Sync every table of one source; the first failing table stops the run (the tables
     already committed stay committed, each is consistent on its own)."""
@@ -95,7 +97,8 @@ def sync_source(
         with connector.snapshot():
             for table in tables:
                 config = configs.get((table.schema, table.name), TableSyncConfig())
-                report.tables.append(_sync_table(duck, connector, table, config, progress))
+                report.tables.append(_sync_table(duck, connector, table, config, progress,
+                                                 full_copy_on_schema_change))
     except MeterqlError as exc:
         report.error = exc
     report.seconds = time.perf_counter() - t0
@@ -108,6 +111,7 @@ def _sync_table(
     table: Table,
     config: TableSyncConfig,
     progress: Progress | None,
+    full_copy_on_schema_change: bool = True,
 ) -> TableSyncReport:
     t0 = time.perf_counter()
     dialect = dialect_for(connector.source.kind)
@@ -121,6 +125,18 @@ def _sync_table(
         wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
         # A new, dropped or retyped column at the source: this run copies the table whole.
         same_shape = bool(replica_columns) and replica_columns == wanted
+        note = None
+        if replica_columns and not same_shape:
+            change = _describe_change(replica_columns, wanted)
+            if not full_copy_on_schema_change:
+                raise SourceQueryError(
+                    f"{table.full_name} changed at the source ({change}); the replica keeps "
+                    "its last state",
+                    source=table.source, table=table.full_name,
+                    hint="allow a full copy with 'meterql settings set "
+                    "sync_full_copy_on_schema_change on', or change the source back",
+                )
+            note = f"columns changed at the source ({change}): copied whole"
         conditions, params, low = [], [], None
         incremental = config.strategy in ("append", "merge") and same_shape
         if incremental:
@@ -175,7 +191,7 @@ def _sync_table(
                 cur.execute("ROLLBACK")
                 raise
         return TableSyncReport(table.full_name, config.strategy, counted.rows,
-                               time.perf_counter() - t0, cursor_value)
+                               time.perf_counter() - t0, cursor_value, note)
     except duckdb.Error as exc:
         raise SourceQueryError(
             f"sync of {table.full_name} failed writing the replica: {exc}",
@@ -208,6 +224,14 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
         )
     finally:
         cur.unregister("source_keys")
+
+
+def _describe_change(had: list[tuple[str, str]], wants: list[tuple[str, str]]) -> str:
+    old, new = dict(had), dict(wants)
+    parts = [f"new column {c}" for c in new if c not in old]
+    parts += [f"dropped column {c}" for c in old if c not in new]
+    parts += [f"{c} {old[c]} -> {new[c]}" for c in new if c in old and old[c] != new[c]]
+    return ", ".join(parts) or "column order"
 
 
 def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
