@@ -8,6 +8,7 @@ imported as ``_common`` with the benchmarks folder on ``sys.path``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import sqlite3
@@ -166,3 +167,14 @@ def fmt_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def finish_report(report: dict, output: str | Path, print_report) -> None:
+    """Stamp the end of a run, print it, and write its JSON."""
+    from datetime import UTC, datetime
+
+    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    print_report(report)
+    Path(output).write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"wrote {output}")

@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import cProfile
 import io
-import json
 import os
 import pstats
 import random
@@ -67,6 +66,7 @@ import pyarrow as pa  # noqa: E402
 from _common import (  # noqa: E402
     RESULTS,
     CpuWatch,
+    finish_report,
     fmt_bytes,
     machine,
     postmaster_pid,
@@ -835,11 +835,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         os.environ.pop(PW_ENV, None)
 
-    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    print_report(report)
-    Path(args.output).write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"wrote {args.output}")
+    finish_report(report, args.output, print_report)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,15 @@ sys.path.insert(0, str(HERE))
 
 import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
 import duckdb  # noqa: E402
-from _common import RESULTS, CpuWatch, fmt_bytes, machine, postmaster_pid, versions  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    CpuWatch,
+    finish_report,
+    fmt_bytes,
+    machine,
+    postmaster_pid,
+    versions,
+)
 from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
 
 import meterql  # noqa: E402
@@ -847,11 +855,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
         os.environ.pop(PW_ENV, None)
 
-    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    print_report(report)
-    Path(args.output).write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"wrote {args.output}")
+    finish_report(report, args.output, print_report)
 
 
 if __name__ == "__main__":

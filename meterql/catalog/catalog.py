@@ -163,9 +163,6 @@ class Catalog:
         parts = name.split(".") if isinstance(name, str) else list(name)
         return resolve_table(parts, self._tables)
 
-    def table_by_key(self, key: tuple[str, str, str]) -> Table:
-        return self._by_key[key]
-
     @property
     def schema(self) -> CatalogSchema:
         """The catalog as sqlglot's optimizer schema (built lazily, per catalog version)."""

@@ -27,8 +27,6 @@ class Capabilities:
         pushable_filter_types: DuckDB type families whose comparisons keep their meaning at
             the source (``None`` means every type).
         exact_decimal: the source computes on decimals exactly.
-        bound_parameters: the source takes bound parameters in pushed SQL.
-        read_only_session: sessions are opened read-only by the connector.
         same_engine: the source is DuckDB itself, so every construct keeps its meaning.
         binary_text_order: text compares and sorts bytewise, as in DuckDB (no collation).
         casts_in_filters: casts of columns in filters convert as DuckDB's do.
@@ -47,8 +45,6 @@ class Capabilities:
     filters: bool = True
     pushable_filter_types: frozenset[str] | None = None
     exact_decimal: bool = True
-    bound_parameters: bool = True
-    read_only_session: bool = True
     same_engine: bool = False
     binary_text_order: bool = False
     casts_in_filters: bool = True
@@ -66,7 +62,6 @@ class SourceDialect:
         uri_schemes: URI schemes that select this kind.
         sqlglot_dialect: the sqlglot dialect used to write SQL for the source.
         capabilities: what may be pushed down.
-        default_schema: the schema a file database uses (``main``), or ``None``.
         map_type: maps a source column type (as the source spells it) to a DuckDB type.
         fetch_as_text: DuckDB type families that the scan reads as text at the source and
             converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
@@ -84,7 +79,6 @@ class SourceDialect:
     sqlglot_dialect: str
     capabilities: Capabilities
     map_type: Callable[[str], str]
-    default_schema: str | None = None
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)

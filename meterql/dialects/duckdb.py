@@ -20,5 +20,4 @@ DIALECT = SourceDialect(
     sqlglot_dialect="duckdb",
     capabilities=Capabilities(same_engine=True, binary_text_order=True, key_sets="list"),
     map_type=map_type,
-    default_schema="main",
 )

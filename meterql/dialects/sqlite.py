@@ -57,7 +57,6 @@ DIALECT = SourceDialect(
         casts_in_filters=False,
     ),
     map_type=map_type,
-    default_schema="main",
     fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP", "TIMESTAMPNTZ"}),
     fetch_as_integer=frozenset({"BOOLEAN"}),
     types_from_values=True,
