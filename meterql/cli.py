@@ -150,29 +150,44 @@ def source_show(ws: Workspace, name: str) -> None:
 
 @source.command("set")
 @click.argument("name")
-@click.option("--mode", type=click.Choice(["direct", "sync"]), required=True,
+@click.option("--mode", type=click.Choice(["direct", "sync"]),
               help="direct: query the source; sync: query its local replica.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Set a source option (KEY= with no value removes it), e.g. cdc_slot=meterql.")
 @home_option
-def source_set(ws: Workspace, name: str, mode: str) -> None:
-    """Switch a source between direct and sync mode (the SQL stays the same)."""
-    src = ws.set_mode(name, mode)  # type: ignore[arg-type]
-    click.echo(f"source '{src.name}' is now in {src.mode} mode")
+def source_set(ws: Workspace, name: str, mode: str | None, options: tuple[str, ...]) -> None:
+    """Switch a source between direct and sync mode (the SQL stays the same), or change its
+    options."""
+    if mode is None and not options:
+        raise click.UsageError("give --mode and/or --option KEY=VALUE")
+    if options:
+        parsed = {k: (None if v == "" else v) for k, v in _parse_options(options).items()}
+        src = ws.set_source_options(name, parsed)
+        click.echo(f"source '{src.name}' options: "
+                   + (", ".join(f"{k}={v}" for k, v in sorted(src.options.items())) or "none"))
+    if mode is not None:
+        src = ws.set_mode(name, mode)  # type: ignore[arg-type]
+        click.echo(f"source '{src.name}' is now in {src.mode} mode")
 
 
 @source.command("strategy")
 @click.argument("table")
-@click.argument("strategy", type=click.Choice(["full", "append", "merge"]))
+@click.argument("strategy", type=click.Choice(["full", "append", "merge", "cdc"]))
 @click.option("--cursor",
               help="append: a monotonic column (id, created_at); merge: an updated_at column.")
 @click.option("--lag", type=int, default=0, show_default=True,
               help="re-read this much before the last cursor (seconds for timestamps).")
+@click.option("--soft-delete", "soft_delete", metavar="COLUMN",
+              help="merge: the column that marks deleted rows (deletes are then updates, and "
+                   "the key read that finds hard deletes is skipped).")
 @home_option
 def source_strategy(ws: Workspace, table: str, strategy: str, cursor: str | None,
-                    lag: int) -> None:
-    """Choose how a table of a synced source is copied."""
-    ws.set_sync_strategy(table, strategy, cursor, lag)  # type: ignore[arg-type]
+                    lag: int, soft_delete: str | None) -> None:
+    """Choose how a table of a synced source is copied (cdc: PostgreSQL's change log)."""
+    ws.set_sync_strategy(table, strategy, cursor, lag, soft_delete)  # type: ignore[arg-type]
     click.echo(f"{ws.table(table).full_name}: {strategy}"
-               + (f" on {cursor} (lag {lag})" if strategy != "full" else ""))
+               + (f" on {cursor} (lag {lag})" if strategy in ("append", "merge") else "")
+               + (f", soft delete by {soft_delete}" if soft_delete else ""))
 
 
 # -- sync ------------------------------------------------------------------------------------
@@ -226,7 +241,9 @@ def _sync_one(ws: Workspace, name: str) -> bool:
 
             report = ws.sync(name, progress=show)[0]
         for t in report.tables:
-            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} rows read in {t.seconds:.2f} s"
+            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} "
+                       + ("rows and changes" if t.changes is not None else "rows")
+                       + f" read in {t.seconds:.2f} s"
                        + (f"; {t.note}" if t.note else ""))
         if report.error is None:
             return False

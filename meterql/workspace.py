@@ -271,29 +271,61 @@ class Workspace:
             self._attach(source.name)
         return source
 
+    def set_source_options(self, name: str, options: Mapping[str, Any]) -> Source:
+        """Change source options (``statement_timeout_ms``, ``cdc_slot``, ...); a value of
+        None removes an option. Connections pick the new values up on their next use."""
+        self._check_open()
+        source = self.catalog.set_options(name, dict(options))
+        self._drop_connector(source.name)
+        return source
+
     def set_sync_strategy(
         self,
         table: str,
-        strategy: Literal["full", "append", "merge"],
+        strategy: Literal["full", "append", "merge", "cdc"],
         cursor: str | None = None,
         lag: int = 0,
+        soft_delete: str | None = None,
     ) -> None:
-        """Choose how one table is synced: ``full`` (default; exact for inserts, updates and
-        deletes), ``append`` on a monotonic ``cursor`` column, or ``merge`` on an
-        ``updated_at``-style ``cursor`` plus the primary key (exact, deletes reconciled by key);
-        ``lag`` re-reads that many units (seconds for timestamps) before the last cursor."""
+        """Choose how one table is synced.
+
+        ``full`` copies the table whole (exact; the default, except that primary-key tables of
+        a PostgreSQL source with the ``cdc_slot`` option default to ``cdc``); ``append`` reads
+        a monotonic ``cursor`` column; ``merge`` an ``updated_at``-style ``cursor`` plus the
+        primary key (exact: deletes are reconciled by reading the key column, or, with
+        ``soft_delete`` naming the column that marks deleted rows, arrive as updates);
+        ``cdc`` reads PostgreSQL's change log (exact; see docs/guide.md for the source-side
+        setup). ``lag`` re-reads that many units (seconds for timestamps) before the last
+        cursor."""
         self._check_open()
         entry = self.catalog.table(table)
         if strategy not in STRATEGIES:
             raise InvalidSourceError(
                 f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
             )
-        if strategy == "merge" and not entry.primary_key:
+        if strategy == "cdc" and self.catalog.source(entry.source).kind != "postgres":
             raise InvalidSourceError(
-                f"merge sync of {entry.full_name} needs a primary key, and it has none",
+                f"cdc sync reads PostgreSQL's change log; {entry.source} is a "
+                f"{self.catalog.source(entry.source).kind} source",
+                source=entry.source, table=entry.full_name,
+                hint="use full, append or merge",
+            )
+        if strategy in ("merge", "cdc") and not entry.primary_key:
+            raise InvalidSourceError(
+                f"{strategy} sync of {entry.full_name} needs a primary key, and it has none",
                 table=entry.full_name,
                 hint="use full, or append for an append-only table",
             )
+        if soft_delete is not None:
+            column = entry.column(soft_delete)
+            if strategy != "merge" or column is None:
+                raise InvalidSourceError(
+                    f"soft_delete={soft_delete!r} does not apply to {strategy} sync of "
+                    f"{entry.full_name}",
+                    table=entry.full_name,
+                    hint="a soft-delete column is one of the table's columns, used by merge",
+                )
+            soft_delete = column.name
         if strategy in ("append", "merge"):
             column = entry.column(cursor or "")
             if column is None:
@@ -304,8 +336,9 @@ class Workspace:
                     hint=f"pass cursor= one of: {names}",
                 )
             cursor = column.name
-        self.catalog.set_sync_config(entry, strategy, cursor if strategy != "full" else None,
-                                     int(lag))
+        self.catalog.set_sync_config(
+            entry, strategy, cursor if strategy in ("append", "merge") else None, int(lag),
+            soft_delete)
 
     def sync(
         self, name: str | None = None, progress: Callable[[str, int], None] | None = None
@@ -335,18 +368,26 @@ class Workspace:
                 except MeterqlError as exc:
                     reports.append(SyncReport(source.name, error=exc))
                     continue
-                configs = {
-                    key: TableSyncConfig(strategy, cursor, lag)
-                    for key, (strategy, cursor, lag) in self.catalog.sync_configs(
-                        source.name).items()
-                }
                 tables = [t for t in self.catalog.tables(source.name) if t.kind == "table"]
+                configs = self._sync_configs(source, tables)
                 reports.append(sync_source(
                     self.engine.duck, self._connector(source.name), source, tables, configs,
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
                 self._watermarks[source.name] = watermarks(self.engine.duck, source.name)
         return reports
+
+    def _sync_configs(self, source: Source,
+                      tables: list[Table]) -> dict[tuple[str, str], TableSyncConfig]:
+        """Each table's strategy: as set, else ``cdc`` for primary-key tables of a source
+        with a replication slot configured, else ``full``."""
+        chosen = {key: TableSyncConfig(*row)
+                  for key, row in self.catalog.sync_configs(source.name).items()}
+        if "cdc_slot" in source.options:
+            for table in tables:
+                if table.primary_key and (table.schema, table.name) not in chosen:
+                    chosen[(table.schema, table.name)] = TableSyncConfig("cdc")
+        return chosen
 
     def watermarks(self, name: str) -> list[ReplicaWatermark]:
         """The last committed sync of each replica table of a source."""

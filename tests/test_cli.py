@@ -245,3 +245,18 @@ def test_sync_mode_from_the_command_line(files):
     assert direct.output.splitlines() == ["n", "4"]
     nothing = run(files, "sync")
     assert nothing.exit_code == 2 and "no source is in sync mode" in nothing.output
+
+
+def test_source_options_and_the_cdc_strategy_from_the_command_line(files):
+    assert run(files, "source", "add", "crm", f"sqlite://{files['lite']}").exit_code == 0
+    set_option = run(files, "source", "set", "crm", "--option", "statement_timeout_ms=5000")
+    assert set_option.exit_code == 0 and "statement_timeout_ms=5000" in set_option.output
+    assert "option:  statement_timeout_ms=5000" in run(files, "source", "show", "crm").output
+    removed = run(files, "source", "set", "crm", "--option", "statement_timeout_ms=")
+    assert removed.exit_code == 0 and "options: none" in removed.output
+    bad = run(files, "source", "set", "crm", "--option", "cdc_slot=Not-A-Name")
+    assert bad.exit_code == 1 and "cdc_slot='Not-A-Name' is not valid" in bad.stderr
+    neither = run(files, "source", "set", "crm")
+    assert neither.exit_code == 2 and "give --mode and/or --option" in neither.output
+    cdc = run(files, "source", "strategy", "customers", "cdc")
+    assert cdc.exit_code == 1 and "cdc sync reads PostgreSQL's change log" in cdc.stderr

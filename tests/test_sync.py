@@ -273,3 +273,29 @@ def test_a_type_change_is_refused_when_full_copies_are_off(synced, pg_cluster):
     ws.set_setting("sync_full_copy_on_schema_change", True)
     [report] = ws.sync("pg")
     assert report.error is None and replica_rows(ws) == source_rows(ws)
+
+
+def test_merge_with_a_soft_delete_column_skips_the_key_read(pg_cluster, pg_database, tmp_path):
+    db = pg_database("soft", MERGE_SETUP + "ALTER TABLE accounts ADD deleted_at timestamptz;")
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
+        ws.add_source("src", pg_cluster.uri(db))
+        with pytest.raises(InvalidSourceError, match="soft_delete='nope' does not apply"):
+            ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at",
+                                 soft_delete="nope")
+        ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at",
+                             soft_delete="deleted_at")
+        ws.sync("pg")
+        pg_cluster.run_sql(
+            "UPDATE accounts SET deleted_at = TIMESTAMPTZ '2026-12-01', "
+            "updated_at = TIMESTAMPTZ '2026-12-01' WHERE id = 7;"
+            "DELETE FROM accounts WHERE id = 8;",  # a hard delete: not looked for
+            dbname=db,
+        )
+        [report] = ws.sync("pg")
+        assert report.error is None
+        live = ("SELECT id FROM {}.public.accounts WHERE deleted_at IS NULL AND id IN (7, 9) "
+                "ORDER BY 1")
+        assert ws.query(live.format("pg")).rows() == ws.query(live.format("src")).rows() == [(9,)]
+        # The opt-in trade-off, as documented: the hard-deleted row is still in the replica.
+        assert ws.query("SELECT count(*) FROM pg.public.accounts WHERE id = 8").rows() == [(1,)]

@@ -21,12 +21,16 @@ from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceE
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Names meterql keeps for itself (the local source arrives with ingestion).
 RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
-#: Source options meterql knows, with the integer range each accepts (a connector reading a new
-#: option adds it here, so a misspelt option is refused when the source is added, not ignored).
-SOURCE_OPTIONS: dict[str, tuple[int, int]] = {
+#: Source options meterql knows, with the integer range each accepts, or NAME for a PostgreSQL
+#: object name (a connector reading a new option adds it here, so a misspelt option is refused
+#: when the source is added, not ignored).
+NAME = "name"
+SOURCE_OPTIONS: dict[str, tuple[int, int] | str] = {
     "statement_timeout_ms": (1, 2**31 - 1),
     "numeric_scale": (0, 38),
     "sync_every_s": (1, 366 * 86400),
+    "cdc_slot": NAME,
+    "cdc_publication": NAME,
 }
 
 
@@ -128,14 +132,28 @@ class Catalog:
         self._load()
         return self.source(name)
 
-    def sync_configs(self, source: str) -> dict[tuple[str, str], tuple[str, str | None, int]]:
-        """Per table (schema, name): (strategy, cursor column, lag) set for syncing."""
+    def set_options(self, name: str, options: dict[str, Any]) -> Source:
+        """Change a source's options (a value of None removes the option)."""
+        source = self.source(name)
+        merged = {k: v for k, v in {**source.options, **options}.items() if v is not None}
+        _validate_options(Source(source.name, source.kind, source.uri, source.mode, merged))
+        self._store.set_options(source.name, merged)
+        self._load()
+        return self.source(name)
+
+    def sync_configs(
+        self, source: str
+    ) -> dict[tuple[str, str], tuple[str, str | None, int, str | None]]:
+        """Per table (schema, name): (strategy, cursor column, lag, soft-delete column) set for
+        syncing."""
         return self._store.sync_configs(self.source(source).name)
 
     def set_sync_config(
-        self, table: Table, strategy: str, cursor: str | None, lag: int
+        self, table: Table, strategy: str, cursor: str | None, lag: int,
+        soft_delete: str | None = None,
     ) -> None:
-        self._store.set_sync_config(table.source, table.schema, table.name, strategy, cursor, lag)
+        self._store.set_sync_config(table.source, table.schema, table.name, strategy, cursor, lag,
+                                    soft_delete)
         self._load()
 
     # -- settings -------------------------------------------------------------------------------
@@ -200,7 +218,16 @@ def _validate_options(source: Source) -> None:
                 source=source.name,
                 hint=f"did you mean '{close[0]}'?" if close else f"options meterql knows: {known}",
             )
-        low, high = SOURCE_OPTIONS[key]
+        if SOURCE_OPTIONS[key] == NAME:
+            if not isinstance(value, str) or not _NAME.match(value):
+                raise InvalidSourceError(
+                    f"source option {key}={value!r} is not valid",
+                    source=source.name,
+                    hint="use lower-case letters, digits and underscores (at most 63), as "
+                    "PostgreSQL names replication slots",
+                )
+            continue
+        low, high = SOURCE_OPTIONS[key]  # type: ignore[misc]
         try:
             number = int(str(value).strip()) if not isinstance(value, bool) else None
         except ValueError:

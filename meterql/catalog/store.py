@@ -10,7 +10,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -87,8 +87,13 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("ALTER TABLE sync_tables ADD COLUMN soft_delete VARCHAR")
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
+    _v1, _v2, _v3, _v4, _v5)
 
 
 class CatalogStore:
@@ -184,26 +189,35 @@ class CatalogStore:
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
             self._bump()
 
+    def set_options(self, name: str, options: dict) -> None:
+        with self._transaction():
+            self._con.execute("UPDATE sources SET options = ? WHERE name = ?",
+                              [json.dumps(options), name])
+            self._bump()
+
     def set_mode(self, name: str, mode: str) -> None:
         with self._transaction():
             self._con.execute("UPDATE sources SET mode = ? WHERE name = ?", [mode, name])
             self._bump()
 
-    def sync_configs(self, source: str) -> dict[tuple[str, str], tuple[str, str | None, int]]:
+    def sync_configs(
+        self, source: str
+    ) -> dict[tuple[str, str], tuple[str, str | None, int, str | None]]:
         rows = self._con.execute(
-            "SELECT schema_name, table_name, strategy, cursor_column, lag FROM sync_tables "
-            "WHERE source = ?", [source]
+            "SELECT schema_name, table_name, strategy, cursor_column, lag, soft_delete "
+            "FROM sync_tables WHERE source = ?", [source]
         ).fetchall()
-        return {(schema, table): (strategy, cursor, lag) for schema, table, strategy, cursor, lag
-                in rows}
+        return {(row[0], row[1]): tuple(row[2:]) for row in rows}
 
     def set_sync_config(
-        self, source: str, schema: str, table: str, strategy: str, cursor: str | None, lag: int
+        self, source: str, schema: str, table: str, strategy: str, cursor: str | None, lag: int,
+        soft_delete: str | None = None,
     ) -> None:
         with self._transaction():
             self._con.execute(
-                "INSERT OR REPLACE INTO sync_tables VALUES (?, ?, ?, ?, ?, ?)",
-                [source, schema, table, strategy, cursor, lag],
+                "INSERT OR REPLACE INTO sync_tables (source, schema_name, table_name, strategy, "
+                "cursor_column, lag, soft_delete) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [source, schema, table, strategy, cursor, lag, soft_delete],
             )
             self._bump()
 

@@ -72,6 +72,8 @@ class SourceDialect:
         parameter_marker: the prefix of a numbered bound parameter (``$1``, ``?1``).
         types_from_values: the driver infers Arrow types from the first rows' values (SQLite),
             so scans start with one typed row that the connector drops.
+        read_as_text: source types (as the source spells them) that the scan reads as the
+            source's text form because meterql carries them as VARCHAR (PostgreSQL arrays).
     """
 
     kind: str
@@ -84,6 +86,7 @@ class SourceDialect:
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)
     types_from_values: bool = False
     parameter_marker: str = "$"
+    read_as_text: Callable[[str], bool] = lambda source_type: False
 
 
 def type_family(duckdb_type: str) -> str:

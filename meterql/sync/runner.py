@@ -12,7 +12,11 @@ Strategies (per table, ``full`` by default):
 - ``merge``: an ``updated_at``-style cursor plus the primary key: read ``cursor >= last - lag``
   and upsert those rows by key, then reconcile deletes by reading the source's key column(s)
   alone and removing replica rows whose key is gone. Exact for inserts, updates and deletes;
-  it reads the changed rows plus one key column, not the whole table.
+  it reads the changed rows plus one key column, not the whole table. With a soft-delete
+  column configured, deletes are updates the cursor already carries, and the key read is
+  skipped.
+- ``cdc`` (PostgreSQL): the source's change log through a logical replication slot; see
+  :mod:`meterql.sync.cdc`. Exact, and its cost follows the change.
 
 Every way the new rows and the table's state commit in one DuckDB transaction: a run killed at
 any point leaves the replica exactly as the last committed run left it, and queries running
@@ -21,8 +25,9 @@ meanwhile see that state.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -36,10 +41,11 @@ from meterql.connectors import Connector
 from meterql.dialects import dialect_for
 from meterql.engine.rules.scans import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
+from meterql.sync.cdc import sync_cdc
 from meterql.sync.replica import STATE_SCHEMA, _ident
 
-Strategy = Literal["full", "append", "merge"]
-STRATEGIES: tuple[str, ...] = ("full", "append", "merge")
+Strategy = Literal["full", "append", "merge", "cdc"]
+STRATEGIES: tuple[str, ...] = ("full", "append", "merge", "cdc")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class TableSyncConfig:
     strategy: Strategy = "full"
     cursor: str | None = None
     lag: int = 0  # in the cursor's unit: seconds for timestamps, units for integers
+    soft_delete: str | None = None  # merge: deletes at the source are updates of this column
 
 
 @dataclass
@@ -59,6 +66,7 @@ class TableSyncReport:
     seconds: float = 0.0
     cursor: Any = None
     note: str | None = None  # e.g. why an incremental table was copied whole this time
+    changes: dict[str, int] | None = None  # cdc: inserts, updates, deletes, truncates applied
 
 
 @dataclass
@@ -95,10 +103,16 @@ def sync_source(
         # All tables of one run are read in one snapshot of the source (PostgreSQL: one
         # REPEATABLE READ transaction), so the replica never mixes two moments of the source.
         with connector.snapshot():
-            for table in tables:
-                config = configs.get((table.schema, table.name), TableSyncConfig())
-                report.tables.append(_sync_table(duck, connector, table, config, progress,
-                                                 full_copy_on_schema_change))
+            chosen = [(t, configs.get((t.schema, t.name), TableSyncConfig())) for t in tables]
+            # The change log first: its slot position is read at the snapshot's start.
+            cdc = [t for t, config in chosen if config.strategy == "cdc"]
+            if cdc:
+                report.tables += _sync_cdc(duck, connector, source, cdc, progress,
+                                           full_copy_on_schema_change)
+            for table, config in chosen:
+                if config.strategy != "cdc":
+                    report.tables.append(_sync_table(duck, connector, table, config, progress,
+                                                     full_copy_on_schema_change))
     except MeterqlError as exc:
         report.error = exc
     report.seconds = time.perf_counter() - t0
@@ -115,96 +129,179 @@ def _sync_table(
 ) -> TableSyncReport:
     t0 = time.perf_counter()
     dialect = dialect_for(connector.source.kind)
-    target = f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
+    target = _target(table)
     cur = duck.cursor()
     try:
-        replica_columns = cur.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
-            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
-            [table.source, table.schema, table.name]).fetchall()
-        wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
-        # A new, dropped or retyped column at the source: this run copies the table whole.
-        same_shape = bool(replica_columns) and replica_columns == wanted
-        note = None
-        if replica_columns and not same_shape:
-            change = _describe_change(replica_columns, wanted)
-            if not full_copy_on_schema_change:
-                raise SourceQueryError(
-                    f"{table.full_name} changed at the source ({change}); the replica keeps "
-                    "its last state",
-                    source=table.source, table=table.full_name,
-                    hint="allow a full copy with 'meterql settings set "
-                    "sync_full_copy_on_schema_change on', or change the source back",
-                )
-            note = f"columns changed at the source ({change}): copied whole"
+        note = _shape_change(cur, table, full_copy_on_schema_change)
+        exists = _replica_columns(cur, table) != []
+        incremental = config.strategy in ("append", "merge") and exists and note is None
+        if not incremental:
+            with _transaction(cur):
+                rows = _copy_whole(cur, connector, table, progress)
+                cursor_value = _write_state(cur, table, config)
+            return TableSyncReport(table.full_name, config.strategy, rows,
+                                   time.perf_counter() - t0, cursor_value, note)
+        column = table.column(config.cursor or "")
+        assert column is not None
         conditions, params, low = [], [], None
-        incremental = config.strategy in ("append", "merge") and same_shape
-        if incremental:
-            column = table.column(config.cursor or "")
-            assert column is not None
-            last = cur.execute(f"SELECT max({_ident(column.name)}) FROM {target}").fetchall()[0][0]
-            if last is not None:
-                low = _minus_lag(last, config.lag)
-                conditions.append(exp.GTE(this=exp.column(column.name),
-                                          expression=exp.Placeholder(this="cursor")))
-                params = [low]
+        last = cur.execute(f"SELECT max({_ident(column.name)}) FROM {target}").fetchall()[0][0]
+        if last is not None:
+            low = _minus_lag(last, config.lag)
+            conditions.append(exp.GTE(this=exp.column(column.name),
+                                      expression=exp.Placeholder(this="cursor")))
+            params = [low]
         scan = scan_select(table, list(table.columns), dialect, conditions)
         with connector.stream(scan.sql, params, schema=scan.schema,
                               skip_rows=scan.skip_rows) as reader:
             counted = _Counted(reader, table.full_name, progress)
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                if not incremental:
-                    cur.execute(f"CREATE SCHEMA IF NOT EXISTS "
-                                f"{_ident(table.source)}.{_ident(table.schema)}")
-                    cur.execute(f"DROP TABLE IF EXISTS {target}")
-                    columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in table.columns)
-                    cur.execute(f"CREATE TABLE {target} ({columns})")
-                elif low is not None and config.strategy == "append":
-                    cur.execute(f"DELETE FROM {target} WHERE {_ident(config.cursor)} >= ?", [low])
-                if incremental and config.strategy == "merge":
-                    _merge(cur, target, table, counted, connector, dialect)
+            with _transaction(cur):
+                if config.strategy == "merge":
+                    _merge(cur, target, table, counted, connector, dialect,
+                           reconcile=config.soft_delete is None)
                 else:
-                    cur.register("sync_rows", counted.reader())
-                    try:
-                        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
-                    except duckdb.Error:
-                        if counted.error is not None:
-                            raise counted.error from None
-                        raise
-                    finally:
-                        cur.unregister("sync_rows")
-                total = cur.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-                cursor_value = None
-                if config.strategy in ("append", "merge") and config.cursor:
-                    cursor_value = cur.execute(
-                        f"SELECT max({_ident(config.cursor)}) FROM {target}").fetchall()[0][0]
-                cur.execute(
-                    f"INSERT OR REPLACE INTO {_ident(table.source)}.{STATE_SCHEMA}.sync_state "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [table.schema, table.name, config.strategy, config.cursor,
-                     None if cursor_value is None else str(cursor_value), total,
-                     datetime.now(UTC)],
-                )
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+                    if low is not None:
+                        cur.execute(f"DELETE FROM {target} WHERE {_ident(config.cursor)} >= ?",
+                                    [low])
+                    _insert(cur, target, counted)
+                cursor_value = _write_state(cur, table, config)
         return TableSyncReport(table.full_name, config.strategy, counted.rows,
                                time.perf_counter() - t0, cursor_value, note)
     except duckdb.Error as exc:
-        raise SourceQueryError(
-            f"sync of {table.full_name} failed writing the replica: {exc}",
-            source=table.source, table=table.full_name,
-            hint="the replica keeps its last committed state; run the sync again",
-        ) from exc
+        raise _replica_error(table, exc) from exc
     finally:
         cur.close()
 
 
+def _sync_cdc(
+    duck: duckdb.DuckDBPyConnection,
+    connector: Connector,
+    source: Source,
+    tables: list[Table],
+    progress: Progress | None,
+    full_copy_on_schema_change: bool,
+) -> list[TableSyncReport]:
+    t0 = time.perf_counter()
+    cur = duck.cursor()
+    try:
+        reasons = [(t, _shape_change(cur, t, full_copy_on_schema_change)) for t in tables]
+    finally:
+        cur.close()
+    results, position = sync_cdc(
+        duck, connector, source, reasons,
+        lambda cur, table: _copy_whole(cur, connector, table, progress), progress)
+    seconds = time.perf_counter() - t0
+    reports = []
+    for result in results:
+        counts = ", ".join(f"{n} {op}s" for op, n in result.changes.items() if n)
+        note = "; ".join(filter(None, [
+            result.note, f"copied {result.copied_rows} rows" if result.copied_rows else None,
+            counts or "no changes"]))
+        reports.append(TableSyncReport(
+            result.table.full_name, "cdc", result.copied_rows + sum(result.changes.values()),
+            seconds, position, note, dict(result.changes)))
+    return reports
+
+
+def _replica_columns(cur: duckdb.DuckDBPyConnection, table: Table) -> list[tuple[str, str]]:
+    return cur.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index",
+        [table.source, table.schema, table.name]).fetchall()
+
+
+def _shape_change(cur: duckdb.DuckDBPyConnection, table: Table,
+                  full_copy_on_schema_change: bool) -> str | None:
+    """Why the replica table must be copied whole because its columns changed, or None.
+
+    A new, dropped or retyped column at the source makes this run copy the table whole, or,
+    when the setting forbids that, stops the run with the replica as it was."""
+    replica_columns = _replica_columns(cur, table)
+    wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
+    if not replica_columns or replica_columns == wanted:
+        return None
+    change = _describe_change(replica_columns, wanted)
+    if not full_copy_on_schema_change:
+        raise SourceQueryError(
+            f"{table.full_name} changed at the source ({change}); the replica keeps "
+            "its last state",
+            source=table.source, table=table.full_name,
+            hint="allow a full copy with 'meterql settings set "
+            "sync_full_copy_on_schema_change on', or change the source back",
+        )
+    return f"columns changed at the source ({change}): copied whole"
+
+
+def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Table,
+                progress: Progress | None) -> int:
+    """Replace the replica table with every row of the source table (inside the caller's
+    transaction); returns the rows copied."""
+    target = _target(table)
+    scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
+    with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:
+        counted = _Counted(reader, table.full_name, progress)
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.source)}.{_ident(table.schema)}")
+        cur.execute(f"DROP TABLE IF EXISTS {target}")
+        columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in table.columns)
+        cur.execute(f"CREATE TABLE {target} ({columns})")
+        _insert(cur, target, counted)
+    return counted.rows
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, target: str, counted: _Counted) -> None:
+    cur.register("sync_rows", counted.reader())
+    try:
+        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
+    except duckdb.Error:
+        if counted.error is not None:
+            raise counted.error from None
+        raise
+    finally:
+        cur.unregister("sync_rows")
+
+
+def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, config: TableSyncConfig) -> Any:
+    target = _target(table)
+    total = cur.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+    cursor_value = None
+    if config.strategy in ("append", "merge") and config.cursor:
+        cursor_value = cur.execute(
+            f"SELECT max({_ident(config.cursor)}) FROM {target}").fetchall()[0][0]
+    cur.execute(
+        f"INSERT OR REPLACE INTO {_ident(table.source)}.{STATE_SCHEMA}.sync_state "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [table.schema, table.name, config.strategy, config.cursor,
+         None if cursor_value is None else str(cursor_value), total, datetime.now(UTC)],
+    )
+    return cursor_value
+
+
+@contextlib.contextmanager
+def _transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def _target(table: Table) -> str:
+    return f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
+
+
+def _replica_error(table: Table, exc: duckdb.Error) -> SourceQueryError:
+    return SourceQueryError(
+        f"sync of {table.full_name} failed writing the replica: {exc}",
+        source=table.source, table=table.full_name,
+        hint="the replica keeps its last committed state; run the sync again",
+    )
+
+
 def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connector,
-           dialect) -> None:
-    """Upsert the changed rows by primary key, then drop replica rows deleted at the source."""
+           dialect, reconcile: bool = True) -> None:
+    """Upsert the changed rows by primary key, then (unless deletes at the source are soft,
+    i.e. updates the cursor already carries) drop replica rows whose key is gone."""
     changed = counted.reader().read_all()
     key = ", ".join(_ident(k) for k in table.primary_key)
     cur.register("sync_rows", changed)
@@ -213,6 +310,8 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
         cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
     finally:
         cur.unregister("sync_rows")
+    if not reconcile:
+        return
     key_columns = [table.column(k) for k in table.primary_key]
     scan = scan_select(table, key_columns, dialect)
     with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:

@@ -47,6 +47,8 @@ SERVER_SETTINGS: dict[str, str] = {
     "logging_collector": "off",
     "log_min_messages": "warning",
     "timezone": "UTC",
+    # Logical decoding for the cdc sync strategy (its tests read changes through a slot).
+    "wal_level": "logical",
 }
 
 # PG* variables from the caller's environment must not redirect our clients.

@@ -85,8 +85,13 @@ def _scan_fragment(
     if _alias_columns(node):
         columns = list(table.columns)  # AS t(a, b, ...) renames columns by position
     pushed, kept, conditions = [], [], []
+    as_text = {c.name.lower(): c.source_type for c in table.columns
+               if dialect.read_as_text(c.source_type)}
     for conjunct, where in _candidate_filters(node):
         blocker = filter_blocker(conjunct, alias, types, dialect)
+        carried = [c.name for c in conjunct.find_all(exp.Column) if c.name.lower() in as_text]
+        if blocker is None and carried:
+            blocker = f"{carried[0]} is a {as_text[carried[0].lower()]} carried as text"
         if blocker is None:
             conditions.append(conjunct)
             pushed.append(f"filter {conjunct.sql('duckdb')} (from {where})")
@@ -123,7 +128,7 @@ def scan_select(
     bytewise, parameters as numbered markers. Conditions name columns without a table."""
     types = {c.name.lower(): c.type for c in table.columns}
     names = {c.name.lower(): c.name for c in table.columns}
-    select = exp.select(*[_fetch_expr(c.name, c.type, dialect) for c in columns]).from_(
+    select = exp.select(*[_fetch_expr(c, dialect) for c in columns]).from_(
         exp.Table(this=exp.to_identifier(table.name, quoted=True),
                   db=exp.to_identifier(table.schema, quoted=True))
     )
@@ -190,10 +195,11 @@ def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
     return [condition]
 
 
-def _fetch_expr(name: str, duckdb_type: str, dialect: SourceDialect) -> exp.Expression:
+def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expression:
+    name = entry.name
     column = exp.column(exp.to_identifier(name, quoted=True))
-    family = type_family(duckdb_type)
-    if family in dialect.fetch_as_text:
+    family = type_family(entry.type)
+    if family in dialect.fetch_as_text or dialect.read_as_text(entry.source_type):
         return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
     if family in dialect.fetch_as_integer:
         return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)

@@ -62,6 +62,13 @@ def single_source_fragment(
         blocker = whole_query_blocker(annotated, dialect)
         if blocker is not None:
             return blocker
+        as_text = {(t.source, t.schema, t.name, c.name.lower()): c.source_type
+                   for _, t in refs for c in t.columns if dialect.read_as_text(c.source_type)}
+        if as_text:
+            used = {c.name.lower() for c in qualified.find_all(exp.Column)}
+            for (_, _, _, name), source_type in as_text.items():
+                if name in used:
+                    return f"{name} is a {source_type} carried as text"
     sent = tree.copy()
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
