@@ -14,12 +14,14 @@ the API) whether trying again may help.
     │   ├── InvalidSourceError    a bad name, URI, kind, mode or option
     │   ├── InvalidSettingError   no such setting, or a value it does not take
     │   ├── UnknownTableError     no table with that name ("did you mean ...")
-    │   └── AmbiguousNameError    a short table name matches several tables (lists them)
+    │   ├── AmbiguousNameError    a short table name matches several tables (lists them)
+    │   └── UnknownAggregateError no aggregate (or version) with that name ("did you mean ...")
     ├── QueryError                the SQL itself is wrong, found before any source is asked
     │   ├── SqlParseError         the SQL does not parse (line and column)
     │   ├── StatementNotAllowedError  not a SELECT / WITH / EXPLAIN
     │   ├── UnknownColumnError    a column that no table in scope has
-    │   └── ParameterError        a named parameter is missing or unknown
+    │   ├── ParameterError        a named parameter is missing or unknown
+    │   └── InvalidAggregateError an aggregate definition that cannot be saved (names the problem)
     ├── SourceError               talking to a source failed
     │   ├── SourceUnavailableError   cannot connect (down, wrong host or port)   [retryable]
     │   ├── SourceAuthError          the source refused the credentials
@@ -27,7 +29,10 @@ the API) whether trying again may help.
     ├── LimitError                a per-query limit was hit
     │   ├── QueryTimeoutError     the query ran longer than its time limit
     │   └── RowLimitError         the result has more rows than the row cap allows
-    └── QueryCancelledError       the query was cancelled by its caller
+    ├── QueryCancelledError       the query was cancelled by its caller
+    └── AccessError               the HTTP API refused a request
+        ├── AuthenticationError   no API key, or one that is unknown or revoked
+        └── ScopeError            the API key's scope does not allow this request
 
 Example:
     >>> try:
@@ -141,6 +146,10 @@ class AmbiguousNameError(CatalogError):
     """A short table name matches more than one table."""
 
 
+class UnknownAggregateError(CatalogError):
+    """No aggregate, or no such version of it."""
+
+
 class QueryError(MeterqlError):
     """The SQL is wrong; found before any source is asked."""
 
@@ -159,6 +168,11 @@ class UnknownColumnError(QueryError):
 
 class ParameterError(QueryError):
     """A named parameter is missing, unknown, or of an unsupported type."""
+
+
+class InvalidAggregateError(QueryError):
+    """An aggregate definition that cannot be saved or evaluated: the message names the problem
+    and, where it has one, its position in the SQL."""
 
 
 class SourceError(MeterqlError):
@@ -195,6 +209,19 @@ class RowLimitError(LimitError):
 
 class QueryCancelledError(MeterqlError):
     """The query was cancelled by its caller."""
+
+
+
+class AccessError(MeterqlError):
+    """The HTTP API refused the request."""
+
+
+class AuthenticationError(AccessError):
+    """No API key, or one that is unknown or revoked."""
+
+
+class ScopeError(AccessError):
+    """The API key's scope does not cover this request."""
 
 
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import duckdb
 
+from meterql.aggregates.book import AggregateBook
 from meterql.catalog import Catalog, Source, Table
+from meterql.catalog.records import Records
 from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
@@ -129,6 +131,9 @@ class Workspace:
                 ) from exc
             raise
         self._catalog_db = catalog_db
+        self.records = Records(catalog_db)
+        #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
+        self.aggregates = AggregateBook(self, self.records)
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         self.engine = Engine(self.catalog, self._connector, self._watermark)

@@ -10,7 +10,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -91,9 +91,53 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE sync_tables ADD COLUMN soft_delete VARCHAR")
 
 
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE aggregates (
+            name VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            sql VARCHAR NOT NULL,
+            description VARCHAR,
+            unit VARCHAR,
+            dialect VARCHAR NOT NULL,
+            customer_column VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (name, version)
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE evaluations (
+            id VARCHAR PRIMARY KEY,
+            aggregate VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            started_at TIMESTAMPTZ NOT NULL,
+            seconds DOUBLE NOT NULL,
+            rows BIGINT NOT NULL,
+            result_hash VARCHAR NOT NULL,
+            provenance VARCHAR NOT NULL  -- JSON: sql, parameters, sources, watermarks
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE api_keys (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR,
+            scope VARCHAR NOT NULL,
+            key_hash VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            revoked_at TIMESTAMPTZ
+        )
+        """
+    )
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5)
+    _v1, _v2, _v3, _v4, _v5, _v6)
 
 
 class CatalogStore:

@@ -17,7 +17,7 @@ from meterql.engine.plan import Plan
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import plan_query
 from meterql.engine.result import Result
-from meterql.errors import QueryError, SourceUnavailableError
+from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
 
 #: Defaults for every query unless the caller says otherwise.
 DEFAULT_TIMEOUT_S = 300.0
@@ -50,6 +50,30 @@ class Engine:
 
     def close(self) -> None:
         self._duck.close()
+
+    def output_schema(self, sql: str, params: Mapping[str, Any] | None = None,
+                      dialect: str = "duckdb") -> pa.Schema:
+        """The names and types a SELECT's result has, found without asking any source: DuckDB
+        runs it over empty stand-ins of its tables. Errors name the problem in the SQL."""
+        from meterql.engine.rules.whole_query import result_typing
+
+        parsed = parse_query(sql, dialect)
+        if parsed.explain:
+            raise StatementNotAllowedError(
+                "EXPLAIN has no result to type", sql=sql, hint="give the SELECT alone")
+        bound = bind(parsed.tree, self.catalog, dialect, sql)
+        typing = result_typing(bound.tree)
+        cur = self._duck.cursor()  # the stand-ins live and die with this connection
+        try:
+            for name, columns in typing.tables:
+                cols = ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in columns)
+                cur.execute(f'CREATE TEMPORARY TABLE "{name}" ({cols})')
+            return cur.sql(typing.sql, params=dict(params or {}) or None).to_arrow_table().schema
+        except duckdb.Error as exc:
+            raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}",
+                             sql=sql) from exc
+        finally:
+            cur.close()
 
     def plan(self, sql: str, dialect: str = "duckdb") -> tuple[Plan, bool, bool]:
         """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE."""

@@ -80,7 +80,7 @@ def single_source_fragment(
         text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         return f"{dialect.kind} cannot express the query exactly ({exc})"
-    typing = None if dialect.capabilities.same_engine else _result_typing(tree)
+    typing = None if dialect.capabilities.same_engine else result_typing(tree)
     return Fragment(
         frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
     )
@@ -111,7 +111,7 @@ def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
             column.set("this", exp.to_identifier(exact, quoted=True))
 
 
-def _result_typing(query: exp.Expression) -> ResultTyping:
+def result_typing(query: exp.Expression) -> ResultTyping:
     """The query over empty stand-ins of its tables, for DuckDB to type its result."""
     tree = query.copy()
     tables = []

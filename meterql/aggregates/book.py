@@ -1,0 +1,197 @@
+"""The workspace's aggregates: ``ws.aggregates.save(...)``, ``.evaluate(...)``, ``.dry_run(...)``.
+
+Example:
+    >>> ws.aggregates.save("api_calls", '''
+    ...     SELECT customer_id, count(*) AS quantity FROM pg.public.events
+    ...     WHERE ts >= :period_start AND ts < :period_end GROUP BY customer_id''', unit="call")
+    ... # doctest: +SKIP
+    >>> ev = ws.aggregates.evaluate("api_calls", date(2026, 10, 1), date(2026, 11, 1),
+    ...                             tz="Europe/Berlin")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meterql.aggregates.definition import Aggregate, new_aggregate, parse_definition
+from meterql.aggregates.evaluate import Cancel, Evaluation, Window, diff, evaluate, validate
+from meterql.catalog.records import Records
+from meterql.engine import DEFAULT_TIMEOUT_S, Result
+from meterql.errors import InvalidAggregateError, QueryCancelledError, UnknownAggregateError
+
+if TYPE_CHECKING:
+    from meterql.workspace import Workspace
+
+#: An aggregate returns one row per customer, window and dimension; this caps a runaway one.
+MAX_AGGREGATE_ROWS = 10_000_000
+
+
+class AggregateBook:
+    def __init__(self, workspace: Workspace, records: Records) -> None:
+        self._ws = workspace
+        self._records = records
+
+    # -- definitions ---------------------------------------------------------------------------
+    def save(self, name: str, sql: str, **fields: Any) -> tuple[Aggregate, bool]:
+        """Validate and store a definition as the aggregate's next version (versions are
+        immutable). Saving the same definition again creates nothing. Returns the version in
+        force and whether it is new."""
+        return self.save_draft(new_aggregate(name, sql, **fields))
+
+    def save_draft(self, draft: Aggregate) -> tuple[Aggregate, bool]:
+        validate(self._ws.engine, draft)
+        return self._records.save_aggregate(draft)
+
+    def apply(self, folder: str | Path) -> list[tuple[Aggregate, bool]]:
+        """Load every ``*.sql`` file of a folder (see :mod:`meterql.aggregates.definition`):
+        all are validated first and none is saved unless all are valid."""
+        path = Path(folder)
+        if not path.is_dir():
+            raise InvalidAggregateError(f"{path} is not a folder",
+                                        hint="give the folder holding the .sql files")
+        drafts: dict[str, tuple[Path, Aggregate]] = {}
+        for file in sorted(path.glob("*.sql")):
+            draft = parse_definition(file.read_text(), origin=str(file))
+            if draft.name in drafts:
+                raise InvalidAggregateError(
+                    f"{file} and {drafts[draft.name][0]} both define '{draft.name}'",
+                    hint="give each aggregate its own name")
+            try:
+                validate(self._ws.engine, draft)
+            except InvalidAggregateError as exc:
+                exc.message = f"{file}: {exc.message}"
+                raise
+            drafts[draft.name] = (file, draft)
+        if not drafts:
+            raise InvalidAggregateError(f"{path} holds no .sql files",
+                                        hint="write one aggregate per .sql file")
+        return [self._records.save_aggregate(draft) for _, draft in drafts.values()]
+
+    def list(self) -> list[Aggregate]:
+        """The latest version of every aggregate."""
+        latest: dict[str, Aggregate] = {}
+        for aggregate in self._records.aggregate_versions():
+            latest[aggregate.name] = aggregate
+        return list(latest.values())
+
+    def versions(self, name: str) -> list[Aggregate]:
+        versions = self._records.aggregate_versions(name)
+        if not versions:
+            raise self._unknown(name)
+        return versions
+
+    def get(self, name: str, version: int | None = None) -> Aggregate:
+        versions = self.versions(name)
+        if version is None:
+            return versions[-1]
+        for aggregate in versions:
+            if aggregate.version == version:
+                return aggregate
+        raise UnknownAggregateError(
+            f"aggregate '{name}' has no version {version}",
+            hint=f"its versions are 1 to {versions[-1].version}")
+
+    def _unknown(self, name: str) -> UnknownAggregateError:
+        names = [a.name for a in self.list()]
+        close = difflib.get_close_matches(name, names, n=1)
+        return UnknownAggregateError(
+            f"no aggregate named '{name}'",
+            hint=f"did you mean '{close[0]}'?" if close else
+            ("aggregates: " + ", ".join(names)) if names else
+            "create one with 'meterql aggregate apply DIR' or POST /v1/aggregates")
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(
+        self,
+        name: str,
+        start: date | datetime,
+        end: date | datetime,
+        *,
+        customers: Sequence[str] | None = None,
+        tz: str = "UTC",
+        window: Window | None = None,
+        version: int | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        cancel: Cancel | None = None,
+    ) -> Evaluation:
+        """Evaluate a saved aggregate over ``[start, end)`` (dates are midnights in ``tz``),
+        per ``window`` if given; customers asked for and without usage get a zero. The
+        evaluation is logged with its provenance (see :meth:`log`)."""
+        aggregate = self.get(name, version)
+        result = self._evaluate(aggregate, start, end, customers, tz, window, timeout, cancel)
+        self._records.log_evaluation({
+            "id": result.id, "aggregate": aggregate.name, "version": aggregate.version,
+            "started_at": result.provenance["evaluated_at"], "seconds": result.seconds,
+            "rows": result.table.num_rows, "result_hash": result.result_hash,
+            "provenance": result.provenance,
+        })
+        return result
+
+    def dry_run(
+        self,
+        draft: Aggregate,
+        start: date | datetime,
+        end: date | datetime,
+        *,
+        customers: Sequence[str] | None = None,
+        tz: str = "UTC",
+        window: Window | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT_S,
+        cancel: Cancel | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate a draft without saving it, next to the current version's result for the
+        same period, and what would change."""
+        validate(self._ws.engine, draft)
+        current = None
+        if self._records.aggregate_versions(draft.name):
+            current = self._evaluate(self.get(draft.name), start, end, customers, tz, window,
+                                     timeout, cancel)
+        evaluated = self._evaluate(replace(draft, version=None), start, end, customers, tz,
+                                   window, timeout, cancel)
+        return {
+            "draft": evaluated,
+            "current_version": None if current is None else current.aggregate.version,
+            "diff": diff(None if current is None else current.table, evaluated.table, draft),
+        }
+
+    def log(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest evaluations (newest first) with their provenance."""
+        return self._records.evaluations(name, limit)
+
+    def _evaluate(self, aggregate, start, end, customers, tz, window, timeout,
+                  cancel) -> Evaluation:
+        ws = self._ws
+
+        def run(sql: str, params: dict[str, Any], dialect: str) -> Result:
+            if cancel is None:
+                return ws.query(sql, params, dialect, timeout=timeout,
+                                max_rows=MAX_AGGREGATE_ROWS)
+            if cancel.cancelled.is_set():
+                raise QueryCancelledError(f"evaluation of '{aggregate.name}' was cancelled")
+            running = ws.submit(sql, params, dialect, timeout=timeout,
+                                max_rows=MAX_AGGREGATE_ROWS)
+            cancel.current = running
+            try:
+                return running.result()
+            finally:
+                cancel.current = None
+
+        return evaluate(run, aggregate, start, end, customers=customers, tz=tz, window=window,
+                        sources=self._sources)
+
+    def _sources(self, result: Result) -> list[dict[str, Any]]:
+        plan = result.plan
+        if plan is None:
+            return []
+        names = {f.source for f in plan.fragments} | {
+            t.split(".", 1)[0] for t in plan.local_tables}
+        out = []
+        for name in sorted(names):
+            source = self._ws.catalog.source(name)
+            out.append({"name": source.name, "kind": source.kind, "mode": source.mode})
+        return out

@@ -1,0 +1,143 @@
+"""Aggregate definitions: a named SELECT with a small header, kept in the catalog or in files.
+
+A file holds one aggregate: header lines (``-- key: value``) and then the SELECT::
+
+    -- name: api_calls
+    -- description: Billable API calls per customer
+    -- unit: call
+    -- dialect: duckdb
+    -- customer: customer_id
+    SELECT customer_id, count(*) AS quantity
+    FROM pg.public.events
+    WHERE ts >= :period_start AND ts < :period_end
+    GROUP BY customer_id
+
+The engine supplies ``:period_start`` and ``:period_end`` (half-open) and, when one customer is
+asked for, ``:customer_id``. The output has the customer column, ``quantity`` (an exact number)
+and any other columns, which are dimensions.
+
+>>> draft = parse_definition("-- name: calls\\n-- unit: call\\nSELECT 1 AS quantity")
+>>> draft.name, draft.unit, draft.customer_column, draft.sql
+('calls', 'call', 'customer_id', 'SELECT 1 AS quantity')
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from lark import Lark, LarkError, UnexpectedInput
+
+from meterql.errors import InvalidAggregateError
+
+#: Parameters the engine supplies to an aggregate's SQL.
+ENGINE_PARAMETERS = ("period_start", "period_end", "customer_id")
+HEADER_KEYS = ("name", "description", "unit", "dialect", "customer")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_HEADER = Lark(
+    r"""
+    start: (line | _NL)*
+    line: "--" KEY ":" VALUE? _NL
+    KEY: /[A-Za-z_][A-Za-z0-9_-]*/
+    VALUE: /[^\n]+/
+    _NL: /\r?\n/
+    %ignore /[ \t]+/
+    """,
+    parser="lalr",
+)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One version of an aggregate (versions are immutable once saved)."""
+
+    name: str
+    sql: str
+    description: str | None = None
+    unit: str | None = None
+    dialect: str = "duckdb"
+    customer_column: str = "customer_id"
+    version: int | None = None  # None: a draft, not saved
+    created_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def content(self) -> tuple:
+        """What makes two versions the same definition."""
+        return (self.sql.strip(), self.description, self.unit, self.dialect,
+                self.customer_column)
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "unit": self.unit,
+            "dialect": self.dialect,
+            "customer_column": self.customer_column,
+            "sql": self.sql,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+        }
+
+
+def parse_definition(text: str, origin: str = "definition") -> Aggregate:
+    """An aggregate from a file's text: the header lines, then the SQL."""
+    lines = text.splitlines(keepends=True)
+    header_end = 0
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not re.match(r"--\s*[A-Za-z_][A-Za-z0-9_-]*\s*:", stripped):
+            break
+        header_end = i + 1
+    header = "".join(lines[:header_end])
+    if header and not header.endswith("\n"):
+        header += "\n"
+    try:
+        tree = _HEADER.parse(header)
+    except UnexpectedInput as exc:
+        raise InvalidAggregateError(
+            f"{origin}: the header line {exc.line} is not '-- key: value'",
+            line=exc.line, column=exc.column, sql=header,
+            hint="each header line reads like '-- name: api_calls'",
+        ) from None
+    except LarkError as exc:  # pragma: no cover - lark's other errors carry no position
+        raise InvalidAggregateError(f"{origin}: unreadable header ({exc})") from None
+    values: dict[str, str] = {}
+    for line in tree.children:
+        key = str(line.children[0]).lower()
+        value = str(line.children[1]).strip() if len(line.children) > 1 else ""
+        if key not in HEADER_KEYS:
+            close = difflib.get_close_matches(key, HEADER_KEYS, n=1)
+            raise InvalidAggregateError(
+                f"{origin}: unknown header key '{key}'",
+                hint=f"did you mean '{close[0]}'?" if close
+                else "header keys: " + ", ".join(HEADER_KEYS),
+            )
+        values[key] = value
+    if not values.get("name"):
+        raise InvalidAggregateError(
+            f"{origin}: the header has no name",
+            hint="start the file with a line '-- name: my_aggregate'",
+        )
+    sql = "".join(lines[header_end:]).strip().rstrip(";").strip()
+    return new_aggregate(values["name"], sql, description=values.get("description") or None,
+                         unit=values.get("unit") or None,
+                         dialect=values.get("dialect") or "duckdb",
+                         customer_column=values.get("customer") or "customer_id")
+
+
+def new_aggregate(name: str, sql: str, **fields) -> Aggregate:
+    """A draft aggregate with its name and fields checked (the SQL is checked by
+    :func:`meterql.aggregates.validate.validate`)."""
+    if not _NAME.match(name or ""):
+        raise InvalidAggregateError(
+            f"'{name}' is not a valid aggregate name",
+            hint="use a lowercase identifier: letters, digits and _, starting with a letter",
+        )
+    if not sql.strip():
+        raise InvalidAggregateError(f"aggregate '{name}' has no SQL",
+                                    hint="write one SELECT after the header")
+    draft = Aggregate(name, sql.strip().rstrip(";").strip())
+    return replace(draft, **{k: v for k, v in fields.items() if v is not None})
