@@ -465,3 +465,7 @@ def demo_cmd(ws: Workspace, plan_name: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# Aggregates, API keys and the server live in their own module; importing it registers them.
+from meterql import cli_api  # noqa: E402,F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, Any, Literal
@@ -17,7 +18,12 @@ BINARY_FORMATS = frozenset({"parquet", "arrow"})
 
 
 def json_value(value: Any) -> Any:
-    """A JSON-safe value: decimals as strings (exact), times in ISO 8601."""
+    """A JSON-safe value: decimals as strings (exact), times in ISO 8601, bytes in hex,
+    NaN and infinities as strings; lists and dicts converted throughout."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (datetime, date, time)):
@@ -26,7 +32,11 @@ def json_value(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return value.hex()
-    return value
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)  # UUID and other scalar objects
 
 
 def write_text(table: pa.Table, fmt: Format, out: IO[str]) -> None:

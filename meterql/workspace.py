@@ -76,6 +76,11 @@ class RunningQuery:
     def done(self) -> bool:
         return self._future.done()
 
+    @property
+    def future(self) -> Future[Result]:
+        """The result as a :class:`concurrent.futures.Future` (for asyncio.wrap_future)."""
+        return self._future
+
 
 class Workspace:
     """Sources, tables and queries: the Python API that the CLI calls.
