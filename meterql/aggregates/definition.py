@@ -84,16 +84,16 @@ class Aggregate:
 
 def parse_definition(text: str, origin: str = "definition") -> Aggregate:
     """An aggregate from a file's text: the header lines, then the SQL."""
+    # The header is the leading block of "--" lines; those without a colon are free comments
+    # (kept out of the grammar as blank lines, so line numbers stay right).
     lines = text.splitlines(keepends=True)
     header_end = 0
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if stripped and not re.match(r"--\s*[A-Za-z_][A-Za-z0-9_-]*\s*:", stripped):
+        if stripped and not stripped.startswith("--"):
             break
         header_end = i + 1
-    header = "".join(lines[:header_end])
-    if header and not header.endswith("\n"):
-        header += "\n"
+    header = "".join(line if ":" in line else "\n" for line in lines[:header_end])
     try:
         tree = _HEADER.parse(header)
     except UnexpectedInput as exc:

@@ -190,6 +190,11 @@ def _qualify(
         position = re.search(r"Line: (\d+), Col: (\d+)", text)
         if position:
             line, col = int(position.group(1)), int(position.group(2))
+            # sqlglot gives the column where the name ends; the caret goes where it starts
+            text_line = sql.splitlines()[line - 1] if 0 < line <= len(sql.splitlines()) else ""
+            start = col - len(column)
+            if text_line[start:col].strip('"').lower() == column.lower():
+                col = start + 1
         else:
             line, col = _position_of(sql, column)
         raise UnknownColumnError(
