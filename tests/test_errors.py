@@ -56,6 +56,11 @@ TREE = {
     "QueryTimeoutError": "LimitError",
     "RowLimitError": "LimitError",
     "QueryCancelledError": "MeterqlError",
+    "UnknownAggregateError": "CatalogError",
+    "InvalidAggregateError": "QueryError",
+    "AccessError": "MeterqlError",
+    "AuthenticationError": "AccessError",
+    "ScopeError": "AccessError",
 }
 
 
