@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect, Dialects
 from sqlglot.errors import ParseError, TokenError
 
-from meterql.errors import SqlParseError, StatementNotAllowedError
+from meterql.errors import ParameterError, SqlParseError, StatementNotAllowedError
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 _READS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
@@ -39,6 +41,15 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     >>> parse_query("EXPLAIN SELECT 1").explain
     True
     """
+    try:
+        Dialect.get_or_raise(dialect)
+    except ValueError:
+        known = sorted(d.value for d in Dialects if d.value)
+        close = difflib.get_close_matches(str(dialect).lower(), known, n=1)
+        raise ParameterError(
+            f"unknown SQL dialect '{dialect}'",
+            hint=f"did you mean '{close[0]}'?" if close else "e.g. duckdb, postgres, sqlite",
+        ) from None
     explain = _EXPLAIN.match(sql)
     body = sql[explain.end() :] if explain else sql
     try:

@@ -123,7 +123,13 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     @app.middleware("http")
     async def access_log(request: Request, call_next):
         t0 = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # a bug: logged once here, answered without internals
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            response = problems.problem(500, "InternalError", "the server failed to answer "
+                                        "this request; the error is in its log",
+                                        request.url.path)
         log.info("%s %s %s %.1f ms key=%s", request.method, request.url.path,
                  response.status_code, (time.perf_counter() - t0) * 1000,
                  getattr(request.state, "key", "-"))
