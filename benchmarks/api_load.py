@@ -36,8 +36,10 @@ connection (C=1): the per-request HTTP cost without queueing. Reported: median l
 phase; the figures are medians over the runs, so the HTTP overhead is p50(HTTP, C=1 and C
 concurrent) against median(in process, sequential).
 
-Target (proposed; none is set elsewhere): at C=8 on this machine, p95 under 100 ms and at least
-50 requests/s, with zero wrong answers.
+Targets (ours; the issue asks for the figures only): HTTP adds under 10 ms per request over the
+same evaluation in process (C=1), at least 50 requests/s at C=8 on this machine, zero wrong
+answers. Latency at C=8 is not a target of its own: with 8 requests in flight on 2 cores it is
+about C / throughput (Little's law), i.e. it follows from the service time.
 
 Writes ``benchmarks/results/api_load.json`` (machine, versions, every run).
 """
@@ -84,7 +86,7 @@ AGGREGATE = "usage_qty"
 PERIOD = {"from": "2026-10-01", "to": "2026-11-01", "tz": "UTC"}
 WARMUP = 20
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
-TARGETS = {"p95_ms": 100.0, "requests_per_s": 50.0, "wrong_answers": 0}
+TARGETS = {"serial_overhead_ms": 10.0, "requests_per_s": 50.0, "wrong_answers": 0}
 
 AGG_SQL = (
     "SELECT customer_id, sum(qty) AS quantity FROM src.{schema}.events "
@@ -643,7 +645,7 @@ def main() -> None:
             s["service_ms_per_request"] = 1000 / s["requests_per_s"]
             report["summary"] = s
             report["target_met"] = {
-                "p95_ms": s["http_p95_ms"] < TARGETS["p95_ms"],
+                "serial_overhead_ms": s["http_serial_overhead_ms"] < TARGETS["serial_overhead_ms"],
                 "requests_per_s": s["requests_per_s"] >= TARGETS["requests_per_s"],
                 "wrong_answers": s["wrong_or_failed"] == 0 and s["in_process_wrong"] == 0,
             }

@@ -20,6 +20,10 @@ _AGGREGATE_COLUMNS = "name, version, sql, description, unit, dialect, customer_c
 class Records:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+        # Keys are checked on every API request; only this process writes them (the workspace
+        # is locked to it), so a copy in memory stays right.
+        self._keys: dict[str, tuple[str, str, datetime | None]] | None = None
+        self._aggregates: list[Aggregate] | None = None  # the same holds for aggregates
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
@@ -27,12 +31,13 @@ class Records:
     # -- aggregates ------------------------------------------------------------------------------
     def aggregate_versions(self, name: str | None = None) -> list[Aggregate]:
         """Every saved version (of one aggregate, or of all), oldest first."""
-        where, args = ("WHERE name = ?", [name]) if name is not None else ("", [])
-        with self._cursor() as cur:
-            rows = cur.execute(
-                f"SELECT {_AGGREGATE_COLUMNS} FROM aggregates {where} ORDER BY name, version",
-                args).fetchall()
-        return [_aggregate(row) for row in rows]
+        every = self._aggregates
+        if every is None:
+            with self._cursor() as cur:
+                rows = cur.execute(f"SELECT {_AGGREGATE_COLUMNS} FROM aggregates "
+                                   "ORDER BY name, version").fetchall()
+            every = self._aggregates = [_aggregate(row) for row in rows]
+        return [a for a in every if name is None or a.name == name]
 
     def save_aggregate(self, draft: Aggregate) -> tuple[Aggregate, bool]:
         """Store ``draft`` as the next version, unless it equals the latest one. Returns the
@@ -60,6 +65,7 @@ class Records:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+        self._aggregates = None
         return saved, True
 
     # -- evaluations -----------------------------------------------------------------------------
@@ -91,13 +97,17 @@ class Records:
         with self._cursor() as cur:
             cur.execute("INSERT INTO api_keys (id, name, scope, key_hash) VALUES (?, ?, ?, ?)",
                         [key_id, name, scope, key_hash])
+        self._keys = None
 
     def api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
         """(scope, hash, revoked_at) of a key, or None."""
-        with self._cursor() as cur:
-            rows = cur.execute("SELECT scope, key_hash, revoked_at FROM api_keys WHERE id = ?",
-                               [key_id]).fetchall()
-        return rows[0] if rows else None
+        keys = self._keys
+        if keys is None:
+            with self._cursor() as cur:
+                rows = cur.execute("SELECT id, scope, key_hash, revoked_at FROM api_keys"
+                                   ).fetchall()
+            keys = self._keys = {row[0]: tuple(row[1:]) for row in rows}
+        return keys.get(key_id)
 
     def api_keys(self) -> list[dict[str, Any]]:
         with self._cursor() as cur:
@@ -110,6 +120,7 @@ class Records:
         with self._cursor() as cur:
             rows = cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = ? AND "
                                "revoked_at IS NULL RETURNING id", [key_id]).fetchall()
+        self._keys = None
         return bool(rows)
 
 

@@ -107,6 +107,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     )
     app.state.log = log
     problems.install(app)
+    app.add_middleware(AccessLog, log=log)
 
     def scope(needs: str):
         def check(request: Request,
@@ -119,21 +120,6 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         return check
 
     read, admin = Depends(scope("read")), Depends(scope("admin"))
-
-    @app.middleware("http")
-    async def access_log(request: Request, call_next):
-        t0 = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:  # a bug: logged once here, answered without internals
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            response = problems.problem(500, "InternalError", "the server failed to answer "
-                                        "this request; the error is in its log",
-                                        request.url.path)
-        log.info("%s %s %s %.1f ms key=%s", request.method, request.url.path,
-                 response.status_code, (time.perf_counter() - t0) * 1000,
-                 getattr(request.state, "key", "-"))
-        return response
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, Any]:
@@ -264,6 +250,42 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     return app
 
 
+class AccessLog:
+    """One log line per request (method, path, status, ms, the key's id, never the key); an
+    unexpected exception is logged once here and answered as a 500 problem. Plain ASGI: a
+    BaseHTTPMiddleware would wrap every streamed body."""
+
+    def __init__(self, app, log: logging.Logger) -> None:
+        self.app, self.log = app, log
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = {"code": 500}
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                status["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            self.log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if "started" not in status:
+                status["code"] = 500
+                await problems.problem(500, "InternalError", "the server failed to answer "
+                                       "this request; the error is in its log",
+                                       scope["path"])(scope, receive, send)
+        finally:
+            self.log.info("%s %s %s %.1f ms key=%s", scope["method"], scope["path"],
+                          status["code"], (time.perf_counter() - t0) * 1000,
+                          scope.get("state", {}).get("key", "-"))
+
+
 async def _until_done(request: Request, work: asyncio.Future, cancel) -> Any:
     """The work's result; if the client goes away first, the work is cancelled."""
     watcher = asyncio.ensure_future(_disconnected(request))
@@ -295,12 +317,18 @@ def _rows_response(result: Result, accept: str) -> Response:
     }
     table = result.to_arrow()
     if ARROW_STREAM in accept:
-        return StreamingResponse(_arrow_chunks(table), media_type=ARROW_STREAM, headers=headers)
-    if "text/csv" in accept:
-        return StreamingResponse(_csv_chunks(table), media_type="text/csv; charset=utf-8",
-                                 headers=headers)
-    return StreamingResponse(_json_chunks(result), media_type="application/json",
-                             headers=headers)
+        chunks, media = _arrow_chunks(table), ARROW_STREAM
+    elif "text/csv" in accept:
+        chunks, media = _csv_chunks(table), "text/csv; charset=utf-8"
+    else:
+        chunks, media = _json_chunks(result), "application/json"
+    if table.nbytes <= _SMALL:  # one body: streaming costs a thread hop per chunk
+        return Response(b"".join(chunks), media_type=media, headers=headers)
+    return StreamingResponse(chunks, media_type=media, headers=headers)
+
+
+#: Results up to this many bytes (in Arrow) are sent in one piece, larger ones streamed.
+_SMALL = 1 << 20
 
 
 def _arrow_chunks(table: pa.Table) -> Iterator[bytes]:
