@@ -217,3 +217,54 @@ def test_openapi_describes_every_endpoint(server):
             "/v1/aggregates/{name}/dry-run", "/v1/sources", "/v1/tables", "/v1/tables/{name}",
             "/v1/health"} <= paths
     assert "HTTPBearer" in json.dumps(spec["components"])
+
+
+def test_the_row_cap_of_the_server_and_of_a_request(server):
+    _, keys, ws = server
+    with TestClient(create_app(ws, max_rows=5)) as capped:
+        body = {"sql": "SELECT i FROM dk.main.big ORDER BY i"}
+        answer = capped.post("/v1/query", json=body, headers=auth(keys["read"])).json()
+        assert answer["row_count"] == 5 and answer["truncated"] is True
+        asked = capped.post("/v1/query", json={**body, "max_rows": 3},
+                            headers=auth(keys["read"])).json()
+        assert [r[0] for r in asked["rows"]] == [0, 1, 2] and asked["truncated"] is True
+        more = capped.post("/v1/query", json={**body, "max_rows": 50},
+                           headers=auth(keys["read"])).json()
+        assert more["row_count"] == 5  # a request cannot raise the server's cap
+
+
+def test_the_server_runs_sync_schedules(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, plan TEXT)")
+        con.execute("INSERT INTO accounts VALUES (1, 'starter')")
+    ws = meterql.connect(tmp_path / "home")
+    ws.add_source("crm", f"sqlite:///{path}", mode="sync", options={"sync_every_s": 1})
+    _, key = create_key(ws.records, "read")
+    query = {"sql": "SELECT count(*) AS n FROM crm.main.accounts"}
+
+    def count(client):
+        answer = client.post("/v1/query", json=query, headers=auth(key))
+        return answer.json()["rows"][0][0] if answer.status_code == 200 else None
+
+    def eventually(check, seconds=15.0):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        with TestClient(create_app(ws, sync=True)) as client:
+            assert eventually(lambda: count(client) == 1)  # the first scheduled sync
+            with sqlite3.connect(path) as con:
+                con.execute("INSERT INTO accounts VALUES (2, 'growth')")
+            assert eventually(lambda: count(client) == 2)  # picked up by a later one
+            [source] = client.get("/v1/sources", headers=auth(key)).json()
+            assert source["watermarks"][0]["rows"] == 2
+    finally:
+        ws.close()
