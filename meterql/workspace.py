@@ -23,6 +23,8 @@ from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
+from meterql.local.events import EventStreams
+from meterql.local.store import LocalStore
 from meterql.sync import (
     STRATEGIES,
     ReplicaWatermark,
@@ -144,6 +146,10 @@ class Workspace:
         self.engine = Engine(self.catalog, self._connector, self._watermark)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
+        #: The workspace's own data (``local.events``, ``local.uploads``, ``local.manual``).
+        self.local = LocalStore(self.engine.duck, self.home, self.catalog)
+        #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
+        self.events = EventStreams(self.local, lambda: self.catalog.settings)
         self._closed = False
         for source in self.catalog.sources():
             if source.mode == "sync":
@@ -406,6 +412,8 @@ class Workspace:
 
     def _watermark(self, table: str) -> dict[str, Any] | None:
         source, schema, name = table.split(".", 2)
+        if source == "local":
+            return self.local.watermark(table)
         if schema == STATE_SCHEMA:
             return {"table": table, "kind": "sync state"}  # always there once attached
         mark = self._watermarks.get(source, {}).get((schema, name))

@@ -19,6 +19,9 @@ from meterql.dialects import DIALECTS, kind_for_scheme
 from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceError
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: The workspace's own data (events, uploads, manual rows) in its DuckDB file ``local.duckdb``,
+#: read by DuckDB directly as replicas are.
+LOCAL = Source("local", "local", "local://workspace", "sync", {})
 #: Names meterql keeps for itself (the local source arrives with ingestion).
 RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
 #: Source options meterql knows, with the integer range each accepts, or NAME for a PostgreSQL
@@ -42,25 +45,38 @@ class Catalog:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._store = CatalogStore(con)
+        self._local_tables: list[Table] = []
+        self._local_version = 0
         self._load()
 
     def _load(self) -> None:
         self._sources = {s.name: s for s in self._store.sources()}
+        self._sources[LOCAL.name] = LOCAL
         self._tables = self._store.tables() + [
-            _sync_state_table(s.name) for s in self._sources.values() if s.mode == "sync"
-        ]
+            _sync_state_table(s.name) for s in self._sources.values()
+            if s.mode == "sync" and s is not LOCAL
+        ] + self._local_tables
         self._by_key = {t.key: t for t in self._tables}
         self._schema: CatalogSchema | None = None
-        self.version = self._store.version
+        #: Plans are cached per version: the stored catalog's, and the local data's shape.
+        self.version = (self._store.version, self._local_version)
         stored = self._store.settings()
         self.settings = {
             name: definition.parse(stored[name]) if name in stored else definition.default
             for name, definition in SETTINGS.items()
         }
 
+    def set_local_tables(self, tables: list[Table]) -> None:
+        """The tables of the workspace's own data (``local``: events, uploads, manual rows),
+        read from its DuckDB file whenever their shape changes."""
+        self._local_tables = list(tables)
+        self._local_version += 1
+        self._load()
+
     # -- sources -------------------------------------------------------------------------
     def sources(self) -> list[Source]:
-        return list(self._sources.values())
+        """The registered sources (the built-in ``local`` is not one of them)."""
+        return [s for s in self._sources.values() if s is not LOCAL]
 
     def source(self, name: str) -> Source:
         try:
@@ -69,6 +85,15 @@ class Catalog:
             close = difflib.get_close_matches(name.lower(), list(self._sources), n=1)
             hint = f"did you mean '{close[0]}'?" if close else "run 'meterql source list'"
             raise UnknownSourceError(f"no source named '{name}'", source=name, hint=hint) from None
+
+    def _registered(self, name: str) -> Source:
+        """A source that may be changed: any but the built-in ``local``."""
+        source = self.source(name)
+        if source is LOCAL:
+            raise InvalidSourceError(
+                "'local' is the workspace's own data (events, uploads, manual rows)",
+                source="local", hint="it has no URI, mode or options to change")
+        return source
 
     def validate_source(self, source: Source) -> None:
         """Check a source before it is stored; raises :class:`InvalidSourceError`."""
@@ -113,7 +138,7 @@ class Catalog:
             self._load()
 
     def remove_source(self, name: str) -> Source:
-        source = self.source(name)
+        source = self._registered(name)
         self._store.delete_source(source.name)
         self._load()
         return source
@@ -123,7 +148,7 @@ class Catalog:
         self._load()
 
     def set_mode(self, name: str, mode: str) -> Source:
-        source = self.source(name)
+        source = self._registered(name)
         if mode not in MODES:
             raise InvalidSourceError(
                 f"unknown mode '{mode}'", hint=f"use one of: {', '.join(MODES)}"
@@ -134,7 +159,7 @@ class Catalog:
 
     def set_options(self, name: str, options: dict[str, Any]) -> Source:
         """Change a source's options (a value of None removes the option)."""
-        source = self.source(name)
+        source = self._registered(name)
         merged = {k: v for k, v in {**source.options, **options}.items() if v is not None}
         _validate_options(Source(source.name, source.kind, source.uri, source.mode, merged))
         self._store.set_options(source.name, merged)

@@ -88,6 +88,22 @@ SETTINGS: dict[str, Setting] = {
             0,
             1_000_000,
         ),
+        Setting(
+            "events_max_age_days",
+            int,
+            35,
+            "usage events older than this many days are rejected (backfills take older ones)",
+            1,
+            36_500,
+        ),
+        Setting(
+            "events_max_future_s",
+            int,
+            300,
+            "usage events more than this many seconds in the future are rejected",
+            0,
+            86_400 * 366,
+        ),
     )
 }
 

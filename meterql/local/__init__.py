@@ -1,0 +1,1 @@
+"""The workspace's own data: event streams, CSV uploads and manual tables (source ``local``)."""

@@ -1,0 +1,599 @@
+"""Usage event streams: ``local.events.<stream>``, created by their first event.
+
+A stream's columns are its events' own fields. The first events define them by inference (and
+later fields add columns); a declared schema is enforced instead. Every event needs an id (its
+idempotency key), a timestamp and a customer; their field names default to ``id``,
+``timestamp`` and ``customer_id`` and are set per stream when it is created.
+
+Each event gets an answer: ``accepted`` (stored, durable once the call returns), ``duplicate``
+(the same id with the same body was stored before: ignored) or ``rejected`` with the reason
+(also: the same id with a different body). Ids are remembered for as long as the data is kept.
+
+Types inferred from JSON values: booleans -> BOOLEAN, integers -> BIGINT, other numbers ->
+DECIMAL(38, 9) (exact: numbers are parsed as decimals, and numbers sent as strings are accepted
+for decimal fields), strings -> VARCHAR, objects and arrays -> JSON. A BIGINT field that later
+receives a fraction widens to DECIMAL(38, 9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pyarrow as pa
+
+from meterql.errors import InvalidSourceError, ParameterError
+from meterql.local.store import LocalStore, quote
+
+DECIMAL = "DECIMAL(38,9)"
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_INTERNAL = ("_ingested_at", "_backfill")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    index: int
+    id: str | None
+    status: str  # accepted | duplicate | rejected
+    reason: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass
+class StreamConfig:
+    name: str
+    id_field: str = "id"
+    timestamp_field: str = "timestamp"
+    customer_field: str = "customer_id"
+    declared: bool = False
+    columns: dict[str, str] = field(default_factory=dict)  # field -> DuckDB type
+
+
+def parse_body(data: bytes, content_type: str) -> list[Any]:
+    """Events from a request body: a JSON object, a JSON array, NDJSON, or CloudEvents
+    (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``."""
+    text = data.decode("utf-8")
+    kind = content_type.split(";")[0].strip().lower()
+    if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+        return [_loads(line, i + 1) for i, line in enumerate(text.splitlines()) if line.strip()]
+    try:
+        value = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"the body is not JSON: {exc.msg} at line {exc.lineno}, column "
+                             f"{exc.colno}", line=exc.lineno, column=exc.colno,
+                             hint="send a JSON object, a JSON array, or NDJSON with "
+                             "Content-Type: application/x-ndjson") from None
+    events = value if isinstance(value, list) else [value]
+    if kind.startswith("application/cloudevents"):
+        return [_from_cloudevent(e) for e in events]
+    return events
+
+
+class _Malformed:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _loads(line: str, number: int) -> Any:
+    try:
+        return json.loads(line, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        return _Malformed(f"line {number} is not JSON: {exc.msg} at column {exc.colno}")
+
+
+def _from_cloudevent(event: Any) -> Any:
+    """A CloudEvent's data, with its id, time and subject standing in for missing fields."""
+    if not isinstance(event, dict) or "specversion" not in event:
+        return _Malformed("not a CloudEvent (no specversion)")
+    data = event.get("data")
+    if not isinstance(data, dict):
+        return _Malformed("a CloudEvent whose data is not a JSON object")
+    merged = dict(data)
+    merged.setdefault("id", event.get("id"))
+    if "time" in event:
+        merged.setdefault("timestamp", event["time"])
+    if "subject" in event:
+        merged.setdefault("customer_id", event["subject"])
+    return merged
+
+
+class EventStreams:
+    """Ingestion, corrections and backfills of event streams (``ws.events``)."""
+
+    def __init__(self, store: LocalStore, settings: Callable[[], dict[str, Any]]) -> None:
+        self._store = store
+        self._settings = settings  # the workspace's settings in force, read at each ingest
+
+    # -- streams -------------------------------------------------------------------------------
+    def streams(self) -> list[StreamConfig]:
+        with self._store.read() as cur:
+            rows = cur.execute("SELECT stream FROM local.__meterql__.streams ORDER BY 1"
+                               ).fetchall()
+        return [self.stream(r[0]) for r in rows]
+
+    def stream(self, name: str) -> StreamConfig:
+        with self._store.read() as cur:
+            rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared "
+                               "FROM local.__meterql__.streams WHERE stream = ?", [name]
+                               ).fetchall()
+            if not rows:
+                raise InvalidSourceError(f"no event stream named '{name}'",
+                                         hint="a stream is created by its first event")
+            columns = dict(cur.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+                "'local' AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
+                [name]).fetchall())
+        for internal in _INTERNAL:
+            columns.pop(internal, None)
+        return StreamConfig(name, *rows[0], columns=columns)
+
+    def create_stream(self, name: str, *, id_field: str = "id", timestamp_field: str = "timestamp",
+                      customer_field: str = "customer_id",
+                      schema: dict[str, str] | None = None) -> StreamConfig:
+        """Create a stream explicitly: to name its required fields, or to declare (and then
+        enforce) its columns."""
+        if not _NAME.match(name):
+            raise InvalidSourceError(f"'{name}' is not a valid stream name",
+                                     hint="use a lowercase identifier: letters, digits and _")
+        with self._store.write() as cur:
+            self._create(cur, StreamConfig(name, id_field, timestamp_field, customer_field,
+                                           declared=schema is not None),
+                         dict(schema or {}))
+        self._store.refresh_catalog()
+        return self.stream(name)
+
+    def _create(self, cur, config: StreamConfig, schema: dict[str, str]) -> None:
+        exists = cur.execute("SELECT 1 FROM local.__meterql__.streams WHERE stream = ?",
+                             [config.name]).fetchall()
+        if exists:
+            raise InvalidSourceError(f"event stream '{config.name}' exists")
+        columns = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMPTZ",
+                   config.customer_field: "VARCHAR", **schema}
+        ddl = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
+        for staged in ("events", META_STAGE):
+            cur.execute(f"CREATE TABLE local.{staged}.{quote(_table(staged, config.name))} "
+                        f"({ddl}, _ingested_at TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
+        cur.execute("INSERT INTO local.__meterql__.streams (stream, id_field, timestamp_field, "
+                    "customer_field, declared) VALUES (?, ?, ?, ?, ?)",
+                    [config.name, config.id_field, config.timestamp_field,
+                     config.customer_field, config.declared])
+
+    # -- ingestion -----------------------------------------------------------------------------
+    def ingest(self, stream: str, events: list[Any], *, backfill: str | None = None,
+               now: datetime | None = None) -> list[Outcome]:
+        """Store valid events, report every event's outcome. Valid events are stored even
+        when others are rejected; stored means committed."""
+        if not _NAME.match(stream):
+            raise InvalidSourceError(f"'{stream}' is not a valid stream name",
+                                     hint="use a lowercase identifier: letters, digits and _")
+        now = now or datetime.now(UTC)
+        with self._store.write() as cur:
+            created = False
+            try:
+                config = self._config(cur, stream)
+            except LookupError:
+                config = StreamConfig(stream)
+                self._create(cur, config, {})
+                config = self._config(cur, stream)
+                created = True
+            settings = self._settings()
+            low = now - timedelta(days=settings["events_max_age_days"])
+            high = now + timedelta(seconds=settings["events_max_future_s"])
+            target = f"local.events.{quote(stream)}"
+            if backfill is not None:
+                low, high = self._open_backfill(cur, backfill, stream)
+                target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
+            outcomes, rows, changed = self._validate(cur, config, events, low, high, backfill)
+            if rows:
+                self._insert(cur, config, target, rows, now, backfill)
+                self._store.touch(cur, f"events.{stream}")
+        if created or changed:
+            self._store.refresh_catalog()
+        return outcomes
+
+    def _config(self, cur, stream: str) -> StreamConfig:
+        rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared FROM "
+                           "local.__meterql__.streams WHERE stream = ?", [stream]).fetchall()
+        if not rows:
+            raise LookupError(stream)
+        columns = dict(cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'local' "
+            "AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
+            [stream]).fetchall())
+        for internal in _INTERNAL:
+            columns.pop(internal, None)
+        return StreamConfig(stream, *rows[0], columns=columns)
+
+    def _validate(self, cur, config: StreamConfig, events: list[Any], low: datetime,
+                  high: datetime, backfill: str | None):
+        outcomes: list[Outcome | None] = [None] * len(events)
+        candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
+        changed = False
+        for index, event in enumerate(events):
+            if isinstance(event, _Malformed):
+                outcomes[index] = Outcome(index, None, "rejected", event.reason)
+                continue
+            if not isinstance(event, dict):
+                outcomes[index] = Outcome(index, None, "rejected", "not a JSON object")
+                continue
+            raw_id = event.get(config.id_field)
+            event_id = None if raw_id is None or isinstance(raw_id, (dict, list, bool)) \
+                else str(raw_id)
+            problem = self._problem(config, event, event_id, low, high, backfill)
+            if problem is None:
+                problem, widened = self._fit(cur, config, event)
+                changed |= widened
+            if problem is not None:
+                outcomes[index] = Outcome(index, event_id, "rejected", problem)
+                continue
+            digest = _hash(event)
+            if event_id in candidates:
+                first = candidates[event_id]
+                same = first[1] == digest
+                outcomes[index] = Outcome(
+                    index, event_id, "duplicate" if same else "rejected",
+                    "the same event appears earlier in this batch" if same else
+                    f"id {event_id} appears earlier in this batch with a different body")
+                continue
+            candidates[event_id] = (index, digest, event)
+        # Ids seen before (in any earlier call, for as long as the data is kept).
+        if candidates:
+            ids = pa.table({"id": list(candidates), "body_hash": [c[1] for c in
+                                                                 candidates.values()]})
+            cur.register("incoming_ids", ids)
+            try:
+                known = dict(cur.execute(
+                    "SELECT e.id, e.body_hash FROM local.__meterql__.event_ids e "
+                    "JOIN incoming_ids i ON e.id = i.id WHERE e.stream = ?",
+                    [config.name]).fetchall())
+            finally:
+                cur.unregister("incoming_ids")
+            for event_id, previous in known.items():
+                index, digest, _ = candidates.pop(event_id)
+                outcomes[index] = (
+                    Outcome(index, event_id, "duplicate", "already stored") if previous == digest
+                    else Outcome(index, event_id, "rejected",
+                                 f"id {event_id} was stored before with a different body; "
+                                 "amend the event to change it"))
+        rows = []
+        for event_id, (index, digest, event) in candidates.items():
+            outcomes[index] = Outcome(index, event_id, "accepted")
+            rows.append((event_id, digest, event))
+        return [o for o in outcomes if o is not None], rows, changed
+
+    def _problem(self, config, event, event_id, low, high, backfill) -> str | None:
+        if event_id is None or event_id == "":
+            return f"missing required field '{config.id_field}' (the event's id)"
+        if event.get(config.customer_field) in (None, ""):
+            return f"missing required field '{config.customer_field}' (the customer)"
+        stamp = event.get(config.timestamp_field)
+        if stamp is None:
+            return f"missing required field '{config.timestamp_field}'"
+        when = _timestamp(stamp)
+        if when is None:
+            return (f"field '{config.timestamp_field}' is not an ISO 8601 time: {stamp!r}")
+        event[config.timestamp_field] = when
+        if not low <= when < high:
+            what = f"backfill {backfill}'s range" if backfill else "the accepted window"
+            return (f"timestamp {when.isoformat()} is outside {what} "
+                    f"[{low.isoformat()}, {high.isoformat()})")
+        return None
+
+    def _fit(self, cur, config: StreamConfig, event: dict[str, Any]) -> tuple[str | None, bool]:
+        """Check each field against its column, adding or widening columns as needed."""
+        changed = False
+        for name, value in event.items():
+            if value is None or name in (config.id_field, config.timestamp_field):
+                continue
+            if name.startswith("_") or not name:
+                return f"field '{name}': names starting with _ are kept for meterql", changed
+            current = config.columns.get(name)
+            wanted = _infer(value)
+            if current is None:
+                if config.declared:
+                    return (f"unknown field '{name}' (the stream's schema is declared: "
+                            f"{', '.join(config.columns)})", changed)
+                self._add_column(cur, config, name, wanted)
+                changed = True
+                continue
+            problem = _fits(value, current)
+            if problem is not None and current == "BIGINT" and wanted == DECIMAL \
+                    and not config.declared:
+                self._alter_column(cur, config, name, DECIMAL)
+                changed = True
+                problem = None
+            if problem is not None:
+                return f"field '{name}': {problem}", changed
+        return None, changed
+
+    def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
+        for staged in ("events", META_STAGE):
+            cur.execute(f"ALTER TABLE local.{staged}.{quote(_table(staged, config.name))} "
+                        f"ADD COLUMN {quote(name)} {typ}")
+        config.columns[name] = typ
+
+    def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
+        for staged in ("events", META_STAGE):
+            cur.execute(f"ALTER TABLE local.{staged}.{quote(_table(staged, config.name))} "
+                        f"ALTER COLUMN {quote(name)} TYPE {typ}")
+        config.columns[name] = typ
+
+    def _insert(self, cur, config: StreamConfig, target: str, rows, now: datetime,
+                backfill: str | None) -> None:
+        names = list(config.columns)
+        data: dict[str, list[Any]] = {n: [] for n in names}
+        for event_id, _, event in rows:
+            for n in names:
+                value = event_id if n == config.id_field else event.get(n)
+                if isinstance(value, (dict, list)):
+                    value = json.dumps(value, default=str)
+                elif isinstance(value, bool) and config.columns[n] != "BOOLEAN":
+                    value = str(value).lower()
+                elif value is not None and config.columns[n] in ("VARCHAR", "JSON") \
+                        and not isinstance(value, str):
+                    value = str(value)
+                data[n].append(value)
+        arrays = {n: _arrow(data[n], config.columns[n]) for n in names}
+        arrays["_ingested_at"] = pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))
+        arrays["_backfill"] = pa.array([backfill] * len(rows), pa.string())
+        cur.register("incoming_events", pa.table(arrays))
+        ids = pa.table({"id": [r[0] for r in rows], "body_hash": [r[1] for r in rows]})
+        cur.register("incoming_ids", ids)
+        try:
+            cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM incoming_events")
+            cur.execute("INSERT INTO local.__meterql__.event_ids SELECT ?, id, body_hash, ? "
+                        "FROM incoming_ids", [config.name, backfill])
+            if backfill is not None:
+                cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
+                            "WHERE id = ?", [len(rows), backfill])
+        finally:
+            cur.unregister("incoming_events")
+            cur.unregister("incoming_ids")
+
+    # -- corrections ---------------------------------------------------------------------------
+    def amend(self, stream: str, event_id: str, event: dict[str, Any],
+              actor: str | None = None) -> Outcome:
+        """Replace a stored event by a corrected one (same id); the original is kept in
+        ``local.__meterql__.event_history``."""
+        return self._correct(stream, event_id, event, actor)
+
+    def void(self, stream: str, event_id: str, actor: str | None = None) -> Outcome:
+        """Remove a stored event from usage; it is kept in the history, and its id stays
+        taken (a retry of the original is a duplicate, not a new event)."""
+        return self._correct(stream, event_id, None, actor)
+
+    def _correct(self, stream, event_id, event, actor) -> Outcome:
+        changed = False
+        with self._store.write() as cur:
+            config = self._existing(cur, stream)
+            table = f"local.events.{quote(stream)}"
+            previous = cur.execute(
+                f"SELECT to_json(t) FROM {table} t WHERE {quote(config.id_field)} = ?",
+                [event_id]).fetchall()
+            if not previous:
+                raise InvalidSourceError(
+                    f"stream '{stream}' has no stored event with id {event_id}",
+                    hint="only accepted, visible events can be amended or voided")
+            if event is not None:
+                event = dict(event)
+                event[config.id_field] = event_id
+                outcomes, rows, changed = self._validate_amend(cur, config, event)
+                if rows is None:
+                    return outcomes
+            cur.execute("INSERT INTO local.__meterql__.event_history (stream, id, action, "
+                        "previous, actor) VALUES (?, ?, ?, ?, ?)",
+                        [stream, event_id, "amend" if event is not None else "void",
+                         previous[0][0], actor])
+            backfill = cur.execute(f"SELECT _backfill FROM {table} WHERE "
+                                   f"{quote(config.id_field)} = ?", [event_id]).fetchall()[0][0]
+            cur.execute(f"DELETE FROM {table} WHERE {quote(config.id_field)} = ?", [event_id])
+            if event is not None:
+                cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND id = ?",
+                            [stream, event_id])
+                self._insert(cur, config, table, rows, datetime.now(UTC), backfill)
+            self._store.touch(cur, f"events.{stream}")
+        if changed:
+            self._store.refresh_catalog()
+        return Outcome(0, event_id, "amended" if event is not None else "voided")
+
+    def _validate_amend(self, cur, config, event):
+        far = timedelta(days=365 * 100)
+        now = datetime.now(UTC)
+        problem = self._problem(config, event, str(event[config.id_field]), now - far,
+                                now + far, None)
+        changed = False
+        if problem is None:
+            problem, changed = self._fit(cur, config, event)
+        if problem is not None:
+            return Outcome(0, str(event[config.id_field]), "rejected", problem), None, changed
+        return None, [(str(event[config.id_field]), _hash(event), event)], changed
+
+    def history(self, stream: str, event_id: str | None = None) -> list[dict[str, Any]]:
+        with self._store.read() as cur:
+            rows = cur.execute(
+                "SELECT id, action, previous, actor, changed_at "
+                "FROM local.__meterql__.event_history "
+                "WHERE stream = ? AND (? IS NULL OR id = ?) ORDER BY changed_at",
+                [stream, event_id, event_id]).fetchall()
+        return [{"id": r[0], "action": r[1], "previous": json.loads(r[2]), "actor": r[3],
+                 "changed_at": r[4]} for r in rows]
+
+    # -- backfills -----------------------------------------------------------------------------
+    def open_backfill(self, stream: str, start: datetime, end: datetime) -> str:
+        """A backfill: events for ``[start, end)`` ingested into it stay invisible to usage
+        queries until it is closed; a closed backfill can be reverted."""
+        if not start < end:
+            raise ParameterError("a backfill's start must be before its end")
+        backfill = "bf_" + uuid.uuid4().hex[:12]
+        with self._store.write() as cur:
+            self._existing(cur, stream)
+            cur.execute("INSERT INTO local.__meterql__.backfills (id, stream, starts, ends, "
+                        "state) VALUES (?, ?, ?, ?, 'open')", [backfill, stream, start, end])
+        return backfill
+
+    def close_backfill(self, backfill: str) -> dict[str, Any]:
+        with self._store.write() as cur:
+            stream, state = self._backfill(cur, backfill)
+            if state != "open":
+                raise ParameterError(f"backfill {backfill} is {state}, not open")
+            staged = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
+            cur.execute(f"INSERT INTO local.events.{quote(stream)} BY NAME SELECT * FROM "
+                        f"{staged} WHERE _backfill = ?", [backfill])
+            cur.execute(f"DELETE FROM {staged} WHERE _backfill = ?", [backfill])
+            cur.execute("UPDATE local.__meterql__.backfills SET state = 'closed', closed_at = "
+                        "now() WHERE id = ?", [backfill])
+            self._store.touch(cur, f"events.{stream}")
+        return self.backfill(backfill)
+
+    def revert_backfill(self, backfill: str) -> dict[str, Any]:
+        with self._store.write() as cur:
+            stream, state = self._backfill(cur, backfill)
+            if state == "reverted":
+                raise ParameterError(f"backfill {backfill} is already reverted")
+            for table in (f"local.events.{quote(stream)}",
+                          f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"):
+                cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
+            cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND "
+                        "backfill = ?", [stream, backfill])
+            cur.execute("UPDATE local.__meterql__.backfills SET state = 'reverted', "
+                        "reverted_at = now() WHERE id = ?", [backfill])
+            self._store.touch(cur, f"events.{stream}")
+        return self.backfill(backfill)
+
+    def backfill(self, backfill: str) -> dict[str, Any]:
+        with self._store.read() as cur:
+            rows = cur.execute("SELECT id, stream, starts, ends, state, events, opened_at, "
+                               "closed_at, reverted_at FROM local.__meterql__.backfills "
+                               "WHERE id = ?", [backfill]).fetchall()
+        if not rows:
+            raise ParameterError(f"no backfill {backfill}")
+        keys = ("id", "stream", "start", "end", "state", "events", "opened_at", "closed_at",
+                "reverted_at")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def _backfill(self, cur, backfill: str) -> tuple[str, str]:
+        rows = cur.execute("SELECT stream, state FROM local.__meterql__.backfills WHERE id = ?",
+                           [backfill]).fetchall()
+        if not rows:
+            raise ParameterError(f"no backfill {backfill}",
+                                 hint="open one with POST /v1/events/{stream}/backfills")
+        return rows[0]
+
+    def _open_backfill(self, cur, backfill: str, stream: str) -> tuple[datetime, datetime]:
+        rows = cur.execute("SELECT stream, state, starts, ends FROM local.__meterql__.backfills "
+                           "WHERE id = ?", [backfill]).fetchall()
+        if not rows or rows[0][0] != stream:
+            raise ParameterError(f"stream '{stream}' has no backfill {backfill}")
+        if rows[0][1] != "open":
+            raise ParameterError(f"backfill {backfill} is {rows[0][1]}; events go into open "
+                                 "backfills only")
+        return rows[0][2], rows[0][3]
+
+    def _existing(self, cur, stream: str) -> StreamConfig:
+        try:
+            return self._config(cur, stream)
+        except LookupError:
+            raise InvalidSourceError(f"no event stream named '{stream}'",
+                                     hint="a stream is created by its first event") from None
+
+
+META_STAGE = "__meterql__"
+
+
+def _table(schema: str, stream: str) -> str:
+    """The stream's table in ``schema``: its own name in ``events``; staging for backfills."""
+    return stream if schema == "events" else f"staged_{stream}"
+
+
+def _hash(event: dict[str, Any]) -> str:
+    text = json.dumps(event, sort_keys=True, default=_canonical, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _infer(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, int):
+        return "BIGINT"
+    if isinstance(value, Decimal):
+        return DECIMAL
+    if isinstance(value, (dict, list)):
+        return "JSON"
+    return "VARCHAR"
+
+
+def _fits(value: Any, typ: str) -> str | None:
+    if typ == "BOOLEAN":
+        return None if isinstance(value, bool) else f"{value!r} is not a boolean"
+    if typ == "BIGINT":
+        if isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63:
+            return None
+        return f"{value!r} is not an integer"
+    if typ.startswith("DECIMAL"):
+        try:
+            number = Decimal(value) if isinstance(value, (str, int, Decimal)) \
+                and not isinstance(value, bool) else None
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            return f"{value!r} is not a number"
+        scale = int(typ.split(",")[1].rstrip(")"))
+        if number != number.quantize(Decimal(1).scaleb(-scale)):
+            return f"{value} has more than {scale} decimal places"
+        if abs(number) >= Decimal(10) ** (38 - scale):
+            return f"{value} is too large"
+        return None
+    if typ == "JSON":
+        return None
+    if typ == "VARCHAR":
+        return None if isinstance(value, str) else f"{value!r} is not a string"
+    if typ.startswith("TIMESTAMP"):
+        return None if _timestamp(value) is not None else f"{value!r} is not an ISO 8601 time"
+    return None
+
+
+def _arrow(values: list[Any], typ: str) -> pa.Array:
+    if typ == "BOOLEAN":
+        return pa.array(values, pa.bool_())
+    if typ == "BIGINT":
+        return pa.array(values, pa.int64())
+    if typ.startswith("DECIMAL"):
+        precision, scale = (int(x) for x in typ[8:-1].split(","))
+        return pa.array([None if v is None else Decimal(v) for v in values],
+                        pa.decimal128(precision, scale))
+    if typ.startswith("TIMESTAMP"):
+        return pa.array([None if v is None else _timestamp(v) for v in values],
+                        pa.timestamp("us", tz="UTC"))
+    return pa.array(values, pa.string())

@@ -1,0 +1,137 @@
+"""The workspace's own data: ``local.duckdb``, attached to the engine as ``local``.
+
+Schemas users query: ``local.events.<stream>`` (usage events pushed over the API),
+``local.uploads.<name>`` (CSV uploads) and ``local.manual.<name>`` (rows entered by hand).
+Bookkeeping lives in ``local.__meterql__`` (event ids for de-duplication, corrections, backfills,
+upload fingerprints, the audit of manual edits, last-ingest watermarks) and is not in the
+catalog. Every write goes through :meth:`LocalStore.write`: one writer at a time, one DuckDB
+transaction per call, committed before the caller is answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from meterql.catalog import Catalog, Column, Table
+from meterql.dialects.duckdb import DIALECT as DUCKDB
+
+SCHEMAS = ("events", "uploads", "manual")
+META = "__meterql__"
+
+_META_TABLES = (
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.streams (
+        stream VARCHAR PRIMARY KEY, id_field VARCHAR NOT NULL, timestamp_field VARCHAR NOT NULL,
+        customer_field VARCHAR NOT NULL, declared BOOLEAN NOT NULL DEFAULT false,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.event_ids (
+        stream VARCHAR NOT NULL, id VARCHAR NOT NULL, body_hash VARCHAR NOT NULL,
+        backfill VARCHAR, PRIMARY KEY (stream, id))""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.event_history (
+        stream VARCHAR NOT NULL, id VARCHAR NOT NULL, action VARCHAR NOT NULL,
+        previous JSON NOT NULL, actor VARCHAR, changed_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.backfills (
+        id VARCHAR PRIMARY KEY, stream VARCHAR NOT NULL, starts TIMESTAMPTZ NOT NULL,
+        ends TIMESTAMPTZ NOT NULL, state VARCHAR NOT NULL, events BIGINT NOT NULL DEFAULT 0,
+        opened_at TIMESTAMPTZ NOT NULL DEFAULT now(), closed_at TIMESTAMPTZ,
+        reverted_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.uploads (
+        table_name VARCHAR NOT NULL, file_hash VARCHAR NOT NULL, mode VARCHAR NOT NULL,
+        rows BIGINT NOT NULL, uploaded_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.audit (
+        table_name VARCHAR NOT NULL, action VARCHAR NOT NULL, row_key JSON NOT NULL,
+        before JSON, after JSON, actor VARCHAR, changed_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.watermarks (
+        table_name VARCHAR PRIMARY KEY, last_ingest_at TIMESTAMPTZ NOT NULL)""",
+)
+
+
+class LocalStore:
+    def __init__(self, duck: duckdb.DuckDBPyConnection, home: Path, catalog: Catalog) -> None:
+        self._duck = duck
+        self._catalog = catalog
+        self._lock = threading.RLock()
+        path = home / "local.duckdb"
+        attached = {r[0] for r in duck.execute(
+            "SELECT database_name FROM duckdb_databases()").fetchall()}
+        if "local" not in attached:
+            duck.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS local")
+        for schema in (*SCHEMAS, META):
+            duck.execute(f"CREATE SCHEMA IF NOT EXISTS local.{schema}")
+        for ddl in _META_TABLES:
+            duck.execute(ddl)
+        self._marks: dict[str, datetime] = {}
+        self.refresh_catalog()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One writer, one transaction: committed when the block ends, rolled back on error."""
+        with self._lock:
+            cur = self._duck.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+
+    def read(self) -> duckdb.DuckDBPyConnection:
+        return self._duck.cursor()
+
+    def touch(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:
+        """Record an ingest into ``table`` (``schema.name``) in the open transaction."""
+        now = datetime.now(UTC)
+        cur.execute("INSERT OR REPLACE INTO local.__meterql__.watermarks VALUES (?, ?)",
+                    [table, now])
+        self._marks[table] = now
+
+    def watermark(self, table: str) -> dict[str, Any]:
+        """``local.schema.name`` -> its last ingest (None if nothing was ingested yet)."""
+        _, schema, name = table.split(".", 2)
+        key = f"{schema}.{name}"
+        if key not in self._marks:
+            with self.read() as cur:
+                rows = cur.execute("SELECT last_ingest_at FROM local.__meterql__.watermarks "
+                                   "WHERE table_name = ?", [key]).fetchall()
+            if rows:
+                self._marks[key] = rows[0][0]
+        at = self._marks.get(key)
+        return {"table": table, "kind": "local",
+                "last_ingest_at": None if at is None else at.isoformat()}
+
+    def refresh_catalog(self) -> None:
+        """Tell the catalog the local tables' current columns (after a table or column was
+        added), so queries plan against them."""
+        with self.read() as cur:
+            rows = cur.execute(
+                "SELECT schema_name, table_name, column_name, data_type, is_nullable "
+                "FROM duckdb_columns() WHERE database_name = 'local' AND schema_name IN "
+                "('events', 'uploads', 'manual') ORDER BY schema_name, table_name, column_index"
+            ).fetchall()
+            keys = dict(((r[0], r[1]), tuple(r[2])) for r in cur.execute(
+                "SELECT schema_name, table_name, constraint_column_names FROM "
+                "duckdb_constraints() WHERE database_name = 'local' AND "
+                "constraint_type = 'PRIMARY KEY'").fetchall())
+        tables: dict[tuple[str, str], list[Column]] = {}
+        for schema, name, column, typ, nullable in rows:
+            tables.setdefault((schema, name), []).append(
+                Column(column, DUCKDB.map_type(typ), typ, bool(nullable)))
+        self._catalog.set_local_tables([
+            Table("local", schema, name, tuple(columns), kind="table",
+                  primary_key=keys.get((schema, name), ()))
+            for (schema, name), columns in tables.items()
+        ])
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
