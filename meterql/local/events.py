@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,7 +65,11 @@ class StreamConfig:
 def parse_body(data: bytes, content_type: str) -> list[Any]:
     """Events from a request body: a JSON object, a JSON array, NDJSON, or CloudEvents
     (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``."""
-    text = data.decode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"the body is not UTF-8 text (byte {exc.start})",
+                             hint="send JSON encoded as UTF-8") from None
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
         return [_loads(line, i + 1) for i, line in enumerate(text.splitlines()) if line.strip()]
@@ -115,6 +120,9 @@ class EventStreams:
     def __init__(self, store: LocalStore, settings: Callable[[], dict[str, Any]]) -> None:
         self._store = store
         self._settings = settings  # the workspace's settings in force, read at each ingest
+        self._turn = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._leading = False
 
     # -- streams -------------------------------------------------------------------------------
     def streams(self) -> list[StreamConfig]:
@@ -174,34 +182,74 @@ class EventStreams:
     def ingest(self, stream: str, events: list[Any], *, backfill: str | None = None,
                now: datetime | None = None) -> list[Outcome]:
         """Store valid events, report every event's outcome. Valid events are stored even
-        when others are rejected; stored means committed."""
+        when others are rejected; stored means committed when this returns.
+
+        Calls from several threads at once are written in one transaction (a group commit):
+        the first caller writes everything queued, the others wait for it."""
         if not _NAME.match(stream):
             raise InvalidSourceError(f"'{stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
-        now = now or datetime.now(UTC)
-        with self._store.write() as cur:
-            created = False
-            try:
-                config = self._config(cur, stream)
-            except LookupError:
-                config = StreamConfig(stream)
-                self._create(cur, config, {})
-                config = self._config(cur, stream)
-                created = True
-            settings = self._settings()
-            low = now - timedelta(days=settings["events_max_age_days"])
-            high = now + timedelta(seconds=settings["events_max_future_s"])
-            target = f"local.events.{quote(stream)}"
-            if backfill is not None:
-                low, high = self._open_backfill(cur, backfill, stream)
-                target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
-            outcomes, rows, changed = self._validate(cur, config, events, low, high, backfill)
-            if rows:
-                self._insert(cur, config, target, rows, now, backfill)
-                self._store.touch(cur, f"events.{stream}")
-        if created or changed:
+        item = _Pending(stream, events, backfill, now or datetime.now(UTC))
+        with self._turn:
+            self._queue.append(item)
+            while not item.done and self._leading:
+                self._turn.wait()
+            if item.done:
+                return item.answer()
+            self._leading = True
+            group, self._queue = self._queue, []
+        try:
+            self._write_group(group)
+        finally:
+            with self._turn:
+                self._leading = False
+                self._turn.notify_all()
+        return item.answer()
+
+    def _write_group(self, group: list[_Pending]) -> None:
+        reshaped = False
+        try:
+            with self._store.write() as cur:
+                for item in group:
+                    item.outcomes, changed = self._ingest_one(cur, item)
+                    reshaped |= changed
+        except Exception:
+            # One request's failure must not fail the others: each is written on its own.
+            reshaped = True
+            for item in group:
+                item.outcomes = None
+                try:
+                    with self._store.write() as cur:
+                        item.outcomes, _ = self._ingest_one(cur, item)
+                except Exception as exc:  # noqa: BLE001 - handed to that request's caller
+                    item.error = exc
+        for item in group:
+            item.done = True
+        if reshaped:
             self._store.refresh_catalog()
-        return outcomes
+
+    def _ingest_one(self, cur, item: _Pending) -> tuple[list[Outcome], bool]:
+        stream, now, backfill = item.stream, item.now, item.backfill
+        created = False
+        try:
+            config = self._config(cur, stream)
+        except LookupError:
+            config = StreamConfig(stream)
+            self._create(cur, config, {})
+            config = self._config(cur, stream)
+            created = True
+        settings = self._settings()
+        low = now - timedelta(days=settings["events_max_age_days"])
+        high = now + timedelta(seconds=settings["events_max_future_s"])
+        target = f"local.events.{quote(stream)}"
+        if backfill is not None:
+            low, high = self._open_backfill(cur, backfill, stream)
+            target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
+        outcomes, rows, changed = self._validate(cur, config, item.events, low, high, backfill)
+        if rows:
+            self._insert(cur, config, target, rows, now, backfill)
+            self._store.touch(cur, f"events.{stream}")
+        return outcomes, created or changed
 
     def _config(self, cur, stream: str) -> StreamConfig:
         rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared FROM "
@@ -510,6 +558,25 @@ class EventStreams:
 
 
 META_STAGE = "__meterql__"
+
+
+@dataclass
+class _Pending:
+    """One caller's events waiting for a group commit."""
+
+    stream: str
+    events: list[Any]
+    backfill: str | None
+    now: datetime
+    done: bool = False
+    outcomes: list[Outcome] | None = None
+    error: Exception | None = None
+
+    def answer(self) -> list[Outcome]:
+        if self.error is not None:
+            raise self.error
+        assert self.outcomes is not None
+        return self.outcomes
 
 
 def _table(schema: str, stream: str) -> str:

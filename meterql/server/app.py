@@ -29,6 +29,7 @@ from meterql.engine import Result
 from meterql.errors import AmbiguousNameError, QueryCancelledError, UnknownTableError
 from meterql.output import json_value
 from meterql.server import problems
+from meterql.server.ingest import router as ingest_routes
 from meterql.server.keys import check_key
 from meterql.server.scheduler import SyncScheduler
 
@@ -120,6 +121,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         return check
 
     read, admin = Depends(scope("read")), Depends(scope("admin"))
+    app.include_router(ingest_routes(ws, Depends(scope("ingest"))))
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""Ingestion endpoints: usage events, corrections and backfills (scope ``ingest``)."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+import meterql
+from meterql.errors import ParameterError
+from meterql.local.events import parse_body
+from meterql.output import json_value
+from meterql.server import problems
+
+#: Largest request body accepted (after decompression).
+MAX_BODY = 64 << 20
+
+_EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"type": "object"}, {"type": "array", "items": {"type": "object"}}]}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/cloudevents+json": {"schema": {"type": "object"}},
+            "application/cloudevents-batch+json": {"schema": {"type": "array",
+                                                              "items": {"type": "object"}}},
+        },
+    }
+}
+
+
+class BackfillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: datetime
+    end: datetime
+
+
+def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
+    api = APIRouter(tags=["ingestion"], dependencies=[ingest])
+
+    @api.post("/v1/events/{stream}", openapi_extra=_EVENT_BODY, responses={
+        200: {"description": "every event accepted or a duplicate (all durable)"},
+        207: {"description": "some events rejected; the others are stored"},
+        422: {"description": "every event rejected (problem+json with the results)"}})
+    async def push(request: Request, stream: str, backfill: str | None = None) -> JSONResponse:
+        """Usage events as a JSON object, a JSON array, NDJSON or CloudEvents (gzip
+        accepted). The answer lists each event as accepted, duplicate or rejected with the
+        reason; a 2xx means the accepted events are committed."""
+        events = parse_body(await _body(request), request.headers.get("content-type", ""))
+        outcomes = await run_in_threadpool(ws.events.ingest, stream, events, backfill=backfill)
+        counts = {k: sum(o.status == k for o in outcomes)
+                  for k in ("accepted", "duplicate", "rejected")}
+        results = [o.describe() for o in outcomes]
+        if counts["rejected"] and counts["rejected"] == len(outcomes):
+            return problems.problem(422, "EventsRejected", f"all {len(outcomes)} events were "
+                                    "rejected", request.url.path, **counts, results=results)
+        return JSONResponse({**counts, "results": results},
+                            status_code=207 if counts["rejected"] else 200)
+
+    @api.post("/v1/events/{stream}/{event_id}/amend")
+    def amend(request: Request, stream: str, event_id: str, event: dict[str, Any]
+              ) -> JSONResponse:
+        """Replace a stored event (same id) by a corrected one; the original is kept."""
+        outcome = ws.events.amend(stream, event_id, event, actor=request.state.key)
+        status = 422 if outcome.status == "rejected" else 200
+        return JSONResponse(outcome.describe(), status_code=status)
+
+    @api.post("/v1/events/{stream}/{event_id}/void")
+    def void(request: Request, stream: str, event_id: str) -> dict[str, Any]:
+        """Remove a stored event from usage (kept in the history; its id stays taken)."""
+        return ws.events.void(stream, event_id, actor=request.state.key).describe()
+
+    @api.post("/v1/events/{stream}/backfills", status_code=201)
+    def open_backfill(stream: str, body: BackfillIn) -> dict[str, Any]:
+        """Open a backfill for a time range: push events with ?backfill=ID, then close it to
+        make them visible (or revert it later)."""
+        backfill = ws.events.open_backfill(stream, body.start, body.end)
+        return json_value(ws.events.backfill(backfill))
+
+    @api.get("/v1/backfills/{backfill}")
+    def get_backfill(backfill: str) -> dict[str, Any]:
+        return json_value(ws.events.backfill(backfill))
+
+    @api.post("/v1/backfills/{backfill}/close")
+    def close_backfill(backfill: str) -> dict[str, Any]:
+        return json_value(ws.events.close_backfill(backfill))
+
+    @api.post("/v1/backfills/{backfill}/revert")
+    def revert_backfill(backfill: str) -> dict[str, Any]:
+        return json_value(ws.events.revert_backfill(backfill))
+
+    return api
+
+
+async def _body(request: Request) -> bytes:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise ParameterError(f"the body is larger than {MAX_BODY >> 20} MB",
+                                 hint="send smaller batches")
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out = decompressor.decompress(bytes(data), MAX_BODY + 1)
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise ParameterError(f"the gzip body does not decompress: {exc}") from None
+        if len(out) > MAX_BODY:
+            raise ParameterError(f"the body is larger than {MAX_BODY >> 20} MB once "
+                                 "decompressed", hint="send smaller batches")
+        return out
+    return bytes(data)
