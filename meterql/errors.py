@@ -30,6 +30,7 @@ the API) whether trying again may help.
     │   ├── QueryTimeoutError     the query ran longer than its time limit
     │   └── RowLimitError         the result has more rows than the row cap allows
     ├── QueryCancelledError       the query was cancelled by its caller
+    ├── DataError                 data pushed to meterql does not fit its table (rows named)
     └── AccessError               the HTTP API refused a request
         ├── AuthenticationError   no API key, or one that is unknown or revoked
         └── ScopeError            the API key's scope does not allow this request
@@ -210,6 +211,11 @@ class RowLimitError(LimitError):
 class QueryCancelledError(MeterqlError):
     """The query was cancelled by its caller."""
 
+
+
+class DataError(MeterqlError):
+    """Uploaded or entered data that does not fit its table; ``details["rows"]`` lists the
+    rejected rows (line, column, reason)."""
 
 
 class AccessError(MeterqlError):

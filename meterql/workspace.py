@@ -24,7 +24,9 @@ from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.local.events import EventStreams
+from meterql.local.manual import ManualTables
 from meterql.local.store import LocalStore
+from meterql.local.uploads import UploadReport, load_csv
 from meterql.sync import (
     STRATEGIES,
     ReplicaWatermark,
@@ -150,6 +152,8 @@ class Workspace:
         self.local = LocalStore(self.engine.duck, self.home, self.catalog)
         #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
         self.events = EventStreams(self.local, lambda: self.catalog.settings)
+        #: Tables edited by hand, with an audit of every change.
+        self.manual = ManualTables(self.local)
         self._closed = False
         for source in self.catalog.sources():
             if source.mode == "sync":
@@ -431,6 +435,23 @@ class Workspace:
         """Connect to a source and return what it says it is."""
         self._check_open()
         return self._connector(self.catalog.source(name).name).server_version()
+
+    def load_csv(self, data: bytes | str | Path, table: str, *, mode: str = "append",
+                 key: list[str] | None = None, keep_good: bool = False,
+                 columns: dict[str, str] | None = None) -> UploadReport:
+        """Load a CSV file (a path, or its bytes) into ``local.uploads.<table>``: all rows or
+        none (``keep_good`` loads the good ones); ``mode`` append, replace or upsert by
+        ``key``; the same file loaded twice is not added twice."""
+        self._check_open()
+        origin = "upload"
+        if isinstance(data, (str, Path)):
+            origin = str(data)
+            try:
+                data = Path(data).read_bytes()
+            except OSError as exc:
+                raise ParameterError(f"cannot read {origin}: {exc.strerror}") from None
+        return load_csv(self.local, data, table, mode=mode, key=key,  # type: ignore[arg-type]
+                        keep_good=keep_good, columns=columns, origin=origin)
 
     # -- settings -------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ TREE = {
     "UnknownAggregateError": "CatalogError",
     "InvalidAggregateError": "QueryError",
     "AccessError": "MeterqlError",
+    "DataError": "MeterqlError",
     "AuthenticationError": "AccessError",
     "ScopeError": "AccessError",
 }

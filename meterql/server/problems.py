@@ -25,6 +25,7 @@ STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.QueryTimeoutError, 504),
     (e.RowLimitError, 413),
     (e.QueryCancelledError, 499),
+    (e.DataError, 422),
     (e.WorkspaceError, 503),
     (e.CatalogError, 400),
     (e.QueryError, 400),
@@ -60,6 +61,7 @@ def meterql_problem(exc: e.MeterqlError, path: str | None = None,
         status or status_of(exc), type(exc).__name__, exc.message, path,
         hint=info.get("hint"), source=info.get("source"), table=info.get("table"),
         line=info.get("line"), column=info.get("column"), retryable=exc.retryable,
+        rows=exc.details.get("rows"),
     )
 
 

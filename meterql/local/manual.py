@@ -1,0 +1,157 @@
+"""Tables edited by hand: ``local.manual.<name>``, one row at a time by primary key.
+
+Every change is recorded in ``local.__meterql__.audit``: the table, the action, the row's key,
+the row before and after (JSON), who made it and when. Values are bound, never spliced, and
+cast by DuckDB to the column's type; a value that does not fit is a :class:`DataError` naming
+the column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql.local.store import LocalStore, quote
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class ManualTables:
+    """``ws.manual``: create tables, insert, update and delete rows, read the audit."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+
+    def create(self, name: str, columns: dict[str, str], key: list[str],
+               actor: str | None = None) -> str:
+        if not _NAME.match(name):
+            raise InvalidSourceError(f"'{name}' is not a valid table name",
+                                     hint="use a lowercase identifier: letters, digits and _")
+        if not columns or not key or any(k not in columns for k in key):
+            raise ParameterError("a manual table needs columns and a key among them",
+                                 hint="e.g. --column customer_id:VARCHAR --column credit:"
+                                 "DECIMAL(18,2) --key customer_id")
+        cols = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
+        keys = ", ".join(quote(k) for k in key)
+        with self._store.write() as cur:
+            try:
+                cur.execute(f"CREATE TABLE local.manual.{quote(name)} ({cols}, "
+                            f"PRIMARY KEY ({keys}))")
+            except duckdb.CatalogException as exc:
+                raise InvalidSourceError(f"local.manual.{name} exists",
+                                         hint="pick another name") from exc
+            except duckdb.Error as exc:
+                raise ParameterError(f"cannot create local.manual.{name}: "
+                                     f"{str(exc).splitlines()[0]}",
+                                     hint="column types are DuckDB types") from exc
+            self._audit(cur, name, "create", {}, None, {"columns": columns, "key": key}, actor)
+        self._store.refresh_catalog()
+        return f"local.manual.{name}"
+
+    def insert(self, table: str, values: dict[str, Any], actor: str | None = None
+               ) -> dict[str, Any]:
+        key_cols, target = self._table(table)
+        names = ", ".join(quote(c) for c in values)
+        marks = ", ".join("?" for _ in values)
+        with self._store.write() as cur:
+            self._run(cur, f"INSERT INTO {target} ({names}) VALUES ({marks})",
+                      list(values.values()), table)
+            key = {k: values.get(k) for k in key_cols}
+            after = self._row(cur, target, key)
+            self._audit(cur, table, "insert", key, None, after, actor)
+            self._store.touch(cur, f"manual.{table}")
+        return after
+
+    def update(self, table: str, key: dict[str, Any], changes: dict[str, Any],
+               actor: str | None = None) -> dict[str, Any]:
+        key_cols, target = self._table(table)
+        key = self._key(key_cols, key, table)
+        sets = ", ".join(f"{quote(c)} = ?" for c in changes)
+        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        with self._store.write() as cur:
+            before = self._row(cur, target, key)
+            if before is None:
+                raise DataError(f"local.manual.{table} has no row with key {key}")
+            self._run(cur, f"UPDATE {target} SET {sets} WHERE {where}",
+                      [*changes.values(), *key.values()], table)
+            new_key = {k: changes.get(k, v) for k, v in key.items()}
+            after = self._row(cur, target, new_key)
+            self._audit(cur, table, "update", key, before, after, actor)
+            self._store.touch(cur, f"manual.{table}")
+        return after
+
+    def delete(self, table: str, key: dict[str, Any], actor: str | None = None) -> None:
+        key_cols, target = self._table(table)
+        key = self._key(key_cols, key, table)
+        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        with self._store.write() as cur:
+            before = self._row(cur, target, key)
+            if before is None:
+                raise DataError(f"local.manual.{table} has no row with key {key}")
+            cur.execute(f"DELETE FROM {target} WHERE {where}", list(key.values()))
+            self._audit(cur, table, "delete", key, before, None, actor)
+            self._store.touch(cur, f"manual.{table}")
+
+    def audit(self, table: str | None = None) -> list[dict[str, Any]]:
+        with self._store.read() as cur:
+            rows = cur.execute(
+                "SELECT table_name, action, row_key, before, after, actor, changed_at "
+                "FROM local.__meterql__.audit WHERE ? IS NULL OR table_name = ? "
+                "ORDER BY changed_at, rowid", [table, table]).fetchall()
+        return [{"table": r[0], "action": r[1], "key": json.loads(r[2]),
+                 "before": None if r[3] is None else json.loads(r[3], parse_float=Decimal),
+                 "after": None if r[4] is None else json.loads(r[4], parse_float=Decimal),
+                 "actor": r[5],
+                 "changed_at": r[6]} for r in rows]
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _table(self, table: str) -> tuple[list[str], str]:
+        with self._store.read() as cur:
+            rows = cur.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name "
+                "= 'local' AND schema_name = 'manual' AND table_name = ? AND constraint_type = "
+                "'PRIMARY KEY'", [table]).fetchall()
+        if not rows:
+            raise InvalidSourceError(f"no manual table local.manual.{table}",
+                                     hint="create it with 'meterql rows create'")
+        return list(rows[0][0]), f"local.manual.{quote(table)}"
+
+    @staticmethod
+    def _key(key_cols: list[str], key: dict[str, Any], table: str) -> dict[str, Any]:
+        if set(key) != set(key_cols):
+            raise ParameterError(f"local.manual.{table} is keyed by {', '.join(key_cols)}",
+                                 hint="give every key column, and only those")
+        return {k: key[k] for k in key_cols}
+
+    @staticmethod
+    def _row(cur, target: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        rows = cur.execute(f"SELECT to_json(t) FROM {target} t WHERE {where}",
+                           list(key.values())).fetchall()
+        return json.loads(rows[0][0], parse_float=Decimal) if rows else None
+
+    @staticmethod
+    def _run(cur, sql: str, params: list[Any], table: str) -> None:
+        try:
+            cur.execute(sql, params)
+        except duckdb.ConstraintException as exc:
+            raise DataError(f"local.manual.{table}: {str(exc).splitlines()[0]}",
+                            hint="a row with that key exists; update it instead") from exc
+        except (duckdb.ConversionException, duckdb.BinderException,
+                duckdb.InvalidInputException) as exc:
+            raise DataError(f"local.manual.{table}: {str(exc).splitlines()[0]}",
+                            hint="check the column names and that each value fits its type"
+                            ) from exc
+
+    @staticmethod
+    def _audit(cur, table, action, key, before, after, actor) -> None:
+        cur.execute("INSERT INTO local.__meterql__.audit (table_name, action, row_key, before, "
+                    "after, actor) VALUES (?, ?, ?, ?, ?, ?)",
+                    [table, action, json.dumps(key, default=str),
+                     None if before is None else json.dumps(before, default=str),
+                     None if after is None else json.dumps(after, default=str), actor])
