@@ -467,5 +467,6 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-# Aggregates, API keys and the server live in their own module; importing it registers them.
-from meterql import cli_api  # noqa: E402,F401
+# Aggregates, keys and the server (cli_api) and local data (cli_local) live in their own
+# modules; importing them registers their commands.
+from meterql import cli_api, cli_local  # noqa: E402,F401

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gzip
 import zlib
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -34,6 +34,20 @@ _EVENT_BODY = {
         },
     }
 }
+
+
+class RowIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    values: dict[str, Any]
+
+
+class RowKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: dict[str, Any]
+
+
+class RowChange(RowKey):
+    values: dict[str, Any]
 
 
 class BackfillIn(BaseModel):
@@ -95,6 +109,39 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     @api.post("/v1/backfills/{backfill}/revert")
     def revert_backfill(backfill: str) -> dict[str, Any]:
         return json_value(ws.events.revert_backfill(backfill))
+
+    @api.post("/v1/tables/{name}/upload", status_code=201)
+    async def upload(request: Request, name: str, file: UploadFile,
+                     mode: Literal["append", "replace", "upsert"] = "append",
+                     key: Annotated[list[str] | None, Query()] = None,
+                     keep_good: bool = False) -> JSONResponse:
+        """A CSV file (multipart field ``file``) into ``local.uploads.<name>``: all rows or
+        none (``keep_good=true`` loads the good ones and lists the others); the same file
+        uploaded again adds nothing (200, status ``unchanged``)."""
+        data = await file.read(MAX_BODY + 1)
+        if len(data) > MAX_BODY:
+            raise ParameterError(f"the file is larger than {MAX_BODY >> 20} MB")
+        report = await run_in_threadpool(
+            ws.load_csv, data, name, mode=mode, key=key, keep_good=keep_good)
+        return JSONResponse(json_value(report.describe()),
+                            status_code=201 if report.status == "loaded" else 200)
+
+    @api.post("/v1/tables/{name}/rows", status_code=201)
+    def insert_row(request: Request, name: str, body: RowIn) -> dict[str, Any]:
+        """Insert one row into ``local.manual.<name>`` (audited)."""
+        return json_value(ws.manual.insert(name, body.values, actor=request.state.key))
+
+    @api.patch("/v1/tables/{name}/rows")
+    def update_row(request: Request, name: str, body: RowChange) -> dict[str, Any]:
+        """Change one row, found by its key (audited)."""
+        return json_value(ws.manual.update(name, body.key, body.values,
+                                           actor=request.state.key))
+
+    @api.delete("/v1/tables/{name}/rows", status_code=204)
+    def delete_row(request: Request, name: str, body: RowKey) -> Response:
+        """Delete one row, found by its key (audited)."""
+        ws.manual.delete(name, body.key, actor=request.state.key)
+        return Response(status_code=204)
 
     return api
 
