@@ -65,7 +65,7 @@ class ManualTables:
             after = self._row(cur, target, key)
             self._audit(cur, table, "insert", key, None, after, actor)
             self._store.touch(cur, f"manual.{table}")
-        return after
+        return _parse(after)
 
     def update(self, table: str, key: dict[str, Any], changes: dict[str, Any],
                actor: str | None = None) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class ManualTables:
             after = self._row(cur, target, new_key)
             self._audit(cur, table, "update", key, before, after, actor)
             self._store.touch(cur, f"manual.{table}")
-        return after
+        return _parse(after)
 
     def delete(self, table: str, key: dict[str, Any], actor: str | None = None) -> None:
         key_cols, target = self._table(table)
@@ -104,8 +104,7 @@ class ManualTables:
                 "FROM local.__meterql__.audit WHERE ? IS NULL OR table_name = ? "
                 "ORDER BY changed_at, rowid", [table, table]).fetchall()
         return [{"table": r[0], "action": r[1], "key": json.loads(r[2]),
-                 "before": None if r[3] is None else json.loads(r[3], parse_float=Decimal),
-                 "after": None if r[4] is None else json.loads(r[4], parse_float=Decimal),
+                 "before": _parse(r[3]), "after": _parse(r[4]),
                  "actor": r[5],
                  "changed_at": r[6]} for r in rows]
 
@@ -129,11 +128,12 @@ class ManualTables:
         return {k: key[k] for k in key_cols}
 
     @staticmethod
-    def _row(cur, target: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    def _row(cur, target: str, key: dict[str, Any]) -> str | None:
+        """The row as DuckDB's JSON (decimals written exactly), or None."""
         where = " AND ".join(f"{quote(k)} = ?" for k in key)
         rows = cur.execute(f"SELECT to_json(t) FROM {target} t WHERE {where}",
                            list(key.values())).fetchall()
-        return json.loads(rows[0][0], parse_float=Decimal) if rows else None
+        return rows[0][0] if rows else None
 
     @staticmethod
     def _run(cur, sql: str, params: list[Any], table: str) -> None:
@@ -152,6 +152,13 @@ class ManualTables:
     def _audit(cur, table, action, key, before, after, actor) -> None:
         cur.execute("INSERT INTO local.__meterql__.audit (table_name, action, row_key, before, "
                     "after, actor) VALUES (?, ?, ?, ?, ?, ?)",
-                    [table, action, json.dumps(key, default=str),
-                     None if before is None else json.dumps(before, default=str),
-                     None if after is None else json.dumps(after, default=str), actor])
+                    [table, action, json.dumps(key, default=str), _text(before), _text(after),
+                     actor])
+
+
+def _text(row: str | dict[str, Any] | None) -> str | None:
+    return row if row is None or isinstance(row, str) else json.dumps(row, default=str)
+
+
+def _parse(row: str | None) -> dict[str, Any] | None:
+    return None if row is None else json.loads(row, parse_float=Decimal)

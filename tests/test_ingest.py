@@ -1,0 +1,339 @@
+"""Ingestion: events (validation, de-duplication, corrections, backfills), CSV uploads and
+manual rows, through Python and HTTP; and all of it queryable beside other sources."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+
+import meterql
+from meterql.errors import DataError, InvalidSourceError
+from meterql.local.events import parse_body
+from meterql.server.app import create_app
+from meterql.server.keys import create_key
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+T = (NOW - timedelta(hours=2)).isoformat()
+
+
+def event(i, **fields):
+    return {"id": f"e{i}", "timestamp": T, "customer_id": "acme", "qty": Decimal("1.5"),
+            **fields}
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    with meterql.connect(tmp_path / "home") as workspace:
+        yield workspace
+
+
+def statuses(outcomes):
+    return [o.status for o in outcomes]
+
+
+def test_a_stream_is_created_by_its_first_event_and_grows_columns(ws):
+    assert statuses(ws.events.ingest("calls", [event(1, region="eu")])) == ["accepted"]
+    assert statuses(ws.events.ingest("calls", [event(2, tier=3, tags=["a"])])) == ["accepted"]
+    columns = {c.name: c.type for c in ws.table("local.events.calls").columns}
+    assert columns["qty"] == "DECIMAL(38,9)" and columns["region"] == "VARCHAR"
+    assert columns["tier"] == "BIGINT" and columns["tags"] == "JSON"
+    assert columns["timestamp"] == "TIMESTAMP WITH TIME ZONE"
+    # numbers sent as strings are accepted for decimal fields, exactly
+    ws.events.ingest("calls", [event(3, qty="0.000000001")])
+    total = ws.query("SELECT sum(qty) AS q FROM local.events.calls").rows()[0][0]
+    assert total == Decimal("3.000000001")
+    # an integer field that receives a fraction widens to a decimal
+    ws.events.ingest("calls", [event(4, tier=Decimal("2.5"))])
+    assert ws.table("local.events.calls").column("tier").type == "DECIMAL(38,9)"
+
+
+def test_duplicates_within_and_across_batches(ws):
+    first = ws.events.ingest("calls", [event(1), event(2), event(1), event(2, qty=9)])
+    assert statuses(first) == ["accepted", "accepted", "duplicate", "rejected"]
+    assert "earlier in this batch with a different body" in first[3].reason
+    again = ws.events.ingest("calls", [event(1), event(2, qty=Decimal("7"))])
+    assert statuses(again) == ["duplicate", "rejected"]
+    assert "stored before with a different body" in again[1].reason
+    assert ws.query("SELECT count(*), sum(qty) FROM local.events.calls").rows() == [
+        (2, Decimal("3.000000000"))]
+
+
+@pytest.mark.parametrize("bad,reason", [
+    ({"timestamp": T, "customer_id": "a"}, "missing required field 'id'"),
+    ({"id": "x", "customer_id": "a"}, "missing required field 'timestamp'"),
+    ({"id": "x", "timestamp": T}, "missing required field 'customer_id'"),
+    ({"id": "x", "timestamp": "yesterday", "customer_id": "a"}, "is not an ISO 8601 time"),
+    ({"id": "x", "timestamp": (NOW + timedelta(hours=1)).isoformat(), "customer_id": "a"},
+     "outside the accepted window"),
+    ({"id": "x", "timestamp": (NOW - timedelta(days=40)).isoformat(), "customer_id": "a"},
+     "outside the accepted window"),
+    ({"id": "x", "timestamp": T, "customer_id": "a", "qty": "lots"}, "'lots' is not a number"),
+    ({"id": "x", "timestamp": T, "customer_id": "a", "qty": Decimal("1.0000000001")},
+     "more than 9 decimal places"),
+    ({"id": "x", "timestamp": T, "customer_id": "a", "region": 5}, "5 is not a string"),
+    ({"id": "x", "timestamp": T, "customer_id": "a", "_secret": 1}, "kept for meterql"),
+    ("not an object", "not a JSON object"),
+])
+def test_invalid_events_are_rejected_with_the_reason(ws, bad, reason):
+    ws.events.ingest("calls", [event(0, region="eu")])
+    [outcome] = ws.events.ingest("calls", [bad])
+    assert outcome.status == "rejected" and reason in outcome.reason
+    assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
+
+
+def test_time_bounds_are_settings(ws):
+    ws.set_setting("events_max_age_days", 400)
+    old = (NOW - timedelta(days=100)).isoformat()
+    assert statuses(ws.events.ingest("calls", [event(1, timestamp=old)])) == ["accepted"]
+
+
+def test_ten_thousand_events_with_three_bad_ones(ws):
+    batch = [event(i) for i in range(10_000)]
+    batch[17]["qty"] = "x"
+    batch[5000].pop("customer_id")
+    batch[9999]["timestamp"] = "2000-01-01T00:00:00Z"
+    outcomes = ws.events.ingest("calls", batch)
+    rejected = [(o.index, o.id) for o in outcomes if o.status == "rejected"]
+    assert rejected == [(17, "e17"), (5000, "e5000"), (9999, "e9999")]
+    assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(9_997,)]
+
+
+def test_a_declared_schema_is_enforced(ws):
+    ws.events.create_stream("meters", id_field="event_id", timestamp_field="at",
+                            customer_field="account", schema={"units": "DECIMAL(18,6)"})
+    ok = {"event_id": "m1", "at": T, "account": "acme", "units": "2.5"}
+    assert statuses(ws.events.ingest("meters", [ok])) == ["accepted"]
+    [extra] = ws.events.ingest("meters", [{**ok, "event_id": "m2", "colour": "red"}])
+    assert extra.status == "rejected" and "unknown field 'colour'" in extra.reason
+
+
+def test_amend_and_void_keep_the_originals(ws):
+    ws.events.ingest("calls", [event(1), event(2)])
+    assert ws.events.amend("calls", "e1", {"timestamp": T, "customer_id": "acme",
+                                           "qty": 4}).status == "amended"
+    assert ws.events.void("calls", "e2", actor="ops").status == "voided"
+    assert ws.query("SELECT id, qty FROM local.events.calls").rows() == [
+        ("e1", Decimal("4.000000000"))]
+    history = ws.events.history("calls")
+    assert [(h["id"], h["action"]) for h in history] == [("e1", "amend"), ("e2", "void")]
+    assert Decimal(str(history[0]["previous"]["qty"])) == Decimal("1.5")
+    assert history[1]["actor"] == "ops"
+    # the voided id stays taken: a retry of the original is a duplicate, not new usage
+    assert statuses(ws.events.ingest("calls", [event(2)])) == ["duplicate"]
+    with pytest.raises(InvalidSourceError, match="no stored event with id e9"):
+        ws.events.void("calls", "e9")
+
+
+def test_a_backfill_is_invisible_until_closed_and_can_be_reverted(ws):
+    ws.events.ingest("calls", [event(1)])
+    start, end = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)
+    backfill = ws.events.open_backfill("calls", start, end)
+    old = [event(f"b{i}", timestamp=f"2025-01-{i + 1:02d}T12:00:00Z") for i in range(5)]
+    outside = event("late", timestamp="2025-03-01T00:00:00Z")
+    outcomes = ws.events.ingest("calls", [*old, outside], backfill=backfill)
+    assert statuses(outcomes) == ["accepted"] * 5 + ["rejected"]
+    assert "backfill" in outcomes[-1].reason
+    count = "SELECT count(*) FROM local.events.calls"
+    assert ws.query(count).rows() == [(1,)]  # open: not visible to usage queries
+    assert ws.events.close_backfill(backfill)["state"] == "closed"
+    assert ws.query(count).rows() == [(6,)]
+    reverted = ws.events.revert_backfill(backfill)
+    assert reverted["state"] == "reverted" and reverted["events"] == 5
+    assert ws.query(count).rows() == [(1,)]
+    with pytest.raises(meterql.errors.ParameterError, match="reverted"):
+        ws.events.ingest("calls", old, backfill=backfill)
+
+
+def test_csv_uploads(ws, tmp_path):
+    prices = tmp_path / "prices.csv"
+    prices.write_text("plan,price,since\nstarter,10.50,2026-01-01\ngrowth,49.999,2026-02-01\n")
+    assert ws.load_csv(prices, "prices").rows == 2
+    again = ws.load_csv(prices, "prices")
+    assert again.status == "unchanged" and "nothing was added" in again.note
+    assert ws.query("SELECT count(*) FROM local.uploads.prices").rows() == [(2,)]
+    assert ws.table("local.uploads.prices").column("price").type == "DECIMAL(38,9)"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plan,price,since\nscale,abc,2026-01-01\nok,2,2026-03-01\n"
+                   "ent,1,2026-13-01\n")
+    with pytest.raises(DataError) as excinfo:
+        ws.load_csv(bad, "prices")
+    assert [(r["line"], r["column"]) for r in excinfo.value.details["rows"]] == [
+        (2, "price"), (4, "since")]
+    assert ws.query("SELECT count(*) FROM local.uploads.prices").rows() == [(2,)]  # nothing
+    kept = ws.load_csv(bad, "prices", keep_good=True)
+    assert kept.rows == 1 and len(kept.rejected) == 2
+    update = tmp_path / "update.csv"
+    update.write_text("plan,price,since\nstarter,11,2026-01-01\n")
+    ws.load_csv(update, "prices", mode="upsert", key=["plan"])
+    assert ws.query("SELECT plan, price FROM local.uploads.prices ORDER BY plan").rows() == [
+        ("growth", Decimal("49.999000000")), ("ok", Decimal("2.000000000")),
+        ("starter", Decimal("11.000000000"))]
+
+
+def test_manual_rows_are_audited(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                     ["customer_id"], actor="ana")
+    ws.manual.insert("credits", {"customer_id": "acme", "amount": "10.25"}, actor="ana")
+    ws.manual.update("credits", {"customer_id": "acme"}, {"amount": "12"}, actor="bo")
+    with pytest.raises(DataError, match="Duplicate key"):
+        ws.manual.insert("credits", {"customer_id": "acme", "amount": "1"})
+    with pytest.raises(DataError, match="DECIMAL"):
+        ws.manual.insert("credits", {"customer_id": "bolt", "amount": "ten"})
+    ws.manual.insert("credits", {"customer_id": "bolt", "amount": "1"}, actor="cy")
+    ws.manual.delete("credits", {"customer_id": "bolt"}, actor="cy")
+    trail = [(a["action"], a["actor"], a["before"], a["after"])
+             for a in ws.manual.audit("credits")]
+    assert trail == [
+        ("create", "ana", None, {"columns": {"customer_id": "VARCHAR",
+                                             "amount": "DECIMAL(18,2)"},
+                                 "key": ["customer_id"]}),
+        ("insert", "ana", None, {"customer_id": "acme", "amount": Decimal("10.25")}),
+        ("update", "bo", {"customer_id": "acme", "amount": Decimal("10.25")},
+         {"customer_id": "acme", "amount": Decimal("12.00")}),
+        ("insert", "cy", None, {"customer_id": "bolt", "amount": Decimal("1.00")}),
+        ("delete", "cy", {"customer_id": "bolt", "amount": Decimal("1.00")}, None),
+    ]
+
+
+def test_local_data_joins_other_sources_and_reports_its_watermark(ws, tmp_path):
+    path = tmp_path / "crm.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE customers AS SELECT 'acme' AS id, 'growth' AS plan")
+    con.close()
+    ws.add_source("crm", f"duckdb://{path}")
+    ws.events.ingest("calls", [event(1), event(2)])
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                     ["customer_id"])
+    ws.manual.insert("credits", {"customer_id": "acme", "amount": "0.5"})
+    sql = """SELECT c.plan, sum(e.qty) - max(m.amount) AS net
+             FROM local.events.calls e JOIN crm.main.customers c ON c.id = e.customer_id
+             JOIN local.manual.credits m ON m.customer_id = e.customer_id GROUP BY c.plan"""
+    result = ws.query(sql)
+    assert result.rows() == [("growth", Decimal("2.500000000"))]
+    marks = {m["table"]: m for m in result.watermarks}
+    assert set(marks) == {"local.events.calls", "local.manual.credits"}
+    assert marks["local.events.calls"]["last_ingest_at"] is not None
+    ws.aggregates.save("calls", "SELECT customer_id, sum(qty) AS quantity FROM "
+                       "local.events.calls WHERE timestamp >= :period_start AND timestamp < "
+                       ":period_end GROUP BY ALL")
+    day = NOW.date()
+    ev = ws.aggregates.evaluate("calls", day - timedelta(days=1), day + timedelta(days=1))
+    assert ev.provenance["watermarks"][0]["table"] == "local.events.calls"
+    assert ev.rows()[0]["quantity"] == Decimal("3.000000000")
+
+
+def test_local_is_not_a_registered_source(ws, tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "x.db").close()
+    assert [s.name for s in ws.sources()] == []
+    with pytest.raises(InvalidSourceError, match="reserved"):
+        ws.add_source("local", f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(InvalidSourceError, match="workspace's own data"):
+        ws.set_mode("local", "direct")
+
+
+# -- HTTP ----------------------------------------------------------------------------------------
+@pytest.fixture()
+def api(ws):
+    keys = {s: create_key(ws.records, s)[1] for s in ("read", "ingest")}
+    with TestClient(create_app(ws)) as client:
+        yield client, keys, ws
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_push_formats_and_answers(api):
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+    lines = [json.dumps({"id": f"n{i}", "timestamp": T, "customer_id": "acme", "qty": 1.25})
+             for i in range(3)]
+    body = gzip.compress(("\n".join(lines) + "\n{oops\n").encode())
+    r = client.post("/v1/events/calls", content=body, headers={
+        **h, "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert r.status_code == 207
+    assert (r.json()["accepted"], r.json()["rejected"]) == (3, 1)
+    assert "line 4 is not JSON" in r.json()["results"][3]["reason"]
+    one = client.post("/v1/events/calls", headers=h, json={
+        "id": "o1", "timestamp": T, "customer_id": "bolt", "qty": "0.5"})
+    assert one.status_code == 200 and one.json()["accepted"] == 1
+    cloud = {"specversion": "1.0", "id": "c1", "type": "usage", "source": "app", "time": T,
+             "subject": "cleo", "data": {"qty": 2}}
+    r = client.post("/v1/events/calls", headers={
+        **h, "Content-Type": "application/cloudevents-batch+json"},
+        content=json.dumps([cloud, cloud]))
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "duplicate"]
+    dup = client.post("/v1/events/calls", headers=h, json={
+        "id": "o1", "timestamp": T, "customer_id": "bolt", "qty": "0.5"})
+    assert dup.status_code == 200 and dup.json()["duplicate"] == 1
+    allbad = client.post("/v1/events/calls", headers=h, json=[{"id": "z"}])
+    assert allbad.status_code == 422
+    assert allbad.headers["content-type"] == "application/problem+json"
+    assert "missing required field" in allbad.json()["results"][0]["reason"]
+    broken = client.post("/v1/events/calls", headers={**h, "Content-Type": "application/json"},
+                         content=b'{"id": ')
+    assert broken.status_code == 400 and "not JSON" in broken.json()["detail"]
+    denied = client.post("/v1/events/calls", headers=bearer(keys["read"]), json={})
+    assert denied.status_code == 403
+    rows = client.post("/v1/query", headers=bearer(keys["read"]), json={
+        "sql": "SELECT customer_id, sum(qty) AS q FROM local.events.calls GROUP BY 1 ORDER BY 1"})
+    assert rows.json()["rows"] == [["acme", "3.750000000"], ["bolt", "0.500000000"],
+                                   ["cleo", "2.000000000"]]
+
+
+def test_corrections_backfills_uploads_and_rows_over_http(api):
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+    client.post("/v1/events/calls", headers=h, json=[
+        {"id": "a", "timestamp": T, "customer_id": "acme", "qty": 1}])
+    amended = client.post("/v1/events/calls/a/amend", headers=h,
+                          json={"timestamp": T, "customer_id": "acme", "qty": 5})
+    assert amended.json()["status"] == "amended"
+    opened = client.post("/v1/events/calls/backfills", headers=h,
+                         json={"start": "2025-01-01T00:00:00Z", "end": "2025-02-01T00:00:00Z"})
+    backfill = opened.json()["id"]
+    pushed = client.post(f"/v1/events/calls?backfill={backfill}", headers=h, json=[
+        {"id": "old", "timestamp": "2025-01-10T00:00:00Z", "customer_id": "acme", "qty": 2}])
+    assert pushed.json()["accepted"] == 1
+    assert client.post(f"/v1/backfills/{backfill}/close", headers=h).json()["state"] == "closed"
+    assert ws.query("SELECT sum(qty) FROM local.events.calls").rows()[0][0] == 7
+    upload = client.post("/v1/tables/prices/upload", headers=h,
+                         files={"file": ("p.csv", b"plan,price\nstarter,10.5\n", "text/csv")})
+    assert upload.status_code == 201 and upload.json()["rows"] == 1
+    again = client.post("/v1/tables/prices/upload", headers=h,
+                        files={"file": ("p.csv", b"plan,price\nstarter,10.5\n", "text/csv")})
+    assert again.status_code == 200 and again.json()["status"] == "unchanged"
+    bad = client.post("/v1/tables/prices/upload", headers=h,
+                      files={"file": ("b.csv", b"plan,price\nx,abc\n", "text/csv")})
+    assert bad.status_code == 422 and bad.json()["rows"][0]["line"] == 2
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                     ["customer_id"])
+    made = client.post("/v1/tables/credits/rows", headers=h,
+                       json={"values": {"customer_id": "acme", "amount": "3"}})
+    assert made.status_code == 201 and made.json()["amount"] == "3.00"
+    changed = client.patch("/v1/tables/credits/rows", headers=h,
+                           json={"key": {"customer_id": "acme"}, "values": {"amount": "4"}})
+    assert changed.json()["amount"] == "4.00"
+    gone = client.request("DELETE", "/v1/tables/credits/rows", headers=h,
+                          json={"key": {"customer_id": "acme"}})
+    assert gone.status_code == 204
+    actors = {a["actor"] for a in ws.manual.audit("credits") if a["action"] != "create"}
+    assert actors == {keys["ingest"].split("_")[1]}  # the key's id, never the key
+
+
+def test_parse_body_shapes():
+    assert parse_body(b'{"a": 1.5}', "application/json") == [{"a": Decimal("1.5")}]
+    assert parse_body(b'[{"a": 1}, 2]', "application/json") == [{"a": 1}, 2]
+    events = parse_body(b'{"a": 1}\n\n{"b": 2}\n', "application/x-ndjson")
+    assert events == [{"a": 1}, {"b": 2}]
+    [bad] = parse_body(b'{"data": 1}', "application/cloudevents+json")
+    assert "not a CloudEvent" in bad.reason
+    assert date  # imported for readers of the aggregate test above
