@@ -337,3 +337,9 @@ def test_parse_body_shapes():
     [bad] = parse_body(b'{"data": 1}', "application/cloudevents+json")
     assert "not a CloudEvent" in bad.reason
     assert date  # imported for readers of the aggregate test above
+
+
+def test_an_ndjson_line_with_two_values_is_not_two_events():
+    events = parse_body(b'{"a": 1}\n{"b": 2}, {"c": 3}\n', "application/x-ndjson")
+    assert events[0] == {"a": 1} and len(events) == 2
+    assert "line 2 is not JSON" in events[1].reason

@@ -23,7 +23,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -72,7 +72,15 @@ def parse_body(data: bytes, content_type: str) -> list[Any]:
                              hint="send JSON encoded as UTF-8") from None
     kind = content_type.split(";")[0].strip().lower()
     if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
-        return [_loads(line, i + 1) for i, line in enumerate(text.splitlines()) if line.strip()]
+        lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
+        try:  # one parse for the whole batch; line by line only to find a bad line
+            events = json.loads("[" + ",".join(line for _, line in lines) + "]",
+                                parse_float=Decimal)
+            if len(events) == len(lines):  # (a line holding two values is not NDJSON)
+                return events
+        except json.JSONDecodeError:
+            pass
+        return [_loads(line, number) for number, line in lines]
     try:
         value = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
@@ -120,6 +128,7 @@ class EventStreams:
     def __init__(self, store: LocalStore, settings: Callable[[], dict[str, Any]]) -> None:
         self._store = store
         self._settings = settings  # the workspace's settings in force, read at each ingest
+        self._configs: dict[str, StreamConfig] = {}
         self._turn = threading.Condition()
         self._queue: list[_Pending] = []
         self._leading = False
@@ -173,14 +182,15 @@ class EventStreams:
         for staged in ("events", META_STAGE):
             cur.execute(f"CREATE TABLE local.{staged}.{quote(_table(staged, config.name))} "
                         f"({ddl}, _ingested_at TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
+        self._configs.pop(config.name, None)
         cur.execute("INSERT INTO local.__meterql__.streams (stream, id_field, timestamp_field, "
                     "customer_field, declared) VALUES (?, ?, ?, ?, ?)",
                     [config.name, config.id_field, config.timestamp_field,
                      config.customer_field, config.declared])
 
     # -- ingestion -----------------------------------------------------------------------------
-    def ingest(self, stream: str, events: list[Any], *, backfill: str | None = None,
-               now: datetime | None = None) -> list[Outcome]:
+    def ingest(self, stream: str, events: list[Any], *, backfill: str | None = None
+               ) -> list[Outcome]:
         """Store valid events, report every event's outcome. Valid events are stored even
         when others are rejected; stored means committed when this returns.
 
@@ -189,7 +199,7 @@ class EventStreams:
         if not _NAME.match(stream):
             raise InvalidSourceError(f"'{stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
-        item = _Pending(stream, events, backfill, now or datetime.now(UTC))
+        item = _Pending(stream, events, backfill)
         with self._turn:
             self._queue.append(item)
             while not item.done and self._leading:
@@ -207,37 +217,46 @@ class EventStreams:
         return item.answer()
 
     def _write_group(self, group: list[_Pending]) -> None:
+        """Everything queued, in one transaction: the requests for one stream are validated
+        and written together (one id check, one insert), then split back per request."""
         reshaped = False
         try:
             with self._store.write() as cur:
-                for item in group:
-                    item.outcomes, changed = self._ingest_one(cur, item)
-                    reshaped |= changed
+                touched = set()
+                for (stream, backfill), items in _by_stream(group).items():
+                    reshaped |= self._ingest_items(cur, stream, backfill, items)
+                    if any(o.status == "accepted" for i in items for o in i.outcomes or ()):
+                        touched.add(stream)
+                for stream in touched:
+                    self._store.touch(cur, f"events.{stream}")
         except Exception:
             # One request's failure must not fail the others: each is written on its own.
+            self._configs.clear()  # the cache may hold columns the rollback took back
             reshaped = True
             for item in group:
                 item.outcomes = None
                 try:
                     with self._store.write() as cur:
-                        item.outcomes, _ = self._ingest_one(cur, item)
+                        self._ingest_items(cur, item.stream, item.backfill, [item])
+                        self._store.touch(cur, f"events.{item.stream}")
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
+                    self._configs.clear()
                     item.error = exc
         for item in group:
             item.done = True
         if reshaped:
             self._store.refresh_catalog()
 
-    def _ingest_one(self, cur, item: _Pending) -> tuple[list[Outcome], bool]:
-        stream, now, backfill = item.stream, item.now, item.backfill
+    def _ingest_items(self, cur, stream: str, backfill: str | None,
+                      items: list[_Pending]) -> bool:
         created = False
         try:
             config = self._config(cur, stream)
         except LookupError:
-            config = StreamConfig(stream)
-            self._create(cur, config, {})
+            self._create(cur, StreamConfig(stream), {})
             config = self._config(cur, stream)
             created = True
+        now = datetime.now(UTC)
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
@@ -245,13 +264,27 @@ class EventStreams:
         if backfill is not None:
             low, high = self._open_backfill(cur, backfill, stream)
             target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
-        outcomes, rows, changed = self._validate(cur, config, item.events, low, high, backfill)
+        events: list[Any] = []
+        request: list[int] = []  # which request each event came with
+        for number, item in enumerate(items):
+            events += item.events
+            request += [number] * len(item.events)
+        outcomes, rows, changed = self._validate(cur, config, events, low, high, backfill,
+                                                 request)
         if rows:
             self._insert(cur, config, target, rows, now, backfill)
-            self._store.touch(cur, f"events.{stream}")
-        return outcomes, created or changed
+        start = 0
+        for item in items:
+            end = start + len(item.events)
+            item.outcomes = [replace(o, index=o.index - start) for o in outcomes[start:end]]
+            start = end
+        return created or changed
 
     def _config(self, cur, stream: str) -> StreamConfig:
+        """A stream's fields and columns, kept in memory: only this process writes them."""
+        cached = self._configs.get(stream)
+        if cached is not None:
+            return cached
         rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared FROM "
                            "local.__meterql__.streams WHERE stream = ?", [stream]).fetchall()
         if not rows:
@@ -262,10 +295,11 @@ class EventStreams:
             [stream]).fetchall())
         for internal in _INTERNAL:
             columns.pop(internal, None)
-        return StreamConfig(stream, *rows[0], columns=columns)
+        config = self._configs[stream] = StreamConfig(stream, *rows[0], columns=columns)
+        return config
 
     def _validate(self, cur, config: StreamConfig, events: list[Any], low: datetime,
-                  high: datetime, backfill: str | None):
+                  high: datetime, backfill: str | None, request: list[int] | None = None):
         outcomes: list[Outcome | None] = [None] * len(events)
         candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
         changed = False
@@ -290,22 +324,27 @@ class EventStreams:
             if event_id in candidates:
                 first = candidates[event_id]
                 same = first[1] == digest
+                here = request is None or request[first[0]] == request[index]
+                where = "earlier in this batch" if here else "in another request just before"
                 outcomes[index] = Outcome(
                     index, event_id, "duplicate" if same else "rejected",
-                    "the same event appears earlier in this batch" if same else
-                    f"id {event_id} appears earlier in this batch with a different body")
+                    f"the same event arrived {where}" if same else
+                    f"id {event_id} arrived {where} with a different body")
                 continue
             candidates[event_id] = (index, digest, event)
-        # Ids seen before (in any earlier call, for as long as the data is kept).
+        # Ids seen before (in any earlier call, for as long as the data is kept): claiming
+        # them in the id index finds those at once, whatever the stream's size.
         if candidates:
             ids = pa.table({"id": list(candidates), "body_hash": [c[1] for c in
                                                                  candidates.values()]})
             cur.register("incoming_ids", ids)
             try:
-                known = dict(cur.execute(
-                    "SELECT e.id, e.body_hash FROM local.__meterql__.event_ids e "
-                    "JOIN incoming_ids i ON e.id = i.id WHERE e.stream = ?",
-                    [config.name]).fetchall())
+                claimed = {r[0] for r in cur.execute(
+                    "INSERT INTO local.__meterql__.event_ids SELECT ?, id, body_hash, ? "
+                    "FROM incoming_ids ON CONFLICT DO NOTHING RETURNING id",
+                    [config.name, backfill]).fetchall()}
+                taken = [i for i in candidates if i not in claimed]
+                known = dict(_stored_hashes(cur, config.name, taken))
             finally:
                 cur.unregister("incoming_ids")
             for event_id, previous in known.items():
@@ -397,18 +436,13 @@ class EventStreams:
         arrays["_ingested_at"] = pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))
         arrays["_backfill"] = pa.array([backfill] * len(rows), pa.string())
         cur.register("incoming_events", pa.table(arrays))
-        ids = pa.table({"id": [r[0] for r in rows], "body_hash": [r[1] for r in rows]})
-        cur.register("incoming_ids", ids)
         try:
             cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM incoming_events")
-            cur.execute("INSERT INTO local.__meterql__.event_ids SELECT ?, id, body_hash, ? "
-                        "FROM incoming_ids", [config.name, backfill])
             if backfill is not None:
                 cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
                             "WHERE id = ?", [len(rows), backfill])
         finally:
             cur.unregister("incoming_events")
-            cur.unregister("incoming_ids")
 
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
@@ -448,8 +482,8 @@ class EventStreams:
                                    f"{quote(config.id_field)} = ?", [event_id]).fetchall()[0][0]
             cur.execute(f"DELETE FROM {table} WHERE {quote(config.id_field)} = ?", [event_id])
             if event is not None:
-                cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND id = ?",
-                            [stream, event_id])
+                cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
+                            "stream = ? AND id = ?", [rows[0][1], stream, event_id])
                 self._insert(cur, config, table, rows, datetime.now(UTC), backfill)
             self._store.touch(cur, f"events.{stream}")
         if changed:
@@ -567,7 +601,6 @@ class _Pending:
     stream: str
     events: list[Any]
     backfill: str | None
-    now: datetime
     done: bool = False
     outcomes: list[Outcome] | None = None
     error: Exception | None = None
@@ -585,16 +618,34 @@ def _table(schema: str, stream: str) -> str:
 
 
 def _hash(event: dict[str, Any]) -> str:
-    text = json.dumps(event, sort_keys=True, default=_canonical, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """The body's fingerprint: its fields in name order, values as parsed (the timestamp
+    already normalised to UTC), so key order and time zone spelling do not matter."""
+    text = repr(sorted(event.items()))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return str(value)
+def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
+    if not ids:
+        return []
+    if len(ids) <= 64:  # a few retries: point lookups in the id index
+        out = []
+        for event_id in ids:
+            out += cur.execute("SELECT id, body_hash FROM local.__meterql__.event_ids WHERE "
+                               "stream = ? AND id = ?", [stream, event_id]).fetchall()
+        return out
+    cur.register("taken_ids", pa.table({"id": ids}))
+    try:
+        return cur.execute("SELECT e.id, e.body_hash FROM local.__meterql__.event_ids e JOIN "
+                           "taken_ids t ON e.id = t.id WHERE e.stream = ?", [stream]).fetchall()
+    finally:
+        cur.unregister("taken_ids")
+
+
+def _by_stream(group: list[_Pending]) -> dict[tuple[str, str | None], list[_Pending]]:
+    out: dict[tuple[str, str | None], list[_Pending]] = {}
+    for item in group:
+        out.setdefault((item.stream, item.backfill), []).append(item)
+    return out
 
 
 def _timestamp(value: Any) -> datetime | None:
