@@ -50,7 +50,7 @@ def events() -> None:
 def events_push(ws: Workspace, stream: str, file: Path, backfill: str | None) -> None:
     """Push events from FILE (NDJSON, or a JSON object or array) into STREAM."""
     kind = "application/x-ndjson" if file.suffix in (".ndjson", ".jsonl") else "application/json"
-    outcomes = ws.events.ingest(stream, parse_body(file.read_bytes(), kind), backfill=backfill)
+    outcomes = ws.events.ingest_body(stream, file.read_bytes(), kind, backfill=backfill)
     counts = Counter(o.status for o in outcomes)
     click.echo(", ".join(f"{counts[k]} {k}" for k in ("accepted", "duplicate", "rejected")))
     for o in outcomes:

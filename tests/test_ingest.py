@@ -343,3 +343,37 @@ def test_an_ndjson_line_with_two_values_is_not_two_events():
     events = parse_body(b'{"a": 1}\n{"b": 2}, {"c": 3}\n', "application/x-ndjson")
     assert events[0] == {"a": 1} and len(events) == 2
     assert "line 2 is not JSON" in events[1].reason
+
+
+def test_columnar_and_event_by_event_paths_store_the_same(tmp_path):
+    lines = [json.dumps({"id": f"e{i}", "timestamp": T, "customer_id": f"c{i % 3}",
+                         "qty": f"{i}.25", "n": i}).replace('"qty": "', '"qty": ')
+             .replace('.25"', ".25") for i in range(50)]
+    body = ("\n".join(lines) + "\n").encode()
+    results = []
+    for path in ("columns", "events"):
+        with meterql.connect(tmp_path / path) as ws:
+            ws.events.ingest("calls", [event("seed", n=1)])  # the stream and its columns
+            if path == "columns":
+                outcomes = ws.events.ingest_body("calls", body, "application/x-ndjson")
+            else:
+                outcomes = ws.events.ingest("calls", parse_body(body, "application/x-ndjson"))
+            again = ws.events.ingest_body("calls", body, "application/x-ndjson")
+            rows = ws.query("SELECT * EXCLUDE (_ingested_at) FROM local.events.calls "
+                            "ORDER BY id").rows()
+            results.append((statuses(outcomes), statuses(again), rows))
+    assert results[0] == results[1]
+    assert results[0][0] == ["accepted"] * 50 and results[0][1] == ["duplicate"] * 50
+    first = dict(zip(["id", "timestamp", "customer_id", "_backfill", "qty", "n"],
+                     results[0][2][0], strict=True))
+    assert first["id"] == "e0" and first["qty"] == Decimal("0.250000000") and first["n"] == 0
+
+
+def test_a_batch_with_one_bad_event_still_gets_reasons(ws):
+    ws.events.ingest("calls", [event("seed")])
+    lines = [json.dumps({"id": f"e{i}", "timestamp": T, "customer_id": "acme"})
+             for i in range(5)]
+    lines[3] = json.dumps({"id": "e3", "timestamp": T})
+    outcomes = ws.events.ingest_body("calls", "\n".join(lines).encode(), "application/x-ndjson")
+    assert statuses(outcomes) == ["accepted"] * 3 + ["rejected", "accepted"]
+    assert "missing required field 'customer_id'" in outcomes[3].reason

@@ -18,6 +18,7 @@ receives a fraction widens to DECIMAL(38, 9).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import threading
@@ -29,11 +30,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError
 from meterql.local.store import LocalStore, quote
 
 DECIMAL = "DECIMAL(38,9)"
+_NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 
@@ -71,7 +74,7 @@ def parse_body(data: bytes, content_type: str) -> list[Any]:
         raise ParameterError(f"the body is not UTF-8 text (byte {exc.start})",
                              hint="send JSON encoded as UTF-8") from None
     kind = content_type.split(";")[0].strip().lower()
-    if kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+    if kind in _NDJSON:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
         try:  # one parse for the whole batch; line by line only to find a bad line
             events = json.loads("[" + ",".join(line for _, line in lines) + "]",
@@ -196,10 +199,12 @@ class EventStreams:
 
         Calls from several threads at once are written in one transaction (a group commit):
         the first caller writes everything queued, the others wait for it."""
-        if not _NAME.match(stream):
-            raise InvalidSourceError(f"'{stream}' is not a valid stream name",
+        return self._queue_and_wait(_Pending(stream, events, backfill))
+
+    def _queue_and_wait(self, item: _Pending) -> list[Outcome]:
+        if not _NAME.match(item.stream):
+            raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
-        item = _Pending(stream, events, backfill)
         with self._turn:
             self._queue.append(item)
             while not item.done and self._leading:
@@ -215,6 +220,16 @@ class EventStreams:
                 self._leading = False
                 self._turn.notify_all()
         return item.answer()
+
+    def ingest_body(self, stream: str, data: bytes, content_type: str, *,
+                    backfill: str | None = None) -> list[Outcome]:
+        """:meth:`ingest` for a request body (see :func:`parse_body`). An NDJSON batch whose
+        events fit the stream's columns is checked and written as columns, without a Python
+        loop over its events."""
+        kind = content_type.split(";")[0].strip().lower()
+        if kind not in _NDJSON:
+            return self.ingest(stream, parse_body(data, content_type), backfill=backfill)
+        return self._queue_and_wait(_Pending(stream, [], backfill, raw=data))
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Everything queued, in one transaction: the requests for one stream are validated
@@ -264,19 +279,42 @@ class EventStreams:
         if backfill is not None:
             low, high = self._open_backfill(cur, backfill, stream)
             target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
+        slow = [item for item in items if item.raw is None]
+        raw = [item for item in items if item.raw is not None]
+        if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
+            joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
+                                backfill)
+            if joined is not None:
+                start = 0
+                for item in raw:
+                    n = sum(1 for line in item.raw.splitlines() if line.strip())
+                    item.outcomes = [replace(o, index=o.index - start)
+                                     for o in joined[start:start + n]]
+                    start += n
+                raw = []
+        for item in raw:
+            item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill)
+            if item.outcomes is None:
+                item.events = parse_body(item.raw, "application/x-ndjson")
+                slow.append(item)
+        if not slow:
+            return created
         events: list[Any] = []
         request: list[int] = []  # which request each event came with
-        for number, item in enumerate(items):
+        for number, item in enumerate(slow):
             events += item.events
             request += [number] * len(item.events)
-        outcomes, rows, changed = self._validate(cur, config, events, low, high, backfill,
-                                                 request)
-        if rows:
-            self._insert(cur, config, target, rows, now, backfill)
+        outcomes, candidates, changed = self._validate(cur, config, events, low, high,
+                                                       backfill, request)
+        if candidates:
+            rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
+            self._store_rows(cur, config, target, self._typed(config, rows),
+                             [index for index, _, _ in candidates.values()], backfill, outcomes)
         start = 0
-        for item in items:
+        for item in slow:
             end = start + len(item.events)
-            item.outcomes = [replace(o, index=o.index - start) for o in outcomes[start:end]]
+            item.outcomes = [o if start == 0 else replace(o, index=o.index - start)
+                             for o in outcomes[start:end]]
             start = end
         return created or changed
 
@@ -332,33 +370,7 @@ class EventStreams:
                     f"id {event_id} arrived {where} with a different body")
                 continue
             candidates[event_id] = (index, digest, event)
-        # Ids seen before (in any earlier call, for as long as the data is kept): claiming
-        # them in the id index finds those at once, whatever the stream's size.
-        if candidates:
-            ids = pa.table({"id": list(candidates), "body_hash": [c[1] for c in
-                                                                 candidates.values()]})
-            cur.register("incoming_ids", ids)
-            try:
-                claimed = {r[0] for r in cur.execute(
-                    "INSERT INTO local.__meterql__.event_ids SELECT ?, id, body_hash, ? "
-                    "FROM incoming_ids ON CONFLICT DO NOTHING RETURNING id",
-                    [config.name, backfill]).fetchall()}
-                taken = [i for i in candidates if i not in claimed]
-                known = dict(_stored_hashes(cur, config.name, taken))
-            finally:
-                cur.unregister("incoming_ids")
-            for event_id, previous in known.items():
-                index, digest, _ = candidates.pop(event_id)
-                outcomes[index] = (
-                    Outcome(index, event_id, "duplicate", "already stored") if previous == digest
-                    else Outcome(index, event_id, "rejected",
-                                 f"id {event_id} was stored before with a different body; "
-                                 "amend the event to change it"))
-        rows = []
-        for event_id, (index, digest, event) in candidates.items():
-            outcomes[index] = Outcome(index, event_id, "accepted")
-            rows.append((event_id, digest, event))
-        return [o for o in outcomes if o is not None], rows, changed
+        return outcomes, candidates, changed
 
     def _problem(self, config, event, event_id, low, high, backfill) -> str | None:
         if event_id is None or event_id == "":
@@ -417,11 +429,11 @@ class EventStreams:
                         f"ALTER COLUMN {quote(name)} TYPE {typ}")
         config.columns[name] = typ
 
-    def _insert(self, cur, config: StreamConfig, target: str, rows, now: datetime,
-                backfill: str | None) -> None:
+    def _typed(self, config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
+        """Validated events as an Arrow table of the stream's columns."""
         names = list(config.columns)
         data: dict[str, list[Any]] = {n: [] for n in names}
-        for event_id, _, event in rows:
+        for event_id, event in rows:
             for n in names:
                 value = event_id if n == config.id_field else event.get(n)
                 if isinstance(value, (dict, list)):
@@ -432,17 +444,88 @@ class EventStreams:
                         and not isinstance(value, str):
                     value = str(value)
                 data[n].append(value)
-        arrays = {n: _arrow(data[n], config.columns[n]) for n in names}
-        arrays["_ingested_at"] = pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))
-        arrays["_backfill"] = pa.array([backfill] * len(rows), pa.string())
-        cur.register("incoming_events", pa.table(arrays))
+        return pa.table({n: _arrow(data[n], config.columns[n]) for n in names})
+
+    def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
+                    index_of: list[int], backfill: str | None,
+                    outcomes: list[Outcome | None]) -> None:
+        """Claim the rows' ids in the id index (ids seen before, in any earlier call, are found
+        at once whatever the stream's size), then insert the rows whose ids were new. Fills
+        ``outcomes`` at ``index_of``."""
+        ident = quote(config.id_field)
+        fingerprint = _fingerprint_sql(config)
+        cur.register("incoming_events", typed)
         try:
-            cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM incoming_events")
-            if backfill is not None:
-                cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
-                            "WHERE id = ?", [len(rows), backfill])
+            claimed = {r[0] for r in cur.execute(
+                f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint}, ? "
+                "FROM incoming_events ON CONFLICT DO NOTHING RETURNING id",
+                [config.name, backfill]).fetchall()}
+            ids = typed.column(config.id_field).to_pylist()
+            taken = [i for i in ids if i not in claimed]
+            if taken:
+                mine = dict(cur.execute(
+                    f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
+                    f"list_contains(?, {ident})", [taken]).fetchall())
+                for event_id, previous in _stored_hashes(cur, config.name, taken):
+                    index = index_of[ids.index(event_id)]
+                    outcomes[index] = (
+                        Outcome(index, event_id, "duplicate", "already stored")
+                        if previous == mine[event_id] else
+                        Outcome(index, event_id, "rejected",
+                                f"id {event_id} was stored before with a different body; "
+                                "amend the event to change it"))
+            for row, event_id in enumerate(ids):
+                if event_id in claimed:
+                    outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
+            if claimed:
+                keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
+                cur.execute(
+                    f"INSERT INTO {target} BY NAME SELECT *, now() AS _ingested_at, "
+                    f"?::VARCHAR AS _backfill FROM incoming_events{keep}",
+                    [backfill, taken] if taken else [backfill])
+                if backfill is not None:
+                    cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
+                                "WHERE id = ?", [len(claimed), backfill])
         finally:
             cur.unregister("incoming_events")
+
+    def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
+              target: str, backfill: str | None) -> list[Outcome] | None:
+        """An NDJSON batch whose events all fit the stream's columns as they are, checked and
+        written as columns (Arrow's JSON reader, exact decimals; checks in DuckDB). None when
+        anything is off: the event-by-event path then gives each event its reason."""
+        schema = _arrow_schema(config)
+        if schema is None:
+            return None
+        try:
+            raw = pajson.read_json(
+                io.BytesIO(data),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 64),
+                parse_options=pajson.ParseOptions(explicit_schema=schema,
+                                                  unexpected_field_behavior="error"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        if raw.num_rows == 0:
+            return None
+        i, c, t = (quote(n) for n in (config.id_field, config.customer_field,
+                                      config.timestamp_field))
+        cur.register("raw_events", raw)
+        try:
+            bad, distinct = cur.execute(
+                f"SELECT count(*) FILTER (WHERE {i} IS NULL OR {i} = '' OR {c} IS NULL OR "
+                f"{c} = '' OR TRY_CAST({t} AS TIMESTAMPTZ) IS NULL OR "
+                f"CAST({t} AS TIMESTAMPTZ) < ? OR CAST({t} AS TIMESTAMPTZ) >= ?), "
+                f"count(DISTINCT {i}) FROM raw_events", [low, high]).fetchall()[0]
+            if bad or distinct != raw.num_rows:
+                return None
+            typed = cur.sql(f"SELECT * REPLACE (CAST({t} AS TIMESTAMPTZ) AS {t}) "
+                            "FROM raw_events").to_arrow_table()
+        finally:
+            cur.unregister("raw_events")
+        outcomes: list[Outcome | None] = [None] * raw.num_rows
+        self._store_rows(cur, config, target, typed, list(range(raw.num_rows)), backfill,
+                         outcomes)
+        return [o for o in outcomes if o is not None]
 
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
@@ -482,9 +565,16 @@ class EventStreams:
                                    f"{quote(config.id_field)} = ?", [event_id]).fetchall()[0][0]
             cur.execute(f"DELETE FROM {table} WHERE {quote(config.id_field)} = ?", [event_id])
             if event is not None:
-                cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
-                            "stream = ? AND id = ?", [rows[0][1], stream, event_id])
-                self._insert(cur, config, table, rows, datetime.now(UTC), backfill)
+                cur.register("amended_event", self._typed(config, rows))
+                try:
+                    digest = cur.execute(f"SELECT {_fingerprint_sql(config)} FROM amended_event"
+                                         ).fetchall()[0][0]
+                    cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
+                                "stream = ? AND id = ?", [digest, stream, event_id])
+                    cur.execute(f"INSERT INTO {table} BY NAME SELECT *, now() AS _ingested_at, "
+                                "?::VARCHAR AS _backfill FROM amended_event", [backfill])
+                finally:
+                    cur.unregister("amended_event")
             self._store.touch(cur, f"events.{stream}")
         if changed:
             self._store.refresh_catalog()
@@ -500,7 +590,7 @@ class EventStreams:
             problem, changed = self._fit(cur, config, event)
         if problem is not None:
             return Outcome(0, str(event[config.id_field]), "rejected", problem), None, changed
-        return None, [(str(event[config.id_field]), _hash(event), event)], changed
+        return None, [(str(event[config.id_field]), event)], changed
 
     def history(self, stream: str, event_id: str | None = None) -> list[dict[str, Any]]:
         with self._store.read() as cur:
@@ -601,6 +691,7 @@ class _Pending:
     stream: str
     events: list[Any]
     backfill: str | None
+    raw: bytes | None = None  # an NDJSON body, tried as columns first
     done: bool = False
     outcomes: list[Outcome] | None = None
     error: Exception | None = None
@@ -622,6 +713,35 @@ def _hash(event: dict[str, Any]) -> str:
     already normalised to UTC), so key order and time zone spelling do not matter."""
     text = repr(sorted(event.items()))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _fingerprint_sql(config: StreamConfig) -> str:
+    """The stored body fingerprint, over the typed values: the non-null fields by name (so a
+    column added later does not change the fingerprint of events without it)."""
+    parts = ", ".join(
+        f"CASE WHEN {quote(n)} IS NOT NULL THEN '{n.replace(chr(39), chr(39) * 2)}=' || "
+        f"CAST({quote(n)} AS VARCHAR) END" for n in config.columns)
+    return f"md5(concat_ws(chr(31), {parts}))"
+
+
+def _arrow_schema(config: StreamConfig) -> pa.Schema | None:
+    """What Arrow's JSON reader reads the stream's events as, or None (a JSON column, or a
+    type it does not read exactly)."""
+    fields = []
+    for name, typ in config.columns.items():
+        if name in (config.id_field, config.customer_field, config.timestamp_field) \
+                or typ == "VARCHAR":
+            fields.append(pa.field(name, pa.string()))
+        elif typ == "BIGINT":
+            fields.append(pa.field(name, pa.int64()))
+        elif typ == "BOOLEAN":
+            fields.append(pa.field(name, pa.bool_()))
+        elif typ.startswith("DECIMAL("):
+            precision, scale = (int(x) for x in typ[8:-1].split(","))
+            fields.append(pa.field(name, pa.decimal128(precision, scale)))
+        else:
+            return None
+    return pa.schema(fields)
 
 
 def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 
 import meterql
 from meterql.errors import ParameterError
-from meterql.local.events import parse_body
 from meterql.output import json_value
 from meterql.server import problems
 
@@ -67,8 +66,9 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         """Usage events as a JSON object, a JSON array, NDJSON or CloudEvents (gzip
         accepted). The answer lists each event as accepted, duplicate or rejected with the
         reason; a 2xx means the accepted events are committed."""
-        events = parse_body(await _body(request), request.headers.get("content-type", ""))
-        outcomes = await run_in_threadpool(ws.events.ingest, stream, events, backfill=backfill)
+        outcomes = await run_in_threadpool(
+            ws.events.ingest_body, stream, await _body(request),
+            request.headers.get("content-type", "application/json"), backfill=backfill)
         counts = {k: sum(o.status == k for o in outcomes)
                   for k in ("accepted", "duplicate", "rejected")}
         results = [o.describe() for o in outcomes]
