@@ -377,3 +377,33 @@ def test_a_batch_with_one_bad_event_still_gets_reasons(ws):
     outcomes = ws.events.ingest_body("calls", "\n".join(lines).encode(), "application/x-ndjson")
     assert statuses(outcomes) == ["accepted"] * 3 + ["rejected", "accepted"]
     assert "missing required field 'customer_id'" in outcomes[3].reason
+
+
+def test_concurrent_batches_with_overlapping_ids_store_each_event_once(ws):
+    import threading
+
+    ws.events.ingest("calls", [event("seed")])  # known stream: batches go the columnar way
+
+    def body(start):
+        return "\n".join(json.dumps({"id": f"o{i}", "timestamp": T, "customer_id": "acme",
+                                     "qty": 1.5}) for i in range(start, start + 200)).encode()
+
+    answers: list[list] = []
+    lock = threading.Lock()
+
+    def push(start):
+        outcomes = ws.events.ingest_body("calls", body(start), "application/x-ndjson")
+        with lock:
+            answers.append(outcomes)
+
+    threads = [threading.Thread(target=push, args=(s,)) for s in (0, 100, 200, 300, 0, 150)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    accepted = [o.id for outcomes in answers for o in outcomes if o.status == "accepted"]
+    assert sorted(accepted) == sorted(f"o{i}" for i in range(500))  # each id accepted once
+    others = {o.status for outcomes in answers for o in outcomes if o.status != "accepted"}
+    assert others == {"duplicate"}
+    assert ws.query("SELECT count(*), count(DISTINCT id) FROM local.events.calls").rows() == [
+        (501, 501)]

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError
@@ -229,7 +230,18 @@ class EventStreams:
         kind = content_type.split(";")[0].strip().lower()
         if kind not in _NDJSON:
             return self.ingest(stream, parse_body(data, content_type), backfill=backfill)
-        return self._queue_and_wait(_Pending(stream, [], backfill, raw=data))
+        typed = None
+        config = self._configs.get(stream)
+        if backfill is None and config is not None:
+            # Parsed and checked here, in the caller's thread and outside the writer, so that
+            # requests arriving together use both cores; the writer only claims and inserts.
+            now = datetime.now(UTC)
+            settings = self._settings()
+            low = now - timedelta(days=settings["events_max_age_days"])
+            high = now + timedelta(seconds=settings["events_max_future_s"])
+            with self._store.read() as cur:
+                typed = self._columns(cur, config, data, low, high)
+        return self._queue_and_wait(_Pending(stream, [], backfill, raw=data, typed=typed))
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Everything queued, in one transaction: the requests for one stream are validated
@@ -280,7 +292,10 @@ class EventStreams:
             low, high = self._open_backfill(cur, backfill, stream)
             target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
         slow = [item for item in items if item.raw is None]
-        raw = [item for item in items if item.raw is not None]
+        ready = [item for item in items if item.typed is not None]
+        if ready:
+            self._store_ready(cur, config, target, backfill, ready)
+        raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
             joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
                                 backfill)
@@ -453,7 +468,7 @@ class EventStreams:
         at once whatever the stream's size), then insert the rows whose ids were new. Fills
         ``outcomes`` at ``index_of``."""
         ident = quote(config.id_field)
-        fingerprint = _fingerprint_sql(config)
+        fingerprint = _fingerprint_sql(typed.column_names)
         cur.register("incoming_events", typed)
         try:
             claimed = {r[0] for r in cur.execute(
@@ -492,8 +507,42 @@ class EventStreams:
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
               target: str, backfill: str | None) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
-        written as columns (Arrow's JSON reader, exact decimals; checks in DuckDB). None when
-        anything is off: the event-by-event path then gives each event its reason."""
+        written as columns. None when anything is off: the event-by-event path then gives
+        each event its reason."""
+        typed = self._columns(cur, config, data, low, high)
+        if typed is None:
+            return None
+        outcomes: list[Outcome | None] = [None] * typed.num_rows
+        self._store_rows(cur, config, target, typed, list(range(typed.num_rows)), backfill,
+                         outcomes)
+        return [o for o in outcomes if o is not None]
+
+    def _store_ready(self, cur, config: StreamConfig, target: str, backfill: str | None,
+                     items: list[_Pending]) -> None:
+        """Requests whose rows were read and checked already: one claim and one insert for
+        all of them when their ids are distinct, else one after the other."""
+        tables = [item.typed for item in items]
+        merged = pa.concat_tables(tables, promote_options="permissive")
+        ids = merged.column(config.id_field)
+        groups = [items] if pc.count_distinct(ids).as_py() == len(ids) else [[i] for i in items]
+        for group in groups:
+            table = group[0].typed if len(group) == 1 else merged
+            outcomes: list[Outcome | None] = [None] * table.num_rows
+            self._store_rows(cur, config, target, table, list(range(table.num_rows)),
+                             backfill, outcomes)
+            start = 0
+            for item in group:
+                n = item.typed.num_rows
+                item.outcomes = [o if start == 0 else replace(o, index=o.index - start)
+                                 for o in outcomes[start:start + n]]
+                start += n
+
+    @staticmethod
+    def _columns(cur, config: StreamConfig, data: bytes, low: datetime,
+                 high: datetime) -> pa.Table | None:
+        """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked in DuckDB
+        (required fields, timestamps and their window, distinct ids): the typed rows, or None
+        when any event is off."""
         schema = _arrow_schema(config)
         if schema is None:
             return None
@@ -518,14 +567,10 @@ class EventStreams:
                 f"count(DISTINCT {i}) FROM raw_events", [low, high]).fetchall()[0]
             if bad or distinct != raw.num_rows:
                 return None
-            typed = cur.sql(f"SELECT * REPLACE (CAST({t} AS TIMESTAMPTZ) AS {t}) "
-                            "FROM raw_events").to_arrow_table()
+            return cur.sql(f"SELECT * REPLACE (CAST({t} AS TIMESTAMPTZ) AS {t}) "
+                           "FROM raw_events").to_arrow_table()
         finally:
             cur.unregister("raw_events")
-        outcomes: list[Outcome | None] = [None] * raw.num_rows
-        self._store_rows(cur, config, target, typed, list(range(raw.num_rows)), backfill,
-                         outcomes)
-        return [o for o in outcomes if o is not None]
 
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
@@ -567,7 +612,8 @@ class EventStreams:
             if event is not None:
                 cur.register("amended_event", self._typed(config, rows))
                 try:
-                    digest = cur.execute(f"SELECT {_fingerprint_sql(config)} FROM amended_event"
+                    digest = cur.execute(f"SELECT {_fingerprint_sql(list(config.columns))} "
+                                         "FROM amended_event"
                                          ).fetchall()[0][0]
                     cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
                                 "stream = ? AND id = ?", [digest, stream, event_id])
@@ -692,6 +738,7 @@ class _Pending:
     events: list[Any]
     backfill: str | None
     raw: bytes | None = None  # an NDJSON body, tried as columns first
+    typed: pa.Table | None = None  # its rows, already read and checked as columns
     done: bool = False
     outcomes: list[Outcome] | None = None
     error: Exception | None = None
@@ -715,12 +762,12 @@ def _hash(event: dict[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _fingerprint_sql(config: StreamConfig) -> str:
+def _fingerprint_sql(columns: list[str]) -> str:
     """The stored body fingerprint, over the typed values: the non-null fields by name (so a
     column added later does not change the fingerprint of events without it)."""
     parts = ", ".join(
         f"CASE WHEN {quote(n)} IS NOT NULL THEN '{n.replace(chr(39), chr(39) * 2)}=' || "
-        f"CAST({quote(n)} AS VARCHAR) END" for n in config.columns)
+        f"CAST({quote(n)} AS VARCHAR) END" for n in sorted(columns))
     return f"md5(concat_ws(chr(31), {parts}))"
 
 
