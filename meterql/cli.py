@@ -65,10 +65,18 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-@click.group(cls=MeterqlGroup)
+@click.group(cls=MeterqlGroup, invoke_without_command=True)
 @click.version_option(package_name="meterql")
-def main() -> None:
-    """meterql: one SQL interface over the databases where your usage data lives."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """meterql: one SQL interface over the databases where your usage data lives.
+
+    Without a command in a terminal, opens the interactive shell (meterql repl)."""
+    if ctx.invoked_subcommand is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(repl_cmd)
+        else:
+            click.echo(ctx.get_help())
 
 
 # -- sources -------------------------------------------------------------------------------
@@ -465,6 +473,22 @@ def demo_cmd(ws: Workspace, plan_name: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.command("repl")
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@home_option
+def repl_cmd(ws: Workspace, debug: bool) -> None:
+    """The interactive shell: SQL ending with ;, meta-commands (\\help), completion, history.
+    With piped input (meterql repl < script.sql) it runs the script with plain output."""
+    from meterql.repl.session import Repl
+
+    if sys.stdin.isatty():
+        Repl(ws, _console(), interactive=True, debug=debug).run_interactive()
+        return
+    failed = Repl(ws, _console(), interactive=False, debug=debug).run_script(sys.stdin.read())
+    if failed:
+        raise SystemExit(1)
 
 
 # Aggregates, keys and the server (cli_api) and local data (cli_local) live in their own
