@@ -145,3 +145,21 @@ def test_meta_command_grammar_and_script_splitting():
                              "sync", "aggregates", "eval", "save", "help", "q"}
     pieces = split_script("SELECT 'a;b'\nFROM t;\n\\timing on\n\nSELECT 2;")
     assert pieces == ["SELECT 'a;b'\nFROM t;", "\\timing on", "SELECT 2;"]
+
+
+def test_meterql_alone_in_a_terminal_opens_the_shell(tmp_path):
+    home = tmp_path / "home"
+    meterql.connect(home).close()
+    child = pexpect.spawn(METERQL, [], encoding="utf-8", timeout=30, dimensions=(40, 200),
+                          env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "METERQL_HOME": str(home)})
+    child.expect("meterql>")
+    time.sleep(0.3)
+    child.send("\\sources\r")
+    child.expect("0 rows")
+    child.send("\\q\r")
+    child.expect(pexpect.EOF)
+    # not a terminal: the help, not a shell waiting for input
+    help_text = subprocess.run([METERQL], capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL).stdout
+    assert "Commands:" in help_text and "repl" in help_text
