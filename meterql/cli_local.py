@@ -42,6 +42,24 @@ def events() -> None:
     """Usage event streams in local.events: push, correct, backfill."""
 
 
+@events.command("create")
+@click.argument("stream")
+@click.option("--id-field", default="id", show_default=True)
+@click.option("--timestamp-field", default="timestamp", show_default=True)
+@click.option("--customer-field", default="customer_id", show_default=True)
+@click.option("--column", "columns", multiple=True, metavar="NAME:TYPE",
+              help="Declare a column (then the schema is enforced); omit to infer.")
+@home_option
+def events_create(ws: Workspace, stream: str, id_field: str, timestamp_field: str,
+                  customer_field: str, columns: tuple[str, ...]) -> None:
+    """Create STREAM before its first event (names of its required fields, declared columns)."""
+    config = ws.events.create_stream(stream, id_field=id_field, timestamp_field=timestamp_field,
+                                     customer_field=customer_field,
+                                     schema=_typed(columns) or None)
+    click.echo(f"created local.events.{config.name}"
+               + (" (declared schema)" if config.declared else ""))
+
+
 @events.command("push")
 @click.argument("stream")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

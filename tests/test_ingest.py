@@ -407,3 +407,19 @@ def test_concurrent_batches_with_overlapping_ids_store_each_event_once(ws):
     assert others == {"duplicate"}
     assert ws.query("SELECT count(*), count(DISTINCT id) FROM local.events.calls").rows() == [
         (501, 501)]
+
+
+def test_a_stream_declared_over_http_is_enforced(api):
+    client, keys, _ = api
+    h = bearer(keys["ingest"])
+    made = client.put("/v1/events/meters", headers=h, json={
+        "id_field": "event_id", "customer_field": "account",
+        "columns": {"units": "DECIMAL(18,6)"}})
+    assert made.status_code == 201 and made.json()["declared"] is True
+    ok = {"event_id": "m1", "timestamp": T, "account": "acme", "units": "1.5"}
+    assert client.post("/v1/events/meters", headers=h, json=ok).json()["accepted"] == 1
+    extra = client.post("/v1/events/meters", headers=h, json={**ok, "event_id": "m2", "x": 1})
+    assert extra.status_code == 422
+    assert "unknown field 'x'" in extra.json()["results"][0]["reason"]
+    again = client.put("/v1/events/meters", headers=h, json={})
+    assert again.status_code == 400 and "exists" in again.json()["detail"]

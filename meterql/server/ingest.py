@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.errors import ParameterError
@@ -49,6 +49,15 @@ class RowChange(RowKey):
     values: dict[str, Any]
 
 
+class StreamIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id_field: str = "id"
+    timestamp_field: str = "timestamp"
+    customer_field: str = "customer_id"
+    columns: dict[str, str] | None = Field(
+        None, description="declared columns (DuckDB types), then enforced; omit to infer")
+
+
 class BackfillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
@@ -77,6 +86,18 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
                                     "rejected", request.url.path, **counts, results=results)
         return JSONResponse({**counts, "results": results},
                             status_code=207 if counts["rejected"] else 200)
+
+    @api.put("/v1/events/{stream}", status_code=201)
+    def create_stream(stream: str, body: StreamIn) -> dict[str, Any]:
+        """Create a stream before its first event: to name its required fields, or to declare
+        its columns (then enforced)."""
+        config = ws.events.create_stream(
+            stream, id_field=body.id_field, timestamp_field=body.timestamp_field,
+            customer_field=body.customer_field, schema=body.columns)
+        return {"stream": config.name, "id_field": config.id_field,
+                "timestamp_field": config.timestamp_field,
+                "customer_field": config.customer_field, "declared": config.declared,
+                "columns": config.columns}
 
     @api.post("/v1/events/{stream}/{event_id}/amend")
     def amend(request: Request, stream: str, event_id: str, event: dict[str, Any]
