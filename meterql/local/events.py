@@ -540,7 +540,7 @@ class EventStreams:
     @staticmethod
     def _columns(cur, config: StreamConfig, data: bytes, low: datetime,
                  high: datetime) -> pa.Table | None:
-        """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked in DuckDB
+        """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked as columns
         (required fields, timestamps and their window, distinct ids): the typed rows, or None
         when any event is off."""
         schema = _arrow_schema(config)
@@ -556,21 +556,24 @@ class EventStreams:
             return None
         if raw.num_rows == 0:
             return None
-        i, c, t = (quote(n) for n in (config.id_field, config.customer_field,
-                                      config.timestamp_field))
+        t = quote(config.timestamp_field)
         cur.register("raw_events", raw)
-        try:
-            bad, distinct = cur.execute(
-                f"SELECT count(*) FILTER (WHERE {i} IS NULL OR {i} = '' OR {c} IS NULL OR "
-                f"{c} = '' OR TRY_CAST({t} AS TIMESTAMPTZ) IS NULL OR "
-                f"CAST({t} AS TIMESTAMPTZ) < ? OR CAST({t} AS TIMESTAMPTZ) >= ?), "
-                f"count(DISTINCT {i}) FROM raw_events", [low, high]).fetchall()[0]
-            if bad or distinct != raw.num_rows:
-                return None
-            return cur.sql(f"SELECT * REPLACE (CAST({t} AS TIMESTAMPTZ) AS {t}) "
-                           "FROM raw_events").to_arrow_table()
+        try:  # one statement: the timestamps parsed by DuckDB (NULL where they do not parse)
+            typed = cur.sql(f"SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
+                            "FROM raw_events").to_arrow_table()
         finally:
             cur.unregister("raw_events")
+        ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
+        stamps = typed.column(config.timestamp_field)
+        if ids.null_count or customers.null_count or stamps.null_count:
+            return None
+        if pc.any(pc.equal(ids, "")).as_py() or pc.any(pc.equal(customers, "")).as_py():
+            return None
+        if pc.min(stamps).as_py() < low or pc.max(stamps).as_py() >= high:
+            return None
+        if pc.count_distinct(ids).as_py() != typed.num_rows:
+            return None
+        return typed
 
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
