@@ -200,3 +200,27 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
         click.echo(f"meterql serving {ws.home} on http://{host}:{port} (docs at /docs)",
                    err=True)
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+# -- benchmarks --------------------------------------------------------------------------------
+@main.command("bench", context_settings={"ignore_unknown_options": True})
+@click.option("--scale", type=click.Choice(["tiny", "1gb", "10gb", "30gb"]), default="tiny",
+              show_default=True, help="PostgreSQL data size to generate and measure.")
+@click.option("--runs", type=int, default=3, show_default=True,
+              help="Timed runs per query and mode (after a warm-up); medians are reported.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Where results.json and report.md go [default: docs/benchmarks; a temporary "
+                   "folder for --scale tiny].")
+def bench(scale: str, runs: int, out: Path | None) -> None:
+    """Benchmark direct vs sync vs native PostgreSQL, native DuckDB and DuckDB's postgres
+    extension on a generated usage-billing dataset (runs from a source checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "harness" / "run.py").exists():
+        raise click.UsageError("meterql bench runs from a source checkout: benchmarks/ is not "
+                               f"next to the installed package ({root})")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks.harness.run import main as run_bench
+
+    argv = ["--scale", scale, "--runs", str(runs)] + (["--out", str(out)] if out else [])
+    raise SystemExit(run_bench(argv))

@@ -1,0 +1,412 @@
+"""Benchmark harness entry point: ``python -m benchmarks.harness.run --scale tiny``.
+
+Builds the usage-billing dataset in a throwaway PostgreSQL (or --pg-uri), then runs every
+query of ``workload.QUERIES`` in each mode: meterql direct, meterql sync, native PostgreSQL
+(ADBC), native DuckDB over the replica file (read-only; the floor for sync), DuckDB's postgres
+extension (isolated venv, subprocess) and a naive pull-everything-into-Arrow baseline. Every
+mode's answer is checked against native DuckDB's. Writes results.json and report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import json  # noqa: E402
+
+import adbc_driver_sqlite.dbapi as adbc_sqlite  # noqa: E402
+import duckdb  # noqa: E402
+
+import meterql  # noqa: E402
+from benchmarks._common import machine, versions  # noqa: E402
+from benchmarks.harness import _norm, data, report  # noqa: E402
+from benchmarks.harness.workload import QUERIES, sql_for  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PW_ENV = "METERQL_BENCH_PGPASSWORD"
+SCALES_GB = {"1gb": 1, "10gb": 10, "30gb": 30}
+TINY_EVENTS = 20_000
+CALIBRATION_EVENTS = 200_000
+MODES = ["meterql_direct", "meterql_sync", "duckdb_native", "postgres", "duckdb_pg_ext", "naive"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Bar:
+    """A rich progress bar for the events load (plain log lines without a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def start(self, total: int, done: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        self.p = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
+                          TimeRemainingColumn())
+        self.p.start()
+        self.task = self.p.add_task(self.label, total=total, completed=done)
+
+    def advance(self, done: int) -> None:
+        self.p.update(self.task, completed=done)
+
+    def stop(self) -> None:
+        self.p.stop()
+
+
+def summary(times: list[float]) -> dict:
+    if not times:
+        return {"median_s": None, "min_s": None, "max_s": None, "runs_s": []}
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "runs_s": times}
+
+
+def timed(fn, runs: int) -> tuple[list[float], object]:
+    fn()  # warm-up
+    times, out = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def measure(results: dict, mode: str, name: str, fn, runs: int) -> None:
+    """One query in one mode; an error is recorded, never fatal."""
+    entry = results.setdefault(name, {})
+    try:
+        times, rows = timed(fn, runs)
+        entry[mode] = summary(times) | {"rows": _norm.rows(rows), "error": None}
+    except Exception as exc:  # noqa: BLE001
+        entry[mode] = summary([]) | {"rows": None, "error": f"{type(exc).__name__}: {exc}"}
+        log(f"  {mode} {name}: ERROR {entry[mode]['error'][:300]}")
+
+
+# -- modes -----------------------------------------------------------------------------------
+
+def run_meterql(ws, mode: str, results: dict, runs: int) -> None:
+    for name in QUERIES:
+        sql = sql_for(name, "meterql")
+        measure(results, mode, name, lambda sql=sql: ws.query(sql, max_rows=None).rows(), runs)
+        if name == "cross_source" and not results[name][mode]["error"]:
+            # kept so the report can show whether the dynamic filter reached PostgreSQL
+            results[name][mode]["plan"] = str(ws.query(sql, max_rows=None).plan)
+
+
+def run_duckdb_native(replica: Path, files: dict, results: dict, runs: int) -> None:
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"ATTACH '{replica}' AS r (READ_ONLY)")
+        con.execute("CREATE TEMP TABLE prices AS SELECT * FROM read_csv(?, header = true, "
+                    "columns = {'meter': 'VARCHAR', 'unit_price': 'DECIMAL(12,4)'})",
+                    [str(files["prices"])])
+        con.execute("CREATE TEMP TABLE dim_customers AS SELECT * FROM read_parquet(?)",
+                    [str(files["dim_parquet"])])
+        for name in QUERIES:
+            sql = sql_for(name, "duckdb")
+            measure(results, "duckdb_native", name,
+                    lambda sql=sql: con.execute(sql).fetchall(), runs)
+    finally:
+        con.close()
+
+
+def run_postgres(pg: data.Pg, results: dict, runs: int) -> None:
+    for name in QUERIES:
+        sql = sql_for(name, "postgres")
+
+        def go(sql=sql):
+            t = pg.arrow(sql)
+            return list(zip(*(c.to_pylist() for c in t.columns), strict=True))
+
+        measure(results, "postgres", name, go, runs)
+
+
+def run_naive(pg: data.Pg, files: dict, results: dict, runs: int) -> None:
+    """Pull each table the query needs whole over ADBC into Arrow, then run DuckDB SQL on it."""
+    casts = {"events": "CAST(quantity AS DECIMAL(18,6)) AS quantity",
+             "plans": "CAST(unit_price AS DECIMAL(12,4)) AS unit_price"}
+
+    def pull(table: str):
+        if table == "dim_customers":
+            with contextlib.closing(adbc_sqlite.connect(str(files["dim_sqlite"]))) as c, \
+                    contextlib.closing(c.cursor()) as cur:
+                cur.execute("SELECT * FROM customers")
+                return cur.fetch_arrow_table()
+        if table == "prices":
+            return None  # a local CSV: read by DuckDB directly
+        return pg.arrow(f"SELECT * FROM public.{table}")
+
+    for name, q in QUERIES.items():
+        sql = sql_for(name, "naive")
+
+        def go(sql=sql, tables=q["tables"]):
+            con = duckdb.connect()
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                for t in tables:
+                    if t == "prices":
+                        con.execute("CREATE TABLE prices AS SELECT * FROM read_csv(?, header = "
+                                    "true, columns = {'meter': 'VARCHAR', 'unit_price': "
+                                    "'DECIMAL(12,4)'})", [str(files["prices"])])
+                        continue
+                    con.register(f"raw_{t}", pull(t))
+                    rep = f" REPLACE ({casts[t]})" if t in casts else ""
+                    con.execute(f"CREATE VIEW {t} AS SELECT *{rep} FROM raw_{t}")
+                return con.execute(sql).fetchall()
+            finally:
+                con.close()
+
+        measure(results, "naive", name, go, runs)
+
+
+def run_extension(pg_conninfo: str, files: dict, results: dict, runs: int) -> dict:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from benchmarks.sync import DUCKPG_VENV, ensure_duckpg_venv
+
+    python = ensure_duckpg_venv(DUCKPG_VENV)
+    job = {"conninfo": pg_conninfo, "ext_dir": str(DUCKPG_VENV / "duckdb-extensions"),
+           "prices": str(files["prices"]), "dim_parquet": str(files["dim_parquet"]),
+           "runs": runs, "queries": {n: sql_for(n, "duckdb_pg_ext") for n in QUERIES}}
+    done = subprocess.run([str(python), str(HERE / "_ext_worker.py")], input=json.dumps(job),
+                          capture_output=True, text=True, check=False, timeout=3600)
+    if done.returncode != 0:
+        for name in QUERIES:
+            results.setdefault(name, {})["duckdb_pg_ext"] = summary([]) | {
+                "rows": None, "error": f"worker failed: {done.stderr[-500:]}"}
+        log(f"  duckdb_pg_ext: worker failed: {done.stderr[-500:]}")
+        return {}
+    out = json.loads(done.stdout)
+    for name, r in out["queries"].items():
+        results.setdefault(name, {})["duckdb_pg_ext"] = summary(r["times"]) | {
+            "rows": r["rows"] if r["error"] is None else None, "error": r["error"]}
+        if r["error"]:
+            log(f"  duckdb_pg_ext {name}: ERROR {r['error'][:300]}")
+    return {"duckdb": out["duckdb"], "extension": "duckdb-extension-postgres 1.5.5"}
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def check_answers(results: dict) -> list[str]:
+    """Every mode against native DuckDB; the mismatches (and errors) as messages."""
+    problems = []
+    for name, modes in results.items():
+        ref = modes.get("duckdb_native", {}).get("rows")
+        if ref is None:
+            problems.append(f"{name}: no reference answer (native DuckDB failed)")
+            continue
+        for mode, r in modes.items():
+            if r["error"]:
+                r["agrees"] = False
+                problems.append(f"{name}/{mode}: error: {r['error'][:200]}")
+                continue
+            r["agrees"] = r["rows"] == ref
+            if not r["agrees"]:
+                diff = [x for x in r["rows"] if x not in ref][:2]
+                problems.append(f"{name}/{mode}: {len(r['rows'])} rows vs {len(ref)} expected; "
+                                f"e.g. {diff}")
+        for r in modes.values():
+            r["n_rows"] = len(r["rows"]) if r["rows"] is not None else None
+    return problems
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="meterql bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", choices=["tiny", *SCALES_GB], default="tiny")
+    ap.add_argument("--runs", type=int, default=3, help="timed runs per query after a warm-up")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="results.json + report.md (default docs/benchmarks; tiny: a temp dir)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="workspace and side files (default: a temp dir, removed after)")
+    ap.add_argument("--pg-uri", default=None,
+                    help="an existing PostgreSQL database instead of a throwaway cluster "
+                    "(tables are created there and kept; a rerun skips loaded tables)")
+    return ap.parse_args(argv)
+
+
+def events_for(scale: str, pg: data.Pg, calib_uri: str | None, info: dict) -> int:
+    if scale == "tiny":
+        return TINY_EVENTS
+    bpe = None
+    if calib_uri is not None:  # measure bytes/event on a small load, then extrapolate
+        cal = data.Pg(calib_uri)
+        try:
+            loaded = data.load(cal, CALIBRATION_EVENTS)
+            bpe = data.bytes_per_event(loaded)
+        finally:
+            cal.close()
+    bpe = bpe or 260.0  # measured at 200k events on PostgreSQL 16 (see report)
+    info["calibration"] = {"events": CALIBRATION_EVENTS, "bytes_per_event": bpe}
+    return int(SCALES_GB[scale] * 1024**3 / bpe)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    t_start = time.perf_counter()
+    out = args.out or (Path(tempfile.mkdtemp(prefix="meterql-bench-tiny-"))
+                       if args.scale == "tiny" else ROOT / "docs" / "benchmarks")
+    out.mkdir(parents=True, exist_ok=True)
+    own_work = args.work is None
+    work = args.work or Path(tempfile.mkdtemp(prefix="meterql-bench-work-"))
+    work.mkdir(parents=True, exist_ok=True)
+    command = "python -m benchmarks.harness.run " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    res: dict = {"command": command, "scale": args.scale, "runs": args.runs,
+                 "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    cluster = None
+    try:
+        if args.pg_uri:
+            uri = args.pg_uri
+            pg = data.Pg(uri)
+            calib_uri = None
+            from urllib.parse import urlparse
+            u = urlparse(uri)
+            os.environ[PW_ENV] = u.password or ""
+            meterql_uri = uri.replace(f":{u.password}@", f":env:{PW_ENV}@") if u.password \
+                else uri
+            conninfo = (f"host={u.hostname} port={u.port or 5432} user={u.username} "
+                        f"dbname={u.path.lstrip('/')}")
+        else:
+            from tests.support.pgcluster import PostgresCluster
+            cluster = PostgresCluster().start()
+            cluster.create_database("bench")
+            uri = cluster.uri("bench")
+            pg = data.Pg(uri)
+            if args.scale != "tiny":
+                cluster.create_database("calib")
+            calib_uri = cluster.uri("calib") if args.scale != "tiny" else None
+            os.environ[PW_ENV] = cluster.password
+            meterql_uri = (f"postgresql://{cluster.user}:env:{PW_ENV}@{cluster.host}:"
+                           f"{cluster.port}/bench")
+            conninfo = f"host={cluster.host} port={cluster.port} user={cluster.user} dbname=bench"
+            res["versions"] = versions(cluster)
+        os.environ["PGPASSWORD"] = os.environ[PW_ENV]  # for the extension worker
+
+        events = events_for(args.scale, pg, calib_uri, res)
+        log(f"scale {args.scale}: {events:,} events")
+        res["load"] = data.load(pg, events, Bar("loading events"))
+        res["load"]["bytes_per_event"] = data.bytes_per_event(res["load"])
+        log(f"loaded: {res['load']}")
+        files = data.write_side_files(pg, work)
+        shutil.copy(files["prices"], out / "prices.csv")
+        pg.exec("DROP TABLE IF EXISTS public.prices")
+        pg.exec("CREATE TABLE public.prices (meter text PRIMARY KEY, unit_price numeric(12,4))")
+        pg.exec("INSERT INTO public.prices VALUES " + ",".join(
+            f"('{m}', {p})" for m, p in data.PRICES.items()))
+
+        results: dict = {}
+        home = work / "ws"
+        shutil.rmtree(home, ignore_errors=True)
+        ws = meterql.connect(home)
+        ws.add_source("pg", meterql_uri, mode="direct")
+        ws.add_source("dim", f"sqlite:///{files['dim_sqlite']}")
+        ws.load_csv(files["prices"], "prices",
+                    columns={"meter": "VARCHAR", "unit_price": "DECIMAL(12,4)"})
+        log("meterql direct")
+        run_meterql(ws, "meterql_direct", results, args.runs)
+
+        log("meterql initial sync")
+        ws.set_mode("pg", "sync")
+        ws.set_sync_strategy("pg.public.events", "append", "id")
+        t0 = time.perf_counter()
+        reports = ws.sync("pg")
+        sync_s = time.perf_counter() - t0
+        if reports[0].error is not None:
+            raise RuntimeError(f"initial sync failed: {reports[0].error}")
+        synced = sum(t.rows for t in reports[0].tables)
+        res["initial_sync"] = {"seconds": sync_s, "rows": synced, "rows_per_s": synced / sync_s,
+                               "tables": {t.table: {"rows": t.rows, "seconds": t.seconds,
+                                                    "strategy": t.strategy}
+                                          for t in reports[0].tables}}
+        log(f"  {synced:,} rows in {sync_s:.2f} s")
+        log("meterql sync")
+        run_meterql(ws, "meterql_sync", results, args.runs)
+        ws.close()
+
+        replicas = home / "replicas"
+        res["replica_bytes"] = {p.name: p.stat().st_size for p in sorted(replicas.iterdir())}
+        log("native DuckDB over the replica")
+        run_duckdb_native(replicas / "pg.duckdb", files, results, args.runs)
+        log("native PostgreSQL")
+        run_postgres(pg, results, args.runs)
+        log("DuckDB postgres extension")
+        res.setdefault("versions", {})["duckdb_pg_ext"] = run_extension(
+            conninfo, files, results, args.runs)
+        log("naive ADBC -> Arrow -> DuckDB")
+        run_naive(pg, files, results, args.runs)
+
+        log("incremental sync (0.1% new rows, append on id)")
+        new = max(1, events // 1000)
+        data.append_events(pg, new, events, data.sizes(events)["customers"])
+        ws = meterql.connect(home)
+        t0 = time.perf_counter()
+        reports = ws.sync("pg")
+        inc_s = time.perf_counter() - t0
+        got = ws.query("SELECT count(*) AS n FROM pg.public.events").rows()[0][0]
+        ws.close()
+        want = pg.count("events")
+        res["incremental_sync"] = {
+            "new_rows": new, "seconds": inc_s,
+            "rows": sum(t.rows for t in reports[0].tables),
+            "tables": {t.table: {"rows": t.rows, "seconds": t.seconds, "strategy": t.strategy}
+                       for t in reports[0].tables},
+            "error": None if reports[0].error is None else str(reports[0].error),
+            "replica_rows": got, "source_rows": want, "agrees": got == want}
+        pg.exec(f"DELETE FROM public.events WHERE id > {events}")  # back to the loaded state
+        res["replica_bytes_after"] = {p.name: p.stat().st_size
+                                      for p in sorted(replicas.iterdir())}
+        pg.close()
+
+        problems = check_answers(results)
+        if not res["incremental_sync"]["agrees"]:
+            problems.append(f"incremental sync: replica {got} rows, source {want}")
+        res["queries"] = {n: {"what": QUERIES[n]["what"], "sql_duckdb": sql_for(n, "meterql"),
+                              "sql_postgres": sql_for(n, "postgres"), "modes": results[n]}
+                          for n in QUERIES}
+        res["problems"] = problems
+        res["peak_rss_bytes"] = {
+            "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
+        res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        res["total_s"] = time.perf_counter() - t_start
+        report.write(res, out)
+        print(report.console(res))
+        log(f"wrote {out / 'results.json'} and {out / 'report.md'}")
+        if problems:
+            print("\n!!! ANSWER MISMATCHES / ERRORS !!!", file=sys.stderr)
+            for p in problems:
+                print("  " + p, file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        os.environ.pop(PW_ENV, None)
+        os.environ.pop("PGPASSWORD", None)
+        if cluster is not None:
+            cluster.stop()
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
