@@ -150,11 +150,13 @@ def _with_filter(
     family = _KEY_FAMILIES[type_family(column.type)]
     key_type = "BIGINT" if family == "integer" else "VARCHAR"
     if style == "array":
+        # IN (SELECT unnest(...)) rather than = ANY(...): PostgreSQL plans the first as a hash
+        # semi-join, the second as a per-row scan of the array (measured on 2M events, 104
+        # keys: 130 ms against 790-920 ms).
         array_type = exp.DataType.build(f"{key_type}[]", dialect="duckdb")
-        keys_cond: exp.Expression = exp.EQ(
-            this=ident, expression=exp.Any(this=exp.Paren(this=exp.Cast(this=keys_marker,
-                                                                       to=array_type)))
-        )
+        keys_cond: exp.Expression = exp.In(
+            this=ident, query=exp.Subquery(this=exp.select(exp.Unnest(
+                expressions=[exp.Cast(this=keys_marker, to=array_type)]))))
     elif style == "json":
         values = exp.select("value").from_(
             exp.Table(this=exp.Anonymous(this="json_each", expressions=[keys_marker]))
