@@ -52,9 +52,7 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -76,6 +74,15 @@ from _common import (  # noqa: E402
     finish_report,
     git,
     machine,
+)
+from _http import (  # noqa: E402
+    free_port,
+    latency_summary,
+    med,
+    meterql_cmd,
+    serve,
+    timed_threads,
+    wait_healthy,
 )
 
 import meterql  # noqa: E402
@@ -174,70 +181,6 @@ def load_postgres(pg, duck_path: Path, work: Path) -> dict[str, float]:
 # -- server ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def meterql_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "meterql"
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "from meterql.cli import main; main()"]
-
-
-@contextlib.contextmanager
-def serve(home: Path, port: int, log_path: Path, log_level: str, env: dict[str, str]):
-    """``meterql serve`` as a subprocess; yields the Popen; always stopped on exit."""
-    cmd = [
-        *meterql_cmd(),
-        "serve",
-        "--home",
-        str(home),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-sync",
-        "--log-level",
-        log_level,
-    ]
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        log.close()
-
-
-def wait_healthy(proc: subprocess.Popen, base: str, log_path: Path, timeout: float = 60) -> float:
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"meterql serve exited ({proc.returncode}):\n"
-                + log_path.read_text(errors="replace")[-3000:]
-            )
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                return time.perf_counter() - t0
-        time.sleep(0.1)
-    raise RuntimeError(
-        "meterql serve did not answer /v1/health in time:\n"
-        + log_path.read_text(errors="replace")[-3000:]
-    )
-
-
 # -- load ------------------------------------------------------------------------------------
 
 
@@ -293,18 +236,7 @@ def load_phase(
                     wrong += 1
                     errors.append(problem)
 
-    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    out: dict = {}
-    with watch.watch(out) if watch else contextlib.nullcontext():
-        start.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-    for client in clients:
-        client.close()
+    out, wall = timed_threads(clients, worker, start, watch)
     ok = [x for x, c in zip(latencies, customers, strict=True) if x > 0]
     out.update(latency_summary(ok))
     out.update(
@@ -318,21 +250,6 @@ def load_phase(
         }
     )
     return out
-
-
-def latency_summary(seconds: list[float]) -> dict:
-    ms = sorted(x * 1000 for x in seconds)
-    if len(ms) < 2:
-        return {"p50_ms": ms[0] if ms else None, "p95_ms": None, "p99_ms": None}
-    q = statistics.quantiles(ms, n=100, method="inclusive")
-    return {
-        "p50_ms": q[49],
-        "p95_ms": q[94],
-        "p99_ms": q[98],
-        "min_ms": ms[0],
-        "max_ms": ms[-1],
-        "mean_ms": statistics.fmean(ms),
-    }
 
 
 # -- baselines -------------------------------------------------------------------------------
@@ -426,11 +343,6 @@ def bench_versions(pg) -> dict:
         out["adbc_driver_postgresql"] = adbc_driver_postgresql.__version__
         out["postgresql"] = pg.run_sql("SHOW server_version", tuples_only=True).strip()
     return out
-
-
-def med(runs: list[dict], key: str) -> float | None:
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
 
 
 def print_report(report: dict) -> None:

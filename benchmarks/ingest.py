@@ -49,8 +49,6 @@ import json
 import pstats
 import shutil
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -65,7 +63,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 from _common import RESULTS, CpuWatch, dist_version, finish_report, git, machine  # noqa: E402
-from api_load import free_port, latency_summary, meterql_cmd, wait_healthy  # noqa: E402
+from _http import (  # noqa: E402
+    free_port,
+    latency_summary,
+    med,
+    meterql_cmd,
+    serve_args,
+    timed_threads,
+    wait_healthy,
+)
+from _http import serve as http_serve  # noqa: E402
 
 import meterql  # noqa: E402
 from meterql.server.keys import create_key  # noqa: E402
@@ -111,31 +118,14 @@ finally:
 # -- server ----------------------------------------------------------------------------------
 
 
-def serve_args(home: Path, port: int) -> list[str]:
-    return ["serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port),
-            "--no-sync", "--log-level", LOG_LEVEL]
-
-
 @contextlib.contextmanager
 def serve(home: Path, port: int, log_path: Path, profile_to: Path | None = None):
     """``meterql serve`` as a subprocess (under cProfile if ``profile_to``); always stopped."""
-    if profile_to is None:
-        cmd = [*meterql_cmd(), *serve_args(home, port)]
-    else:
-        cmd = [sys.executable, "-c", PROFILED_SERVER, str(profile_to), *serve_args(home, port)]
-    log = open(log_path, "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    command = None if profile_to is None else [sys.executable, "-c", PROFILED_SERVER,
+                                               str(profile_to)]
+    with http_serve(home, port, log_path, LOG_LEVEL, command=command,
+                    stop_timeout=60 if profile_to else 15) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
-            try:
-                proc.wait(timeout=60 if profile_to else 15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
-        log.close()
 
 
 # -- request bodies --------------------------------------------------------------------------
@@ -205,18 +195,7 @@ def load_phase(base: str, key: str, stream: str, bodies: list[tuple[bytes, int]]
             latencies[i] = time.perf_counter() - t0
             answers[i] = (response.status_code, body)
 
-    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    out: dict = {}
-    with watch.watch(out) if watch else contextlib.nullcontext():
-        start.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
-    for client in clients:
-        client.close()
+    out, wall = timed_threads(clients, worker, start, watch)
 
     # Checks, outside the timed window.
     sent = sum(n for _, n in bodies)
@@ -393,11 +372,6 @@ def bench_versions() -> dict:
     }
 
 
-def med(runs: list[dict], key: str) -> float | None:
-    values = [r[key] for r in runs if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
 def summarize(runs: list[dict]) -> dict:
     return {
         "events_per_s": med(runs, "events_per_s"),
@@ -498,7 +472,7 @@ def main() -> None:
         results = report["results"]
         with serve(home, port, log_path) as proc:
             report["server"] = {
-                "command": " ".join([*meterql_cmd(), *serve_args(Path("<tmp>"), port)]),
+                "command": " ".join([*meterql_cmd(), *serve_args(Path("<tmp>"), port, LOG_LEVEL)]),
                 "ready_s": wait_healthy(proc, base, log_path),
             }
             print(f"server pid {proc.pid} on {base}, ready in "
