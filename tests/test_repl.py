@@ -15,6 +15,7 @@ import pytest
 import meterql
 from meterql.repl.commands import COMMANDS, parse_command
 from meterql.repl.session import split_script
+from tests.support.waiting import sleeping_backends, wait_until
 
 METERQL = str(Path(sys.executable).parent / "meterql")
 SETUP = (
@@ -22,22 +23,6 @@ SETUP = (
     "INSERT INTO usage SELECT g, 'c' || (g % 3), g FROM generate_series(1, 10) g;"
     "CREATE VIEW slow AS SELECT 1 AS x FROM pg_sleep(30);"
 )
-
-
-def sleeping(pg_cluster, db: str) -> int:
-    return int(pg_cluster.run_sql(
-        f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' "
-        "AND application_name = 'meterql' AND wait_event = 'PgSleep'",
-        dbname=db, tuples_only=True).strip())
-
-
-def wait_until(check, timeout=10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture()
@@ -99,12 +84,13 @@ def test_queries_commands_errors_and_completion(shell):
 def test_ctrl_c_stops_the_query_at_the_source(shell, pg_cluster):
     child, db, _ = shell
     child.send("SELECT x FROM pg.public.slow;\r")
-    assert wait_until(lambda: sleeping(pg_cluster, db) == 1), "the slow query never started"
+    assert wait_until(lambda: sleeping_backends(pg_cluster, db) == 1, timeout=10), (
+        "the slow query never started")
     t0 = time.monotonic()
     child.sendcontrol("c")
     child.expect("query cancelled")
     assert time.monotonic() - t0 < 5
-    assert wait_until(lambda: sleeping(pg_cluster, db) == 0, timeout=5)
+    assert wait_until(lambda: sleeping_backends(pg_cluster, db) == 0, timeout=5)
     child.expect("meterql>")
     child.send("SELECT count(*) AS n FROM pg.public.usage;\r")  # the shell is still usable
     child.expect(r"1 row in")

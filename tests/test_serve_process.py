@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 import meterql
+from tests.support.waiting import sleeping_backends, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -34,24 +35,6 @@ USAGE_SQL = (
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-
-
-def sleeping_backends(pg_cluster, db: str) -> int:
-    out = pg_cluster.run_sql(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-        f"'{db}' AND application_name = 'meterql' AND wait_event = 'PgSleep'",
-        dbname="postgres", tuples_only=True)
-    return int(out.strip())
 
 
 def free_port() -> int:

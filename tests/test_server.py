@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 import meterql
 from meterql.server.app import create_app
 from meterql.server.keys import create_key
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +236,6 @@ def test_the_row_cap_of_the_server_and_of_a_request(server):
 
 def test_the_server_runs_sync_schedules(tmp_path):
     import sqlite3
-    import time
 
     path = tmp_path / "crm.db"
     with sqlite3.connect(path) as con:
@@ -250,20 +250,14 @@ def test_the_server_runs_sync_schedules(tmp_path):
         answer = client.post("/v1/query", json=query, headers=auth(key))
         return answer.json()["rows"][0][0] if answer.status_code == 200 else None
 
-    def eventually(check, seconds=15.0):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if check():
-                return True
-            time.sleep(0.2)
-        return False
-
     try:
         with TestClient(create_app(ws, sync=True)) as client:
-            assert eventually(lambda: count(client) == 1)  # the first scheduled sync
+            # the first scheduled sync
+            assert wait_until(lambda: count(client) == 1, timeout=15, interval=0.2)
             with sqlite3.connect(path) as con:
                 con.execute("INSERT INTO accounts VALUES (2, 'growth')")
-            assert eventually(lambda: count(client) == 2)  # picked up by a later one
+            # picked up by a later one
+            assert wait_until(lambda: count(client) == 2, timeout=15, interval=0.2)
             [source] = client.get("/v1/sources", headers=auth(key)).json()
             assert source["watermarks"][0]["rows"] == 2
     finally:

@@ -29,6 +29,7 @@ from meterql.errors import (
 )
 from meterql.workspace import DEFAULT_HOME, default_home
 from tests.support.pgcluster import PostgresCluster
+from tests.support.waiting import meterql_backends, sleeping_backends, wait_until
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -49,32 +50,8 @@ def run_python(code: str, *args: str, cwd: Path, env: dict[str, str] | None = No
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-
-
 def pg_value(pg_cluster, sql: str, db: str = "postgres") -> str:
     return pg_cluster.run_sql(sql, dbname=db, tuples_only=True).strip()
-
-
-def meterql_backends(pg_cluster, db: str, extra: str = "") -> int:
-    return int(
-        pg_value(
-            pg_cluster,
-            "SELECT count(*) FROM pg_stat_activity "
-            f"WHERE datname = '{db}' AND application_name = 'meterql' {extra}",
-        )
-    )
-
-
-def sleeping_backends(pg_cluster, db: str) -> int:
-    return meterql_backends(pg_cluster, db, "AND wait_event = 'PgSleep'")
 
 
 def make_sqlite(path: Path) -> str:

@@ -206,7 +206,8 @@ def evaluate(
     marks: dict[str, dict[str, Any]] = {}
     read: dict[str, dict[str, Any]] = {}
     uses_customer = ":customer_id" in aggregate.sql or "$customer_id" in aggregate.sql
-    for low, high in periods(start, end, tz, window):
+    windows = periods(start, end, tz, window)
+    for low, high in windows:
         params: dict[str, Any] = {"period_start": low, "period_end": high}
         if uses_customer:
             params["customer_id"] = wanted[0] if wanted and len(wanted) == 1 else None
@@ -230,10 +231,9 @@ def evaluate(
         "sql": aggregate.sql,
         "dialect": aggregate.dialect,
         "parameters": {
-            "from": _iso(start), "to": _iso(end), "tz": tz, "window": window,
+            "from": start.isoformat(), "to": end.isoformat(), "tz": tz, "window": window,
             "customers": wanted,
-            "periods": [[a.isoformat(), b.isoformat()] for a, b in periods(start, end, tz,
-                                                                            window)],
+            "periods": [[a.isoformat(), b.isoformat()] for a, b in windows],
         },
         "sources": sorted(read.values(), key=lambda s: s["name"]),
         "watermarks": [marks[k] for k in sorted(marks)],
@@ -297,10 +297,6 @@ def _text(value: Any) -> Any:
     if isinstance(value, (Decimal, datetime, date)):
         return str(value)
     return value
-
-
-def _iso(value: date | datetime) -> str:
-    return value.isoformat()
 
 
 def diff(current: pa.Table | None, draft: pa.Table, aggregate: Aggregate) -> dict[str, Any]:

@@ -759,8 +759,9 @@ def _table(schema: str, stream: str) -> str:
 
 
 def _hash(event: dict[str, Any]) -> str:
-    """The body's fingerprint: its fields in name order, values as parsed (the timestamp
-    already normalised to UTC), so key order and time zone spelling do not matter."""
+    """Compares two events of one call (same id: duplicate or conflict): fields in name order,
+    values as parsed (the timestamp normalised to UTC). What is stored to compare with later
+    calls is :func:`_fingerprint_sql`, computed by DuckDB over the typed values."""
     text = repr(sorted(event.items()))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
