@@ -50,28 +50,35 @@ class Catalog:
         self._load()
 
     def _load(self) -> None:
+        """Read the stored catalog, then index it."""
         self._sources = {s.name: s for s in self._store.sources()}
         self._sources[LOCAL.name] = LOCAL
-        self._tables = self._store.tables() + [
+        self._stored_tables = self._store.tables() + [
             _sync_state_table(s.name) for s in self._sources.values()
             if s.mode == "sync" and s is not LOCAL
-        ] + self._local_tables
-        self._by_key = {t.key: t for t in self._tables}
-        self._schema: CatalogSchema | None = None
-        #: Plans are cached per version: the stored catalog's, and the local data's shape.
-        self.version = (self._store.version, self._local_version)
+        ]
+        self._stored_version = self._store.version
+        self._index()
         stored = self._store.settings()
         self.settings = {
             name: definition.parse(stored[name]) if name in stored else definition.default
             for name, definition in SETTINGS.items()
         }
 
+    def _index(self) -> None:
+        self._tables = self._stored_tables + self._local_tables
+        self._by_key = {t.key: t for t in self._tables}
+        self._schema: CatalogSchema | None = None
+        #: Plans are cached per version: the stored catalog's, and the local data's shape.
+        self.version = (self._stored_version, self._local_version)
+
     def set_local_tables(self, tables: list[Table]) -> None:
         """The tables of the workspace's own data (``local``: events, uploads, manual rows),
-        read from its DuckDB file whenever their shape changes."""
+        read from its DuckDB file whenever their shape changes (the stored catalog is not
+        read again)."""
         self._local_tables = list(tables)
         self._local_version += 1
-        self._load()
+        self._index()
 
     # -- sources -------------------------------------------------------------------------
     def sources(self) -> list[Source]:
