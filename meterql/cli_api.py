@@ -209,9 +209,13 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
 @click.option("--runs", type=int, default=3, show_default=True,
               help="Timed runs per query and mode (after a warm-up); medians are reported.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Where results.json and report.md go [default: docs/benchmarks; a temporary "
-                   "folder for --scale tiny].")
-def bench(scale: str, runs: int, out: Path | None) -> None:
+              help="Where results.json and report.md go [default: docs/benchmarks/SCALE; a "
+                   "temporary folder for --scale tiny].")
+@click.option("--pg-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Keep the generated PostgreSQL cluster in this directory, so a later run "
+                   "(or one that was stopped) reuses the loaded data [default: a throwaway "
+                   "cluster].")
+def bench(scale: str, runs: int, out: Path | None, pg_dir: Path | None) -> None:
     """Benchmark direct vs sync vs native PostgreSQL, native DuckDB and DuckDB's postgres
     extension on a generated usage-billing dataset (runs from a source checkout)."""
     root = Path(__file__).resolve().parent.parent
@@ -222,5 +226,6 @@ def bench(scale: str, runs: int, out: Path | None) -> None:
         sys.path.insert(0, str(root))
     from benchmarks.harness.run import main as run_bench
 
-    argv = ["--scale", scale, "--runs", str(runs)] + (["--out", str(out)] if out else [])
+    argv = ["--scale", scale, "--runs", str(runs)] + (["--out", str(out)] if out else []) \
+        + (["--pg-dir", str(pg_dir)] if pg_dir else [])
     raise SystemExit(run_bench(argv))

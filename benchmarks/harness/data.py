@@ -131,6 +131,8 @@ def load(pg: Pg, events: int, progress=None) -> dict:
     out["dimensions_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    if pg.count("events") is not None:  # rows a stopped run appended past the dataset
+        pg.exec(f"DELETE FROM public.events WHERE id > {events}")
     have = pg.count("events")
     if have == events:
         out["skipped"].append("events")

@@ -60,15 +60,22 @@ def markdown(res: dict, pngs: dict[str, str]) -> str:
         lines += [f"## {name}: {q['what']}", "", f"```sql\n{q['sql_duckdb']}\n```", "",
                   "| mode | median | min | max | vs PostgreSQL | vs extension | rows | agrees |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]
+        skipped = [f"{LABELS.get(m, m)}: {r['skipped']}" for m, r in modes.items()
+                   if r.get("skipped")]
         for mode, r in modes.items():
+            if r.get("skipped"):
+                continue
             ok = "ERROR" if r.get("error") else ("yes" if r.get("agrees") else "**NO**")
             lines.append(f"| {LABELS.get(mode, mode)} | {_ms(r['median_s'])} | {_ms(r['min_s'])}"
                          f" | {_ms(r['max_s'])} | {_x(pgm, r['median_s'])} | "
                          f"{_x(ext, r['median_s'])} | {r.get('n_rows', '-')} | {ok} |")
+        if skipped:
+            lines += ["", "Not run: " + "; ".join(skipped) + "."]
         if name in pngs:
             lines += ["", f"![{name}]({pngs[name]})"]
         lines.append("")
     ini, inc = res["initial_sync"], res["incremental_sync"]
+    rss, fr = res["peak_rss_bytes"], res["freshness"]
     lines += [
         "## Sync", "",
         f"- Initial sync: {ini['rows']:,} rows in {ini['seconds']:.2f} s "
@@ -80,9 +87,14 @@ def markdown(res: dict, pngs: dict[str, str]) -> str:
         f"({'agrees' if inc['agrees'] else 'MISMATCH'}).",
         "- Replica files: " + ", ".join(f"{k} {fmt_bytes(v)}"
                                         for k, v in res["replica_bytes_after"].items()) + ".",
-        f"- Peak RSS: harness process {fmt_bytes(res['peak_rss_bytes']['self'])}, largest "
-        f"child {fmt_bytes(res['peak_rss_bytes']['children'])} (a forked child inherits the "
-        "parent's figure; PostgreSQL not included).", "",
+        f"- Peak memory (RSS) of the meterql process: {fmt_bytes(rss['meterql_direct'])} after "
+        f"the direct-mode queries, {fmt_bytes(rss['meterql_sync'])} after the initial sync and "
+        f"the sync-mode queries (the process held {fmt_bytes(rss['before_meterql'])} before "
+        "meterql started; PostgreSQL not included).",
+        f"- Freshness lag (commit at the source to the first answer that includes the new "
+        f"rows): direct {fr['direct_s'] * 1000:.0f} ms (one query); sync "
+        f"{fr['sync_s'] * 1000:.0f} ms (an incremental sync, then the query) plus the wait for "
+        "the next scheduled sync.", "",
     ]
     if res["problems"]:
         lines += ["## Problems", ""] + [f"- {p}" for p in res["problems"]] + [""]
@@ -120,7 +132,7 @@ def console(res: dict) -> str:
         for m in LABELS:
             r = q["modes"].get(m)
             if r is None or r["median_s"] is None:
-                cells.append(f"{'ERR':>16}")
+                cells.append(f"{'skip' if r and r.get('skipped') else 'ERR':>16}")
             else:
                 cells.append(f"{_ms(r['median_s']) + ('' if r.get('agrees') else ' !'):>16}")
         lines.append(f"{name:<16}" + "".join(cells))

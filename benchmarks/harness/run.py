@@ -38,9 +38,18 @@ from benchmarks.harness.workload import QUERIES, sql_for  # noqa: E402
 HERE = Path(__file__).resolve().parent
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 SCALES_GB = {"1gb": 1, "10gb": 10, "30gb": 30}
+NAIVE_SCALES = ("tiny", "1gb")  # above, pulling whole tables per query takes minutes each
 TINY_EVENTS = 20_000
 CALIBRATION_EVENTS = 200_000
 MODES = ["meterql_direct", "meterql_sync", "duckdb_native", "postgres", "duckdb_pg_ext", "naive"]
+
+
+def redact(arg: str) -> str:
+    """A command-line argument as it may be recorded: a URI's password replaced by ***."""
+    from urllib.parse import urlparse
+    if "://" in arg and (pw := urlparse(arg).password):
+        return arg.replace(f":{pw}@", ":***@")
+    return arg
 
 
 def log(msg: str) -> None:
@@ -71,6 +80,19 @@ class Bar:
 
     def stop(self) -> None:
         self.p.stop()
+
+
+def peak_rss() -> int:
+    """The process's peak resident set so far, in bytes. The meterql modes run first, in this
+    process (the data load runs inside PostgreSQL), so the figure read right after them is
+    meterql's peak; later modes run elsewhere or raise it only afterwards."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def skip(results: dict, mode: str, reason: str) -> None:
+    for name in QUERIES:
+        results.setdefault(name, {})[mode] = summary([]) | {"rows": None, "error": None,
+                                                             "skipped": reason}
 
 
 def summary(times: list[float]) -> dict:
@@ -215,6 +237,8 @@ def check_answers(results: dict) -> list[str]:
             problems.append(f"{name}: no reference answer (native DuckDB failed)")
             continue
         for mode, r in modes.items():
+            if r.get("skipped"):
+                continue
             if r["error"]:
                 r["agrees"] = False
                 problems.append(f"{name}/{mode}: error: {r['error'][:200]}")
@@ -236,9 +260,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--scale", choices=["tiny", *SCALES_GB], default="tiny")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per query after a warm-up")
     ap.add_argument("--out", type=Path, default=None,
-                    help="results.json + report.md (default docs/benchmarks; tiny: a temp dir)")
+                    help="results.json + report.md (default docs/benchmarks/SCALE; tiny: a temp "
+                    "dir)")
     ap.add_argument("--work", type=Path, default=None,
                     help="workspace and side files (default: a temp dir, removed after)")
+    ap.add_argument("--pg-dir", type=Path, default=None,
+                    help="keep the generated PostgreSQL cluster in this directory; a rerun reuses "
+                    "its loaded tables (default: a throwaway cluster)")
     ap.add_argument("--pg-uri", default=None,
                     help="an existing PostgreSQL database instead of a throwaway cluster "
                     "(tables are created there and kept; a rerun skips loaded tables)")
@@ -256,7 +284,7 @@ def events_for(scale: str, pg: data.Pg, calib_uri: str | None, info: dict) -> in
             bpe = data.bytes_per_event(loaded)
         finally:
             cal.close()
-    bpe = bpe or 260.0  # measured at 200k events on PostgreSQL 16 (see report)
+    bpe = bpe or 190.0  # measured at 200k events on PostgreSQL 15 (docs/benchmarks/1gb)
     info["calibration"] = {"events": CALIBRATION_EVENTS, "bytes_per_event": bpe}
     return int(SCALES_GB[scale] * 1024**3 / bpe)
 
@@ -265,13 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     t_start = time.perf_counter()
     out = args.out or (Path(tempfile.mkdtemp(prefix="meterql-bench-tiny-"))
-                       if args.scale == "tiny" else ROOT / "docs" / "benchmarks")
+                       if args.scale == "tiny" else ROOT / "docs" / "benchmarks" / args.scale)
     out.mkdir(parents=True, exist_ok=True)
     own_work = args.work is None
     work = args.work or Path(tempfile.mkdtemp(prefix="meterql-bench-work-"))
     work.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.harness.run " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    command = "meterql bench " + " ".join(redact(a) for a in (
+        argv if argv is not None else sys.argv[1:]))
     res: dict = {"command": command, "scale": args.scale, "runs": args.runs,
                  "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     cluster = None
@@ -289,17 +317,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"dbname={u.path.lstrip('/')}")
         else:
             from tests.support.pgcluster import PostgresCluster
-            cluster = PostgresCluster().start()
-            cluster.create_database("bench")
-            uri = cluster.uri("bench")
+            cluster = PostgresCluster(keep_dir=args.pg_dir).start()
+            db = "bench" if args.pg_dir is None else f"bench_{args.scale}"
+            cluster.create_database(db, exist_ok=True)
+            uri = cluster.uri(db)
             pg = data.Pg(uri)
             if args.scale != "tiny":
-                cluster.create_database("calib")
+                cluster.create_database("calib", exist_ok=True)
             calib_uri = cluster.uri("calib") if args.scale != "tiny" else None
             os.environ[PW_ENV] = cluster.password
             meterql_uri = (f"postgresql://{cluster.user}:env:{PW_ENV}@{cluster.host}:"
-                           f"{cluster.port}/bench")
-            conninfo = f"host={cluster.host} port={cluster.port} user={cluster.user} dbname=bench"
+                           f"{cluster.port}/{db}")
+            conninfo = f"host={cluster.host} port={cluster.port} user={cluster.user} dbname={db}"
             res["versions"] = versions(cluster)
         os.environ["PGPASSWORD"] = os.environ[PW_ENV]  # for the extension worker
 
@@ -323,8 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         ws.add_source("dim", f"sqlite:///{files['dim_sqlite']}")
         ws.load_csv(files["prices"], "prices",
                     columns={"meter": "VARCHAR", "unit_price": "DECIMAL(12,4)"})
+        rss = res["peak_rss_bytes"] = {"before_meterql": peak_rss()}
         log("meterql direct")
         run_meterql(ws, "meterql_direct", results, args.runs)
+        rss["meterql_direct"] = peak_rss()
 
         log("meterql initial sync")
         ws.set_mode("pg", "sync")
@@ -343,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         log("meterql sync")
         run_meterql(ws, "meterql_sync", results, args.runs)
         ws.close()
+        rss["meterql_sync"] = peak_rss()  # the initial sync included
 
         replicas = home / "replicas"
         res["replica_bytes"] = {p.name: p.stat().st_size for p in sorted(replicas.iterdir())}
@@ -353,19 +385,39 @@ def main(argv: list[str] | None = None) -> int:
         log("DuckDB postgres extension")
         res.setdefault("versions", {})["duckdb_pg_ext"] = run_extension(
             conninfo, files, results, args.runs)
-        log("naive ADBC -> Arrow -> DuckDB")
-        run_naive(pg, files, results, args.runs)
+        if args.scale in NAIVE_SCALES:
+            log("naive ADBC -> Arrow -> DuckDB")
+            run_naive(pg, files, results, args.runs)
+        else:
+            skip(results, "naive", f"skipped at {args.scale}: it pulls every table whole into "
+                 "memory for each query (10 s per query already at 1 GB)")
 
-        log("incremental sync (0.1% new rows, append on id)")
+        log("incremental sync (0.1% new rows, append on id) and freshness")
         new = max(1, events // 1000)
-        data.append_events(pg, new, events, data.sizes(events)["customers"])
+        wsd = meterql.connect(work / "ws_direct")  # direct mode beside the synced workspace
+        if "pg" not in {s.name for s in wsd.sources()}:
+            wsd.add_source("pg", meterql_uri, mode="direct")
         ws = meterql.connect(home)
+        fresh_sql = f"SELECT count(*) AS n FROM pg.public.events WHERE id > {events}"
+        data.append_events(pg, new, events, data.sizes(events)["customers"])
+        t0 = time.perf_counter()  # the new rows are committed at the source
+        seen_direct = wsd.query(fresh_sql).rows()[0][0]
+        lag_direct = time.perf_counter() - t0
+        wsd.close()
         t0 = time.perf_counter()
         reports = ws.sync("pg")
         inc_s = time.perf_counter() - t0
+        seen_sync = ws.query(fresh_sql).rows()[0][0]
+        lag_sync = time.perf_counter() - t0
         got = ws.query("SELECT count(*) AS n FROM pg.public.events").rows()[0][0]
         ws.close()
         want = pg.count("events")
+        res["freshness"] = {
+            "direct_s": lag_direct, "direct_rows_seen": seen_direct,
+            "sync_s": lag_sync, "sync_rows_seen": seen_sync, "new_rows": new,
+            "note": "from the commit of new rows at the source to the first meterql answer that "
+                    "includes them; for sync, add the wait for the next scheduled run "
+                    "(meterql serve --sync-every)"}
         res["incremental_sync"] = {
             "new_rows": new, "seconds": inc_s,
             "rows": sum(t.rows for t in reports[0].tables),
@@ -379,15 +431,16 @@ def main(argv: list[str] | None = None) -> int:
         pg.close()
 
         problems = check_answers(results)
+        for mode in ("direct", "sync"):
+            seen = res["freshness"][f"{mode}_rows_seen"]
+            if seen != new:
+                problems.append(f"freshness: {mode} mode saw {seen} of {new} new rows")
         if not res["incremental_sync"]["agrees"]:
             problems.append(f"incremental sync: replica {got} rows, source {want}")
         res["queries"] = {n: {"what": QUERIES[n]["what"], "sql_duckdb": sql_for(n, "meterql"),
                               "sql_postgres": sql_for(n, "postgres"), "modes": results[n]}
                           for n in QUERIES}
         res["problems"] = problems
-        res["peak_rss_bytes"] = {
-            "self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
         res["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         res["total_s"] = time.perf_counter() - t_start
         report.write(res, out)

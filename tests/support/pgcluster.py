@@ -142,32 +142,41 @@ def _sql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _cleanup(bindir: Path, datadir: Path, root: Path, as_postgres: bool) -> None:
-    """Stop the server (if any) and delete the directory. Safe to call twice."""
+def _cleanup(
+    bindir: Path, datadir: Path, root: Path, as_postgres: bool, keep: bool = False
+) -> None:
+    """Stop the server (if any) and delete the directory unless ``keep``. Safe to call twice."""
     if (datadir / "postmaster.pid").exists():
         cmd = [
             str(bindir / "pg_ctl"),
             "-D",
             str(datadir),
             "-m",
-            "immediate",
+            "fast" if keep else "immediate",
             "-w",
             "-t",
-            "30",
+            "120" if keep else "30",
             "stop",
         ]
         if as_postgres:
             cmd = ["runuser", "-u", OS_USER, "--", *cmd]
         subprocess.run(
-            cmd, capture_output=True, cwd=root if root.exists() else None, timeout=60, check=False
+            cmd, capture_output=True, cwd=root if root.exists() else None, timeout=180, check=False
         )
-    shutil.rmtree(root, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class PostgresCluster:
-    """A disposable PostgreSQL server on 127.0.0.1; use as a context manager."""
+    """A disposable PostgreSQL server on 127.0.0.1; use as a context manager.
 
-    def __init__(self, *, start_timeout: int = 60) -> None:
+    With ``keep_dir`` the cluster lives in that directory instead and survives ``stop()``
+    (the server is shut down cleanly); a later cluster on the same directory starts it again
+    with its data, so a benchmark dataset is loaded once. The password is kept beside the
+    data in a 0600 file.
+    """
+
+    def __init__(self, *, start_timeout: int = 60, keep_dir: Path | None = None) -> None:
         self.host = HOST
         self.port: int = 0
         self.user = SUPERUSER
@@ -178,6 +187,7 @@ class PostgresCluster:
         self.logfile: Path | None = None
         self.startup_seconds: float | None = None
         self._as_postgres = _is_root()
+        self._keep_dir = Path(keep_dir).resolve() if keep_dir is not None else None
         self._finalizer: weakref.finalize | None = None
         bindir = find_pg_bindir()
         self._bindir = bindir
@@ -204,12 +214,18 @@ class PostgresCluster:
             raise RuntimeError(f"PostgreSQL is not available: {reason}")
         assert self._bindir is not None
         t0 = time.monotonic()
-        root = Path(tempfile.mkdtemp(prefix="meterql-pg-"))
+        keep = self._keep_dir is not None
+        if keep:
+            root = self._keep_dir
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix="meterql-pg-"))
         self.dir = root
         self.datadir = root / "data"
         self.logfile = root / "server.log"
+        existing = keep and (self.datadir / "PG_VERSION").exists()
         self._finalizer = weakref.finalize(
-            self, _cleanup, self._bindir, self.datadir, root, self._as_postgres
+            self, _cleanup, self._bindir, self.datadir, root, self._as_postgres, keep
         )
         try:
             if len(str(root / ".s.PGSQL.65535.lock")) > 100:
@@ -220,8 +236,15 @@ class PostgresCluster:
             if self._as_postgres:
                 pw = pwd.getpwnam(OS_USER)
                 os.chown(root, pw.pw_uid, pw.pw_gid)
-            self._initdb()
-            self._write_conf()
+            secret = root / "password"
+            if existing:
+                self.password = secret.read_text().strip()
+            else:
+                self._initdb()
+                self._write_conf()
+                if keep:
+                    secret.write_text(self.password + "\n")
+                    os.chmod(secret, 0o600)
             self._pg_ctl_start()
         except BaseException:
             self.stop()
@@ -394,7 +417,11 @@ class PostgresCluster:
         extra = ("-A", "-t") if tuples_only else ()
         return self._psql_run(self._psql_cmd(dbname, *extra, "-f", "-"), input=sql)
 
-    def create_database(self, name: str) -> None:
+    def create_database(self, name: str, *, exist_ok: bool = False) -> None:
+        if exist_ok and self.run_sql(
+            f"SELECT 1 FROM pg_database WHERE datname = {_sql_quote(name)}", tuples_only=True
+        ).strip():
+            return
         ident = '"' + name.replace('"', '""') + '"'
         self.run_sql(f"CREATE DATABASE {ident}")
 
