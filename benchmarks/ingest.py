@@ -12,18 +12,26 @@ Setup: an empty workspace in a temp folder with an ``ingest`` key; the workspace
 loopback port. After /v1/health answers:
 
 (a) batches: ``--events`` events per run as NDJSON bodies of ``--batch-size`` events
-    (``Content-Type: application/x-ndjson``) into stream ``bench_batch``, sent by
-    ``--batch-concurrency`` threads each with its own keep-alive ``httpx.Client``.
+    (``Content-Type: application/x-ndjson``) into stream ``bench_batch``, sent over
+    ``--batch-concurrency`` connections.
 (b) single events: ``--single`` requests of one JSON object each into stream ``bench_single``,
-    over ``--single-concurrency`` threads each with its own keep-alive ``httpx.Client``.
+    over ``--single-concurrency`` connections.
+(c) client ceiling: ``--single`` requests of ``GET /v1/health`` over ``--single-concurrency``
+    connections, in requests/s: what the client and the HTTP stack allow with no work behind.
+
+The client (``bounded_load`` in ``_http.py``) is a lean asyncio loop (uvloop) in this process:
+one keep-alive HTTP/1.1 connection per unit of concurrency, each with one request in flight at
+a time (no pipelining), requests encoded up front, responses parsed by httptools; the
+connections are opened (and each sends one ``GET /v1/health``) before the timed window.
 
 Each event: ``id`` (unique per run), ``timestamp`` (ISO 8601, UTC, within the last minute),
 ``customer_id`` (1,000 customers), ``meter`` (string) and ``qty`` (decimal number). Request bodies
-are built before the timed window (the client's JSON encoding is not measured); responses are
-kept and checked after it (nor is the client's JSON decoding). Each phase has a warm-up
-(which also creates the stream and its columns), then ``--runs`` timed runs; the figures are
-medians over the runs. A run reports events/s (accepted events / wall time), request latency
-p50/p99 (client side, request sent to body read) and CPU cores used (this process + server).
+are built and encoded before the timed window (the client's JSON encoding is not measured);
+responses are kept and checked after it (nor is the client's JSON decoding). Phases (a) and (b)
+have a warm-up (which also creates the stream and its columns), then each phase has ``--runs``
+timed runs; the figures are medians over the runs. A run reports events/s (accepted events /
+wall time), request latency p50/p99 (client side, request sent to whole response read) and CPU
+cores used (this process + server).
 
 Checks after every run: every response was HTTP 200 with all of its events accepted (no
 duplicate, no rejected), and the stream's ``count(*)`` and ``count(DISTINCT id)`` (through
@@ -51,8 +59,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,15 +67,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httptools  # noqa: E402
 import httpx  # noqa: E402
 from _common import RESULTS, CpuWatch, dist_version, finish_report, git, machine  # noqa: E402
 from _http import (  # noqa: E402
+    bounded_load,
     free_port,
+    http_request,
     latency_summary,
     med,
     meterql_cmd,
     serve_args,
-    timed_threads,
+    uvloop,
     wait_healthy,
 )
 from _http import serve as http_serve  # noqa: E402
@@ -82,6 +91,7 @@ TARGETS = {"batch_events_per_s": 100_000.0, "single_events_per_s": 2_000.0}
 BATCH_STREAM = "bench_batch"
 SINGLE_STREAM = "bench_single"
 LOG_LEVEL = "warning"
+HOST = "127.0.0.1"
 
 # The server under cProfile, every thread profiled; stats merged and dumped at exit.
 PROFILED_SERVER = """
@@ -162,46 +172,21 @@ def single_bodies(prefix: str, requests: int) -> list[tuple[bytes, int]]:
 # -- load ------------------------------------------------------------------------------------
 
 
-def load_phase(base: str, key: str, stream: str, bodies: list[tuple[bytes, int]],
+def load_phase(port: int, key: str, stream: str, bodies: list[tuple[bytes, int]],
                content_type: str, concurrency: int, watch: CpuWatch | None) -> dict:
-    """Send all ``bodies`` over ``concurrency`` threads; check the answers after the timing."""
-    url = f"{base}/v1/events/{stream}"
+    """Send all ``bodies`` over ``concurrency`` connections; check the answers after the timing."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": content_type}
-    lock = threading.Lock()
-    todo = iter(range(len(bodies)))
-    latencies: list[float | None] = [None] * len(bodies)
-    answers: list[tuple[int, bytes] | None] = [None] * len(bodies)
-    errors: list[str] = []
-    clients = [httpx.Client(headers=headers, timeout=120) for _ in range(concurrency)]
-    for client in clients:  # open the keep-alive connection outside the timed window
-        client.get(f"{base}/v1/health").raise_for_status()
-    start = threading.Barrier(concurrency + 1)
-
-    def worker(client: httpx.Client) -> None:
-        start.wait()
-        while True:
-            with lock:
-                i = next(todo, None)
-            if i is None:
-                return
-            t0 = time.perf_counter()
-            try:
-                response = client.post(url, content=bodies[i][0])
-                body = response.content
-            except httpx.HTTPError as exc:
-                with lock:
-                    errors.append(f"request {i}: {exc!r}")
-                continue
-            latencies[i] = time.perf_counter() - t0
-            answers[i] = (response.status_code, body)
-
-    out, wall = timed_threads(clients, worker, start, watch)
+    requests = [http_request("POST", HOST, port, f"/v1/events/{stream}", headers, body)
+                for body, _ in bodies]
+    out: dict = {}
+    latencies, answers, wall, errors = bounded_load(
+        HOST, port, requests, concurrency, watch.watch(out) if watch else None)
 
     # Checks, outside the timed window.
     sent = sum(n for _, n in bodies)
     accepted = not_ok = 0
     for i, answer in enumerate(answers):
-        if answer is None:
+        if answer is None:  # its error is in ``errors``
             not_ok += 1
             continue
         status, body = answer
@@ -244,10 +229,11 @@ def stream_counts(base: str, key: str, stream: str) -> tuple[int, int]:
     return int(n), int(distinct)
 
 
-def run_phase(name: str, base: str, key: str, stream: str, make_bodies, content_type: str,
+def run_phase(name: str, port: int, key: str, stream: str, make_bodies, content_type: str,
               concurrency: int, runs: int, watch: CpuWatch | None, wait_idle: float,
               warmup_bodies: list[tuple[bytes, int]], tag: str) -> dict:
     """Warm-up, then ``runs`` timed runs, each checked against the stream's count."""
+    base = f"http://{HOST}:{port}"
     total = 0  # events accepted into the stream so far
 
     def check(run: dict) -> None:
@@ -259,7 +245,7 @@ def run_phase(name: str, base: str, key: str, stream: str, make_bodies, content_
         run["all_accepted"] = (run["requests_not_ok"] == 0
                                and run["events_accepted"] == run["events_sent"])
 
-    warm = load_phase(base, key, stream, warmup_bodies, content_type, concurrency, None)
+    warm = load_phase(port, key, stream, warmup_bodies, content_type, concurrency, None)
     check(warm)
     if not (warm["count_ok"] and warm["all_accepted"]):
         raise RuntimeError(f"{name} warm-up failed: {warm['errors']} counts "
@@ -269,7 +255,7 @@ def run_phase(name: str, base: str, key: str, stream: str, make_bodies, content_
         bodies = make_bodies(f"{tag}{i}")
         if watch and wait_idle:
             watch.wait_idle(wait_idle)
-        run = load_phase(base, key, stream, bodies, content_type, concurrency, watch)
+        run = load_phase(port, key, stream, bodies, content_type, concurrency, watch)
         check(run)
         out["runs"].append(run)
         cpu = run.get("cpu_cores", {}).get("ours")
@@ -282,6 +268,36 @@ def run_phase(name: str, base: str, key: str, stream: str, make_bodies, content_
             f"(expected {total:,}, distinct {run['stream_distinct_ids']:,})",
             flush=True,
         )
+    return out
+
+
+def client_ceiling(port: int, requests: int, concurrency: int, runs: int,
+                   watch: CpuWatch | None, wait_idle: float) -> dict:
+    """What the client and the HTTP stack allow: the same client sending ``GET /v1/health``
+    (no auth, no work behind it) ``requests`` times over ``concurrency`` connections."""
+    raw = [http_request("GET", HOST, port, "/v1/health")] * requests
+    out: dict = {"runs": []}
+    for i in range(1, runs + 1):
+        if watch and wait_idle:
+            watch.wait_idle(wait_idle)
+        run: dict = {}
+        latencies, answers, wall, errors = bounded_load(
+            HOST, port, raw, concurrency, watch.watch(run) if watch else None)
+        run.update(latency_summary([x for x in latencies if x is not None]))
+        run.update({
+            "requests": requests,
+            "concurrency": concurrency,
+            "wall_s": wall,
+            "requests_per_s": requests / wall,
+            "requests_not_ok": sum(a is None or a[0] != 200 for a in answers),
+            "errors": errors[:10],
+        })
+        out["runs"].append(run)
+        cpu = run.get("cpu_cores", {}).get("ours")
+        print(f"client ceiling run {i}: {run['requests_per_s']:,.0f} req/s (GET /v1/health), "
+              f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms"
+              + (f", cpu ours {cpu:.2f} cores" if cpu is not None else "")
+              + f", not ok {run['requests_not_ok']}", flush=True)
     return out
 
 
@@ -323,17 +339,17 @@ def profile_phase(phase: str, args, work: Path, make_batch, make_single) -> dict
     with meterql.connect(home) as ws:
         _, key = create_key(ws.records, "ingest", "ingest bench (profile)")
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{HOST}:{port}"
     prof_file = work / "server.prof"
     log_path = work / "server_profile.log"
     with serve(home, port, log_path, profile_to=prof_file) as proc:
         wait_healthy(proc, base, log_path, timeout=120)
         if phase == "batch":
-            result = run_phase("profiled batch", base, key, BATCH_STREAM, make_batch,
+            result = run_phase("profiled batch", port, key, BATCH_STREAM, make_batch,
                                "application/x-ndjson", args.batch_concurrency, 1, None, 0,
                                batch_bodies("pw", args.warmup_events, args.batch_size), "p")
         else:
-            result = run_phase("profiled single", base, key, SINGLE_STREAM, make_single,
+            result = run_phase("profiled single", port, key, SINGLE_STREAM, make_single,
                                "application/json", args.single_concurrency, 1, None, 0,
                                single_bodies("pw", args.warmup_single), "p")
     if not prof_file.exists():
@@ -367,6 +383,8 @@ def bench_versions() -> dict:
         "starlette": dist_version("starlette"),
         "uvicorn": uvicorn.__version__,
         "httpx": httpx.__version__,
+        "httptools": httptools.__version__,
+        "uvloop": uvloop.__version__ if uvloop else None,
         "git_commit": git("rev-parse", "--short", "HEAD"),
         "meterql_tree_dirty": bool(git("status", "--porcelain", "--", "meterql")),
     }
@@ -397,6 +415,11 @@ def print_report(report: dict) -> None:
               f"request p50 {x['p50_ms']:.1f} ms p99 {x['p99_ms']:.1f} ms, "
               f"cpu ours {x['cpu_cores_ours'] or 0:.2f} cores; not ok {x['requests_not_ok']}, "
               f"counts ok {x['counts_ok']}, all accepted {x['all_accepted']}")
+    c = s["client_ceiling"]
+    print(f"  client ceiling, GET /v1/health, C={p['single_concurrency']}, {p['single']:,} "
+          f"requests/run: {c['requests_per_s']:,.0f} req/s, request p50 {c['p50_ms']:.1f} ms "
+          f"p99 {c['p99_ms']:.1f} ms, cpu ours {c['cpu_cores_ours'] or 0:.2f} cores; "
+          f"not ok {c['requests_not_ok']}")
     for name, ok in report["target_met"].items():
         bound = f" >= {report['targets'][name]:,.0f}" if name in report["targets"] else ""
         print(f"  target {name}{bound}: {'met' if ok else 'MISSED'}")
@@ -467,7 +490,7 @@ def main() -> None:
         with meterql.connect(home) as ws:
             _, key = create_key(ws.records, "ingest", "ingest bench")
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://{HOST}:{port}"
         log_path = work / "server.log"
         results = report["results"]
         with serve(home, port, log_path) as proc:
@@ -479,19 +502,28 @@ def main() -> None:
                   f"{report['server']['ready_s']:.1f} s", flush=True)
             watch = CpuWatch(proc.pid)
             results["batch"] = run_phase(
-                "batch", base, key, BATCH_STREAM, make_batch, "application/x-ndjson",
+                "batch", port, key, BATCH_STREAM, make_batch, "application/x-ndjson",
                 args.batch_concurrency, args.runs, watch, args.wait_idle,
                 batch_bodies(f"{token}w", args.warmup_events, args.batch_size), "r")
             results["single"] = run_phase(
-                "single", base, key, SINGLE_STREAM, make_single, "application/json",
+                "single", port, key, SINGLE_STREAM, make_single, "application/json",
                 args.single_concurrency, args.runs, watch, args.wait_idle,
                 single_bodies(f"{token}w", args.warmup_single), "r")
+            results["client_ceiling"] = client_ceiling(
+                port, args.single, args.single_concurrency, args.runs, watch, args.wait_idle)
             report["server"]["alive_after_load"] = proc.poll() is None
         report["server"]["exit_code"] = proc.returncode
         report["server"]["log_tail"] = log_path.read_text(errors="replace")[-2000:]
 
         s = {name: summarize(results[name]["runs"]) for name in ("batch", "single")}
-        report["summary"] = s
+        ceiling = results["client_ceiling"]["runs"]
+        report["summary"] = {**s, "client_ceiling": {
+            "requests_per_s": med(ceiling, "requests_per_s"),
+            "p50_ms": med(ceiling, "p50_ms"),
+            "p99_ms": med(ceiling, "p99_ms"),
+            "cpu_cores_ours": med([r.get("cpu_cores", {}) for r in ceiling], "ours"),
+            "requests_not_ok": sum(r["requests_not_ok"] for r in ceiling),
+        }}
         report["target_met"] = {
             "batch_events_per_s": s["batch"]["events_per_s"] >= TARGETS["batch_events_per_s"],
             "single_events_per_s": s["single"]["events_per_s"] >= TARGETS["single_events_per_s"],

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -40,6 +41,7 @@ DECIMAL = "DECIMAL(38,9)"
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
+_FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
 
 
 @dataclass(frozen=True)
@@ -245,26 +247,27 @@ class EventStreams:
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Everything queued, in one transaction: the requests for one stream are validated
-        and written together (one id check, one insert), then split back per request."""
+        and written together (one id claim, one insert), then split back per request.
+
+        Ids are claimed optimistically first (a plain insert into the id index, which refuses
+        the whole statement if any id was taken before); only when that happens is the group
+        written again, claiming id by id."""
         reshaped = False
         try:
-            with self._store.write() as cur:
-                touched = set()
-                for (stream, backfill), items in _by_stream(group).items():
-                    reshaped |= self._ingest_items(cur, stream, backfill, items)
-                    if any(o.status == "accepted" for i in items for o in i.outcomes or ()):
-                        touched.add(stream)
-                for stream in touched:
-                    self._store.touch(cur, f"events.{stream}")
+            try:
+                reshaped = self._write_all(group, careful=False)
+            except duckdb.ConstraintException:  # an id seen before: duplicates to report
+                self._configs.clear()  # the cache may hold columns the rollback took back
+                reshaped = self._write_all(group, careful=True) or True
         except Exception:
             # One request's failure must not fail the others: each is written on its own.
-            self._configs.clear()  # the cache may hold columns the rollback took back
+            self._configs.clear()
             reshaped = True
             for item in group:
                 item.outcomes = None
                 try:
                     with self._store.write() as cur:
-                        self._ingest_items(cur, item.stream, item.backfill, [item])
+                        self._ingest_items(cur, item.stream, item.backfill, [item], True)
                         self._store.touch(cur, f"events.{item.stream}")
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
                     self._configs.clear()
@@ -274,8 +277,22 @@ class EventStreams:
         if reshaped:
             self._store.refresh_catalog()
 
+    def _write_all(self, group: list[_Pending], careful: bool) -> bool:
+        reshaped = False
+        with self._store.write() as cur:
+            touched = set()
+            for (stream, backfill), items in _by_stream(group).items():
+                for item in items:
+                    item.outcomes = None
+                reshaped |= self._ingest_items(cur, stream, backfill, items, careful)
+                if any(o.status == "accepted" for i in items for o in i.outcomes or ()):
+                    touched.add(stream)
+            for stream in touched:
+                self._store.touch(cur, f"events.{stream}")
+        return reshaped
+
     def _ingest_items(self, cur, stream: str, backfill: str | None,
-                      items: list[_Pending]) -> bool:
+                      items: list[_Pending], careful: bool) -> bool:
         created = False
         try:
             config = self._config(cur, stream)
@@ -294,11 +311,11 @@ class EventStreams:
         slow = [item for item in items if item.raw is None]
         ready = [item for item in items if item.typed is not None]
         if ready:
-            self._store_ready(cur, config, target, backfill, ready)
+            self._store_ready(cur, config, target, backfill, ready, careful)
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
             joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
-                                backfill)
+                                backfill, careful)
             if joined is not None:
                 start = 0
                 for item in raw:
@@ -308,7 +325,8 @@ class EventStreams:
                     start += n
                 raw = []
         for item in raw:
-            item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill)
+            item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill,
+                                       careful)
             if item.outcomes is None:
                 item.events = parse_body(item.raw, "application/x-ndjson")
                 slow.append(item)
@@ -324,7 +342,8 @@ class EventStreams:
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
             self._store_rows(cur, config, target, self._typed(config, rows),
-                             [index for index, _, _ in candidates.values()], backfill, outcomes)
+                             [index for index, _, _ in candidates.values()], backfill, outcomes,
+                             careful)
         start = 0
         for item in slow:
             end = start + len(item.events)
@@ -463,20 +482,28 @@ class EventStreams:
 
     def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
                     index_of: list[int], backfill: str | None,
-                    outcomes: list[Outcome | None]) -> None:
-        """Claim the rows' ids in the id index (ids seen before, in any earlier call, are found
-        at once whatever the stream's size), then insert the rows whose ids were new. Fills
-        ``outcomes`` at ``index_of``."""
+                    outcomes: list[Outcome | None], careful: bool) -> None:
+        """Claim the rows' ids (all distinct) in the id index, then insert the rows whose ids
+        were new. Ids seen before, in any earlier call, are found at once whatever the
+        stream's size. Not ``careful``: one plain insert claims every id, and raises
+        ConstraintException if any was taken (the caller then retries carefully). ``careful``:
+        ids are claimed one by one and the taken ones answered as duplicates or conflicts.
+        Fills ``outcomes`` at ``index_of``."""
         ident = quote(config.id_field)
-        fingerprint = _fingerprint_sql(typed.column_names)
+        fingerprint = _FP if _FP in typed.column_names else _fingerprint_sql(typed.column_names)
         cur.register("incoming_events", typed)
         try:
-            claimed = {r[0] for r in cur.execute(
-                f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint}, ? "
-                "FROM incoming_events ON CONFLICT DO NOTHING RETURNING id",
-                [config.name, backfill]).fetchall()}
             ids = typed.column(config.id_field).to_pylist()
-            taken = [i for i in ids if i not in claimed]
+            claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
+                     " ? FROM incoming_events")
+            if not careful:
+                cur.execute(claim, [config.name, backfill])
+                claimed, taken = set(ids), []
+            else:
+                claimed = {r[0] for r in cur.execute(
+                    claim + " ON CONFLICT DO NOTHING RETURNING id",
+                    [config.name, backfill]).fetchall()}
+                taken = [i for i in ids if i not in claimed]
             if taken:
                 mine = dict(cur.execute(
                     f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
@@ -494,8 +521,9 @@ class EventStreams:
                     outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
             if claimed:
                 keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
+                rows = f"* EXCLUDE ({_FP})" if _FP in typed.column_names else "*"
                 cur.execute(
-                    f"INSERT INTO {target} BY NAME SELECT *, now() AS _ingested_at, "
+                    f"INSERT INTO {target} BY NAME SELECT {rows}, now() AS _ingested_at, "
                     f"?::VARCHAR AS _backfill FROM incoming_events{keep}",
                     [backfill, taken] if taken else [backfill])
                 if backfill is not None:
@@ -505,7 +533,7 @@ class EventStreams:
             cur.unregister("incoming_events")
 
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
-              target: str, backfill: str | None) -> list[Outcome] | None:
+              target: str, backfill: str | None, careful: bool) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
@@ -514,11 +542,11 @@ class EventStreams:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
         self._store_rows(cur, config, target, typed, list(range(typed.num_rows)), backfill,
-                         outcomes)
+                         outcomes, careful)
         return [o for o in outcomes if o is not None]
 
     def _store_ready(self, cur, config: StreamConfig, target: str, backfill: str | None,
-                     items: list[_Pending]) -> None:
+                     items: list[_Pending], careful: bool) -> None:
         """Requests whose rows were read and checked already: one claim and one insert for
         all of them when their ids are distinct, else one after the other."""
         tables = [item.typed for item in items]
@@ -529,7 +557,7 @@ class EventStreams:
             table = group[0].typed if len(group) == 1 else merged
             outcomes: list[Outcome | None] = [None] * table.num_rows
             self._store_rows(cur, config, target, table, list(range(table.num_rows)),
-                             backfill, outcomes)
+                             backfill, outcomes, careful)
             start = 0
             for item in group:
                 n = item.typed.num_rows
@@ -559,8 +587,10 @@ class EventStreams:
         t = quote(config.timestamp_field)
         cur.register("raw_events", raw)
         try:  # one statement: the timestamps parsed by DuckDB (NULL where they do not parse)
-            typed = cur.sql(f"SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
-                            "FROM raw_events").to_arrow_table()
+            # and the rows' fingerprints, here in the caller's thread rather than the writer
+            typed = cur.sql(f"SELECT *, {_fingerprint_sql(raw.column_names)} AS {_FP} FROM "
+                            f"(SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
+                            "FROM raw_events)").to_arrow_table()
         finally:
             cur.unregister("raw_events")
         ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
