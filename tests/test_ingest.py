@@ -423,3 +423,38 @@ def test_a_stream_declared_over_http_is_enforced(api):
     assert "unknown field 'x'" in extra.json()["results"][0]["reason"]
     again = client.put("/v1/events/meters", headers=h, json={})
     assert again.status_code == 400 and "exists" in again.json()["detail"]
+
+
+def test_a_streams_watermark_is_its_last_commit_and_survives_a_restart(tmp_path):
+    home = tmp_path / "ws"
+    with meterql.connect(home) as ws:
+        before = datetime.now(UTC)
+        ws.events.ingest("calls", [event(1)])
+        first = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        ws.events.ingest_body("calls", (json.dumps(event(2), default=str) + "\n").encode(),
+                              "application/x-ndjson")
+        second = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        assert before.isoformat() <= first < second <= datetime.now(UTC).isoformat()
+        stored = ws.query("SELECT max(_ingested_at) AS m FROM local.events.calls").rows()[0][0]
+        assert stored.isoformat() == second  # the rows carry the watermark itself
+    with meterql.connect(home) as ws:  # nothing in memory: read back from the rows
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == second
+        ws.events.void("calls", "e1")  # a correction moves it too
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] > second
+
+
+def test_a_columnar_batch_with_one_stored_id_is_rewritten_id_by_id(ws):
+    ws.events.ingest("calls", [event(1)])  # known stream: NDJSON batches go the columnar way
+
+    def ndjson(*events):
+        return "\n".join(json.dumps(e, default=str) for e in events).encode()
+
+    out = ws.events.ingest_body("calls", ndjson(event(2), event(1), event(3)),
+                                "application/x-ndjson")
+    assert statuses(out) == ["accepted", "duplicate", "accepted"]
+    out = ws.events.ingest_body("calls", ndjson(event(4), event(3, qty=Decimal("2"))),
+                                "application/x-ndjson")
+    assert statuses(out) == ["accepted", "rejected"]
+    assert "stored before with a different body" in out[1].reason
+    assert ws.query("SELECT list(id ORDER BY id), sum(qty) FROM local.events.calls").rows() == [
+        (["e1", "e2", "e3", "e4"], Decimal("6.000000000"))]

@@ -265,10 +265,11 @@ class EventStreams:
             reshaped = True
             for item in group:
                 item.outcomes = None
+                how = _How(careful=True, at=datetime.now(UTC))
                 try:
                     with self._store.write() as cur:
-                        self._ingest_items(cur, item.stream, item.backfill, [item], True)
-                        self._store.touch(cur, f"events.{item.stream}")
+                        self._ingest_items(cur, item.stream, item.backfill, [item], how)
+                    self._store.mark(f"events.{item.stream}", how.at)
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
                     self._configs.clear()
                     item.error = exc
@@ -278,21 +279,24 @@ class EventStreams:
             self._store.refresh_catalog()
 
     def _write_all(self, group: list[_Pending], careful: bool) -> bool:
+        """The group in one transaction. The streams' watermarks are their rows' newest
+        ``_ingested_at`` (set here, once per group), so no statement records them."""
         reshaped = False
+        how = _How(careful=careful, at=datetime.now(UTC))
+        touched = set()
         with self._store.write() as cur:
-            touched = set()
             for (stream, backfill), items in _by_stream(group).items():
                 for item in items:
                     item.outcomes = None
-                reshaped |= self._ingest_items(cur, stream, backfill, items, careful)
+                reshaped |= self._ingest_items(cur, stream, backfill, items, how)
                 if any(o.status == "accepted" for i in items for o in i.outcomes or ()):
                     touched.add(stream)
-            for stream in touched:
-                self._store.touch(cur, f"events.{stream}")
+        for stream in touched:
+            self._store.mark(f"events.{stream}", how.at)
         return reshaped
 
     def _ingest_items(self, cur, stream: str, backfill: str | None,
-                      items: list[_Pending], careful: bool) -> bool:
+                      items: list[_Pending], how: _How) -> bool:
         created = False
         try:
             config = self._config(cur, stream)
@@ -311,11 +315,11 @@ class EventStreams:
         slow = [item for item in items if item.raw is None]
         ready = [item for item in items if item.typed is not None]
         if ready:
-            self._store_ready(cur, config, target, backfill, ready, careful)
+            self._store_ready(cur, config, target, backfill, ready, how)
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
             joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
-                                backfill, careful)
+                                backfill, how)
             if joined is not None:
                 start = 0
                 for item in raw:
@@ -326,7 +330,7 @@ class EventStreams:
                 raw = []
         for item in raw:
             item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill,
-                                       careful)
+                                       how)
             if item.outcomes is None:
                 item.events = parse_body(item.raw, "application/x-ndjson")
                 slow.append(item)
@@ -343,7 +347,7 @@ class EventStreams:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
             self._store_rows(cur, config, target, self._typed(config, rows),
                              [index for index, _, _ in candidates.values()], backfill, outcomes,
-                             careful)
+                             how)
         start = 0
         for item in slow:
             end = start + len(item.events)
@@ -482,58 +486,57 @@ class EventStreams:
 
     def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
                     index_of: list[int], backfill: str | None,
-                    outcomes: list[Outcome | None], careful: bool) -> None:
+                    outcomes: list[Outcome | None], how: _How) -> None:
         """Claim the rows' ids (all distinct) in the id index, then insert the rows whose ids
         were new. Ids seen before, in any earlier call, are found at once whatever the
-        stream's size. Not ``careful``: one plain insert claims every id, and raises
-        ConstraintException if any was taken (the caller then retries carefully). ``careful``:
+        stream's size. Not ``how.careful``: one plain insert claims every id, and raises
+        ConstraintException if any was taken (the caller then retries carefully). Careful:
         ids are claimed one by one and the taken ones answered as duplicates or conflicts.
-        Fills ``outcomes`` at ``index_of``."""
+        Rows are stored with ``_ingested_at = how.at``. Fills ``outcomes`` at ``index_of``.
+        The rows are read by DuckDB's replacement scan of the local ``incoming_events``
+        (cheaper than registering and unregistering a view for each group)."""
         ident = quote(config.id_field)
         fingerprint = _FP if _FP in typed.column_names else _fingerprint_sql(typed.column_names)
-        cur.register("incoming_events", typed)
-        try:
-            ids = typed.column(config.id_field).to_pylist()
-            claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
-                     " ? FROM incoming_events")
-            if not careful:
-                cur.execute(claim, [config.name, backfill])
-                claimed, taken = set(ids), []
-            else:
-                claimed = {r[0] for r in cur.execute(
-                    claim + " ON CONFLICT DO NOTHING RETURNING id",
-                    [config.name, backfill]).fetchall()}
-                taken = [i for i in ids if i not in claimed]
-            if taken:
-                mine = dict(cur.execute(
-                    f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
-                    f"list_contains(?, {ident})", [taken]).fetchall())
-                for event_id, previous in _stored_hashes(cur, config.name, taken):
-                    index = index_of[ids.index(event_id)]
-                    outcomes[index] = (
-                        Outcome(index, event_id, "duplicate", "already stored")
-                        if previous == mine[event_id] else
-                        Outcome(index, event_id, "rejected",
-                                f"id {event_id} was stored before with a different body; "
-                                "amend the event to change it"))
-            for row, event_id in enumerate(ids):
-                if event_id in claimed:
-                    outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
-            if claimed:
-                keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
-                rows = f"* EXCLUDE ({_FP})" if _FP in typed.column_names else "*"
-                cur.execute(
-                    f"INSERT INTO {target} BY NAME SELECT {rows}, now() AS _ingested_at, "
-                    f"?::VARCHAR AS _backfill FROM incoming_events{keep}",
-                    [backfill, taken] if taken else [backfill])
-                if backfill is not None:
-                    cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
-                                "WHERE id = ?", [len(claimed), backfill])
-        finally:
-            cur.unregister("incoming_events")
+        incoming_events = typed  # noqa: F841 - read by name in the SQL below
+        ids = typed.column(config.id_field).to_pylist()
+        claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
+                 " ? FROM incoming_events")
+        if not how.careful:
+            cur.execute(claim, [config.name, backfill])
+            claimed, taken = set(ids), []
+        else:
+            claimed = {r[0] for r in cur.execute(
+                claim + " ON CONFLICT DO NOTHING RETURNING id",
+                [config.name, backfill]).fetchall()}
+            taken = [i for i in ids if i not in claimed]
+        if taken:
+            mine = dict(cur.execute(
+                f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
+                f"list_contains(?, {ident})", [taken]).fetchall())
+            for event_id, previous in _stored_hashes(cur, config.name, taken):
+                index = index_of[ids.index(event_id)]
+                outcomes[index] = (
+                    Outcome(index, event_id, "duplicate", "already stored")
+                    if previous == mine[event_id] else
+                    Outcome(index, event_id, "rejected",
+                            f"id {event_id} was stored before with a different body; "
+                            "amend the event to change it"))
+        for row, event_id in enumerate(ids):
+            if event_id in claimed:
+                outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
+        if claimed:
+            keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
+            rows = f"* EXCLUDE ({_FP})" if _FP in typed.column_names else "*"
+            cur.execute(
+                f"INSERT INTO {target} BY NAME SELECT {rows}, ?::TIMESTAMPTZ AS "
+                f"_ingested_at, ?::VARCHAR AS _backfill FROM incoming_events{keep}",
+                [how.at, backfill, taken] if taken else [how.at, backfill])
+            if backfill is not None:
+                cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
+                            "WHERE id = ?", [len(claimed), backfill])
 
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
-              target: str, backfill: str | None, careful: bool) -> list[Outcome] | None:
+              target: str, backfill: str | None, how: _How) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
@@ -542,11 +545,11 @@ class EventStreams:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
         self._store_rows(cur, config, target, typed, list(range(typed.num_rows)), backfill,
-                         outcomes, careful)
+                         outcomes, how)
         return [o for o in outcomes if o is not None]
 
     def _store_ready(self, cur, config: StreamConfig, target: str, backfill: str | None,
-                     items: list[_Pending], careful: bool) -> None:
+                     items: list[_Pending], how: _How) -> None:
         """Requests whose rows were read and checked already: one claim and one insert for
         all of them when their ids are distinct, else one after the other."""
         tables = [item.typed for item in items]
@@ -557,7 +560,7 @@ class EventStreams:
             table = group[0].typed if len(group) == 1 else merged
             outcomes: list[Outcome | None] = [None] * table.num_rows
             self._store_rows(cur, config, target, table, list(range(table.num_rows)),
-                             backfill, outcomes, careful)
+                             backfill, outcomes, how)
             start = 0
             for item in group:
                 n = item.typed.num_rows
@@ -585,14 +588,12 @@ class EventStreams:
         if raw.num_rows == 0:
             return None
         t = quote(config.timestamp_field)
-        cur.register("raw_events", raw)
-        try:  # one statement: the timestamps parsed by DuckDB (NULL where they do not parse)
-            # and the rows' fingerprints, here in the caller's thread rather than the writer
-            typed = cur.sql(f"SELECT *, {_fingerprint_sql(raw.column_names)} AS {_FP} FROM "
-                            f"(SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
-                            "FROM raw_events)").to_arrow_table()
-        finally:
-            cur.unregister("raw_events")
+        raw_events = raw  # noqa: F841 - read by name (DuckDB's replacement scan) below
+        # One statement: the timestamps parsed by DuckDB (NULL where they do not parse) and the
+        # rows' fingerprints, here in the caller's thread rather than in the writer.
+        typed = cur.sql(f"SELECT *, {_fingerprint_sql(raw.column_names)} AS {_FP} FROM "
+                        f"(SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
+                        "FROM raw_events)").to_arrow_table()
         ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
         stamps = typed.column(config.timestamp_field)
         if ids.null_count or customers.null_count or stamps.null_count:
@@ -761,6 +762,14 @@ class EventStreams:
 
 
 META_STAGE = "__meterql__"
+
+
+@dataclass(frozen=True)
+class _How:
+    """How a group is written: ids claimed carefully (one by one) or not, and its time."""
+
+    careful: bool
+    at: datetime
 
 
 @dataclass

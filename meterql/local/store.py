@@ -98,16 +98,25 @@ class LocalStore:
             cur.execute("INSERT INTO local.__meterql__.watermarks VALUES (?, ?)", [table, now])
         self._marks[table] = now
 
+    def mark(self, table: str, at: datetime) -> None:
+        """An ingest into ``table`` committed at ``at``, recorded in memory only: for event
+        streams, whose rows carry ``_ingested_at`` (read back by :meth:`watermark`)."""
+        self._marks[table] = max(at, self._marks.get(table, at))
+
     def watermark(self, table: str) -> dict[str, Any]:
-        """``local.schema.name`` -> its last ingest (None if nothing was ingested yet)."""
+        """``local.schema.name`` -> its last ingest (None if nothing was ingested yet): the
+        later of the recorded one and, for event streams, the newest row's ``_ingested_at``."""
         _, schema, name = table.split(".", 2)
         key = f"{schema}.{name}"
         if key not in self._marks:
             with self.read() as cur:
                 rows = cur.execute("SELECT last_ingest_at FROM local.__meterql__.watermarks "
                                    "WHERE table_name = ?", [key]).fetchall()
+                if schema == "events":
+                    rows += cur.execute(f"SELECT max(_ingested_at) FROM local.events.{quote(name)}"
+                                        " HAVING count(*) > 0").fetchall()
             if rows:
-                self._marks[key] = rows[0][0]
+                self._marks[key] = max(r[0] for r in rows)
         at = self._marks.get(key)
         return {"table": table, "kind": "local",
                 "last_ingest_at": None if at is None else at.isoformat()}
