@@ -164,6 +164,7 @@ class Workspace:
         if self._closed:
             return
         self._closed = True
+        self.events.close()  # queued events are written before the store closes
         for connector in self._connectors.values():
             with contextlib.suppress(Exception):
                 connector.close()

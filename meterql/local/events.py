@@ -17,6 +17,7 @@ receives a fraction widens to DECIMAL(38, 9).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -24,6 +25,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -42,6 +44,7 @@ _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 _FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
+_READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (async ingest)
 
 
 @dataclass(slots=True)  # (a batch makes one per event: slots make that five times cheaper)
@@ -137,7 +140,17 @@ class EventStreams:
         self._configs: dict[str, StreamConfig] = {}
         self._turn = threading.Condition()
         self._queue: list[_Pending] = []
-        self._leading = False
+        self._writer: threading.Thread | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer thread."""
+        with self._turn:
+            self._closed = True
+            self._turn.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
 
     # -- streams -------------------------------------------------------------------------------
     def streams(self) -> list[StreamConfig]:
@@ -201,37 +214,32 @@ class EventStreams:
         when others are rejected; stored means committed when this returns.
 
         Calls from several threads at once are written in one transaction (a group commit):
-        the first caller writes everything queued, the others wait for it."""
-        return self._queue_and_wait(_Pending(stream, events, backfill))
-
-    def _queue_and_wait(self, item: _Pending) -> list[Outcome]:
-        if not _NAME.match(item.stream):
-            raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
-                                     hint="use a lowercase identifier: letters, digits and _")
-        with self._turn:
-            self._queue.append(item)
-            while not item.done and self._leading:
-                self._turn.wait()
-            if item.done:
-                return item.answer()
-            self._leading = True
-            group, self._queue = self._queue, []
-        try:
-            self._write_group(group)
-        finally:
-            with self._turn:
-                self._leading = False
-                self._turn.notify_all()
-        return item.answer()
+        one writer thread writes everything queued while it wrote the previous group."""
+        return self._submit(_Pending(stream, events, backfill)).result()
 
     def ingest_body(self, stream: str, data: bytes, content_type: str, *,
                     backfill: str | None = None) -> list[Outcome]:
         """:meth:`ingest` for a request body (see :func:`parse_body`). An NDJSON batch whose
         events fit the stream's columns is checked and written as columns, without a Python
         loop over its events."""
+        return self._submit(self._prepare(stream, data, content_type, backfill)).result()
+
+    async def ingest_body_async(self, stream: str, data: bytes, content_type: str, *,
+                                backfill: str | None = None) -> list[Outcome]:
+        """:meth:`ingest_body` for an event loop, which it does not block: a large body is
+        read in a worker thread, a small one (a single event) in the loop, and the wait for
+        the group commit holds no thread."""
+        if len(data) > _READ_INLINE:
+            item = await asyncio.to_thread(self._prepare, stream, data, content_type, backfill)
+        else:
+            item = self._prepare(stream, data, content_type, backfill)
+        return await asyncio.wrap_future(self._submit(item))
+
+    def _prepare(self, stream: str, data: bytes, content_type: str,
+                 backfill: str | None) -> _Pending:
         kind = content_type.split(";")[0].strip().lower()
         if kind not in _NDJSON:
-            return self.ingest(stream, parse_body(data, content_type), backfill=backfill)
+            return _Pending(stream, parse_body(data, content_type), backfill)
         typed = None
         config = self._configs.get(stream)
         if backfill is None and config is not None:
@@ -243,7 +251,44 @@ class EventStreams:
             high = now + timedelta(seconds=settings["events_max_future_s"])
             with self._store.read() as cur:
                 typed = self._columns(cur, config, data, low, high)
-        return self._queue_and_wait(_Pending(stream, [], backfill, raw=data, typed=typed))
+        return _Pending(stream, [], backfill, raw=data, typed=typed)
+
+    def _submit(self, item: _Pending) -> Future:
+        """Queue ``item`` for the writer thread; the future gets its outcomes (or error)."""
+        if not _NAME.match(item.stream):
+            raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
+                                     hint="use a lowercase identifier: letters, digits and _")
+        with self._turn:
+            if self._closed:
+                raise InvalidSourceError("the workspace is closed: events are not taken")
+            self._queue.append(item)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_queued, daemon=True,
+                                                name="meterql-events-writer")
+                self._writer.start()
+            self._turn.notify()
+        return item.future
+
+    def _write_queued(self) -> None:
+        """The writer thread: each group is everything queued while the previous one was
+        written."""
+        while True:
+            with self._turn:
+                while not self._queue and not self._closed:
+                    self._turn.wait()
+                if not self._queue:
+                    return
+                group, self._queue = self._queue, []
+            try:
+                self._write_group(group)
+            except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+                for item in group:
+                    item.error = item.error or exc
+            for item in group:
+                if item.error is not None:
+                    item.future.set_exception(item.error)
+                else:
+                    item.future.set_result(item.outcomes)
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Everything queued, in one transaction: the requests for one stream are validated
@@ -273,8 +318,6 @@ class EventStreams:
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
                     self._configs.clear()
                     item.error = exc
-        for item in group:
-            item.done = True
         if reshaped:
             self._store.refresh_catalog()
 
@@ -781,15 +824,9 @@ class _Pending:
     backfill: str | None
     raw: bytes | None = None  # an NDJSON body, tried as columns first
     typed: pa.Table | None = None  # its rows, already read and checked as columns
-    done: bool = False
     outcomes: list[Outcome] | None = None
-    error: Exception | None = None
-
-    def answer(self) -> list[Outcome]:
-        if self.error is not None:
-            raise self.error
-        assert self.outcomes is not None
-        return self.outcomes
+    error: BaseException | None = None
+    future: Future = field(default_factory=Future)
 
 
 def _table(schema: str, stream: str) -> str:

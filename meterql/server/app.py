@@ -111,7 +111,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.add_middleware(AccessLog, log=log)
 
     def scope(needs: str):
-        def check(request: Request,
+        async def check(request: Request,  # async: no worker thread per request
                   credentials: Annotated[HTTPAuthorizationCredentials | None,
                                          Depends(_bearer)]) -> str:
             header = None if credentials is None else f"Bearer {credentials.credentials}"
@@ -124,7 +124,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(ingest_routes(ws, Depends(scope("ingest"))))
 
     @app.get("/v1/health", tags=["meta"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Liveness: no key needed."""
         return {"status": "ok", "version": meterql.__version__}
 

@@ -93,8 +93,8 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         """Usage events as a JSON object, a JSON array, NDJSON or CloudEvents (gzip
         accepted). The answer lists each event as accepted, duplicate or rejected with the
         reason; a 2xx means the accepted events are committed."""
-        outcomes = await run_in_threadpool(
-            ws.events.ingest_body, stream, await _body(request),
+        outcomes = await ws.events.ingest_body_async(
+            stream, await _body(request),
             request.headers.get("content-type", "application/json"), backfill=backfill)
         counts = {k: sum(o.status == k for o in outcomes)
                   for k in ("accepted", "duplicate", "rejected")}
