@@ -470,3 +470,31 @@ def test_the_push_answer_is_the_outcomes_described():
     counts = {"accepted": 2, "duplicate": 1, "rejected": 1}
     assert json.loads(answer_body(counts, outcomes)) == {
         **counts, "results": [o.describe() for o in outcomes]}
+
+
+def test_a_push_cancelled_while_queued_is_dropped_and_the_writer_goes_on(ws):
+    import asyncio
+
+    ws.events.ingest("calls", [event(0)])
+
+    def body(i):
+        return json.dumps(event(i), default=str).encode()
+
+    async def scenario():
+        with ws.local._lock:  # the writer waits for the store: requests queue up behind it
+            first = asyncio.create_task(
+                ws.events.ingest_body_async("calls", body(1), "application/json"))
+            await asyncio.sleep(0.2)  # the writer has taken `first` and waits for the lock
+            second = asyncio.create_task(
+                ws.events.ingest_body_async("calls", body(2), "application/json"))
+            await asyncio.sleep(0.05)
+            second.cancel()  # its client went away while it was queued
+        assert statuses(await first) == ["accepted"]
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        return await asyncio.wait_for(  # (a dead writer would never answer)
+            ws.events.ingest_body_async("calls", body(3), "application/json"), 10)
+
+    assert statuses(asyncio.run(scenario())) == ["accepted"]
+    assert ws.query("SELECT list(id ORDER BY id) FROM local.events.calls").rows() == [
+        (["e0", "e1", "e3"],)]

@@ -279,6 +279,9 @@ class EventStreams:
                 if not self._queue:
                     return
                 group, self._queue = self._queue, []
+            # A request cancelled while queued (its client went away, so it got no answer and
+            # will retry) is dropped; the others can no longer be cancelled.
+            group = [item for item in group if item.future.set_running_or_notify_cancel()]
             try:
                 self._write_group(group)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
