@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import re
 import threading
 import uuid
@@ -38,6 +39,8 @@ import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError
 from meterql.local.store import LocalStore, quote
+
+log = logging.getLogger(__name__)
 
 DECIMAL = "DECIMAL(38,9)"
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -307,8 +310,12 @@ class EventStreams:
             except duckdb.ConstraintException:  # an id seen before: duplicates to report
                 self._configs.clear()  # the cache may hold columns the rollback took back
                 reshaped = self._write_all(group, careful=True) or True
-        except Exception:
+        except Exception as exc:
             # One request's failure must not fail the others: each is written on its own.
+            # (Said in the log: were this to happen for every group, throughput would collapse
+            # with every answer still right.)
+            log.warning("group commit of %d requests failed (%s: %s); writing them one by one",
+                        len(group), type(exc).__name__, str(exc)[:300])
             self._configs.clear()
             reshaped = True
             for item in group:
