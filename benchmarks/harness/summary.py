@@ -150,7 +150,9 @@ def charts(runs: dict[str, dict], meds: dict, out: Path) -> dict[str, str]:
                         markerfacecolor="white", color=line_.get_color())
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(f"PostgreSQL data, GB ({bpe:.0f} bytes/event); hollow = extrapolated")
+        guessed = any(not m for by in modes.values() for _, m in by.values())
+        ax.set_xlabel(f"PostgreSQL data, GB ({bpe:.0f} bytes/event)"
+                      + ("; hollow = extrapolated" if guessed else ""))
         ax.set_ylabel("median ms")
         ax.set_title(q)
         ax.legend(fontsize=7)
