@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -47,6 +48,7 @@ _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 _FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
+_LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (async ingest)
 
 
@@ -145,6 +147,8 @@ class EventStreams:
         self._queue: list[_Pending] = []
         self._writer: threading.Thread | None = None
         self._closed = False
+        self._in_progress = self._peak = 0  # async pushes under way, and the recent most
+        self._peak_at = 0.0
 
     def close(self) -> None:
         """Write what is queued, then stop the writer thread."""
@@ -232,11 +236,25 @@ class EventStreams:
         """:meth:`ingest_body` for an event loop, which it does not block: a large body is
         read in a worker thread, a small one (a single event) in the loop, and the wait for
         the group commit holds no thread."""
-        if len(data) > _READ_INLINE:
-            item = await asyncio.to_thread(self._prepare, stream, data, content_type, backfill)
-        else:
-            item = self._prepare(stream, data, content_type, backfill)
-        return await asyncio.wrap_future(self._submit(item))
+        self._arrivals(+1)
+        try:
+            if len(data) > _READ_INLINE:
+                item = await asyncio.to_thread(self._prepare, stream, data, content_type,
+                                               backfill)
+            else:
+                item = self._prepare(stream, data, content_type, backfill)
+            return await asyncio.wrap_future(self._submit(item))
+        finally:
+            self._arrivals(-1)
+
+    def _arrivals(self, step: int) -> None:
+        """Count the requests in progress, and remember the most seen at once lately: the
+        writer waits briefly for that many (see :meth:`_write_queued`)."""
+        with self._turn:
+            self._in_progress += step
+            now = time.monotonic()
+            if self._in_progress >= self._peak or now - self._peak_at > 1.0:
+                self._peak, self._peak_at = self._in_progress, now
 
     def _prepare(self, stream: str, data: bytes, content_type: str,
                  backfill: str | None) -> _Pending:
@@ -281,6 +299,15 @@ class EventStreams:
                     self._turn.wait()
                 if not self._queue:
                     return
+                # Group commit delay: when more requests were in progress together lately than
+                # are queued now, wait up to _LINGER_S for them, so that clients answered by
+                # the same commit are written together next time rather than in two halves.
+                until = time.monotonic() + _LINGER_S
+                while len(self._queue) < self._peak and not self._closed:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._turn.wait(left)
                 group, self._queue = self._queue, []
             # A request cancelled while queued (its client went away, so it got no answer and
             # will retry) is dropped; the others can no longer be cancelled.
