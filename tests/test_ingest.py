@@ -498,3 +498,78 @@ def test_a_push_cancelled_while_queued_is_dropped_and_the_writer_goes_on(ws):
     assert statuses(asyncio.run(scenario())) == ["accepted"]
     assert ws.query("SELECT list(id ORDER BY id) FROM local.events.calls").rows() == [
         (["e0", "e1", "e3"],)]
+
+
+def test_a_backfill_does_not_move_the_watermark_until_closed(tmp_path):
+    home = tmp_path / "ws"
+    with meterql.connect(home) as ws:
+        ws.events.ingest("calls", [event(1)])
+        first = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        backfill = ws.events.open_backfill("calls", NOW - timedelta(days=3), NOW)
+        out = ws.events.ingest("calls", [event(2)], backfill=backfill)
+        assert statuses(out) == ["accepted"]
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == first
+    with meterql.connect(home) as ws:
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == first
+        ws.events.close_backfill(backfill)
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] > first
+
+
+def test_ndjson_requests_written_together_keep_their_own_answers(ws):
+    import threading
+    import time
+
+    def line(*events):
+        return ("".join(json.dumps(e, default=str) for e in events) + "\n").encode()
+
+    a, b = line(event("a1"), event("a2")), line(event("b1"))  # a: two values on one line
+    answers = {}
+
+    def push(name, body):
+        answers[name] = ws.events.ingest_body("calls", body, "application/x-ndjson")
+
+    def until(condition):
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert condition()
+
+    threads = [threading.Thread(target=push, args=("c", line(event("c1"))))]
+    with ws.local._lock:  # the writer takes c, then waits for the store
+        threads[0].start()
+        until(lambda: ws.events._writer is not None and not ws.events._queue)
+        threads += [threading.Thread(target=push, args=x) for x in (("a", a), ("b", b))]
+        for t in threads[1:]:
+            t.start()
+        until(lambda: len(ws.events._queue) == 2)  # a and b: written as one group
+    for t in threads:
+        t.join()
+    assert [o.status for o in answers["a"]] == ["rejected"]
+    assert "line 1 is not JSON" in answers["a"][0].reason
+    assert [(o.index, o.id, o.status) for o in answers["b"]] == [(0, "eb1", "accepted")]
+
+
+def test_a_dropped_workspace_is_not_kept_open_by_the_events_writer(tmp_path):
+    import gc
+    import time
+
+    from meterql.local import events as events_module
+
+    def ingest_without_close():
+        ws = meterql.connect(tmp_path / "ws")
+        ws.events.ingest("calls", [event(1)])
+
+    ingest_without_close()
+    time.sleep(events_module._IDLE_S + 0.5)  # the writer thread ends when idle
+    gc.collect()
+    with meterql.connect(tmp_path / "ws") as ws:  # the lock was released
+        assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
+
+
+def test_events_after_close_are_refused_as_unavailable(tmp_path):
+    from meterql.errors import WorkspaceError
+
+    ws = meterql.connect(tmp_path / "ws")
+    ws.close()
+    with pytest.raises(WorkspaceError, match="closed"):
+        ws.events.ingest("calls", [event(1)])

@@ -47,7 +47,8 @@ MODES = ["meterql_direct", "meterql_sync", "duckdb_native", "postgres", "duckdb_
 def redact(arg: str) -> str:
     """A command-line argument as it may be recorded: a URI's password replaced by ***."""
     from urllib.parse import urlparse
-    if "://" in arg and (pw := urlparse(arg).password):
+    value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+    if "://" in value and (pw := urlparse(value).password):
         return arg.replace(f":{pw}@", ":***@")
     return arg
 

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from meterql.errors import InvalidSourceError, ParameterError
+from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
 from meterql.local.store import LocalStore, quote
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,13 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 _FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
+_LINGER_PEAK = 4  # ... when at least this many were in progress together lately
+_IDLE_S = 1.0  # the writer thread ends after this long without work
 _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (async ingest)
 
 
-@dataclass(slots=True)  # (a batch makes one per event: slots make that five times cheaper)
+@dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
+# slots without frozen make that five times cheaper; never changed after it is made
 class Outcome:
     index: int
     id: str | None
@@ -281,7 +284,8 @@ class EventStreams:
                                      hint="use a lowercase identifier: letters, digits and _")
         with self._turn:
             if self._closed:
-                raise InvalidSourceError("the workspace is closed: events are not taken")
+                raise WorkspaceError("the workspace is closed: events are not taken",
+                                     hint="retry against a running server")
             self._queue.append(item)
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write_queued, daemon=True,
@@ -295,15 +299,23 @@ class EventStreams:
         written."""
         while True:
             with self._turn:
-                while not self._queue and not self._closed:
-                    self._turn.wait()
+                if not self._queue and not self._closed:
+                    self._turn.wait(_IDLE_S)
                 if not self._queue:
+                    # Closed, or idle: the thread ends (it holds the workspace; a workspace
+                    # that is dropped without close() must not be kept alive by it). The next
+                    # _submit starts a new one.
+                    self._writer = None
                     return
-                # Group commit delay: when more requests were in progress together lately than
-                # are queued now, wait up to _LINGER_S for them, so that clients answered by
-                # the same commit are written together next time rather than in two halves.
-                until = time.monotonic() + _LINGER_S
-                while len(self._queue) < self._peak and not self._closed:
+                # Group commit delay: when more requests were in progress together in the last
+                # second than are queued now, wait up to _LINGER_S for them, so that clients
+                # answered by one commit are written together next time rather than in two
+                # alternating halves. Only for real concurrency (_LINGER_PEAK requests).
+                now = time.monotonic()
+                if now - self._peak_at > 1.0:
+                    self._peak, self._peak_at = self._in_progress, now
+                until = now + _LINGER_S
+                while _LINGER_PEAK <= self._peak > len(self._queue) and not self._closed:
                     left = until - time.monotonic()
                     if left <= 0:
                         break
@@ -347,29 +359,33 @@ class EventStreams:
             reshaped = True
             for item in group:
                 item.outcomes = None
-                how = _How(careful=True, at=datetime.now(UTC))
                 try:
                     with self._store.write() as cur:
+                        how = _How(careful=True, at=datetime.now(UTC))
                         self._ingest_items(cur, item.stream, item.backfill, [item], how)
-                    self._store.mark(f"events.{item.stream}", how.at)
+                    if item.backfill is None and _accepted([item]):
+                        self._store.mark(f"events.{item.stream}", how.at)
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
                     self._configs.clear()
                     item.error = exc
         if reshaped:
-            self._store.refresh_catalog()
+            try:
+                self._store.refresh_catalog()
+            except Exception:  # the events are committed: their answers stand
+                log.exception("refreshing the catalog after an event group failed")
 
     def _write_all(self, group: list[_Pending], careful: bool) -> bool:
         """The group in one transaction. The streams' watermarks are their rows' newest
         ``_ingested_at`` (set here, once per group), so no statement records them."""
         reshaped = False
-        how = _How(careful=careful, at=datetime.now(UTC))
         touched = set()
         with self._store.write() as cur:
+            how = _How(careful=careful, at=datetime.now(UTC))  # once the store is ours
             for (stream, backfill), items in _by_stream(group).items():
                 for item in items:
                     item.outcomes = None
                 reshaped |= self._ingest_items(cur, stream, backfill, items, how)
-                if any(o.status == "accepted" for i in items for o in i.outcomes or ()):
+                if backfill is None and _accepted(items):  # (backfills: when closed)
                     touched.add(stream)
         for stream in touched:
             self._store.mark(f"events.{stream}", how.at)
@@ -403,7 +419,7 @@ class EventStreams:
             if joined is not None:
                 start = 0
                 for item in raw:
-                    n = sum(1 for line in item.raw.splitlines() if line.strip())
+                    n = _lines(item.raw)
                     item.outcomes = [replace(o, index=o.index - start)
                                      for o in joined[start:start + n]]
                     start += n
@@ -665,8 +681,8 @@ class EventStreams:
                                                   unexpected_field_behavior="error"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
-        if raw.num_rows == 0:
-            return None
+        if raw.num_rows == 0 or raw.num_rows != _lines(data):
+            return None  # (two values on a line, or one over several: answered line by line)
         t = quote(config.timestamp_field)
         raw_events = raw  # noqa: F841 - read by name (DuckDB's replacement scan) below
         # One statement: the timestamps parsed by DuckDB (NULL where they do not parse) and the
@@ -923,6 +939,15 @@ def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
                            "taken_ids t ON e.id = t.id WHERE e.stream = ?", [stream]).fetchall()
     finally:
         cur.unregister("taken_ids")
+
+
+def _lines(data: bytes) -> int:
+    """The non-blank lines of an NDJSON body: its events, one per line."""
+    return sum(1 for line in data.splitlines() if line.strip())
+
+
+def _accepted(items: list[_Pending]) -> bool:
+    return any(o.status == "accepted" for i in items for o in i.outcomes or ())
 
 
 def _by_stream(group: list[_Pending]) -> dict[tuple[str, str | None], list[_Pending]]:

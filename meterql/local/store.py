@@ -115,8 +115,8 @@ class LocalStore:
                 if schema == "events":
                     rows += cur.execute(f"SELECT max(_ingested_at) FROM local.events.{quote(name)}"
                                         " HAVING count(*) > 0").fetchall()
-            if rows:
-                self._marks[key] = max(r[0] for r in rows)
+            if rows:  # (a commit may have marked a later time meanwhile)
+                self.mark(key, max(r[0] for r in rows))
         at = self._marks.get(key)
         return {"table": table, "kind": "local",
                 "last_ingest_at": None if at is None else at.isoformat()}
