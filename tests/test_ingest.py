@@ -573,3 +573,15 @@ def test_events_after_close_are_refused_as_unavailable(tmp_path):
     ws.close()
     with pytest.raises(WorkspaceError, match="closed"):
         ws.events.ingest("calls", [event(1)])
+
+
+def test_integers_beyond_64_bits_are_exact_decimals_or_rejected(ws):
+    out = ws.events.ingest("calls", [event(1, big=2**70), event(2, huge=10**40), event(3)])
+    assert statuses(out) == ["accepted", "rejected", "accepted"]
+    assert "field 'huge'" in out[1].reason and "too large" in out[1].reason
+    assert ws.query("SELECT id, big FROM local.events.calls ORDER BY id").rows() == [
+        ("e1", Decimal(2**70)), ("e3", None)]
+    assert ws.events.stream("calls").columns["big"] == "DECIMAL(38,9)"
+    out = ws.events.ingest("calls", [event(4, qty=Decimal("1e40")), event(5, big=Decimal("1.5"))])
+    assert statuses(out) == ["rejected", "accepted"]  # (the first used to fail the request)
+    assert "too large" in out[0].reason

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
@@ -48,6 +48,7 @@ _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 _FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
+_EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _LINGER_PEAK = 4  # ... when at least this many were in progress together lately
 _IDLE_S = 1.0  # the writer thread ends after this long without work
@@ -538,6 +539,9 @@ class EventStreams:
                 if config.declared:
                     return (f"unknown field '{name}' (the stream's schema is declared: "
                             f"{', '.join(config.columns)})", changed)
+                problem = _fits(value, wanted)  # e.g. a number too large for any column
+                if problem is not None:
+                    return f"field '{name}': {problem}", changed
                 self._add_column(cur, config, name, wanted)
                 changed = True
                 continue
@@ -973,7 +977,7 @@ def _infer(value: Any) -> str:
     if isinstance(value, bool):
         return "BOOLEAN"
     if isinstance(value, int):
-        return "BIGINT"
+        return "BIGINT" if -2**63 <= value < 2**63 else DECIMAL  # (beyond 64 bits: exact)
     if isinstance(value, Decimal):
         return DECIMAL
     if isinstance(value, (dict, list)):
@@ -997,10 +1001,10 @@ def _fits(value: Any, typ: str) -> str | None:
         if number is None or not number.is_finite():
             return f"{value!r} is not a number"
         scale = int(typ.split(",")[1].rstrip(")"))
-        if number != number.quantize(Decimal(1).scaleb(-scale)):
-            return f"{value} has more than {scale} decimal places"
         if abs(number) >= Decimal(10) ** (38 - scale):
             return f"{value} is too large"
+        if number != number.quantize(Decimal(1).scaleb(-scale), context=_EXACT):
+            return f"{value} has more than {scale} decimal places"
         return None
     if typ == "JSON":
         return None
