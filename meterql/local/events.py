@@ -226,6 +226,7 @@ class EventStreams:
 
         Calls from several threads at once are written in one transaction (a group commit):
         one writer thread writes everything queued while it wrote the previous group."""
+        self._refuse_closed_backfill(stream, backfill)
         return self._submit(_Pending(stream, events, backfill)).result()
 
     def ingest_body(self, stream: str, data: bytes, content_type: str, *,
@@ -262,6 +263,7 @@ class EventStreams:
 
     def _prepare(self, stream: str, data: bytes, content_type: str,
                  backfill: str | None) -> _Pending:
+        self._refuse_closed_backfill(stream, backfill)
         kind = content_type.split(";")[0].strip().lower()
         if kind not in _NDJSON:
             return _Pending(stream, parse_body(data, content_type), backfill)
@@ -842,6 +844,13 @@ class EventStreams:
             raise ParameterError(f"no backfill {backfill}",
                                  hint="open one with POST /v1/events/{stream}/backfills")
         return rows[0]
+
+    def _refuse_closed_backfill(self, stream: str, backfill: str | None) -> None:
+        """Raise now, before queueing, for a backfill that is not open for ``stream`` (a
+        request failing inside a group commit makes the group be written one by one)."""
+        if backfill is not None:
+            with self._store.read() as cur:
+                self._open_backfill(cur, backfill, stream)
 
     def _open_backfill(self, cur, backfill: str, stream: str) -> tuple[datetime, datetime]:
         rows = cur.execute("SELECT stream, state, starts, ends FROM local.__meterql__.backfills "
