@@ -334,12 +334,16 @@ def profile_text(prof_file: Path, phase: str, top: int = 15) -> tuple[str, list[
     return "\n".join(head) + "\n" + buf.getvalue(), rows
 
 
-def profile_phase(phase: str, args, work: Path, make_batch, make_single) -> dict:
-    home = work / "home_profile"
+def server_home(home: Path, key_name: str) -> tuple[Path, str, int, str]:
+    """A workspace with an ingest key, and a free port: (home, key, port, base URL)."""
     with meterql.connect(home) as ws:
-        _, key = create_key(ws.records, "ingest", "ingest bench (profile)")
+        _, key = create_key(ws.records, "ingest", key_name)
     port = free_port()
-    base = f"http://{HOST}:{port}"
+    return home, key, port, f"http://{HOST}:{port}"
+
+
+def profile_phase(phase: str, args, work: Path, make_batch, make_single) -> dict:
+    home, key, port, base = server_home(work / "home_profile", "ingest bench (profile)")
     prof_file = work / "server.prof"
     log_path = work / "server_profile.log"
     with serve(home, port, log_path, profile_to=prof_file) as proc:
@@ -486,11 +490,7 @@ def main() -> None:
     print(f"machine: {m['nproc']} cores, {m['cpu']}; load average {m['loadavg_start']}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="meterql-bench-ingest-"))
     try:
-        home = work / "home"
-        with meterql.connect(home) as ws:
-            _, key = create_key(ws.records, "ingest", "ingest bench")
-        port = free_port()
-        base = f"http://{HOST}:{port}"
+        home, key, port, base = server_home(work / "home", "ingest bench")
         log_path = work / "server.log"
         results = report["results"]
         with serve(home, port, log_path) as proc:

@@ -30,6 +30,7 @@ COUNTRIES = ["US", "DE", "FR", "GB", "JP", "BR", "IN", "CA", "AU", "NL"]
 START = "2025-12-01 00:00:00+00"  # 12 months: 2025-12 .. 2026-11 (365 days)
 SPAN_S = 365 * 86400 - 3600  # leaves room for the hour of jitter
 CHUNK = 1_000_000
+SCALES_GB = {"1gb": 1, "10gb": 10, "30gb": 30}  # PostgreSQL data per --scale
 
 DDL = {
     "plans": "CREATE TABLE IF NOT EXISTS public.plans (code text PRIMARY KEY, name text NOT NULL,"

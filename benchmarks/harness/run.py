@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -37,7 +38,6 @@ from benchmarks.harness.workload import QUERIES, sql_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
-SCALES_GB = {"1gb": 1, "10gb": 10, "30gb": 30}
 NAIVE_SCALES = ("tiny", "1gb")  # above, pulling whole tables per query takes minutes each
 TINY_EVENTS = 20_000
 CALIBRATION_EVENTS = 200_000
@@ -46,7 +46,6 @@ MODES = ["meterql_direct", "meterql_sync", "duckdb_native", "postgres", "duckdb_
 
 def redact(arg: str) -> str:
     """A command-line argument as it may be recorded: a URI's password replaced by ***."""
-    from urllib.parse import urlparse
     value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
     if "://" in value and (pw := urlparse(value).password):
         return arg.replace(f":{pw}@", ":***@")
@@ -258,7 +257,7 @@ def check_answers(results: dict) -> list[str]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="meterql bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", choices=["tiny", *SCALES_GB], default="tiny")
+    ap.add_argument("--scale", choices=["tiny", *data.SCALES_GB], default="tiny")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per query after a warm-up")
     ap.add_argument("--out", type=Path, default=None,
                     help="results.json + report.md (default docs/benchmarks/SCALE; tiny: a temp "
@@ -287,7 +286,7 @@ def events_for(scale: str, pg: data.Pg, calib_uri: str | None, info: dict) -> in
             cal.close()
     bpe = bpe or 190.0  # measured at 200k events on PostgreSQL 15 (docs/benchmarks/1gb)
     info["calibration"] = {"events": CALIBRATION_EVENTS, "bytes_per_event": bpe}
-    return int(SCALES_GB[scale] * 1024**3 / bpe)
+    return int(data.SCALES_GB[scale] * 1024**3 / bpe)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -309,7 +308,6 @@ def main(argv: list[str] | None = None) -> int:
             uri = args.pg_uri
             pg = data.Pg(uri)
             calib_uri = None
-            from urllib.parse import urlparse
             u = urlparse(uri)
             os.environ[PW_ENV] = u.password or ""
             meterql_uri = uri.replace(f":{u.password}@", f":env:{PW_ENV}@") if u.password \

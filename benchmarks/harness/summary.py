@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 from benchmarks._common import fmt_bytes
+from benchmarks.harness.data import SCALES_GB
 from benchmarks.harness.report import LABELS
 
 ROOT = Path(__file__).resolve().parents[2]
-SCALES_GB = {"1gb": 1, "10gb": 10, "30gb": 30}
 SHOWN = ["meterql_direct", "meterql_sync", "postgres", "duckdb_pg_ext", "duckdb_native"]
 
 

@@ -51,6 +51,7 @@ _FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fi
 _EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _LINGER_PEAK = 4  # ... when at least this many were in progress together lately
+_PEAK_S = 1.0  # "lately"
 _IDLE_S = 1.0  # the writer thread ends after this long without work
 _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (async ingest)
 
@@ -257,9 +258,13 @@ class EventStreams:
         writer waits briefly for that many (see :meth:`_write_queued`)."""
         with self._turn:
             self._in_progress += step
-            now = time.monotonic()
-            if self._in_progress >= self._peak or now - self._peak_at > 1.0:
-                self._peak, self._peak_at = self._in_progress, now
+            self._note_peak()
+
+    def _note_peak(self) -> None:
+        """(Under ``_turn``.) The most requests in progress at once within _PEAK_S."""
+        now = time.monotonic()
+        if self._in_progress >= self._peak or now - self._peak_at > _PEAK_S:
+            self._peak, self._peak_at = self._in_progress, now
 
     def _prepare(self, stream: str, data: bytes, content_type: str,
                  backfill: str | None) -> _Pending:
@@ -310,14 +315,12 @@ class EventStreams:
                     # _submit starts a new one.
                     self._writer = None
                     return
-                # Group commit delay: when more requests were in progress together in the last
-                # second than are queued now, wait up to _LINGER_S for them, so that clients
+                # Group commit delay: when more requests were in progress together lately
+                # (_PEAK_S) than are queued now, wait up to _LINGER_S for them, so that clients
                 # answered by one commit are written together next time rather than in two
                 # alternating halves. Only for real concurrency (_LINGER_PEAK requests).
-                now = time.monotonic()
-                if now - self._peak_at > 1.0:
-                    self._peak, self._peak_at = self._in_progress, now
-                until = now + _LINGER_S
+                self._note_peak()  # (no arrivals lately: the peak decays here)
+                until = time.monotonic() + _LINGER_S
                 while _LINGER_PEAK <= self._peak > len(self._queue) and not self._closed:
                     left = until - time.monotonic()
                     if left <= 0:
@@ -363,11 +366,7 @@ class EventStreams:
             for item in group:
                 item.outcomes = None
                 try:
-                    with self._store.write() as cur:
-                        how = _How(careful=True, at=datetime.now(UTC))
-                        self._ingest_items(cur, item.stream, item.backfill, [item], how)
-                    if item.backfill is None and _accepted([item]):
-                        self._store.mark(f"events.{item.stream}", how.at)
+                    self._write_all([item], careful=True)
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
                     self._configs.clear()
                     item.error = exc
