@@ -418,6 +418,8 @@ class Workspace:
     def _watermark(self, table: str) -> dict[str, Any] | None:
         source, schema, name = table.split(".", 2)
         if source == "local":
+            if schema == "events":
+                self.events.flush()  # events answered but still in the event log
             return self.local.watermark(table)
         if schema == STATE_SCHEMA:
             return {"table": table, "kind": "sync state"}  # always there once attached

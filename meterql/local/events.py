@@ -39,6 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
+from meterql.local.eventlog import EventLog, Record
+from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore, quote
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,16 @@ DECIMAL = "DECIMAL(38,9)"
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
-_FP = "__meterql_fingerprint"  # a column of rows read as columns: their body fingerprint
+_INGESTED = "_ingested_at"
 _EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _LINGER_PEAK = 4  # ... when at least this many were in progress together lately
 _PEAK_S = 1.0  # "lately"
 _IDLE_S = 1.0  # the writer thread ends after this long without work
 _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (async ingest)
+_APPLY_ROWS = 50_000  # the event log is applied to DuckDB once this many rows are pending,
+_APPLY_S = 0.25  # or the oldest has waited this long (or a query or a request waits)
+_PENDING_MAX = 1_000_000  # past this many rows pending, pushes take the writer's way
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
@@ -148,21 +153,50 @@ class EventStreams:
         self._store = store
         self._settings = settings  # the workspace's settings in force, read at each ingest
         self._configs: dict[str, StreamConfig] = {}
-        self._turn = threading.Condition()
-        self._queue: list[_Pending] = []
+        self._turn = threading.Condition()  # guards everything below
+        self._queue: list[_Pending] = []  # for the writer: the transactional way
         self._writer: threading.Thread | None = None
         self._closed = False
         self._in_progress = self._peak = 0  # async pushes under way, and the recent most
         self._peak_at = 0.0
+        # The logged way (see eventlog.py): pushes whose ids all miss the stream's id index
+        # are answered once in the event log; the writer applies the log to DuckDB later.
+        self._log = EventLog(store.home / "events.log")
+        self._indexes: dict[str, IdIndex] = {}  # streams pushed to the logged way
+        self._slow: dict[str, int] = {}  # stream -> its requests queued for the writer
+        self._logq: list[_Logged] = []  # for the log thread
+        self._logger: threading.Thread | None = None
+        self._tickets = self._logged = 0  # logged pushes admitted / written or failed
+        self._pending: list[Record] = []  # in the log, not yet in DuckDB
+        self._pending_rows = 0
+        self._pending_since = 0.0
+        self._applying = False  # records taken from _pending, not yet committed
+        self._recover()
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer thread."""
+        """Write what is queued and apply the event log, then stop the threads."""
         with self._turn:
             self._closed = True
             self._turn.notify_all()
+            logger = self._logger
+        if logger is not None:
+            logger.join()
+        with self._turn:
             writer = self._writer
         if writer is not None:
             writer.join()
+        try:
+            self._apply_pending()  # (the writer may have ended before the last records)
+        finally:
+            self._log.close()
+
+    def flush(self) -> None:
+        """Apply every answered push to DuckDB: called before a query reads an event stream
+        (a 2xx promises that the next query sees the events)."""
+        with self._turn:
+            if not (self._pending or self._applying) and self._logged == self._tickets:
+                return
+        self._enqueue(_Pending("", [], None, flush=True)).result()
 
     # -- streams -------------------------------------------------------------------------------
     def streams(self) -> list[StreamConfig]:
@@ -241,17 +275,26 @@ class EventStreams:
                                 backfill: str | None = None) -> list[Outcome]:
         """:meth:`ingest_body` for an event loop, which it does not block: a large body is
         read in a worker thread, a small one (a single event) in the loop, and the wait for
-        the group commit holds no thread."""
+        the write holds no thread. A push whose events are all valid, new and fit the
+        stream's columns is answered once it is in the event log (the logged way); any
+        other goes through the writer's transaction (the transactional way)."""
+        if len(data) > _READ_INLINE:
+            item, logged = await asyncio.to_thread(self._prepare_logged, stream, data,
+                                                   content_type, backfill)
+        else:
+            item, logged = self._prepare_logged(stream, data, content_type, backfill)
+        if logged is not None:
+            return await asyncio.wrap_future(logged)
         self._arrivals(+1)
         try:
-            if len(data) > _READ_INLINE:
-                item = await asyncio.to_thread(self._prepare, stream, data, content_type,
-                                               backfill)
-            else:
-                item = self._prepare(stream, data, content_type, backfill)
             return await asyncio.wrap_future(self._submit(item))
         finally:
             self._arrivals(-1)
+
+    def _prepare_logged(self, stream: str, data: bytes, content_type: str,
+                        backfill: str | None) -> tuple[_Pending, Future | None]:
+        item = self._prepare(stream, data, content_type, backfill)
+        return item, self._admit(item)
 
     def _arrivals(self, step: int) -> None:
         """Count the requests in progress, and remember the most seen at once lately: the
@@ -281,8 +324,7 @@ class EventStreams:
             settings = self._settings()
             low = now - timedelta(days=settings["events_max_age_days"])
             high = now + timedelta(seconds=settings["events_max_future_s"])
-            with self._store.read() as cur:
-                typed = self._columns(cur, config, data, low, high)
+            typed = self._columns(config, data, low, high)
         return _Pending(stream, [], backfill, raw=data, typed=typed)
 
     def _submit(self, item: _Pending) -> Future:
@@ -290,56 +332,311 @@ class EventStreams:
         if not _NAME.match(item.stream):
             raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
+        return self._enqueue(item)
+
+    def _enqueue(self, item: _Pending) -> Future:
         with self._turn:
             if self._closed:
                 raise WorkspaceError("the workspace is closed: events are not taken",
                                      hint="retry against a running server")
             self._queue.append(item)
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_queued, daemon=True,
-                                                name="meterql-events-writer")
-                self._writer.start()
-            self._turn.notify()
+            if not item.flush:  # the logged way stays shut for the stream until it is written
+                self._slow[item.stream] = self._slow.get(item.stream, 0) + 1
+            self._start_writer()
+            self._turn.notify_all()
         return item.future
 
+    def _start_writer(self) -> None:
+        """(Under ``_turn``.)"""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_queued, daemon=True,
+                                            name="meterql-events-writer")
+            self._writer.start()
+
     def _write_queued(self) -> None:
-        """The writer thread: each group is everything queued while the previous one was
-        written."""
+        """The writer thread: applies the event log's records when enough are pending (or a
+        query or a request waits), and writes each group of queued requests, everything
+        queued while the previous one was written, after what the log holds before them."""
         while True:
             with self._turn:
-                if not self._queue and not self._closed:
-                    self._turn.wait(_IDLE_S)
-                if not self._queue:
+                group = self._next_group()
+                if group is None:
                     # Closed, or idle: the thread ends (it holds the workspace; a workspace
                     # that is dropped without close() must not be kept alive by it). The next
-                    # _submit starts a new one.
+                    # _enqueue or log write starts a new one.
                     self._writer = None
                     return
-                # Group commit delay: when more requests were in progress together lately
-                # (_PEAK_S) than are queued now, wait up to _LINGER_S for them, so that clients
-                # answered by one commit are written together next time rather than in two
-                # alternating halves. Only for real concurrency (_LINGER_PEAK requests).
-                self._note_peak()  # (no arrivals lately: the peak decays here)
-                until = time.monotonic() + _LINGER_S
-                while _LINGER_PEAK <= self._peak > len(self._queue) and not self._closed:
-                    left = until - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._turn.wait(left)
-                group, self._queue = self._queue, []
+                upto = self._tickets  # logged pushes admitted before these requests
             # A request cancelled while queued (its client went away, so it got no answer and
             # will retry) is dropped; the others can no longer be cancelled.
+            taken = [item.stream for item in group if not item.flush]
             group = [item for item in group if item.future.set_running_or_notify_cancel()]
+            requests = [item for item in group if not item.flush]
             try:
-                self._write_group(group)
+                self._wait_logged(upto)
+                self._apply_pending()
+                if requests:
+                    self._write_group(requests)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+                if not group:
+                    log.exception("applying the event log failed; retried in %.1f s", _APPLY_S)
                 for item in group:
                     item.error = item.error or exc
+            if taken:
+                self._note_written(requests, taken)
             for item in group:
                 if item.error is not None:
                     item.future.set_exception(item.error)
                 else:
+                    item.future.set_result(item.outcomes or [])
+
+    def _next_group(self) -> list[_Pending] | None:
+        """(Under ``_turn``, in the writer.) Wait for work: queued requests (the group), or
+        log records due to be applied (an empty group); None when the thread should end."""
+        while True:
+            if self._queue:
+                break
+            if self._pending and (self._closed or self._pending_rows >= _APPLY_ROWS
+                                  or time.monotonic() - self._pending_since >= _APPLY_S):
+                return []
+            if self._closed and not self._pending:
+                return None
+            wait = (self._pending_since + _APPLY_S - time.monotonic()) if self._pending \
+                else _IDLE_S
+            if not self._turn.wait(max(wait, 0.001)) and not (
+                    self._queue or self._pending or self._closed):
+                return None
+        # Group commit delay: when more requests were in progress together lately (_PEAK_S)
+        # than are queued now, wait up to _LINGER_S for them, so that clients answered by one
+        # commit are written together next time rather than in two alternating halves. Only
+        # for real concurrency (_LINGER_PEAK requests), and not when a query waits (flush).
+        self._note_peak()  # (no arrivals lately: the peak decays here)
+        until = time.monotonic() + _LINGER_S
+        while _LINGER_PEAK <= self._peak > len(self._queue) and not self._closed \
+                and not any(item.flush for item in self._queue):
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            self._turn.wait(left)
+        group, self._queue = self._queue, []
+        return group
+
+    def _note_written(self, requests: list[_Pending], taken: list[str]) -> None:
+        """After a group: its ids go into the streams' id indexes (a stream's index is built
+        from DuckDB on its first write), and the logged way opens again for its streams
+        (``taken``: the stream of every request taken from the queue, cancelled or not)."""
+        streams = set(taken)
+        built: dict[str, IdIndex] = {}
+        for stream in streams - set(self._indexes):
+            if stream in self._configs:  # the stream exists
+                try:
+                    built[stream] = self._build_index(stream)
+                except Exception:  # noqa: BLE001 - the stream just stays on the writer's way
+                    log.exception("building the id index of stream %s failed", stream)
+        with self._turn:
+            self._indexes.update(built)
+            for item in requests:
+                index = self._indexes.get(item.stream)
+                if index is not None and item.stream not in built and item.outcomes:
+                    index.add(hashes(o.id for o in item.outcomes if o.status == "accepted"))
+            for stream in taken:
+                self._slow[stream] -= 1
+                if not self._slow[stream]:
+                    del self._slow[stream]
+
+    def _build_index(self, stream: str) -> IdIndex:
+        """The ids ``stream`` has taken, from DuckDB, once everything logged is applied (no
+        push takes the logged way for a stream without an index, so none is missed)."""
+        with self._turn:
+            upto = self._tickets
+        self._wait_logged(upto)
+        self._apply_pending()
+        with self._store.read() as cur:
+            ids = cur.sql("SELECT id FROM local.__meterql__.event_ids WHERE stream = ?",
+                          params=[stream]).to_arrow_table().column(0).to_pylist()
+        return IdIndex(ids)
+
+    # -- the logged way ------------------------------------------------------------------------
+    def _admit(self, item: _Pending) -> Future | None:
+        """Take ``item`` the logged way, or None (the writer's way): every event valid and
+        fitting the stream's columns as they are, ids distinct and all missing from the
+        stream's id index, the stream not waiting for the writer."""
+        config = self._configs.get(item.stream)
+        if item.backfill is not None or config is None or self._closed:
+            return None
+        shape = replace(config, columns=dict(config.columns))  # (the writer may change them)
+        if item.typed is not None:
+            typed, rows = item.typed, None
+            ids = typed.column(shape.id_field).to_pylist()
+        elif item.raw is None:
+            rows = self._fitting(shape, item.events)
+            if rows is None:
+                return None
+            typed, ids = None, [event_id for event_id, _ in rows]
+        else:
+            return None
+        keys = hashes(ids)
+        outcomes = [Outcome(index, event_id, "accepted") for index, event_id in enumerate(ids)]
+        with self._turn:
+            index = self._indexes.get(item.stream)
+            if (index is None or self._closed or item.stream in self._slow or self._log.broken
+                    or self._pending_rows >= _PENDING_MAX or index.any_taken(keys)):
+                return None
+            index.add(keys)
+            self._tickets += 1
+            logged = _Logged(shape, typed, rows, keys, self._tickets, outcomes)
+            self._logq.append(logged)
+            if self._logger is None:
+                self._logger = threading.Thread(target=self._log_queued, daemon=True,
+                                                name="meterql-events-log")
+                self._logger.start()
+            self._turn.notify_all()
+        return logged.future
+
+    def _fitting(self, config: StreamConfig, events: list[Any]
+                 ) -> list[tuple[str, dict[str, Any]]] | None:
+        """Events (parsed JSON) as (id, event), if each is valid and fits the stream's
+        columns without a change, with distinct ids; else None."""
+        now = datetime.now(UTC)
+        settings = self._settings()
+        low = now - timedelta(days=settings["events_max_age_days"])
+        high = now + timedelta(seconds=settings["events_max_future_s"])
+        rows, seen = [], set()
+        skip = (config.id_field, config.timestamp_field)
+        for event in events:
+            if not isinstance(event, dict):
+                return None
+            raw_id = event.get(config.id_field)
+            if raw_id is None or isinstance(raw_id, (dict, list, bool)):
+                return None
+            event_id = str(raw_id)
+            if event_id in seen or self._problem(config, event, event_id, low, high, None):
+                return None
+            for name, value in event.items():
+                if value is None or name in skip:
+                    continue
+                typ = config.columns.get(name)
+                if typ is None or name.startswith("_") or _fits(value, typ) is not None:
+                    return None
+            seen.add(event_id)
+            rows.append((event_id, event))
+        return rows or None
+
+    def _log_queued(self) -> None:
+        """The log thread: writes everything admitted the logged way since its last write in
+        one synchronous write, then answers those pushes."""
+        while True:
+            with self._turn:
+                if not self._logq and not self._closed:
+                    self._turn.wait(_IDLE_S)
+                if not self._logq:
+                    self._logger = None
+                    return
+                batch, self._logq = self._logq, []
+            live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+            at = datetime.now(UTC)
+            error: BaseException | None = None
+            records: list[Record] = []
+            try:
+                if live:
+                    records = self._log.append(_log_batches(live, at))
+            except Exception as exc:  # noqa: BLE001 - handed to every push of the batch
+                log.error("writing the event log %s failed: %s", self._log.path, exc)
+                error = WorkspaceError(
+                    f"events could not be written to the event log {self._log.path}: {exc}",
+                    hint="retry; if it persists, check the disk of the workspace")
+            with self._turn:
+                self._logged = batch[-1].ticket
+                for item in batch:
+                    if error is not None or item not in live:
+                        index = self._indexes.get(item.config.name)
+                        if index is not None:
+                            index.discard(item.keys)
+                if records:
+                    if not self._pending:
+                        self._pending_since = time.monotonic()
+                    self._pending += records
+                    self._pending_rows += sum(r.rows.num_rows for r in records)
+                    self._start_writer()
+                self._turn.notify_all()
+            for stream in {item.config.name for item in live} if error is None else ():
+                self._store.mark(f"events.{stream}", at)
+            for item in live:
+                if error is not None:
+                    item.future.set_exception(error)
+                else:
                     item.future.set_result(item.outcomes)
+
+    def _wait_logged(self, ticket: int) -> None:
+        """Until every push admitted the logged way up to ``ticket`` is written (or failed)."""
+        with self._turn:
+            while self._logged < ticket:
+                self._turn.wait()
+
+    def _apply_pending(self) -> None:
+        """Apply the log's pending records to DuckDB in one transaction. On failure they stay
+        pending (they are answered: never dropped) and the error is raised."""
+        with self._turn:
+            records, self._pending, self._pending_rows = self._pending, [], 0
+            self._applying = bool(records)
+        if not records:
+            return
+        try:
+            self._apply(records)
+        except BaseException:
+            with self._turn:
+                self._pending[:0] = records
+                self._pending_rows += sum(r.rows.num_rows for r in records)
+                self._pending_since = time.monotonic()
+            raise
+        finally:
+            with self._turn:
+                self._applying = False
+
+    def _apply(self, records: list[Record]) -> None:
+        by_stream: dict[str, list[pa.Table]] = {}
+        for record in records:
+            by_stream.setdefault(record.stream, []).append(record.rows)
+        tables = {stream: pa.concat_tables(parts, promote_options="permissive")
+                  for stream, parts in by_stream.items()}
+        last = records[-1].seq
+        try:
+            self._apply_tables(tables, last, careful=False)
+        except duckdb.ConstraintException:
+            self._configs.clear()  # (the rollback may have taken back cached columns)
+            self._apply_tables(tables, last, careful=True)
+        self._log.reset(last)
+
+    def _apply_tables(self, tables: dict[str, pa.Table], last: int, careful: bool) -> None:
+        with self._store.write() as cur:
+            for stream, rows in tables.items():
+                config = self._config(cur, stream)
+                outcomes: list[Outcome | None] = [None] * rows.num_rows
+                self._store_rows(cur, config, f"local.events.{quote(stream)}", rows,
+                                 list(range(rows.num_rows)), None, outcomes,
+                                 _How(careful=careful, at=datetime.now(UTC)))
+                taken = [o for o in outcomes if o is not None and o.status != "accepted"]
+                if taken:  # the id index is meant to make this impossible
+                    log.error("stream %s: %d logged events had ids taken before (first: %s); "
+                              "they were answered as accepted and are stored once", stream,
+                              len(taken), taken[0].id)
+            cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?", [last])
+
+    def _recover(self) -> None:
+        """At opening: apply what the event log holds past the last applied record (events
+        answered before a crash)."""
+        with self._store.write() as cur:
+            cur.execute("INSERT INTO local.__meterql__.event_log SELECT 0 WHERE NOT EXISTS "
+                        "(SELECT 1 FROM local.__meterql__.event_log)")
+            applied = cur.execute("SELECT applied_seq FROM local.__meterql__.event_log"
+                                  ).fetchone()[0]
+        records = self._log.recover(applied)
+        if records:
+            log.warning("applying %d event log records (%d events) written before the last "
+                        "stop", len(records), sum(r.rows.num_rows for r in records))
+            self._apply(records)
+        else:
+            self._log.reset(self._log.last_seq())
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Everything queued, in one transaction: the requests for one stream are validated
@@ -568,7 +865,8 @@ class EventStreams:
                         f"ALTER COLUMN {quote(name)} TYPE {typ}")
         config.columns[name] = typ
 
-    def _typed(self, config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
+    @staticmethod
+    def _typed(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
         """Validated events as an Arrow table of the stream's columns."""
         names = list(config.columns)
         data: dict[str, list[Any]] = {n: [] for n in names}
@@ -597,7 +895,8 @@ class EventStreams:
         The rows are read by DuckDB's replacement scan of the local ``incoming_events``
         (cheaper than registering and unregistering a view for each group)."""
         ident = quote(config.id_field)
-        fingerprint = _FP if _FP in typed.column_names else _fingerprint_sql(typed.column_names)
+        stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
+        fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
         incoming_events = typed  # noqa: F841 - read by name in the SQL below
         ids = typed.column(config.id_field).to_pylist()
         claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
@@ -627,11 +926,11 @@ class EventStreams:
                 outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
         if claimed:
             keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
-            rows = f"* EXCLUDE ({_FP})" if _FP in typed.column_names else "*"
+            at = "" if stamped else ", ?::TIMESTAMPTZ AS _ingested_at"
             cur.execute(
-                f"INSERT INTO {target} BY NAME SELECT {rows}, ?::TIMESTAMPTZ AS "
-                f"_ingested_at, ?::VARCHAR AS _backfill FROM incoming_events{keep}",
-                [how.at, backfill, taken] if taken else [how.at, backfill])
+                f"INSERT INTO {target} BY NAME SELECT *{at}, ?::VARCHAR AS _backfill "
+                f"FROM incoming_events{keep}",
+                ([] if stamped else [how.at]) + [backfill] + ([taken] if taken else []))
             if backfill is not None:
                 cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
                             "WHERE id = ?", [len(claimed), backfill])
@@ -641,7 +940,7 @@ class EventStreams:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
-        typed = self._columns(cur, config, data, low, high)
+        typed = self._columns(config, data, low, high)
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
@@ -670,11 +969,13 @@ class EventStreams:
                 start += n
 
     @staticmethod
-    def _columns(cur, config: StreamConfig, data: bytes, low: datetime,
+    def _columns(config: StreamConfig, data: bytes, low: datetime,
                  high: datetime) -> pa.Table | None:
         """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked as columns
         (required fields, timestamps and their window, distinct ids): the typed rows, or None
-        when any event is off."""
+        when any event is off. Arrow only (no DuckDB statement, so no wait for the GIL between
+        statements): timestamps must be ISO 8601 with a zone; others go the event-by-event
+        way, which reads them as UTC."""
         schema = _arrow_schema(config)
         if schema is None:
             return None
@@ -688,15 +989,13 @@ class EventStreams:
             return None
         if raw.num_rows == 0 or raw.num_rows != _lines(data):
             return None  # (two values on a line, or one over several: answered line by line)
-        t = quote(config.timestamp_field)
-        raw_events = raw  # noqa: F841 - read by name (DuckDB's replacement scan) below
-        # One statement: the timestamps parsed by DuckDB (NULL where they do not parse) and the
-        # rows' fingerprints, here in the caller's thread rather than in the writer.
-        typed = cur.sql(f"SELECT *, {_fingerprint_sql(raw.column_names)} AS {_FP} FROM "
-                        f"(SELECT * REPLACE (TRY_CAST({t} AS TIMESTAMPTZ) AS {t}) "
-                        "FROM raw_events)").to_arrow_table()
+        where = raw.schema.get_field_index(config.timestamp_field)
+        try:
+            stamps = pc.cast(raw.column(where), pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        typed = raw.set_column(where, config.timestamp_field, stamps)
         ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
-        stamps = typed.column(config.timestamp_field)
         if ids.null_count or customers.null_count or stamps.null_count:
             return None
         if pc.any(pc.equal(ids, "")).as_py() or pc.any(pc.equal(customers, "")).as_py():
@@ -720,6 +1019,7 @@ class EventStreams:
         return self._correct(stream, event_id, None, actor)
 
     def _correct(self, stream, event_id, event, actor) -> Outcome:
+        self.flush()  # the event may still be in the event log
         changed = False
         with self._store.write() as cur:
             config = self._existing(cur, stream)
@@ -797,6 +1097,7 @@ class EventStreams:
         return backfill
 
     def close_backfill(self, backfill: str) -> dict[str, Any]:
+        self.flush()
         with self._store.write() as cur:
             stream, state = self._backfill(cur, backfill)
             if state != "open":
@@ -811,10 +1112,13 @@ class EventStreams:
         return self.backfill(backfill)
 
     def revert_backfill(self, backfill: str) -> dict[str, Any]:
+        self.flush()
         with self._store.write() as cur:
             stream, state = self._backfill(cur, backfill)
             if state == "reverted":
                 raise ParameterError(f"backfill {backfill} is already reverted")
+            with self._turn:  # its ids are freed: the index is built again on the next write
+                self._indexes.pop(stream, None)
             for table in (f"local.events.{quote(stream)}",
                           f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"):
                 cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
@@ -892,6 +1196,41 @@ class _Pending:
     outcomes: list[Outcome] | None = None
     error: BaseException | None = None
     future: Future = field(default_factory=Future)
+    flush: bool = False  # not a request: a query waiting for the event log to be applied
+
+
+@dataclass(eq=False)
+class _Logged:
+    """A push taken the logged way, waiting for the log thread."""
+
+    config: StreamConfig  # the stream's shape when it was checked
+    typed: pa.Table | None  # its rows as columns (NDJSON), or
+    rows: list[tuple[str, dict[str, Any]]] | None  # its events as (id, event)
+    keys: list[int]  # its ids' hashes, added to the stream's id index
+    ticket: int
+    outcomes: list[Outcome]
+    future: Future = field(default_factory=Future)
+
+
+def _log_batches(items: list[_Logged], at: datetime) -> list[tuple[str, pa.Table]]:
+    """One table per stream for the log: the pushes' rows, stamped ``_ingested_at = at``."""
+    parts: dict[str, list[pa.Table]] = {}
+    events: dict[tuple, tuple[StreamConfig, list]] = {}
+    for item in items:
+        if item.typed is not None:
+            parts.setdefault(item.config.name, []).append(item.typed)
+        else:
+            shape = (item.config.name, tuple(item.config.columns.items()))
+            events.setdefault(shape, (item.config, []))[1].extend(item.rows or ())
+    for config, rows in events.values():
+        parts.setdefault(config.name, []).append(EventStreams._typed(config, rows))
+    out = []
+    for stream, tables in parts.items():
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(
+            tables, promote_options="permissive")
+        stamp = pa.array([at] * table.num_rows, pa.timestamp("us", tz="UTC"))
+        out.append((stream, table.append_column(_INGESTED, stamp)))
+    return out
 
 
 def _table(schema: str, stream: str) -> str:

@@ -49,6 +49,8 @@ _META_TABLES = (
         before JSON, after JSON, actor VARCHAR, changed_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
     """CREATE TABLE IF NOT EXISTS local.__meterql__.watermarks (
         table_name VARCHAR PRIMARY KEY, last_ingest_at TIMESTAMPTZ NOT NULL)""",
+    # the last record of the event log (eventlog.py) applied: one row
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.event_log (applied_seq BIGINT NOT NULL)""",
 )
 
 
@@ -56,6 +58,7 @@ class LocalStore:
     def __init__(self, duck: duckdb.DuckDBPyConnection, home: Path, catalog: Catalog) -> None:
         self._duck = duck
         self._catalog = catalog
+        self.home = home
         self._lock = threading.RLock()
         path = home / "local.duckdb"
         attached = {r[0] for r in duck.execute(
