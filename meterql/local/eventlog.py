@@ -8,9 +8,10 @@ transaction costs several statements. The events writer applies logged records t
 After a crash, records past that number are applied again when the workspace opens; once
 everything is applied the file is emptied.
 
-A record: a header (magic, sequence number, payload length, CRC-32 of the payload) and the
-payload, an Arrow IPC stream of the rows with the stream's name in the schema metadata. A
-record cut short by a crash, or one whose checksum fails, ends the log: it was never
+A record: a header (magic, sequence number, time of the write, payload length, CRC-32 of the
+payload) and the payload: the stream's name and either the rows as an Arrow IPC stream (a batch
+read and checked as columns) or the request body as it came (JSON, read again when applied).
+A record cut short by a crash, or one whose checksum fails, ends the log: it was never
 acknowledged (its write had not returned), and it is cut off when the log is opened.
 """
 
@@ -21,20 +22,56 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 
-_HEADER = struct.Struct("<4sQII")  # magic, sequence number, payload length, CRC-32
-_MAGIC = b"MQE1"
-_STREAM_KEY = b"meterql.stream"
+_HEADER = struct.Struct("<4sQqII")  # magic, seq, written at (µs since 1970), length, CRC-32
+_MAGIC = b"MQE2"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Record:
     seq: int
     stream: str
-    rows: pa.Table
+    at: datetime  # when it was written: the events' _ingested_at
+    rows: pa.Table | None = None  # the rows as columns, or
+    body: bytes | None = None  # the request body as it came (JSON)
+    content_type: str = ""
+
+    @property
+    def size(self) -> int:
+        """Rows (for a body: an estimate, one per 200 bytes) for the writer's thresholds."""
+        return self.rows.num_rows if self.rows is not None else 1 + len(self.body or b"") // 200
+
+
+def rows_payload(stream: str, rows: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    return _head(b"A", stream, "") + sink.getvalue().to_pybytes()
+
+
+def body_payload(stream: str, content_type: str, body: bytes) -> bytes:
+    return _head(b"J", stream, content_type) + body
+
+
+def _head(kind: bytes, stream: str, content_type: str) -> bytes:
+    name, ctype = stream.encode(), content_type.encode()[:255]
+    return kind + bytes([len(name)]) + name + bytes([len(ctype)]) + ctype
+
+
+def _decode(seq: int, at: datetime, payload: bytes) -> Record:
+    kind, n = payload[:1], payload[1]
+    stream = payload[2:2 + n].decode()
+    m = payload[2 + n]
+    content_type = payload[3 + n:3 + n + m].decode()
+    data = payload[3 + n + m:]
+    if kind == b"A":
+        return Record(seq, stream, at, rows=pa.ipc.open_stream(data).read_all())
+    return Record(seq, stream, at, body=data, content_type=content_type)
 
 
 class EventLog:
@@ -62,13 +99,14 @@ class EventLog:
             data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
             records, end, last = [], 0, applied
             while end + _HEADER.size <= len(data):
-                magic, seq, length, crc = _HEADER.unpack_from(data, end)
+                magic, seq, micros, length, crc = _HEADER.unpack_from(data, end)
                 start = end + _HEADER.size
                 payload = data[start:start + length]
                 if magic != _MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
                     break
                 if seq > applied:
-                    records.append(_decode(seq, payload))
+                    at = _EPOCH + timedelta(microseconds=micros)
+                    records.append(_decode(seq, at, payload))
                 last = max(last, seq)
                 end = start + length
             if end != len(data):
@@ -76,19 +114,20 @@ class EventLog:
             self._size, self._next = end, last + 1
             return records
 
-    def append(self, batches: list[tuple[str, pa.Table]]) -> list[Record]:
-        """Write ``(stream, rows)`` batches as records, durably and in one write. On an error
-        nothing of them stays in the file (or, if even that fails, the log refuses further
-        appends: the caller takes the transactional way instead)."""
+    def append(self, payloads: list[bytes], at: datetime) -> list[int]:
+        """Write payloads (see :func:`rows_payload`, :func:`body_payload`) as records stamped
+        ``at``, durably and in one write; their sequence numbers. On an error nothing of them
+        stays in the file (or, if even that fails, the log refuses further appends: the
+        caller takes the transactional way instead)."""
+        micros = (at - _EPOCH) // timedelta(microseconds=1)
         with self._lock:
             if self.broken:
                 raise OSError(self.broken)
-            records, parts = [], []
-            for stream, rows in batches:
-                payload = _encode(stream, rows)
-                parts += [_HEADER.pack(_MAGIC, self._next, len(payload), zlib.crc32(payload)),
-                          payload]
-                records.append(Record(self._next, stream, rows))
+            first = self._next
+            parts = []
+            for payload in payloads:
+                parts += [_HEADER.pack(_MAGIC, self._next, micros, len(payload),
+                                       zlib.crc32(payload)), payload]
                 self._next += 1
             data = b"".join(parts)
             try:
@@ -96,14 +135,14 @@ class EventLog:
                 if written != len(data):
                     raise OSError(f"short write to {self.path}: {written} of {len(data)} bytes")
             except OSError:
-                self._next -= len(records)
+                self._next = first
                 try:
                     os.ftruncate(self._fd, self._size)
                 except OSError as exc:
                     self.broken = f"{self.path} could not be cut back after a failed write: {exc}"
                 raise
             self._size += len(data)
-            return records
+            return list(range(first, self._next))
 
     def last_seq(self) -> int:
         with self._lock:
@@ -117,20 +156,3 @@ class EventLog:
             os.ftruncate(self._fd, 0)
             self._size = 0
             return True
-
-
-def _encode(stream: str, rows: pa.Table) -> bytes:
-    metadata = dict(rows.schema.metadata or {})
-    metadata[_STREAM_KEY] = stream.encode()
-    rows = rows.replace_schema_metadata(metadata)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    return sink.getvalue().to_pybytes()
-
-
-def _decode(seq: int, payload: bytes) -> Record:
-    rows = pa.ipc.open_stream(payload).read_all()
-    metadata = dict(rows.schema.metadata or {})
-    stream = metadata.pop(_STREAM_KEY).decode()
-    return Record(seq, stream, rows.replace_schema_metadata(metadata or None))

@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.eventlog import EventLog, Record
+from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore, quote
 
@@ -164,8 +164,9 @@ class EventStreams:
         self._log = EventLog(store.home / "events.log")
         self._indexes: dict[str, IdIndex] = {}  # streams pushed to the logged way
         self._slow: dict[str, int] = {}  # stream -> its requests queued for the writer
-        self._logq: list[_Logged] = []  # for the log thread
-        self._logger: threading.Thread | None = None
+        self._logq: list[_Logged] = []  # admitted, to be written by the next _write_log
+        self._log_writing = threading.Lock()  # one _write_log at a time: tickets in order
+        self._log_soon = False  # a _write_log is scheduled in the event loop
         self._tickets = self._logged = 0  # logged pushes admitted / written or failed
         self._pending: list[Record] = []  # in the log, not yet in DuckDB
         self._pending_rows = 0
@@ -178,9 +179,7 @@ class EventStreams:
         with self._turn:
             self._closed = True
             self._turn.notify_all()
-            logger = self._logger
-        if logger is not None:
-            logger.join()
+        self._write_log()  # (pushes admitted while the event loop stopped)
         with self._turn:
             writer = self._writer
         if writer is not None:
@@ -284,6 +283,10 @@ class EventStreams:
         else:
             item, logged = self._prepare_logged(stream, data, content_type, backfill)
         if logged is not None:
+            with self._turn:
+                soon, self._log_soon = self._log_soon, True
+            if not soon:  # written once the loop has read the requests that came with it
+                asyncio.get_running_loop().call_soon(self._write_log)
             return await asyncio.wrap_future(logged)
         self._arrivals(+1)
         try:
@@ -314,7 +317,8 @@ class EventStreams:
         self._refuse_closed_backfill(stream, backfill)
         kind = content_type.split(";")[0].strip().lower()
         if kind not in _NDJSON:
-            return _Pending(stream, parse_body(data, content_type), backfill)
+            return _Pending(stream, parse_body(data, content_type), backfill,
+                            body=(content_type, data))
         typed = None
         config = self._configs.get(stream)
         if backfill is None and config is not None:
@@ -466,13 +470,13 @@ class EventStreams:
             return None
         shape = replace(config, columns=dict(config.columns))  # (the writer may change them)
         if item.typed is not None:
-            typed, rows = item.typed, None
-            ids = typed.column(shape.id_field).to_pylist()
-        elif item.raw is None:
-            rows = self._fitting(shape, item.events)
-            if rows is None:
+            ids = item.typed.column(shape.id_field).to_pylist()
+            payload = rows_payload(item.stream, item.typed)
+        elif item.body is not None:
+            ids = self._fitting(shape, item.events)
+            if ids is None:
                 return None
-            typed, ids = None, [event_id for event_id, _ in rows]
+            payload = body_payload(item.stream, *item.body)
         else:
             return None
         keys = hashes(ids)
@@ -484,24 +488,20 @@ class EventStreams:
                 return None
             index.add(keys)
             self._tickets += 1
-            logged = _Logged(shape, typed, rows, keys, self._tickets, outcomes)
+            logged = _Logged(item.stream, payload, item.typed, item.body, keys, self._tickets,
+                             outcomes)
             self._logq.append(logged)
-            if self._logger is None:
-                self._logger = threading.Thread(target=self._log_queued, daemon=True,
-                                                name="meterql-events-log")
-                self._logger.start()
-            self._turn.notify_all()
         return logged.future
 
-    def _fitting(self, config: StreamConfig, events: list[Any]
-                 ) -> list[tuple[str, dict[str, Any]]] | None:
-        """Events (parsed JSON) as (id, event), if each is valid and fits the stream's
-        columns without a change, with distinct ids; else None."""
+    def _fitting(self, config: StreamConfig, events: list[Any]) -> list[str] | None:
+        """The ids of events (parsed JSON), if each is valid and fits the stream's columns
+        without a change, with distinct ids; else None."""
         now = datetime.now(UTC)
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
-        rows, seen = [], set()
+        ids: list[str] = []
+        seen = set()
         skip = (config.id_field, config.timestamp_field)
         for event in events:
             if not isinstance(event, dict):
@@ -519,56 +519,62 @@ class EventStreams:
                 if typ is None or name.startswith("_") or _fits(value, typ) is not None:
                     return None
             seen.add(event_id)
-            rows.append((event_id, event))
-        return rows or None
+            ids.append(event_id)
+        return ids or None
 
-    def _log_queued(self) -> None:
-        """The log thread: writes everything admitted the logged way since its last write in
-        one synchronous write, then answers those pushes."""
-        while True:
+    def _write_log(self) -> None:
+        """Write every push admitted the logged way since the last call in one synchronous
+        write, then answer them. Called in the event loop (scheduled by the first push after
+        a write: the pushes read in the same turn of the loop are written together; the write
+        takes about a millisecond, during which the loop waits, but no thread has to be
+        woken and then wait for the GIL), and by the writer before it writes a group."""
+        with self._log_writing:
             with self._turn:
-                if not self._logq and not self._closed:
-                    self._turn.wait(_IDLE_S)
-                if not self._logq:
-                    self._logger = None
-                    return
-                batch, self._logq = self._logq, []
-            live = [item for item in batch if item.future.set_running_or_notify_cancel()]
-            at = datetime.now(UTC)
-            error: BaseException | None = None
-            records: list[Record] = []
-            try:
-                if live:
-                    records = self._log.append(_log_batches(live, at))
-            except Exception as exc:  # noqa: BLE001 - handed to every push of the batch
-                log.error("writing the event log %s failed: %s", self._log.path, exc)
-                error = WorkspaceError(
-                    f"events could not be written to the event log {self._log.path}: {exc}",
-                    hint="retry; if it persists, check the disk of the workspace")
-            with self._turn:
-                self._logged = batch[-1].ticket
-                for item in batch:
-                    if error is not None or item not in live:
-                        index = self._indexes.get(item.config.name)
-                        if index is not None:
-                            index.discard(item.keys)
-                if records:
-                    if not self._pending:
-                        self._pending_since = time.monotonic()
-                    self._pending += records
-                    self._pending_rows += sum(r.rows.num_rows for r in records)
-                    self._start_writer()
-                self._turn.notify_all()
-            for stream in {item.config.name for item in live} if error is None else ():
-                self._store.mark(f"events.{stream}", at)
-            for item in live:
-                if error is not None:
-                    item.future.set_exception(error)
-                else:
-                    item.future.set_result(item.outcomes)
+                batch, self._logq, self._log_soon = self._logq, [], False
+            if batch:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Logged]) -> None:
+        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        at = datetime.now(UTC)
+        error: BaseException | None = None
+        records: list[Record] = []
+        try:
+            if live:
+                seqs = self._log.append([item.payload for item in live], at)
+                records = [Record(seq, item.stream, at, item.rows, *(
+                    (item.body[1], item.body[0]) if item.body else ()))
+                    for seq, item in zip(seqs, live, strict=True)]
+        except Exception as exc:  # noqa: BLE001 - handed to every push of the batch
+            log.error("writing the event log %s failed: %s", self._log.path, exc)
+            error = WorkspaceError(
+                f"events could not be written to the event log {self._log.path}: {exc}",
+                hint="retry; if it persists, check the disk of the workspace")
+        with self._turn:
+            self._logged = batch[-1].ticket
+            for item in batch:
+                if error is not None or item not in live:
+                    index = self._indexes.get(item.stream)
+                    if index is not None:
+                        index.discard(item.keys)
+            if records:
+                if not self._pending:
+                    self._pending_since = time.monotonic()
+                self._pending += records
+                self._pending_rows += sum(r.size for r in records)
+                self._start_writer()
+            self._turn.notify_all()
+        for stream in {item.stream for item in live} if error is None else ():
+            self._store.mark(f"events.{stream}", at)
+        for item in live:
+            if error is not None:
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(item.outcomes)
 
     def _wait_logged(self, ticket: int) -> None:
         """Until every push admitted the logged way up to ``ticket`` is written (or failed)."""
+        self._write_log()
         with self._turn:
             while self._logged < ticket:
                 self._turn.wait()
@@ -586,7 +592,7 @@ class EventStreams:
         except BaseException:
             with self._turn:
                 self._pending[:0] = records
-                self._pending_rows += sum(r.rows.num_rows for r in records)
+                self._pending_rows += sum(r.size for r in records)
                 self._pending_since = time.monotonic()
             raise
         finally:
@@ -594,23 +600,23 @@ class EventStreams:
                 self._applying = False
 
     def _apply(self, records: list[Record]) -> None:
-        by_stream: dict[str, list[pa.Table]] = {}
+        by_stream: dict[str, list[Record]] = {}
         for record in records:
-            by_stream.setdefault(record.stream, []).append(record.rows)
-        tables = {stream: pa.concat_tables(parts, promote_options="permissive")
-                  for stream, parts in by_stream.items()}
+            by_stream.setdefault(record.stream, []).append(record)
         last = records[-1].seq
         try:
-            self._apply_tables(tables, last, careful=False)
+            self._apply_records(by_stream, last, careful=False)
         except duckdb.ConstraintException:
             self._configs.clear()  # (the rollback may have taken back cached columns)
-            self._apply_tables(tables, last, careful=True)
+            self._apply_records(by_stream, last, careful=True)
         self._log.reset(last)
 
-    def _apply_tables(self, tables: dict[str, pa.Table], last: int, careful: bool) -> None:
+    def _apply_records(self, by_stream: dict[str, list[Record]], last: int,
+                       careful: bool) -> None:
         with self._store.write() as cur:
-            for stream, rows in tables.items():
+            for stream, records in by_stream.items():
                 config = self._config(cur, stream)
+                rows = _record_rows(config, records)
                 outcomes: list[Outcome | None] = [None] * rows.num_rows
                 self._store_rows(cur, config, f"local.events.{quote(stream)}", rows,
                                  list(range(rows.num_rows)), None, outcomes,
@@ -632,8 +638,8 @@ class EventStreams:
                                   ).fetchone()[0]
         records = self._log.recover(applied)
         if records:
-            log.warning("applying %d event log records (%d events) written before the last "
-                        "stop", len(records), sum(r.rows.num_rows for r in records))
+            log.warning("applying %d event log records written before the last stop",
+                        len(records))
             self._apply(records)
         else:
             self._log.reset(self._log.last_seq())
@@ -1193,6 +1199,7 @@ class _Pending:
     backfill: str | None
     raw: bytes | None = None  # an NDJSON body, tried as columns first
     typed: pa.Table | None = None  # its rows, already read and checked as columns
+    body: tuple[str, bytes] | None = None  # a JSON body as it came: (content type, bytes)
     outcomes: list[Outcome] | None = None
     error: BaseException | None = None
     future: Future = field(default_factory=Future)
@@ -1203,34 +1210,35 @@ class _Pending:
 class _Logged:
     """A push taken the logged way, waiting for the log thread."""
 
-    config: StreamConfig  # the stream's shape when it was checked
-    typed: pa.Table | None  # its rows as columns (NDJSON), or
-    rows: list[tuple[str, dict[str, Any]]] | None  # its events as (id, event)
+    stream: str
+    payload: bytes  # its log record's payload (eventlog.rows_payload or body_payload)
+    rows: pa.Table | None  # its rows as columns (NDJSON), or
+    body: tuple[str, bytes] | None  # its body: (content type, bytes)
     keys: list[int]  # its ids' hashes, added to the stream's id index
     ticket: int
     outcomes: list[Outcome]
     future: Future = field(default_factory=Future)
 
 
-def _log_batches(items: list[_Logged], at: datetime) -> list[tuple[str, pa.Table]]:
-    """One table per stream for the log: the pushes' rows, stamped ``_ingested_at = at``."""
-    parts: dict[str, list[pa.Table]] = {}
-    events: dict[tuple, tuple[StreamConfig, list]] = {}
-    for item in items:
-        if item.typed is not None:
-            parts.setdefault(item.config.name, []).append(item.typed)
+def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
+    """A stream's logged records as one table of its columns plus ``_ingested_at``. Bodies
+    are read again (their events were checked when logged; the stream's columns have only
+    grown since, so they still fit)."""
+    tables, events, stamps = [], [], []
+    for record in records:
+        if record.rows is not None:
+            at = pa.array([record.at] * record.rows.num_rows, pa.timestamp("us", tz="UTC"))
+            tables.append(record.rows.append_column(_INGESTED, at))
         else:
-            shape = (item.config.name, tuple(item.config.columns.items()))
-            events.setdefault(shape, (item.config, []))[1].extend(item.rows or ())
-    for config, rows in events.values():
-        parts.setdefault(config.name, []).append(EventStreams._typed(config, rows))
-    out = []
-    for stream, tables in parts.items():
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(
-            tables, promote_options="permissive")
-        stamp = pa.array([at] * table.num_rows, pa.timestamp("us", tz="UTC"))
-        out.append((stream, table.append_column(_INGESTED, stamp)))
-    return out
+            parsed = parse_body(record.body or b"", record.content_type)
+            events += [(str(e[config.id_field]), e) for e in parsed]
+            stamps += [record.at] * len(parsed)
+    if events:
+        typed = EventStreams._typed(config, events)
+        tables.append(typed.append_column(
+            _INGESTED, pa.array(stamps, pa.timestamp("us", tz="UTC"))))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(
+        tables, promote_options="permissive")
 
 
 def _table(schema: str, stream: str) -> str:
