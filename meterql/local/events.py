@@ -277,17 +277,18 @@ class EventStreams:
         the write holds no thread. A push whose events are all valid, new and fit the
         stream's columns is answered once it is in the event log (the logged way); any
         other goes through the writer's transaction (the transactional way)."""
+        loop = asyncio.get_running_loop()
         if len(data) > _READ_INLINE:
             item, logged = await asyncio.to_thread(self._prepare_logged, stream, data,
-                                                   content_type, backfill)
+                                                   content_type, backfill, loop)
         else:
-            item, logged = self._prepare_logged(stream, data, content_type, backfill)
+            item, logged = self._prepare_logged(stream, data, content_type, backfill, loop)
         if logged is not None:
             with self._turn:
                 soon, self._log_soon = self._log_soon, True
             if not soon:  # written once the loop has read the requests that came with it
-                asyncio.get_running_loop().call_soon(self._write_log)
-            return await asyncio.wrap_future(logged)
+                loop.call_soon(self._write_log)
+            return await logged
         self._arrivals(+1)
         try:
             return await asyncio.wrap_future(self._submit(item))
@@ -295,9 +296,10 @@ class EventStreams:
             self._arrivals(-1)
 
     def _prepare_logged(self, stream: str, data: bytes, content_type: str,
-                        backfill: str | None) -> tuple[_Pending, Future | None]:
+                        backfill: str | None, loop: asyncio.AbstractEventLoop
+                        ) -> tuple[_Pending, asyncio.Future | None]:
         item = self._prepare(stream, data, content_type, backfill)
-        return item, self._admit(item)
+        return item, self._admit(item, loop)
 
     def _arrivals(self, step: int) -> None:
         """Count the requests in progress, and remember the most seen at once lately: the
@@ -461,19 +463,19 @@ class EventStreams:
         return IdIndex(ids)
 
     # -- the logged way ------------------------------------------------------------------------
-    def _admit(self, item: _Pending) -> Future | None:
+    def _admit(self, item: _Pending, loop: asyncio.AbstractEventLoop) -> asyncio.Future | None:
         """Take ``item`` the logged way, or None (the writer's way): every event valid and
         fitting the stream's columns as they are, ids distinct and all missing from the
-        stream's id index, the stream not waiting for the writer."""
+        stream's id index, the stream not waiting for the writer. The future (of ``loop``)
+        gets the outcomes once the events are in the log."""
         config = self._configs.get(item.stream)
         if item.backfill is not None or config is None or self._closed:
             return None
-        shape = replace(config, columns=dict(config.columns))  # (the writer may change them)
         if item.typed is not None:
-            ids = item.typed.column(shape.id_field).to_pylist()
+            ids = item.typed.column(config.id_field).to_pylist()
             payload = rows_payload(item.stream, item.typed)
         elif item.body is not None:
-            ids = self._fitting(shape, item.events)
+            ids = self._fitting(config, item.events)
             if ids is None:
                 return None
             payload = body_payload(item.stream, *item.body)
@@ -489,7 +491,7 @@ class EventStreams:
             index.add(keys)
             self._tickets += 1
             logged = _Logged(item.stream, payload, item.typed, item.body, keys, self._tickets,
-                             outcomes)
+                             outcomes, loop, loop.create_future())
             self._logq.append(logged)
         return logged.future
 
@@ -535,7 +537,7 @@ class EventStreams:
                 self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Logged]) -> None:
-        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        live = [item for item in batch if not item.future.cancelled()]  # (client gone)
         at = datetime.now(UTC)
         error: BaseException | None = None
         records: list[Record] = []
@@ -566,11 +568,13 @@ class EventStreams:
             self._turn.notify_all()
         for stream in {item.stream for item in live} if error is None else ():
             self._store.mark(f"events.{stream}", at)
+        here = _running_loop()
         for item in live:
-            if error is not None:
-                item.future.set_exception(error)
+            answer = error if error is not None else item.outcomes
+            if item.loop is here:
+                _settle(item.future, answer)
             else:
-                item.future.set_result(item.outcomes)
+                item.loop.call_soon_threadsafe(_settle, item.future, answer)
 
     def _wait_logged(self, ticket: int) -> None:
         """Until every push admitted the logged way up to ``ticket`` is written (or failed)."""
@@ -1217,7 +1221,23 @@ class _Logged:
     keys: list[int]  # its ids' hashes, added to the stream's id index
     ticket: int
     outcomes: list[Outcome]
-    future: Future = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop  # the pushing request's event loop,
+    future: asyncio.Future  # of that loop (cheaper than a thread-safe future)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _settle(future: asyncio.Future, answer: Any) -> None:
+    if not future.done():  # (cancelled meanwhile: its client went away)
+        if isinstance(answer, BaseException):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)
 
 
 def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:

@@ -31,14 +31,22 @@ class IdIndex:
         return len(self._base) + len(self._recent)
 
     def any_taken(self, keys: list[int]) -> bool:
-        recent = self._recent
+        recent, base = self._recent, self._base
         if any(k in recent for k in keys):
             return True
-        if not len(self._base):
+        n = len(base)
+        if not n:
+            return False
+        if len(keys) <= 8:  # (a single event: numpy's per-call costs outweigh its speed)
+            for k in keys:
+                at = base.searchsorted(k)
+                if at < n and base[at] == k:
+                    return True
             return False
         probe = np.fromiter(keys, dtype=np.int64, count=len(keys))
-        at = np.searchsorted(self._base, probe).clip(max=len(self._base) - 1)
-        return bool((self._base[at] == probe).any())
+        at = base.searchsorted(probe)
+        np.minimum(at, n - 1, out=at)
+        return bool(np.any(base[at] == probe))
 
     def add(self, keys: list[int]) -> None:
         self._recent.update(keys)
