@@ -31,6 +31,7 @@ from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.ingest import router as ingest_routes
 from meterql.server.keys import check_key
+from meterql.server.push import EventPush
 from meterql.server.scheduler import SyncScheduler
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -108,6 +109,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     )
     app.state.log = log
     problems.install(app)
+    app.add_middleware(EventPush, ws=ws)  # (inside AccessLog: the last added is outermost)
     app.add_middleware(AccessLog, log=log)
 
     def scope(needs: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -92,18 +93,10 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     async def push(request: Request, stream: str, backfill: str | None = None) -> Response:
         """Usage events as a JSON object, a JSON array, NDJSON or CloudEvents (gzip
         accepted). The answer lists each event as accepted, duplicate or rejected with the
-        reason; a 2xx means the accepted events are committed."""
-        outcomes = await ws.events.ingest_body_async(
-            stream, await _body(request),
-            request.headers.get("content-type", "application/json"), backfill=backfill)
-        counts = {k: sum(o.status == k for o in outcomes)
-                  for k in ("accepted", "duplicate", "rejected")}
-        if counts["rejected"] and counts["rejected"] == len(outcomes):
-            return problems.problem(422, "EventsRejected", f"all {len(outcomes)} events were "
-                                    "rejected", request.url.path, **counts,
-                                    results=[o.describe() for o in outcomes])
-        return Response(answer_body(counts, outcomes), media_type="application/json",
-                        status_code=207 if counts["rejected"] else 200)
+        reason; a 2xx means the accepted events are committed. (Without ``backfill`` the
+        request is answered by :class:`meterql.server.push.EventPush`, the same way.)"""
+        return await push_response(ws, stream, request.url.path, request.headers,
+                                   request.receive, backfill)
 
     @api.put("/v1/events/{stream}", status_code=201)
     def create_stream(stream: str, body: StreamIn) -> dict[str, Any]:
@@ -185,14 +178,37 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     return api
 
 
-async def _body(request: Request) -> bytes:
+async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: Mapping[str, str],
+                        receive: Any, backfill: str | None = None) -> Response:
+    """The answer to ``POST /v1/events/{stream}`` (``headers`` and ``receive`` are the
+    request's; its key is checked already)."""
+    body = await _body(receive, headers.get("content-encoding", ""))
+    outcomes = await ws.events.ingest_body_async(
+        stream, body, headers.get("content-type", "application/json"), backfill=backfill)
+    counts = {k: sum(o.status == k for o in outcomes)
+              for k in ("accepted", "duplicate", "rejected")}
+    if counts["rejected"] and counts["rejected"] == len(outcomes):
+        return problems.problem(422, "EventsRejected", f"all {len(outcomes)} events were "
+                                "rejected", path, **counts,
+                                results=[o.describe() for o in outcomes])
+    return Response(answer_body(counts, outcomes), media_type="application/json",
+                    status_code=207 if counts["rejected"] else 200)
+
+
+async def _body(receive: Any, encoding: str) -> bytes:
+    """The request's body, read from the ASGI ``receive``; gzip undone."""
     data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ParameterError("the client went away before the body was read")
+        data += message.get("body", b"")
         if len(data) > MAX_BODY:
             raise ParameterError(f"the body is larger than {MAX_BODY >> 20} MB",
                                  hint="send smaller batches")
-    if request.headers.get("content-encoding", "").lower() == "gzip":
+        if not message.get("more_body", False):
+            break
+    if encoding.lower() == "gzip":
         try:
             decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out = decompressor.decompress(bytes(data), MAX_BODY + 1)

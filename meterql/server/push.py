@@ -1,0 +1,60 @@
+"""``POST /v1/events/{stream}`` without a query string, answered before FastAPI's routing.
+
+The push endpoint is the API's hot path: a billing engine may send one event per request,
+thousands per second, and the event loop is the server's one thread for every request. FastAPI's
+routing, dependency resolution and request objects cost as much as the push itself, so these
+requests are answered here: the same key check (scope ``ingest``), the same body handling and
+the same answer (:func:`meterql.server.ingest.push_response`). The route in ingest.py stays:
+it documents the endpoint in OpenAPI and answers pushes into a backfill (``?backfill=``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import meterql
+from meterql.errors import MeterqlError
+from meterql.server import problems
+from meterql.server.ingest import push_response
+from meterql.server.keys import check_key
+
+_PATH = re.compile(r"^/v1/events/([^/]+)$")
+
+
+class EventPush:
+    """ASGI middleware: answers ``POST /v1/events/{stream}`` (no query string) itself."""
+
+    def __init__(self, app: Any, ws: meterql.Workspace) -> None:
+        self.app, self.ws = app, ws
+
+    async def __call__(self, scope, receive, send) -> None:
+        match = None
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope["query_string"]:
+            match = _PATH.match(scope["path"])
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        headers = _Headers(scope["headers"])
+        try:
+            key = check_key(self.ws.records, headers.get("authorization"), "ingest")
+            scope.setdefault("state", {})["key"] = key  # (for the access log)
+            response = await push_response(self.ws, match.group(1), scope["path"], headers,
+                                           receive)
+        except MeterqlError as exc:
+            response = problems.meterql_problem(exc, scope["path"])
+        await response(scope, receive, send)
+
+
+class _Headers:
+    """The few request headers a push reads, from the ASGI scope's list (lowercase names)."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, name: str, default: str | None = None) -> Any:
+        wanted = name.encode()
+        for key, value in self._raw:
+            if key == wanted:
+                return value.decode("latin-1")
+        return default
