@@ -32,7 +32,7 @@ class IdIndex:
 
     def any_taken(self, keys: list[int]) -> bool:
         recent, base = self._recent, self._base
-        if any(k in recent for k in keys):
+        if not recent.isdisjoint(keys):
             return True
         n = len(base)
         if not n:

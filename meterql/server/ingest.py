@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.errors import ParameterError
+from meterql.local.events import Accepted
 from meterql.output import json_value
 from meterql.server import problems
 
@@ -72,7 +73,12 @@ def answer_body(counts: dict[str, int], outcomes: list) -> bytes:
     """``{**counts, "results": [o.describe() ...]}`` as JSON, written directly: a batch's
     answer has one entry per event, and json.dumps of as many dicts costs several times more
     than the batch's own checks. Entries with a reason go through json.dumps."""
-    parts = []
+    if isinstance(outcomes, Accepted):  # (every event accepted: from the ids alone)
+        parts = [f'{{"index":{i},"id":{_json_string(x)},"status":"accepted"}}'
+                 for i, x in enumerate(outcomes.ids)]
+        outcomes = ()
+    else:
+        parts = []
     for o in outcomes:
         if o.reason is None:
             ident = "null" if o.id is None else _json_string(o.id)
@@ -185,8 +191,11 @@ async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: 
     body = await _body(receive, headers.get("content-encoding", ""))
     outcomes = await ws.events.ingest_body_async(
         stream, body, headers.get("content-type", "application/json"), backfill=backfill)
-    counts = {k: sum(o.status == k for o in outcomes)
-              for k in ("accepted", "duplicate", "rejected")}
+    if isinstance(outcomes, Accepted):
+        counts = {"accepted": len(outcomes), "duplicate": 0, "rejected": 0}
+    else:
+        counts = {k: sum(o.status == k for o in outcomes)
+                  for k in ("accepted", "duplicate", "rejected")}
     if counts["rejected"] and counts["rejected"] == len(outcomes):
         return problems.problem(422, "EventsRejected", f"all {len(outcomes)} events were "
                                 "rejected", path, **counts,
