@@ -642,15 +642,12 @@ class EventStreams:
             for stream, records in by_stream.items():
                 config = self._config(cur, stream)
                 rows = _record_rows(config, records)
-                outcomes: list[Outcome | None] = [None] * rows.num_rows
-                self._store_rows(cur, config, f"local.events.{quote(stream)}", rows,
-                                 list(range(rows.num_rows)), None, outcomes,
-                                 _How(careful=careful, at=datetime.now(UTC)))
-                taken = [o for o in outcomes if o is not None and o.status != "accepted"]
+                taken = self._store_rows(cur, config, f"local.events.{quote(stream)}", rows,
+                                         [], None, None, _How(careful=careful, at=None))
                 if taken:  # the id index is meant to make this impossible
                     log.error("stream %s: %d logged events had ids taken before (first: %s); "
                               "they were answered as accepted and are stored once", stream,
-                              len(taken), taken[0].id)
+                              len(taken), taken[0])
             cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?", [last])
 
     def _recover(self) -> None:
@@ -916,20 +913,23 @@ class EventStreams:
 
     def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
                     index_of: list[int], backfill: str | None,
-                    outcomes: list[Outcome | None], how: _How) -> None:
+                    outcomes: list[Outcome | None] | None, how: _How) -> list[str]:
         """Claim the rows' ids (all distinct) in the id index, then insert the rows whose ids
         were new. Ids seen before, in any earlier call, are found at once whatever the
         stream's size. Not ``how.careful``: one plain insert claims every id, and raises
         ConstraintException if any was taken (the caller then retries carefully). Careful:
         ids are claimed one by one and the taken ones answered as duplicates or conflicts.
-        Rows are stored with ``_ingested_at = how.at``. Fills ``outcomes`` at ``index_of``.
-        The rows are read by DuckDB's replacement scan of the local ``incoming_events``
-        (cheaper than registering and unregistering a view for each group)."""
+        Rows are stored with ``_ingested_at = how.at`` (or their own column of it). Fills
+        ``outcomes`` at ``index_of`` (None: rows already answered, from the event log).
+        Returns the ids that were taken before. The rows are read by DuckDB's replacement
+        scan of the local ``incoming_events`` (cheaper than registering and unregistering a
+        view for each group)."""
         ident = quote(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
         fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
         incoming_events = typed  # noqa: F841 - read by name in the SQL below
-        ids = typed.column(config.id_field).to_pylist()
+        answer = outcomes is not None
+        ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
         claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
                  " ? FROM incoming_events")
         if not how.careful:
@@ -940,7 +940,7 @@ class EventStreams:
                 claim + " ON CONFLICT DO NOTHING RETURNING id",
                 [config.name, backfill]).fetchall()}
             taken = [i for i in ids if i not in claimed]
-        if taken:
+        if taken and outcomes is not None:
             mine = dict(cur.execute(
                 f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
                 f"list_contains(?, {ident})", [taken]).fetchall())
@@ -952,10 +952,11 @@ class EventStreams:
                     Outcome(index, event_id, "rejected",
                             f"id {event_id} was stored before with a different body; "
                             "amend the event to change it"))
-        for row, event_id in enumerate(ids):
-            if event_id in claimed:
-                outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
-        if claimed:
+        if outcomes is not None:
+            for row, event_id in enumerate(ids):
+                if event_id in claimed:
+                    outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
+        if claimed or not (answer or how.careful):
             keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
             at = "" if stamped else ", ?::TIMESTAMPTZ AS _ingested_at"
             cur.execute(
@@ -965,6 +966,7 @@ class EventStreams:
             if backfill is not None:
                 cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
                             "WHERE id = ?", [len(claimed), backfill])
+        return taken
 
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
               target: str, backfill: str | None, how: _How) -> list[Outcome] | None:
@@ -1212,7 +1214,7 @@ class _How:
     """How a group is written: ids claimed carefully (one by one) or not, and its time."""
 
     careful: bool
-    at: datetime
+    at: datetime | None  # None: the rows carry their own _ingested_at
 
 
 @dataclass

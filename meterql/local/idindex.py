@@ -50,8 +50,9 @@ class IdIndex:
 
     def add(self, keys: list[int]) -> None:
         self._recent.update(keys)
-        if len(self._recent) >= _MERGE_AT:
-            self._base = np.union1d(self._base, np.fromiter(self._recent, dtype=np.int64))
+        if len(self._recent) >= _MERGE_AT:  # one pass over the array (no sort of it)
+            new = np.sort(np.fromiter(self._recent, dtype=np.int64, count=len(self._recent)))
+            self._base = np.insert(self._base, self._base.searchsorted(new), new)
             self._recent = set()
 
     def discard(self, keys: list[int]) -> None:
