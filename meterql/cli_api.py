@@ -199,7 +199,6 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
                          sync_every_s=sync_every)
         click.echo(f"meterql serving {ws.home} on http://{host}:{port} (docs at /docs)",
                    err=True)
-        import os as _os; sys.setswitchinterval(float(_os.environ.get("SWI", "0.005")))
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
