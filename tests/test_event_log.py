@@ -1,0 +1,238 @@
+"""The logged way of event pushes: the event log (eventlog.py), the id index (idindex.py), and
+what they promise together: an answered push is durable, seen by the next query, never counted
+twice, and survives a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+import meterql
+from meterql.local import events as events_module
+from meterql.local import idindex
+from meterql.local.eventlog import EventLog, body_payload, rows_payload
+from meterql.local.events import Accepted
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+T = (NOW - timedelta(hours=1)).isoformat()
+AT = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def ndjson(*events) -> bytes:
+    return ("\n".join(json.dumps(e) for e in events) + "\n").encode()
+
+
+def event(i, **fields):
+    return {"id": f"e{i}", "timestamp": T, "customer_id": "acme", "qty": 1.5, **fields}
+
+
+@pytest.fixture()
+def ws(tmp_path):
+    with meterql.connect(tmp_path / "home") as workspace:
+        workspace.events.ingest_body("calls", ndjson(event(0)), "application/x-ndjson")
+        yield workspace
+
+
+def push(ws, body: bytes, content_type: str = "application/x-ndjson"):
+    return asyncio.run(ws.events.ingest_body_async("calls", body, content_type))
+
+
+# -- the log file ------------------------------------------------------------------------------
+def test_the_log_reads_back_its_records_and_cuts_a_torn_tail(tmp_path):
+    path = tmp_path / "events.log"
+    rows = pa.table({"id": ["a", "b"], "qty": pa.array([1, 2], pa.int64())})
+    log = EventLog(path)
+    assert log.recover(0) == []
+    assert log.append([rows_payload("calls", rows), body_payload("calls", "application/json",
+                                                                 b'{"id": "c"}')], AT) == [1, 2]
+    log.close()
+    good = path.stat().st_size
+    with open(path, "ab") as f:
+        f.write(b"MQE2\x03\x00\x00")  # a record cut short by a crash
+
+    log = EventLog(path)
+    first, second = log.recover(0)
+    assert (first.seq, first.stream, first.at, first.rows) == (1, "calls", AT, rows)
+    assert (second.seq, second.body, second.content_type) == (2, b'{"id": "c"}',
+                                                              "application/json")
+    assert path.stat().st_size == good  # the torn record is cut off
+    assert log.append([body_payload("calls", "application/json", b"{}")], AT) == [3]
+    log.close()
+
+    log = EventLog(path)
+    assert [r.seq for r in log.recover(2)] == [3]  # records up to 2 were applied
+    log.close()
+
+
+def test_a_record_whose_checksum_fails_ends_the_log(tmp_path):
+    path = tmp_path / "events.log"
+    log = EventLog(path)
+    log.append([body_payload("calls", "application/json", b'{"id": "a"}')], AT)
+    size = path.stat().st_size
+    log.append([body_payload("calls", "application/json", b'{"id": "b"}')], AT)
+    log.close()
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0xFF  # one flipped bit in the second record's payload
+    path.write_bytes(bytes(data))
+    log = EventLog(path)
+    assert [r.body for r in log.recover(0)] == [b'{"id": "a"}']
+    assert path.stat().st_size == size
+    assert log.append([body_payload("calls", "application/json", b"{}")], AT) == [2]
+
+
+def test_the_log_is_emptied_only_once_its_last_record_is_applied(tmp_path):
+    log = EventLog(tmp_path / "events.log")
+    log.recover(0)
+    log.append([body_payload("s", "application/json", b"{}")] * 3, AT)
+    assert not log.reset(2)  # record 3 is not applied yet
+    assert (tmp_path / "events.log").stat().st_size > 0
+    assert log.reset(3)
+    assert (tmp_path / "events.log").stat().st_size == 0
+    assert log.append([body_payload("s", "application/json", b"{}")], AT) == [4]
+
+
+# -- the id index ------------------------------------------------------------------------------
+def test_the_id_index_finds_every_taken_id_before_and_after_merges(monkeypatch):
+    monkeypatch.setattr(idindex, "_MERGE_AT", 5)
+    index = idindex.IdIndex([f"old{i}" for i in range(100)])
+    assert len(index) == 100
+    for i in range(0, 100, 7):
+        assert index.any_taken(idindex.hashes([f"old{i}"]))
+    assert not index.any_taken(idindex.hashes([f"new{i}" for i in range(50)]))
+    for start in range(0, 40, 4):  # merged into the sorted array every 5
+        index.add(idindex.hashes([f"new{i}" for i in range(start, start + 4)]))
+    assert len(index) == 140
+    for i in range(40):
+        assert index.any_taken(idindex.hashes([f"new{i}"]))
+        assert index.any_taken(idindex.hashes([f"x{j}" for j in range(20)] + [f"new{i}"]))
+    assert not index.any_taken(idindex.hashes([f"new{i}" for i in range(40, 80)]))
+    index.add(idindex.hashes(["failed"]))
+    index.discard(idindex.hashes(["failed"]))  # its write failed: the id is free again
+    assert not index.any_taken(idindex.hashes(["failed"]))
+
+
+# -- the logged way in a workspace -------------------------------------------------------------
+def test_answered_pushes_are_seen_by_every_next_query_while_the_log_is_applied(ws, monkeypatch):
+    monkeypatch.setattr(events_module, "_APPLY_ROWS", 10)  # each push is applied at once,
+    apply = events_module.EventStreams._apply_records
+
+    def slowly(*args, **kwargs):  # and slowly: a query comes while one is under way
+        time.sleep(0.05)
+        return apply(*args, **kwargs)
+
+    monkeypatch.setattr(events_module.EventStreams, "_apply_records", slowly)
+
+    async def scenario():
+        total = 1
+        for n in range(25):
+            out = await ws.events.ingest_body_async(
+                "calls", ndjson(*(event(f"{n}-{i}") for i in range(20))),
+                "application/x-ndjson")
+            assert isinstance(out, Accepted) and len(out) == 20  # (the logged way)
+            total += 20
+            await asyncio.sleep(0.01)  # (the writer may be applying now)
+            seen = await asyncio.to_thread(
+                lambda: ws.query("SELECT count(*), count(DISTINCT id) FROM "
+                                 "local.events.calls").rows())
+            assert seen == [(total, total)], n
+
+    asyncio.run(scenario())
+
+
+def test_a_retry_of_an_event_still_in_the_log_is_a_duplicate_and_a_new_body_is_refused(
+        ws, monkeypatch):
+    monkeypatch.setattr(events_module, "_APPLY_S", 3600.0)  # nothing applied meanwhile
+    first = push(ws, json.dumps(event(1)).encode(), "application/json")
+    assert isinstance(first, Accepted)
+    assert ws.events._pending  # still only in the log
+    again = push(ws, json.dumps(event(1)).encode(), "application/json")
+    assert [(o.status, o.reason) for o in again] == [("duplicate", "already stored")]
+    changed = push(ws, ndjson(event(1, qty=2.5), event(2)))
+    assert [o.status for o in changed] == ["rejected", "accepted"]
+    assert "stored before with a different body" in changed[0].reason
+    assert ws.query("SELECT id, qty FROM local.events.calls ORDER BY id").rows() == [
+        ("e0", Decimal("1.5")), ("e1", Decimal("1.5")), ("e2", Decimal("1.5"))]
+
+
+def test_a_push_waits_behind_a_queued_request_of_its_stream(ws):
+    async def scenario():
+        with ws.local._lock:  # the writer cannot write: requests queue behind it
+            first = asyncio.create_task(ws.events.ingest_body_async(
+                "calls", json.dumps(event(1, region="eu")).encode(),  # a new column
+                "application/json"))
+            await asyncio.sleep(0.1)
+            second = asyncio.create_task(ws.events.ingest_body_async(
+                "calls", json.dumps(event(2)).encode(), "application/json"))
+            await asyncio.sleep(0.3)
+            # It fits the stream and its id is new, but the stream has a request queued for
+            # the writer: it is written after that one, not answered from the log before it.
+            assert not second.done()
+        return await first, await second
+
+    first, second = asyncio.run(scenario())
+    assert [o.status for o in first] == [o.status for o in second] == ["accepted"]
+    assert ws.query("SELECT id, region FROM local.events.calls ORDER BY id").rows() == [
+        ("e0", None), ("e1", "eu"), ("e2", None)]
+
+
+CRASH = textwrap.dedent("""
+    import asyncio, json, os, sys
+    import meterql
+    from meterql.local import events
+    events._APPLY_S = 3600.0  # nothing leaves the log before the crash
+    ws = meterql.connect(sys.argv[1])
+    ws.events.ingest_body("calls", sys.argv[2].encode(), "application/x-ndjson")
+    async def main():
+        answered = []
+        for n in range(5):
+            body = "\\n".join(json.dumps({"id": f"k{n}-{i}", "timestamp": sys.argv[3],
+                                          "customer_id": "acme", "qty": 1.5})
+                              for i in range(100)).encode()
+            out = await ws.events.ingest_body_async("calls", body, "application/x-ndjson")
+            answered += [o.id for o in out if o.status == "accepted"]
+        single = json.dumps({"id": "one", "timestamp": sys.argv[3], "customer_id": "acme",
+                             "qty": "2.5"}).encode()
+        out = await ws.events.ingest_body_async("calls", single, "application/json")
+        answered += [o.id for o in out if o.status == "accepted"]
+        return answered
+    print(json.dumps(asyncio.run(main())), flush=True)
+    os._exit(0)  # no close: as if killed
+""")
+
+
+def test_events_answered_from_the_log_survive_a_crash(tmp_path):
+    home = tmp_path / "home"
+    run = subprocess.run([sys.executable, "-c", CRASH, str(home), ndjson(event(0)).decode(), T],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert run.returncode == 0, run.stderr
+    answered = json.loads(run.stdout)
+    assert len(answered) == 501
+    log = home / "events.log"
+    assert log.stat().st_size > 0  # the answered events are in the log only
+    with open(log, "ab") as f:
+        f.write(b"MQE2 torn")  # and a write the crash cut short
+    with meterql.connect(home) as ws:
+        assert log.stat().st_size == 0  # applied at opening, then emptied
+        rows = ws.query("SELECT count(*), count(DISTINCT id), sum(qty) FROM "
+                        "local.events.calls").rows()
+        assert rows == [(502, 502, Decimal("1.5") * 502 + 1)]
+        ids = {r[0] for r in ws.query("SELECT id FROM local.events.calls").rows()}
+        assert set(answered) <= ids
+        assert ws.local.watermark("local.events.calls")["last_ingest_at"] is not None
+        retry = asyncio.run(ws.events.ingest_body_async(
+            "calls", json.dumps({"id": "one", "timestamp": T, "customer_id": "acme",
+                                 "qty": "2.5"}).encode(), "application/json"))
+        assert [o.status for o in retry] == ["duplicate"]
+    with meterql.connect(home) as ws:  # and opening again applies nothing twice
+        assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(502,)]
