@@ -594,7 +594,7 @@ class EventStreams:
             answer = error if error is not None else item.outcomes
             if item.loop is here:
                 _settle(item.future, answer)
-            else:
+            elif not item.loop.is_closed():  # (closed: nobody waits for the answer)
                 item.loop.call_soon_threadsafe(_settle, item.future, answer)
 
     def _wait_logged(self, ticket: int) -> None:
