@@ -5,8 +5,9 @@ write returns), not once DuckDB has them: a write here costs one system call, wh
 transaction costs several statements. The events writer applies logged records to
 ``local.events`` in large transactions, each storing the last record's sequence number
 (``local.__meterql__.event_log``) with the rows, and before any query reads an event stream.
-After a crash, records past that number are applied again when the workspace opens; once
-everything is applied the file is emptied.
+After a crash, records past that number are applied again when the workspace opens. Once
+everything is applied the file is emptied; under a steady load (when that moment never comes)
+the applied records are cut from its head once it passes 16 MB.
 
 A record: a header (magic, sequence number, time of the write, payload length, CRC-32 of the
 payload) and the payload: the stream's name and either the rows as an Arrow IPC stream (a batch
@@ -30,6 +31,8 @@ import pyarrow as pa
 _HEADER = struct.Struct("<4sQqII")  # magic, seq, written at (µs since 1970), length, CRC-32
 _MAGIC = b"MQE2"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPACT_AT = 16 << 20  # bytes: past this, applied records are cut from the file's head
+_FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_DSYNC
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,16 @@ def body_payload(stream: str, content_type: str, body: bytes) -> bytes:
     return _head(b"J", stream, content_type) + body
 
 
+def payload_of(record: Record) -> bytes:
+    if record.rows is not None:
+        return rows_payload(record.stream, record.rows)
+    return body_payload(record.stream, record.content_type, record.body or b"")
+
+
 def _head(kind: bytes, stream: str, content_type: str) -> bytes:
-    name, ctype = stream.encode(), content_type.encode()[:255]
+    # Only the media type, which is all a body is read by (parse_body): ASCII, short.
+    media = content_type.split(";")[0].strip().lower()
+    name, ctype = stream.encode(), media.encode("ascii", "replace")[:255]
     return kind + bytes([len(name)]) + name + bytes([len(ctype)]) + ctype
 
 
@@ -67,7 +78,7 @@ def _decode(seq: int, at: datetime, payload: bytes) -> Record:
     kind, n = payload[:1], payload[1]
     stream = payload[2:2 + n].decode()
     m = payload[2 + n]
-    content_type = payload[3 + n:3 + n + m].decode()
+    content_type = payload[3 + n:3 + n + m].decode("ascii", "replace")
     data = payload[3 + n + m:]
     if kind == b"A":
         return Record(seq, stream, at, rows=pa.ipc.open_stream(data).read_all())
@@ -80,9 +91,13 @@ class EventLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_DSYNC, 0o600)
+        created = not path.exists()
+        self._fd = os.open(path, _FLAGS, 0o600)
+        if created:
+            _sync_dir(path.parent)  # (the file's name must survive a power cut too)
         self._size = 0
         self._next = 1
+        self._ends: list[tuple[int, int]] = []  # (seq, end offset) of records in the file
         self.broken: str | None = None  # why appends are refused (a write failed half-way)
 
     def close(self) -> None:
@@ -109,6 +124,7 @@ class EventLog:
                     records.append(_decode(seq, at, payload))
                 last = max(last, seq)
                 end = start + length
+                self._ends.append((seq, end))
             if end != len(data):
                 os.ftruncate(self._fd, end)
             self._size, self._next = end, last + 1
@@ -142,6 +158,7 @@ class EventLog:
                     self.broken = f"{self.path} could not be cut back after a failed write: {exc}"
                 raise
             self._size += len(data)
+            self._ends.append((self._next - 1, self._size))
             return list(range(first, self._next))
 
     def last_seq(self) -> int:
@@ -149,10 +166,58 @@ class EventLog:
             return self._next - 1
 
     def reset(self, applied: int) -> bool:
-        """Empty the file if every record in it is applied (``applied`` is the last)."""
+        """Records up to ``applied`` are in DuckDB: empty the file if that is all of them, or
+        cut them from its head once it passes 16 MB (the rest is copied to a new file that
+        replaces it: a crash leaves one or the other). True if the file shrank."""
         with self._lock:
-            if self._next - 1 != applied or self._size == 0:
+            if self._size == 0:
                 return False
-            os.ftruncate(self._fd, 0)
-            self._size = 0
+            if self._next - 1 == applied:
+                os.ftruncate(self._fd, 0)
+                self._size, self._ends = 0, []
+                return True
+            cut = 0
+            while self._ends and self._ends[0][0] <= applied:
+                cut = self._ends.pop(0)[1]
+            if self._size < _COMPACT_AT or not cut:
+                if cut:
+                    self._ends.insert(0, (applied, cut))
+                return False
+            tail = os.pread(self._fd, self._size - cut, cut)
+            fresh = self.path.with_name(self.path.name + ".new")
+            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, tail)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(fresh, self.path)
+            _sync_dir(self.path.parent)
+            os.close(self._fd)
+            self._fd = os.open(self.path, _FLAGS, 0o600)
+            self._size = len(tail)
+            self._ends = [(seq, end - cut) for seq, end in self._ends]
             return True
+
+
+def set_aside(path: Path, records: list[Record]) -> None:
+    """Keep records that could not be applied in ``path`` (same format as the log), durably."""
+    data = b"".join(_HEADER.pack(_MAGIC, r.seq, (r.at - _EPOCH) // timedelta(microseconds=1),
+                                 len(p), zlib.crc32(p)) + p
+                    for r in records for p in [payload_of(r)])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+

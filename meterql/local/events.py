@@ -18,6 +18,7 @@ receives a fraction widens to DECIMAL(38, 9).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -39,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload
+from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore, quote
 
@@ -59,6 +60,8 @@ _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (as
 _APPLY_ROWS = 50_000  # the event log is applied to DuckDB once this many rows are pending,
 _APPLY_S = 0.25  # or the oldest has waited this long (or a query or a request waits)
 _PENDING_MAX = 1_000_000  # past this many rows pending, pushes take the writer's way
+# errors of the disk or memory, not of the data: applying the event log is retried later
+_TRANSIENT = (duckdb.IOException, duckdb.OutOfMemoryException, OSError, MemoryError)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
@@ -109,7 +112,35 @@ class StreamConfig:
 
 def parse_body(data: bytes, content_type: str) -> list[Any]:
     """Events from a request body: a JSON object, a JSON array, NDJSON, or CloudEvents
-    (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``."""
+    (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``, and so
+    do events holding a lone UTF-16 surrogate (``"\\ud800"``: JSON allows the escape, but it
+    is no character, and no column can store it)."""
+    events = _parse_body(data, content_type)
+    if _SURROGATE.search(data):  # (rare: the walk below only then)
+        events = [_Malformed("the event holds a lone UTF-16 surrogate (an escape such as "
+                             "\\ud800 without its pair): not valid Unicode")
+                  if _broken_text(e) else e for e in events]
+    return events
+
+
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _broken_text(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_broken_text(k) or _broken_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_broken_text(v) for v in value)
+    return False
+
+
+def _parse_body(data: bytes, content_type: str) -> list[Any]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -187,7 +218,7 @@ class EventStreams:
         self._slow: dict[str, int] = {}  # stream -> its requests queued for the writer
         self._logq: list[_Logged] = []  # admitted, to be written by the next _write_log
         self._log_writing = threading.Lock()  # one _write_log at a time: tickets in order
-        self._log_soon = False  # a _write_log is scheduled in the event loop
+        self._log_soon: set[asyncio.AbstractEventLoop] = set()  # loops with a write due
         self._tickets = self._logged = 0  # logged pushes admitted / written or failed
         self._pending: list[Record] = []  # in the log, not yet in DuckDB
         self._pending_rows = 0
@@ -207,6 +238,8 @@ class EventStreams:
             writer.join()
         try:
             self._apply_pending()  # (the writer may have ended before the last records)
+        except Exception:  # noqa: BLE001 - they stay in the log: applied at the next opening
+            log.exception("applying the event log at close failed")
         finally:
             self._log.close()
 
@@ -306,7 +339,8 @@ class EventStreams:
             item, logged = self._prepare_logged(stream, data, content_type, backfill, loop)
         if logged is not None:
             with self._turn:
-                soon, self._log_soon = self._log_soon, True
+                soon = loop in self._log_soon
+                self._log_soon.add(loop)
             if not soon:  # written once the loop has read the requests that came with it
                 loop.call_soon(self._write_log)
             return await logged
@@ -406,7 +440,12 @@ class EventStreams:
                     self._write_group(requests)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
                 if not group:
-                    log.exception("applying the event log failed; retried in %.1f s", _APPLY_S)
+                    log.exception("applying the event log failed; retried in %.1f s, and "
+                                  "at the next opening", _APPLY_S)
+                    if self._closed:  # (the records stay in the log for the next opening)
+                        with self._turn:
+                            self._writer = None
+                        return
                 for item in group:
                     item.error = item.error or exc
             if taken:
@@ -551,9 +590,11 @@ class EventStreams:
         a write: the pushes read in the same turn of the loop are written together; the write
         takes about a millisecond, during which the loop waits, but no thread has to be
         woken and then wait for the GIL), and by the writer before it writes a group."""
+        loop = _running_loop()
         with self._log_writing:
             with self._turn:
-                batch, self._logq, self._log_soon = self._logq, [], False
+                batch, self._logq = self._logq, []
+                self._log_soon.discard(loop)
             if batch:
                 self._write_batch(batch)
 
@@ -594,8 +635,9 @@ class EventStreams:
             answer = error if error is not None else item.outcomes
             if item.loop is here:
                 _settle(item.future, answer)
-            elif not item.loop.is_closed():  # (closed: nobody waits for the answer)
-                item.loop.call_soon_threadsafe(_settle, item.future, answer)
+            else:
+                with contextlib.suppress(RuntimeError):  # (its loop is closed: nobody waits)
+                    item.loop.call_soon_threadsafe(_settle, item.future, answer)
 
     def _wait_logged(self, ticket: int) -> None:
         """Until every push admitted the logged way up to ``ticket`` is written (or failed)."""
@@ -625,6 +667,31 @@ class EventStreams:
                 self._applying = False
 
     def _apply(self, records: list[Record]) -> None:
+        """Apply ``records`` in one transaction. One that cannot be stored (its data, not the
+        disk, is at fault) must not hold back the others, nor every later query: the records
+        are then applied one by one, and one that fails alone is set aside in
+        ``events.unapplied.log`` with an error in the log (the checks made before it was
+        answered are meant to make this impossible)."""
+        try:
+            self._apply_together(records)
+        except _TRANSIENT:
+            raise
+        except Exception as exc:
+            if len(records) > 1:
+                for record in records:
+                    self._apply([record])
+                return
+            aside = self._store.home / "events.unapplied.log"
+            log.error("an answered push to stream %s (event log record %d) cannot be stored "
+                      "(%s: %s); it is kept in %s", records[0].stream, records[0].seq,
+                      type(exc).__name__, str(exc)[:300], aside)
+            set_aside(aside, records)
+            with self._store.write() as cur:
+                cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?",
+                            [records[0].seq])
+            self._log.reset(records[0].seq)
+
+    def _apply_together(self, records: list[Record]) -> None:
         by_stream: dict[str, list[Record]] = {}
         for record in records:
             by_stream.setdefault(record.stream, []).append(record)
@@ -903,6 +970,8 @@ class EventStreams:
                 value = event_id if n == config.id_field else event.get(n)
                 if isinstance(value, (dict, list)):
                     value = json.dumps(value, default=str)
+                elif isinstance(value, str) and config.columns[n] == "JSON":
+                    value = json.dumps(value)  # a JSON string (as text it is no JSON)
                 elif isinstance(value, bool) and config.columns[n] != "BOOLEAN":
                     value = str(value).lower()
                 elif value is not None and config.columns[n] in ("VARCHAR", "JSON") \
