@@ -236,3 +236,82 @@ def test_events_answered_from_the_log_survive_a_crash(tmp_path):
         assert [o.status for o in retry] == ["duplicate"]
     with meterql.connect(home) as ws:  # and opening again applies nothing twice
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(502,)]
+
+
+def test_the_log_keeps_only_the_media_type_and_cuts_applied_records_past_its_limit(
+        tmp_path, monkeypatch):
+    from meterql.local import eventlog
+
+    monkeypatch.setattr(eventlog, "_COMPACT_AT", 200)
+    path = tmp_path / "events.log"
+    log = EventLog(path)
+    log.recover(0)
+    odd = "application/json; x=" + "\u00e9" * 200  # (a header as it arrives: latin-1)
+    for i in range(10):
+        log.append([body_payload("calls", odd, b'{"n": %d}' % i)], AT)
+    full = path.stat().st_size
+    assert log.reset(6)  # records 1-6 are applied, 7-10 are not: the head is cut
+    assert path.stat().st_size < full
+    assert log.append([body_payload("calls", odd, b'{"n": 10}')], AT) == [11]
+    log.close()
+    log = EventLog(path)
+    left = log.recover(6)
+    assert [r.seq for r in left] == [7, 8, 9, 10, 11]
+    assert {r.content_type for r in left} == {"application/json"}
+    assert [json.loads(r.body)["n"] for r in left] == [6, 7, 8, 9, 10]
+    assert log.reset(11) and path.stat().st_size == 0
+
+
+def test_events_no_column_can_store_are_refused_before_they_are_answered(ws):
+    ws.events.ingest_body("calls", json.dumps({**event(9), "meta": {"k": 1}}).encode(),
+                          "application/json")
+    lone = b'{"id": "s1", "timestamp": "%s", "customer_id": "acme", "note": "\\ud800"}' % (
+        T.encode())
+    out = push(ws, lone, "application/json")
+    assert [o.status for o in out] == ["rejected"]
+    assert "lone UTF-16 surrogate" in out[0].reason
+    paired = push(ws, lone.replace(b"\\ud800", b"\\ud83d\\ude00"), "application/json")
+    assert [o.status for o in paired] == ["accepted"]
+    text = push(ws, json.dumps({**event(10), "meta": "plain"}).encode(), "application/json")
+    assert isinstance(text, Accepted)  # (the logged way: it must apply)
+    assert ws.query("SELECT id, note, meta FROM local.events.calls WHERE id IN ('s1', 'e10') "
+                    "ORDER BY id").rows() == [("e10", None, '"plain"'), ("s1", "\U0001F600", None)]
+
+
+def test_a_logged_record_that_cannot_be_applied_is_set_aside_and_the_rest_goes_on(tmp_path):
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.events.ingest_body("calls", ndjson(event(0)), "application/x-ndjson")
+    log = EventLog(home / "events.log")
+    log.recover(0)
+    body = json.dumps(event(1)).encode()
+    log.append([body_payload("calls", "application/json", body),
+                body_payload("ghost", "application/json", body),  # no such stream
+                body_payload("calls", "application/json", json.dumps(event(2)).encode())], AT)
+    log.close()
+    with meterql.connect(home) as ws:  # opens: the bad record does not block the others
+        assert ws.query("SELECT list(id ORDER BY id) FROM local.events.calls").rows() == [
+            (["e0", "e1", "e2"],)]
+    aside = EventLog(home / "events.unapplied.log")
+    kept = aside.recover(0)
+    assert [(r.seq, r.stream, r.body) for r in kept] == [(2, "ghost", body)]
+    assert (home / "events.log").stat().st_size == 0
+
+
+def test_close_returns_when_the_log_cannot_be_applied_and_the_events_wait_for_the_next_opening(
+        tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    ws = meterql.connect(home)
+    ws.events.ingest_body("calls", ndjson(event(0)), "application/x-ndjson")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(events_module.EventStreams, "_apply_records", disk_full)
+    assert isinstance(push(ws, ndjson(event(1), event(2))), Accepted)
+    started = time.monotonic()
+    ws.close()
+    assert time.monotonic() - started < 5
+    monkeypatch.undo()
+    with meterql.connect(home) as ws:
+        assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(3,)]
