@@ -7,7 +7,7 @@ transaction costs several statements. The events writer applies logged records t
 (``local.__meterql__.event_log``) with the rows, and before any query reads an event stream.
 After a crash, records past that number are applied again when the workspace opens. Once
 everything is applied the file is emptied; under a steady load (when that moment never comes)
-the applied records are cut from its head once it passes 16 MB.
+the applied records are cut from its head once it passes 64 MB.
 
 A record: a header (magic, sequence number, time of the write, payload length, CRC-32 of the
 payload) and the payload: the stream's name and either the rows as an Arrow IPC stream (a batch
@@ -31,7 +31,7 @@ import pyarrow as pa
 _HEADER = struct.Struct("<4sQqII")  # magic, seq, written at (µs since 1970), length, CRC-32
 _MAGIC = b"MQE2"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_COMPACT_AT = 16 << 20  # bytes: past this, applied records are cut from the file's head
+_COMPACT_AT = 64 << 20  # bytes: past this, applied records are cut from the file's head
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_DSYNC
 
 
@@ -167,7 +167,7 @@ class EventLog:
 
     def reset(self, applied: int) -> bool:
         """Records up to ``applied`` are in DuckDB: empty the file if that is all of them, or
-        cut them from its head once it passes 16 MB (the rest is copied to a new file that
+        cut them from its head once it passes 64 MB (the rest is copied to a new file that
         replaces it: a crash leaves one or the other). True if the file shrank."""
         with self._lock:
             if self._size == 0:

@@ -1414,12 +1414,16 @@ def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
 
 def _lines(data: bytes) -> int:
     """The non-blank lines of an NDJSON body: its events, one per line."""
-    if not _BLANK_LINE.search(data):  # (the common case, counted in C)
-        return data.count(b"\n") + (not data.endswith(b"\n"))
+    if not data:
+        return 0
+    if b"\r" not in data and b"\n\n" not in data and not data.startswith(b"\n") \
+            and not _SPACES_LINE.search(data) and not _SPACES_FIRST.match(data):
+        return data.count(b"\n") + (not data.endswith(b"\n"))  # (the common case, in C)
     return sum(1 for line in data.splitlines() if line.strip())
 
 
-_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r\f\v]*(?:\n|$)|\r(?!\n)")  # (or a lone CR)
+_SPACES_LINE = re.compile(rb"\n[ \t\f\v]+(?:\n|\Z)")  # a line of spaces only
+_SPACES_FIRST = re.compile(rb"[ \t\f\v]+(?:\n|\Z)")
 
 
 def _accepted(items: list[_Pending]) -> bool:
