@@ -13,6 +13,7 @@ import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
@@ -315,3 +316,22 @@ def test_close_returns_when_the_log_cannot_be_applied_and_the_events_wait_for_th
     monkeypatch.undo()
     with meterql.connect(home) as ws:
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(3,)]
+
+
+def test_logged_events_read_back_by_arrow_keep_the_fingerprint_of_every_other_way(ws):
+    kolkata = ZoneInfo("Asia/Kolkata")
+    rich = {"id": "r1", "timestamp": (NOW - timedelta(minutes=5)).astimezone(kolkata)
+            .isoformat(), "customer_id": "zo\u00eb", "qty": 12.000000001, "ok": True,
+            "n": -7, "note": 'a"b\u00e9'}
+    ws.events.ingest_body("calls", json.dumps({**rich, "id": "r0"}).encode(), "application/json")
+    first = push(ws, json.dumps(rich).encode(), "application/json")
+    assert isinstance(first, Accepted)  # logged as the body; applied through Arrow's reader
+    ws.events.flush()
+    for body, content_type in ((json.dumps([rich]).encode(), "application/json"),
+                               (json.dumps(rich).encode(), "application/x-ndjson"),
+                               (json.dumps(rich, indent=2).encode(), "application/json")):
+        again = push(ws, body, content_type)
+        assert [(o.status, o.reason) for o in again] == [("duplicate", "already stored")], (
+            content_type, again[0].reason)
+    changed = push(ws, json.dumps({**rich, "n": -8}).encode(), "application/json")
+    assert [o.status for o in changed] == ["rejected"]
