@@ -100,7 +100,8 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         if scheduler is not None:
             scheduler.stop()
 
-    app = FastAPI(
+    app = _App(
+        ws, log,
         title="meterql",
         version=meterql.__version__,
         description="Federated SQL over billing data: queries, aggregates, sources. Errors "
@@ -109,8 +110,6 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     )
     app.state.log = log
     problems.install(app)
-    app.add_middleware(EventPush, ws=ws)  # (inside AccessLog: the last added is outermost)
-    app.add_middleware(AccessLog, log=log)
 
     def scope(needs: str):
         async def check(request: Request,  # async: no worker thread per request
@@ -252,6 +251,19 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         }))
 
     return app
+
+
+class _App(FastAPI):
+    """FastAPI behind two plain ASGI layers: the access log (outermost, so it also answers an
+    unexpected error with a 500 problem), then the event push path (see push.py), which
+    answers ``POST /v1/events/{stream}`` before FastAPI's own middleware and routing."""
+
+    def __init__(self, ws: meterql.Workspace, log: logging.Logger, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._front = AccessLog(EventPush(super().__call__, ws), log=log)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self._front(scope, receive, send)
 
 
 class AccessLog:

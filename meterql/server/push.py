@@ -1,11 +1,12 @@
-"""``POST /v1/events/{stream}`` without a query string, answered before FastAPI's routing.
+"""``POST /v1/events/{stream}`` without a query string, answered before FastAPI.
 
 The push endpoint is the API's hot path: a billing engine may send one event per request,
-thousands per second, and the event loop is the server's one thread for every request. FastAPI's
-routing, dependency resolution and request objects cost as much as the push itself, so these
-requests are answered here: the same key check (scope ``ingest``), the same body handling and
-the same answer (:func:`meterql.server.ingest.push_response`). The route in ingest.py stays:
-it documents the endpoint in OpenAPI and answers pushes into a backfill (``?backfill=``).
+thousands per second, and the event loop is the server's one thread for every request.
+FastAPI's middleware, routing, dependency resolution and request objects cost as much as the
+push itself, so these requests are answered here, in front of FastAPI and behind the access
+log: the same key check (scope ``ingest``), the same body handling and the same answer
+(:func:`meterql.server.ingest.push_response`). The route in ingest.py stays: it documents the
+endpoint in OpenAPI and answers pushes into a backfill (``?backfill=``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ _PATH = re.compile(r"^/v1/events/([^/]+)$")
 
 
 class EventPush:
-    """ASGI middleware: answers ``POST /v1/events/{stream}`` (no query string) itself."""
+    """ASGI layer: answers ``POST /v1/events/{stream}`` (no query string) itself, anything
+    else goes to ``app``."""
 
     def __init__(self, app: Any, ws: meterql.Workspace) -> None:
         self.app, self.ws = app, ws
