@@ -185,12 +185,7 @@ class EventLog:
                 return False
             tail = os.pread(self._fd, self._size - cut, cut)
             fresh = self.path.with_name(self.path.name + ".new")
-            fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, tail)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _write_synced(fresh, tail, os.O_TRUNC)
             os.replace(fresh, self.path)
             _sync_dir(self.path.parent)
             os.close(self._fd)
@@ -205,7 +200,11 @@ def set_aside(path: Path, records: list[Record]) -> None:
     data = b"".join(_HEADER.pack(_MAGIC, r.seq, (r.at - _EPOCH) // timedelta(microseconds=1),
                                  len(p), zlib.crc32(p)) + p
                     for r in records for p in [payload_of(r)])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    _write_synced(path, data, os.O_APPEND)
+
+
+def _write_synced(path: Path, data: bytes, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
     try:
         os.write(fd, data)
         os.fsync(fd)
