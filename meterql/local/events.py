@@ -60,8 +60,12 @@ _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (as
 _APPLY_ROWS = 50_000  # the event log is applied to DuckDB once this many rows are pending,
 _APPLY_S = 0.25  # or the oldest has waited this long (or a query or a request waits)
 _PENDING_MAX = 1_000_000  # past this many rows pending, pushes take the writer's way
-# errors of the disk or memory, not of the data: applying the event log is retried later
-_TRANSIENT = (duckdb.IOException, duckdb.OutOfMemoryException, OSError, MemoryError)
+# Errors that blame a record's data (a value no column takes, a stream that is gone): only
+# then is a record set aside. Anything else (the disk, memory, an interrupt) is retried.
+_DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException,
+                duckdb.ConstraintException, duckdb.BinderException, duckdb.CatalogException,
+                duckdb.OutOfRangeException, LookupError, ValueError, TypeError,
+                pa.ArrowInvalid, pa.ArrowTypeError)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
@@ -674,9 +678,7 @@ class EventStreams:
         answered are meant to make this impossible)."""
         try:
             self._apply_together(records)
-        except _TRANSIENT:
-            raise
-        except Exception as exc:
+        except _DATA_ERRORS as exc:
             if len(records) > 1:
                 for record in records:
                     self._apply([record])
