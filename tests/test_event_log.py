@@ -335,3 +335,17 @@ def test_logged_events_read_back_by_arrow_keep_the_fingerprint_of_every_other_wa
             content_type, again[0].reason)
     changed = push(ws, json.dumps({**rich, "n": -8}).encode(), "application/json")
     assert [o.status for o in changed] == ["rejected"]
+
+
+def test_decimals_with_more_digits_than_they_need_are_stored_both_ways(ws):
+    wide = "1.5" + "0" * 45  # exact, but 47 digits as written
+    logged = push(ws, b'{"id": "d1", "timestamp": "%s", "customer_id": "acme", "qty": 0e400}'
+                  % T.encode(), "application/json")
+    assert isinstance(logged, Accepted)
+    also = push(ws, json.dumps({**event("d2"), "qty": wide}).encode(), "application/json")
+    written = ws.events.ingest("calls", [{**event("d3"), "qty": Decimal(wide)}])
+    assert [o.status for o in [*also, *written]] == ["accepted", "accepted"]
+    assert ws.query("SELECT id, qty FROM local.events.calls WHERE id LIKE 'ed%' OR id LIKE 'd%' "
+                    "ORDER BY id").rows() == [("d1", Decimal(0)), ("ed2", Decimal("1.5")),
+                                               ("ed3", Decimal("1.5"))]
+    assert not (ws.home / "events.unapplied.log").exists()

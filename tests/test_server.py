@@ -262,3 +262,18 @@ def test_the_server_runs_sync_schedules(tmp_path):
             assert source["watermarks"][0]["rows"] == 2
     finally:
         ws.close()
+
+
+def test_an_unexpected_error_is_a_500_problem(server, monkeypatch):
+    _, keys, ws = server
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ws, "sources", broken)
+    with TestClient(create_app(ws), raise_server_exceptions=False) as client:
+        response = client.get("/v1/sources", headers=auth(keys["read"]))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "InternalError"
+    assert "a bug" not in response.text  # (the error is in the server's log only)

@@ -18,6 +18,7 @@ acknowledged (its write had not returned), and it is cut off when the log is ope
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import threading
@@ -167,8 +168,9 @@ class EventLog:
 
     def reset(self, applied: int) -> bool:
         """Records up to ``applied`` are in DuckDB: empty the file if that is all of them, or
-        cut them from its head once it passes 64 MB (the rest is copied to a new file that
-        replaces it: a crash leaves one or the other). True if the file shrank."""
+        cut them from its head once it passes 64 MB. The rest is copied to a new file that
+        replaces it (copied unlocked, but for what was appended meanwhile, so appends hardly
+        wait; a crash leaves one file or the other). True if the file shrank."""
         with self._lock:
             if self._size == 0:
                 return False
@@ -179,20 +181,39 @@ class EventLog:
             cut = 0
             while self._ends and self._ends[0][0] <= applied:
                 cut = self._ends.pop(0)[1]
+            if cut:
+                self._ends.insert(0, (applied, cut))  # (the cut point, kept for next time)
             if self._size < _COMPACT_AT or not cut:
-                if cut:
-                    self._ends.insert(0, (applied, cut))
                 return False
-            tail = os.pread(self._fd, self._size - cut, cut)
-            fresh = self.path.with_name(self.path.name + ".new")
-            _write_synced(fresh, tail, os.O_TRUNC)
-            os.replace(fresh, self.path)
-            _sync_dir(self.path.parent)
-            os.close(self._fd)
-            self._fd = os.open(self.path, _FLAGS, 0o600)
-            self._size = len(tail)
-            self._ends = [(seq, end - cut) for seq, end in self._ends]
+            upto = self._size
+        fresh = self.path.with_name(self.path.name + ".new")
+        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        swapped = False
+        try:
+            _write_all(fd, os.pread(self._fd, upto - cut, cut))  # (only reset swaps _fd)
+            with self._lock:
+                _write_all(fd, os.pread(self._fd, self._size - upto, upto))
+                os.fsync(fd)
+                new_fd = os.open(fresh, _FLAGS)  # (the same file once renamed)
+                try:
+                    os.replace(fresh, self.path)
+                except OSError:
+                    os.close(new_fd)
+                    raise
+                os.close(self._fd)
+                self._fd, swapped = new_fd, True
+                self._size -= cut
+                self._ends = [(seq, end - cut) for seq, end in self._ends if end > cut]
+                try:
+                    _sync_dir(self.path.parent)
+                except OSError as exc:  # the rename may not survive a crash: answer nothing more
+                    self.broken = f"{self.path} was replaced but not synced: {exc}"
             return True
+        finally:
+            os.close(fd)
+            if not swapped:
+                with contextlib.suppress(OSError):
+                    os.unlink(fresh)
 
 
 def set_aside(path: Path, records: list[Record]) -> None:
@@ -200,16 +221,18 @@ def set_aside(path: Path, records: list[Record]) -> None:
     data = b"".join(_HEADER.pack(_MAGIC, r.seq, (r.at - _EPOCH) // timedelta(microseconds=1),
                                  len(p), zlib.crc32(p)) + p
                     for r in records for p in [payload_of(r)])
-    _write_synced(path, data, os.O_APPEND)
-
-
-def _write_synced(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.write(fd, data)
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _sync_dir(path: Path) -> None:

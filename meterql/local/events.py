@@ -64,8 +64,7 @@ _PENDING_MAX = 1_000_000  # past this many rows pending, pushes take the writer'
 # then is a record set aside. Anything else (the disk, memory, an interrupt) is retried.
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException,
                 duckdb.ConstraintException, duckdb.BinderException, duckdb.CatalogException,
-                duckdb.OutOfRangeException, LookupError, ValueError, TypeError,
-                pa.ArrowInvalid, pa.ArrowTypeError)
+                duckdb.OutOfRangeException, LookupError, ValueError, pa.ArrowTypeError)
 
 
 @dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
@@ -228,6 +227,7 @@ class EventStreams:
         self._pending_rows = 0
         self._pending_since = 0.0
         self._applying = False  # records taken from _pending, not yet committed
+        self._applied_seq = 0  # the last record committed to DuckDB (or set aside)
         self._recover()
 
     def close(self) -> None:
@@ -661,7 +661,8 @@ class EventStreams:
         try:
             self._apply(records)
         except BaseException:
-            with self._turn:
+            with self._turn:  # (those applied one by one before the failure stay applied)
+                records = [r for r in records if r.seq > self._applied_seq]
                 self._pending[:0] = records
                 self._pending_rows += sum(r.size for r in records)
                 self._pending_since = time.monotonic()
@@ -679,6 +680,12 @@ class EventStreams:
         try:
             self._apply_together(records)
         except _DATA_ERRORS as exc:
+            self._configs.clear()  # (first: the shapes as DuckDB has them now)
+            try:
+                self._apply_together(records)
+                return
+            except _DATA_ERRORS:
+                pass
             if len(records) > 1:
                 for record in records:
                     self._apply([record])
@@ -691,7 +698,8 @@ class EventStreams:
             with self._store.write() as cur:
                 cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?",
                             [records[0].seq])
-            self._log.reset(records[0].seq)
+            self._applied_seq = records[0].seq
+            self._reset_log(records[0].seq)
 
     def _apply_together(self, records: list[Record]) -> None:
         by_stream: dict[str, list[Record]] = {}
@@ -703,7 +711,16 @@ class EventStreams:
         except duckdb.ConstraintException:
             self._configs.clear()  # (the rollback may have taken back cached columns)
             self._apply_records(by_stream, last, careful=True)
-        self._log.reset(last)
+        self._applied_seq = last
+        self._reset_log(last)
+
+    def _reset_log(self, applied: int) -> None:
+        """Shrink the log after a commit; a failure here loses nothing (it only keeps the
+        file longer), so it is logged, not raised."""
+        try:
+            self._log.reset(applied)
+        except OSError as exc:
+            log.warning("the event log %s could not be shrunk: %s", self._log.path, exc)
 
     def _apply_records(self, by_stream: dict[str, list[Record]], last: int,
                        careful: bool) -> None:
@@ -727,6 +744,7 @@ class EventStreams:
                         "(SELECT 1 FROM local.__meterql__.event_log)")
             applied = cur.execute("SELECT applied_seq FROM local.__meterql__.event_log"
                                   ).fetchone()[0]
+        self._applied_seq = applied
         records = self._log.recover(applied)
         if records:
             log.warning("applying %d event log records written before the last stop",
@@ -1124,6 +1142,13 @@ class EventStreams:
 
     def _correct(self, stream, event_id, event, actor) -> Outcome:
         self.flush()  # the event may still be in the event log
+        try:
+            return self._correct_now(stream, event_id, event, actor)
+        except BaseException:
+            self._configs.clear()  # (the rollback may have taken back columns it added)
+            raise
+
+    def _correct_now(self, stream, event_id, event, actor) -> Outcome:
         changed = False
         with self._store.write() as cur:
             config = self._existing(cur, stream)
@@ -1517,8 +1542,9 @@ def _arrow(values: list[Any], typ: str) -> pa.Array:
         return pa.array(values, pa.int64())
     if typ.startswith("DECIMAL"):
         precision, scale = (int(x) for x in typ[8:-1].split(","))
-        return pa.array([None if v is None else Decimal(v) for v in values],
-                        pa.decimal128(precision, scale))
+        unit = Decimal(1).scaleb(-scale)  # (0e400 or 1.50...0 hold more digits than they need)
+        return pa.array([None if v is None else Decimal(v).quantize(unit, context=_EXACT)
+                         for v in values], pa.decimal128(precision, scale))
     if typ.startswith("TIMESTAMP"):
         return pa.array([None if v is None else _timestamp(v) for v in values],
                         pa.timestamp("us", tz="UTC"))

@@ -67,7 +67,7 @@ def meterql_problem(exc: e.MeterqlError, path: str | None = None,
 
 def install(app) -> None:
     """One handler per kind of failure; none of them echoes secrets or tracebacks. (Anything
-    else is a bug: the app's access-log middleware logs it once and answers a 500 problem.)"""
+    else is a bug: answered as a 500 problem, and logged once by the access log.)"""
 
     @app.exception_handler(e.MeterqlError)
     async def _meterql(request: Request, exc: e.MeterqlError):
@@ -83,6 +83,13 @@ def install(app) -> None:
         return problem(422, "InvalidRequest",
                        f"{first['location']}: {first['message']}", request.url.path,
                        errors=problems)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # (Starlette answers with this, then raises the error on to the access log, which
+        # logs it once with its traceback.)
+        return problem(500, "InternalError", "the server failed to answer this request; the "
+                       "error is in its log", request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
