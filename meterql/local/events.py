@@ -60,6 +60,7 @@ _READ_INLINE = 16 << 10  # bodies up to this size are read in the event loop (as
 _APPLY_ROWS = 50_000  # the event log is applied to DuckDB once this many rows are pending,
 _APPLY_S = 0.25  # or the oldest has waited this long (or a query or a request waits)
 _PENDING_MAX = 1_000_000  # past this many rows pending, pushes take the writer's way
+_LOG_ROUNDS = 4  # turns of the event loop a log write waits for more pushes to join it
 # Errors that blame a record's data (a value no column takes, a stream that is gone): only
 # then is a record set aside. Anything else (the disk, memory, an interrupt) is retried.
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException,
@@ -346,7 +347,7 @@ class EventStreams:
                 soon = loop in self._log_soon
                 self._log_soon.add(loop)
             if not soon:  # written once the loop has read the requests that came with it
-                loop.call_soon(self._write_log)
+                loop.call_soon(self._write_soon, 0, 0)
             return await logged
         self._arrivals(+1)
         try:
@@ -587,6 +588,19 @@ class EventStreams:
             seen.add(event_id)
             ids.append(event_id)
         return ids or None
+
+    def _write_soon(self, rounds: int, seen: int) -> None:
+        """(In the event loop.) Write the log after two more turns of the loop, and then
+        once no more pushes join: while pushes were admitted during the last turn, wait one
+        more (at most _LOG_ROUNDS turns). Each write blocks the loop for a synchronous write,
+        so fewer, fuller writes leave it more time for requests (16 clients, single events:
+        about 2,050 -> 2,400 pushes/s). An idle loop turns in microseconds."""
+        with self._turn:
+            queued = len(self._logq)
+        if rounds < 2 or (queued > seen and rounds < _LOG_ROUNDS):
+            asyncio.get_running_loop().call_soon(self._write_soon, rounds + 1, queued)
+        else:
+            self._write_log()
 
     def _write_log(self) -> None:
         """Write every push admitted the logged way since the last call in one synchronous
