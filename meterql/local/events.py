@@ -227,7 +227,7 @@ class EventStreams:
         self._pending: list[Record] = []  # in the log, not yet in DuckDB
         self._pending_rows = 0
         self._pending_since = 0.0
-        self._applying = False  # records taken from _pending, not yet committed
+        self._logged_seq = 0  # the last record written to the log
         self._applied_seq = 0  # the last record committed to DuckDB (or set aside)
         self._recover()
 
@@ -252,7 +252,7 @@ class EventStreams:
         """Apply every answered push to DuckDB: called before a query reads an event stream
         (a 2xx promises that the next query sees the events)."""
         with self._turn:
-            if not (self._pending or self._applying) and self._logged == self._tickets:
+            if self._applied_seq >= self._logged_seq and self._logged == self._tickets:
                 return
         self._enqueue(_Pending("", [], None, flush=True)).result()
 
@@ -380,7 +380,7 @@ class EventStreams:
         kind = content_type.split(";")[0].strip().lower()
         if kind not in _NDJSON:
             return _Pending(stream, parse_body(data, content_type), backfill,
-                            body=(content_type, data))
+                            body=(kind, data))
         typed = None
         config = self._configs.get(stream)
         if backfill is None and config is not None:
@@ -439,8 +439,7 @@ class EventStreams:
             group = [item for item in group if item.future.set_running_or_notify_cancel()]
             requests = [item for item in group if not item.flush]
             try:
-                self._wait_logged(upto)
-                self._apply_pending()
+                self._apply_logged(upto)
                 if requests:
                     self._write_group(requests)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
@@ -520,8 +519,7 @@ class EventStreams:
         push takes the logged way for a stream without an index, so none is missed)."""
         with self._turn:
             upto = self._tickets
-        self._wait_logged(upto)
-        self._apply_pending()
+        self._apply_logged(upto)
         with self._store.read() as cur:
             ids = cur.sql("SELECT id FROM local.__meterql__.event_ids WHERE stream = ?",
                           params=[stream]).to_arrow_table().column(0).to_pylist()
@@ -604,10 +602,9 @@ class EventStreams:
 
     def _write_log(self) -> None:
         """Write every push admitted the logged way since the last call in one synchronous
-        write, then answer them. Called in the event loop (scheduled by the first push after
-        a write: the pushes read in the same turn of the loop are written together; the write
-        takes about a millisecond, during which the loop waits, but no thread has to be
-        woken and then wait for the GIL), and by the writer before it writes a group."""
+        write, then answer them. Called in the event loop (see :meth:`_write_soon`; the loop
+        waits for the write, but no thread has to be woken and then wait for the GIL), by
+        the writer before it applies the log, and at close."""
         loop = _running_loop()
         with self._log_writing:
             with self._turn:
@@ -624,9 +621,8 @@ class EventStreams:
         try:
             if live:
                 seqs = self._log.append([item.payload for item in live], at)
-                records = [Record(seq, item.stream, at, item.rows, *(
-                    (item.body[1], item.body[0]) if item.body else ()))
-                    for seq, item in zip(seqs, live, strict=True)]
+                records = [Record(seq, item.stream, at, item.rows, *_body_fields(item.body))
+                           for seq, item in zip(seqs, live, strict=True)]
         except Exception as exc:  # noqa: BLE001 - handed to every push of the batch
             log.error("writing the event log %s failed: %s", self._log.path, exc)
             error = WorkspaceError(
@@ -642,6 +638,7 @@ class EventStreams:
             if records:
                 if not self._pending:
                     self._pending_since = time.monotonic()
+                self._logged_seq = records[-1].seq
                 self._pending += records
                 self._pending_rows += sum(r.size for r in records)
                 self._start_writer()
@@ -657,19 +654,20 @@ class EventStreams:
                 with contextlib.suppress(RuntimeError):  # (its loop is closed: nobody waits)
                     item.loop.call_soon_threadsafe(_settle, item.future, answer)
 
-    def _wait_logged(self, ticket: int) -> None:
-        """Until every push admitted the logged way up to ``ticket`` is written (or failed)."""
+    def _apply_logged(self, ticket: int) -> None:
+        """Once every push admitted the logged way up to ``ticket`` is written (or failed),
+        apply all the log holds to DuckDB."""
         self._write_log()
         with self._turn:
             while self._logged < ticket:
                 self._turn.wait()
+        self._apply_pending()
 
     def _apply_pending(self) -> None:
         """Apply the log's pending records to DuckDB in one transaction. On failure they stay
         pending (they are answered: never dropped) and the error is raised."""
         with self._turn:
             records, self._pending, self._pending_rows = self._pending, [], 0
-            self._applying = bool(records)
         if not records:
             return
         try:
@@ -681,9 +679,6 @@ class EventStreams:
                 self._pending_rows += sum(r.size for r in records)
                 self._pending_since = time.monotonic()
             raise
-        finally:
-            with self._turn:
-                self._applying = False
 
     def _apply(self, records: list[Record]) -> None:
         """Apply ``records`` in one transaction. One that cannot be stored (its data, not the
@@ -712,8 +707,7 @@ class EventStreams:
             with self._store.write() as cur:
                 cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?",
                             [records[0].seq])
-            self._applied_seq = records[0].seq
-            self._reset_log(records[0].seq)
+            self._applied(records[0].seq)
 
     def _apply_together(self, records: list[Record]) -> None:
         by_stream: dict[str, list[Record]] = {}
@@ -725,14 +719,15 @@ class EventStreams:
         except duckdb.ConstraintException:
             self._configs.clear()  # (the rollback may have taken back cached columns)
             self._apply_records(by_stream, last, careful=True)
-        self._applied_seq = last
-        self._reset_log(last)
+        self._applied(last)
 
-    def _reset_log(self, applied: int) -> None:
-        """Shrink the log after a commit; a failure here loses nothing (it only keeps the
-        file longer), so it is logged, not raised."""
+    def _applied(self, seq: int) -> None:
+        """Records up to ``seq`` are committed: note it, and shrink the log (a failure there
+        loses nothing, it only keeps the file longer, so it is logged, not raised)."""
+        with self._turn:
+            self._applied_seq = seq
         try:
-            self._log.reset(applied)
+            self._log.reset(seq)
         except OSError as exc:
             log.warning("the event log %s could not be shrunk: %s", self._log.path, exc)
 
@@ -760,6 +755,7 @@ class EventStreams:
                                   ).fetchone()[0]
         self._applied_seq = applied
         records = self._log.recover(applied)
+        self._logged_seq = self._log.last_seq()
         if records:
             log.warning("applying %d event log records written before the last stop",
                         len(records))
@@ -1336,7 +1332,7 @@ class _Pending:
     backfill: str | None
     raw: bytes | None = None  # an NDJSON body, tried as columns first
     typed: pa.Table | None = None  # its rows, already read and checked as columns
-    body: tuple[str, bytes] | None = None  # a JSON body as it came: (content type, bytes)
+    body: tuple[str, bytes] | None = None  # a JSON body as it came: (media type, bytes)
     outcomes: list[Outcome] | None = None
     error: BaseException | None = None
     future: Future = field(default_factory=Future)
@@ -1350,12 +1346,17 @@ class _Logged:
     stream: str
     payload: bytes  # its log record's payload (eventlog.rows_payload or body_payload)
     rows: pa.Table | None  # its rows as columns (NDJSON), or
-    body: tuple[str, bytes] | None  # its body: (content type, bytes)
+    body: tuple[str, bytes] | None  # its body: (media type, bytes)
     keys: list[int]  # its ids' hashes, added to the stream's id index
     ticket: int
     outcomes: Accepted
     loop: asyncio.AbstractEventLoop  # the pushing request's event loop,
     future: asyncio.Future  # of that loop (cheaper than a thread-safe future)
+
+
+def _body_fields(body: tuple[str, bytes] | None) -> tuple[bytes | None, str]:
+    """A logged body's (bytes, media type), in Record's order."""
+    return (None, "") if body is None else (body[1], body[0])
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -293,9 +293,7 @@ class AccessLog:
             self.log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             if "started" not in status:
                 status["code"] = 500
-                await problems.problem(500, "InternalError", "the server failed to answer "
-                                       "this request; the error is in its log",
-                                       scope["path"])(scope, receive, send)
+                await problems.internal_error(scope["path"])(scope, receive, send)
         finally:
             self.log.info("%s %s %s %.1f ms key=%s", scope["method"], scope["path"],
                           status["code"], (time.perf_counter() - t0) * 1000,

@@ -54,6 +54,12 @@ def problem(status: int, title: str, detail: str, instance: str | None = None,
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def internal_error(path: str) -> JSONResponse:
+    """The answer to an unexpected error (a bug): nothing of it but that it is logged."""
+    return problem(500, "InternalError", "the server failed to answer this request; the error "
+                   "is in its log", path)
+
+
 def meterql_problem(exc: e.MeterqlError, path: str | None = None,
                     status: int | None = None) -> JSONResponse:
     info = exc.to_dict()
@@ -88,8 +94,7 @@ def install(app) -> None:
     async def _unexpected(request: Request, exc: Exception):
         # (Starlette answers with this, then raises the error on to the access log, which
         # logs it once with its traceback.)
-        return problem(500, "InternalError", "the server failed to answer this request; the "
-                       "error is in its log", request.url.path)
+        return internal_error(request.url.path)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from starlette.datastructures import Headers
+
 import meterql
 from meterql.errors import MeterqlError
 from meterql.server import problems
@@ -37,7 +39,7 @@ class EventPush:
         if match is None:
             await self.app(scope, receive, send)
             return
-        headers = _Headers(scope["headers"])
+        headers = Headers(scope=scope)
         try:
             key = check_key(self.ws.records, headers.get("authorization"), "ingest")
             scope.setdefault("state", {})["key"] = key  # (for the access log)
@@ -46,17 +48,3 @@ class EventPush:
         except MeterqlError as exc:
             response = problems.meterql_problem(exc, scope["path"])
         await response(scope, receive, send)
-
-
-class _Headers:
-    """The few request headers a push reads, from the ASGI scope's list (lowercase names)."""
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self._raw = raw
-
-    def get(self, name: str, default: str | None = None) -> Any:
-        wanted = name.encode()
-        for key, value in self._raw:
-            if key == wanted:
-                return value.decode("latin-1")
-        return default
