@@ -113,6 +113,21 @@ def test_a_declared_schema_is_enforced(ws):
     assert extra.status == "rejected" and "unknown field 'colour'" in extra.reason
 
 
+@pytest.mark.parametrize("fields,message", [
+    ({"id_field": ""}, "id_field '' is not a valid field name"),
+    ({"customer_field": "_who"}, "customer_field '_who' is not a valid field name"),
+    ({"schema": {"": "VARCHAR"}}, "column '' is not a valid field name"),
+    ({"timestamp_field": "id"}, "must be three different fields, not id, id, customer_id"),
+    ({"schema": {"units": "5"}}, "the declared columns of stream 'bad' are not valid"),
+    ({"schema": {"units": "NOSUCHTYPE"}}, "the declared columns of stream 'bad' are not valid"),
+])
+def test_a_stream_that_cannot_be_created_is_refused_with_the_reason(ws, fields, message):
+    with pytest.raises(InvalidSourceError, match=message):
+        ws.events.create_stream("bad", **fields)
+    assert [s.name for s in ws.events.streams()] == []  # nothing half-made
+    assert ws.events.create_stream("bad").name == "bad"
+
+
 def test_amend_and_void_keep_the_originals(ws):
     ws.events.ingest("calls", [event(1), event(2)])
     assert ws.events.amend("calls", "e1", {"timestamp": T, "customer_id": "acme",
@@ -423,6 +438,10 @@ def test_a_stream_declared_over_http_is_enforced(api):
     assert "unknown field 'x'" in extra.json()["results"][0]["reason"]
     again = client.put("/v1/events/meters", headers=h, json={})
     assert again.status_code == 400 and "exists" in again.json()["detail"]
+    nameless = client.put("/v1/events/other", headers=h, json={"columns": {"": "5"}})
+    assert nameless.status_code == 400  # (was a 500: DuckDB's parser error)
+    assert nameless.headers["content-type"] == "application/problem+json"
+    assert "column '' is not a valid field name" in nameless.json()["detail"]
 
 
 def test_a_streams_watermark_is_its_last_commit_and_survives_a_restart(tmp_path):

@@ -299,12 +299,32 @@ class EventStreams:
                              [config.name]).fetchall()
         if exists:
             raise InvalidSourceError(f"event stream '{config.name}' exists")
+        required = {"id_field": config.id_field, "timestamp_field": config.timestamp_field,
+                    "customer_field": config.customer_field}
+        for what, name in [*required.items(), *(("column", c) for c in schema)]:
+            if not name or name.startswith("_"):
+                raise InvalidSourceError(
+                    f"{what} {name!r} is not a valid field name",
+                    hint="use a non-empty name that does not start with _ (those are kept "
+                    "for meterql)")
+        if len(set(required.values())) < 3:
+            raise InvalidSourceError("the id, timestamp and customer fields must be three "
+                                     f"different fields, not {', '.join(required.values())}")
         columns = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMPTZ",
                    config.customer_field: "VARCHAR", **schema}
         ddl = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
         for staged in ("events", META_STAGE):
-            cur.execute(f"CREATE TABLE local.{staged}.{quote(_table(staged, config.name))} "
-                        f"({ddl}, _ingested_at TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
+            try:
+                cur.execute(f"CREATE TABLE local.{staged}."
+                            f"{quote(_table(staged, config.name))} ({ddl}, _ingested_at "
+                            "TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
+            except (duckdb.ParserException, duckdb.CatalogException,
+                    duckdb.BinderException) as exc:
+                raise InvalidSourceError(
+                    f"the declared columns of stream '{config.name}' are not valid: "
+                    f"{str(exc).splitlines()[0]}",
+                    hint="declare DuckDB types, such as VARCHAR, BIGINT, BOOLEAN, JSON or "
+                    "DECIMAL(18,6)") from None
         self._configs.pop(config.name, None)
         cur.execute("INSERT INTO local.__meterql__.streams (stream, id_field, timestamp_field, "
                     "customer_field, declared) VALUES (?, ?, ?, ?, ?)",
