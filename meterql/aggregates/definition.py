@@ -24,18 +24,17 @@ and any other columns, which are dimensions.
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from lark import Lark, LarkError, UnexpectedInput
 
 from meterql.errors import InvalidAggregateError
+from meterql.sql_text import is_name
 
 #: Parameters the engine supplies to an aggregate's SQL.
 ENGINE_PARAMETERS = ("period_start", "period_end", "customer_id")
 HEADER_KEYS = ("name", "description", "unit", "dialect", "customer")
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 _HEADER = Lark(
     r"""
@@ -131,7 +130,7 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
 def new_aggregate(name: str, sql: str, **fields) -> Aggregate:
     """A draft aggregate with its name and fields checked (the SQL is checked by
     :func:`meterql.aggregates.validate.validate`)."""
-    if not _NAME.match(name or ""):
+    if not is_name(name):
         raise InvalidAggregateError(
             f"'{name}' is not a valid aggregate name",
             hint="use a lowercase identifier: letters, digits and _, starting with a letter",

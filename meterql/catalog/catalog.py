@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +16,8 @@ from meterql.catalog.store import CatalogStore
 from meterql.catalog.uri import parse_uri
 from meterql.dialects import DIALECTS, kind_for_scheme
 from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceError
+from meterql.sql_text import is_name
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: The workspace's own data (events, uploads, manual rows) in its DuckDB file ``local.duckdb``,
 #: read by DuckDB directly as replicas are.
 LOCAL = Source("local", "local", "local://workspace", "sync", {})
@@ -104,7 +103,7 @@ class Catalog:
 
     def validate_source(self, source: Source) -> None:
         """Check a source before it is stored; raises :class:`InvalidSourceError`."""
-        if not _NAME.match(source.name):
+        if not is_name(source.name):
             raise InvalidSourceError(
                 f"'{source.name}' is not a valid source name",
                 hint="use a lowercase identifier: letters, digits and _, starting with a letter",
@@ -251,7 +250,7 @@ def _validate_options(source: Source) -> None:
                 hint=f"did you mean '{close[0]}'?" if close else f"options meterql knows: {known}",
             )
         if SOURCE_OPTIONS[key] == NAME:
-            if not isinstance(value, str) or not _NAME.match(value):
+            if not is_name(value):
                 raise InvalidSourceError(
                     f"source option {key}={value!r} is not valid",
                     source=source.name,

@@ -19,6 +19,7 @@ from meterql.errors import (
     SourceQueryError,
     SourceUnavailableError,
 )
+from meterql.sql_text import quote_ident
 
 _INTROSPECT = """
 SELECT m.name AS table_name, m.type AS table_kind, p.name AS column_name, p.type AS declared,
@@ -102,8 +103,7 @@ class SQLiteConnector(Connector):
         """SQLite keeps no statistics by default; counting a table is a fast B-tree walk."""
         if kind != "table":
             return None
-        quoted = '"' + table.replace('"', '""') + '"'
-        with self.stream(f"SELECT count(*) FROM main.{quoted}") as reader:
+        with self.stream(f"SELECT count(*) FROM main.{quote_ident(table)}") as reader:
             return int(reader.read_all().column(0)[0].as_py())
 
     def translate_error(self, exc: Exception) -> MeterqlError:

@@ -18,6 +18,7 @@ from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import plan_query
 from meterql.engine.result import Result
 from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
+from meterql.sql_text import quote_ident
 
 #: Defaults for every query unless the caller says otherwise.
 DEFAULT_TIMEOUT_S = 300.0
@@ -66,8 +67,8 @@ class Engine:
         cur = self._duck.cursor()  # the stand-ins live and die with this connection
         try:
             for name, columns in typing.tables:
-                cols = ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in columns)
-                cur.execute(f'CREATE TEMPORARY TABLE "{name}" ({cols})')
+                cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
+                cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({cols})")
             return cur.sql(typing.sql, params=dict(params or {}) or None).to_arrow_table().schema
         except duckdb.Error as exc:
             raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}",

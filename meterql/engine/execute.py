@@ -32,6 +32,7 @@ from meterql.errors import (
     RowLimitError,
     SourceQueryError,
 )
+from meterql.sql_text import quote_ident
 
 
 class _Watchdog:
@@ -241,8 +242,8 @@ class Executor:
         cur = self._duck.cursor()  # temporary tables live and die with this connection
         try:
             for name, columns in typing.tables:
-                cols = ", ".join(f"{_quote(c)} {t}" for c, t in columns)
-                cur.execute(f"CREATE TEMPORARY TABLE {_quote(name)} ({cols})")
+                cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
+                cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({cols})")
             schema = cur.sql(typing.sql, params=dict(params) or None).to_arrow_table().schema
         except duckdb.Error:
             schema = None
@@ -413,9 +414,6 @@ def _typing_key(typing: ResultTyping, params: Mapping[str, Any]) -> tuple | None
     tables = tuple((name, tuple(columns)) for name, columns in typing.tables)
     return typing.sql, tables, tuple(signature)
 
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _read_capped(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:

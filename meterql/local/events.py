@@ -42,13 +42,13 @@ import pyarrow.json as pajson
 from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.idindex import IdIndex, hashes
-from meterql.local.store import LocalStore, quote
+from meterql.local.store import LocalStore
+from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
 
 log = logging.getLogger(__name__)
 
 DECIMAL = "DECIMAL(38,9)"
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _INTERNAL = ("_ingested_at", "_backfill")
 _INGESTED = "_ingested_at"
 _EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
@@ -284,7 +284,7 @@ class EventStreams:
                       schema: dict[str, str] | None = None) -> StreamConfig:
         """Create a stream explicitly: to name its required fields, or to declare (and then
         enforce) its columns."""
-        if not _NAME.match(name):
+        if not is_name(name):
             raise InvalidSourceError(f"'{name}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
         with self._store.write() as cur:
@@ -310,13 +310,23 @@ class EventStreams:
         if len(set(required.values())) < 3:
             raise InvalidSourceError("the id, timestamp and customer fields must be three "
                                      f"different fields, not {', '.join(required.values())}")
+        declared = {}
+        for column, typ in schema.items():
+            try:
+                declared[column] = sql_type(typ)
+            except ValueError as exc:
+                raise InvalidSourceError(
+                    f"the declared columns of stream '{config.name}' are not valid: column "
+                    f"{column!r:.80}: {exc}",
+                    hint="declare DuckDB types, such as VARCHAR, BIGINT, BOOLEAN, JSON or "
+                    "DECIMAL(18,6)") from None
         columns = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMPTZ",
-                   config.customer_field: "VARCHAR", **schema}
-        ddl = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
+                   config.customer_field: "VARCHAR", **declared}
+        ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
         for staged in ("events", META_STAGE):
             try:
                 cur.execute(f"CREATE TABLE local.{staged}."
-                            f"{quote(_table(staged, config.name))} ({ddl}, _ingested_at "
+                            f"{quote_ident(_table(staged, config.name))} ({ddl}, _ingested_at "
                             "TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
             except (duckdb.ParserException, duckdb.CatalogException,
                     duckdb.BinderException) as exc:
@@ -415,7 +425,7 @@ class EventStreams:
 
     def _submit(self, item: _Pending) -> Future:
         """Queue ``item`` for the writer thread; the future gets its outcomes (or error)."""
-        if not _NAME.match(item.stream):
+        if not is_name(item.stream):
             raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
         return self._enqueue(item)
@@ -757,7 +767,7 @@ class EventStreams:
             for stream, records in by_stream.items():
                 config = self._config(cur, stream)
                 rows = _record_rows(config, records)
-                taken = self._store_rows(cur, config, f"local.events.{quote(stream)}", rows,
+                taken = self._store_rows(cur, config, f"local.events.{quote_ident(stream)}", rows,
                                          [], None, None, _How(careful=careful, at=None))
                 if taken:  # the id index is meant to make this impossible
                     log.error("stream %s: %d logged events had ids taken before (first: %s); "
@@ -848,10 +858,10 @@ class EventStreams:
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
-        target = f"local.events.{quote(stream)}"
+        target = f"local.events.{quote_ident(stream)}"
         if backfill is not None:
             low, high = self._open_backfill(cur, backfill, stream)
-            target = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
+            target = f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"
         slow = [item for item in items if item.raw is None]
         ready = [item for item in items if item.typed is not None]
         if ready:
@@ -1000,14 +1010,14 @@ class EventStreams:
 
     def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
         for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote(_table(staged, config.name))} "
-                        f"ADD COLUMN {quote(name)} {typ}")
+            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
+                        f"ADD COLUMN {quote_ident(name)} {typ}")
         config.columns[name] = typ
 
     def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
         for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote(_table(staged, config.name))} "
-                        f"ALTER COLUMN {quote(name)} TYPE {typ}")
+            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
+                        f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
         config.columns[name] = typ
 
     @staticmethod
@@ -1043,7 +1053,7 @@ class EventStreams:
         Returns the ids that were taken before. The rows are read by DuckDB's replacement
         scan of the local ``incoming_events`` (cheaper than registering and unregistering a
         view for each group)."""
-        ident = quote(config.id_field)
+        ident = quote_ident(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
         fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
         incoming_events = typed  # noqa: F841 - read by name in the SQL below
@@ -1182,9 +1192,9 @@ class EventStreams:
         changed = False
         with self._store.write() as cur:
             config = self._existing(cur, stream)
-            table = f"local.events.{quote(stream)}"
+            table = f"local.events.{quote_ident(stream)}"
             previous = cur.execute(
-                f"SELECT to_json(t) FROM {table} t WHERE {quote(config.id_field)} = ?",
+                f"SELECT to_json(t) FROM {table} t WHERE {quote_ident(config.id_field)} = ?",
                 [event_id]).fetchall()
             if not previous:
                 raise InvalidSourceError(
@@ -1200,9 +1210,10 @@ class EventStreams:
                         "previous, actor) VALUES (?, ?, ?, ?, ?)",
                         [stream, event_id, "amend" if event is not None else "void",
                          previous[0][0], actor])
-            backfill = cur.execute(f"SELECT _backfill FROM {table} WHERE "
-                                   f"{quote(config.id_field)} = ?", [event_id]).fetchall()[0][0]
-            cur.execute(f"DELETE FROM {table} WHERE {quote(config.id_field)} = ?", [event_id])
+            id_column = quote_ident(config.id_field)
+            backfill = cur.execute(f"SELECT _backfill FROM {table} WHERE {id_column} = ?",
+                                   [event_id]).fetchall()[0][0]
+            cur.execute(f"DELETE FROM {table} WHERE {quote_ident(config.id_field)} = ?", [event_id])
             if event is not None:
                 cur.register("amended_event", self._typed(config, rows))
                 try:
@@ -1261,8 +1272,8 @@ class EventStreams:
             stream, state = self._backfill(cur, backfill)
             if state != "open":
                 raise ParameterError(f"backfill {backfill} is {state}, not open")
-            staged = f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"
-            cur.execute(f"INSERT INTO local.events.{quote(stream)} BY NAME SELECT * FROM "
+            staged = f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"
+            cur.execute(f"INSERT INTO local.events.{quote_ident(stream)} BY NAME SELECT * FROM "
                         f"{staged} WHERE _backfill = ?", [backfill])
             cur.execute(f"DELETE FROM {staged} WHERE _backfill = ?", [backfill])
             cur.execute("UPDATE local.__meterql__.backfills SET state = 'closed', closed_at = "
@@ -1278,8 +1289,8 @@ class EventStreams:
                 raise ParameterError(f"backfill {backfill} is already reverted")
             with self._turn:  # its ids are freed: the index is built again on the next write
                 self._indexes.pop(stream, None)
-            for table in (f"local.events.{quote(stream)}",
-                          f"local.{META_STAGE}.{quote(_table(META_STAGE, stream))}"):
+            for table in (f"local.events.{quote_ident(stream)}",
+                          f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"):
                 cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
             cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND "
                         "backfill = ?", [stream, backfill])
@@ -1449,8 +1460,8 @@ def _fingerprint_sql(columns: list[str]) -> str:
     """The stored body fingerprint, over the typed values: the non-null fields by name (so a
     column added later does not change the fingerprint of events without it)."""
     parts = ", ".join(
-        f"CASE WHEN {quote(n)} IS NOT NULL THEN '{n.replace(chr(39), chr(39) * 2)}=' || "
-        f"CAST({quote(n)} AS VARCHAR) END" for n in sorted(columns))
+        f"CASE WHEN {quote_ident(n)} IS NOT NULL THEN {quote_literal(n + '=')} || "
+        f"CAST({quote_ident(n)} AS VARCHAR) END" for n in sorted(columns))
     return f"md5(concat_ws(chr(31), {parts}))"
 
 

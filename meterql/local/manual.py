@@ -9,16 +9,14 @@ the column.
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 
 from meterql.errors import DataError, InvalidSourceError, ParameterError
-from meterql.local.store import LocalStore, quote
-
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+from meterql.local.store import LocalStore
+from meterql.sql_text import is_name, quote_ident, sql_type
 
 
 class ManualTables:
@@ -29,18 +27,26 @@ class ManualTables:
 
     def create(self, name: str, columns: dict[str, str], key: list[str],
                actor: str | None = None) -> str:
-        if not _NAME.match(name):
+        if not is_name(name):
             raise InvalidSourceError(f"'{name}' is not a valid table name",
                                      hint="use a lowercase identifier: letters, digits and _")
         if not columns or not key or any(k not in columns for k in key):
             raise ParameterError("a manual table needs columns and a key among them",
                                  hint="e.g. --column customer_id:VARCHAR --column credit:"
                                  "DECIMAL(18,2) --key customer_id")
-        cols = ", ".join(f"{quote(c)} {t}" for c, t in columns.items())
-        keys = ", ".join(quote(k) for k in key)
+        types = {}
+        for column, typ in columns.items():
+            try:
+                types[column] = sql_type(typ)
+            except ValueError as exc:
+                raise ParameterError(f"column {column!r:.80} of local.manual.{name}: {exc}",
+                                     hint="column types are DuckDB types, such as VARCHAR, "
+                                     "BIGINT or DECIMAL(18,2)") from None
+        cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in types.items())
+        keys = ", ".join(quote_ident(k) for k in key)
         with self._store.write() as cur:
             try:
-                cur.execute(f"CREATE TABLE local.manual.{quote(name)} ({cols}, "
+                cur.execute(f"CREATE TABLE local.manual.{quote_ident(name)} ({cols}, "
                             f"PRIMARY KEY ({keys}))")
             except duckdb.CatalogException as exc:
                 raise InvalidSourceError(f"local.manual.{name} exists",
@@ -56,7 +62,7 @@ class ManualTables:
     def insert(self, table: str, values: dict[str, Any], actor: str | None = None
                ) -> dict[str, Any]:
         key_cols, target = self._table(table)
-        names = ", ".join(quote(c) for c in values)
+        names = ", ".join(quote_ident(c) for c in values)
         marks = ", ".join("?" for _ in values)
         with self._store.write() as cur:
             self._run(cur, f"INSERT INTO {target} ({names}) VALUES ({marks})",
@@ -71,8 +77,8 @@ class ManualTables:
                actor: str | None = None) -> dict[str, Any]:
         key_cols, target = self._table(table)
         key = self._key(key_cols, key, table)
-        sets = ", ".join(f"{quote(c)} = ?" for c in changes)
-        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        sets = ", ".join(f"{quote_ident(c)} = ?" for c in changes)
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
             before = self._row(cur, target, key)
             if before is None:
@@ -88,7 +94,7 @@ class ManualTables:
     def delete(self, table: str, key: dict[str, Any], actor: str | None = None) -> None:
         key_cols, target = self._table(table)
         key = self._key(key_cols, key, table)
-        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
             before = self._row(cur, target, key)
             if before is None:
@@ -118,7 +124,7 @@ class ManualTables:
         if not rows:
             raise InvalidSourceError(f"no manual table local.manual.{table}",
                                      hint="create it with 'meterql rows create'")
-        return list(rows[0][0]), f"local.manual.{quote(table)}"
+        return list(rows[0][0]), f"local.manual.{quote_ident(table)}"
 
     @staticmethod
     def _key(key_cols: list[str], key: dict[str, Any], table: str) -> dict[str, Any]:
@@ -130,7 +136,7 @@ class ManualTables:
     @staticmethod
     def _row(cur, target: str, key: dict[str, Any]) -> str | None:
         """The row as DuckDB's JSON (decimals written exactly), or None."""
-        where = " AND ".join(f"{quote(k)} = ?" for k in key)
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         rows = cur.execute(f"SELECT to_json(t) FROM {target} t WHERE {where}",
                            list(key.values())).fetchall()
         return rows[0][0] if rows else None

@@ -21,6 +21,7 @@ import duckdb
 
 from meterql.catalog import Catalog, Column, Table
 from meterql.dialects.duckdb import DIALECT as DUCKDB
+from meterql.sql_text import quote_ident, quote_literal
 
 SCHEMAS = ("events", "uploads", "manual")
 META = "__meterql__"
@@ -64,7 +65,7 @@ class LocalStore:
         attached = {r[0] for r in duck.execute(
             "SELECT database_name FROM duckdb_databases()").fetchall()}
         if "local" not in attached:
-            duck.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS local")
+            duck.execute(f"ATTACH {quote_literal(str(path))} AS local")
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
         # id index) once its write-ahead log reaches this size; the default, 16 MB, meant a
         # checkpoint every 50,000 events or so under a steady push load, a quarter of the
@@ -121,8 +122,8 @@ class LocalStore:
                 rows = cur.execute("SELECT last_ingest_at FROM local.__meterql__.watermarks "
                                    "WHERE table_name = ?", [key]).fetchall()
                 if schema == "events":
-                    rows += cur.execute(f"SELECT max(_ingested_at) FROM local.events.{quote(name)}"
-                                        " HAVING count(*) > 0").fetchall()
+                    rows += cur.execute("SELECT max(_ingested_at) FROM local.events."
+                                        f"{quote_ident(name)} HAVING count(*) > 0").fetchall()
             if rows:  # (a commit may have marked a later time meanwhile)
                 self.mark(key, max(r[0] for r in rows))
         at = self._marks.get(key)
@@ -152,6 +153,3 @@ class LocalStore:
             for (schema, name), columns in tables.items()
         ])
 
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -10,7 +10,6 @@ already loaded into a table (same bytes) is recognised and not loaded twice.
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from typing import Any, Literal
 import duckdb
 
 from meterql.errors import DataError, InvalidSourceError, ParameterError
-from meterql.local.store import LocalStore, quote
+from meterql.local.store import LocalStore
+from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
 
 Mode = Literal["append", "replace", "upsert"]
 MODES = ("append", "replace", "upsert")
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Types the sniffer may choose, narrowest first: decimals stay exact.
 _CANDIDATES = ["BOOLEAN", "BIGINT", "DECIMAL(38,9)", "DATE", "TIMESTAMP", "TIMESTAMPTZ",
                "VARCHAR"]
@@ -48,7 +47,7 @@ class UploadReport:
 def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append",
              key: list[str] | None = None, keep_good: bool = False,
              columns: dict[str, str] | None = None, origin: str = "upload") -> UploadReport:
-    if not _NAME.match(table):
+    if not is_name(table):
         raise InvalidSourceError(f"'{table}' is not a valid table name",
                                  hint="use a lowercase identifier: letters, digits and _")
     if mode not in MODES:
@@ -56,7 +55,7 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
     if mode == "upsert" and not key:
         raise ParameterError("upsert needs the key column(s)", hint="pass --key COLUMN")
     digest = hashlib.sha256(data).hexdigest()
-    target = f"local.uploads.{quote(table)}"
+    target = f"local.uploads.{quote_ident(table)}"
     full = f"local.uploads.{table}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.csv"
@@ -89,7 +88,7 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
                     raise ParameterError(f"key column '{column}' is not in the file",
                                          hint="the file's columns: " + ", ".join(names))
             if key:
-                cols = ", ".join(quote(k) for k in key)
+                cols = ", ".join(quote_ident(k) for k in key)
                 dupes = cur.execute(f"SELECT {cols}, count(*) FROM {staged} GROUP BY ALL "
                                     "HAVING count(*) > 1 LIMIT 3").fetchall()
                 if dupes:
@@ -105,7 +104,7 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
                     raise DataError(f"{origin}: columns {', '.join(missing)} are not in {full}",
                                     table=full, hint="use --mode replace to change its columns")
                 if mode == "upsert":
-                    cols = ", ".join(quote(k) for k in key or [])
+                    cols = ", ".join(quote_ident(k) for k in key or [])
                     cur.execute(f"DELETE FROM {target} WHERE ({cols}) IN "
                                 f"(SELECT ({cols}) FROM {staged})")
                 cur.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {staged}")
@@ -119,25 +118,45 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
 
 def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | None,
           origin: str) -> tuple[str, list[dict[str, Any]]]:
-    """Read the file into a temporary table; returns its name and the rows that did not fit."""
+    """Read the file into a temporary table of ``cur``; returns its name and the rows that did
+    not fit.
+
+    The file is read by a DuckDB of its own: the engine's DuckDB, which runs users' SQL, has no
+    file access at all (see Workspace), and this one never sees a user's SQL. The rows cross
+    over as Arrow, into a table with exactly the types the reader chose."""
     tag = uuid.uuid4().hex[:8]
-    staged, rejects, scans = f"upload_{tag}", f"rejects_{tag}", f"scans_{tag}"
-    options = [f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}'"]
+    staged = f"upload_{tag}"
+    options = ["store_rejects = true"]
     if types:
-        cols = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': '{t}'" for c, t in types.items())
+        cols = ", ".join(f"{quote_literal(c)}: {quote_literal(sql_type(t))}"
+                         for c, t in types.items())
         options.append(f"header = true, columns = {{{cols}}}")
     else:
-        options.append("auto_type_candidates = [" + ", ".join(f"'{t}'" for t in _CANDIDATES)
-                       + "]")
+        options.append("auto_type_candidates = ["
+                       + ", ".join(quote_literal(t) for t in _CANDIDATES) + "]")
+    reader = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                "autoload_known_extensions": False})
     try:
-        cur.execute(f"CREATE TEMP TABLE {staged} AS SELECT * FROM read_csv(?, "
-                    + ", ".join(options) + ")", [str(path)])
-    except duckdb.Error as exc:
-        raise DataError(f"{origin} cannot be read as CSV: {str(exc).splitlines()[0]}",
-                        hint="check the file's delimiter, quoting and header") from exc
-    rows = cur.execute(f"SELECT line, column_name, error_message FROM {rejects} "
-                       "ORDER BY line").fetchall()
-    cur.execute(f"DROP TABLE {rejects}")
-    cur.execute(f"DROP TABLE {scans}")
-    return staged, [{"line": line, "column": column, "reason": message.splitlines()[0]}
-                    for line, column, message in rows]
+        try:
+            relation = reader.sql(f"SELECT * FROM read_csv($path, {', '.join(options)})",
+                                  params={"path": str(path)})
+            columns = list(zip(relation.columns, relation.types, strict=True))
+            rows = relation.to_arrow_table()
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0].replace(str(path), "the file")
+            raise DataError(f"{origin} cannot be read as CSV: {reason}",
+                            hint="check the file's delimiter, quoting and header") from None
+        rejected = reader.execute("SELECT line, column_name, error_message FROM reject_errors "
+                                  "ORDER BY line").fetchall()
+    finally:
+        reader.close()
+    ddl = ", ".join(f"{quote_ident(name)} {sql_type(str(typ))}" for name, typ in columns)
+    cur.execute(f"CREATE TEMP TABLE {staged} ({ddl})")
+    cur.register(f"{staged}_rows", rows)
+    try:
+        cur.execute(f"INSERT INTO {staged} SELECT * FROM {staged}_rows")
+    finally:
+        cur.unregister(f"{staged}_rows")
+    return staged, [{"line": line, "column": column,
+                     "reason": message.splitlines()[0].replace(str(path), "the file")}
+                    for line, column, message in rejected]

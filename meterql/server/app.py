@@ -33,6 +33,7 @@ from meterql.server.ingest import router as ingest_routes
 from meterql.server.keys import check_key
 from meterql.server.push import EventPush
 from meterql.server.scheduler import SyncScheduler
+from meterql.sql_text import quote_qualified
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _bearer = HTTPBearer(auto_error=False, description="an API key from 'meterql apikey create'")
@@ -236,8 +237,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
                                             404 if isinstance(exc, UnknownTableError) else 400)
         rows: list[dict[str, Any]] = []
         if sample:
-            ident = ".".join('"' + p.replace('"', '""') + '"'
-                             for p in (entry.source, entry.schema, entry.name))
+            ident = quote_qualified(entry.source, entry.schema, entry.name)
             running = ws.submit(f"SELECT * FROM {ident} LIMIT {int(sample)}", timeout=timeout)
             result = await _until_done(request, asyncio.wrap_future(running.future),
                                        running.cancel)

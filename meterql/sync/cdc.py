@@ -33,6 +33,12 @@ import pyarrow as pa
 from meterql.catalog import Source, Table
 from meterql.connectors import Connector
 from meterql.errors import SourceQueryError
+from meterql.sql_text import (
+    quote_ident,
+    quote_ident_if_needed,
+    quote_literal,
+    quote_qualified,
+)
 from meterql.sync.pgoutput import (
     UNCHANGED,
     Change,
@@ -43,7 +49,7 @@ from meterql.sync.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-from meterql.sync.replica import STATE_SCHEMA, _ident
+from meterql.sync.replica import STATE_SCHEMA
 
 #: Changes held in memory before they are written into the open replica transaction.
 FLUSH_EVERY = 50_000
@@ -74,7 +80,8 @@ def slot_names(source: Source) -> tuple[str, str]:
 def setup_sql(source: Source, tables: list[Table]) -> str:
     """What a PostgreSQL administrator runs once so ``cdc`` works (shown in errors and docs)."""
     slot, publication = slot_names(source)
-    names = ", ".join(f'{_pg_ident(t.schema)}.{_pg_ident(t.name)}' for t in tables) or "..."
+    names = ", ".join(f"{quote_ident_if_needed(t.schema)}.{quote_ident_if_needed(t.name)}"
+                      for t in tables) or "..."
     return (
         "with wal_level = logical (then restart), as a superuser: "
         f"CREATE PUBLICATION {publication} FOR TABLE {names}; "
@@ -188,14 +195,14 @@ def _check_source(connector: Connector, source: Source, tables: list[Table], slo
                 "would never reach the replica",
                 source=source.name, table=table.full_name,
                 hint=f"ALTER PUBLICATION {publication} ADD TABLE "
-                f"{_pg_ident(table.schema)}.{_pg_ident(table.name)}",
+                f"{quote_ident_if_needed(table.schema)}.{quote_ident_if_needed(table.name)}",
             )
     return parse_lsn(confirmed), parse_lsn(end)
 
 
 def _applied_positions(cur: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[str, str], int]:
     rows = cur.execute(
-        f"SELECT schema_name, table_name, cursor_value FROM {_ident(source)}.{STATE_SCHEMA}"
+        f"SELECT schema_name, table_name, cursor_value FROM {quote_ident(source)}.{STATE_SCHEMA}"
         ".sync_state WHERE strategy = 'cdc' AND cursor_value IS NOT NULL").fetchall()
     return {(schema, table): parse_lsn(value) for schema, table, value in rows}
 
@@ -257,7 +264,7 @@ class _TableBuffer:
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self.target = f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
+        self.target = quote_qualified(table.source, table.schema, table.name)
         self.columns = [c.name for c in table.columns]
         self.key = list(table.primary_key)
         self.rows: list[tuple[int, str, dict[str, Value]]] = []
@@ -314,12 +321,12 @@ class _TableBuffer:
         self.rows, self.latest = [], {}
 
     def _write(self, cur: duckdb.DuckDBPyConnection) -> None:
-        typed = {c.name: _from_text(f"c.{_ident(c.name)}", c.type) for c in self.table.columns}
-        key_cols = ", ".join(_ident(k) for k in self.key)
-        join = " AND ".join(f"r.{_ident(k)} = {typed[k]}" for k in self.key)
+        typed = {c.name: _from_text(f"c.{quote_ident(c.name)}", c.type) for c in self.table.columns}
+        key_cols = ", ".join(quote_ident(k) for k in self.key)
+        join = " AND ".join(f"r.{quote_ident(k)} = {typed[k]}" for k in self.key)
         values = ", ".join(
-            f"CASE WHEN list_contains(c.__keep, '{_sql_text(c)}') THEN r.{_ident(c)} "
-            f"ELSE {typed[c]} END AS {_ident(c)}"
+            f"CASE WHEN list_contains(c.__keep, {quote_literal(c)}) THEN r.{quote_ident(c)} "
+            f"ELSE {typed[c]} END AS {quote_ident(c)}"
             for c in self.columns
         )
         last = (f"SELECT * FROM cdc_changes QUALIFY row_number() OVER "
@@ -331,7 +338,7 @@ class _TableBuffer:
         try:
             cur.execute(f"DELETE FROM {self.target} WHERE ({key_cols}) IN "
                         f"(SELECT ({key_cols}) FROM cdc_final)")
-            names = ", ".join(_ident(c) for c in self.columns)
+            names = ", ".join(quote_ident(c) for c in self.columns)
             cur.execute(f"INSERT INTO {self.target} SELECT {names} FROM cdc_final "
                         "WHERE __op = 'U'")
         finally:
@@ -358,21 +365,13 @@ def _from_text(expr: str, duckdb_type: str) -> str:
 
 
 def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, end: int) -> None:
-    target = f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
+    target = quote_qualified(table.source, table.schema, table.name)
     rows = cur.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
     cur.execute(
-        f"INSERT OR REPLACE INTO {_ident(table.source)}.{STATE_SCHEMA}.sync_state "
+        f"INSERT OR REPLACE INTO {quote_ident(table.source)}.{STATE_SCHEMA}.sync_state "
         "VALUES (?, ?, 'cdc', NULL, ?, ?, ?)",
         [table.schema, table.name, format_lsn(end), rows, datetime.now(UTC)],
     )
-
-
-def _pg_ident(name: str) -> str:
-    return name if name.isidentifier() and name.islower() else '"' + name.replace('"', '""') + '"'
-
-
-def _sql_text(text: str) -> str:
-    return text.replace("'", "''")
 
 
 __all__ = ["CdcTableResult", "setup_sql", "slot_names", "sync_cdc"]

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from meterql.catalog.catalog import SYNC_STATE_SCHEMA as STATE_SCHEMA
+from meterql.sql_text import quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,11 @@ def attach(duck: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
     path = replica_path(home, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     if source not in _attached(duck):
-        duck.execute(f"ATTACH '{_escape(str(path))}' AS {_ident(source)}")
-    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(source)}.{STATE_SCHEMA}")
+        duck.execute(f"ATTACH {quote_literal(str(path))} AS {quote_ident(source)}")
+    duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(source)}.{STATE_SCHEMA}")
     duck.execute(
         f"""
-        CREATE TABLE IF NOT EXISTS {_ident(source)}.{STATE_SCHEMA}.sync_state (
+        CREATE TABLE IF NOT EXISTS {quote_ident(source)}.{STATE_SCHEMA}.sync_state (
             schema_name VARCHAR NOT NULL,
             table_name VARCHAR NOT NULL,
             strategy VARCHAR NOT NULL,
@@ -68,7 +69,7 @@ def attach(duck: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
 
 def detach(duck: duckdb.DuckDBPyConnection, source: str, delete_file: Path | None = None) -> None:
     if source in _attached(duck):
-        duck.execute(f"DETACH {_ident(source)}")
+        duck.execute(f"DETACH {quote_ident(source)}")
     if delete_file is not None:
         for path in (delete_file, delete_file.with_name(delete_file.name + ".wal")):
             path.unlink(missing_ok=True)
@@ -80,7 +81,7 @@ def watermarks(
     """The last committed sync of every table of a replica."""
     rows = duck.execute(
         f"SELECT schema_name, table_name, strategy, synced_at, rows, cursor_column, cursor_value "
-        f"FROM {_ident(source)}.{STATE_SCHEMA}.sync_state"
+        f"FROM {quote_ident(source)}.{STATE_SCHEMA}.sync_state"
     ).fetchall()
     return {
         (schema, table): ReplicaWatermark(f"{source}.{schema}.{table}", strategy, synced_at,
@@ -94,9 +95,3 @@ def _attached(duck: duckdb.DuckDBPyConnection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _escape(text: str) -> str:
-    return text.replace("'", "''")

@@ -41,8 +41,9 @@ from meterql.connectors import Connector
 from meterql.dialects import dialect_for
 from meterql.engine.rules.scans import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
+from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
-from meterql.sync.replica import STATE_SCHEMA, _ident
+from meterql.sync.replica import STATE_SCHEMA
 
 Strategy = Literal["full", "append", "merge", "cdc"]
 STRATEGIES: tuple[str, ...] = ("full", "append", "merge", "cdc")
@@ -144,7 +145,7 @@ def _sync_table(
         column = table.column(config.cursor or "")
         assert column is not None
         conditions, params, low = [], [], None
-        last = cur.execute(f"SELECT max({_ident(column.name)}) FROM {target}").fetchall()[0][0]
+        last = cur.execute(f"SELECT max({quote_ident(column.name)}) FROM {target}").fetchall()[0][0]
         if last is not None:
             low = _minus_lag(last, config.lag)
             conditions.append(exp.GTE(this=exp.column(column.name),
@@ -160,7 +161,7 @@ def _sync_table(
                            reconcile=config.soft_delete is None)
                 else:
                     if low is not None:
-                        cur.execute(f"DELETE FROM {target} WHERE {_ident(config.cursor)} >= ?",
+                        cur.execute(f"DELETE FROM {target} WHERE {quote_ident(config.cursor)} >= ?",
                                     [low])
                     _insert(cur, target, counted)
                 cursor_value = _write_state(cur, table, config)
@@ -239,9 +240,9 @@ def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Tab
     scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
     with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:
         counted = _Counted(reader, table.full_name, progress)
-        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(table.source)}.{_ident(table.schema)}")
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_qualified(table.source, table.schema)}")
         cur.execute(f"DROP TABLE IF EXISTS {target}")
-        columns = ", ".join(f"{_ident(c.name)} {c.type}" for c in table.columns)
+        columns = ", ".join(f"{quote_ident(c.name)} {c.type}" for c in table.columns)
         cur.execute(f"CREATE TABLE {target} ({columns})")
         _insert(cur, target, counted)
     return counted.rows
@@ -265,9 +266,9 @@ def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, config: TableSync
     cursor_value = None
     if config.strategy in ("append", "merge") and config.cursor:
         cursor_value = cur.execute(
-            f"SELECT max({_ident(config.cursor)}) FROM {target}").fetchall()[0][0]
+            f"SELECT max({quote_ident(config.cursor)}) FROM {target}").fetchall()[0][0]
     cur.execute(
-        f"INSERT OR REPLACE INTO {_ident(table.source)}.{STATE_SCHEMA}.sync_state "
+        f"INSERT OR REPLACE INTO {quote_ident(table.source)}.{STATE_SCHEMA}.sync_state "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [table.schema, table.name, config.strategy, config.cursor,
          None if cursor_value is None else str(cursor_value), total, datetime.now(UTC)],
@@ -287,7 +288,7 @@ def _transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _target(table: Table) -> str:
-    return f"{_ident(table.source)}.{_ident(table.schema)}.{_ident(table.name)}"
+    return quote_qualified(table.source, table.schema, table.name)
 
 
 def _replica_error(table: Table, exc: duckdb.Error) -> SourceQueryError:
@@ -303,7 +304,7 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
     """Upsert the changed rows by primary key, then (unless deletes at the source are soft,
     i.e. updates the cursor already carries) drop replica rows whose key is gone."""
     changed = counted.reader().read_all()
-    key = ", ".join(_ident(k) for k in table.primary_key)
+    key = ", ".join(quote_ident(k) for k in table.primary_key)
     cur.register("sync_rows", changed)
     try:
         cur.execute(f"DELETE FROM {target} WHERE ({key}) IN (SELECT ({key}) FROM sync_rows)")
