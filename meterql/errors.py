@@ -26,9 +26,11 @@ the API) whether trying again may help.
     │   ├── SourceUnavailableError   cannot connect (down, wrong host or port)   [retryable]
     │   ├── SourceAuthError          the source refused the credentials
     │   └── SourceQueryError         the source rejected or failed the query
-    ├── LimitError                a per-query limit was hit
+    ├── LimitError                a limit was hit
     │   ├── QueryTimeoutError     the query ran longer than its time limit
-    │   └── RowLimitError         the result has more rows than the row cap allows
+    │   ├── RowLimitError         the result has more rows than the row cap allows
+    │   └── InputLimitError       a request or the data in it is over a limit (size, fields,
+    │                             nesting, digits), refused before anything is stored
     ├── QueryCancelledError       the query was cancelled by its caller
     ├── DataError                 data pushed to meterql does not fit its table (rows named)
     └── AccessError               the HTTP API refused a request
@@ -195,7 +197,7 @@ class SourceQueryError(SourceError):
 
 
 class LimitError(MeterqlError):
-    """A per-query limit was hit."""
+    """A limit was hit."""
 
 
 class QueryTimeoutError(LimitError):
@@ -206,6 +208,12 @@ class QueryTimeoutError(LimitError):
 
 class RowLimitError(LimitError):
     """The result has more rows than the row cap allows."""
+
+
+class InputLimitError(LimitError):
+    """A request, or the data in it, is over a limit (body size, fields per event, columns
+    per stream, JSON nesting, digits of a number); nothing of it was stored. The message names
+    the limit and the setting that raises it."""
 
 
 class QueryCancelledError(MeterqlError):

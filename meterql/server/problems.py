@@ -24,6 +24,7 @@ STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.SourceError, 502),
     (e.QueryTimeoutError, 504),
     (e.RowLimitError, 413),
+    (e.InputLimitError, 413),
     (e.QueryCancelledError, 499),
     (e.DataError, 422),
     (e.WorkspaceError, 503),
