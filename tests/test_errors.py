@@ -55,6 +55,7 @@ TREE = {
     "LimitError": "MeterqlError",
     "QueryTimeoutError": "LimitError",
     "RowLimitError": "LimitError",
+    "InputLimitError": "LimitError",
     "QueryCancelledError": "MeterqlError",
     "UnknownAggregateError": "CatalogError",
     "InvalidAggregateError": "QueryError",
