@@ -14,6 +14,7 @@ import pyarrow as pa
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector
+from meterql.connectors.lockdown import file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
     SourceQueryError,
@@ -54,9 +55,7 @@ class DuckDBFileConnector(Connector):
                         hint="check the path in the source URI",
                     )
                 try:
-                    self._db = duckdb.connect(self.path, read_only=True)
-                    # GLOBAL: statements run on cursors, which a plain SET would miss.
-                    self._db.execute("SET GLOBAL TimeZone = 'UTC'")
+                    self._db = open_file_read_only(self.path)
                 except duckdb.Error as exc:
                     raise self.translate_error(exc) from exc
             return self._db
@@ -71,7 +70,7 @@ class DuckDBFileConnector(Connector):
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle
     ) -> Iterator[pa.RecordBatchReader]:
-        cur = self._database().cursor()
+        cur = file_cursor(self._database())
         try:
             cancel.bind(cur.interrupt)
             yield cur.sql(sql, params=list(params) or None).to_arrow_reader(122_880)

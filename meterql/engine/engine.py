@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -10,6 +11,7 @@ import pyarrow as pa
 
 from meterql.catalog import Catalog
 from meterql.connectors import Connector
+from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
 from meterql.engine.parse import parse_query
@@ -33,12 +35,16 @@ class Engine:
         catalog: Catalog,
         connector: Callable[[str], Connector],
         watermark: Callable[[str], dict[str, Any] | None] = lambda table: None,
+        *,
+        files: Sequence[Path] = (),
+        folders: Sequence[Path] = (),
+        settings: dict[str, str] | None = None,
     ) -> None:
+        """``files`` and ``folders``: the only files its DuckDB may open (to attach the local
+        store and replicas); everything else is refused (connectors/lockdown.py)."""
         self.catalog = catalog
         self._watermark = watermark
-        self._duck = duckdb.connect(":memory:")
-        # GLOBAL: the residual runs on cursors, new connections that a plain SET would miss.
-        self._duck.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._duck = open_embedded(files=files, folders=folders, settings=settings)
         self._executor = Executor(self._duck, connector)
         self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
             catalog.settings["plan_cache_size"]

@@ -1050,13 +1050,13 @@ class EventStreams:
         ids are claimed one by one and the taken ones answered as duplicates or conflicts.
         Rows are stored with ``_ingested_at = how.at`` (or their own column of it). Fills
         ``outcomes`` at ``index_of`` (None: rows already answered, from the event log).
-        Returns the ids that were taken before. The rows are read by DuckDB's replacement
-        scan of the local ``incoming_events`` (cheaper than registering and unregistering a
-        view for each group)."""
+        Returns the ids that were taken before. The rows are registered on the transaction's
+        cursor as ``incoming_events`` (replacing an earlier group's; the cursor ends with the
+        transaction)."""
         ident = quote_ident(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
         fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
-        incoming_events = typed  # noqa: F841 - read by name in the SQL below
+        cur.register("incoming_events", typed)
         answer = outcomes is not None
         ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
         claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"

@@ -66,11 +66,6 @@ class LocalStore:
             "SELECT database_name FROM duckdb_databases()").fetchall()}
         if "local" not in attached:
             duck.execute(f"ATTACH {quote_literal(str(path))} AS local")
-        # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
-        # id index) once its write-ahead log reaches this size; the default, 16 MB, meant a
-        # checkpoint every 50,000 events or so under a steady push load, a quarter of the
-        # cost of applying them. The price: a longer log to replay after a crash.
-        duck.execute("SET checkpoint_threshold = '256MB'")
         for schema in (*SCHEMAS, META):
             duck.execute(f"CREATE SCHEMA IF NOT EXISTS local.{schema}")
         for ddl in _META_TABLES:

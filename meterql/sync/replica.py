@@ -40,8 +40,13 @@ class ReplicaWatermark:
         }
 
 
+def replica_folder(home: Path) -> Path:
+    """The folder of a workspace's replica files."""
+    return home / "replicas"
+
+
 def replica_path(home: Path, source: str) -> Path:
-    return home / "replicas" / f"{source}.duckdb"
+    return replica_folder(home) / f"{source}.duckdb"
 
 
 def attach(duck: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
