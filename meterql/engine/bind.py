@@ -61,14 +61,45 @@ def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> Boun
     return BoundQuery(tree, refs, qualified, params, dialect)
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+def _names_a_cte(node: exp.Table) -> bool:
+    """Whether a one-part table name refers to a CTE in scope, by SQL's scoping rules: a CTE
+    is seen by the body of the query whose WITH defines it and by the CTEs after it in that
+    WITH (and by itself if the WITH is RECURSIVE), nowhere else.
+
+    >>> import sqlglot
+    >>> tree = sqlglot.parse_one("SELECT * FROM t WHERE EXISTS (WITH t AS (SELECT 1) "
+    ...                          "SELECT * FROM t)")
+    >>> [_names_a_cte(t) for t in tree.find_all(exp.Table)]
+    [False, True]
+    """
+    if len(node.parts) != 1:
+        return False
+    name = node.name.lower()
+    child, parent = node, node.parent
+    while parent is not None:
+        if isinstance(parent, exp.With):  # child is one of its CTEs
+            ctes = parent.expressions
+            at = next(i for i, cte in enumerate(ctes) if cte is child)
+            if _defines(ctes[: at + bool(parent.args.get("recursive"))], name):
+                return True
+            owner = parent.parent  # its body's scope is not this CTE's: go above it
+            child, parent = owner, owner.parent if owner is not None else None
+            continue
+        if isinstance(parent, exp.Query):
+            with_ = parent.args.get("with_")
+            if isinstance(with_, exp.With) and _defines(with_.expressions, name):
+                return True
+        child, parent = parent, parent.parent
+    return False
+
+
+def _defines(ctes: list[exp.Expression], name: str) -> bool:
+    return any(cte.alias_or_name.lower() == name for cte in ctes)
 
 
 def _resolve_tables(
     tree: exp.Expression, catalog: Catalog, sql: str
 ) -> list[tuple[exp.Table, Table]]:
-    ctes = _cte_names(tree)
     refs: list[tuple[exp.Table, Table]] = []
     for node in list(tree.find_all(exp.Table)):
         if not isinstance(node.this, exp.Identifier):
@@ -80,7 +111,7 @@ def _resolve_tables(
                 hint="query registered tables; list them with 'meterql tables'",
             )
         parts = [p.name for p in node.parts]
-        if len(parts) == 1 and parts[0].lower() in ctes:
+        if _names_a_cte(node):
             continue
         table = catalog.table(parts)
         alias = node.alias
