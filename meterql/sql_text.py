@@ -18,6 +18,7 @@ handed to DuckDB interpolates only what these functions made.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import duckdb
@@ -86,6 +87,7 @@ def is_name(name: object) -> bool:
     return isinstance(name, str) and NAME.match(name) is not None
 
 
+@functools.lru_cache(maxsize=1024)
 def sql_type(text: str) -> str:
     """A DuckDB column type given as text, parsed and rendered again in DuckDB's spelling.
 

@@ -30,6 +30,7 @@ from meterql.errors import (
     SourceAuthError,
     SqlParseError,
     StatementNotAllowedError,
+    UnknownColumnError,
 )
 
 # -- the tree --------------------------------------------------------------------------------
@@ -585,3 +586,40 @@ def test_uri_helpers():
     assert with_password("postgresql://u@h/db?password=env:PW&a=b", "s&t") == (
         "postgresql://u@h/db?password=s%26t&a=b"
     )
+
+
+@pytest.mark.parametrize(("sql", "words"), [
+    ("CHECKPOINT", "not CHECKPOINT (meterql never writes"),
+    ("  -- a comment\n vacuum", "not VACUUM"),
+    ("SHOW TABLES", "not SHOW (list tables with 'meterql tables'"),
+    ("DESCRIBE pg.public.events", "not DESCRIBE (list tables"),
+])
+def test_a_refused_statement_is_named_as_written(guarded, sql, words):
+    ws, _, _ = guarded
+    with pytest.raises(StatementNotAllowedError) as caught:
+        ws.query(sql)
+    assert words in str(caught.value)
+
+
+@pytest.mark.parametrize("sql", [
+    "(SELECT id FROM pg.public.events WHERE id < 3)",
+    "((SELECT id FROM pg.public.events WHERE id < 3))",
+    "(SELECT id FROM pg.public.events) ORDER BY id LIMIT 2",
+])
+def test_a_query_in_parentheses_is_the_query(guarded, sql):
+    ws, _, _ = guarded
+    assert ws.query(sql).to_pylist() == [{"id": 1}, {"id": 2}]
+
+
+def test_a_name_that_exists_but_cannot_be_resolved_is_not_a_did_you_mean_of_itself(guarded):
+    ws, _, _ = guarded
+    with pytest.raises(UnknownColumnError) as caught:
+        ws.query("SELECT amount FROM pg.public.events e, "
+                 "(SELECT 1 AS amount) q")
+    text = str(caught.value)
+    assert "column 'amount' cannot be resolved here: it is ambiguous" in text
+    assert "qualify it with its table's alias, e.g. e.amount" in text
+    assert "did you mean 'amount'" not in text
+    assert caught.value.line == 1 and caught.value.column == 8
+    assert ws.query('SELECT "v""x".id FROM pg.public.events "v""x" WHERE "v""x".id = 2'
+                    ).to_pylist() == [{"id": 2}]

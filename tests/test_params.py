@@ -13,6 +13,8 @@ SETUP = """
 CREATE TABLE usage (id int PRIMARY KEY, customer_id bigint, day date, qty numeric(12,3));
 INSERT INTO usage VALUES (1, 42, '2026-10-01', 1.5), (2, 42, '2026-10-02', 2.25),
                          (3, 7, '2026-10-01', 4);
+CREATE TABLE notes (id int PRIMARY KEY, body text);
+INSERT INTO notes VALUES (1, '1.5'), (2, 'abc');
 """
 
 
@@ -75,3 +77,24 @@ def test_text_values_in_a_cross_source_query(ws):
     assert pg.param_types == ["BIGINT"] and "$1" in pg.sql
     result = ws.query(sql, {"c": "42"})
     assert [(r[0], str(r[1])) for r in result.rows()] == [("Ann", "3.750")]
+
+
+def test_values_no_column_type_takes_are_parameter_errors_not_source_errors(ws):
+    """An integer past 128 bits and a number compared with a text column are the caller's
+    errors (HTTP 400), not the source's (502)."""
+    from meterql.errors import ParameterError, QueryError
+
+    sql = "SELECT count(*) AS n FROM pg.public.usage WHERE customer_id = :c"
+    with pytest.raises(ParameterError, match="past the largest integer type"):
+        ws.query(sql, {"c": 10**40})
+    # past 64 bits but within 128: compared exactly, as DuckDB compares BIGINT with HUGEINT
+    assert ws.query(sql, {"c": 10**20}).rows() == [(0,)]
+    with pytest.raises(ParameterError, match="is a number .* compared with a VARCHAR column"):
+        ws.query("SELECT count(*) AS n FROM pg.public.notes WHERE body = :c", {"c": 1.5})
+    # where DuckDB runs the comparison, its own cast fails: the query's error, not the engine's
+    with pytest.raises(QueryError, match="Could not convert string 'Ann' to DOUBLE"):
+        ws.query("SELECT count(*) AS n FROM pg.public.usage u, lite.main.customers c "
+                 "WHERE u.customer_id = c.id AND c.name = :c", {"c": 1.5})
+    # a wide integer against a NUMERIC column is compared exactly, as DuckDB does
+    assert ws.query("SELECT count(*) AS n FROM pg.public.usage WHERE qty < :q",
+                    {"q": 10**20}).rows() == [(3,)]

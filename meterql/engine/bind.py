@@ -21,6 +21,7 @@ from sqlglot.optimizer.qualify import qualify
 
 from meterql.catalog import Catalog, Table
 from meterql.errors import ParameterError, QueryError, UnknownColumnError
+from meterql.sql_text import quote_ident_if_needed
 
 #: Python types a parameter value may have (bound as the matching SQL type).
 _PARAM_TYPES = (str, int, float, Decimal, bool, date, datetime, time, bytes)
@@ -170,6 +171,11 @@ def check_params(needed: list[str], given: Mapping[str, Any] | None) -> dict[str
                 "which cannot be bound",
                 hint="pass a string, number, Decimal, bool, date, datetime, time or bytes",
             )
+        if isinstance(value, int) and not -(2**127) <= value < 2**127:
+            raise ParameterError(
+                f"parameter :{name} is an integer of {len(str(abs(value)))} digits, past the "
+                "largest integer type (HUGEINT, 128 bits)",
+                hint="pass it as a Decimal or a string if the column is a NUMERIC")
     return {n: given[n] for n in needed}
 
 
@@ -210,13 +216,6 @@ def _qualify(
         if not match:
             raise QueryError(f"cannot resolve the query: {text}", sql=sql) from None
         column = match.group(1) or match.group(2)
-        known = sorted({c.name for _, t in refs for c in t.columns})
-        close = difflib.get_close_matches(column.lower(), [k.lower() for k in known], n=3)
-        hint = (
-            "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-            if close
-            else "columns in scope: " + ", ".join(known[:20])
-        )
         line = col = None
         position = re.search(r"Line: (\d+), Col: (\d+)", text)
         if position:
@@ -228,6 +227,22 @@ def _qualify(
                 col = start + 1
         else:
             line, col = _position_of(sql, column)
+        holders = sorted({node.alias_or_name for node, t in refs if t.column(column)})
+        if holders:
+            # the name exists: it is ambiguous here, or its table is not in this scope
+            raise UnknownColumnError(
+                f"column '{column}' cannot be resolved here: it is ambiguous, or its table is "
+                "not in scope at this point of the query", sql=sql, line=line, column=col,
+                hint="qualify it with its table's alias, e.g. "
+                + " or ".join(f"{quote_ident_if_needed(h)}.{column}" for h in holders)
+            ) from None
+        known = sorted({c.name for _, t in refs for c in t.columns})
+        close = difflib.get_close_matches(column.lower(), [k.lower() for k in known], n=3)
+        hint = (
+            "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+            if close
+            else "columns in scope: " + ", ".join(known[:20])
+        )
         raise UnknownColumnError(
             f"no column named '{column}'", sql=sql, line=line, column=col, hint=hint
         ) from None

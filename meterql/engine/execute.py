@@ -8,6 +8,7 @@ import datetime as dt
 import heapq
 import itertools
 import json
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -28,11 +29,12 @@ from meterql.errors import (
     MeterqlError,
     ParameterError,
     QueryCancelledError,
+    QueryError,
     QueryTimeoutError,
     RowLimitError,
     SourceQueryError,
 )
-from meterql.sql_text import quote_ident
+from meterql.sql_text import quote_ident, sql_type
 
 
 class _Watchdog:
@@ -201,13 +203,21 @@ class Executor:
     def _bind(self, frag: Fragment, names: list[str], params: Mapping[str, Any]) -> list[Any]:
         """Parameter values in marker order; text compared with a typed column is converted to
         that type with DuckDB's own cast when the source types parameters by their value."""
-        values = [params[name] for name in names]
+        values = [_bindable(params[name]) for name in names]
         if not frag.param_types or not dialect_for(frag.kind).capabilities.typed_parameters:
             return values
         for i, name in enumerate(names):
             target = frag.param_types[i] if i < len(frag.param_types) else None
-            if target is not None and isinstance(values[i], str):
-                values[i] = _cast_text(self._duck, values[i], target, name)
+            value = values[i]
+            if target is None or value is None or isinstance(value, bool):
+                continue
+            if isinstance(value, str):
+                values[i] = _cast(self._duck, value, target, name)
+            elif isinstance(value, int | float | Decimal):
+                if _TEXT.match(target):
+                    raise ParameterError(
+                        f"parameter :{name} is a number ({value!r}) but is compared with a "
+                        f"{target} column", hint="pass the value as text")
         return values
 
     # -- one fragment is the whole query -----------------------------------------------------
@@ -272,6 +282,10 @@ class Executor:
             except duckdb.InterruptException:
                 control.check()
                 raise
+            except _QUERY_FAULTS as exc:
+                # the query itself is wrong for its data (a cast, a type, a range): the caller's
+                raise QueryError(f"the query failed in DuckDB: {exc}",
+                                 hint="check the query's types, casts and functions") from exc
             except duckdb.Error as exc:
                 raise SourceQueryError(
                     f"DuckDB failed the query: {exc}",
@@ -338,10 +352,12 @@ class Executor:
             return results
 
 
-def _cast_text(duck: duckdb.DuckDBPyConnection, value: str, target: str, name: str) -> Any:
+def _cast(duck: duckdb.DuckDBPyConnection, value: Any, target: str, name: str) -> Any:
+    """``value`` as the column type ``target``, by DuckDB's own cast (as DuckDB would compare
+    them), or a :class:`ParameterError` naming the parameter."""
     cur = duck.cursor()
     try:
-        return cur.execute(f"SELECT CAST(? AS {target})", [value]).fetchall()[0][0]
+        return cur.execute(f"SELECT CAST(? AS {sql_type(target)})", [value]).fetchall()[0][0]
     except duckdb.Error as exc:
         raise ParameterError(
             f"parameter :{name} = {value!r} is not a valid {target}",
@@ -349,6 +365,23 @@ def _cast_text(duck: duckdb.DuckDBPyConnection, value: str, target: str, name: s
         ) from exc
     finally:
         cur.close()
+
+
+#: DuckDB errors that blame the query (or its parameters), not the engine: HTTP 400.
+_QUERY_FAULTS = (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
+                 duckdb.OutOfRangeException, duckdb.InvalidTypeException,
+                 duckdb.TypeMismatchException, duckdb.NotImplementedException)
+
+#: Column types compared as text.
+_TEXT = re.compile(r"^(VARCHAR|TEXT|STRING|CHAR|BPCHAR|UUID|JSON)\b", re.IGNORECASE)
+
+
+def _bindable(value: Any) -> Any:
+    """An integer no source binds as an integer (past 64 bits) is bound as the exact decimal
+    it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        return Decimal(value)
+    return value
 
 
 def _dynamic_filter(

@@ -80,13 +80,14 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
             sql=sql,
             hint="send each statement separately",
         )
-    tree = statements[0]
+    tree = _unwrap(statements[0])
     if not isinstance(tree, _READS):
-        kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
+        kind = _statement_word(body)
         raise StatementNotAllowedError(
             f"only SELECT, WITH and EXPLAIN statements are accepted, not {kind}",
             sql=sql,
-            hint="meterql never writes to a source; run changes on the source itself",
+            hint=_LOOK_HINT if kind in _LOOKS else
+            "meterql never writes to a source; run changes on the source itself",
         )
     creates = any(select.args.get("into") for select in tree.find_all(exp.Select))
     if creates or any(True for _ in _writes(tree)):
@@ -96,6 +97,46 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
             hint="meterql never writes to a source",
         )
     return ParsedQuery(tree, bool(explain), bool(explain and explain.group(1)), body)
+
+
+#: Statements that look at the catalog rather than change anything.
+_LOOKS = {"SHOW", "DESCRIBE", "DESC", "SUMMARIZE", "PRAGMA", "CALL"}
+_LOOK_HINT = ("list tables with 'meterql tables' and a table's columns with 'meterql describe "
+              "TABLE' (\\dt and \\d in the REPL), or query them with SELECT")
+
+
+def _statement_word(sql: str) -> str:
+    """The statement's first word, as the user wrote it (sqlglot may parse an unknown
+    statement such as CHECKPOINT as a column).
+
+    >>> _statement_word("  checkpoint;")
+    'CHECKPOINT'
+    """
+    words = re.findall(r"[A-Za-z_]+", re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S))
+    return words[0].upper() if words else "this statement"
+
+
+def _unwrap(tree: exp.Expression) -> exp.Expression:
+    """A query in parentheses, ``(SELECT ...)`` (with an ORDER BY or LIMIT after it, too), is
+    the query itself.
+
+    >>> _unwrap(sqlglot.parse_one("(SELECT a FROM t) ORDER BY a LIMIT 2")).sql()
+    'SELECT * FROM (SELECT a FROM t) AS _query ORDER BY a LIMIT 2'
+    >>> _unwrap(sqlglot.parse_one("((SELECT 1))")).sql()
+    'SELECT 1'
+    """
+    while isinstance(tree, exp.Subquery) and not tree.alias:
+        inner = tree.this
+        modifiers = {k: v for k, v in tree.args.items() if k != "this" and v}
+        if not modifiers:
+            tree = inner
+            continue
+        outer = exp.select("*").from_(exp.Subquery(this=inner, alias=exp.TableAlias(
+            this=exp.to_identifier("_query"))))
+        for key, value in modifiers.items():
+            outer.set(key, value)
+        tree = outer
+    return tree
 
 
 def _writes(tree: exp.Expression):
