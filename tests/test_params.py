@@ -98,3 +98,18 @@ def test_values_no_column_type_takes_are_parameter_errors_not_source_errors(ws):
     # a wide integer against a NUMERIC column is compared exactly, as DuckDB does
     assert ws.query("SELECT count(*) AS n FROM pg.public.usage WHERE qty < :q",
                     {"q": 10**20}).rows() == [(3,)]
+
+
+def test_a_query_a_duckdb_file_source_cannot_cast_is_the_callers_error(tmp_path):
+    import duckdb
+
+    from meterql.errors import QueryError, SourceQueryError
+
+    con = duckdb.connect(str(tmp_path / "d.duckdb"))
+    con.execute("CREATE TABLE notes AS SELECT 'abc' AS body")
+    con.close()
+    with meterql.connect(tmp_path / "dhome") as ws:
+        ws.add_source("dk", f"duckdb://{tmp_path / 'd.duckdb'}")
+        with pytest.raises(QueryError, match="Could not convert string 'abc'") as caught:
+            ws.query("SELECT count(*) AS n FROM dk.main.notes WHERE body = :c", {"c": 1.5})
+        assert not isinstance(caught.value, SourceQueryError)

@@ -14,9 +14,10 @@ import pyarrow as pa
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector
-from meterql.connectors.lockdown import file_cursor, open_file_read_only
+from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
+    QueryError,
     SourceQueryError,
     SourceUnavailableError,
 )
@@ -120,4 +121,7 @@ class DuckDBFileConnector(Connector):
                 source=name,
                 hint="another process may hold the file open for writing",
             )
+        if isinstance(exc, QUERY_FAULTS):
+            return QueryError(f"the query failed at source '{name}': {text}", source=name,
+                              hint="check the query's types, casts and functions")
         return SourceQueryError(f"source '{name}' failed the query: {text}", source=name)

@@ -28,6 +28,12 @@ import duckdb
 
 from meterql.sql_text import quote_literal
 
+#: DuckDB errors that blame the query or its parameters (a cast, a type, a range), not the
+#: database: the caller's mistake (HTTP 400), wherever DuckDB runs the query.
+QUERY_FAULTS = (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
+                duckdb.OutOfRangeException, duckdb.InvalidTypeException,
+                duckdb.TypeMismatchException, duckdb.NotImplementedException)
+
 #: The name a DuckDB-file source's file is attached under.
 FILE_ALIAS = "source"
 

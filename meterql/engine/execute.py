@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterql.connectors import CancelHandle, Connector
+from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
 from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
@@ -282,7 +283,7 @@ class Executor:
             except duckdb.InterruptException:
                 control.check()
                 raise
-            except _QUERY_FAULTS as exc:
+            except QUERY_FAULTS as exc:
                 # the query itself is wrong for its data (a cast, a type, a range): the caller's
                 raise QueryError(f"the query failed in DuckDB: {exc}",
                                  hint="check the query's types, casts and functions") from exc
@@ -366,11 +367,6 @@ def _cast(duck: duckdb.DuckDBPyConnection, value: Any, target: str, name: str) -
     finally:
         cur.close()
 
-
-#: DuckDB errors that blame the query (or its parameters), not the engine: HTTP 400.
-_QUERY_FAULTS = (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
-                 duckdb.OutOfRangeException, duckdb.InvalidTypeException,
-                 duckdb.TypeMismatchException, duckdb.NotImplementedException)
 
 #: Column types compared as text.
 _TEXT = re.compile(r"^(VARCHAR|TEXT|STRING|CHAR|BPCHAR|UUID|JSON)\b", re.IGNORECASE)
