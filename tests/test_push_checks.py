@@ -259,3 +259,93 @@ def test_a_required_field_cannot_be_declared_with_another_type(api):
     client, _, _ = api
     r = client.put("/v1/events/odd", json={"columns": {"id": "INTEGER"}})
     assert r.status_code == 400 and "always VARCHAR" in r.json()["detail"]
+
+
+# -- over a limit: a 4xx with a reason that names the limit, never a 500 -------------------------
+def _reason(r):
+    assert r.status_code in (207, 422), (r.status_code, r.text[:300])
+    return next(x["reason"] for x in r.json()["results"] if x["status"] == "rejected")
+
+
+def test_deep_nesting_is_a_4xx_naming_the_setting(api):
+    client, ws, _ = api
+    assert post(client, "calls", head("a", b'"meta": {"k": 1}'), NDJSON).status_code == 200
+    for levels, content_type in ((100_000, "application/json"), (100_000, NDJSON),
+                                 (40, "application/json"), (40, NDJSON)):
+        r = post(client, "calls", head("b", b'"meta": ' + deep(levels)), content_type)
+        if levels > 500 and content_type == "application/json":
+            assert r.status_code == 413, r.text  # (the parser gives up: no event told apart)
+            assert "events_max_depth" in r.json()["detail"]
+        else:
+            assert "events_max_depth" in _reason(r), r.text
+    ok = post(client, "calls", head("c", b'"meta": ' + deep(31)), "application/json")
+    assert ok.json()["accepted"] == 1  # the event is level 1: a field nests 31 more
+    ws.set_setting("events_max_depth", 64)
+    assert post(client, "calls", head("d", b'"meta": ' + deep(40)), NDJSON).status_code == 200
+
+
+def test_huge_numbers_are_rejected_naming_the_setting_and_widen_nothing(api):
+    client, ws, _ = api
+    assert post(client, "calls", head("a", b'"n": 1'), "application/json").status_code == 200
+    for text in (b"9" * 400, b"1e999999", b"-1e999999", b"1" + b"0" * 150 + b".5"):
+        for content_type in ("application/json", NDJSON):
+            r = post(client, "calls", head("b", b'"n": ' + text), content_type)
+            assert "events_max_number_digits" in _reason(r), r.text
+    assert ws.events.stream("calls").columns["n"] == "BIGINT"  # (was widened, then a 500)
+    r = post(client, "calls", head("c", b'"n": 1e20'), "application/json")
+    assert r.json()["accepted"] == 1  # (within the limit: widens to DECIMAL(38,9))
+    for content_type in ("application/json", NDJSON):  # past Python's 4,300 digits
+        r = post(client, "calls", head("d", b'"new": ' + b"7" * 5000), content_type)
+        if content_type == NDJSON:
+            assert "events_max_number_digits" in _reason(r)
+        else:
+            assert r.status_code == 413 and "events_max_number_digits" in r.json()["detail"]
+    assert "new" not in ws.events.stream("calls").columns
+
+
+def test_an_amend_with_a_lone_surrogate_is_rejected(api):
+    client, ws, _ = api
+    assert post(client, "calls", head("a", b'"note": "x"'), "application/json").status_code == 200
+    r = client.post("/v1/events/calls/a/amend", content=b'{"timestamp": "%s", "customer_id": '
+                    b'"acme", "note": "\\ud800"}' % T.encode(),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "lone UTF-16 surrogate" in r.json()["reason"]
+    deep_amend = client.post("/v1/events/calls/a/amend", content=b'{"timestamp": "%s", '
+                             b'"customer_id": "acme", "meta": %s}' % (T.encode(), deep(40)),
+                             headers={"Content-Type": "application/json"})
+    assert deep_amend.status_code == 422 and "events_max_depth" in deep_amend.json()["reason"]
+    assert ws.query("SELECT note FROM local.events.calls").rows() == [("x",)]
+
+
+def test_fields_per_event_and_columns_per_stream_are_limited(api):
+    client, ws, ways = api
+    wide = b", ".join(b'"f%d": %d' % (i, i) for i in range(250))
+    for content_type in ("application/json", NDJSON):
+        r = post(client, "calls", head("a", wide), content_type)
+        assert "the event has 253 fields; at most 200" in _reason(r)
+        assert "events_max_fields" in _reason(r)
+    assert not ws.events.streams() or "f0" not in ws.events.stream("calls").columns
+    ws.set_setting("events_max_columns", 10)
+    assert post(client, "calls", head("b", b'"a": 1, "b": 2'), "application/json"
+                ).status_code == 200  # 5 columns
+    r = post(client, "calls", head("c", b", ".join(b'"g%d": 1' % i for i in range(6))),
+             NDJSON)
+    assert "would give the stream 11 columns; it may have 10" in _reason(r)
+    assert "events_max_columns" in _reason(r)
+    assert post(client, "calls", head("d", b", ".join(b'"g%d": 1' % i for i in range(5))),
+                NDJSON).status_code == 200  # exactly 10
+    # a declared stream with more columns than the limit is refused when it is created
+    r = client.put("/v1/events/big", json={"columns": {f"c{i}": "BIGINT" for i in range(20)}})
+    assert r.status_code == 413 and "events_max_columns" in r.json()["detail"]
+    # a stream with more columns than one event may fill: both ways count the fields
+    ws.set_setting("events_max_columns", 500)
+    ws.set_setting("events_max_fields", 12)
+    full = head("e", b'"a": 1, "b": 2, ' + b", ".join(b'"g%d": 1' % i for i in range(5)))
+    for i, content_type in enumerate(("application/json", NDJSON)):
+        r = post(client, "calls", full.replace(b'"e"', b'"e%d"' % i), content_type)
+        assert "the event has 10 fields" not in r.text and r.status_code == 200
+    ws.set_setting("events_max_fields", 8)
+    for i, content_type in enumerate(("application/json", NDJSON)):
+        r = post(client, "calls", full.replace(b'"e"', b'"f%d"' % i), content_type)
+        assert "the event has 10 fields; at most 8" in _reason(r)

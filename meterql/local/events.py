@@ -907,6 +907,7 @@ class EventStreams:
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
+        limits = Limits.of(settings)
         target = f"local.events.{quote_ident(stream)}"
         if backfill is not None:
             low, high = self._open_backfill(cur, backfill, stream)
@@ -918,7 +919,7 @@ class EventStreams:
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
             joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
-                                backfill, how)
+                                backfill, how, limits)
             if joined is not None:
                 start = 0
                 for item in raw:
@@ -929,9 +930,9 @@ class EventStreams:
                 raw = []
         for item in raw:
             item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill,
-                                       how)
+                                       how, limits)
             if item.outcomes is None:
-                item.events = parse_body(item.raw, "application/x-ndjson")
+                item.events = parse_body(item.raw, "application/x-ndjson", limits)
                 slow.append(item)
         if not slow:
             return created
@@ -941,7 +942,7 @@ class EventStreams:
             events += item.events
             request += [number] * len(item.events)
         outcomes, candidates, changed = self._validate(cur, config, events, low, high,
-                                                       backfill, Limits.of(settings), request)
+                                                       backfill, limits, request)
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
             self._store_rows(cur, config, target, self._typed(config, rows),
@@ -1162,11 +1163,12 @@ class EventStreams:
         return taken
 
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
-              target: str, backfill: str | None, how: _How) -> list[Outcome] | None:
+              target: str, backfill: str | None, how: _How,
+              limits: Limits) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
-        typed = self._columns(config, data, low, high)
+        typed = self._columns(config, data, low, high, limits)
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
