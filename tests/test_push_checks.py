@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -349,3 +350,49 @@ def test_fields_per_event_and_columns_per_stream_are_limited(api):
     for i, content_type in enumerate(("application/json", NDJSON)):
         r = post(client, "calls", full.replace(b'"e"', b'"f%d"' % i), content_type)
         assert "the event has 10 fields; at most 8" in _reason(r)
+
+
+# -- retries stay duplicates -------------------------------------------------------------------
+def test_an_identical_retry_after_its_column_was_widened_is_a_duplicate(api):
+    client, ws, ways = api
+    first = head("a", b'"n": 5, "qty": 1.5')
+    assert post(client, "calls", first, "application/json").json()["accepted"] == 1
+    ndjson_first = head("b", b'"n": 7')
+    assert post(client, "calls", ndjson_first, NDJSON).json()["accepted"] == 1
+    assert ws.events.stream("calls").columns["n"] == "BIGINT"
+    widen = post(client, "calls", head("c", b'"n": 2.5'), "application/json")
+    assert widen.json()["accepted"] == 1
+    assert ws.events.stream("calls").columns["n"] == "DECIMAL(38,9)"
+    for body, content_type in ((first, "application/json"), (first, NDJSON),
+                               (ndjson_first, NDJSON), (b"[" + first + b"]", "application/json")):
+        r = post(client, "calls", body, content_type)
+        assert [x["status"] for x in r.json()["results"]] == ["duplicate"], r.text
+    changed = post(client, "calls", head("a", b'"n": 5.5, "qty": 1.5'), "application/json")
+    assert "different body" in changed.json()["results"][0]["reason"]
+    assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(3,)]
+
+
+def test_fingerprints_stored_before_are_computed_again_when_the_workspace_opens(tmp_path):
+    from meterql.local.event_values import fingerprint_sql
+
+    home = tmp_path / "home"
+    event = {"id": "a", "timestamp": T, "customer_id": "c", "qty": "1.5", "n": 5}
+    with meterql.connect(home) as ws:
+        assert ws.events.ingest("calls", [event])[0].status == "accepted"
+        ws.events.ingest("calls", [{**event, "id": "b", "n": Decimal("7.25")}])  # n: DECIMAL now
+        # as a meterql before fingerprints were type-free stored them: decimals with their
+        # trailing zeros, and no bookkeeping version
+        columns = list(ws.events.stream("calls").columns)
+        legacy = fingerprint_sql([(c, False) for c in columns])
+        with ws.events._store.write() as cur:
+            cur.execute(f"UPDATE local.__meterql__.event_ids SET body_hash = (SELECT {legacy} "
+                        "FROM local.events.calls WHERE id = 'b') WHERE id = 'b'")
+            cur.execute("DELETE FROM local.__meterql__.meta")
+        retry = ws.events.ingest("calls", [{**event, "id": "b", "n": Decimal("7.25")}])
+        assert retry[0].status == "rejected"
+    with meterql.connect(home) as ws:
+        again = ws.events.ingest("calls", [event, {**event, "id": "b", "n": Decimal("7.25")}])
+        assert [o.status for o in again] == ["duplicate", "duplicate"], again
+        with ws.events._store.read() as cur:
+            assert cur.execute("SELECT value FROM local.__meterql__.meta WHERE key = "
+                               "'schema_version'").fetchall() == [("1",)]

@@ -36,6 +36,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from meterql.sql_text import quote_ident, quote_literal
+
 DECIMAL = "DECIMAL(38,9)"  # what a fraction is inferred as (and a BIGINT field widened to)
 EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
 
@@ -250,6 +252,28 @@ def _shown(value: Any) -> str:
         return "a number of more than 60 digits"
     text = str(value) if isinstance(value, Decimal) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def fingerprint_sql(columns: list[tuple[str, bool]]) -> str:
+    """SQL for an event's stored body fingerprint, over its typed values: the non-null fields
+    by name (so a column added later does not change the fingerprint of events without it),
+    each as text. ``columns``: (name, whether it is a DECIMAL with a scale); those are
+    written without trailing zeros, so that a value's fingerprint does not depend on its
+    column's type (``5`` in a BIGINT and ``5.000000000`` once the column is widened to
+    DECIMAL(38,9) are both ``5``): an identical retry stays a duplicate.
+
+    >>> print(fingerprint_sql([("n", True)]).replace(" THEN", "\\n  THEN"))
+    md5(concat_ws(chr(31), CASE WHEN "n" IS NOT NULL
+      THEN 'n=' || rtrim(rtrim(CAST("n" AS VARCHAR), '0'), '.') END))
+    """
+    parts = []
+    for name, fraction in sorted(columns):
+        text = f"CAST({quote_ident(name)} AS VARCHAR)"
+        if fraction:  # (always holds a '.': only zeros of the fraction are cut)
+            text = f"rtrim(rtrim({text}, '0'), '.')"
+        parts.append(f"CASE WHEN {quote_ident(name)} IS NOT NULL THEN "
+                     f"{quote_literal(name + '=')} || {text} END")
+    return f"md5(concat_ws(chr(31), {', '.join(parts)}))"
 
 
 # -- limits ------------------------------------------------------------------------------------

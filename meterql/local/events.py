@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.event_values import DECIMAL, Limits, fillable, kind
+from meterql.local.event_values import DECIMAL, Limits, fillable, fingerprint_sql, kind
 from meterql.local.event_values import fits as _fits
 from meterql.local.event_values import infer as _infer
 from meterql.local.event_values import timestamp as _timestamp
@@ -48,7 +48,7 @@ from meterql.local.event_values import to_arrow as _arrow
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore
-from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
+from meterql.sql_text import is_name, quote_ident, sql_type
 
 log = logging.getLogger(__name__)
 
@@ -1120,7 +1120,7 @@ class EventStreams:
         view for each group)."""
         ident = quote_ident(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
-        fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
+        fingerprint = _fingerprint_sql(typed)
         incoming_events = typed  # noqa: F841 - read by name in the SQL below
         answer = outcomes is not None
         ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
@@ -1290,11 +1290,11 @@ class EventStreams:
                                    [event_id]).fetchall()[0][0]
             cur.execute(f"DELETE FROM {table} WHERE {quote_ident(config.id_field)} = ?", [event_id])
             if event is not None:
-                cur.register("amended_event", self._typed(config, rows))
+                amended = self._typed(config, rows)
+                cur.register("amended_event", amended)
                 try:
-                    digest = cur.execute(f"SELECT {_fingerprint_sql(list(config.columns))} "
-                                         "FROM amended_event"
-                                         ).fetchall()[0][0]
+                    digest = cur.execute(f"SELECT {_fingerprint_sql(amended)} "
+                                         "FROM amended_event").fetchall()[0][0]
                     cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
                                 "stream = ? AND id = ?", [digest, stream, event_id])
                     cur.execute(f"INSERT INTO {table} BY NAME SELECT *, now() AS _ingested_at, "
@@ -1536,13 +1536,11 @@ def _hash(event: dict[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _fingerprint_sql(columns: list[str]) -> str:
-    """The stored body fingerprint, over the typed values: the non-null fields by name (so a
-    column added later does not change the fingerprint of events without it)."""
-    parts = ", ".join(
-        f"CASE WHEN {quote_ident(n)} IS NOT NULL THEN {quote_literal(n + '=')} || "
-        f"CAST({quote_ident(n)} AS VARCHAR) END" for n in sorted(columns))
-    return f"md5(concat_ws(chr(31), {parts}))"
+def _fingerprint_sql(table: pa.Table | pa.Schema) -> str:
+    """The stored body fingerprint of the rows of ``table`` (see :func:`fingerprint_sql`)."""
+    schema = table if isinstance(table, pa.Schema) else table.schema
+    return fingerprint_sql([(f.name, pa.types.is_decimal(f.type) and f.type.scale > 0)
+                            for f in schema if f.name != _INGESTED])
 
 
 def _arrow_schema(config: StreamConfig) -> pa.Schema | None:
