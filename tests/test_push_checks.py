@@ -396,3 +396,25 @@ def test_fingerprints_stored_before_are_computed_again_when_the_workspace_opens(
         with ws.events._store.read() as cur:
             assert cur.execute("SELECT value FROM local.__meterql__.meta WHERE key = "
                                "'schema_version'").fetchall() == [("1",)]
+
+
+def test_a_new_field_alters_the_stream_once_and_backfills_follow_its_columns(tmp_path):
+    with meterql.connect(tmp_path / "home") as ws:
+        base = {"timestamp": T, "customer_id": "c"}
+        ws.events.ingest("calls", [{**base, "id": "a", "n": 1}])
+        ws.events.ingest("calls", [{**base, "id": "b", "x": "new", "n": Decimal("1.5")}])
+        with ws.events._store.read() as cur:  # the staging table is not altered meanwhile
+            staged = dict(cur.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = "
+                "'__meterql__' AND table_name = 'staged_calls'").fetchall())
+        assert "x" not in staged and "n" not in staged
+        backfill = ws.events.open_backfill("calls", NOW - timedelta(days=400), NOW)
+        old = (NOW - timedelta(days=100)).isoformat()
+        out = ws.events.ingest("calls", [
+            {**base, "id": "c", "timestamp": old, "x": "y", "n": Decimal("2.5")},
+            {**base, "id": "d", "timestamp": old, "z": True}], backfill=backfill)
+        assert [o.status for o in out] == ["accepted", "accepted"]
+        ws.events.close_backfill(backfill)
+        assert ws.query("SELECT id, x, n, z FROM local.events.calls ORDER BY id").rows() == [
+            ("a", None, Decimal(1), None), ("b", "new", Decimal("1.5"), None),
+            ("c", "y", Decimal("2.5"), None), ("d", None, None, True)]

@@ -1073,17 +1073,32 @@ class EventStreams:
             self._alter_column(cur, config, name, DECIMAL)
         return None, bool(new or widen)
 
+    # A new field is one ALTER TABLE of the stream (each costs DuckDB a new version of the
+    # table's entry in the transaction); a backfill's staging table takes the stream's
+    # columns only when a backfill writes to it (see _sync_staging).
     def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
-                        f"ADD COLUMN {quote_ident(name)} {typ}")
+        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
+                    f"ADD COLUMN {quote_ident(name)} {typ}")
         config.columns[name] = typ
 
     def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
-                        f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
+        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
+                    f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
         config.columns[name] = typ
+
+    @staticmethod
+    def _sync_staging(cur, config: StreamConfig) -> None:
+        """Give the stream's staging table (backfills) the stream's columns and types."""
+        staged = _table(META_STAGE, config.name)
+        have = dict(cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+            "'local' AND schema_name = ? AND table_name = ?", [META_STAGE, staged]).fetchall())
+        table = f"local.{META_STAGE}.{quote_ident(staged)}"
+        for name, typ in config.columns.items():
+            if name not in have:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote_ident(name)} {typ}")
+            elif have[name] != typ:
+                cur.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
 
     @staticmethod
     def _typed(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
@@ -1118,6 +1133,8 @@ class EventStreams:
         Returns the ids that were taken before. The rows are read by DuckDB's replacement
         scan of the local ``incoming_events`` (cheaper than registering and unregistering a
         view for each group)."""
+        if backfill is not None:
+            self._sync_staging(cur, config)
         ident = quote_ident(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
         fingerprint = _fingerprint_sql(typed)
