@@ -221,8 +221,14 @@ def test_declared_float_columns_take_events_both_ways(api, typ, top):
     bad = [1, top * 10, "lots", True]
     answers = _push_both_ways(client, ways, stream, bad, prefix="b")
     assert [s for s, _ in answers] == ["accepted"] + ["rejected"] * 3, answers
+    python = ws.events.ingest(stream, [{"id": "p0", "timestamp": T, "customer_id": "c",
+                                        "v": 0.25},
+                                       {"id": "p1", "timestamp": T, "customer_id": "c",
+                                        "v": float("nan")}])
+    assert [o.status for o in python] == ["accepted", "rejected"]
+    assert "not a finite number" in python[1].reason
     rows = dict(ws.query(f"SELECT id, v FROM local.events.{stream}").rows())
-    assert rows["v0"] == 0.5 and rows["v3"] == 1.25 and rows["v1"] == -2
+    assert rows["v0"] == 0.5 and rows["v3"] == 1.25 and rows["v1"] == -2 and rows["p0"] == 0.25
     assert not (ws.home / "events.unapplied.log").exists()
 
 

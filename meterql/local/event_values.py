@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -193,6 +194,10 @@ def _number(value: Any) -> Decimal | None:
 
 
 def _float(typ: str, top: float, value: Any) -> str | None:
+    if isinstance(value, float):  # (from Python callers; parsed JSON holds Decimals)
+        if value != value or value in (math.inf, -math.inf):
+            return f"{_shown(value)} is not a finite number"
+        return None if abs(value) <= top else f"{_shown(value)} is too large for {typ}"
     number = _number(value)
     if number is None:
         return f"{_shown(value)} is not a number"
