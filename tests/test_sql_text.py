@@ -97,9 +97,13 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 
 # -- the code ----------------------------------------------------------------------------------
 
+#: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
+BUILDERS = {("local/event_values.py", "fingerprint_sql"), ("local/events.py", "_fingerprint_sql"),
+            ("engine/plan.py", "fragment_table")}
+
 #: Calls whose result is SQL text made safely (or a number).
 SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if_needed",
-              "sql_type", "int", "len", "fragment_table", "_fingerprint_sql"}
+              "sql_type", "int", "len"} | {name for _, name in BUILDERS}
 
 #: Inputs that are neither made by sql_text nor constants, each with why they are safe.
 REVIEWED = {
@@ -127,6 +131,7 @@ REVIEWED = {
     ("sync/runner.py", "target"): "_target(table): quote_qualified, from the caller",
     ("connectors/lockdown.py", "name"): "_setting: a member of the closed set _SETTINGS",
     ("local/uploads.py", "staged"): "the temporary table _read made: upload_ + a hex tag",
+    ("engine/plan.py", "fragment_id"): "the planner's fragment number (f1, f2, ...)",
     ("catalog/records.py", "where"): "built from constant conditions, values bound",
     ("sync/cdc.py", "values"): "VALUES rows of ? markers",
     ("sync/cdc.py", "last"): "a comma-joined list of ? markers",
@@ -246,11 +251,24 @@ def _sql_calls():
                     yield module, node, checker, func
 
 
+def _builder_returns():
+    for module, name in sorted(BUILDERS):
+        tree = ast.parse((PACKAGE / module).read_text())
+        checker = _Checker(module, tree)
+        func = checker.functions[name]
+        returns = [r.value for r in ast.walk(func) if isinstance(r, ast.Return) and r.value]
+        assert returns, (module, name)
+        for value in returns:
+            yield f"{module}:{name}", value, checker, func
+
+
 def test_every_sql_string_is_built_from_quoted_parts_only():
+    """Every execute's SQL, and every builder's return; each REVIEWED entry is still needed."""
     problems, used = [], set()
-    for module, call, checker, func in _sql_calls():
-        for bad in checker.unsafe(call.args[0], func):
-            problems.append(f"{module}:{call.lineno} interpolates {bad}")
+    checks = [*_builder_returns(), *((f"{module}:{call.lineno}", call.args[0], checker, func)
+                                     for module, call, checker, func in _sql_calls())]
+    for where, sql, checker, func in checks:
+        problems += [f"{where} interpolates {bad}" for bad in checker.unsafe(sql, func)]
         used |= checker.used
     assert not problems, "\n".join(sorted(set(problems)))
     assert set(REVIEWED) == used, f"reviewed but no longer used: {set(REVIEWED) - used}"

@@ -104,6 +104,42 @@ SETTINGS: dict[str, Setting] = {
             0,
             86_400 * 366,
         ),
+        Setting(
+            "events_max_fields",
+            int,
+            200,
+            "most fields (holding a value) one usage event may have; an event with more is "
+            "rejected",
+            3,
+            10_000,
+        ),
+        Setting(
+            "events_max_columns",
+            int,
+            500,
+            "most columns an event stream may have; an event whose new fields would pass it "
+            "is rejected, and a declared stream with more is refused",
+            3,
+            10_000,
+        ),
+        Setting(
+            "events_max_depth",
+            int,
+            32,
+            "deepest JSON nesting of a usage event (the event itself is level 1); a deeper "
+            "event is rejected",
+            1,
+            500,
+        ),
+        Setting(
+            "events_max_number_digits",
+            int,
+            100,
+            "most digits of a number in a usage event (and the reach of its exponent); an "
+            "event with a longer number is rejected",
+            38,
+            4_000,
+        ),
     )
 }
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -39,19 +39,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
+from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
+from meterql.local.event_values import DECIMAL, Limits, fillable, fingerprint_sql, kind
+from meterql.local.event_values import fits as _fits
+from meterql.local.event_values import infer as _infer
+from meterql.local.event_values import timestamp as _timestamp
+from meterql.local.event_values import to_arrow as _arrow
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore
-from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
+from meterql.sql_text import is_name, quote_ident, sql_type
 
 log = logging.getLogger(__name__)
 
-DECIMAL = "DECIMAL(38,9)"
 _NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 _INTERNAL = ("_ingested_at", "_backfill")
 _INGESTED = "_ingested_at"
-_EXACT = Context(prec=80)  # decimal arithmetic wide enough for DECIMAL(38, s) values
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _LINGER_PEAK = 4  # ... when at least this many were in progress together lately
 _PEAK_S = 1.0  # "lately"
@@ -114,17 +117,46 @@ class StreamConfig:
     columns: dict[str, str] = field(default_factory=dict)  # field -> DuckDB type
 
 
-def parse_body(data: bytes, content_type: str) -> list[Any]:
+def parse_body(data: bytes, content_type: str, limits: Limits | None = None) -> list[Any]:
     """Events from a request body: a JSON object, a JSON array, NDJSON, or CloudEvents
     (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``, and so
     do events holding a lone UTF-16 surrogate (``"\\ud800"``: JSON allows the escape, but it
-    is no character, and no column can store it)."""
-    events = _parse_body(data, content_type)
+    is no character, and no column can store it). A body that is not UTF-8 is refused
+    (:class:`ParameterError`), and so is a JSON body (not NDJSON) that the parser cannot read
+    because of its nesting or of a number's digits (:class:`InputLimitError`: no event of it
+    can be told apart; an NDJSON line is rejected alone). ``limits`` are only named in the
+    reasons; they are checked per event later (see :class:`Limits`)."""
+    events = _parse_body(data, content_type, limits or Limits())
     if _SURROGATE.search(data):  # (rare: the walk below only then)
         events = [_Malformed("the event holds a lone UTF-16 surrogate (an escape such as "
                              "\\ud800 without its pair): not valid Unicode")
                   if _broken_text(e) else e for e in events]
     return events
+
+
+def check_utf8(data: bytes, kind: str) -> str:
+    """``data`` as text, or :class:`ParameterError` saying where it is not UTF-8 (for NDJSON,
+    on which line). One C call over the body."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}"
+        if kind in _NDJSON:
+            line = data.count(b"\n", 0, exc.start) + 1
+            where = f"line {line}, {where}"
+        raise ParameterError(f"the body is not UTF-8 text ({where}: {exc.reason})",
+                             hint="send JSON encoded as UTF-8; nothing of this body was "
+                             "stored") from None
+
+
+def _unreadable(exc: BaseException, limits: Limits) -> str:
+    """Why the JSON parser gave up on a value (RecursionError, or ValueError for an integer
+    past Python's 4,300 digits): over a limit."""
+    if isinstance(exc, RecursionError):
+        return (f"JSON nested deeper than the parser reads; events nest at most "
+                f"{limits.depth} levels (setting events_max_depth)")
+    return (f"a number of thousands of digits; events take numbers of at most "
+            f"{limits.digits} digits (setting events_max_number_digits)")
 
 
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -144,13 +176,9 @@ def _broken_text(value: Any) -> bool:
     return False
 
 
-def _parse_body(data: bytes, content_type: str) -> list[Any]:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParameterError(f"the body is not UTF-8 text (byte {exc.start})",
-                             hint="send JSON encoded as UTF-8") from None
+def _parse_body(data: bytes, content_type: str, limits: Limits) -> list[Any]:
     kind = content_type.split(";")[0].strip().lower()
+    text = check_utf8(data, kind)
     if kind in _NDJSON:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
         try:  # one parse for the whole batch; line by line only to find a bad line
@@ -158,9 +186,9 @@ def _parse_body(data: bytes, content_type: str) -> list[Any]:
                                 parse_float=Decimal)
             if len(events) == len(lines):  # (a line holding two values is not NDJSON)
                 return events
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # (JSONDecodeError is a ValueError)
             pass
-        return [_loads(line, number) for number, line in lines]
+        return [_loads(line, number, limits) for number, line in lines]
     try:
         value = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
@@ -168,6 +196,10 @@ def _parse_body(data: bytes, content_type: str) -> list[Any]:
                              f"{exc.colno}", line=exc.lineno, column=exc.colno,
                              hint="send a JSON object, a JSON array, or NDJSON with "
                              "Content-Type: application/x-ndjson") from None
+    except (ValueError, RecursionError) as exc:
+        raise InputLimitError(f"the body cannot be read: it holds {_unreadable(exc, limits)}",
+                              hint="nothing of this body was stored; send NDJSON to have "
+                              "only the offending events rejected") from None
     events = value if isinstance(value, list) else [value]
     if kind.startswith("application/cloudevents"):
         return [_from_cloudevent(e) for e in events]
@@ -179,11 +211,13 @@ class _Malformed:
         self.reason = reason
 
 
-def _loads(line: str, number: int) -> Any:
+def _loads(line: str, number: int, limits: Limits) -> Any:
     try:
         return json.loads(line, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         return _Malformed(f"line {number} is not JSON: {exc.msg} at column {exc.colno}")
+    except (ValueError, RecursionError) as exc:
+        return _Malformed(f"line {number} holds {_unreadable(exc, limits)}")
 
 
 def _from_cloudevent(event: Any) -> Any:
@@ -310,18 +344,28 @@ class EventStreams:
         if len(set(required.values())) < 3:
             raise InvalidSourceError("the id, timestamp and customer fields must be three "
                                      f"different fields, not {', '.join(required.values())}")
+        fixed = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMP WITH TIME ZONE",
+                 config.customer_field: "VARCHAR"}
         declared = {}
         for column, typ in schema.items():
             try:
-                declared[column] = sql_type(typ)
+                declared[column] = fillable(sql_type(typ))
+                if column in fixed and declared[column] != fixed[column]:
+                    raise ValueError(f"a required field is always {fixed[column]}, not "
+                                     f"{declared[column]}")
             except ValueError as exc:
                 raise InvalidSourceError(
                     f"the declared columns of stream '{config.name}' are not valid: column "
                     f"{column!r:.80}: {exc}",
                     hint="declare DuckDB types, such as VARCHAR, BIGINT, BOOLEAN, JSON or "
                     "DECIMAL(18,6)") from None
-        columns = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMPTZ",
-                   config.customer_field: "VARCHAR", **declared}
+        columns = {**fixed, **declared}
+        most = self._settings()["events_max_columns"]
+        if len(columns) > most:
+            raise InputLimitError(
+                f"stream '{config.name}' would have {len(columns)} columns; a stream may have "
+                f"{most} (setting events_max_columns)",
+                hint="declare fewer columns, or raise the setting")
         ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
         for staged in ("events", META_STAGE):
             try:
@@ -408,19 +452,22 @@ class EventStreams:
                  backfill: str | None) -> _Pending:
         self._refuse_closed_backfill(stream, backfill)
         kind = content_type.split(";")[0].strip().lower()
+        settings = self._settings()
         if kind not in _NDJSON:
-            return _Pending(stream, parse_body(data, content_type), backfill,
-                            body=(kind, data))
+            return _Pending(stream, parse_body(data, content_type, Limits.of(settings)),
+                            backfill, body=(kind, data))
+        # Arrow's JSON reader takes any bytes in a string: UTF-8 is checked here, before a
+        # row is read as columns (else the event would be answered, then refused by DuckDB).
+        check_utf8(data, kind)
         typed = None
         config = self._configs.get(stream)
         if backfill is None and config is not None:
             # Parsed and checked here, in the caller's thread and outside the writer, so that
             # requests arriving together use both cores; the writer only claims and inserts.
             now = datetime.now(UTC)
-            settings = self._settings()
             low = now - timedelta(days=settings["events_max_age_days"])
             high = now + timedelta(seconds=settings["events_max_future_s"])
-            typed = self._columns(config, data, low, high)
+            typed = self._columns(config, data, low, high, Limits.of(settings))
         return _Pending(stream, [], backfill, raw=data, typed=typed)
 
     def _submit(self, item: _Pending) -> Future:
@@ -595,11 +642,12 @@ class EventStreams:
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
+        limits = Limits.of(settings)
         ids: list[str] = []
         seen = set()
         skip = (config.id_field, config.timestamp_field)
         for event in events:
-            if not isinstance(event, dict):
+            if not isinstance(event, dict) or limits.fields_problem(event) is not None:
                 return None
             raw_id = event.get(config.id_field)
             if raw_id is None or isinstance(raw_id, (dict, list, bool)):
@@ -611,7 +659,8 @@ class EventStreams:
                 if value is None or name in skip:
                     continue
                 typ = config.columns.get(name)
-                if typ is None or name.startswith("_") or _fits(value, typ) is not None:
+                if typ is None or name.startswith("_") or _fits(value, typ) is not None \
+                        or limits.value_problem(value) is not None:
                     return None
             seen.add(event_id)
             ids.append(event_id)
@@ -858,6 +907,7 @@ class EventStreams:
         settings = self._settings()
         low = now - timedelta(days=settings["events_max_age_days"])
         high = now + timedelta(seconds=settings["events_max_future_s"])
+        limits = Limits.of(settings)
         target = f"local.events.{quote_ident(stream)}"
         if backfill is not None:
             low, high = self._open_backfill(cur, backfill, stream)
@@ -869,7 +919,7 @@ class EventStreams:
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
             joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
-                                backfill, how)
+                                backfill, how, limits)
             if joined is not None:
                 start = 0
                 for item in raw:
@@ -880,9 +930,9 @@ class EventStreams:
                 raw = []
         for item in raw:
             item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill,
-                                       how)
+                                       how, limits)
             if item.outcomes is None:
-                item.events = parse_body(item.raw, "application/x-ndjson")
+                item.events = parse_body(item.raw, "application/x-ndjson", limits)
                 slow.append(item)
         if not slow:
             return created
@@ -892,7 +942,7 @@ class EventStreams:
             events += item.events
             request += [number] * len(item.events)
         outcomes, candidates, changed = self._validate(cur, config, events, low, high,
-                                                       backfill, request)
+                                                       backfill, limits, request)
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
             self._store_rows(cur, config, target, self._typed(config, rows),
@@ -925,7 +975,8 @@ class EventStreams:
         return config
 
     def _validate(self, cur, config: StreamConfig, events: list[Any], low: datetime,
-                  high: datetime, backfill: str | None, request: list[int] | None = None):
+                  high: datetime, backfill: str | None, limits: Limits,
+                  request: list[int] | None = None):
         outcomes: list[Outcome | None] = [None] * len(events)
         candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
         changed = False
@@ -939,9 +990,10 @@ class EventStreams:
             raw_id = event.get(config.id_field)
             event_id = None if raw_id is None or isinstance(raw_id, (dict, list, bool)) \
                 else str(raw_id)
-            problem = self._problem(config, event, event_id, low, high, backfill)
+            problem = limits.fields_problem(event) or self._problem(
+                config, event, event_id, low, high, backfill)
             if problem is None:
-                problem, widened = self._fit(cur, config, event)
+                problem, widened = self._fit(cur, config, event, limits)
                 changed |= widened
             if problem is not None:
                 outcomes[index] = Outcome(index, event_id, "rejected", problem)
@@ -978,47 +1030,75 @@ class EventStreams:
                     f"[{low.isoformat()}, {high.isoformat()})")
         return None
 
-    def _fit(self, cur, config: StreamConfig, event: dict[str, Any]) -> tuple[str | None, bool]:
-        """Check each field against its column, adding or widening columns as needed."""
-        changed = False
+    def _fit(self, cur, config: StreamConfig, event: dict[str, Any],
+             limits: Limits) -> tuple[str | None, bool]:
+        """Check each field against its column, adding or widening columns as needed. Every
+        field is checked before the first column is added: an event that is refused adds
+        none, and one over a limit costs no DDL."""
+        new: dict[str, str] = {}
+        widen: list[str] = []
         for name, value in event.items():
             if value is None or name in (config.id_field, config.timestamp_field):
                 continue
             if name.startswith("_") or not name:
-                return f"field '{name}': names starting with _ are kept for meterql", changed
+                return f"field '{name}': names starting with _ are kept for meterql", False
             current = config.columns.get(name)
-            wanted = _infer(value)
+            if current is None and config.declared:
+                return (f"unknown field '{name}' (the stream's schema is declared: "
+                        f"{', '.join(config.columns)})", False)
+            problem = limits.value_problem(value)
+            if problem is not None:
+                return f"field '{name}': {problem}", False
             if current is None:
-                if config.declared:
-                    return (f"unknown field '{name}' (the stream's schema is declared: "
-                            f"{', '.join(config.columns)})", changed)
+                wanted = _infer(value)
                 problem = _fits(value, wanted)  # e.g. a number too large for any column
                 if problem is not None:
-                    return f"field '{name}': {problem}", changed
-                self._add_column(cur, config, name, wanted)
-                changed = True
+                    return f"field '{name}': {problem}", False
+                new[name] = wanted
                 continue
             problem = _fits(value, current)
-            if problem is not None and current == "BIGINT" and wanted == DECIMAL \
-                    and not config.declared:
-                self._alter_column(cur, config, name, DECIMAL)
-                changed = True
+            if problem is not None and current == "BIGINT" and not config.declared \
+                    and _infer(value) == DECIMAL and _fits(value, DECIMAL) is None:
+                widen.append(name)
                 problem = None
             if problem is not None:
-                return f"field '{name}': {problem}", changed
-        return None, changed
+                return f"field '{name}': {problem}", False
+        if new and len(config.columns) + len(new) > limits.columns:
+            return (f"the event's new fields ({_names(new)}) would give the stream "
+                    f"{len(config.columns) + len(new)} columns; it may have {limits.columns} "
+                    "(setting events_max_columns)", False)
+        for name, typ in new.items():
+            self._add_column(cur, config, name, typ)
+        for name in widen:
+            self._alter_column(cur, config, name, DECIMAL)
+        return None, bool(new or widen)
 
+    # A new field is one ALTER TABLE of the stream (each costs DuckDB a new version of the
+    # table's entry in the transaction); a backfill's staging table takes the stream's
+    # columns only when a backfill writes to it (see _sync_staging).
     def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
-                        f"ADD COLUMN {quote_ident(name)} {typ}")
+        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
+                    f"ADD COLUMN {quote_ident(name)} {typ}")
         config.columns[name] = typ
 
     def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        for staged in ("events", META_STAGE):
-            cur.execute(f"ALTER TABLE local.{staged}.{quote_ident(_table(staged, config.name))} "
-                        f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
+        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
+                    f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
         config.columns[name] = typ
+
+    @staticmethod
+    def _sync_staging(cur, config: StreamConfig) -> None:
+        """Give the stream's staging table (backfills) the stream's columns and types."""
+        staged = _table(META_STAGE, config.name)
+        have = dict(cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+            "'local' AND schema_name = ? AND table_name = ?", [META_STAGE, staged]).fetchall())
+        table = f"local.{META_STAGE}.{quote_ident(staged)}"
+        for name, typ in config.columns.items():
+            if name not in have:
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote_ident(name)} {typ}")
+            elif have[name] != typ:
+                cur.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
 
     @staticmethod
     def _typed(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
@@ -1053,9 +1133,11 @@ class EventStreams:
         Returns the ids that were taken before. The rows are registered on the transaction's
         cursor as ``incoming_events`` (replacing an earlier group's; the cursor ends with the
         transaction)."""
+        if backfill is not None:
+            self._sync_staging(cur, config)
         ident = quote_ident(config.id_field)
         stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
-        fingerprint = _fingerprint_sql([c for c in typed.column_names if c != _INGESTED])
+        fingerprint = _fingerprint_sql(typed)
         cur.register("incoming_events", typed)
         answer = outcomes is not None
         ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
@@ -1098,11 +1180,12 @@ class EventStreams:
         return taken
 
     def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
-              target: str, backfill: str | None, how: _How) -> list[Outcome] | None:
+              target: str, backfill: str | None, how: _How,
+              limits: Limits) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
-        typed = self._columns(config, data, low, high)
+        typed = self._columns(config, data, low, high, limits)
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
@@ -1131,8 +1214,8 @@ class EventStreams:
                 start += n
 
     @staticmethod
-    def _columns(config: StreamConfig, data: bytes, low: datetime,
-                 high: datetime) -> pa.Table | None:
+    def _columns(config: StreamConfig, data: bytes, low: datetime, high: datetime,
+                 limits: Limits | None = None) -> pa.Table | None:
         """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked as columns
         (required fields, timestamps and their window, distinct ids): the typed rows, or None
         when any event is off. Arrow only (no DuckDB statement, so no wait for the GIL between
@@ -1166,6 +1249,15 @@ class EventStreams:
             return None
         if pc.count_distinct(ids).as_py() != typed.num_rows:
             return None
+        for column in typed.columns:  # (Arrow reads no NaN or infinity, but a check is cheap)
+            if pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py():
+                return None
+        if limits is not None and typed.num_columns > limits.fields:
+            counts = pc.add(*(pc.cast(pc.is_valid(c), pa.int32()) for c in typed.columns[:2]))
+            for column in typed.columns[2:]:
+                counts = pc.add(counts, pc.cast(pc.is_valid(column), pa.int32()))
+            if pc.max(counts).as_py() > limits.fields:
+                return None  # (the event-by-event way rejects the event with the reason)
         return typed
 
     # -- corrections ---------------------------------------------------------------------------
@@ -1215,11 +1307,11 @@ class EventStreams:
                                    [event_id]).fetchall()[0][0]
             cur.execute(f"DELETE FROM {table} WHERE {quote_ident(config.id_field)} = ?", [event_id])
             if event is not None:
-                cur.register("amended_event", self._typed(config, rows))
+                amended = self._typed(config, rows)
+                cur.register("amended_event", amended)
                 try:
-                    digest = cur.execute(f"SELECT {_fingerprint_sql(list(config.columns))} "
-                                         "FROM amended_event"
-                                         ).fetchall()[0][0]
+                    digest = cur.execute(f"SELECT {_fingerprint_sql(amended)} "
+                                         "FROM amended_event").fetchall()[0][0]
                     cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
                                 "stream = ? AND id = ?", [digest, stream, event_id])
                     cur.execute(f"INSERT INTO {table} BY NAME SELECT *, now() AS _ingested_at, "
@@ -1234,11 +1326,16 @@ class EventStreams:
     def _validate_amend(self, cur, config, event):
         far = timedelta(days=365 * 100)
         now = datetime.now(UTC)
-        problem = self._problem(config, event, str(event[config.id_field]), now - far,
-                                now + far, None)
+        limits = Limits.of(self._settings())
+        problem = None
+        if _broken_text(event):  # (an amend's body is parsed by FastAPI, not parse_body)
+            problem = ("the event holds a lone UTF-16 surrogate (an escape such as \\ud800 "
+                       "without its pair): not valid Unicode")
+        problem = problem or limits.fields_problem(event) or self._problem(
+            config, event, str(event[config.id_field]), now - far, now + far, None)
         changed = False
         if problem is None:
-            problem, changed = self._fit(cur, config, event)
+            problem, changed = self._fit(cur, config, event, limits)
         if problem is not None:
             return Outcome(0, str(event[config.id_field]), "rejected", problem), None, changed
         return None, [(str(event[config.id_field]), event)], changed
@@ -1456,32 +1553,25 @@ def _hash(event: dict[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _fingerprint_sql(columns: list[str]) -> str:
-    """The stored body fingerprint, over the typed values: the non-null fields by name (so a
-    column added later does not change the fingerprint of events without it)."""
-    parts = ", ".join(
-        f"CASE WHEN {quote_ident(n)} IS NOT NULL THEN {quote_literal(n + '=')} || "
-        f"CAST({quote_ident(n)} AS VARCHAR) END" for n in sorted(columns))
-    return f"md5(concat_ws(chr(31), {parts}))"
+def _fingerprint_sql(table: pa.Table | pa.Schema) -> str:
+    """The stored body fingerprint of the rows of ``table`` (see :func:`fingerprint_sql`)."""
+    schema = table if isinstance(table, pa.Schema) else table.schema
+    return fingerprint_sql([(f.name, pa.types.is_decimal(f.type) and f.type.scale > 0)
+                            for f in schema if f.name != _INGESTED])
 
 
 def _arrow_schema(config: StreamConfig) -> pa.Schema | None:
-    """What Arrow's JSON reader reads the stream's events as, or None (a JSON column, or a
-    type it does not read exactly)."""
+    """What Arrow's JSON reader reads the stream's events as, or None (a column of a type it
+    does not read exactly: JSON, FLOAT, HUGEINT, a date or time)."""
     fields = []
     for name, typ in config.columns.items():
-        if name in (config.id_field, config.customer_field, config.timestamp_field) \
-                or typ == "VARCHAR":
+        if name in (config.id_field, config.customer_field, config.timestamp_field):
             fields.append(pa.field(name, pa.string()))
-        elif typ == "BIGINT":
-            fields.append(pa.field(name, pa.int64()))
-        elif typ == "BOOLEAN":
-            fields.append(pa.field(name, pa.bool_()))
-        elif typ.startswith("DECIMAL("):
-            precision, scale = (int(x) for x in typ[8:-1].split(","))
-            fields.append(pa.field(name, pa.decimal128(precision, scale)))
-        else:
+            continue
+        reader = kind(typ).reader
+        if reader is None:
             return None
+        fields.append(pa.field(name, reader))
     return pa.schema(fields)
 
 
@@ -1516,6 +1606,12 @@ _SPACES_LINE = re.compile(rb"\n[ \t\f\v]+(?:\n|\Z)")  # a line of spaces only
 _SPACES_FIRST = re.compile(rb"[ \t\f\v]+(?:\n|\Z)")
 
 
+def _names(fields: dict[str, Any], most: int = 3) -> str:
+    """Up to ``most`` field names, quoted, and how many more."""
+    shown = ", ".join(f"'{n[:40]}'" for n in list(fields)[:most])
+    return shown if len(fields) <= most else f"{shown} and {len(fields) - most} more"
+
+
 def _accepted(items: list[_Pending]) -> bool:
     return any(o.status == "accepted" for i in items for o in i.outcomes or ())
 
@@ -1525,73 +1621,3 @@ def _by_stream(group: list[_Pending]) -> dict[tuple[str, str | None], list[_Pend
     for item in group:
         out.setdefault((item.stream, item.backfill), []).append(item)
     return out
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _infer(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "BIGINT" if -2**63 <= value < 2**63 else DECIMAL  # (beyond 64 bits: exact)
-    if isinstance(value, Decimal):
-        return DECIMAL
-    if isinstance(value, (dict, list)):
-        return "JSON"
-    return "VARCHAR"
-
-
-def _fits(value: Any, typ: str) -> str | None:
-    if typ == "BOOLEAN":
-        return None if isinstance(value, bool) else f"{value!r} is not a boolean"
-    if typ == "BIGINT":
-        if isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63:
-            return None
-        return f"{value!r} is not an integer"
-    if typ.startswith("DECIMAL"):
-        try:
-            number = Decimal(value) if isinstance(value, (str, int, Decimal)) \
-                and not isinstance(value, bool) else None
-        except InvalidOperation:
-            number = None
-        if number is None or not number.is_finite():
-            return f"{value!r} is not a number"
-        scale = int(typ.split(",")[1].rstrip(")"))
-        if abs(number) >= Decimal(10) ** (38 - scale):
-            return f"{value} is too large"
-        if number != number.quantize(Decimal(1).scaleb(-scale), context=_EXACT):
-            return f"{value} has more than {scale} decimal places"
-        return None
-    if typ == "JSON":
-        return None
-    if typ == "VARCHAR":
-        return None if isinstance(value, str) else f"{value!r} is not a string"
-    if typ.startswith("TIMESTAMP"):
-        return None if _timestamp(value) is not None else f"{value!r} is not an ISO 8601 time"
-    return None
-
-
-def _arrow(values: list[Any], typ: str) -> pa.Array:
-    if typ == "BOOLEAN":
-        return pa.array(values, pa.bool_())
-    if typ == "BIGINT":
-        return pa.array(values, pa.int64())
-    if typ.startswith("DECIMAL"):
-        precision, scale = (int(x) for x in typ[8:-1].split(","))
-        unit = Decimal(1).scaleb(-scale)  # (0e400 or 1.50...0 hold more digits than they need)
-        return pa.array([None if v is None else Decimal(v).quantize(unit, context=_EXACT)
-                         for v in values], pa.decimal128(precision, scale))
-    if typ.startswith("TIMESTAMP"):
-        return pa.array([None if v is None else _timestamp(v) for v in values],
-                        pa.timestamp("us", tz="UTC"))
-    return pa.array(values, pa.string())

@@ -4,15 +4,16 @@ Schemas users query: ``local.events.<stream>`` (usage events pushed over the API
 ``local.uploads.<name>`` (CSV uploads) and ``local.manual.<name>`` (rows entered by hand).
 Bookkeeping lives in ``local.__meterql__`` (event ids for de-duplication, corrections, backfills,
 upload fingerprints, the audit of manual edits, last-ingest watermarks) and is not in the
-catalog. Every write goes through :meth:`LocalStore.write`: one writer at a time, one DuckDB
-transaction per call, committed before the caller is answered.
+catalog; its version is in ``local.__meterql__.meta``, and :data:`MIGRATIONS` upgrades it
+when the workspace opens. Every write goes through :meth:`LocalStore.write`: one writer at a
+time, one DuckDB transaction per call, committed before the caller is answered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import duckdb
 
 from meterql.catalog import Catalog, Column, Table
 from meterql.dialects.duckdb import DIALECT as DUCKDB
+from meterql.errors import WorkspaceError
 from meterql.sql_text import quote_ident, quote_literal
 
 SCHEMAS = ("events", "uploads", "manual")
@@ -52,7 +54,41 @@ _META_TABLES = (
         table_name VARCHAR PRIMARY KEY, last_ingest_at TIMESTAMPTZ NOT NULL)""",
     # the last record of the event log (eventlog.py) applied: one row
     """CREATE TABLE IF NOT EXISTS local.__meterql__.event_log (applied_seq BIGINT NOT NULL)""",
+    # the bookkeeping's version (key 'schema_version'; see MIGRATIONS)
+    """CREATE TABLE IF NOT EXISTS local.__meterql__.meta (
+        key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)""",
 )
+
+
+def _v1(cur: duckdb.DuckDBPyConnection) -> None:
+    """Body fingerprints no longer depend on a column's type: a DECIMAL with a scale is
+    written without trailing zeros (see ``event_values.fingerprint_sql``), so a retry after
+    its column was widened from BIGINT is still a duplicate. Every stored event's
+    fingerprint is computed again from its row (in the stream or in a backfill's staging).
+    Voided events have no row: theirs stay as they were (a retry of one, with a fraction,
+    is then answered as a conflict rather than a duplicate; its id stays taken either way)."""
+    from meterql.local.event_values import fingerprint_sql
+
+    streams = cur.execute("SELECT stream, id_field FROM local.__meterql__.streams").fetchall()
+    for stream, id_field in streams:
+        for schema, table in (("events", stream), (META, f"staged_{stream}")):
+            columns = cur.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+                "'local' AND schema_name = ? AND table_name = ?", [schema, table]).fetchall()
+            fields = [(name, typ.startswith("DECIMAL(") and not typ.endswith(",0)"))
+                      for name, typ in columns if name not in ("_ingested_at", "_backfill")]
+            if not any(fraction for _, fraction in fields):
+                continue  # (nothing else renders differently)
+            cur.execute(
+                f"UPDATE local.{META}.event_ids AS e SET body_hash = r.fp FROM (SELECT "
+                f"{quote_ident(id_field)} AS id, {fingerprint_sql(fields)} AS fp FROM "
+                f"local.{quote_ident(schema)}.{quote_ident(table)}) AS r "
+                "WHERE e.stream = ? AND e.id = r.id", [stream])
+
+
+#: Each entry upgrades local.duckdb's bookkeeping from version ``i`` to ``i + 1``; append,
+#: never edit.
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1,)
 
 
 class LocalStore:
@@ -71,7 +107,23 @@ class LocalStore:
         for ddl in _META_TABLES:
             duck.execute(ddl)
         self._marks: dict[str, datetime] = {}
+        self._migrate()
         self.refresh_catalog()
+
+    def _migrate(self) -> None:
+        with self.write() as cur:
+            row = cur.execute("SELECT value FROM local.__meterql__.meta WHERE key = "
+                              "'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(MIGRATIONS):
+            raise WorkspaceError(
+                f"local.duckdb was written by a newer meterql (bookkeeping version {version}, "
+                f"this one knows {len(MIGRATIONS)})", hint="upgrade meterql")
+        for step in range(version, len(MIGRATIONS)):
+            with self.write() as cur:
+                MIGRATIONS[step](cur)
+                cur.execute("INSERT OR REPLACE INTO local.__meterql__.meta VALUES "
+                            "('schema_version', ?)", [str(step + 1)])
 
     @contextlib.contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
