@@ -96,7 +96,7 @@ def test_every_v1_route_but_health_has_a_scope_and_a_body_limit(served):
     operations = {(method.upper(), path) for path, item in app.openapi()["paths"].items()
                   for method in item}
     assert operations <= set(declared)  # the guard knows every documented operation
-    assert len(operations) >= 23
+    assert len(operations) >= 26
     for (method, path), policy in declared.items():
         assert policy.body_limit in SETTINGS and SETTINGS[policy.body_limit].type is int
         if path.startswith("/v1/") and path != "/v1/health":
@@ -105,7 +105,7 @@ def test_every_v1_route_but_health_has_a_scope_and_a_body_limit(served):
     assert declared[("POST", "/v1/events/{stream}")].body_limit == "http_max_events_mb"
     assert declared[("POST", "/v1/tables/{name}/upload")].body_limit == "http_max_upload_mb"
     assert declared[("POST", "/v1/query")].body_limit == "http_max_body_mb"
-    assert declared[("POST", "/v1/aggregates")].needs == "admin"
+    assert declared[("POST", "/v1/keys")].needs == "admin"
 
 
 def test_a_route_without_a_scope_stops_the_server_from_starting():
@@ -134,7 +134,7 @@ def test_no_route_reads_a_body_without_a_valid_key(served):
     ws.records.revoke_api_key(revoked_id)
     body = [b'{"sql": "SELECT 1"}', b"x" * 1000]
     routes = guarded(app)
-    assert len(routes) >= 22
+    assert len(routes) >= 25
     for method, path, _ in routes:
         for headers in ({}, bearer("mq_0000_nope"), bearer(revoked), {"Authorization": "Basic x"}):
             sent = Exchange(app, method, path, {**headers, "Content-Length": "2000"}, body)
@@ -157,7 +157,7 @@ def test_a_declared_length_over_the_limit_is_refused_unread(served):
     app, keys, ws = served
     cases = [("POST", "/v1/query", "read", "http_max_body_mb"),
              ("POST", "/v1/aggregates/x/evaluate", "read", "http_max_body_mb"),
-             ("POST", "/v1/aggregates", "admin", "http_max_body_mb"),
+             ("POST", "/v1/keys", "admin", "http_max_body_mb"),
              ("POST", "/v1/events/calls", "ingest", "http_max_events_mb"),
              ("POST", "/v1/tables/t/upload", "ingest", "http_max_upload_mb")]
     for method, path, scope, setting in cases:
@@ -177,7 +177,7 @@ def test_a_chunked_body_is_cut_at_the_limit(served):
     app, keys, _ = served
     chunk = b" " * (64 << 10)
     for path, scope in (("/v1/query", "read"), ("/v1/tables/t/rows", "ingest"),
-                        ("/v1/aggregates", "admin")):
+                        ("/v1/keys", "admin")):
         # 1 MB of JSON whitespace, then more: no Content-Length, so it is counted as it comes
         chunks = [b'{"sql": "SELECT 1"'] + [chunk] * 40 + [b"}"]
         sent = Exchange(app, "POST", path, bearer(keys[scope]), chunks)

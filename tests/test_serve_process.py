@@ -175,6 +175,24 @@ def test_the_real_server_answers_and_keeps_secrets_out_of_the_log(served):
         assert secret_text not in log
 
 
+def test_a_key_revoked_through_the_api_fails_on_the_next_request(served):
+    admin = auth(served.keys["admin"])
+    made = httpx.post(f"{served.base}/v1/keys", json={"scope": "read", "name": "short-lived"},
+                      headers=admin, timeout=10)
+    assert made.status_code == 201, made.text
+    key, key_id = made.json()["key"], made.json()["id"]
+    with httpx.Client(base_url=served.base, headers=auth(key), timeout=10) as client:
+        assert client.get("/v1/sources").status_code == 200
+        listed = httpx.get(f"{served.base}/v1/keys", headers=admin, timeout=10).json()
+        assert [k["name"] for k in listed if k["id"] == key_id] == ["short-lived"]
+        gone = httpx.delete(f"{served.base}/v1/keys/{key_id}", headers=admin, timeout=10)
+        assert gone.status_code == 204, gone.text
+        after = client.get("/v1/sources")  # the next request, on the same connection
+        assert after.status_code == 401 and "revoked" in after.json()["detail"], after.text
+    assert wait_until(lambda: f"DELETE /v1/keys/{key_id} 204" in served.log(), timeout=5)
+    assert key not in served.log() and key.split("_", 2)[2] not in served.log()
+
+
 # -- cancellation ------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.guard import PUBLIC, Access, RequestGuard
 from meterql.server.ingest import router as ingest_routes
+from meterql.server.key_routes import router as key_routes
 from meterql.server.push import EventPush
 from meterql.server.scheduler import SyncScheduler
 from meterql.sql_text import quote_qualified
@@ -112,6 +113,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
 
     read, admin = Depends(Access("read")), Depends(Access("admin"))
     app.include_router(ingest_routes(ws, Depends(Access("ingest"))))
+    app.include_router(key_routes(ws, admin))
 
     @app.get("/v1/health", tags=["meta"], dependencies=[Depends(PUBLIC)])
     async def health() -> dict[str, Any]:
