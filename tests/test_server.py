@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from decimal import Decimal
 
 import duckdb
@@ -316,3 +317,33 @@ def test_keys_are_made_listed_and_revoked_over_http(server):
     assert unknown.json()["title"] == "UnknownApiKey"
     bad = client.post("/v1/keys", json={"scope": "root"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.scope"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_nothing_from_another_origin(server, page):
+    from html.parser import HTMLParser
+
+    client, _, _ = server
+
+    class Links(HTMLParser):
+        urls: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.urls += [v for k, v in attrs if k in ("src", "href", "spec-url") and v]
+
+    html = client.get(page)
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    links = Links()
+    links.urls = []
+    links.feed(html.text)
+    links.urls += re.findall(r"""\burl:\s*['"]([^'"]+)""", html.text)  # Swagger UI's spec
+    assert len(links.urls) >= 3, links.urls
+    assert "http" not in html.text.lower().replace("http-equiv", "")  # no absolute URL at all
+    for url in links.urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert len(answer.content) > 1000, url
+    kinds = {client.get(u).headers["content-type"].split(";")[0] for u in links.urls}
+    assert "application/json" in kinds and ("text/javascript" in kinds
+                                            or "application/javascript" in kinds)

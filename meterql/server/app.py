@@ -27,7 +27,7 @@ from meterql.aggregates import Cancel, new_aggregate
 from meterql.engine import Result
 from meterql.errors import AmbiguousNameError, QueryCancelledError, UnknownTableError
 from meterql.output import json_value
-from meterql.server import problems
+from meterql.server import docs, problems
 from meterql.server.guard import PUBLIC, Access, RequestGuard
 from meterql.server.ingest import router as ingest_routes
 from meterql.server.key_routes import router as key_routes
@@ -107,9 +107,12 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         description="Federated SQL over billing data: queries, aggregates, sources. Errors "
         "are application/problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # (served from the package by docs.install: no third-party script)
+        redoc_url=None,
     )
     app.state.log = log
     problems.install(app)
+    docs.install(app)
 
     read, admin = Depends(Access("read")), Depends(Access("admin"))
     app.include_router(ingest_routes(ws, Depends(Access("ingest"))))
