@@ -236,3 +236,17 @@ def test_public_pages_need_no_key(served):
         assert client.get(path).status_code == 200, path
     unknown = client.post("/v1/nothing", content=b"x" * 100)
     assert unknown.status_code == 404  # no route: FastAPI answers, nothing is read for it
+
+
+def test_a_route_the_guard_never_saw_fails_closed(served):
+    _, keys, ws = served
+    late = create_app(ws)
+
+    @late.get("/v1/late", dependencies=[Depends(Access("read"))])
+    def added_after_startup() -> dict:
+        return {"opened": True}
+
+    with TestClient(late, raise_server_exceptions=False) as client:
+        answer = client.get("/v1/late", headers={"Authorization": f"Bearer {keys['admin']}"})
+    assert answer.status_code == 500 and "opened" not in answer.text
+    assert answer.json()["title"] == "InternalError"
