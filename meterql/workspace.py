@@ -23,6 +23,7 @@ from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
+from meterql.file_modes import private_folder, private_opener, private_workspace
 from meterql.local.events import EventStreams
 from meterql.local.manual import ManualTables
 from meterql.local.store import LocalStore
@@ -95,8 +96,9 @@ class Workspace:
     def __init__(self, home: Path) -> None:
         self.home = home.resolve()
         try:
-            self.home.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(self.home / ".lock", "a+")  # noqa: SIM115 - held while open
+            private_folder(self.home)  # (0700; its files are made 0600 below)
+            self._lock_file = open(self.home / ".lock", "a+",  # noqa: SIM115 - held while open
+                                   opener=private_opener)
         except OSError as exc:
             raise WorkspaceError(
                 f"cannot create the workspace folder {self.home}: {exc.strerror}",
@@ -179,6 +181,12 @@ class Workspace:
         for source in self.catalog.sources():
             if source.mode == "sync":
                 self._attach(source.name)
+        try:
+            private_workspace(self.home)  # what DuckDB just created; older workspaces' files
+        except OSError as exc:
+            self.close()
+            raise WorkspaceError(f"cannot make the files of {self.home} private: {exc}",
+                                 hint="run meterql as the user who owns the folder") from exc
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:

@@ -50,3 +50,18 @@ def test_readme_commands_match_ci():
         line for line in ci.splitlines() if "pytest" in line and not line.startswith("#")
     )
     assert test_line.strip() in readme
+
+
+def test_every_setting_is_in_the_guide():
+    from meterql.catalog.settings import SETTINGS
+
+    missing = [name for name in SETTINGS if f"`{name}`" not in GUIDE]
+    assert not missing, f"undocumented settings: {missing}"
+
+
+def test_every_http_limit_setting_is_in_the_http_api_page():
+    from meterql.catalog.settings import SETTINGS
+
+    page = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
+    missing = [name for name in SETTINGS if name.startswith("http_") and f"`{name}`" not in page]
+    assert not missing and "InputLimitError" in page and "/v1/keys" in page, missing

@@ -4,7 +4,6 @@ goes away mid-query, and a schemathesis run over every operation of the live Ope
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -83,6 +82,8 @@ def served(pg_cluster, pg_database, tmp_path_factory):
     try:
         ws.add_source("pg", pg_cluster.uri(db))
         ws.add_source("dk", f"duckdb://{root / 'meters.duckdb'}")
+        ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                         ["customer_id"])
     finally:
         ws.close()  # one process owns a workspace folder at a time
 
@@ -175,6 +176,24 @@ def test_the_real_server_answers_and_keeps_secrets_out_of_the_log(served):
         assert secret_text not in log
 
 
+def test_a_key_revoked_through_the_api_fails_on_the_next_request(served):
+    admin = auth(served.keys["admin"])
+    made = httpx.post(f"{served.base}/v1/keys", json={"scope": "read", "name": "short-lived"},
+                      headers=admin, timeout=10)
+    assert made.status_code == 201, made.text
+    key, key_id = made.json()["key"], made.json()["id"]
+    with httpx.Client(base_url=served.base, headers=auth(key), timeout=10) as client:
+        assert client.get("/v1/sources").status_code == 200
+        listed = httpx.get(f"{served.base}/v1/keys", headers=admin, timeout=10).json()
+        assert [k["name"] for k in listed if k["id"] == key_id] == ["short-lived"]
+        gone = httpx.delete(f"{served.base}/v1/keys/{key_id}", headers=admin, timeout=10)
+        assert gone.status_code == 204, gone.text
+        after = client.get("/v1/sources")  # the next request, on the same connection
+        assert after.status_code == 401 and "revoked" in after.json()["detail"], after.text
+    assert wait_until(lambda: f"DELETE /v1/keys/{key_id} 204" in served.log(), timeout=5)
+    assert key not in served.log() and key.split("_", 2)[2] not in served.log()
+
+
 # -- cancellation ------------------------------------------------------------------------------
 
 
@@ -215,104 +234,171 @@ def test_a_client_that_goes_away_cancels_its_query_at_the_source(served, pg_clus
 
 # -- schemathesis over the live OpenAPI --------------------------------------------------------
 
-EXPECTED_OPERATIONS = {
-    "GET /v1/health", "POST /v1/query", "GET /v1/aggregates", "POST /v1/aggregates",
-    "GET /v1/aggregates/{name}", "POST /v1/aggregates/{name}/evaluate",
-    "POST /v1/aggregates/{name}/dry-run", "GET /v1/evaluations", "GET /v1/sources",
-    "GET /v1/tables", "GET /v1/tables/{name}",
+#: Every operation of the API: the live schema must have exactly these (a new route is fuzzed
+#: once it is added here), and each is fuzzed by its own test below.
+OPERATIONS = (
+    "GET /v1/health", "POST /v1/query",
+    "GET /v1/aggregates", "POST /v1/aggregates", "GET /v1/aggregates/{name}",
+    "POST /v1/aggregates/{name}/evaluate", "POST /v1/aggregates/{name}/dry-run",
+    "GET /v1/evaluations", "GET /v1/sources", "GET /v1/tables", "GET /v1/tables/{name}",
+    "POST /v1/events/{stream}", "PUT /v1/events/{stream}",
+    "POST /v1/events/{stream}/{event_id}/amend", "POST /v1/events/{stream}/{event_id}/void",
+    "POST /v1/events/{stream}/backfills", "GET /v1/backfills/{backfill}",
+    "POST /v1/backfills/{backfill}/close", "POST /v1/backfills/{backfill}/revert",
+    "POST /v1/tables/{name}/upload", "POST /v1/tables/{name}/rows",
+    "PATCH /v1/tables/{name}/rows", "DELETE /v1/tables/{name}/rows",
+    "POST /v1/keys", "GET /v1/keys", "DELETE /v1/keys/{key_id}",
+)
+#: Generated requests per operation and pass (positive, negative, and "existing": positive
+#: data with path parameters naming things that exist). Bounded so that the whole run, about
+#: 30 operations, takes well under a minute against the real server.
+EXAMPLES = 12
+#: 5xx answers found by this run whose cause is in a module owned elsewhere (not fixed here).
+KNOWN_5XX: dict[str, str] = {
+    "POST /v1/tables/{name}/rows": "meterql/local/manual.py: insert builds SQL from the given "
+    "columns, so {'values': {}} (no column) and {'values': {'': 1}} (an empty column name) "
+    "reach DuckDB's parser and fail as a ParserException, answered as a 500",
 }
 AGGREGATE = {
     "name": "usage_amount",
     "sql": "SELECT customer_id, sum(amount) AS quantity FROM pg.public.usage "
            "WHERE ts >= :period_start AND ts < :period_end GROUP BY customer_id",
 }
-# path parameters naming things that exist, so generated bodies and queries get past the 404s
-EXISTING = {"/v1/aggregates/{name}": "usage_amount",
-            "/v1/aggregates/{name}/evaluate": "usage_amount",
-            "/v1/aggregates/{name}/dry-run": "usage_amount",
-            "/v1/tables/{name}": "pg.public.usage"}
+#: Statuses a pass must have seen: the handlers ran, past authentication and lookups.
+MUST_SEE = {
+    ("GET /v1/aggregates", "positive"): 200, ("GET /v1/sources", "positive"): 200,
+    ("GET /v1/tables", "positive"): 200, ("GET /v1/evaluations", "positive"): 200,
+    ("GET /v1/keys", "positive"): 200, ("POST /v1/keys", "positive"): 201,
+    ("GET /v1/aggregates/{name}", "existing"): 200, ("GET /v1/tables/{name}", "existing"): 200,
+    ("GET /v1/backfills/{backfill}", "existing"): 200,
+    ("POST /v1/events/{stream}/backfills", "existing"): 201,
+    ("POST /v1/backfills/{backfill}/close", "existing"): 200,
+    ("POST /v1/events/{stream}/{event_id}/void", "existing"): 200,
+    ("DELETE /v1/keys/{key_id}", "existing"): 204,
+    # generated SQL reached the engine and was refused as a client error, not a crash
+    ("POST /v1/query", "positive"): 400, ("POST /v1/aggregates", "positive"): 400,
+}
 
 
-def test_generated_requests_never_get_a_server_error(served):
+class Fuzzing:
+    def __init__(self, schema, existing: dict[str, dict[str, str]]) -> None:
+        self.schema, self.existing = schema, existing
+
+
+@pytest.fixture(scope="module")
+def fuzzing(served) -> Fuzzing:
+    """The live schema, and things that exist for the path parameters of the "existing"
+    pass: an aggregate, a stream with an event, a backfill, a manual table, a key to revoke."""
     import schemathesis
+
+    admin = auth(served.keys["admin"])
+
+    def call(method: str, path: str, **kwargs) -> dict:
+        answer = httpx.request(method, f"{served.base}{path}", headers=admin, timeout=30,
+                               **kwargs)
+        assert answer.status_code < 300, (path, answer.text)
+        return answer.json() if answer.content else {}
+
+    call("POST", "/v1/aggregates", json=AGGREGATE)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    call("POST", "/v1/events/calls", json={"id": "e1", "timestamp": now, "customer_id": "c0"})
+    backfill = call("POST", "/v1/events/calls/backfills",
+                    json={"start": "2025-01-01T00:00:00Z", "end": "2025-02-01T00:00:00Z"})["id"]
+    call("POST", "/v1/tables/prices/upload",
+         files={"file": ("prices.csv", b"plan,price\nstarter,10.5\n", "text/csv")})
+    victim = call("POST", "/v1/keys", json={"scope": "read", "name": "fuzzed"})["id"]
+    spec = httpx.get(f"{served.base}/openapi.json", timeout=10).json()
+    existing = {
+        "/v1/aggregates/{name}": {"name": "usage_amount"},
+        "/v1/aggregates/{name}/evaluate": {"name": "usage_amount"},
+        "/v1/aggregates/{name}/dry-run": {"name": "usage_amount"},
+        "/v1/tables/{name}": {"name": "pg.public.usage"},
+        "/v1/events/{stream}": {"stream": "calls"},
+        "/v1/events/{stream}/{event_id}/amend": {"stream": "calls", "event_id": "e1"},
+        "/v1/events/{stream}/{event_id}/void": {"stream": "calls", "event_id": "e1"},
+        "/v1/events/{stream}/backfills": {"stream": "calls"},
+        "/v1/backfills/{backfill}": {"backfill": backfill},
+        "/v1/backfills/{backfill}/close": {"backfill": backfill},
+        "/v1/backfills/{backfill}/revert": {"backfill": backfill},
+        "/v1/tables/{name}/upload": {"name": "prices"},
+        "/v1/tables/{name}/rows": {"name": "credits"},
+        "/v1/keys/{key_id}": {"key_id": victim},
+    }
+    return Fuzzing(schemathesis.openapi.from_dict(spec), existing)
+
+
+def test_the_fuzzed_operations_are_every_operation_of_the_schema(fuzzing):
+    from schemathesis.core.result import Ok
+
+    labels = {f"{r.ok().method.upper()} {r.ok().path}"
+              for r in fuzzing.schema.get_all_operations() if isinstance(r, Ok)}
+    assert labels == set(OPERATIONS)
+    assert set(KNOWN_5XX) <= labels and all(KNOWN_5XX.values())
+
+
+@pytest.mark.parametrize("label", [
+    pytest.param(label, marks=pytest.mark.xfail(reason=KNOWN_5XX[label], strict=False))
+    if label in KNOWN_5XX else label for label in OPERATIONS])
+def test_generated_requests_never_get_a_server_error(served, fuzzing, label):
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
     from schemathesis.core.failures import FailureGroup
     from schemathesis.core.result import Ok
 
+    method, path = label.split(" ")
+    [operation] = [r.ok() for r in fuzzing.schema.get_all_operations()
+                   if isinstance(r, Ok) and r.ok().method.upper() == method
+                   and r.ok().path == path]
     headers = auth(served.keys["admin"])
-    saved = httpx.post(f"{served.base}/v1/aggregates", json=AGGREGATE, headers=headers,
-                       timeout=30)
-    assert saved.status_code in (200, 201), saved.text
-    spec = httpx.get(f"{served.base}/openapi.json", timeout=10).json()
-    schema = schemathesis.openapi.from_dict(spec)
     log_start = len(served.log())
-    operations = [r.ok() for r in schema.get_all_operations() if isinstance(r, Ok)]
-    labels = {f"{op.method.upper()} {op.path}" for op in operations}
-    assert EXPECTED_OPERATIONS <= labels, labels
-
-    sent: dict[str, int] = {}
-    statuses: dict[tuple[str, str], set[int]] = {}
+    sent = 0
+    statuses: dict[str, set[int]] = {}
     failures: list[str] = []
-    unbreakable: set[str] = set()
-    positive, negative = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
-    def fuzz(operation, mode, pass_name, **fixed) -> None:
-        label = f"{operation.method.upper()} {operation.path}"
-
-        @settings(max_examples=12, deadline=None, database=None,
+    def fuzz(mode, pass_name: str, **fixed) -> None:
+        @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   phases=[Phase.explicit, Phase.generate],
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode, **fixed))
         def run(case) -> None:
+            nonlocal sent
             response = case.call(base_url=served.base, headers=headers, timeout=30)
-            sent[label] = sent.get(label, 0) + 1
-            statuses.setdefault((label, pass_name), set()).add(response.status_code)
+            sent += 1
+            statuses.setdefault(pass_name, set()).add(response.status_code)
             try:
                 case.validate_response(response, checks=[not_a_server_error], headers=headers)
             except FailureGroup as exc:
                 failures.append(f"{label} ({pass_name}): {exc}")
 
-        try:
-            run()
-        except Unsatisfiable:
-            # an operation with nothing to break (e.g. no parameters) has no negative cases
-            if mode is positive:
-                raise
-            unbreakable.add(label)
+        run()
 
-    for operation in operations:
-        fuzz(operation, positive, "positive")
-        fuzz(operation, negative, "negative")
-        if operation.path in EXISTING:
-            fuzz(operation, positive, "existing",
-                 path_parameters={"name": EXISTING[operation.path]})
+    fuzz(GenerationMode.POSITIVE, "positive")
+    try:
+        fuzz(GenerationMode.NEGATIVE, "negative")
+    except Unsatisfiable:
+        # an operation with nothing to break (no parameters, no body) has no negative cases
+        assert label in {"GET /v1/health", "GET /v1/aggregates", "GET /v1/sources",
+                         "GET /v1/keys"}, label
+    if path in fuzzing.existing:
+        fuzz(GenerationMode.POSITIVE, "existing", path_parameters=fuzzing.existing[path])
 
     assert served.proc.poll() is None, "the server died during the run"
     log = served.log()[log_start:]
-    tracebacks = [line for line in log.splitlines() if "Error" in line and ":" in line
-                  and not line.startswith((" ", "2"))]
+    errors = [line for line in log.splitlines() if "Error" in line and ":" in line
+              and not line.startswith((" ", "2"))]
     assert not failures, "\n\n".join(failures) + "\n\nerrors in the server log:\n" + \
-        "\n".join(tracebacks)
+        "\n".join(errors)
     assert "Traceback" not in log, log
-    # every operation was exercised
-    assert set(sent) == labels, sent
-    assert all(n >= 5 for label, n in sent.items() if label != "GET /v1/health"), sent
-    seen = json.dumps({f"{k[0]} ({k[1]})": sorted(v) for k, v in statuses.items()})
-    # negative data exists for every operation that takes parameters or a body
-    assert unbreakable <= {"GET /v1/health", "GET /v1/aggregates", "GET /v1/sources"}, unbreakable
+    assert sent >= (1 if label == "GET /v1/health" else 5), sent
+    seen = {name: sorted(codes) for name, codes in statuses.items()}
     # with the admin key every valid request got past authentication and scope checks
-    valid = {label: codes for (label, name), codes in statuses.items() if name != "negative"}
-    assert not any(codes & {401, 403} for codes in valid.values()), seen
-    for label in ("GET /v1/aggregates", "GET /v1/sources", "GET /v1/tables",
-                  "GET /v1/evaluations"):
-        assert 200 in valid[label], seen
-    # with existing names the handlers ran: the aggregate and the table were found
-    assert 200 in statuses[("GET /v1/aggregates/{name}", "existing")], seen
-    assert 200 in statuses[("GET /v1/tables/{name}", "existing")], seen
-    # generated SQL reached the engine and was refused as a client error, not a crash
-    assert 400 in valid["POST /v1/query"] and 400 in valid["POST /v1/aggregates"], seen
+    valid = set().union(*(codes for name, codes in statuses.items() if name != "negative"))
+    assert not valid & {401, 403}, seen
+    for (must_label, pass_name), status in MUST_SEE.items():
+        if must_label == label:
+            assert status in statuses.get(pass_name, set()), seen
 
 
 def test_an_unknown_dialect_is_a_client_error(served):

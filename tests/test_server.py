@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from decimal import Decimal
 
 import duckdb
@@ -277,3 +278,72 @@ def test_an_unexpected_error_is_a_500_problem(server, monkeypatch):
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "InternalError"
     assert "a bug" not in response.text  # (the error is in the server's log only)
+
+
+def test_keys_are_made_listed_and_revoked_over_http(server):
+    client, keys, ws = server
+    admin = auth(keys["admin"])
+    for scope in ("read", "ingest"):
+        denied = client.post("/v1/keys", json={"scope": "read"}, headers=auth(keys[scope]))
+        assert denied.status_code == 403 and "admin scope" in denied.json()["detail"]
+    made = client.post("/v1/keys", json={"scope": "read", "name": "dashboard"}, headers=admin)
+    assert made.status_code == 201, made.text
+    new = made.json()
+    assert new["scope"] == "read" and new["name"] == "dashboard"
+    assert new["key"].startswith(f"mq_{new['id']}_")
+    assert client.get("/v1/sources", headers=auth(new["key"])).status_code == 200
+    assert client.post("/v1/aggregates", json=AGGREGATE,
+                       headers=auth(new["key"])).status_code == 403  # only read
+
+    listed = client.get("/v1/keys", headers=admin)
+    assert listed.status_code == 200
+    entry = next(k for k in listed.json() if k["id"] == new["id"])
+    assert set(entry) == {"id", "name", "scope", "created_at", "revoked_at"}
+    assert entry["revoked_at"] is None
+    secret = new["key"].split("_", 2)[2]
+    stored_hash = ws.records.api_key(new["id"])[1]
+    assert secret not in listed.text and stored_hash not in listed.text
+
+    assert client.delete(f"/v1/keys/{new['id']}", headers=admin).status_code == 204
+    refused = client.get("/v1/sources", headers=auth(new["key"]))  # the very next request
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    assert client.delete(f"/v1/keys/{new['id']}", headers=admin).status_code == 204  # again
+    entry = next(k for k in client.get("/v1/keys", headers=admin).json()
+                 if k["id"] == new["id"])
+    assert entry["revoked_at"] is not None
+    unknown = client.delete("/v1/keys/00000000", headers=admin)
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["title"] == "UnknownApiKey"
+    bad = client.post("/v1/keys", json={"scope": "root"}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["location"] == "body.scope"
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_nothing_from_another_origin(server, page):
+    from html.parser import HTMLParser
+
+    client, _, _ = server
+
+    class Links(HTMLParser):
+        urls: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.urls += [v for k, v in attrs if k in ("src", "href", "spec-url") and v]
+
+    html = client.get(page)
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    links = Links()
+    links.urls = []
+    links.feed(html.text)
+    links.urls += re.findall(r"""\burl:\s*['"]([^'"]+)""", html.text)  # Swagger UI's spec
+    assert len(links.urls) >= 3, links.urls
+    assert "http" not in html.text.lower().replace("http-equiv", "")  # no absolute URL at all
+    for url in links.urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert len(answer.content) > 1000, url
+    kinds = {client.get(u).headers["content-type"].split(";")[0] for u in links.urls}
+    assert "application/json" in kinds and ("text/javascript" in kinds
+                                            or "application/javascript" in kinds)

@@ -23,6 +23,9 @@ class Records:
         # Keys are checked on every API request; only this process writes them (the workspace
         # is locked to it), so a copy in memory stays right.
         self._keys: dict[str, tuple[str, str, datetime | None]] | None = None
+        # Bumped after every key change: a copy read while a change was being written is
+        # used for that one check and not kept (it may miss the change).
+        self._keys_changed = 0
         self._aggregates: list[Aggregate] | None = None  # the same holds for aggregates
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -97,16 +100,20 @@ class Records:
         with self._cursor() as cur:
             cur.execute("INSERT INTO api_keys (id, name, scope, key_hash) VALUES (?, ?, ?, ?)",
                         [key_id, name, scope, key_hash])
+        self._keys_changed += 1
         self._keys = None
 
     def api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
         """(scope, hash, revoked_at) of a key, or None."""
         keys = self._keys
         if keys is None:
+            changes = self._keys_changed
             with self._cursor() as cur:
                 rows = cur.execute("SELECT id, scope, key_hash, revoked_at FROM api_keys"
                                    ).fetchall()
-            keys = self._keys = {row[0]: tuple(row[1:]) for row in rows}
+            keys = {row[0]: tuple(row[1:]) for row in rows}
+            if changes == self._keys_changed:
+                self._keys = keys
         return keys.get(key_id)
 
     def api_keys(self) -> list[dict[str, Any]]:
@@ -120,7 +127,8 @@ class Records:
         with self._cursor() as cur:
             rows = cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = ? AND "
                                "revoked_at IS NULL RETURNING id", [key_id]).fetchall()
-        self._keys = None
+        self._keys_changed += 1
+        self._keys = None  # the very next check reads the revocation
         return bool(rows)
 
 

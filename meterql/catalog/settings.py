@@ -140,6 +140,31 @@ SETTINGS: dict[str, Setting] = {
             38,
             4_000,
         ),
+        Setting(
+            "http_max_body_mb",
+            int,
+            1,
+            "largest body in MB of an HTTP API request other than an event push or a CSV "
+            "upload (queries, aggregates, keys, streams, rows); larger ones get a 413",
+            1,
+            1024,
+        ),
+        Setting(
+            "http_max_events_mb",
+            int,
+            64,
+            "largest body in MB of an event push over HTTP, as sent and once gzip is undone",
+            1,
+            1024,
+        ),
+        Setting(
+            "http_max_upload_mb",
+            int,
+            64,
+            "largest body in MB of a CSV upload over HTTP",
+            1,
+            1024,
+        ),
     )
 }
 

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
@@ -28,15 +27,15 @@ from meterql.aggregates import Cancel, new_aggregate
 from meterql.engine import Result
 from meterql.errors import AmbiguousNameError, QueryCancelledError, UnknownTableError
 from meterql.output import json_value
-from meterql.server import problems
+from meterql.server import docs, problems
+from meterql.server.guard import PUBLIC, Access, RequestGuard
 from meterql.server.ingest import router as ingest_routes
-from meterql.server.keys import check_key
+from meterql.server.key_routes import router as key_routes
 from meterql.server.push import EventPush
 from meterql.server.scheduler import SyncScheduler
 from meterql.sql_text import quote_qualified
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-_bearer = HTTPBearer(auto_error=False, description="an API key from 'meterql apikey create'")
 
 
 class QueryRequest(BaseModel):
@@ -108,24 +107,18 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
         description="Federated SQL over billing data: queries, aggregates, sources. Errors "
         "are application/problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # (served from the package by docs.install: no third-party script)
+        redoc_url=None,
     )
     app.state.log = log
     problems.install(app)
+    docs.install(app)
 
-    def scope(needs: str):
-        async def check(request: Request,  # async: no worker thread per request
-                  credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                         Depends(_bearer)]) -> str:
-            header = None if credentials is None else f"Bearer {credentials.credentials}"
-            key_id = check_key(ws.records, header, needs)
-            request.state.key = key_id
-            return key_id
-        return check
+    read, admin = Depends(Access("read")), Depends(Access("admin"))
+    app.include_router(ingest_routes(ws, Depends(Access("ingest"))))
+    app.include_router(key_routes(ws, admin))
 
-    read, admin = Depends(scope("read")), Depends(scope("admin"))
-    app.include_router(ingest_routes(ws, Depends(scope("ingest"))))
-
-    @app.get("/v1/health", tags=["meta"])
+    @app.get("/v1/health", tags=["meta"], dependencies=[Depends(PUBLIC)])
     async def health() -> dict[str, Any]:
         """Liveness: no key needed."""
         return {"status": "ok", "version": meterql.__version__}
@@ -250,17 +243,20 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
             "sample": rows,
         }))
 
+    app.guard.load(app.routes)
     return app
 
 
 class _App(FastAPI):
-    """FastAPI behind two plain ASGI layers: the access log (outermost, so it also answers an
-    unexpected error with a 500 problem), then the event push path (see push.py), which
-    answers ``POST /v1/events/{stream}`` before FastAPI's own middleware and routing."""
+    """FastAPI behind three plain ASGI layers: the access log (outermost, so it also answers an
+    unexpected error with a 500 problem), the request guard (key, scope and body size, before
+    the body is read; see guard.py), then the event push path (see push.py), which answers
+    ``POST /v1/events/{stream}`` before FastAPI's own middleware and routing."""
 
     def __init__(self, ws: meterql.Workspace, log: logging.Logger, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._front = AccessLog(EventPush(super().__call__, ws), log=log)
+        self.guard = RequestGuard(EventPush(super().__call__, ws), ws)
+        self._front = AccessLog(self.guard, log=log)
 
     async def __call__(self, scope, receive, send) -> None:
         await self._front(scope, receive, send)

@@ -15,17 +15,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
-from meterql.errors import ParameterError
+from meterql.errors import InputLimitError, ParameterError
 from meterql.local.events import Accepted
 from meterql.output import json_value
 from meterql.server import problems
+from meterql.server.guard import BODY_LIMIT
 
 _json_string = json.encoder.encode_basestring  # a str as a JSON string literal (non-ASCII kept)
 
-#: Largest request body accepted (after decompression).
-MAX_BODY = 64 << 20
+#: The settings bounding the bodies of pushes and uploads, in MB (guard.py reads them off the
+#: routes; every other route has ``http_max_body_mb``).
+EVENTS_LIMIT, UPLOAD_LIMIT = "http_max_events_mb", "http_max_upload_mb"
 
 _EVENT_BODY = {
+    BODY_LIMIT: EVENTS_LIMIT,
     "requestBody": {
         "required": True,
         "content": {
@@ -148,7 +151,8 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     def revert_backfill(backfill: str) -> dict[str, Any]:
         return json_value(ws.events.revert_backfill(backfill))
 
-    @api.post("/v1/tables/{name}/upload", status_code=201)
+    @api.post("/v1/tables/{name}/upload", status_code=201,
+              openapi_extra={BODY_LIMIT: UPLOAD_LIMIT})
     async def upload(request: Request, name: str, file: UploadFile,
                      mode: Literal["append", "replace", "upsert"] = "append",
                      key: Annotated[list[str] | None, Query()] = None,
@@ -156,9 +160,10 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         """A CSV file (multipart field ``file``) into ``local.uploads.<name>``: all rows or
         none (``keep_good=true`` loads the good ones and lists the others); the same file
         uploaded again adds nothing (200, status ``unchanged``)."""
-        data = await file.read(MAX_BODY + 1)
-        if len(data) > MAX_BODY:
-            raise ParameterError(f"the file is larger than {MAX_BODY >> 20} MB")
+        limit = ws.catalog.settings[UPLOAD_LIMIT] << 20
+        data = await file.read(limit + 1)
+        if len(data) > limit:  # (the request guard counted the whole body already)
+            raise _too_large(UPLOAD_LIMIT, limit, "file")
         report = await run_in_threadpool(
             ws.load_csv, data, name, mode=mode, key=key, keep_good=keep_good)
         return JSONResponse(json_value(report.describe()),
@@ -188,7 +193,8 @@ async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: 
                         receive: Any, backfill: str | None = None) -> Response:
     """The answer to ``POST /v1/events/{stream}`` (``headers`` and ``receive`` are the
     request's; its key is checked already)."""
-    body = await _body(receive, headers.get("content-encoding", ""))
+    body = await _body(receive, headers.get("content-encoding", ""),
+                       ws.catalog.settings[EVENTS_LIMIT] << 20)
     outcomes = await ws.events.ingest_body_async(
         stream, body, headers.get("content-type", "application/json"), backfill=backfill)
     if isinstance(outcomes, Accepted):
@@ -204,27 +210,32 @@ async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: 
                     status_code=207 if counts["rejected"] else 200)
 
 
-async def _body(receive: Any, encoding: str) -> bytes:
-    """The request's body, read from the ASGI ``receive``; gzip undone."""
+async def _body(receive: Any, encoding: str, limit: int) -> bytes:
+    """The request's body, read from the ASGI ``receive``; gzip undone. At most ``limit`` bytes
+    either way (the request guard has checked the bytes sent already)."""
     data = bytearray()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise ParameterError("the client went away before the body was read")
         data += message.get("body", b"")
-        if len(data) > MAX_BODY:
-            raise ParameterError(f"the body is larger than {MAX_BODY >> 20} MB",
-                                 hint="send smaller batches")
+        if len(data) > limit:
+            raise _too_large(EVENTS_LIMIT, limit, "body")
         if not message.get("more_body", False):
             break
     if encoding.lower() == "gzip":
         try:
             decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out = decompressor.decompress(bytes(data), MAX_BODY + 1)
+            out = decompressor.decompress(bytes(data), limit + 1)
         except (zlib.error, gzip.BadGzipFile) as exc:
             raise ParameterError(f"the gzip body does not decompress: {exc}") from None
-        if len(out) > MAX_BODY:
-            raise ParameterError(f"the body is larger than {MAX_BODY >> 20} MB once "
-                                 "decompressed", hint="send smaller batches")
+        if len(out) > limit:
+            raise _too_large(EVENTS_LIMIT, limit, "body once decompressed")
         return out
     return bytes(data)
+
+
+def _too_large(setting: str, limit: int, what: str) -> InputLimitError:
+    return InputLimitError(f"the {what} is larger than {limit >> 20} MB",
+                           hint=f"send smaller batches, or raise the workspace setting "
+                                f"{setting} (meterql settings set {setting} N)")

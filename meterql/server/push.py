@@ -3,10 +3,11 @@
 The push endpoint is the API's hot path: a billing engine may send one event per request,
 thousands per second, and the event loop is the server's one thread for every request.
 FastAPI's middleware, routing, dependency resolution and request objects cost as much as the
-push itself, so these requests are answered here, in front of FastAPI and behind the access
-log: the same key check (scope ``ingest``), the same body handling and the same answer
-(:func:`meterql.server.ingest.push_response`). The route in ingest.py stays: it documents the
-endpoint in OpenAPI and answers pushes into a backfill (``?backfill=``).
+push itself, so these requests are answered here, in front of FastAPI and behind the request
+guard (guard.py), which has checked the key (scope ``ingest``) and the body's size already:
+the same body handling and the same answer (:func:`meterql.server.ingest.push_response`).
+The route in ingest.py stays: it documents the endpoint in OpenAPI, gives the guard its scope
+and limit, and answers pushes into a backfill (``?backfill=``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import meterql
 from meterql.errors import MeterqlError
 from meterql.server import problems
 from meterql.server.ingest import push_response
-from meterql.server.keys import check_key
 
 _PATH = re.compile(r"^/v1/events/([^/]+)$")
 
@@ -36,13 +36,11 @@ class EventPush:
         match = None
         if scope["type"] == "http" and scope["method"] == "POST" and not scope["query_string"]:
             match = _PATH.match(scope["path"])
-        if match is None:
-            await self.app(scope, receive, send)
+        if match is None or scope.get("state", {}).get("access") != "ingest":
+            await self.app(scope, receive, send)  # (unchecked: FastAPI's route refuses it)
             return
         headers = Headers(scope=scope)
         try:
-            key = check_key(self.ws.records, headers.get("authorization"), "ingest")
-            scope.setdefault("state", {})["key"] = key  # (for the access log)
             response = await push_response(self.ws, match.group(1), scope["path"], headers,
                                            receive)
         except MeterqlError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from meterql.catalog.catalog import SYNC_STATE_SCHEMA as STATE_SCHEMA
+from meterql.file_modes import private_file, private_folder
 from meterql.sql_text import quote_ident, quote_literal
 
 
@@ -52,9 +53,10 @@ def replica_path(home: Path, source: str) -> Path:
 def attach(duck: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
     """Attach (creating if needed) a source's replica under the source's name."""
     path = replica_path(home, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     if source not in _attached(duck):
         duck.execute(f"ATTACH {quote_literal(str(path))} AS {quote_ident(source)}")
+        private_file(path)  # (0600: DuckDB creates it with the umask's mode)
     duck.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(source)}.{STATE_SCHEMA}")
     duck.execute(
         f"""
