@@ -168,7 +168,9 @@ class Workspace:
         self.engine = Engine(self.catalog, self._connector, self._watermark,
                              files=[self.home / "local.duckdb"],
                              folders=[replica_folder(self.home)],
-                             settings={"checkpoint_threshold": "256MB"})
+                             settings={"checkpoint_threshold": "256MB",
+                                       # what spills past memory stays in the workspace (0700)
+                                       "temp_directory": str(self.home / "tmp")})
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
         #: The workspace's own data (``local.events``, ``local.uploads``, ``local.manual``).

@@ -110,7 +110,7 @@ def lock_down(con: duckdb.DuckDBPyConnection, *, files: Sequence[Path] = (),
 
 
 #: Settings a caller may give (a closed list: the name is part of the statement's text).
-_SETTINGS = frozenset({"checkpoint_threshold", "memory_limit", "threads"})
+_SETTINGS = frozenset({"checkpoint_threshold", "memory_limit", "temp_directory", "threads"})
 
 
 def _setting(name: str) -> str:
