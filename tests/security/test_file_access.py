@@ -141,7 +141,7 @@ def test_the_embedded_duckdb_opens_no_file_even_if_asked_directly(home, files):
                     con.execute(sql)
             with pytest.raises(duckdb.Error):
                 con.execute("INSTALL httpfs")
-        spill = ws.engine.duck.sql("SELECT current_setting('temp_directory')").fetchone()[0]
+        spill = ws.engine.duck.execute("SELECT current_setting('temp_directory')").fetchone()[0]
         assert spill == str(ws.home / "tmp")  # spilled rows stay in the (0700) workspace
         secret = {"a": [MARKER]}  # noqa: F841 - a Python variable must not be scannable
         with pytest.raises(duckdb.CatalogException):
