@@ -53,7 +53,7 @@ def open_embedded(*, files: Sequence[Path] = (), folders: Sequence[Path] = (),
     (for ATTACH), with ``settings`` applied before the configuration is locked.
 
     >>> con = open_embedded()
-    >>> con.sql("SELECT current_setting('enable_external_access')").fetchone()
+    >>> con.execute("SELECT current_setting('enable_external_access')").fetchone()
     (False,)
     """
     con = duckdb.connect(":memory:", config=dict(_AT_OPEN))
