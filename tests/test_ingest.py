@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
-from meterql.errors import DataError, InvalidSourceError
+from meterql.errors import DataError, InvalidSourceError, ParameterError
 from meterql.local.events import parse_body
 from meterql.server.app import create_app
 from meterql.server.keys import create_key
@@ -604,3 +604,133 @@ def test_integers_beyond_64_bits_are_exact_decimals_or_rejected(ws):
     out = ws.events.ingest("calls", [event(4, qty=Decimal("1e40")), event(5, big=Decimal("1.5"))])
     assert statuses(out) == ["rejected", "accepted"]  # (the first used to fail the request)
     assert "too large" in out[0].reason
+
+
+# -- exact numbers in uploads and manual rows ----------------------------------------------------
+EXACT_CASES = [  # (text, column type): Python and SQL must agree, with and without rounding
+    (text, typ) for typ in ("DECIMAL(18,2)", "DECIMAL(3,2)", "DECIMAL(38,9)", "INTEGER",
+                            "TINYINT", "UBIGINT")
+    for text in ("12.34", "12.345", "1.005", "-1.005", "1.50", "1.500", "100e-2", "1e-3", "1E2",
+                 " 7 ", "\t7", "abc", "", "1_000", ".5", "5.", "+.5e1", "1e400", "-1",
+                 "99999999999999999.99", "9.999", "2.5", "-2.5", "1.0", "-129", "0.0000000001",
+                 "1e-99999999999999999999", "1e-999999", "1e999999", "1.2.3", "0x10", "inf",
+                 "NaN", "1 000", "- 1", "1-", "++1", ".", "-.0", "1.5E+06", "5e-3", "-5e-3",
+                 "0.1e1", "1e30")]
+
+
+@pytest.mark.parametrize("round_decimals", [False, True])
+def test_exact_numbers_are_checked_alike_in_python_and_in_sql(round_decimals):
+    from meterql.local.exact import fit_number, parse_number, text_check
+
+    con = duckdb.connect()
+    for text, typ in EXACT_CASES:
+        number = parse_number(text)
+        try:
+            python = ("ok", fit_number(number, typ, round_decimals)) if number is not None \
+                else ("refused", None)
+        except ValueError:
+            python = ("refused", None)
+        value, reason = text_check("cell", typ, round_decimals)
+        got, why = con.execute(f"SELECT {value}, {reason} FROM (SELECT ?::VARCHAR AS cell)",
+                               [text]).fetchall()[0]
+        sql = ("ok", got) if why is None else ("refused", None)
+        assert python == sql, (text, typ, why)
+    # the rule itself: refused unless asked, then rounded half away from zero, as DuckDB does
+    assert fit_number(Decimal("1.50"), "DECIMAL(18,2)") == Decimal("1.50")
+    for text, typ, rounded in (("12.345", "DECIMAL(18,2)", "12.35"),
+                               ("-1.005", "DECIMAL(18,2)", "-1.01"), ("2.5", "INTEGER", "3")):
+        with pytest.raises(ValueError, match="decimal places|whole number"):
+            fit_number(Decimal(text), typ)
+        assert fit_number(Decimal(text), typ, round_decimals=True) == Decimal(rounded)
+
+
+def test_manual_numbers_are_refused_not_rounded_unless_asked(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "units": "INTEGER"}, ["customer_id"])
+    for value in ("12.345", 1.999, Decimal("1.005"), "1e-3"):
+        with pytest.raises(DataError) as excinfo:
+            ws.manual.insert("credits", {"customer_id": "acme", "amount": value})
+        assert "column amount" in str(excinfo.value) and "more than 2 decimal places" in str(
+            excinfo.value) and "--round" in excinfo.value.hint
+        assert excinfo.value.details["rows"][0]["column"] == "amount"
+        assert excinfo.value.details["rows"][0]["value"] == str(value)
+    with pytest.raises(DataError, match="column units: 2.5 is not a whole number"):
+        ws.manual.insert("credits", {"customer_id": "acme", "units": "2.5"})
+    with pytest.raises(DataError, match="out of range for DECIMAL"):
+        ws.manual.insert("credits", {"customer_id": "acme", "amount": "1e16"})
+    assert ws.query("SELECT count(*) FROM local.manual.credits").rows() == [(0,)]
+    assert [a["action"] for a in ws.manual.audit("credits")] == ["create"]  # nothing stored
+    # exact values of every kind are taken; rounding only when asked for, half away from zero
+    assert ws.manual.insert("credits", {"customer_id": "acme", "amount": 1.5, "units": "1e3"}
+                            ) == {"customer_id": "acme", "amount": Decimal("1.50"), "units": 1000}
+    row = ws.manual.insert("credits", {"customer_id": "bolt", "amount": "12.345",
+                                       "units": -2.5}, round_decimals=True)
+    assert (row["amount"], row["units"]) == (Decimal("12.35"), -3)
+    with pytest.raises(DataError, match="more than 2 decimal places"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {"amount": "1.999"})
+    assert ws.manual.update("credits", {"customer_id": "acme"}, {"amount": "1.999"},
+                            round_decimals=True)["amount"] == Decimal("2.00")
+
+
+@pytest.mark.parametrize("column,value,reason", [
+    ("amount", True, "true is a boolean, not a number (DECIMAL(18,2))"),
+    ("units", False, "false is a boolean, not a number (INTEGER)"),
+    ("paid", 1, "1 is a number, not a boolean (BOOLEAN)"),
+    ("note", 5, "5 is a number, not text (VARCHAR)"),
+    ("note", True, "true is a boolean, not text (VARCHAR)"),
+    ("note", {"a": 1}, '{"a": 1} is an object, not text (VARCHAR)'),
+    ("amount", [1], "[1] is a list, not a number (DECIMAL(18,2))"),
+    ("since", 20260101, "20260101 is a number, not text (DATE)"),
+    ("amount", "ten", '"ten" is not a number (DECIMAL(18,2))'),
+    ("meta", "{oops", '"{oops" is not JSON text (JSON)'),
+])
+def test_a_manual_value_must_be_of_its_columns_kind(ws, column, value, reason):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "units": "INTEGER", "paid": "BOOLEAN", "note": "VARCHAR",
+                                 "since": "DATE", "meta": "JSON"}, ["customer_id"])
+    with pytest.raises(DataError) as excinfo:
+        ws.manual.insert("credits", {"customer_id": "acme", column: value})
+    assert str(excinfo.value).startswith(f"local.manual.credits: column {column}: {reason}")
+    assert excinfo.value.details["rows"][0]["reason"] == reason
+    assert ws.query("SELECT count(*) FROM local.manual.credits").rows() == [(0,)]
+
+
+def test_manual_values_of_their_kind_and_text_are_taken(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "paid": "BOOLEAN", "since": "DATE", "meta": "JSON",
+                                 "tags": "VARCHAR[]"}, ["customer_id"])
+    # text, as the CLI sends every value, is cast by DuckDB
+    assert ws.manual.insert("credits", {"customer_id": "acme", "amount": "25", "paid": "true",
+                                        "since": "2026-01-01", "meta": '{"a": 1}',
+                                        "tags": "[x, y]"}) == {
+        "customer_id": "acme", "amount": Decimal("25.00"), "paid": True,
+        "since": "2026-01-01", "meta": {"a": 1}, "tags": ["x", "y"]}
+    # JSON values of any kind into a JSON column, numbers exactly as given
+    row = ws.manual.insert("credits", {"customer_id": "bolt", "paid": False,
+                                       "since": date(2026, 2, 1), "tags": ["z"],
+                                       "meta": {"n": [1, "a", Decimal("0.10"), None, True]}})
+    assert row["meta"] == {"n": [1, "a", Decimal("0.10"), None, True]}  # (not ["1","a",...])
+    assert ws.query("SELECT meta::VARCHAR FROM local.manual.credits WHERE customer_id = 'bolt'"
+                    ).rows() == [('{"n":[1,"a",0.10,null,true]}',)]
+    assert ws.manual.insert("credits", {"customer_id": "cleo", "meta": 7})["meta"] == 7
+
+
+def test_manual_rows_without_values_or_with_a_bad_key_are_refused(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                     ["customer_id"])
+    with pytest.raises(ParameterError, match="needs values"):
+        ws.manual.insert("credits", {})
+    with pytest.raises(DataError, match="the key column customer_id needs a value"):
+        ws.manual.insert("credits", {"amount": "1"})
+    with pytest.raises(DataError, match="has no column 'amout'") as excinfo:
+        ws.manual.insert("credits", {"customer_id": "acme", "amout": "1"})
+    assert excinfo.value.hint == "its columns: customer_id, amount"
+    ws.manual.insert("credits", {"customer_id": "acme", "amount": "1"})
+    with pytest.raises(ParameterError, match="no change given"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {})
+    for call in (lambda key: ws.manual.update("credits", key, {"amount": "2"}),
+                 lambda key: ws.manual.delete("credits", key)):
+        with pytest.raises(DataError, match=r'key column customer_id: \{"a": 1\} is an object'):
+            call({"customer_id": {"a": 1}})
+    with pytest.raises(DataError, match="every key column needs a value"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {"customer_id": None})
