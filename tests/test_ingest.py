@@ -734,3 +734,83 @@ def test_manual_rows_without_values_or_with_a_bad_key_are_refused(ws):
             call({"customer_id": {"a": 1}})
     with pytest.raises(DataError, match="every key column needs a value"):
         ws.manual.update("credits", {"customer_id": "acme"}, {"customer_id": None})
+
+
+def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
+    columns = {"customer": "VARCHAR", "amount": "DECIMAL(18,2)", "units": "BIGINT",
+               "since": "DATE"}
+    data = (b"customer,amount,units,since\n"
+            b"acme,10.50,1,2026-01-01\n"
+            b"bolt,1.005,2,2026-01-02\n"
+            b"cleo,2.5,2.5,2026-13-01\n"
+            b"dino,\"-1.005\",3,2026-01-04\n"
+            b"emma,1e-3,4,2026-01-05\n")
+    with pytest.raises(DataError) as excinfo:
+        ws.load_csv(data, "bills", columns=columns)
+    assert "line 3: 1.005 has more than 2 decimal places (DECIMAL(18,2))" in str(excinfo.value)
+    assert "--round" in excinfo.value.hint
+    assert [(r["line"], r["column"], r["value"]) for r in excinfo.value.details["rows"]] == [
+        (3, "amount", "1.005"), (4, "since", None), (5, "amount", "-1.005"),
+        (6, "amount", "1e-3")]
+    assert "local.uploads.bills" not in [t.full_name for t in ws.tables("local")]
+    # rounding only when asked for: half away from zero, as DuckDB casts
+    assert ws.load_csv(data.replace(b"2026-13-01", b"2026-01-03").replace(b"2.5,2.5", b"2.5,2"),
+                       "bills", columns=columns, round_decimals=True).rows == 5
+    assert ws.query("SELECT customer, amount FROM local.uploads.bills ORDER BY customer").rows() \
+        == [("acme", Decimal("10.50")), ("bolt", Decimal("1.01")), ("cleo", Decimal("2.50")),
+            ("dino", Decimal("-1.01")), ("emma", Decimal("0.00"))]
+    # appending reads with the table's types: the same check
+    more = b"customer,amount,units,since\nfred,3.333,5,2026-02-01\ngina,3.30,6,2026-02-02\n"
+    with pytest.raises(DataError, match="line 2: 3.333 has more than 2 decimal places"):
+        ws.load_csv(more, "bills")
+    kept = ws.load_csv(more, "bills", keep_good=True)
+    assert kept.rows == 1 and kept.rejected == [
+        {"line": 2, "column": "amount", "value": "3.333",
+         "reason": "3.333 has more than 2 decimal places (DECIMAL(18,2))"}]
+    assert ws.query("SELECT sum(amount) FROM local.uploads.bills").rows() == [
+        (Decimal("16.30"),)]
+    # an integer column does not round either
+    with pytest.raises(DataError, match=r"line 2: 2\.5 is not a whole number \(BIGINT\)"):
+        ws.load_csv(b"customer,amount,units,since\nhugo,1,2.5,2026-03-01\n", "bills")
+
+
+def test_csv_sniffed_decimals_keep_their_nine_places(ws):
+    with pytest.raises(DataError) as excinfo:
+        ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices")
+    assert excinfo.value.details["rows"] == [{
+        "line": 2, "column": "price", "value": "0.1234567891",
+        "reason": "0.1234567891 has more than 9 decimal places (DECIMAL(38,9))"}]
+    ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices",
+                columns={"plan": "VARCHAR", "price": "DECIMAL(38,10)"})
+    assert ws.query("SELECT max(price) FROM local.uploads.prices WHERE plan = 'starter'"
+                    ).rows() == [(Decimal("0.1234567891"),)]
+
+
+def test_csv_cells_are_found_on_the_line_duckdb_gives_their_row(ws):
+    # a blank line and a quoted value over two lines come before the row: its line is the one
+    # DuckDB's reader gives a row it rejects itself (a date that does not parse)
+    text = ('customer,amount,since\nacme,1.50,2026-01-01\n\n"multi\nline",2.00,2026-01-02\n'
+            'x,3,2026-01-09,9\nbolt,{amount},{since}\ncleo,4.00,2026-01-05\n')
+    columns = {"customer": "VARCHAR", "amount": "DECIMAL(18,2)", "since": "DATE"}
+    lines = []
+    for amount, since in (("1.005", "2026-01-03"), ("1.00", "2026-13-03")):
+        with pytest.raises(DataError) as excinfo:
+            ws.load_csv(text.format(amount=amount, since=since).encode(), "bills",
+                        columns=columns)
+        rejected = excinfo.value.details["rows"]
+        assert rejected[0]["reason"].startswith("Expected Number of Columns")
+        lines.append(rejected[1]["line"])
+    assert lines[0] == lines[1]
+
+
+def test_an_empty_csv_is_refused(ws):
+    for data in (b"", b"\n  \n", b"\xef\xbb\xbf"):
+        with pytest.raises(DataError, match="empty: no header, no columns; nothing was loaded"):
+            ws.load_csv(data, "nothing")
+    assert "local.uploads.nothing" not in [t.full_name for t in ws.tables("local")]
+    assert ws.load_csv(b"a,b\n", "header_only").rows == 0  # a header alone makes a table
+
+
+def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
+    with pytest.raises(ParameterError, match=r"column 'amount': 'DECIMAL\(18' is not a column"):
+        ws.load_csv(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
