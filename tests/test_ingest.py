@@ -814,3 +814,84 @@ def test_an_empty_csv_is_refused(ws):
 def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
     with pytest.raises(ParameterError, match=r"column 'amount': 'DECIMAL\(18' is not a column"):
         ws.load_csv(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
+
+
+def test_manual_rows_over_http_keep_numbers_exact_and_refuse_what_does_not_fit(api):
+    client, keys, ws = api
+    h = {**bearer(keys["ingest"]), "Content-Type": "application/json"}
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "meta": "JSON"}, ["customer_id"])
+    empty = client.post("/v1/tables/credits/rows", headers=h, content='{"values": {}}')
+    assert empty.status_code == 400 and "needs values" in empty.json()["detail"]
+    extra = client.post("/v1/tables/credits/rows", headers=h,
+                        content='{"values": {"customer_id": "acme", "amount": 1.999}}')
+    assert extra.status_code == 422 and extra.json()["rows"] == [{
+        "column": "amount", "value": "1.999",
+        "reason": "1.999 has more than 2 decimal places (DECIMAL(18,2))"}]
+    assert "round=true" in extra.json()["hint"]
+    boolean = client.post("/v1/tables/credits/rows", headers=h,
+                          content='{"values": {"customer_id": "acme", "amount": true}}')
+    assert boolean.status_code == 422
+    assert "true is a boolean, not a number" in boolean.json()["detail"]
+    # numbers are read exactly: as a float, this one would be 1234567890123456.8 and fit
+    big = client.post("/v1/tables/credits/rows", headers=h, content=(
+        '{"values": {"customer_id": "acme", "amount": 1234567890123456.78, '
+        '"meta": {"rate": 0.10}}}'))
+    assert big.status_code == 201, big.text
+    assert big.json()["amount"] == "1234567890123456.78"
+    assert ws.query("SELECT meta::VARCHAR FROM local.manual.credits").rows() == [
+        ('{"rate":0.10}',)]
+    rounded = client.post("/v1/tables/credits/rows?round=true", headers=h,
+                          content='{"values": {"customer_id": "bolt", "amount": 1.999}}')
+    assert rounded.status_code == 201 and rounded.json()["amount"] == "2.00"
+    changed = client.patch("/v1/tables/credits/rows?round=true", headers=h, content=(
+        '{"key": {"customer_id": "bolt"}, "values": {"amount": -3.005}}'))
+    assert changed.status_code == 200 and changed.json()["amount"] == "-3.01"
+    for method in ("PATCH", "DELETE"):  # a key given as an object was a 500
+        answer = client.request(method, "/v1/tables/credits/rows", headers=h, content=(
+            '{"key": {"customer_id": {"a": 1}}, "values": {"amount": 1}}' if method == "PATCH"
+            else '{"key": {"customer_id": {"a": 1}}}'))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"] == ('local.manual.credits: key column customer_id: '
+                                           '{"a": 1} is an object, not text (VARCHAR)')
+    for body in ('{"values": ', '{"values": {"amount": NaN}}', '{"values": []}',
+                 '{"values": {}, "extra": 1}'):
+        answer = client.post("/v1/tables/credits/rows", headers=h, content=body)
+        assert answer.status_code == 422 and answer.json()["title"] == "InvalidRequest", body
+    spec = client.get("/openapi.json").json()["paths"]["/v1/tables/{name}/rows"]
+    assert spec["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "values"]
+    assert any(p["name"] == "round" for p in spec["patch"]["parameters"])
+
+
+def test_uploads_over_http_refuse_rounding_and_empty_files_and_show_no_server_path(api):
+    import random
+    import tempfile
+
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+
+    def upload(data, query=""):
+        return client.post(f"/v1/tables/prices/upload{query}", headers=h,
+                           files={"file": ("p.csv", data, "text/csv")})
+
+    assert upload(b"plan,price\nstarter,1.50\n").status_code == 201  # price: DECIMAL(38,9)
+    extra = upload(b"plan,price\ngrowth,0.1234567891\n")
+    assert extra.status_code == 422 and extra.json()["rows"] == [{
+        "line": 2, "column": "price", "value": "0.1234567891",
+        "reason": "0.1234567891 has more than 9 decimal places (DECIMAL(38,9))"}]
+    rounded = upload(b"plan,price\ngrowth,0.1234567891\n", "?round=true")
+    assert rounded.status_code == 201 and rounded.json()["rows"] == 1
+    assert ws.query("SELECT price FROM local.uploads.prices WHERE plan = 'growth'").rows() == [
+        (Decimal("0.123456789"),)]
+    empty = upload(b"")  # was a 201 and an empty table
+    assert empty.status_code == 422 and "empty: no header, no columns" in empty.json()["detail"]
+    random.seed(14)
+    garbage = [bytes(random.randrange(256) for _ in range(2000)), b'"unterminated\n1,2',
+               b"\x00" * 64, b"a;b|c\n1;2|3\n" * 3, "plan,price\nx,1\n".encode("utf-16")]
+    for data in garbage:
+        for query in ("", "?mode=replace"):  # the table's types, then sniffed ones
+            answer = upload(data, query)
+            assert answer.status_code in (201, 422), answer.text
+            text = answer.text
+            assert tempfile.gettempdir() not in text and "upload.csv" not in text, text

@@ -160,6 +160,10 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
     try:
         try:
             chosen = _types(types) if types else _sniffed(reader, path)
+            if any("\x00" in c for c in chosen):
+                raise DataError(f"{origin}: a column name holds a NUL character; nothing was "
+                                "loaded", hint="is it a CSV file? Its first line names the "
+                                "columns")
             exact = [c for c, t in chosen.items() if exact_scale(t) is not None]
             as_text = dict.fromkeys(exact, "VARCHAR")
             # (the file's columns by position: a header can say anything, "rowid" too)
