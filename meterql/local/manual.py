@@ -306,8 +306,8 @@ def _json_text(value: Any) -> str:
 
 
 def _expected(kind: Kind) -> str:
-    return " or ".join(_TAKES[kind]) if kind in ("nested", "boolean", "exact", "float") \
-        else "text"
+    """What a column of ``kind`` takes, in words."""
+    return {"json": "JSON", "text": "text"}.get(kind) or " or ".join(_TAKES[kind])
 
 
 def _shown(value: Any) -> str:
