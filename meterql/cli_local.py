@@ -15,6 +15,9 @@ from meterql.local.events import parse_body
 from meterql.output import json_value
 from meterql.workspace import Workspace
 
+ROUND_HELP = ("Round numbers with more decimal places than their column keeps (half away "
+              "from zero) instead of refusing them.")
+
 
 def _pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
     out = {}
@@ -141,12 +144,13 @@ def _instant(text: str) -> datetime:
               "(default: all rows or none).")
 @click.option("--column", "columns", multiple=True, metavar="NAME:TYPE",
               help="Declare the file's columns instead of sniffing them.")
+@click.option("--round", "round_decimals", is_flag=True, help=ROUND_HELP)
 @home_option
 def load_cmd(ws: Workspace, file: Path, table: str, mode: str, key: tuple[str, ...],
-             keep_good: bool, columns: tuple[str, ...]) -> None:
+             keep_good: bool, columns: tuple[str, ...], round_decimals: bool) -> None:
     """Load a CSV file into local.uploads.TABLE (the same file twice is not added twice)."""
     report = ws.load_csv(file, table, mode=mode, key=list(key) or None, keep_good=keep_good,
-                         columns=_typed(columns) or None)
+                         columns=_typed(columns) or None, round_decimals=round_decimals)
     if report.status == "unchanged":
         click.echo(report.note)
         return
@@ -175,10 +179,13 @@ def rows_create(ws: Workspace, table: str, columns: tuple[str, ...], key: tuple[
 @rows.command("insert")
 @click.argument("table")
 @click.option("--set", "values", multiple=True, required=True, metavar="COLUMN=VALUE")
+@click.option("--round", "round_decimals", is_flag=True, help=ROUND_HELP)
 @home_option
-def rows_insert(ws: Workspace, table: str, values: tuple[str, ...]) -> None:
+def rows_insert(ws: Workspace, table: str, values: tuple[str, ...], round_decimals: bool
+                ) -> None:
     """Insert a row."""
-    row = ws.manual.insert(table, _pairs(values, "--set"), actor="cli")
+    row = ws.manual.insert(table, _pairs(values, "--set"), actor="cli",
+                           round_decimals=round_decimals)
     click.echo(json.dumps(json_value(row)))
 
 
@@ -186,11 +193,13 @@ def rows_insert(ws: Workspace, table: str, values: tuple[str, ...]) -> None:
 @click.argument("table")
 @click.option("--key", "key", multiple=True, required=True, metavar="COLUMN=VALUE")
 @click.option("--set", "values", multiple=True, required=True, metavar="COLUMN=VALUE")
+@click.option("--round", "round_decimals", is_flag=True, help=ROUND_HELP)
 @home_option
-def rows_update(ws: Workspace, table: str, key: tuple[str, ...], values: tuple[str, ...]
-                ) -> None:
+def rows_update(ws: Workspace, table: str, key: tuple[str, ...], values: tuple[str, ...],
+                round_decimals: bool) -> None:
     """Change the row with this key."""
-    row = ws.manual.update(table, _pairs(key, "--key"), _pairs(values, "--set"), actor="cli")
+    row = ws.manual.update(table, _pairs(key, "--key"), _pairs(values, "--set"), actor="cli",
+                           round_decimals=round_decimals)
     click.echo(json.dumps(json_value(row)))
 
 

@@ -472,10 +472,12 @@ class Workspace:
 
     def load_csv(self, data: bytes | str | Path, table: str, *, mode: str = "append",
                  key: list[str] | None = None, keep_good: bool = False,
-                 columns: dict[str, str] | None = None) -> UploadReport:
+                 columns: dict[str, str] | None = None,
+                 round_decimals: bool = False) -> UploadReport:
         """Load a CSV file (a path, or its bytes) into ``local.uploads.<table>``: all rows or
         none (``keep_good`` loads the good ones); ``mode`` append, replace or upsert by
-        ``key``; the same file loaded twice is not added twice."""
+        ``key``; the same file loaded twice is not added twice. A number with more decimal
+        places than its column keeps is a rejected row unless ``round_decimals``."""
         self._check_open()
         origin = "upload"
         if isinstance(data, (str, Path)):
@@ -485,7 +487,8 @@ class Workspace:
             except OSError as exc:
                 raise ParameterError(f"cannot read {origin}: {exc.strerror}") from None
         return load_csv(self.local, data, table, mode=mode, key=key,  # type: ignore[arg-type]
-                        keep_good=keep_good, columns=columns, origin=origin)
+                        keep_good=keep_good, columns=columns, origin=origin,
+                        round_decimals=round_decimals)
 
     # -- settings -------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:

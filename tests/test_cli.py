@@ -260,3 +260,33 @@ def test_source_options_and_the_cdc_strategy_from_the_command_line(files):
     assert neither.exit_code == 2 and "give --mode and/or --option" in neither.output
     cdc = run(files, "source", "strategy", "customers", "cdc")
     assert cdc.exit_code == 1 and "cdc sync reads PostgreSQL's change log" in cdc.stderr
+
+
+def test_rows_and_load_refuse_extra_decimal_places_unless_rounded(files, tmp_path):
+    created = run(files, "rows", "create", "credits", "--column", "customer_id:VARCHAR",
+                  "--column", "amount:DECIMAL(18,2)", "--key", "customer_id")
+    assert created.exit_code == 0, created.output
+    insert = ["rows", "insert", "credits", "--set", "customer_id=acme", "--set", "amount=12.345"]
+    refused = run(files, *insert)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.stderr.startswith("error: local.manual.credits: column amount: 12.345 has "
+                                     "more than 2 decimal places (DECIMAL(18,2))")
+    assert "--round" in refused.stderr
+    rounded = run(files, *insert, "--round")
+    assert rounded.exit_code == 0 and json.loads(rounded.output)["amount"] == "12.35"
+    update = ["rows", "update", "credits", "--key", "customer_id=acme", "--set", "amount=1.999"]
+    assert run(files, *update).exit_code == 1
+    assert json.loads(run(files, *update, "--round").output)["amount"] == "2.00"
+    bills = tmp_path / "bills.csv"
+    bills.write_text("customer,amount\nacme,1.005\nbolt,2.50\n")
+    load = ["load", str(bills), "--table", "bills", "--column", "customer:VARCHAR",
+            "--column", "amount:DECIMAL(18,2)"]
+    refused = run(files, *load)
+    assert refused.exit_code == 1
+    assert "line 2: 1.005 has more than 2 decimal places (DECIMAL(18,2))" in refused.stderr
+    loaded = run(files, *load, "--round")
+    assert loaded.exit_code == 0 and "2 rows loaded" in loaded.output
+    summed = run(files, "query", "SELECT sum(amount) AS s FROM local.uploads.bills", "-f", "csv")
+    assert summed.output.splitlines() == ["s", "3.51"]
+    bad_type = run(files, "load", str(bills), "--table", "other", "--column", "amount:MONEY(2")
+    assert bad_type.exit_code == 1 and "is not a column type" in bad_type.stderr

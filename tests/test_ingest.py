@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
-from meterql.errors import DataError, InvalidSourceError
+from meterql.errors import DataError, InvalidSourceError, ParameterError
 from meterql.local.events import parse_body
 from meterql.server.app import create_app
 from meterql.server.keys import create_key
@@ -604,3 +604,294 @@ def test_integers_beyond_64_bits_are_exact_decimals_or_rejected(ws):
     out = ws.events.ingest("calls", [event(4, qty=Decimal("1e40")), event(5, big=Decimal("1.5"))])
     assert statuses(out) == ["rejected", "accepted"]  # (the first used to fail the request)
     assert "too large" in out[0].reason
+
+
+# -- exact numbers in uploads and manual rows ----------------------------------------------------
+EXACT_CASES = [  # (text, column type): Python and SQL must agree, with and without rounding
+    (text, typ) for typ in ("DECIMAL(18,2)", "DECIMAL(3,2)", "DECIMAL(38,9)", "INTEGER",
+                            "TINYINT", "UBIGINT")
+    for text in ("12.34", "12.345", "1.005", "-1.005", "1.50", "1.500", "100e-2", "1e-3", "1E2",
+                 " 7 ", "\t7", "abc", "", "1_000", ".5", "5.", "+.5e1", "1e400", "-1",
+                 "99999999999999999.99", "9.999", "2.5", "-2.5", "1.0", "-129", "0.0000000001",
+                 "1e-99999999999999999999", "1e-999999", "1e999999", "1.2.3", "0x10", "inf",
+                 "NaN", "1 000", "- 1", "1-", "++1", ".", "-.0", "1.5E+06", "5e-3", "-5e-3",
+                 "0.1e1", "1e30")]
+
+
+@pytest.mark.parametrize("round_decimals", [False, True])
+def test_exact_numbers_are_checked_alike_in_python_and_in_sql(round_decimals):
+    from meterql.local.exact import fit_number, parse_number, text_check
+
+    con = duckdb.connect()
+    for text, typ in EXACT_CASES:
+        number = parse_number(text)
+        try:
+            python = ("ok", fit_number(number, typ, round_decimals)) if number is not None \
+                else ("refused", None)
+        except ValueError:
+            python = ("refused", None)
+        value, reason = text_check("cell", typ, round_decimals)
+        got, why = con.execute(f"SELECT {value}, {reason} FROM (SELECT ?::VARCHAR AS cell)",
+                               [text]).fetchall()[0]
+        sql = ("ok", got) if why is None else ("refused", None)
+        assert python == sql, (text, typ, why)
+    # the rule itself: refused unless asked, then rounded half away from zero, as DuckDB does
+    assert fit_number(Decimal("1.50"), "DECIMAL(18,2)") == Decimal("1.50")
+    for text, typ, rounded in (("12.345", "DECIMAL(18,2)", "12.35"),
+                               ("-1.005", "DECIMAL(18,2)", "-1.01"), ("2.5", "INTEGER", "3")):
+        with pytest.raises(ValueError, match="decimal places|whole number"):
+            fit_number(Decimal(text), typ)
+        assert fit_number(Decimal(text), typ, round_decimals=True) == Decimal(rounded)
+
+
+def test_manual_numbers_are_refused_not_rounded_unless_asked(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "units": "INTEGER"}, ["customer_id"])
+    for value in ("12.345", 1.999, Decimal("1.005"), "1e-3"):
+        with pytest.raises(DataError) as excinfo:
+            ws.manual.insert("credits", {"customer_id": "acme", "amount": value})
+        assert "column amount" in str(excinfo.value) and "more than 2 decimal places" in str(
+            excinfo.value) and "--round" in excinfo.value.hint
+        assert excinfo.value.details["rows"][0]["column"] == "amount"
+        assert excinfo.value.details["rows"][0]["value"] == str(value)
+    with pytest.raises(DataError, match="column units: 2.5 is not a whole number"):
+        ws.manual.insert("credits", {"customer_id": "acme", "units": "2.5"})
+    with pytest.raises(DataError, match="out of range for DECIMAL"):
+        ws.manual.insert("credits", {"customer_id": "acme", "amount": "1e16"})
+    assert ws.query("SELECT count(*) FROM local.manual.credits").rows() == [(0,)]
+    assert [a["action"] for a in ws.manual.audit("credits")] == ["create"]  # nothing stored
+    # exact values of every kind are taken; rounding only when asked for, half away from zero
+    assert ws.manual.insert("credits", {"customer_id": "acme", "amount": 1.5, "units": "1e3"}
+                            ) == {"customer_id": "acme", "amount": Decimal("1.50"), "units": 1000}
+    row = ws.manual.insert("credits", {"customer_id": "bolt", "amount": "12.345",
+                                       "units": -2.5}, round_decimals=True)
+    assert (row["amount"], row["units"]) == (Decimal("12.35"), -3)
+    with pytest.raises(DataError, match="more than 2 decimal places"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {"amount": "1.999"})
+    assert ws.manual.update("credits", {"customer_id": "acme"}, {"amount": "1.999"},
+                            round_decimals=True)["amount"] == Decimal("2.00")
+
+
+@pytest.mark.parametrize("column,value,reason", [
+    ("amount", True, "true is a boolean, not a number (DECIMAL(18,2))"),
+    ("units", False, "false is a boolean, not a number (INTEGER)"),
+    ("paid", 1, "1 is a number, not a boolean (BOOLEAN)"),
+    ("note", 5, "5 is a number, not text (VARCHAR)"),
+    ("note", True, "true is a boolean, not text (VARCHAR)"),
+    ("note", {"a": 1}, '{"a": 1} is an object, not text (VARCHAR)'),
+    ("amount", [1], "[1] is a list, not a number (DECIMAL(18,2))"),
+    ("since", 20260101, "20260101 is a number, not text (DATE)"),
+    ("amount", "ten", '"ten" is not a number (DECIMAL(18,2))'),
+    ("meta", "{oops", '"{oops" is not JSON text (JSON)'),
+])
+def test_a_manual_value_must_be_of_its_columns_kind(ws, column, value, reason):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "units": "INTEGER", "paid": "BOOLEAN", "note": "VARCHAR",
+                                 "since": "DATE", "meta": "JSON"}, ["customer_id"])
+    with pytest.raises(DataError) as excinfo:
+        ws.manual.insert("credits", {"customer_id": "acme", column: value})
+    assert str(excinfo.value).startswith(f"local.manual.credits: column {column}: {reason}")
+    assert excinfo.value.details["rows"][0]["reason"] == reason
+    assert ws.query("SELECT count(*) FROM local.manual.credits").rows() == [(0,)]
+
+
+def test_manual_values_of_their_kind_and_text_are_taken(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "paid": "BOOLEAN", "since": "DATE", "meta": "JSON",
+                                 "tags": "VARCHAR[]"}, ["customer_id"])
+    # text, as the CLI sends every value, is cast by DuckDB
+    assert ws.manual.insert("credits", {"customer_id": "acme", "amount": "25", "paid": "true",
+                                        "since": "2026-01-01", "meta": '{"a": 1}',
+                                        "tags": "[x, y]"}) == {
+        "customer_id": "acme", "amount": Decimal("25.00"), "paid": True,
+        "since": "2026-01-01", "meta": {"a": 1}, "tags": ["x", "y"]}
+    # JSON values of any kind into a JSON column, numbers exactly as given
+    row = ws.manual.insert("credits", {"customer_id": "bolt", "paid": False,
+                                       "since": date(2026, 2, 1), "tags": ["z"],
+                                       "meta": {"n": [1, "a", Decimal("0.10"), None, True]}})
+    assert row["meta"] == {"n": [1, "a", Decimal("0.10"), None, True]}  # (not ["1","a",...])
+    assert ws.query("SELECT meta::VARCHAR FROM local.manual.credits WHERE customer_id = 'bolt'"
+                    ).rows() == [('{"n":[1,"a",0.10,null,true]}',)]
+    assert ws.manual.insert("credits", {"customer_id": "cleo", "meta": 7})["meta"] == 7
+
+
+def test_manual_rows_without_values_or_with_a_bad_key_are_refused(ws):
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                     ["customer_id"])
+    with pytest.raises(ParameterError, match="needs values"):
+        ws.manual.insert("credits", {})
+    with pytest.raises(DataError, match="the key column customer_id needs a value"):
+        ws.manual.insert("credits", {"amount": "1"})
+    with pytest.raises(DataError, match="has no column 'amout'") as excinfo:
+        ws.manual.insert("credits", {"customer_id": "acme", "amout": "1"})
+    assert excinfo.value.hint == "its columns: customer_id, amount"
+    ws.manual.insert("credits", {"customer_id": "acme", "amount": "1"})
+    with pytest.raises(ParameterError, match="no change given"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {})
+    for call in (lambda key: ws.manual.update("credits", key, {"amount": "2"}),
+                 lambda key: ws.manual.delete("credits", key)):
+        with pytest.raises(DataError, match=r'key column customer_id: \{"a": 1\} is an object'):
+            call({"customer_id": {"a": 1}})
+    with pytest.raises(DataError, match="every key column needs a value"):
+        ws.manual.update("credits", {"customer_id": "acme"}, {"customer_id": None})
+
+
+def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
+    columns = {"customer": "VARCHAR", "amount": "DECIMAL(18,2)", "units": "BIGINT",
+               "since": "DATE"}
+    data = (b"customer,amount,units,since\n"
+            b"acme,10.50,1,2026-01-01\n"
+            b"bolt,1.005,2,2026-01-02\n"
+            b"cleo,2.5,2.5,2026-13-01\n"
+            b"dino,\"-1.005\",3,2026-01-04\n"
+            b"emma,1e-3,4,2026-01-05\n")
+    with pytest.raises(DataError) as excinfo:
+        ws.load_csv(data, "bills", columns=columns)
+    assert "line 3: 1.005 has more than 2 decimal places (DECIMAL(18,2))" in str(excinfo.value)
+    assert "--round" in excinfo.value.hint
+    assert [(r["line"], r["column"], r["value"]) for r in excinfo.value.details["rows"]] == [
+        (3, "amount", "1.005"), (4, "since", None), (5, "amount", "-1.005"),
+        (6, "amount", "1e-3")]
+    assert "local.uploads.bills" not in [t.full_name for t in ws.tables("local")]
+    # rounding only when asked for: half away from zero, as DuckDB casts
+    assert ws.load_csv(data.replace(b"2026-13-01", b"2026-01-03").replace(b"2.5,2.5", b"2.5,2"),
+                       "bills", columns=columns, round_decimals=True).rows == 5
+    assert ws.query("SELECT customer, amount FROM local.uploads.bills ORDER BY customer").rows() \
+        == [("acme", Decimal("10.50")), ("bolt", Decimal("1.01")), ("cleo", Decimal("2.50")),
+            ("dino", Decimal("-1.01")), ("emma", Decimal("0.00"))]
+    # appending reads with the table's types: the same check
+    more = b"customer,amount,units,since\nfred,3.333,5,2026-02-01\ngina,3.30,6,2026-02-02\n"
+    with pytest.raises(DataError, match="line 2: 3.333 has more than 2 decimal places"):
+        ws.load_csv(more, "bills")
+    kept = ws.load_csv(more, "bills", keep_good=True)
+    assert kept.rows == 1 and kept.rejected == [
+        {"line": 2, "column": "amount", "value": "3.333",
+         "reason": "3.333 has more than 2 decimal places (DECIMAL(18,2))"}]
+    assert ws.query("SELECT sum(amount) FROM local.uploads.bills").rows() == [
+        (Decimal("16.30"),)]
+    # an integer column does not round either
+    with pytest.raises(DataError, match=r"line 2: 2\.5 is not a whole number \(BIGINT\)"):
+        ws.load_csv(b"customer,amount,units,since\nhugo,1,2.5,2026-03-01\n", "bills")
+
+
+def test_csv_sniffed_decimals_keep_their_nine_places(ws):
+    with pytest.raises(DataError) as excinfo:
+        ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices")
+    assert excinfo.value.details["rows"] == [{
+        "line": 2, "column": "price", "value": "0.1234567891",
+        "reason": "0.1234567891 has more than 9 decimal places (DECIMAL(38,9))"}]
+    ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices",
+                columns={"plan": "VARCHAR", "price": "DECIMAL(38,10)"})
+    assert ws.query("SELECT max(price) FROM local.uploads.prices WHERE plan = 'starter'"
+                    ).rows() == [(Decimal("0.1234567891"),)]
+
+
+def test_csv_cells_are_found_on_the_line_duckdb_gives_their_row(ws):
+    # a blank line and a quoted value over two lines come before the row: its line is the one
+    # DuckDB's reader gives a row it rejects itself (a date that does not parse)
+    text = ('customer,amount,since\nacme,1.50,2026-01-01\n\n"multi\nline",2.00,2026-01-02\n'
+            'x,3,2026-01-09,9\nbolt,{amount},{since}\ncleo,4.00,2026-01-05\n')
+    columns = {"customer": "VARCHAR", "amount": "DECIMAL(18,2)", "since": "DATE"}
+    lines = []
+    for amount, since in (("1.005", "2026-01-03"), ("1.00", "2026-13-03")):
+        with pytest.raises(DataError) as excinfo:
+            ws.load_csv(text.format(amount=amount, since=since).encode(), "bills",
+                        columns=columns)
+        rejected = excinfo.value.details["rows"]
+        assert rejected[0]["reason"].startswith("Expected Number of Columns")
+        lines.append(rejected[1]["line"])
+    assert lines[0] == lines[1]
+
+
+def test_an_empty_csv_is_refused(ws):
+    for data in (b"", b"\n  \n", b"\xef\xbb\xbf"):
+        with pytest.raises(DataError, match="empty: no header, no columns; nothing was loaded"):
+            ws.load_csv(data, "nothing")
+    assert "local.uploads.nothing" not in [t.full_name for t in ws.tables("local")]
+    assert ws.load_csv(b"a,b\n", "header_only").rows == 0  # a header alone makes a table
+
+
+def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
+    with pytest.raises(ParameterError, match=r"column 'amount': 'DECIMAL\(18' is not a column"):
+        ws.load_csv(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
+
+
+def test_manual_rows_over_http_keep_numbers_exact_and_refuse_what_does_not_fit(api):
+    client, keys, ws = api
+    h = {**bearer(keys["ingest"]), "Content-Type": "application/json"}
+    ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                 "meta": "JSON"}, ["customer_id"])
+    empty = client.post("/v1/tables/credits/rows", headers=h, content='{"values": {}}')
+    assert empty.status_code == 400 and "needs values" in empty.json()["detail"]
+    extra = client.post("/v1/tables/credits/rows", headers=h,
+                        content='{"values": {"customer_id": "acme", "amount": 1.999}}')
+    assert extra.status_code == 422 and extra.json()["rows"] == [{
+        "column": "amount", "value": "1.999",
+        "reason": "1.999 has more than 2 decimal places (DECIMAL(18,2))"}]
+    assert "round=true" in extra.json()["hint"]
+    boolean = client.post("/v1/tables/credits/rows", headers=h,
+                          content='{"values": {"customer_id": "acme", "amount": true}}')
+    assert boolean.status_code == 422
+    assert "true is a boolean, not a number" in boolean.json()["detail"]
+    # numbers are read exactly: as a float, this one would be 1234567890123456.8 and fit
+    big = client.post("/v1/tables/credits/rows", headers=h, content=(
+        '{"values": {"customer_id": "acme", "amount": 1234567890123456.78, '
+        '"meta": {"rate": 0.10}}}'))
+    assert big.status_code == 201, big.text
+    assert big.json()["amount"] == "1234567890123456.78"
+    assert ws.query("SELECT meta::VARCHAR FROM local.manual.credits").rows() == [
+        ('{"rate":0.10}',)]
+    rounded = client.post("/v1/tables/credits/rows?round=true", headers=h,
+                          content='{"values": {"customer_id": "bolt", "amount": 1.999}}')
+    assert rounded.status_code == 201 and rounded.json()["amount"] == "2.00"
+    changed = client.patch("/v1/tables/credits/rows?round=true", headers=h, content=(
+        '{"key": {"customer_id": "bolt"}, "values": {"amount": -3.005}}'))
+    assert changed.status_code == 200 and changed.json()["amount"] == "-3.01"
+    for method in ("PATCH", "DELETE"):  # a key given as an object was a 500
+        answer = client.request(method, "/v1/tables/credits/rows", headers=h, content=(
+            '{"key": {"customer_id": {"a": 1}}, "values": {"amount": 1}}' if method == "PATCH"
+            else '{"key": {"customer_id": {"a": 1}}}'))
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"] == ('local.manual.credits: key column customer_id: '
+                                           '{"a": 1} is an object, not text (VARCHAR)')
+    for body in ('{"values": ', '{"values": {"amount": NaN}}', '{"values": []}',
+                 '{"values": {}, "extra": 1}'):
+        answer = client.post("/v1/tables/credits/rows", headers=h, content=body)
+        assert answer.status_code == 422 and answer.json()["title"] == "InvalidRequest", body
+    spec = client.get("/openapi.json").json()["paths"]["/v1/tables/{name}/rows"]
+    assert spec["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "values"]
+    assert any(p["name"] == "round" for p in spec["patch"]["parameters"])
+
+
+def test_uploads_over_http_refuse_rounding_and_empty_files_and_show_no_server_path(api):
+    import random
+    import tempfile
+
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+
+    def upload(data, query=""):
+        return client.post(f"/v1/tables/prices/upload{query}", headers=h,
+                           files={"file": ("p.csv", data, "text/csv")})
+
+    assert upload(b"plan,price\nstarter,1.50\n").status_code == 201  # price: DECIMAL(38,9)
+    extra = upload(b"plan,price\ngrowth,0.1234567891\n")
+    assert extra.status_code == 422 and extra.json()["rows"] == [{
+        "line": 2, "column": "price", "value": "0.1234567891",
+        "reason": "0.1234567891 has more than 9 decimal places (DECIMAL(38,9))"}]
+    rounded = upload(b"plan,price\ngrowth,0.1234567891\n", "?round=true")
+    assert rounded.status_code == 201 and rounded.json()["rows"] == 1
+    assert ws.query("SELECT price FROM local.uploads.prices WHERE plan = 'growth'").rows() == [
+        (Decimal("0.123456789"),)]
+    empty = upload(b"")  # was a 201 and an empty table
+    assert empty.status_code == 422 and "empty: no header, no columns" in empty.json()["detail"]
+    random.seed(14)
+    garbage = [bytes(random.randrange(256) for _ in range(2000)), b'"unterminated\n1,2',
+               b"\x00" * 64, b"a;b|c\n1;2|3\n" * 3, "plan,price\nx,1\n".encode("utf-16")]
+    for data in garbage:
+        for query in ("", "?mode=replace"):  # the table's types, then sniffed ones
+            answer = upload(data, query)
+            assert answer.status_code in (201, 422), answer.text
+            text = answer.text
+            assert tempfile.gettempdir() not in text and "upload.csv" not in text, text

@@ -254,11 +254,8 @@ OPERATIONS = (
 #: 30 operations, takes well under a minute against the real server.
 EXAMPLES = 12
 #: 5xx answers found by this run whose cause is in a module owned elsewhere (not fixed here).
-KNOWN_5XX: dict[str, str] = {
-    "POST /v1/tables/{name}/rows": "meterql/local/manual.py: insert builds SQL from the given "
-    "columns, so {'values': {}} (no column) and {'values': {'': 1}} (an empty column name) "
-    "reach DuckDB's parser and fail as a ParserException, answered as a 500",
-}
+#: Operations known to answer a 5xx to some request, with the reason (none today).
+KNOWN_5XX: dict[str, str] = {}
 AGGREGATE = {
     "name": "usage_amount",
     "sql": "SELECT customer_id, sum(amount) AS quantity FROM pg.public.usage "

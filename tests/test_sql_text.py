@@ -99,7 +99,7 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 
 #: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
 BUILDERS = {("local/event_values.py", "fingerprint_sql"), ("local/events.py", "_fingerprint_sql"),
-            ("engine/plan.py", "fragment_table")}
+            ("engine/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
 
 #: Calls whose result is SQL text made safely (or a number).
 SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if_needed",
@@ -132,6 +132,8 @@ REVIEWED = {
     ("connectors/lockdown.py", "name"): "_setting: a member of the closed set _SETTINGS",
     ("local/uploads.py", "staged"): "the temporary table _read made: upload_ + a hex tag",
     ("engine/plan.py", "fragment_id"): "the planner's fragment number (f1, f2, ...)",
+    ("local/uploads.py", "reason"): "text_check's SQL for a column (a builder, checked)",
+    ("local/exact.py", "scale"): "an int, the scale exact_scale read off a rendered type",
     ("catalog/records.py", "where"): "built from constant conditions, values bound",
     ("sync/cdc.py", "values"): "VALUES rows of ? markers",
     ("sync/cdc.py", "last"): "a comma-joined list of ? markers",
@@ -191,6 +193,10 @@ class _Checker:
             return [bad for e in expr.elts for bad in self.unsafe(e, scope, seen)]
         if isinstance(expr, ast.GeneratorExp | ast.ListComp):
             return self.unsafe(expr.elt, scope, seen)  # (loop variables: unsafe unless reviewed)
+        if isinstance(expr, ast.DictComp):
+            return self.unsafe(expr.value, scope, seen)
+        if isinstance(expr, ast.Subscript):  # a part of something safe is safe
+            return self.unsafe(expr.value, scope, seen)
         if isinstance(expr, ast.Call):
             func = expr.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")

@@ -1,22 +1,47 @@
 """Tables edited by hand: ``local.manual.<name>``, one row at a time by primary key.
 
 Every change is recorded in ``local.__meterql__.audit``: the table, the action, the row's key,
-the row before and after (JSON), who made it and when. Values are bound, never spliced, and
-cast by DuckDB to the column's type; a value that does not fit is a :class:`DataError` naming
-the column.
+the row before and after (JSON), who made it and when. Values are bound, never spliced.
+
+Each value (and each key value) is checked against its column's type before DuckDB casts it,
+since DuckDB's casts are lenient (``true`` becomes ``1.00``, ``12.345`` becomes ``12.35``,
+an object becomes its Python text). A value that does not fit is a :class:`DataError` naming
+the column and the value:
+
+- a number column (integers, DECIMAL, FLOAT, DOUBLE) takes a number or a number as text, never
+  a boolean; an exact column (integers, DECIMAL) refuses more decimal places than it keeps
+  unless ``round_decimals`` is set (see :mod:`meterql.local.exact`);
+- a BOOLEAN column takes a boolean or text (``true``, ``false``, ``t``, ``1`` ...), never a
+  number;
+- a JSON column takes any JSON value (text is taken as JSON text, as the CLI sends it);
+  LIST, ARRAY, STRUCT and MAP columns take a list or an object, or their text;
+- every other column (VARCHAR, DATE, TIMESTAMP ...) takes text (or a Python value of its type,
+  such as a ``date``): a number or a boolean is refused rather than turned into text, as for
+  event streams, and an object or a list is refused for every column but those above.
+
+Text is cast by DuckDB to the column's type: it is how the CLI sends every value.
 """
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
 from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql.local.exact import TooPrecise, exact_scale, fit_number, parse_number
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, sql_type
+
+#: What a column takes, by its type (see the module's docstring).
+Kind = Literal["json", "nested", "boolean", "exact", "float", "text"]
+#: The JSON values other than text (and null) each kind of column takes; text goes to all.
+_TAKES: dict[Kind, tuple[str, ...]] = {
+    "json": ("an object", "a list", "a boolean", "a number"),
+    "nested": ("a list", "an object"), "boolean": ("a boolean",), "exact": ("a number",),
+    "float": ("a number",), "text": ()}
 
 
 class ManualTables:
@@ -59,9 +84,29 @@ class ManualTables:
         self._store.refresh_catalog()
         return f"local.manual.{name}"
 
-    def insert(self, table: str, values: dict[str, Any], actor: str | None = None
-               ) -> dict[str, Any]:
-        key_cols, target = self._table(table)
+    def insert(self, table: str, values: dict[str, Any], actor: str | None = None, *,
+               round_decimals: bool = False) -> dict[str, Any]:
+        """Insert one row; returns it as stored.
+
+        Example::
+
+            ws.manual.insert("credits", {"customer_id": "acme", "amount": "25"})
+            # {'customer_id': 'acme', 'amount': Decimal('25.00')}
+
+        Raises:
+            DataError: a value does not fit its column (``12.345`` in a ``DECIMAL(18,2)``
+                unless ``round_decimals``), a key column has no value, or the key exists.
+        """
+        key_cols, target, types = self._table(table)
+        if not values:
+            raise ParameterError(f"a row of local.manual.{table} needs values",
+                                 hint=f"give at least its key: {', '.join(key_cols)}")
+        values = _fit_row(table, types, values, round_decimals)
+        for column in key_cols:
+            if values.get(column) is None:
+                raise DataError(f"local.manual.{table}: the key column {column} needs a value",
+                                table=f"local.manual.{table}",
+                                hint=f"give every key column: {', '.join(key_cols)}")
         names = ", ".join(quote_ident(c) for c in values)
         marks = ", ".join("?" for _ in values)
         with self._store.write() as cur:
@@ -74,9 +119,15 @@ class ManualTables:
         return _parse(after)
 
     def update(self, table: str, key: dict[str, Any], changes: dict[str, Any],
-               actor: str | None = None) -> dict[str, Any]:
-        key_cols, target = self._table(table)
-        key = self._key(key_cols, key, table)
+               actor: str | None = None, *, round_decimals: bool = False) -> dict[str, Any]:
+        """Change the row with ``key``; returns it as stored (values checked as by
+        :meth:`insert`; the key is never rounded)."""
+        key_cols, target, types = self._table(table)
+        key = _fit_row(table, types, self._key(key_cols, key, table), False, "key column")
+        if not changes:
+            raise ParameterError(f"no change given for the row of local.manual.{table}",
+                                 hint="give the new values of the columns to change")
+        changes = _fit_row(table, types, changes, round_decimals)
         sets = ", ".join(f"{quote_ident(c)} = ?" for c in changes)
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
@@ -92,8 +143,8 @@ class ManualTables:
         return _parse(after)
 
     def delete(self, table: str, key: dict[str, Any], actor: str | None = None) -> None:
-        key_cols, target = self._table(table)
-        key = self._key(key_cols, key, table)
+        key_cols, target, types = self._table(table)
+        key = _fit_row(table, types, self._key(key_cols, key, table), False, "key column")
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
             before = self._row(cur, target, key)
@@ -115,16 +166,21 @@ class ManualTables:
                  "changed_at": r[6]} for r in rows]
 
     # -- helpers -------------------------------------------------------------------------------
-    def _table(self, table: str) -> tuple[list[str], str]:
+    def _table(self, table: str) -> tuple[list[str], str, dict[str, str]]:
+        """The table's key columns, its quoted name, and its columns' types."""
         with self._store.read() as cur:
             rows = cur.execute(
                 "SELECT constraint_column_names FROM duckdb_constraints() WHERE database_name "
                 "= 'local' AND schema_name = 'manual' AND table_name = ? AND constraint_type = "
                 "'PRIMARY KEY'", [table]).fetchall()
+            types = dict(cur.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+                "'local' AND schema_name = 'manual' AND table_name = ? ORDER BY column_index",
+                [table]).fetchall())
         if not rows:
             raise InvalidSourceError(f"no manual table local.manual.{table}",
                                      hint="create it with 'meterql rows create'")
-        return list(rows[0][0]), f"local.manual.{quote_ident(table)}"
+        return list(rows[0][0]), f"local.manual.{quote_ident(table)}", types
 
     @staticmethod
     def _key(key_cols: list[str], key: dict[str, Any], table: str) -> dict[str, Any]:
@@ -146,9 +202,11 @@ class ManualTables:
         try:
             cur.execute(sql, params)
         except duckdb.ConstraintException as exc:
-            raise DataError(f"local.manual.{table}: {str(exc).splitlines()[0]}",
-                            hint="a row with that key exists; update it instead") from exc
-        except (duckdb.ConversionException, duckdb.BinderException,
+            reason = str(exc).splitlines()[0]
+            raise DataError(f"local.manual.{table}: {reason}", hint=(
+                "every key column needs a value" if "NOT NULL" in reason else
+                "a row with that key exists; update it instead")) from exc
+        except (duckdb.DataError, duckdb.BinderException,
                 duckdb.InvalidInputException) as exc:
             raise DataError(f"local.manual.{table}: {str(exc).splitlines()[0]}",
                             hint="check the column names and that each value fits its type"
@@ -160,6 +218,115 @@ class ManualTables:
                     "after, actor) VALUES (?, ?, ?, ?, ?, ?)",
                     [table, action, json.dumps(key, default=str), _text(before), _text(after),
                      actor])
+
+
+def _fit_row(table: str, types: dict[str, str], values: dict[str, Any], round_decimals: bool,
+             what: str = "column") -> dict[str, Any]:
+    """``values`` as they are bound for their columns, or a :class:`DataError` naming the first
+    that does not fit."""
+    fitted = {}
+    for column, value in values.items():
+        if column not in types:
+            raise DataError(f"local.manual.{table} has no column {column!r:.80}",
+                            table=f"local.manual.{table}",
+                            hint="its columns: " + ", ".join(types))
+        try:
+            fitted[column] = _fit(value, types[column], round_decimals)
+        except ValueError as exc:
+            raise DataError(f"local.manual.{table}: {what} {column}: {exc}",
+                            table=f"local.manual.{table}",
+                            rows=[{"column": column, "reason": str(exc), "value": (
+                                value if isinstance(value, str) else _shown(value))}],
+                            hint=_hint(types[column], exc)) from None
+    return fitted
+
+
+def _kind(typ: str) -> Kind:
+    if typ == "JSON":
+        return "json"
+    if typ.endswith("]") or typ.startswith(("STRUCT(", "MAP(", "UNION(")):
+        return "nested"
+    if typ == "BOOLEAN":
+        return "boolean"
+    if exact_scale(typ) is not None:
+        return "exact"
+    if typ in ("FLOAT", "DOUBLE"):
+        return "float"
+    return "text"
+
+
+def _fit(value: Any, typ: str, round_decimals: bool) -> Any:
+    """``value`` as it is bound for a column of type ``typ``; :class:`ValueError` with the
+    reason when it does not fit."""
+    if value is None:
+        return None
+    kind = _kind(typ)
+    if kind == "json":
+        if not isinstance(value, str):
+            return _json_text(value)
+        try:
+            json.loads(value)
+        except ValueError:
+            raise ValueError(f"{_shown(value)} is not JSON text ({typ})") from None
+        return value
+    given = ("an object" if isinstance(value, dict) else
+             "a list" if isinstance(value, (list, tuple)) else
+             "a boolean" if isinstance(value, bool) else
+             "a number" if isinstance(value, (int, float, Decimal)) else None)
+    if given is not None and given not in _TAKES[kind]:
+        raise ValueError(f"{_shown(value)} is {given}, not {_expected(kind)} ({typ})")
+    if kind != "exact" or not isinstance(value, (str, int, float, Decimal)):
+        return value  # (text and Python values are cast by DuckDB)
+    if isinstance(value, str):
+        number, shown = parse_number(value), value.strip()
+        if number is None:
+            raise ValueError(f"{_shown(value)} is not a number ({typ})")
+    else:  # a float is taken as it prints (0.1, not 0.1000000000000000055511151231257827)
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        shown = _shown(value)
+    fitted = fit_number(number, typ, round_decimals, shown=shown[:80])
+    return int(fitted) if exact_scale(typ) == 0 else fitted
+
+
+def _json_text(value: Any) -> str:
+    """``value`` as JSON text, its numbers exactly as given (``json.dumps`` cannot write a
+    Decimal, and DuckDB's own conversion turns ``[1, "a"]`` into ``["1","a"]``)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_json_text(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError(f"{_shown(value)} is not a JSON value") from None
+
+
+def _expected(kind: Kind) -> str:
+    """What a column of ``kind`` takes, in words."""
+    return {"json": "JSON", "text": "text"}.get(kind) or " or ".join(_TAKES[kind])
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: as JSON where it is a JSON value, at most 80 characters."""
+    if isinstance(value, str):
+        text = json.dumps(value)
+    elif isinstance(value, (bool, dict, list, tuple)) or value is None:
+        text = json.dumps(value, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _hint(typ: str, problem: ValueError) -> str:
+    if isinstance(problem, TooPrecise):
+        return ("send the value as the column keeps it, or ask for rounding (--round, "
+                "round=true, round_decimals=True)")
+    return f"the column is {typ}: send {_expected(_kind(typ))}"
 
 
 def _text(row: str | dict[str, Any] | None) -> str | None:

@@ -3,8 +3,10 @@
 DuckDB's CSV reader sniffs the dialect (delimiter, quoting, header) and the column types (with
 exact decimals, never floats), or reads with an explicit schema, or with the existing table's
 types when appending. Rows that do not fit are reported with their line and reason; by default
-nothing is loaded then (all or nothing), or, with ``keep_good``, the good rows are. A file
-already loaded into a table (same bytes) is recognised and not loaded twice.
+nothing is loaded then (all or nothing), or, with ``keep_good``, the good rows are. A number
+with more decimal places than its column keeps does not fit (it is not rounded unless
+``round_decimals`` asks for it). An empty file is refused. A file already loaded into a table
+(same bytes) is recognised and not loaded twice.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 import duckdb
 
 from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql.local.exact import exact_scale, text_check
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
 
@@ -28,6 +31,7 @@ MODES = ("append", "replace", "upsert")
 _CANDIDATES = ["BOOLEAN", "BIGINT", "DECIMAL(38,9)", "DATE", "TIMESTAMP", "TIMESTAMPTZ",
                "VARCHAR"]
 _SHOWN = 20  # rejected rows listed in an error
+_PROBE = "meterql_line_probe"  # an ENUM with no members (see _lines)
 
 
 @dataclass
@@ -46,7 +50,19 @@ class UploadReport:
 
 def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append",
              key: list[str] | None = None, keep_good: bool = False,
-             columns: dict[str, str] | None = None, origin: str = "upload") -> UploadReport:
+             columns: dict[str, str] | None = None, origin: str = "upload",
+             round_decimals: bool = False) -> UploadReport:
+    """Load CSV ``data`` into ``local.uploads.<table>`` (see the module's docstring).
+
+    Example:
+        >>> load_csv(store, b"plan,price\\nstarter,10.50\\n", "prices").rows  # doctest: +SKIP
+        1
+
+    Raises:
+        DataError: the file is empty or cannot be read, or rows do not fit (each listed with
+            its line, column, value and reason; a number with more decimal places than its
+            column keeps is one, unless ``round_decimals``), and ``keep_good`` is not set.
+    """
     if not is_name(table):
         raise InvalidSourceError(f"'{table}' is not a valid table name",
                                  hint="use a lowercase identifier: letters, digits and _")
@@ -57,6 +73,9 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
     digest = hashlib.sha256(data).hexdigest()
     target = f"local.uploads.{quote_ident(table)}"
     full = f"local.uploads.{table}"
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+        raise DataError(f"{origin} is empty: no header, no columns; nothing was loaded",
+                        table=full, hint="send a CSV file with a header line")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.csv"
         path.write_bytes(data)
@@ -73,7 +92,7 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
                 "'local' AND schema_name = 'uploads' AND table_name = ? ORDER BY column_index",
                 [table]).fetchall())
             types = columns or (existing if existing and mode != "replace" else None)
-            staged, rejected = _read(cur, path, types, origin)
+            staged, rejected, roundable = _read(cur, path, types, origin, round_decimals)
             if rejected and not keep_good:
                 shown = rejected[:_SHOWN]
                 more = f" (and {len(rejected) - _SHOWN} more)" if len(rejected) > _SHOWN else ""
@@ -81,7 +100,9 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
                     f"{origin}: {len(rejected)} rows do not fit{more}; nothing was loaded: "
                     + "; ".join(f"line {r['line']}: {r['reason']}" for r in shown[:3]),
                     table=full, rows=shown,
-                    hint="fix those rows, or load the good ones with --keep-good")
+                    hint="fix those rows, " + ("round the numbers with --round (round=true), "
+                                               if roundable else "")
+                    + "or load the good ones with --keep-good")
             names = [r[0] for r in cur.execute(f"DESCRIBE {staged}").fetchall()]
             for column in key or []:
                 if column not in names:
@@ -117,46 +138,160 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
 
 
 def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | None,
-          origin: str) -> tuple[str, list[dict[str, Any]]]:
-    """Read the file into a temporary table of ``cur``; returns its name and the rows that did
-    not fit.
+          origin: str, round_decimals: bool) -> tuple[str, list[dict[str, Any]], bool]:
+    """Read the file into a temporary table of ``cur``; returns its name, the rows that did
+    not fit, and whether rounding would take some of them.
 
     The file is read by a DuckDB of its own: the engine's DuckDB, which runs users' SQL, has no
     file access at all (see Workspace), and this one never sees a user's SQL. The rows cross
-    over as Arrow, into a table with exactly the types the reader chose."""
+    over as Arrow, into a table with exactly the types the reader chose.
+
+    Integer and DECIMAL columns are read as text and cast here, with a check: DuckDB's reader
+    casts by rounding (``1.005`` is ``1.01`` in a ``DECIMAL(18,2)``, ``2.5`` is ``3`` in a
+    ``BIGINT``), and a billing table must not take a rounded amount unasked. A cell with more
+    decimal places than its column keeps is rejected, or rounded with ``round_decimals`` (see
+    :mod:`meterql.local.exact`). The check is SQL over whole columns (no Python per cell);
+    the file is read a second time only when it rejects cells, to find their lines (see
+    :func:`_lines`)."""
     tag = uuid.uuid4().hex[:8]
     staged = f"upload_{tag}"
-    options = ["store_rejects = true"]
-    if types:
-        cols = ", ".join(f"{quote_literal(c)}: {quote_literal(sql_type(t))}"
-                         for c, t in types.items())
-        options.append(f"header = true, columns = {{{cols}}}")
-    else:
-        options.append("auto_type_candidates = ["
-                       + ", ".join(quote_literal(t) for t in _CANDIDATES) + "]")
     reader = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                 "autoload_known_extensions": False})
     try:
         try:
-            relation = reader.sql(f"SELECT * FROM read_csv($path, {', '.join(options)})",
-                                  params={"path": str(path)})
-            columns = list(zip(relation.columns, relation.types, strict=True))
-            rows = relation.to_arrow_table()
+            chosen = _types(types) if types else _sniffed(reader, path)
+            if any("\x00" in c for c in chosen):
+                raise DataError(f"{origin}: a column name holds a NUL character; nothing was "
+                                "loaded", hint="is it a CSV file? Its first line names the "
+                                "columns")
+            exact = [c for c, t in chosen.items() if exact_scale(t) is not None]
+            as_text = dict.fromkeys(exact, "VARCHAR")
+            # (the file's columns by position: a header can say anything, "rowid" too)
+            slot = {c: f"c{i}" for i, c in enumerate(chosen)}
+            reader.execute("CREATE TABLE raw (" + ", ".join(
+                f"{quote_ident(slot[c])} {sql_type(t)}" for c, t in (chosen | as_text).items())
+                + ")")
+            reader.execute("INSERT INTO raw SELECT * FROM read_csv($path, "
+                           f"{_options(chosen if types else None, as_text)})",
+                           {"path": str(path)})
         except duckdb.Error as exc:
-            reason = str(exc).splitlines()[0].replace(str(path), "the file")
-            raise DataError(f"{origin} cannot be read as CSV: {reason}",
+            raise DataError(f"{origin} cannot be read as CSV: {_reason(exc, path)}",
                             hint="check the file's delimiter, quoting and header") from None
-        rejected = reader.execute("SELECT line, column_name, error_message FROM reject_errors "
-                                  "ORDER BY line").fetchall()
+        rejected = [{"line": line, "column": column, "value": None,
+                     "reason": _reason(message, path)}
+                    for line, column, message in reader.execute(
+                        "SELECT line, column_name, error_message FROM reject_errors "
+                        "ORDER BY line").fetchall()]
+        # the cells refused (``roundable``: those that rounding would take); a WHERE is
+        # evaluated before the SELECT list, so the reasons are worked out again for those only
+        reader.execute("CREATE TABLE bad (k BIGINT, column_name VARCHAR, value VARCHAR, "
+                       "reason VARCHAR, roundable BOOLEAN)")
+        checks = {c: text_check(slot[c], chosen[c], round_decimals) for c in exact}
+        for column, (_, reason) in checks.items():
+            rounded = text_check(slot[column], chosen[column], True)[1]
+            reader.execute(f"INSERT INTO bad SELECT rowid, $column, {quote_ident(slot[column])}, "
+                           f"{reason}, "
+                           f"{rounded} IS NULL FROM raw WHERE {reason} IS NOT NULL",
+                           {"column": column})
+        count, roundable = reader.execute("SELECT count(*), coalesce(bool_or(roundable), false) "
+                                          "FROM bad").fetchall()[0]
+        if count:
+            rejected = sorted(rejected + _lines(reader, path, chosen if types else None,
+                                                as_text, slot),
+                              key=lambda r: (r["line"] is None, r["line"] or 0))
+        cols = ", ".join(f"{checks[c][0] if c in checks else quote_ident(slot[c])} AS "
+                         f"{quote_ident(c)}" for c in chosen)
+        rows = reader.sql(f"SELECT {cols} FROM raw WHERE rowid NOT IN (SELECT k FROM bad) "
+                          "ORDER BY rowid").to_arrow_table()
     finally:
         reader.close()
-    ddl = ", ".join(f"{quote_ident(name)} {sql_type(str(typ))}" for name, typ in columns)
+    ddl = ", ".join(f"{quote_ident(name)} {sql_type(typ)}" for name, typ in chosen.items())
     cur.execute(f"CREATE TEMP TABLE {staged} ({ddl})")
     cur.register(f"{staged}_rows", rows)
     try:
         cur.execute(f"INSERT INTO {staged} SELECT * FROM {staged}_rows")
     finally:
         cur.unregister(f"{staged}_rows")
-    return staged, [{"line": line, "column": column,
-                     "reason": message.splitlines()[0].replace(str(path), "the file")}
-                    for line, column, message in rejected]
+    return staged, rejected, roundable
+
+
+def _types(columns: dict[str, str]) -> dict[str, str]:
+    """Declared column types, parsed (see :func:`meterql.sql_text.sql_type`)."""
+    parsed = {}
+    for column, typ in columns.items():
+        try:
+            parsed[column] = sql_type(typ)
+        except ValueError as exc:
+            raise ParameterError(f"column {column!r:.80}: {exc}",
+                                 hint="column types are DuckDB types, such as VARCHAR, BIGINT "
+                                 "or DECIMAL(18,2)") from None
+    return parsed
+
+
+def _sniffed(reader: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """The columns and types DuckDB's sniffer finds (binding the read samples the file)."""
+    relation = reader.sql(f"SELECT * FROM read_csv($path, {_options(None, {})})",
+                          params={"path": str(path)})
+    return {name: sql_type(str(typ)) for name, typ in zip(relation.columns, relation.types,
+                                                          strict=True)}
+
+
+def _options(declared: dict[str, str] | None, override: dict[str, str]) -> str:
+    """``read_csv``'s options: the declared columns, or the sniffer's type candidates; and
+    the types that ``override`` gives some columns instead."""
+    if declared:
+        cols = ", ".join(f"{quote_literal(c)}: {quote_literal(override.get(c, t))}"
+                         for c, t in declared.items())
+        return f"store_rejects = true, header = true, columns = {{{cols}}}"
+    options = ("store_rejects = true, auto_type_candidates = ["
+               + ", ".join(quote_literal(t) for t in _CANDIDATES) + "]")
+    if override:
+        options += ", types = {" + ", ".join(f"{quote_literal(c)}: {quote_literal(t)}"
+                                             for c, t in override.items()) + "}"
+    return options
+
+
+def _lines(reader: duckdb.DuckDBPyConnection, path: Path, declared: dict[str, str] | None,
+           as_text: dict[str, str], slot: dict[str, str]) -> list[dict[str, Any]]:
+    """The cells of table ``bad`` with their lines, as DuckDB's reader numbers them.
+
+    DuckDB gives no line for a row it reads, only for a row it rejects. So the file is read
+    again with the columns of the bad cells typed as an ENUM with no members, which every
+    text fails to cast to: each of their non-empty cells is then rejected with its line. The
+    n-th such line (less the rows the first read rejected) is the line of the n-th non-empty
+    cell of that column. Should the two reads not line up, the cells are listed without a
+    line rather than with a wrong one. (A rejected cell costs DuckDB about 5 microseconds
+    here: a file of a million rows is read again in about 5 s, only when it has bad cells.)"""
+    bad = [c for (c,) in reader.execute("SELECT DISTINCT column_name FROM bad").fetchall()]
+    reader.execute(f"CREATE TYPE {_PROBE} AS ENUM ()")
+    options = (_options(declared, as_text | dict.fromkeys(bad, _PROBE))
+               + ", rejects_table = 'probe_errors', rejects_scan = 'probe_scans'")
+    try:
+        # (every column is read: with some left out, DuckDB names the wrong column in rejects)
+        reader.execute(f"SELECT count(COLUMNS(*)) FROM read_csv($path, {options})",
+                       {"path": str(path)}).fetchall()
+    except duckdb.Error as exc:
+        raise DataError(f"the file cannot be read again: {_reason(exc, path)}") from None
+    out = []
+    for column in bad:
+        found = reader.execute(f"""
+            WITH probe AS (
+                SELECT line, row_number() OVER (ORDER BY line_byte_position) AS n
+                FROM probe_errors WHERE error_type = 'CAST' AND column_name = $column
+                  AND line_byte_position NOT IN (SELECT line_byte_position FROM reject_errors)),
+            cells AS (SELECT rowid AS k, row_number() OVER (ORDER BY rowid) AS n
+                      FROM raw WHERE {quote_ident(slot[column])} IS NOT NULL)
+            SELECT CASE WHEN (SELECT count(*) FROM probe) = (SELECT count(*) FROM cells)
+                        THEN probe.line END, bad.value, bad.reason
+            FROM bad JOIN cells USING (k) LEFT JOIN probe USING (n)
+            WHERE bad.column_name = $column ORDER BY bad.k""", {"column": column}).fetchall()
+        out += [{"line": line, "column": column, "value": value, "reason": reason}
+                for line, value, reason in found]
+    return out
+
+
+def _reason(error: duckdb.Error | str, path: Path) -> str:
+    """The first line of a reader's message, naming the file as "the file" (a temporary path
+    on the server says nothing to the sender and should not be shown to them)."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return text.replace(str(path), "the file").replace(str(path.parent), "the upload folder")

@@ -7,12 +7,14 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import meterql
 from meterql.errors import InputLimitError, ParameterError
@@ -55,6 +57,38 @@ class RowKey(BaseModel):
 
 class RowChange(RowKey):
     values: dict[str, Any]
+
+
+def _exact_body(model: type[BaseModel]) -> Any:
+    """A dependency that reads the request's JSON body into ``model`` with its numbers
+    exact: FastAPI would read ``12345678901234567.89`` as a float (``12345678901234568.0``)
+    before a manual row's column could refuse or keep it. Errors are answered as FastAPI
+    answers a body that does not validate (422 ``InvalidRequest``)."""
+
+    async def parse(request: Request) -> BaseModel:
+        body = await request.body()
+        try:
+            data = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise RequestValidationError([{"loc": ("body",), "type": "json_invalid",
+                                           "msg": f"the body is not JSON: {exc}"}]) from None
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                          for e in exc.errors()]) from None
+
+    return Depends(parse)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _exact_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads ``model`` with :func:`_exact_body`."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 class StreamIn(BaseModel):
@@ -156,32 +190,47 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     async def upload(request: Request, name: str, file: UploadFile,
                      mode: Literal["append", "replace", "upsert"] = "append",
                      key: Annotated[list[str] | None, Query()] = None,
-                     keep_good: bool = False) -> JSONResponse:
+                     keep_good: bool = False,
+                     round_decimals: Annotated[bool, Query(alias="round")] = False
+                     ) -> JSONResponse:
         """A CSV file (multipart field ``file``) into ``local.uploads.<name>``: all rows or
         none (``keep_good=true`` loads the good ones and lists the others); the same file
-        uploaded again adds nothing (200, status ``unchanged``)."""
+        uploaded again adds nothing (200, status ``unchanged``). A number with more decimal
+        places than its column keeps is a rejected row, unless ``round=true``."""
         limit = ws.catalog.settings[UPLOAD_LIMIT] << 20
         data = await file.read(limit + 1)
         if len(data) > limit:  # (the request guard counted the whole body already)
             raise _too_large(UPLOAD_LIMIT, limit, "file")
         report = await run_in_threadpool(
-            ws.load_csv, data, name, mode=mode, key=key, keep_good=keep_good)
+            ws.load_csv, data, name, mode=mode, key=key, keep_good=keep_good,
+            round_decimals=round_decimals)
         return JSONResponse(json_value(report.describe()),
                             status_code=201 if report.status == "loaded" else 200)
 
-    @api.post("/v1/tables/{name}/rows", status_code=201)
-    def insert_row(request: Request, name: str, body: RowIn) -> dict[str, Any]:
-        """Insert one row into ``local.manual.<name>`` (audited)."""
-        return json_value(ws.manual.insert(name, body.values, actor=request.state.key))
+    @api.post("/v1/tables/{name}/rows", status_code=201, openapi_extra=_exact_schema(RowIn))
+    def insert_row(request: Request, name: str,
+                   body: Annotated[RowIn, _exact_body(RowIn)],
+                   round_decimals: Annotated[bool, Query(alias="round")] = False
+                   ) -> dict[str, Any]:
+        """Insert one row into ``local.manual.<name>`` (audited). A number with more decimal
+        places than its column keeps is refused (422), unless ``round=true``."""
+        return json_value(ws.manual.insert(name, body.values, actor=request.state.key,
+                                           round_decimals=round_decimals))
 
-    @api.patch("/v1/tables/{name}/rows")
-    def update_row(request: Request, name: str, body: RowChange) -> dict[str, Any]:
-        """Change one row, found by its key (audited)."""
+    @api.patch("/v1/tables/{name}/rows", openapi_extra=_exact_schema(RowChange))
+    def update_row(request: Request, name: str,
+                   body: Annotated[RowChange, _exact_body(RowChange)],
+                   round_decimals: Annotated[bool, Query(alias="round")] = False
+                   ) -> dict[str, Any]:
+        """Change one row, found by its key (audited); values as for inserting."""
         return json_value(ws.manual.update(name, body.key, body.values,
-                                           actor=request.state.key))
+                                           actor=request.state.key,
+                                           round_decimals=round_decimals))
 
-    @api.delete("/v1/tables/{name}/rows", status_code=204)
-    def delete_row(request: Request, name: str, body: RowKey) -> Response:
+    @api.delete("/v1/tables/{name}/rows", status_code=204,
+                openapi_extra=_exact_schema(RowKey))
+    def delete_row(request: Request, name: str,
+                   body: Annotated[RowKey, _exact_body(RowKey)]) -> Response:
         """Delete one row, found by its key (audited)."""
         ws.manual.delete(name, body.key, actor=request.state.key)
         return Response(status_code=204)

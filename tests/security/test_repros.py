@@ -35,6 +35,8 @@ def server(tmp_path_factory):
         ws.add_source("lake", f"duckdb://{root / 'lake.duckdb'}")
         ws.events.ingest("usage", [{"id": "u1", "timestamp": T, "customer_id": "acme",
                                     "qty": 5}])
+        ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
+                         ["customer_id"])
     keys = {scope: new_key(home, scope) for scope in ("read", "ingest", "admin")}
     with serve(home) as served, httpx.Client(base_url=served.base, timeout=60) as http:
         yield http, keys, home, root, served
@@ -182,6 +184,17 @@ def test_10_an_amend_with_a_lone_surrogate_is_4xx(server):
     assert 400 <= answer.status_code < 500, answer.text
 
 
+def test_10_rows_without_values_or_with_an_object_key_are_4xx(server):
+    http, keys, _, _, _ = server
+    assert http.post("/v1/tables/credits/rows", headers=auth(keys["ingest"]),
+                     json={"values": {}}).status_code == 400
+    assert http.post("/v1/tables/credits/rows", headers=auth(keys["ingest"]),
+                     json={"values": {"customer_id": "k1", "amount": "1"}}).status_code == 201
+    patched = http.patch("/v1/tables/credits/rows", headers=auth(keys["ingest"]),
+                         json={"key": {"customer_id": {"a": 1}}, "values": {"amount": "2"}})
+    assert patched.status_code == 422, patched.text
+
+
 def test_11_parameters_no_source_can_take_are_400(server):
     http, keys, _, _, _ = server
     for params, sql in (
@@ -191,6 +204,39 @@ def test_11_parameters_no_source_can_take_are_400(server):
         answer = http.post("/v1/query", headers=auth(keys["read"]),
                            json={"sql": sql, "params": params})
         assert answer.status_code == 400, answer.text
+
+
+def test_12_a_boolean_is_no_amount_and_an_empty_or_garbage_csv_is_refused_cleanly(server):
+    http, keys, _, root, _ = server
+    answer = http.post("/v1/tables/credits/rows", headers=auth(keys["ingest"]),
+                       json={"values": {"customer_id": "b1", "amount": True}})
+    assert answer.status_code == 422, answer.text
+    empty = http.post("/v1/tables/nothing/upload", headers=auth(keys["ingest"]),
+                      files={"file": ("empty.csv", b"", "text/csv")})
+    assert empty.status_code == 422, empty.text
+    garbage = http.post("/v1/tables/junk/upload", headers=auth(keys["ingest"]),
+                        files={"file": ("junk.csv", b'"a,b\n\x00\x01"\n,,,"', "text/csv")})
+    assert 400 <= garbage.status_code < 500
+    assert "/tmp" not in garbage.text and "upload.csv" not in garbage.text
+
+
+def test_13_money_is_not_rounded_unless_asked(server):
+    http, keys, _, _, _ = server
+    refused = http.post("/v1/tables/credits/rows", headers=auth(keys["ingest"]),
+                        json={"values": {"customer_id": "r1", "amount": 1.999}})
+    assert refused.status_code == 422 and "1.999" in refused.text, refused.text
+    rounded = http.post("/v1/tables/credits/rows", params={"round": "true"},
+                        headers=auth(keys["ingest"]),
+                        json={"values": {"customer_id": "r1", "amount": 1.999}})
+    assert rounded.status_code == 201 and rounded.json()["amount"] in ("2.00", 2.0), rounded.text
+    csv = b"customer_id,amount\nc1,1.005\n"
+    upload = http.post("/v1/tables/prices/upload", headers=auth(keys["ingest"]),
+                       files={"file": ("p.csv", csv, "text/csv")})
+    assert upload.status_code == 201  # sniffed: DECIMAL(38,9) keeps 1.005 exactly
+    narrow = http.post("/v1/tables/prices/upload", headers=auth(keys["ingest"]),
+                       files={"file": ("q.csv", b"customer_id,amount\nc2,1.0000000001\n",
+                                       "text/csv")})
+    assert narrow.status_code == 422 and "1.0000000001" in narrow.text, narrow.text
 
 
 @pytest.mark.parametrize(("sql", "words"), [
