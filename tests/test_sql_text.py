@@ -120,10 +120,6 @@ REVIEWED = {
     ("sync/runner.py", "c.type"): "catalog column types",
     ("sync/runner.py", "duckdb_type"): "a catalog column type",
     ("sync/cdc.py", "typed[k]"): "CAST(column AS catalog type), built by _from_text",
-    ("local/events.py", "typ"): "a type from _infer (a closed set of constants) or a declared "
-                                "type already rendered by sql_type when the stream was created",
-    ("local/events.py", "t"): "declared types, rendered by sql_type a few lines above",
-    ("local/manual.py", "t"): "column types, rendered by sql_type a few lines above",
     # names built by the callers from quote_ident / quote_qualified
     ("local/events.py", "target"): "local.events. + quote_ident(stream), from the caller",
     ("local/manual.py", "target"): "local.manual. + quote_ident(table), from _table",

@@ -366,7 +366,7 @@ class EventStreams:
                 f"stream '{config.name}' would have {len(columns)} columns; a stream may have "
                 f"{most} (setting events_max_columns)",
                 hint="declare fewer columns, or raise the setting")
-        ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns.items())
+        ddl = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in columns.items())
         for staged in ("events", META_STAGE):
             try:
                 cur.execute(f"CREATE TABLE local.{staged}."
@@ -1078,12 +1078,12 @@ class EventStreams:
     # columns only when a backfill writes to it (see _sync_staging).
     def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
         cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
-                    f"ADD COLUMN {quote_ident(name)} {typ}")
+                    f"ADD COLUMN {quote_ident(name)} {sql_type(typ)}")
         config.columns[name] = typ
 
     def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
         cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
-                    f"ALTER COLUMN {quote_ident(name)} TYPE {typ}")
+                    f"ALTER COLUMN {quote_ident(name)} TYPE {sql_type(typ)}")
         config.columns[name] = typ
 
     @staticmethod
@@ -1095,10 +1095,11 @@ class EventStreams:
             "'local' AND schema_name = ? AND table_name = ?", [META_STAGE, staged]).fetchall())
         table = f"local.{META_STAGE}.{quote_ident(staged)}"
         for name, typ in config.columns.items():
+            column, rendered = quote_ident(name), sql_type(typ)
             if name not in have:
-                cur.execute(f"ALTER TABLE {table} ADD COLUMN {quote_ident(name)} {typ}")
+                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {rendered}")
             elif have[name] != typ:
-                cur.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_ident(name)} TYPE {typ}")
+                cur.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {rendered}")
 
     @staticmethod
     def _typed(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:

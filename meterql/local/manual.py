@@ -67,7 +67,7 @@ class ManualTables:
                 raise ParameterError(f"column {column!r:.80} of local.manual.{name}: {exc}",
                                      hint="column types are DuckDB types, such as VARCHAR, "
                                      "BIGINT or DECIMAL(18,2)") from None
-        cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in types.items())
+        cols = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in types.items())
         keys = ", ".join(quote_ident(k) for k in key)
         with self._store.write() as cur:
             try:
