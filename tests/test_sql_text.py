@@ -225,6 +225,11 @@ class _Checker:
             if isinstance(node, ast.Assign) and any(
                     isinstance(t, ast.Name) and t.id == expr.id for t in node.targets):
                 values.append(node.value)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple):
+                for target in node.targets:  # a, b = x, y
+                    if isinstance(target, ast.Tuple):
+                        values += [v for t, v in zip(target.elts, node.value.elts, strict=False)
+                                   if isinstance(t, ast.Name) and t.id == expr.id]
             elif isinstance(node, ast.AugAssign | ast.AnnAssign) and isinstance(
                     node.target, ast.Name) and node.target.id == expr.id and node.value:
                 values.append(node.value)
