@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 
 import duckdb
 import sqlglot
@@ -116,6 +117,26 @@ def sql_type(text: str) -> str:
     except duckdb.Error as exc:
         reason = str(exc).splitlines()[0].split(": ", 1)[-1]
         raise ValueError(f"{text!r:.80} is not a column type DuckDB takes: {reason}") from None
+
+
+def sql_types(columns: Mapping[str, str], where: str,
+              error: type[MeterqlError]) -> dict[str, str]:
+    """Each column's type through :func:`sql_type`, or ``error`` naming the column and
+    ``where`` it was declared.
+
+    >>> from meterql.errors import ParameterError
+    >>> sql_types({"amount": "numeric(18, 2)"}, "local.manual.credits", ParameterError)
+    {'amount': 'DECIMAL(18,2)'}
+    """
+    parsed = {}
+    for column, typ in columns.items():
+        try:
+            parsed[column] = sql_type(typ)
+        except ValueError as exc:
+            raise error(f"column {column!r:.80} of {where}: {exc}",
+                        hint="column types are DuckDB types, such as VARCHAR, BIGINT, JSON "
+                        "or DECIMAL(18,2)") from None
+    return parsed
 
 
 def check_name(name: object, what: str, error: type[MeterqlError]) -> str:

@@ -812,7 +812,8 @@ def test_an_empty_csv_is_refused(ws):
 
 
 def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
-    with pytest.raises(ParameterError, match=r"column 'amount': 'DECIMAL\(18' is not a column"):
+    with pytest.raises(ParameterError,
+                       match=r"column 'amount' of the upload: 'DECIMAL\(18' is not a"):
         ws.load_csv(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
 
 

@@ -4,26 +4,20 @@ goes away mid-query, and a schemathesis run over every operation of the live Ope
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import duckdb
 import httpx
 import pytest
 
 import meterql
+from tests.support.served import Served, auth, cli, serve
 from tests.support.waiting import sleeping_backends, wait_until
 
 pytestmark = pytest.mark.postgres
 
-METERQL = str(Path(sys.executable).parent / "meterql")
 USAGE_SQL = (
     "CREATE TABLE usage (id int PRIMARY KEY, customer_id text NOT NULL, ts timestamptz NOT NULL,"
     " amount numeric(12,2));"
@@ -33,38 +27,13 @@ USAGE_SQL = (
 )
 
 
-# -- helpers -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "METERQL_HOME"}
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([METERQL, *args], capture_output=True, text=True, env=clean_env(),
-                          timeout=60)
-    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 class Server:
-    def __init__(self, base: str, proc: subprocess.Popen, log_path: Path, db: str,
-                 keys: dict[str, str], key_output: str, password: str) -> None:
-        self.base, self.proc, self.log_path, self.db = base, proc, log_path, db
-        self.keys, self.key_output, self.password = keys, key_output, password
+    """The served process (tests/support/served.py) with what these tests made for it."""
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def __init__(self, served: Served, db: str, keys: dict[str, str], key_output: str,
+                 password: str) -> None:
+        self.base, self.proc, self.log = served.base, served.proc, served.log
+        self.db, self.keys, self.key_output, self.password = db, keys, key_output, password
 
 
 # -- the server process ------------------------------------------------------------------------
@@ -94,34 +63,8 @@ def served(pg_cluster, pg_database, tmp_path_factory):
                    "--home", str(home))
         outputs[scope] = proc.stdout
         keys[scope] = proc.stdout.strip().splitlines()[-1]
-
-    port = free_port()
-    log_path = root / "server.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [METERQL, "serve", "--home", str(home), "--host", "127.0.0.1", "--port", str(port),
-             "--no-sync", "--timeout", "20"],
-            stdout=log_file, stderr=subprocess.STDOUT, env=clean_env(), cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                return True  # exited: fail below with its log
-            try:
-                return httpx.get(f"{base}/v1/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(healthy, timeout=20, interval=0.1), "server did not come up"
-        assert proc.poll() is None, log_path.read_text()
-        yield Server(base, proc, log_path, db, keys, outputs["read"], pg_cluster.password)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with serve(home, "--timeout", "20") as process:
+        yield Server(process, db, keys, outputs["read"], pg_cluster.password)
 
 
 # -- queries, keys and the log -----------------------------------------------------------------

@@ -33,7 +33,7 @@ import duckdb
 from meterql.errors import DataError, InvalidSourceError, ParameterError
 from meterql.local.exact import TooPrecise, exact_scale, fit_number, parse_number
 from meterql.local.store import LocalStore
-from meterql.sql_text import is_name, quote_ident, sql_type
+from meterql.sql_text import is_name, quote_ident, sql_type, sql_types
 
 #: What a column takes, by its type (see the module's docstring).
 Kind = Literal["json", "nested", "boolean", "exact", "float", "text"]
@@ -59,14 +59,7 @@ class ManualTables:
             raise ParameterError("a manual table needs columns and a key among them",
                                  hint="e.g. --column customer_id:VARCHAR --column credit:"
                                  "DECIMAL(18,2) --key customer_id")
-        types = {}
-        for column, typ in columns.items():
-            try:
-                types[column] = sql_type(typ)
-            except ValueError as exc:
-                raise ParameterError(f"column {column!r:.80} of local.manual.{name}: {exc}",
-                                     hint="column types are DuckDB types, such as VARCHAR, "
-                                     "BIGINT or DECIMAL(18,2)") from None
+        types = sql_types(columns, f"local.manual.{name}", ParameterError)
         cols = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in types.items())
         keys = ", ".join(quote_ident(k) for k in key)
         with self._store.write() as cur:

@@ -23,7 +23,7 @@ import duckdb
 from meterql.errors import DataError, InvalidSourceError, ParameterError
 from meterql.local.exact import exact_scale, text_check
 from meterql.local.store import LocalStore
-from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type
+from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type, sql_types
 
 Mode = Literal["append", "replace", "upsert"]
 MODES = ("append", "replace", "upsert")
@@ -159,7 +159,8 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
                                                 "autoload_known_extensions": False})
     try:
         try:
-            chosen = _types(types) if types else _sniffed(reader, path)
+            chosen = (sql_types(types, f"the {origin}", ParameterError) if types
+                      else _sniffed(reader, path))
             if any("\x00" in c for c in chosen):
                 raise DataError(f"{origin}: a column name holds a NUL character; nothing was "
                                 "loaded", hint="is it a CSV file? Its first line names the "
@@ -213,19 +214,6 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
     finally:
         cur.unregister(f"{staged}_rows")
     return staged, rejected, roundable
-
-
-def _types(columns: dict[str, str]) -> dict[str, str]:
-    """Declared column types, parsed (see :func:`meterql.sql_text.sql_type`)."""
-    parsed = {}
-    for column, typ in columns.items():
-        try:
-            parsed[column] = sql_type(typ)
-        except ValueError as exc:
-            raise ParameterError(f"column {column!r:.80}: {exc}",
-                                 hint="column types are DuckDB types, such as VARCHAR, BIGINT "
-                                 "or DECIMAL(18,2)") from None
-    return parsed
 
 
 def _sniffed(reader: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 
 import meterql
 from meterql.errors import MeterqlError, QueryError
+from tests.support.lake import lake_workspace
 from tests.support.served import auth, cli, new_key, serve
 
 MARKER = f"TOPSECRET{uuid.uuid4().hex[:12]}"
@@ -71,15 +72,8 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fileaccess")
-    con = duckdb.connect(str(root / "lake.duckdb"))
-    con.execute("CREATE TABLE prices AS SELECT 'sku' || range AS sku, range AS price "
-                "FROM range(3)")
-    con.close()
-    home = root / "home"
-    with meterql.connect(home) as ws:
-        ws.add_source("lake", f"duckdb://{root / 'lake.duckdb'}")
-    return home
+    with lake_workspace(tmp_path_factory.mktemp("fileaccess")) as ws:
+        return ws.home
 
 
 def generated(files) -> list[str]:

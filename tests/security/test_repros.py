@@ -12,11 +12,10 @@ import json
 import stat
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import httpx
 import pytest
 
-import meterql
+from tests.support.lake import lake_workspace
 from tests.support.served import auth, new_key, serve
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -26,13 +25,8 @@ T = (NOW - timedelta(hours=1)).isoformat()
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("repros")
-    con = duckdb.connect(str(root / "lake.duckdb"))
-    con.execute("CREATE TABLE prices AS SELECT 'sku' || range AS sku, range AS price, "
-                "'n' || range AS note FROM range(3)")
-    con.close()
     home = root / "home"
-    with meterql.connect(home) as ws:
-        ws.add_source("lake", f"duckdb://{root / 'lake.duckdb'}")
+    with lake_workspace(root) as ws:
         ws.events.ingest("usage", [{"id": "u1", "timestamp": T, "customer_id": "acme",
                                     "qty": 5}])
         ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
