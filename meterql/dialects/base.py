@@ -74,6 +74,10 @@ class SourceDialect:
             so scans start with one typed row that the connector drops.
         read_as_text: source types (as the source spells them) that the scan reads as the
             source's text form because meterql carries them as VARCHAR (PostgreSQL arrays).
+        computes_differently: why the source compares or computes a source type otherwise
+            than DuckDB does on the values as read (``None`` when it does not): no filter, key
+            set or whole query using such a column is sent; its scan reads it as it is and
+            DuckDB does the rest (PostgreSQL's char(n), real, and types carried as text).
     """
 
     kind: str
@@ -87,6 +91,7 @@ class SourceDialect:
     types_from_values: bool = False
     parameter_marker: str = "$"
     read_as_text: Callable[[str], bool] = lambda source_type: False
+    computes_differently: Callable[[str], str | None] = lambda source_type: None
 
 
 def type_family(duckdb_type: str) -> str:

@@ -33,6 +33,28 @@ def read_as_text(source_type: str) -> bool:
     return source_type.split("(")[0].strip().lower() not in _NATIVE_TEXT
 
 
+def computes_differently(source_type: str) -> str | None:
+    """Why PostgreSQL compares or computes a column of this type otherwise than DuckDB does on
+    the values as read, or ``None``.
+
+    >>> computes_differently("character(3)")
+    'a character(3): PostgreSQL ignores its trailing spaces, DuckDB compares the padded value'
+    >>> computes_differently("real"), computes_differently("text")
+    ('a real: PostgreSQL compares it with decimals as a double and overflows in float4 where \
+DuckDB computes in DOUBLE', None)
+    """
+    base = source_type.split("(")[0].strip().lower()
+    if base in ("character", "char", "bpchar"):
+        return (f"a {source_type}: PostgreSQL ignores its trailing spaces, DuckDB compares the "
+                "padded value")
+    if base in ("real", "float4"):
+        return (f"a {source_type}: PostgreSQL compares it with decimals as a double and "
+                "overflows in float4 where DuckDB computes in DOUBLE")
+    if read_as_text(source_type):
+        return f"a {source_type} carried as text"
+    return None
+
+
 DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
@@ -44,4 +66,5 @@ DIALECT = SourceDialect(
     # UUIDs arrive from the driver as 16 raw bytes; their text form converts exactly.
     fetch_as_text=frozenset({"DECIMAL", "UUID"}),
     read_as_text=read_as_text,
+    computes_differently=computes_differently,
 )

@@ -10,6 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, Dialects
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
 
 from meterql.errors import ParameterError, SqlParseError, StatementNotAllowedError
 
@@ -53,7 +54,8 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     explain = _EXPLAIN.match(sql)
     body = sql[explain.end() :] if explain else sql
     try:
-        statements = [s for s in sqlglot.parse(body, read=dialect) if s is not None]
+        text = _dollar_placeholders(body) if dialect == "duckdb" else body
+        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         line, col = err.get("line"), err.get("col")
@@ -137,6 +139,39 @@ def _unwrap(tree: exp.Expression) -> exp.Expression:
             outer.set(key, value)
         tree = outer
     return tree
+
+
+_NAME_BEFORE = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.NUMBER, TokenType.STRING,
+                TokenType.R_PAREN, TokenType.R_BRACKET}
+
+
+def _dollar_placeholders(sql: str) -> str:
+    """``:name`` parameters written as ``$name``, the same parameter in DuckDB's SQL.
+
+    sqlglot reads DuckDB's prefix aliases (``alias: expr``) and takes a ``:name`` right after
+    SELECT or an opening parenthesis for one (``SELECT :p AS c`` does not parse). Only the
+    colon changes (the text keeps its length, so error positions hold), and only where the
+    tokenizer finds a colon glued to a name and not after a name (outside strings and
+    comments).
+
+    >>> _dollar_placeholders("SELECT :p AS c, x: 1, ':y' FROM t WHERE (:end)")
+    "SELECT $p AS c, x: 1, ':y' FROM t WHERE ($end)"
+    """
+    if ":" not in sql:
+        return sql
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except TokenError:
+        return sql  # (the parser says what is wrong)
+    chars = list(sql)
+    for i, token in enumerate(tokens):
+        if token.token_type != TokenType.COLON or i + 1 >= len(tokens):
+            continue
+        name = tokens[i + 1]
+        glued = name.start == token.end + 1 and name.text.isidentifier()
+        if glued and (i == 0 or tokens[i - 1].token_type not in _NAME_BEFORE):
+            chars[token.start] = "$"
+    return "".join(chars)
 
 
 def _writes(tree: exp.Expression):

@@ -62,7 +62,8 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
     if dialect.capabilities.same_engine:
         return None  # the same engine: every construct keeps its meaning
     for node in tree.walk():
-        if not isinstance(node, WHOLE_QUERY_NODES):
+        # (the exact class: a subclass such as TryCast of Cast means something else)
+        if type(node) not in WHOLE_QUERY_NODES:
             return f"{type(node).__name__} is not in {dialect.kind}'s pushdown profile"
         if isinstance(node, exp.Cast) and not _safe_cast(node, _type_of(node.this)):
             return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
@@ -76,12 +77,32 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
             return "ordering or comparing text depends on the source's collation"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _any_text(node, strict=False):
             return "arithmetic on values of unknown type"
+        if isinstance(node, exp.Join) and node.side == "FULL" and not _equalities_only(node):
+            return (f"a FULL JOIN whose ON is not only equalities: {dialect.kind} cannot "
+                    "hash or merge it")
         if isinstance(node, exp.SetOperation) and _set_operation_types(node) is None:
             return (
                 f"the arms of a {node.key.upper()} have different column types: DuckDB casts "
                 f"them to a common type, {dialect.kind} may refuse or choose another"
             )
     return None
+
+
+def _equalities_only(join: exp.Join) -> bool:
+    """Whether a join's ON is a conjunction of equalities (or it has USING)."""
+    on = join.args.get("on")
+    if on is None:
+        return bool(join.args.get("using"))
+    parts = [on]
+    while parts:
+        part = parts.pop()
+        if isinstance(part, exp.Paren):
+            parts.append(part.this)
+        elif isinstance(part, exp.And):
+            parts += [part.this, part.expression]
+        elif not isinstance(part, exp.EQ):
+            return False
+    return True
 
 
 #: Type groups whose members a set operation combines alike in DuckDB and PostgreSQL (both
@@ -164,7 +185,7 @@ def filter_blocker(
         if column.table != alias or column.name.lower() not in column_types:
             return "refers to other tables"
     for node in conjunct.walk():
-        if not isinstance(node, FILTER_NODES):
+        if type(node) not in FILTER_NODES:  # (the exact class, as above)
             return f"{type(node).__name__} is not pushed to {dialect.kind}"
     allowed = dialect.capabilities.pushable_filter_types
     families = {_family(column_types[c.name.lower()]) for c in columns}

@@ -4,8 +4,10 @@ When a scan of one source is joined on ``a.k = b.k`` with a scan that is estimat
 (the table's row estimate, reduced when filters were pushed into it), the small side ("build") is
 read first and its distinct keys restrict the big side ("probe") at its source: as a key set up to
 ``dynamic_filter_max_keys`` keys, else as the keys' min/max range. The residual still joins, so
-the probe only has to keep every row that can match: the filter is safe for inner joins, for the
-null-supplying side of a LEFT join, and for equalities in WHERE (which reject NULL-extended rows).
+the probe only has to keep every row that can match: the filter is safe for inner and semi joins,
+for the null-supplying side of a LEFT join and the joined side of an ANTI join (never the side
+whose unmatched rows are kept), and for equalities in WHERE (which reject NULL-extended rows).
+A column its source compares otherwise than DuckDB (a PostgreSQL char(n)) is never a probe.
 Trino calls this dynamic filtering; DuckDB's postgres scanner does not do it.
 """
 
@@ -57,7 +59,11 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
                 continue
             if not _same_key_family(tables[probe], probe_col, tables[build], build_col):
                 continue
-            if dialect_for(ctx.catalog.source(tables[probe].source).kind).capabilities.key_sets:
+            dialect = dialect_for(ctx.catalog.source(tables[probe].source).kind)
+            probe_column = tables[probe].column(probe_col)
+            if probe_column is None or dialect.computes_differently(probe_column.source_type):
+                continue  # (e.g. a char(n): the source would compare the keys otherwise)
+            if dialect.capabilities.key_sets:
                 if probe not in best or build_rows < best[probe][0]:
                     best[probe] = (build_rows, build, probe_col, build_col)
     builds = {choice[1] for choice in best.values()}
@@ -102,10 +108,12 @@ def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
         if on is None:
             continue
         own = join.this.alias_or_name if isinstance(join.this, exp.Table) else None
+        # A LEFT join keeps every row of the tables before it, and an ANTI join keeps exactly
+        # those without a match: only the joined table may be filtered by their keys.
+        keeps_left = join.side == "LEFT" or (join.kind or "").upper() == "ANTI"
         for cond in conjuncts(on):
             for pair in _both_ways(cond, refs):
-                # In a LEFT join only the joined (null-supplying) table may be filtered.
-                if join.side != "LEFT" or (own is not None and pair[0] == refs.get(own)):
+                if not keeps_left or (own is not None and pair[0] == refs.get(own)):
                     pairs.append(pair)
     return pairs
 

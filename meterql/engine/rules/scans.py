@@ -38,6 +38,7 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
         t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
     }
     fragments = list(ctx.fragments)
+    scans: dict[tuple[str, str, tuple[str, ...]], int] = {}  # (source, SQL, params) -> index
     local: set[str] = set()
     for ref, (_, table) in enumerate(bound.tables):
         if ref in ctx.handled or ref not in residual_tables:
@@ -50,8 +51,16 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
         frag = _scan_fragment(
             f"f{len(fragments) + 1}", qualified_tables[ref], table, bound, dialect
         )
-        frag = replace(frag, ref=ref)
-        fragments.append(frag)
+        same = scans.get((frag.source, frag.sql, tuple(frag.params)))
+        if same is not None:
+            # The same scan twice (a subquery repeated in GROUP BY, a self-join on equal
+            # filters): one fragment, so the residual's copies stay the same expression. A
+            # shared scan takes no dynamic filter (one use's join keys would cut the other's).
+            frag = fragments[same] = replace(fragments[same], ref=None)
+        else:
+            frag = replace(frag, ref=ref)
+            scans[(frag.source, frag.sql, tuple(frag.params))] = len(fragments)
+            fragments.append(frag)
         node = residual_tables[ref]
         alias = node.alias
         replacement = exp.Table(
@@ -85,13 +94,13 @@ def _scan_fragment(
     if _alias_columns(node):
         columns = list(table.columns)  # AS t(a, b, ...) renames columns by position
     pushed, kept, conditions = [], [], []
-    as_text = {c.name.lower(): c.source_type for c in table.columns
-               if dialect.read_as_text(c.source_type)}
+    local = {c.name.lower(): reason for c in table.columns
+             if (reason := dialect.computes_differently(c.source_type)) is not None}
     for conjunct, where in _candidate_filters(node):
         blocker = filter_blocker(conjunct, alias, types, dialect)
-        carried = [c.name for c in conjunct.find_all(exp.Column) if c.name.lower() in as_text]
+        carried = [c.name for c in conjunct.find_all(exp.Column) if c.name.lower() in local]
         if blocker is None and carried:
-            blocker = f"{carried[0]} is a {as_text[carried[0].lower()]} carried as text"
+            blocker = f"{carried[0]} is {local[carried[0].lower()]}"
         if blocker is None:
             conditions.append(conjunct)
             pushed.append(f"filter {conjunct.sql('duckdb')} (from {where})")

@@ -62,17 +62,19 @@ def single_source_fragment(
         blocker = whole_query_blocker(annotated, dialect)
         if blocker is not None:
             return blocker
-        as_text = {(t.source, t.schema, t.name, c.name.lower()): c.source_type
-                   for _, t in refs for c in t.columns if dialect.read_as_text(c.source_type)}
-        if as_text:
+        local = {c.name.lower(): reason for _, t in refs for c in t.columns
+                 if (reason := dialect.computes_differently(c.source_type)) is not None}
+        if local:
             used = {c.name.lower() for c in qualified.find_all(exp.Column)}
-            for (_, _, _, name), source_type in as_text.items():
+            for name, reason in local.items():
                 if name in used:
-                    return f"{name} is a {source_type} carried as text"
+                    return f"{name} is {reason}"
     sent = tree.copy()
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
+    if not dialect.capabilities.same_engine:
+        _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types)
@@ -84,6 +86,24 @@ def single_source_fragment(
     return Fragment(
         frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
     )
+
+
+def _explicit_cross_joins(tree: exp.Expression) -> None:
+    """``FROM a, b JOIN c ON a.x = c.y`` as ``FROM a CROSS JOIN b JOIN c ON ...``: DuckDB
+    reads the commas as cross joins, left to right, but PostgreSQL scopes an ON to the tables
+    after the last comma (and refuses ``a.x`` there).
+
+    >>> import sqlglot
+    >>> tree = sqlglot.parse_one("SELECT * FROM a, b JOIN c ON a.x = c.y")
+    >>> _explicit_cross_joins(tree); tree.sql("postgres")
+    'SELECT * FROM a CROSS JOIN b JOIN c ON a.x = c.y'
+    """
+    for select in tree.find_all(exp.Select):
+        joins = select.args.get("joins") or []
+        commas = [j for j in joins if set(k for k, v in j.args.items() if v) <= {"this"}]
+        if commas and len(commas) < len(joins):
+            for join in commas:
+                join.set("kind", "CROSS")
 
 
 def _duckdb_shorthand(tree: exp.Expression) -> str | None:
