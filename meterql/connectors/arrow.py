@@ -55,7 +55,8 @@ def target_schema(
     types with its quirks fixed."""
     fields = []
     for i, field in enumerate(raw):
-        target = wanted.field(i).type if wanted is not None and i < len(wanted) else None
+        want = wanted.field(i) if wanted is not None and i < len(wanted) else None
+        target = want.type if want is not None else None
         if target is None:
             if _is_pg_numeric(field.type):
                 target = numeric_type_from_field(field, unconstrained)
@@ -63,7 +64,9 @@ def target_schema(
                 target = field.type.storage_type
             else:
                 target = field.type
-        fields.append(pa.field(field.name, target, nullable=True))
+        # (the metadata of a column carried as text says what it is: arrow_types.DUCKDB_TYPE)
+        fields.append(pa.field(field.name, target, nullable=True,
+                               metadata=want.metadata if want is not None else None))
     return pa.schema(fields)
 
 
@@ -118,7 +121,7 @@ def conform_reader(
         )
     schema = target_schema(raw.schema, wanted, unconstrained)
     plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
-    if schema.equals(raw.schema) and plain and not skip_rows:
+    if schema.equals(raw.schema, check_metadata=True) and plain and not skip_rows:
         return raw
 
     def batches() -> Iterator[pa.RecordBatch]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 _SIMPLE: dict[str, pa.DataType] = {
     "BOOLEAN": pa.bool_(),
@@ -30,11 +31,53 @@ _SIMPLE: dict[str, pa.DataType] = {
     "TIMESTAMP_MS": pa.timestamp("ms"),
     "TIMESTAMP_NS": pa.timestamp("ns"),
     "INTERVAL": pa.month_day_nano_interval(),
-    "INT128": pa.decimal128(38, 0),  # HUGEINT, as DuckDB hands it to Arrow
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     "BLOB": pa.binary(),
     "VARBINARY": pa.binary(),
 }
+
+
+#: Field metadata naming the DuckDB type a column has where Arrow has no type for it.
+DUCKDB_TYPE = b"meterql.duckdb_type"
+#: DuckDB types Arrow cannot hold (HUGEINT and UHUGEINT are 128-bit integers; DuckDB hands
+#: them out as DECIMAL(38,0), which changes their arithmetic and wraps UHUGEINT past 2^127):
+#: they cross Arrow as their text, and DuckDB casts them back when it reads them.
+CARRIED_AS_TEXT = frozenset({"INT128", "UINT128"})
+
+
+def arrow_field(name: str, duckdb_type: str) -> pa.Field:
+    """The Arrow field a column of ``duckdb_type`` crosses Arrow as (see CARRIED_AS_TEXT).
+
+    >>> arrow_field("n", "HUGEINT").metadata
+    {b'meterql.duckdb_type': b'HUGEINT'}
+    """
+    if _family(duckdb_type) in CARRIED_AS_TEXT:
+        return pa.field(name, pa.string(), metadata={DUCKDB_TYPE: duckdb_type.encode()})
+    return pa.field(name, arrow_type(duckdb_type) or pa.string())
+
+
+def carried_types(schema: pa.Schema) -> dict[str, str]:
+    """Column -> the DuckDB type of each column of ``schema`` carried as text.
+
+    >>> carried_types(pa.schema([arrow_field("n", "HUGEINT"), arrow_field("x", "INTEGER")]))
+    {'n': 'HUGEINT'}
+    """
+    return {f.name: f.metadata[DUCKDB_TYPE].decode() for f in schema
+            if f.metadata and DUCKDB_TYPE in f.metadata}
+
+
+def carried_schema(schema: pa.Schema, duckdb_types: list[str]) -> pa.Schema:
+    """``schema`` (DuckDB's Arrow for a result) with the columns Arrow cannot hold carried as
+    text instead."""
+    return pa.schema([arrow_field(f.name, t) if _family(t) in CARRIED_AS_TEXT else f
+                      for f, t in zip(schema, duckdb_types, strict=True)])
+
+
+def _family(duckdb_type: str) -> str:
+    try:
+        return exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+    except (ParseError, ValueError):  # (DuckDB's "NULL" type of an untyped NULL, ...)
+        return ""
 
 
 def arrow_type(duckdb_type: str) -> pa.DataType | None:
@@ -47,6 +90,8 @@ def arrow_type(duckdb_type: str) -> pa.DataType | None:
     """
     dtype = exp.DataType.build(duckdb_type, dialect="duckdb")
     family = dtype.this.value
+    if family in CARRIED_AS_TEXT:
+        return pa.string()
     if family == "DECIMAL":
         params = [int(p.name) for p in dtype.expressions]
         precision = params[0] if params else 18

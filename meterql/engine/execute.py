@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from meterql.connectors import CancelHandle, Connector
 from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
+from meterql.dialects.arrow_types import carried_schema, carried_types
 from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
@@ -238,9 +239,21 @@ class Executor:
         if schema is not None and frag.typing is not None:
             # The names the query gives its columns (PostgreSQL cuts names at 63 bytes).
             table = table.rename_columns(schema.names)
+        if carried_types(schema or table.schema):
+            table = self._as_duckdb_answers(table, schema or table.schema)
         stats.rows, stats.bytes = table.num_rows, table.nbytes
         stats.seconds = time.perf_counter() - t0
         return table, truncated, [stats]
+
+    def _as_duckdb_answers(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
+        """A result with columns carried as text, as DuckDB hands out their real types (a
+        HUGEINT as DECIMAL(38,0)): the same Arrow as DuckDB's own answer."""
+        cur = self._duck.cursor()
+        try:
+            register_typed(cur, "__answer", table.cast(schema))
+            return cur.sql("SELECT * FROM __answer").to_arrow_table()
+        finally:
+            cur.close()
 
     def _duckdb_types(self, typing: ResultTyping, params: Mapping[str, Any]) -> pa.Schema | None:
         """The Arrow schema DuckDB gives the query (run over empty stand-ins of its tables), or
@@ -255,7 +268,9 @@ class Executor:
             for name, columns in typing.tables:
                 cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
                 cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({cols})")
-            schema = cur.sql(typing.sql, params=dict(params) or None).to_arrow_table().schema
+            result = cur.sql(typing.sql, params=dict(params) or None)
+            schema = carried_schema(result.to_arrow_table().schema,
+                                    [str(t) for t in result.types])
         except duckdb.Error:
             schema = None
         finally:
@@ -275,7 +290,7 @@ class Executor:
         try:
             # Registrations are local to this cursor: concurrent queries never see each other's.
             for frag_id, table in tables.items():
-                base.register(fragment_table(frag_id), table)
+                register_typed(base, fragment_table(frag_id), table)
             values = {name: params[name] for name in plan.residual_params}
             try:
                 reader = base.sql(plan.residual_sql, params=values or None).to_arrow_reader(65_536)
@@ -351,6 +366,21 @@ class Executor:
                 stopped = (QueryCancelledError, duckdb.InterruptException)
                 raise next((e for e in errors if not isinstance(e, stopped)), errors[0])
             return results
+
+
+def register_typed(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    """Register an Arrow table on ``cur`` as ``name``; columns carried as text (see
+    arrow_types.CARRIED_AS_TEXT) are cast back to their DuckDB type by a view of that name."""
+    carried = carried_types(table.schema)
+    if not carried:
+        cur.register(name, table)
+        return
+    raw = f"{name}_carried"
+    cur.register(raw, table)
+    casts = ", ".join(f"CAST({quote_ident(c)} AS {sql_type(t)}) AS {quote_ident(c)}"
+                      for c, t in carried.items())
+    cur.execute(f"CREATE OR REPLACE TEMPORARY VIEW {quote_ident(name)} AS "
+                f"SELECT * REPLACE ({casts}) FROM {quote_ident(raw)}")
 
 
 def _cast(duck: duckdb.DuckDBPyConnection, value: Any, target: str, name: str) -> Any:

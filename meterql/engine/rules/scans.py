@@ -16,7 +16,7 @@ from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Column, Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
-from meterql.dialects.arrow_types import arrow_type
+from meterql.dialects.arrow_types import arrow_field
 from meterql.engine.bind import BoundQuery
 from meterql.engine.markers import mark_params
 from meterql.engine.plan import Fragment, Plan, fragment_table
@@ -158,7 +158,7 @@ def scan_select(
     if dialect.types_from_values:
         tree, skip = _typed_first_row(select, columns, dialect)
     text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
-    schema = pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in columns])
+    schema = pa.schema([arrow_field(c.name, c.type) for c in columns])
     return ScanSelect(tree, text, params, param_types, schema, skip)
 
 

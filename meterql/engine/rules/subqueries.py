@@ -14,6 +14,8 @@ from dataclasses import replace
 
 from sqlglot import exp
 
+from meterql.dialects import dialect_for, type_family
+from meterql.dialects.arrow_types import CARRIED_AS_TEXT
 from meterql.engine.plan import Fragment, fragment_table
 from meterql.engine.rules.context import PlanContext
 from meterql.engine.rules.whole_query import single_source_fragment
@@ -41,6 +43,10 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
             continue
         if ctx.catalog.source(refs[0][1].source).mode == "sync":
             continue  # read from the replica by the residual itself
+        wide = _untyped_wide_integers(refs, ctx)
+        if wide is not None:
+            notes.append(f"subquery {node.alias_or_name} stays local: {wide}")
+            continue
         frag = single_source_fragment(
             f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source
         )
@@ -62,6 +68,20 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
         return ctx
     return replace(ctx, residual=residual, fragments=fragments, handled=frozenset(handled),
                    notes=notes)
+
+
+def _untyped_wide_integers(refs, ctx: PlanContext) -> str | None:
+    """Why a subquery on a source that hands out its own Arrow (a DuckDB file) may not be
+    pushed: a 128-bit integer column would come back as DECIMAL(38,0), or wrapped past 2^127
+    (a scan carries it as text instead; see arrow_types.CARRIED_AS_TEXT)."""
+    if not dialect_for(ctx.catalog.source(refs[0][1].source).kind).capabilities.same_engine:
+        return None  # (its result is typed by DuckDB and carried as text where needed)
+    for _, table in refs:
+        for column in table.columns:
+            if type_family(column.type) in CARRIED_AS_TEXT:
+                return (f"{table.full_name}.{column.name} is a {column.type}, which Arrow "
+                        "cannot hold")
+    return None
 
 
 def _catalog_tables(query: exp.Expression):
