@@ -113,3 +113,21 @@ def test_a_query_a_duckdb_file_source_cannot_cast_is_the_callers_error(tmp_path)
         with pytest.raises(QueryError, match="Could not convert string 'abc'") as caught:
             ws.query("SELECT count(*) AS n FROM dk.main.notes WHERE body = :c", {"c": 1.5})
         assert not isinstance(caught.value, SourceQueryError)
+
+
+@pytest.mark.parametrize("value", [None, 42, "42"])
+def test_the_all_customers_idiom_works_with_a_null_parameter(ws, value):
+    """``(:c IS NULL OR customer_id = :c)``: a NULL reaches PostgreSQL typed (as the column it
+    is compared with), so all customers are counted; a value counts one."""
+    sql = ("SELECT count(*) AS n FROM pg.public.usage "
+           "WHERE (:c IS NULL OR customer_id = :c)")
+    assert ws.explain(sql).residual is None  # sent whole
+    assert ws.query(sql, {"c": value}).rows() == [(3,) if value is None else (2,)]
+
+
+def test_a_text_parameter_compared_with_an_expression_takes_its_type(ws):
+    sql = ("SELECT customer_id, max(day) AS last FROM pg.public.usage GROUP BY customer_id "
+           "HAVING max(day) <= :p ORDER BY customer_id")
+    assert ws.explain(sql).residual is None
+    assert ws.query(sql, {"p": "2026-10-01"}).rows() == [(7, date(2026, 10, 1))]
+    assert ws.query(sql, {"p": None}).rows() == []

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from meterql.connectors import CancelHandle, Connector
 from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
-from meterql.dialects.arrow_types import carried_schema, carried_types
+from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
 from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
@@ -206,12 +206,22 @@ class Executor:
         """Parameter values in marker order; text compared with a typed column is converted to
         that type with DuckDB's own cast when the source types parameters by their value."""
         values = [_bindable(params[name]) for name in names]
-        if not frag.param_types or not dialect_for(frag.kind).capabilities.typed_parameters:
+        if not dialect_for(frag.kind).capabilities.typed_parameters:
             return values
+        targets = [frag.param_types[i] if i < len(frag.param_types) else None
+                   for i in range(len(names))]
+        by_name = {name: t for name, t in zip(names, targets, strict=True) if t is not None}
         for i, name in enumerate(names):
-            target = frag.param_types[i] if i < len(frag.param_types) else None
+            target = targets[i]
             value = values[i]
-            if target is None or value is None or isinstance(value, bool):
+            if value is None:
+                # The source types a parameter from its value, and a NULL has none: bind it
+                # as the type it is compared with (or the same name's elsewhere), else text.
+                typed = target or by_name.get(name)
+                values[i] = pa.scalar(None, (arrow_type(typed) if typed else None)
+                                      or pa.string())
+                continue
+            if target is None or isinstance(value, bool):
                 continue
             if isinstance(value, str):
                 values[i] = _cast(self._duck, value, target, name)

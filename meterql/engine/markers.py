@@ -15,19 +15,28 @@ def mark_params(
     dialect: SourceDialect,
     column_type: Callable[[exp.Column], str | None] = lambda c: None,
     types: list[str | None] | None = None,
+    compared: list[str | None] | None = None,
 ) -> list[str]:
     """Replace named parameters by the source's numbered markers.
 
     Returns the parameter name of each marker, in marker order. ``types`` receives, per marker,
-    the DuckDB type of the column it is compared with (``None`` if none), so a text value can be
-    converted before it is bound; a name compared with columns of different types gets one
-    marker per type, as DuckDB converts the text separately for each comparison.
+    the DuckDB type of what it is compared with (``None`` if nothing), so a text value can be
+    converted, and a NULL typed, before it is bound; a name compared with things of different
+    types gets one marker per type, as DuckDB converts the text separately for each comparison.
+    ``compared`` gives, per parameter in depth-first order, the type of the expression it is
+    compared with where no column says (``max(seen) <= :p``), from the type-annotated query.
     """
     markers: list[tuple[str, str | None]] = []
     prefix = dialect.parameter_marker
     # Depth-first: markers are numbered in the order they appear in the SQL.
-    for node in list(tree.find_all(exp.Placeholder, exp.Parameter, bfs=False)):
-        key = (node.name, _compared_type(node, column_type))
+    nodes = list(tree.find_all(exp.Placeholder, exp.Parameter, bfs=False))
+    if compared is not None and len(compared) != len(nodes):
+        compared = None  # (the annotated copy does not line up: columns only)
+    for i, node in enumerate(nodes):
+        target = _compared_type(node, column_type)
+        if target is None and compared is not None:
+            target = compared[i]
+        key = (node.name, target)
         if key not in markers:
             markers.append(key)
         node.replace(exp.Var(this=f"{prefix}{markers.index(key) + 1}"))
@@ -40,16 +49,31 @@ def _compared_type(
     node: exp.Expression, column_type: Callable[[exp.Column], str | None]
 ) -> str | None:
     """The type of the column a parameter is compared with (``col = :p``, ``col IN (:p)``)."""
+    other = _other_side(node)
+    return column_type(other) if isinstance(other, exp.Column) else None
+
+
+def compared_types(annotated: exp.Expression) -> list[str | None]:
+    """Per parameter of a type-annotated query, in depth-first order, the DuckDB type of the
+    expression it is compared with (``None`` where unknown or not compared)."""
+    out: list[str | None] = []
+    for node in annotated.find_all(exp.Placeholder, exp.Parameter, bfs=False):
+        other = _other_side(node)
+        dtype = other.type if other is not None else None
+        known = dtype is not None and dtype.this not in (exp.DType.UNKNOWN, exp.DType.NULL)
+        out.append(dtype.sql("duckdb") if known else None)
+    return out
+
+
+def _other_side(node: exp.Expression) -> exp.Expression | None:
     parent = node.parent
     if isinstance(parent, exp.Tuple):
         parent = parent.parent
     if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
-        other = parent.expression if parent.this is node else parent.this
-    elif isinstance(parent, (exp.In, exp.Between)):
-        other = parent.this
-    else:
-        return None
-    return column_type(other) if isinstance(other, exp.Column) else None
+        return parent.expression if parent.this is node else parent.this
+    if isinstance(parent, (exp.In, exp.Between)):
+        return parent.this
+    return None
 
 
 def column_types(

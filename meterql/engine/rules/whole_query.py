@@ -11,7 +11,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 
 from meterql.catalog import Catalog, Table
 from meterql.dialects import dialect_for
-from meterql.engine.markers import column_types, mark_params
+from meterql.engine.markers import column_types, compared_types, mark_params
 from meterql.engine.plan import Fragment, Plan, ResultTyping
 from meterql.engine.pushdown import whole_query_blocker
 from meterql.engine.rules.context import PlanContext
@@ -54,6 +54,7 @@ def single_source_fragment(
     annotated from it), ``refs`` its table references.
     """
     dialect = dialect_for(catalog.source(source).kind)
+    compared = None
     if not dialect.capabilities.same_engine:
         shorthand = _duckdb_shorthand(tree)
         if shorthand is not None:
@@ -62,6 +63,8 @@ def single_source_fragment(
         blocker = whole_query_blocker(annotated, dialect)
         if blocker is not None:
             return blocker
+        if dialect.capabilities.typed_parameters:
+            compared = compared_types(annotated)
         local = {c.name.lower(): reason for _, t in refs for c in t.columns
                  if (reason := dialect.computes_differently(c.source_type)) is not None}
         if local:
@@ -77,7 +80,7 @@ def single_source_fragment(
         _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
     param_types: list[str | None] = []
-    params = mark_params(sent, dialect, column_types(refs), param_types)
+    params = mark_params(sent, dialect, column_types(refs), param_types, compared)
     try:
         text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
