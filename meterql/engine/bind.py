@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.eliminate_ctes import eliminate_ctes
 from sqlglot.optimizer.qualify import qualify
 
 from meterql.catalog import Catalog, Table
@@ -51,8 +52,10 @@ class BoundQuery:
 
 def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> BoundQuery:
     tree = tree.copy()
+    params = _parameters(tree, sql)  # (a CTE nobody reads may still name some)
+    # A CTE nobody reads is never run: not read from its source, and its errors never raised.
+    tree = eliminate_ctes(tree)
     refs = _resolve_tables(tree, catalog, sql)
-    params = _parameters(tree, sql)
     _name_outputs(tree, dialect)
     for i, (node, _) in enumerate(refs):
         node.meta["ref"] = i

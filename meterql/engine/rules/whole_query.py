@@ -8,6 +8,7 @@ from dataclasses import replace
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
 from meterql.catalog import Catalog, Table
 from meterql.dialects import dialect_for
@@ -72,7 +73,8 @@ def single_source_fragment(
             for name, reason in local.items():
                 if name in used:
                     return f"{name} is {reason}"
-    sent = tree.copy()
+    sent = tree.copy() if dialect.capabilities.same_engine else (
+        _without_unread_columns(tree, qualified))
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
@@ -89,6 +91,17 @@ def single_source_fragment(
     return Fragment(
         frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
     )
+
+
+def _without_unread_columns(tree: exp.Expression, qualified: exp.Expression) -> exp.Expression:
+    """The query to send another engine: ``tree``, or where a subquery or CTE computes columns
+    nobody reads, the qualified query without them (DuckDB never computes them, so their
+    errors, such as a cast out of range, never happen; the source must not raise them either).
+    """
+    pruned = pushdown_projections(qualified.copy())
+    if pruned.sql("duckdb") == qualified.sql("duckdb"):
+        return tree.copy()
+    return pruned
 
 
 def _explicit_cross_joins(tree: exp.Expression) -> None:
