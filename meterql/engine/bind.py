@@ -54,7 +54,10 @@ def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> Boun
     tree = tree.copy()
     params = _parameters(tree, sql)  # (a CTE nobody reads may still name some)
     # A CTE nobody reads is never run: not read from its source, and its errors never raised.
-    tree = eliminate_ctes(tree)
+    try:
+        tree = eliminate_ctes(tree.copy())
+    except OptimizeError:
+        pass  # (scoping it cannot follow: the tree as written; qualify says what is wrong)
     refs = _resolve_tables(tree, catalog, sql)
     _name_outputs(tree, dialect)
     for i, (node, _) in enumerate(refs):
