@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -60,18 +61,37 @@ def same(a: tuple, b: tuple) -> bool:
     return a == b
 
 
-def table_rows(table: pa.Table) -> list[tuple]:
+@dataclass(frozen=True)
+class Rows:
+    """An answer read as Python values (DuckDB's ``fetchall``), not through Arrow.
+
+    DuckDB hands UHUGEINT to Arrow as DECIMAL(38, 0), so values past 2^127 come out negative;
+    its Python values are exact.
+    """
+
+    column_names: list[str]
+    rows: list[tuple]
+
+    @property
+    def num_columns(self) -> int:
+        return len(self.column_names)
+
+
+def table_rows(table: pa.Table | Rows) -> list[tuple]:
     """The table's rows, each value normalised."""
+    if isinstance(table, Rows):
+        return [tuple(norm(v) for v in row) for row in table.rows]
     columns = [col.to_pylist() for col in table.columns]
     return [tuple(norm(v) for v in row) for row in zip(*columns, strict=True)]
 
 
 def sort_key(row: tuple) -> tuple:
-    # Floats sort by a rounded value so tiny differences cannot reorder them.
-    return tuple((v[0], round(v[1], 6)) if v[0] == 3 else v for v in row)
+    """Floats sort by their value rounded to 9 significant digits, so differences in the last
+    bits cannot reorder them (and 1e-7 still sorts apart from 1e-38)."""
+    return tuple((v[0], float(f"{v[1]:.9g}")) if v[0] == 3 else v for v in row)
 
 
-def rows_difference(got: pa.Table, want: pa.Table, ordered: bool) -> str | None:
+def rows_difference(got: pa.Table | Rows, want: pa.Table | Rows, ordered: bool) -> str | None:
     """``None`` when meterql's rows are DuckDB's, else what differs first."""
     if got.num_columns != want.num_columns:
         return f"columns {got.column_names}, DuckDB has {want.column_names}"
@@ -94,10 +114,24 @@ def assert_same_rows(got: pa.Table, want: pa.Table, ordered: bool) -> None:
 
 def reference(ref: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
     """DuckDB's own answer, on a cursor of the reference database."""
-    # DuckDB itself spells named parameters $name.
-    text = re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql) if params else sql
     cur = ref.cursor()
     try:
-        return cur.sql(text, params=params or None).to_arrow_table()
+        return cur.sql(duckdb_params(sql, params), params=params or None).to_arrow_table()
     finally:
         cur.close()
+
+
+def reference_rows(ref: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Rows:
+    """DuckDB's own answer as exact Python values (see :class:`Rows`)."""
+    cur = ref.cursor()
+    try:
+        cur.execute(duckdb_params(sql, params), params or None)
+        names = [d[0] for d in cur.description]
+        return Rows(names, cur.fetchall())
+    finally:
+        cur.close()
+
+
+def duckdb_params(sql: str, params: dict[str, Any]) -> str:
+    """The query with ``:name`` parameters spelled ``$name``, as DuckDB itself writes them."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql) if params else sql
