@@ -87,8 +87,9 @@ def table_rows(table: pa.Table | Rows) -> list[tuple]:
 
 def sort_key(row: tuple) -> tuple:
     """Floats sort by their value rounded to 9 significant digits, so differences in the last
-    bits cannot reorder them (and 1e-7 still sorts apart from 1e-38)."""
-    return tuple((v[0], float(f"{v[1]:.9g}")) if v[0] == 3 else v for v in row)
+    bits cannot reorder them, then by their exact value, so the same values always pair up
+    (1e-7 and 1e-38, or two sums that agree to 9 digits only)."""
+    return tuple((v[0], float(f"{v[1]:.9g}"), v[1]) if v[0] == 3 else v for v in row)
 
 
 def rows_difference(got: pa.Table | Rows, want: pa.Table | Rows, ordered: bool) -> str | None:

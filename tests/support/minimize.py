@@ -181,8 +181,9 @@ def _unwrap(tree, i, node):
     if isinstance(node, exp.Case):
         operands = [w.args["true"] for w in node.args.get("ifs", [])] + (
             [node.args["default"]] if node.args.get("default") else [])
-    for j in range(len(operands)):
-        yield from _yield(_edit(tree, i, lambda n, j=j: n.replace(_operand(n, j))))
+    for j, operand in enumerate(operands):
+        if not isinstance(operand, exp.Star):  # count(*) is not SELECT *
+            yield from _yield(_edit(tree, i, lambda n, j=j: n.replace(_operand(n, j))))
 
 
 def _operand(node: exp.Expression, j: int) -> exp.Expression:
