@@ -209,9 +209,9 @@ class RunReport:
     seconds: float = 0.0
     unsynced: dict[str, str] = field(default_factory=dict)
 
-    def wrong(self, new_only: bool = False) -> list[CaseResult]:
-        return [c for c in self.failures
-                if c.outcome == "wrong" and (not new_only or c.bug == "new")]
+    def new(self) -> list[CaseResult]:
+        """Wrong answers and crashes that match no known bug."""
+        return [c for c in self.failures if c.outcome in ("wrong", "crash") and c.bug == "new"]
 
 
 def run(env: RandomEnv, seeds: Iterable[int], count: int, modes: Iterable[str] = MODES, *,
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             env.close()
     print(summary(report, args.examples))
-    return 1 if report.wrong() else 0
+    return 1 if report.new() else 0
 
 
 if __name__ == "__main__":
