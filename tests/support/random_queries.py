@@ -239,17 +239,25 @@ class QueryGenerator:
         sql = f"SELECT {', '.join(items)} FROM {base.sql}{where}"
         return Relation(sql, name, cols, base.rows, table.source)
 
-    def table(self) -> RandomTable:
-        """A table, the UHUGEINT one less often (most arithmetic on it overflows)."""
-        table = self.pick(self.data.tables)
-        if table.source == "ducku" and self.chance(0.6):
-            table = self.table()
+    def table(self, source: str | None = None) -> RandomTable:
+        """A table (of ``source``), the UHUGEINT one less often (most arithmetic on it
+        overflows)."""
+        tables = [t for t in self.data.tables if source is None or t.source == source]
+        table = self.pick(tables)
+        if table.source == "ducku" and source is None and self.chance(0.6):
+            table = self.pick(tables)
         return table
 
     def table_cols(self, table: RandomTable, alias: str) -> list[Col]:
         return [Col(alias, c.name, c.family, c.key) for c in table.columns]
 
-    def base_relation(self, depth: int) -> Relation:
+    def base_relation(self, depth: int, source: str | None = None) -> Relation:
+        """A table, a CTE or a derived table; a table of ``source`` when given."""
+        if source is not None:
+            table = self.table(source)
+            alias = self.alias()
+            return Relation(f"{table.name} {alias}", alias, self.table_cols(table, alias),
+                            len(table.rows), table.source)
         if self.ctes and self.chance(0.3):
             cte = self.pick(self.ctes)
             alias = self.alias()
@@ -295,11 +303,14 @@ class QueryGenerator:
         sql, scope, where = first.sql, [first], []
         n = self.pick([1, 1, 2, 2, 2, 3]) if depth == 0 else self.pick([1, 1, 2])
         rows = first.rows
+        # Now and then every table from one source: the query may then be sent whole.
+        source = first.source if first.sql.startswith(first.source) and self.chance(0.3) \
+            else None
         for i in range(1, n):
-            right = self.base_relation(depth)
+            right = self.base_relation(depth, source)
             if i == 1 and n == 3 and self.chance(0.25):
                 # FROM a, b JOIN c ON a.x = c.y: the ON names the first relation.
-                third = self.base_relation(depth)
+                third = self.base_relation(depth, source)
                 link, rows = self.join_condition(first, right, rows, equi=True)
                 on, rows = self.join_condition(first, third, rows, equi=True)
                 sql += f", {right.sql} JOIN {third.sql} ON {on}"
