@@ -1,5 +1,5 @@
 """Issue 15's wrong answers and refusals, one query each, over the random dataset
-(tests/support/random_data.py), plus the ones the random suite found since (R1-R3).
+(tests/support/random_data.py), plus the ones the random suite found since (R1-R4).
 
 Each test asserts DuckDB's answer (the reference over the same rows). The bugs are open, so each
 is ``xfail(strict=True)``: it passes today because meterql is wrong, and fails (XPASS) the
@@ -40,6 +40,8 @@ R2 = bug("random suite R2: an INTERNAL error of the engine's DuckDB invalidates 
          "later query (FatalException, outside the error tree)")
 R3 = bug("random suite R3: dynamic filter keys of a UBIGINT column past 2^63 are bound to a "
          "PostgreSQL bigint")
+R4 = bug("random suite R4: SEMI JOIN then RIGHT JOIN sent whole to PostgreSQL becomes "
+         "RIGHT JOIN ... WHERE EXISTS (...): the filter drops the rows the outer join adds")
 
 #: (id, SQL, parameters, ordered, DuckDB's answer where it is short, xfail mark in direct mode)
 CASES: list[tuple[str, str, dict[str, Any], bool, list | None, pytest.MarkDecorator | None]] = [
@@ -119,6 +121,10 @@ CASES: list[tuple[str, str, dict[str, Any], bool, list | None, pytest.MarkDecora
     ("R1_uhugeint_scanned",
      "SELECT c.id FROM ducku.main.counters c JOIN lite.main.tags t "
      "ON c.customer_id = t.customer_id WHERE c.hits > 1", {}, False, None, R1),
+    ("R4_semi_join_then_right_join",
+     "SELECT count(*) AS n FROM pg.public.accounts t1 SEMI JOIN pg.public.invoices t2 "
+     "ON t1.customer_id = t2.account_id RIGHT JOIN pg.public.invoices t3 "
+     "ON t1.customer_id = t3.account_id", {}, False, [(256,)], R4),
     ("R3_ubigint_dynamic_filter_keys",
      "SELECT count(*) AS n FROM duck.main.devices t1 JOIN pg.public.invoices t2 "
      "ON t1.serial = t2.account_id", {}, False, None, R3),

@@ -121,6 +121,8 @@ def test_known_bug_signatures():
     assert bug("wrong", "SELECT 1 FROM lite.main.payments p ANTI JOIN lite.main.tags t "
                         "ON p.customer_id = t.customer_id", flag=True) == "15.1"
     assert bug("wrong", "SELECT p.fee FROM lite.main.payments p") is None
+    assert bug("wrong", "SELECT 1 FROM pg.public.accounts a SEMI JOIN pg.public.invoices i "
+                        "ON a.id = i.id RIGHT JOIN pg.public.invoices j ON a.id = j.id") == "R4"
     assert bug("refused", "SELECT :p1 AS c0 FROM pg.public.accounts",
                "SqlParseError: cannot parse the SQL: incomplete ALIAS") == "15.5"
     assert bug("refused", "SELECT 1", "SourceQueryError: source 'pg' failed the query: "

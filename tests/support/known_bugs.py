@@ -195,6 +195,9 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
              _reads("char(n)")),
     KnownBug("15.3", "PostgreSQL real compared with decimals, summed as float4", WRONG,
              _reads("real")),
+    KnownBug("R4", "SEMI/ANTI JOIN then RIGHT/FULL JOIN sent whole: the EXISTS lands in WHERE, "
+             "after the outer join", WRONG,
+             _sql(r"\b(SEMI|ANTI) JOIN\b.*\b(RIGHT|FULL)( OUTER)? JOIN\b")),
     # -- refused valid SQL and crashes: the specific signatures first, the ones that only
     # look at what the query reads last
     KnownBug("15.5", ":name right after SELECT or '(' does not parse", REFUSED,
