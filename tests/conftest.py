@@ -62,3 +62,17 @@ def pg_database(pg_cluster):
         return name
 
     return make
+
+
+@pytest.fixture(scope="session")
+def random_env(pg_cluster, tmp_path_factory):
+    """The random dataset (tests/support/random_data.py) in PostgreSQL (``pg``), SQLite
+    (``lite``) and DuckDB files (``duck``, ``ducku``): one workspace with every source in direct
+    mode, one with every source in sync mode, and the DuckDB reference."""
+    from tests.support.random_data import open_random_env
+
+    env = open_random_env(pg_cluster, tmp_path_factory.mktemp("randomsql"))
+    try:
+        yield env
+    finally:
+        env.close()

@@ -9,8 +9,6 @@ whole or keeps local, the rows must be the ones DuckDB returns.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,6 +18,9 @@ import pyarrow as pa
 import pytest
 
 from meterql.errors import MeterqlError
+from tests.support.compare import assert_same_rows, reference
+
+__all__ = ["QUERIES", "Q", "assert_same_rows", "reference"]
 
 pytestmark = pytest.mark.postgres
 
@@ -597,73 +598,6 @@ def _edge_queries() -> list[Q]:
 
 
 QUERIES += _edge_queries()
-
-
-# -- comparing results ---------------------------------------------------------------------------
-
-
-def _norm(value: Any) -> tuple:
-    """A sortable, comparable form: exact numbers by value, instants in UTC, floats apart."""
-    if value is None:
-        return (0,)
-    if isinstance(value, bool):
-        return (1, value)
-    if isinstance(value, int | Decimal):
-        return (2, Decimal(value))
-    if isinstance(value, float):
-        return (3, 0.0 if math.isnan(value) else value, math.isnan(value))
-    if isinstance(value, str):
-        return (4, value)
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return (5, value)
-        return (6, value.astimezone(dt.UTC))
-    if isinstance(value, dt.date):
-        return (7, value)
-    if isinstance(value, dt.timedelta):
-        return (8, value)
-    return (9, repr(value))
-
-
-def _same(a: tuple, b: tuple) -> bool:
-    if a[0] != b[0]:
-        return False
-    if a[0] == 3:
-        if a[2] or b[2]:
-            return a[2] and b[2]
-        return math.isclose(a[1], b[1], rel_tol=1e-12, abs_tol=1e-12) or a[1] == b[1]
-    return a == b
-
-
-def _rows(table) -> list[tuple]:
-    columns = [col.to_pylist() for col in table.columns]
-    return [tuple(_norm(v) for v in row) for row in zip(*columns, strict=True)]
-
-
-def _sort_key(row: tuple) -> tuple:
-    # Floats sort by a rounded value so tiny differences cannot reorder them.
-    return tuple((v[0], round(v[1], 6)) if v[0] == 3 else v for v in row)
-
-
-def assert_same_rows(got, want, ordered: bool) -> None:
-    got_rows, want_rows = _rows(got), _rows(want)
-    assert got.num_columns == want.num_columns, (got.column_names, want.column_names)
-    assert len(got_rows) == len(want_rows), f"{len(got_rows)} rows, DuckDB has {len(want_rows)}"
-    if not ordered:
-        got_rows, want_rows = sorted(got_rows, key=_sort_key), sorted(want_rows, key=_sort_key)
-    for i, (g, w) in enumerate(zip(got_rows, want_rows, strict=True)):
-        if not all(_same(a, b) for a, b in zip(g, w, strict=True)):
-            pytest.fail(f"row {i} differs:\n  meterql: {g}\n  DuckDB:  {w}")
-
-
-def reference(ref: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]):
-    # DuckDB itself spells named parameters $name.
-    text = re.sub(r"(?<![:\w]):(\w+)", r"$\1", sql) if params else sql
-    cur = ref.cursor()
-    try:
-        return cur.sql(text, params=params or None).to_arrow_table()
-    finally:
-        cur.close()
 
 
 @pytest.mark.parametrize("q", [pytest.param(q, id=q.id, marks=q.marks) for q in QUERIES])
