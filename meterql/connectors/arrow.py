@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meterql.dialects.arrow_types import DUCKDB_TYPE
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL
 from meterql.errors import SourceQueryError
 
@@ -65,8 +66,10 @@ def target_schema(
             else:
                 target = field.type
         # (the metadata of a column carried as text says what it is: arrow_types.DUCKDB_TYPE)
+        carried = {DUCKDB_TYPE: field.metadata[DUCKDB_TYPE]} if (
+            field.metadata and DUCKDB_TYPE in field.metadata) else None
         fields.append(pa.field(field.name, target, nullable=True,
-                               metadata=want.metadata if want is not None else None))
+                               metadata=want.metadata if want is not None else carried))
     return pa.schema(fields)
 
 

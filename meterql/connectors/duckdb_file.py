@@ -14,6 +14,7 @@ import pyarrow as pa
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector
+from meterql.connectors.duckdb_arrow import carried_reader
 from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
@@ -74,7 +75,7 @@ class DuckDBFileConnector(Connector):
         cur = file_cursor(self._database())
         try:
             cancel.bind(cur.interrupt)
-            yield cur.sql(sql, params=list(params) or None).to_arrow_reader(122_880)
+            yield carried_reader(cur, cur.sql(sql, params=list(params) or None), 122_880)
         finally:
             cancel.bind(None)
             with contextlib.suppress(Exception):

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterql.connectors import CancelHandle, Connector
+from meterql.connectors.duckdb_arrow import answer_table, carried_reader
 from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
@@ -250,18 +251,16 @@ class Executor:
             # The names the query gives its columns (PostgreSQL cuts names at 63 bytes).
             table = table.rename_columns(schema.names)
         if carried_types(schema or table.schema):
-            table = self._as_duckdb_answers(table, schema or table.schema)
+            table = self._answer(table.cast(schema or table.schema))
         stats.rows, stats.bytes = table.num_rows, table.nbytes
         stats.seconds = time.perf_counter() - t0
         return table, truncated, [stats]
 
-    def _as_duckdb_answers(self, table: pa.Table, schema: pa.Schema) -> pa.Table:
-        """A result with columns carried as text, as DuckDB hands out their real types (a
-        HUGEINT as DECIMAL(38,0)): the same Arrow as DuckDB's own answer."""
+    def _answer(self, table: pa.Table) -> pa.Table:
+        """A result with columns carried as text as a caller gets it (see duckdb_arrow)."""
         cur = self._duck.cursor()
         try:
-            register_typed(cur, "__answer", table.cast(schema))
-            return cur.sql("SELECT * FROM __answer").to_arrow_table()
+            return answer_table(cur, table)
         finally:
             cur.close()
 
@@ -303,8 +302,10 @@ class Executor:
                 register_typed(base, fragment_table(frag_id), table)
             values = {name: params[name] for name in plan.residual_params}
             try:
-                reader = base.sql(plan.residual_sql, params=values or None).to_arrow_reader(65_536)
-                table, truncated = _read_capped(reader, max_rows)
+                relation = base.sql(plan.residual_sql, params=values or None)
+                table, truncated = _read_capped(carried_reader(base, relation, 65_536),
+                                                max_rows)
+                table = answer_table(base, table)
             except duckdb.InterruptException:
                 control.check()
                 raise
@@ -427,6 +428,10 @@ def _dynamic_filter(
     df = frag.dynamic
     assert df is not None
     keys = pc.unique(build.column(df.build_column)).drop_null()
+    if df.style in ("array", "json") and keys.type == pa.uint64():
+        # These sources hold integers in 64 signed bits: a UBIGINT key past them matches no
+        # row there, and would not bind as their BIGINT.
+        keys = keys.filter(pc.less_equal(keys, pa.scalar(2**63 - 1, pa.uint64())))
     if len(keys) <= df.max_keys:
         return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys.to_pylist(), df.style)}, (
             f"dynamic filter: {len(keys)} keys from {df.build}"

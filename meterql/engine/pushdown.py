@@ -77,6 +77,10 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
             return "ordering or comparing text depends on the source's collation"
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul)) and _any_text(node, strict=False):
             return "arithmetic on values of unknown type"
+        if isinstance(node, exp.Select) and len(node.args.get("joins") or []) > 1 and any(
+                (j.kind or "").upper() in ("SEMI", "ANTI") for j in node.args["joins"]):
+            return (f"a SEMI or ANTI JOIN beside other joins: {dialect.kind} has none, and "
+                    "written as EXISTS it would also filter the rows the other joins add")
         if isinstance(node, exp.Join) and node.side == "FULL" and not _equalities_only(node):
             return (f"a FULL JOIN whose ON is not only equalities: {dialect.kind} cannot "
                     "hash or merge it")

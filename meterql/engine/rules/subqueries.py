@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sqlglot import exp
+from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
-from meterql.dialects import dialect_for, type_family
-from meterql.dialects.arrow_types import CARRIED_AS_TEXT
 from meterql.engine.plan import Fragment, fragment_table
 from meterql.engine.rules.context import PlanContext
 from meterql.engine.rules.whole_query import single_source_fragment
@@ -27,6 +26,12 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
     residual = ctx.bound.tree.copy()
     qualified = {
         n.meta["sq"]: n for n in ctx.bound.qualified.find_all(exp.Subquery, exp.CTE)
+        if "sq" in n.meta
+    }
+    # (the same, without the columns nobody reads in the whole statement)
+    pruned = {
+        n.meta["sq"]: n
+        for n in pushdown_projections(ctx.bound.qualified.copy()).find_all(exp.Subquery, exp.CTE)
         if "sq" in n.meta
     }
     fragments, handled, notes = list(ctx.fragments), set(ctx.handled), list(ctx.notes)
@@ -43,12 +48,9 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
             continue
         if ctx.catalog.source(refs[0][1].source).mode == "sync":
             continue  # read from the replica by the residual itself
-        wide = _untyped_wide_integers(refs, ctx)
-        if wide is not None:
-            notes.append(f"subquery {node.alias_or_name} stays local: {wide}")
-            continue
         frag = single_source_fragment(
-            f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source
+            f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source,
+            pruned[node.meta["sq"]].this if node.meta["sq"] in pruned else None,
         )
         if not isinstance(frag, Fragment):
             notes.append(f"subquery {node.alias_or_name} stays local: {frag}")
@@ -68,20 +70,6 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
         return ctx
     return replace(ctx, residual=residual, fragments=fragments, handled=frozenset(handled),
                    notes=notes)
-
-
-def _untyped_wide_integers(refs, ctx: PlanContext) -> str | None:
-    """Why a subquery on a source that hands out its own Arrow (a DuckDB file) may not be
-    pushed: a 128-bit integer column would come back as DECIMAL(38,0), or wrapped past 2^127
-    (a scan carries it as text instead; see arrow_types.CARRIED_AS_TEXT)."""
-    if not dialect_for(ctx.catalog.source(refs[0][1].source).kind).capabilities.same_engine:
-        return None  # (its result is typed by DuckDB and carried as text where needed)
-    for _, table in refs:
-        for column in table.columns:
-            if type_family(column.type) in CARRIED_AS_TEXT:
-                return (f"{table.full_name}.{column.name} is a {column.type}, which Arrow "
-                        "cannot hold")
-    return None
 
 
 def _catalog_tables(query: exp.Expression):

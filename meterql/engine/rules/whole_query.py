@@ -34,7 +34,8 @@ def push_whole_query(ctx: PlanContext) -> PlanContext:
         return ctx
     source = ctx.catalog.source(next(iter(sources)))
     frag = single_source_fragment(
-        "f1", ctx.bound.tree, ctx.bound.qualified, ctx.bound.tables, ctx.catalog, source.name
+        "f1", ctx.bound.tree, ctx.bound.qualified, ctx.bound.tables, ctx.catalog, source.name,
+        pushdown_projections(ctx.bound.qualified.copy()),
     )
     if isinstance(frag, Fragment):
         return replace(ctx, plan=Plan(ctx.sql, [frag], None, ctx.bound.params))
@@ -48,11 +49,15 @@ def single_source_fragment(
     refs: list[tuple[exp.Table, Table]],
     catalog: Catalog,
     source: str,
+    pruned: exp.Expression | None = None,
 ) -> Fragment | str:
     """A query (or subquery) on one source as one fragment, or why it cannot be one.
 
     ``tree`` is the query as bound, ``qualified`` the same query qualified by sqlglot (types are
-    annotated from it), ``refs`` its table references.
+    annotated from it), ``refs`` its table references. ``pruned`` is ``qualified`` without the
+    columns nobody reads (sqlglot's pushdown_projections over the whole statement): another
+    engine is sent that one when it differs, since DuckDB never computes those columns, so
+    their errors (a cast out of range) never happen there and must not at the source either.
     """
     dialect = dialect_for(catalog.source(source).kind)
     compared = None
@@ -73,8 +78,9 @@ def single_source_fragment(
             for name, reason in local.items():
                 if name in used:
                     return f"{name} is {reason}"
-    sent = tree.copy() if dialect.capabilities.same_engine else (
-        _without_unread_columns(tree, qualified))
+    unread = (pruned is not None and not dialect.capabilities.same_engine
+              and pruned.sql("duckdb") != qualified.sql("duckdb"))
+    sent = pruned.copy() if unread else tree.copy()
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
@@ -87,21 +93,11 @@ def single_source_fragment(
         text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         return f"{dialect.kind} cannot express the query exactly ({exc})"
-    typing = None if dialect.capabilities.same_engine else result_typing(tree)
+    typing = None if dialect.capabilities.same_engine else result_typing(
+        pruned if unread else tree)
     return Fragment(
         frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
     )
-
-
-def _without_unread_columns(tree: exp.Expression, qualified: exp.Expression) -> exp.Expression:
-    """The query to send another engine: ``tree``, or where a subquery or CTE computes columns
-    nobody reads, the qualified query without them (DuckDB never computes them, so their
-    errors, such as a cast out of range, never happen; the source must not raise them either).
-    """
-    pruned = pushdown_projections(qualified.copy())
-    if pruned.sql("duckdb") == qualified.sql("duckdb"):
-        return tree.copy()
-    return pruned
 
 
 def _explicit_cross_joins(tree: exp.Expression) -> None:
