@@ -70,10 +70,12 @@ def _other_side(node: exp.Expression) -> exp.Expression | None:
     if isinstance(parent, exp.Tuple):
         parent = parent.parent
     if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
-        return parent.expression if parent.this is node else parent.this
-    if isinstance(parent, (exp.In, exp.Between)):
-        return parent.this
-    return None
+        other = parent.expression if parent.this is node else parent.this
+    elif isinstance(parent, (exp.In, exp.Between)):
+        other = parent.this
+    else:
+        return None
+    return other.unnest() if isinstance(other, exp.Paren) else other
 
 
 def column_types(

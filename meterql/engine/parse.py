@@ -10,6 +10,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, Dialects
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.parser import Parser
+from sqlglot.parsers.duckdb import DuckDBParser
 from sqlglot.tokens import TokenType
 
 from meterql.errors import ParameterError, SqlParseError, StatementNotAllowedError
@@ -36,6 +38,25 @@ class ParsedQuery:
     sql: str
 
 
+def _no_prefix_alias_without_a_name(original):
+    """sqlglot's DuckDB parser reads ``name: expr`` as a prefix alias whenever the token after
+    the current one is a colon, even when the current one cannot be a name: ``SELECT :p AS c``
+    and ``SELECT (:p)`` then fail to parse ("incomplete ALIAS"). Only a name takes the prefix
+    alias path here; everything else parses as it would without prefix aliases."""
+
+    def parse_expression(self):
+        if (self._next is not None and self._next.token_type == TokenType.COLON
+                and self._curr.token_type not in self.ID_VAR_TOKENS):
+            return Parser._parse_expression(self)
+        return original(self)
+
+    return parse_expression
+
+
+DuckDBParser._parse_expression = _no_prefix_alias_without_a_name(  # type: ignore[method-assign]
+    DuckDBParser._parse_expression)
+
+
 def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     """Parse one read-only statement, raising errors that point at the problem.
 
@@ -54,8 +75,7 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     explain = _EXPLAIN.match(sql)
     body = sql[explain.end() :] if explain else sql
     try:
-        text = _dollar_placeholders(body) if dialect == "duckdb" else body
-        statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
+        statements = [s for s in sqlglot.parse(body, read=dialect) if s is not None]
     except ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
         line, col = err.get("line"), err.get("col")
@@ -139,39 +159,6 @@ def _unwrap(tree: exp.Expression) -> exp.Expression:
             outer.set(key, value)
         tree = outer
     return tree
-
-
-_NAME_BEFORE = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.NUMBER, TokenType.STRING,
-                TokenType.R_PAREN, TokenType.R_BRACKET}
-
-
-def _dollar_placeholders(sql: str) -> str:
-    """``:name`` parameters written as ``$name``, the same parameter in DuckDB's SQL.
-
-    sqlglot reads DuckDB's prefix aliases (``alias: expr``) and takes a ``:name`` right after
-    SELECT or an opening parenthesis for one (``SELECT :p AS c`` does not parse). Only the
-    colon changes (the text keeps its length, so error positions hold), and only where the
-    tokenizer finds a colon glued to a name and not after a name (outside strings and
-    comments).
-
-    >>> _dollar_placeholders("SELECT :p AS c, x: 1, ':y' FROM t WHERE (:end)")
-    "SELECT $p AS c, x: 1, ':y' FROM t WHERE ($end)"
-    """
-    if ":" not in sql:
-        return sql
-    try:
-        tokens = sqlglot.tokenize(sql, read="duckdb")
-    except TokenError:
-        return sql  # (the parser says what is wrong)
-    chars = list(sql)
-    for i, token in enumerate(tokens):
-        if token.token_type != TokenType.COLON or i + 1 >= len(tokens):
-            continue
-        name = tokens[i + 1]
-        glued = name.start == token.end + 1 and name.text.isidentifier()
-        if glued and (i == 0 or tokens[i - 1].token_type not in _NAME_BEFORE):
-            chars[token.start] = "$"
-    return "".join(chars)
 
 
 def _writes(tree: exp.Expression):

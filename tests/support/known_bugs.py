@@ -1,11 +1,8 @@
-"""The open bugs of issue 15 (and those this suite found since) as signatures a random failure
-can be matched against.
-
-A wrong answer matches a known bug by what its (minimized) query reads and does: a char(n)
-column of PostgreSQL, a real column of PostgreSQL, a HUGEINT or UHUGEINT column of a DuckDB
-file, or an ANTI JOIN whose answer is right once dynamic filtering is off. A refused query
-(meterql errors where DuckDB answers) or a crash matches by its error message and the construct
-named in the bug. Anything else is new.
+"""What the random suite still finds to differ from DuckDB, as signatures a failure is matched
+against: today only refusals (meterql errors, with the reason, where DuckDB answers), matched by
+their error message. Any wrong answer or crash is new, and fails the CI run with its repro.
+``columns_read`` and ``hazards`` tell what a repro reads (a char(n), real, HUGEINT or UHUGEINT
+column: the types issue 15 found wrong answers in), for the summary.
 
 Example:
     >>> read = columns_read("SELECT a.country FROM pg.public.accounts a WHERE a.id > 1")
@@ -141,8 +138,6 @@ def hazards(read: set[str]) -> list[str]:
     return [name for name, cols in HAZARD_COLUMNS.items() if read & cols]
 
 
-def _reads(family: str) -> Callable[[Failure], bool]:
-    return lambda f: family in hazards(columns_read(f.sql))
 
 
 def _error(pattern: str, also: Callable[[Failure], bool] = lambda f: True
@@ -151,84 +146,23 @@ def _error(pattern: str, also: Callable[[Failure], bool] = lambda f: True
     return lambda f: bool(regex.search(f.error)) and also(f)
 
 
-def _sql(pattern: str) -> Callable[[Failure], bool]:
-    regex = re.compile(pattern, re.IGNORECASE)
-    return lambda f: bool(regex.search(f.sql))
 
 
-def _unread_or_unused_cte(f: Failure) -> bool:
-    try:
-        tree = sqlglot.parse_one(f.sql, read="duckdb")
-    except sqlglot.errors.SqlglotError:
-        return False
-    for cte in tree.find_all(exp.CTE):
-        body = cte.this
-        if isinstance(body, exp.Select) and any(e.alias_or_name.startswith("unread")
-                                                for e in body.expressions):
-            return True
-        if not [t for t in tree.find_all(exp.Table) if t.name == cte.alias]:
-            return True
-    return False
 
 
-def _group_by_subquery(f: Failure) -> bool:
-    try:
-        tree = sqlglot.parse_one(f.sql, read="duckdb")
-    except sqlglot.errors.SqlglotError:
-        return False
-    return any(g.find(exp.Subquery, exp.Select) is not None for g in tree.find_all(exp.Group))
 
 
 WRONG, REFUSED, CRASH = ("wrong",), ("refused",), ("crash",)
 
-#: The open bugs of issue 15, then the ones this suite found since (``R<n>``), in the order
-#: they are tried: the first match names a failure.
+#: What is still known to differ from DuckDB, tried in order: the first match names a failure.
+#: Issue 15's bugs and R1-R4 are fixed; their regression tests are in
+#: tests/test_correctness_regressions.py. What is left is refusals only, no wrong answer: a
+#: query DuckDB answers that meterql refuses with an error saying why.
 KNOWN_BUGS: tuple[KnownBug, ...] = (
-    # -- wrong answers --------------------------------------------------------------------
-    KnownBug("15.1", "ANTI JOIN with a dynamic filter drops rows", WRONG,
-             lambda f: f.fixed_without_dynamic_filter and "ANTI JOIN" in f.sql.upper()),
-    KnownBug("R1", "UHUGEINT from a DuckDB file: past 2^127 read negative, VARCHAR when "
-             "scanned", WRONG, _reads("uhugeint")),
-    KnownBug("15.4", "HUGEINT from a DuckDB file becomes DECIMAL(38,0)", WRONG,
-             _reads("hugeint")),
-    KnownBug("15.2", "PostgreSQL char(n) read padded, compared pad-insensitively", WRONG,
-             _reads("char(n)")),
-    KnownBug("15.3", "PostgreSQL real compared with decimals, summed as float4", WRONG,
-             _reads("real")),
-    KnownBug("R4", "SEMI/ANTI JOIN then RIGHT/FULL JOIN sent whole: the EXISTS lands in WHERE, "
-             "after the outer join", WRONG,
-             _sql(r"\b(SEMI|ANTI) JOIN\b.*\b(RIGHT|FULL)( OUTER)? JOIN\b")),
-    # -- refused valid SQL and crashes: the specific signatures first, the ones that only
-    # look at what the query reads last
-    KnownBug("15.5", ":name right after SELECT or '(' does not parse", REFUSED,
-             _error(r"SqlParseError", _sql(r"(SELECT(\s+DISTINCT)?|\()\s*:p\d"))),
-    KnownBug("R2", "an internal DuckDB error in the residual invalidates the engine: every "
-             "later query fails", REFUSED + CRASH,
-             _error(r"INTERNAL Error|database has been invalidated")),
-    KnownBug("R3", "dynamic filter keys past BIGINT (UBIGINT) bound to a PostgreSQL bigint",
-             REFUSED, _error(r"out of range for type bigint")),
-    KnownBug("15.6", "FROM a, b JOIN c ON a.x = c.y sent whole to PostgreSQL", REFUSED,
-             _error(r"invalid reference to FROM-clause entry")),
-    KnownBug("15.8", "TRY_CAST sent to PostgreSQL as CAST", REFUSED,
-             _error(r"source 'pg'.*(invalid input syntax for type|out of range)",
-                    _sql(r"TRY_CAST"))),
-    KnownBug("15.9", "GROUP BY an expression holding a subquery", REFUSED,
-             _error(r"must appear in the GROUP BY clause", _group_by_subquery)),
-    KnownBug("15.10", "FULL JOIN with a non-equality ON sent to PostgreSQL", REFUSED,
-             _error(r"FULL JOIN is only supported")),
-    KnownBug("15.11", "a text parameter compared with an expression at PostgreSQL", REFUSED,
-             _error(r"operator does not exist: .*\btext\b")),
-    KnownBug("15.7", "errors on values never needed (unread CTE columns, unused CTEs)", REFUSED,
-             _error(r"source '\w+'", _unread_or_unused_cte)),
-    KnownBug("15.3", "PostgreSQL real overflows float4", REFUSED,
-             _error(r"value out of range: (overflow|underflow)", _reads("real"))),
-    KnownBug("R1", "UHUGEINT from a DuckDB file: past 2^127 read negative, VARCHAR when "
-             "scanned", REFUSED + CRASH,
-             _error(r"VARCHAR|\bhits\b|UINT128|UINT64|HUGEINT|DECIMAL|Overflow",
-                    _reads("uhugeint"))),
-    KnownBug("15.4", "HUGEINT from a DuckDB file becomes DECIMAL(38,0)", REFUSED,
-             _error(r"DECIMAL|HUGEINT|INT128|Overflow|out of range|Division by zero",
-                    _reads("hugeint"))),
+    KnownBug("order", "evaluation order: an expression that raises for some rows (a cast, a "
+             "division by zero, an overflow) is computed where the rows are, before the "
+             "filters and joins that DuckDB's own plan would have applied first",
+             REFUSED, _error(r"Conversion Error|out of range|Division by zero|Overflow")),
 )
 
 

@@ -29,7 +29,7 @@ Example:
     >>> data = build_random_data()
     >>> [t.name for t in data.tables]  # doctest: +NORMALIZE_WHITESPACE
     ['pg.public.accounts', 'pg.public.invoices', 'lite.main.payments', 'lite.main.tags',
-     'duck.main.sessions', 'duck.main.devices']
+     'duck.main.sessions', 'duck.main.devices', 'ducku.main.counters']
 """
 
 from __future__ import annotations

@@ -78,8 +78,7 @@ def single_source_fragment(
             for name, reason in local.items():
                 if name in used:
                     return f"{name} is {reason}"
-    unread = (pruned is not None and not dialect.capabilities.same_engine
-              and pruned.sql("duckdb") != qualified.sql("duckdb"))
+    unread = pruned is not None and pruned.sql("duckdb") != qualified.sql("duckdb")
     sent = pruned.copy() if unread else tree.copy()
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
