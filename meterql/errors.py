@@ -33,6 +33,7 @@ the API) whether trying again may help.
     │                             nesting, digits), refused before anything is stored
     ├── QueryCancelledError       the query was cancelled by its caller
     ├── DataError                 data pushed to meterql does not fit its table (rows named)
+    │   └── ConflictError         it conflicts with what is stored (a key that exists)
     └── AccessError               the HTTP API refused a request
         ├── AuthenticationError   no API key, or one that is unknown or revoked
         └── ScopeError            the API key's scope does not allow this request
@@ -224,6 +225,10 @@ class QueryCancelledError(MeterqlError):
 class DataError(MeterqlError):
     """Uploaded or entered data that does not fit its table; ``details["rows"]`` lists the
     rejected rows (line, column, reason)."""
+
+
+class ConflictError(DataError):
+    """The data conflicts with what is stored: a row whose key exists already (HTTP 409)."""
 
 
 class AccessError(MeterqlError):

@@ -25,7 +25,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
@@ -37,6 +37,33 @@ def json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
     return str(value)  # UUID and other scalar objects
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal in plain positional notation with its own scale, never with an exponent.
+
+    >>> decimal_text(Decimal("0E-12")), decimal_text(Decimal("1.23456E-7"))
+    ('0.000000000000', '0.000000123456')
+    >>> decimal_text(Decimal("12.50")), decimal_text(Decimal("1E+3"))
+    ('12.50', '1000')
+    """
+    return format(value, "f")
+
+
+def plain_decimals(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its decimal columns as text in positional notation (Arrow's own text
+    form of a decimal uses an exponent for small values: ``1.23456E-7``)."""
+    if not any(pa.types.is_decimal(f.type) for f in batch.schema):
+        return batch
+    columns, fields = [], []
+    for field, column in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_decimal(field.type):
+            column = pa.array([None if v is None else decimal_text(v)
+                               for v in column.to_pylist()], pa.string())
+            field = pa.field(field.name, pa.string())
+        columns.append(column)
+        fields.append(field)
+    return pa.RecordBatch.from_arrays(columns, schema=pa.schema(fields))
 
 
 def write_text(table: pa.Table, fmt: Format, out: IO[str]) -> None:

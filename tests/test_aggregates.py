@@ -210,7 +210,7 @@ def test_the_aggregate_commands(data, tmp_path):
                                          "2026-10-01", "--to", "2026-11-01", "--customer",
                                          "nobody", "--format", "json", "--home", home])
         assert evaluated.exit_code == 0, evaluated.output
-        assert '"quantity": "0E-10"' in evaluated.output and '"result_hash"' in evaluated.output
+        assert '"quantity": "0.0000000000"' in evaluated.output and '"result_hash"' in evaluated.output
         shown = runner.invoke(main, ["aggregate", "show", "qty_cli", "--home", home])
         assert "-- version: 1 of 1" in shown.output and "sum(qty)" in shown.output
         bad = runner.invoke(main, ["aggregate", "evaluate", "qty_cli", "--from", "2026-10-01",

@@ -57,6 +57,7 @@ TREE = {
     "QueryTimeoutError": "LimitError",
     "RowLimitError": "LimitError",
     "InputLimitError": "LimitError",
+    "ConflictError": "DataError",
     "QueryCancelledError": "MeterqlError",
     "UnknownAggregateError": "CatalogError",
     "InvalidAggregateError": "QueryError",

@@ -704,7 +704,7 @@ def test_manual_values_of_their_kind_and_text_are_taken(ws):
                                         "since": "2026-01-01", "meta": '{"a": 1}',
                                         "tags": "[x, y]"}) == {
         "customer_id": "acme", "amount": Decimal("25.00"), "paid": True,
-        "since": "2026-01-01", "meta": {"a": 1}, "tags": ["x", "y"]}
+        "since": date(2026, 1, 1), "meta": {"a": 1}, "tags": ["x", "y"]}
     # JSON values of any kind into a JSON column, numbers exactly as given
     row = ws.manual.insert("credits", {"customer_id": "bolt", "paid": False,
                                        "since": date(2026, 2, 1), "tags": ["z"],

@@ -50,7 +50,13 @@ def _compared_type(
 ) -> str | None:
     """The type of the column a parameter is compared with (``col = :p``, ``col IN (:p)``)."""
     other = _other_side(node)
-    return column_type(other) if isinstance(other, exp.Column) else None
+    if isinstance(other, exp.Column):
+        return column_type(other)
+    if isinstance(other, (exp.Predicate, exp.Connector, exp.Not)):
+        return "BOOLEAN"  # ((a < b) IN (:p))
+    if isinstance(other, exp.Cast):
+        return other.to.sql("duckdb")
+    return None
 
 
 def compared_types(annotated: exp.Expression) -> list[str | None]:

@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -39,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from meterql import exact_json
 from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
 from meterql.local.event_values import DECIMAL, Limits, fillable, fingerprint_sql, kind
 from meterql.local.event_values import fits as _fits
@@ -182,15 +182,17 @@ def _parse_body(data: bytes, content_type: str, limits: Limits) -> list[Any]:
     if kind in _NDJSON:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
         try:  # one parse for the whole batch; line by line only to find a bad line
-            events = json.loads("[" + ",".join(line for _, line in lines) + "]",
-                                parse_float=Decimal)
+            events = exact_json.loads("[" + ",".join(line for _, line in lines) + "]")
             if len(events) == len(lines):  # (a line holding two values is not NDJSON)
                 return events
         except (ValueError, RecursionError):  # (JSONDecodeError is a ValueError)
             pass
         return [_loads(line, number, limits) for number, line in lines]
     try:
-        value = json.loads(text, parse_float=Decimal)
+        value = exact_json.loads(text)
+    except exact_json.NotJsonError as exc:
+        raise ParameterError(f"the body is not JSON: {exc}",
+                             hint="send numbers as JSON numbers, or as strings") from None
     except json.JSONDecodeError as exc:
         raise ParameterError(f"the body is not JSON: {exc.msg} at line {exc.lineno}, column "
                              f"{exc.colno}", line=exc.lineno, column=exc.colno,
@@ -213,7 +215,9 @@ class _Malformed:
 
 def _loads(line: str, number: int, limits: Limits) -> Any:
     try:
-        return json.loads(line, parse_float=Decimal)
+        return exact_json.loads(line)
+    except exact_json.NotJsonError as exc:
+        return _Malformed(f"line {number} is not JSON: {exc}")
     except json.JSONDecodeError as exc:
         return _Malformed(f"line {number} is not JSON: {exc.msg} at column {exc.colno}")
     except (ValueError, RecursionError) as exc:

@@ -30,7 +30,8 @@ from typing import Any, Literal
 
 import duckdb
 
-from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql import exact_json
+from meterql.errors import ConflictError, DataError, InvalidSourceError, ParameterError
 from meterql.local.exact import TooPrecise, exact_scale, fit_number, parse_number
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, sql_type, sql_types
@@ -109,7 +110,7 @@ class ManualTables:
             after = self._row(cur, target, key)
             self._audit(cur, table, "insert", key, None, after, actor)
             self._store.touch(cur, f"manual.{table}")
-        return _parse(after)
+            return self._stored(cur, target, key, types)
 
     def update(self, table: str, key: dict[str, Any], changes: dict[str, Any],
                actor: str | None = None, *, round_decimals: bool = False) -> dict[str, Any]:
@@ -133,7 +134,7 @@ class ManualTables:
             after = self._row(cur, target, new_key)
             self._audit(cur, table, "update", key, before, after, actor)
             self._store.touch(cur, f"manual.{table}")
-        return _parse(after)
+            return self._stored(cur, target, new_key, types)
 
     def delete(self, table: str, key: dict[str, Any], actor: str | None = None) -> None:
         key_cols, target, types = self._table(table)
@@ -191,14 +192,31 @@ class ManualTables:
         return rows[0][0] if rows else None
 
     @staticmethod
+    def _stored(cur, target: str, key: dict[str, Any], types: dict[str, str]
+                ) -> dict[str, Any]:
+        """The row as stored, as typed values (a timestamp a datetime, a decimal a Decimal, a
+        JSON column its value with exact numbers): every answer renders them the same way
+        (meterql.output.json_value)."""
+        where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+        cur.execute(f"SELECT * FROM {target} WHERE {where}", list(key.values()))
+        names = [d[0] for d in cur.description]
+        row = dict(zip(names, cur.fetchone(), strict=True))
+        for name, value in row.items():
+            if isinstance(value, str) and types.get(name) == "JSON":
+                row[name] = exact_json.loads(value)
+        return row
+
+    @staticmethod
     def _run(cur, sql: str, params: list[Any], table: str) -> None:
         try:
             cur.execute(sql, params)
         except duckdb.ConstraintException as exc:
             reason = str(exc).splitlines()[0]
-            raise DataError(f"local.manual.{table}: {reason}", hint=(
-                "every key column needs a value" if "NOT NULL" in reason else
-                "a row with that key exists; update it instead")) from exc
+            if "NOT NULL" in reason:
+                raise DataError(f"local.manual.{table}: {reason}",
+                                hint="every key column needs a value") from exc
+            raise ConflictError(f"local.manual.{table}: {reason}", table=f"local.manual.{table}",
+                                hint="a row with that key exists; update it instead") from exc
         except (duckdb.DataError, duckdb.BinderException,
                 duckdb.InvalidInputException) as exc:
             raise DataError(f"local.manual.{table}: {str(exc).splitlines()[0]}",

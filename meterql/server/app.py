@@ -26,7 +26,7 @@ import meterql
 from meterql.aggregates import Cancel, new_aggregate
 from meterql.engine import Result
 from meterql.errors import AmbiguousNameError, QueryCancelledError, UnknownTableError
-from meterql.output import json_value
+from meterql.output import json_value, plain_decimals
 from meterql.server import docs, problems
 from meterql.server.guard import PUBLIC, Access, RequestGuard
 from meterql.server.ingest import router as ingest_routes
@@ -352,9 +352,10 @@ def _arrow_chunks(table: pa.Table) -> Iterator[bytes]:
 
 def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
     sink = io.BytesIO()
-    with pacsv.CSVWriter(sink, table.schema) as writer:
+    schema = plain_decimals(pa.RecordBatch.from_pylist([], schema=table.schema)).schema
+    with pacsv.CSVWriter(sink, schema) as writer:
         for batch in table.to_batches(max_chunksize=65536):
-            writer.write_batch(batch)
+            writer.write_batch(plain_decimals(batch))
             yield _drain(sink)
     yield _drain(sink)
 

@@ -7,16 +7,16 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 import meterql
+from meterql import exact_json
 from meterql.errors import InputLimitError, ParameterError
 from meterql.local.events import Accepted
 from meterql.output import json_value
@@ -45,6 +45,10 @@ _EVENT_BODY = {
 }
 
 
+class EventIn(RootModel[dict[str, Any]]):
+    """A whole event (a JSON object)."""
+
+
 class RowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     values: dict[str, Any]
@@ -68,7 +72,7 @@ def _exact_body(model: type[BaseModel]) -> Any:
     async def parse(request: Request) -> BaseModel:
         body = await request.body()
         try:
-            data = json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+            data = exact_json.loads(body)
         except (ValueError, RecursionError) as exc:
             raise RequestValidationError([{"loc": ("body",), "type": "json_invalid",
                                            "msg": f"the body is not JSON: {exc}"}]) from None
@@ -79,10 +83,6 @@ def _exact_body(model: type[BaseModel]) -> Any:
                                           for e in exc.errors()]) from None
 
     return Depends(parse)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _exact_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -153,11 +153,12 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
                 "customer_field": config.customer_field, "declared": config.declared,
                 "columns": config.columns}
 
-    @api.post("/v1/events/{stream}/{event_id}/amend")
-    def amend(request: Request, stream: str, event_id: str, event: dict[str, Any]
-              ) -> JSONResponse:
-        """Replace a stored event (same id) by a corrected one; the original is kept."""
-        outcome = ws.events.amend(stream, event_id, event, actor=request.state.key)
+    @api.post("/v1/events/{stream}/{event_id}/amend", openapi_extra=_exact_schema(EventIn))
+    def amend(request: Request, stream: str, event_id: str,
+              event: Annotated[EventIn, _exact_body(EventIn)]) -> JSONResponse:
+        """Replace a stored event (same id) by a corrected one, the whole event with its id,
+        timestamp and customer; the original is kept. Numbers are read exactly."""
+        outcome = ws.events.amend(stream, event_id, event.root, actor=request.state.key)
         status = 422 if outcome.status == "rejected" else 200
         return JSONResponse(outcome.describe(), status_code=status)
 

@@ -26,6 +26,7 @@ STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.RowLimitError, 413),
     (e.InputLimitError, 413),
     (e.QueryCancelledError, 499),
+    (e.ConflictError, 409),
     (e.DataError, 422),
     (e.WorkspaceError, 503),
     (e.CatalogError, 400),
