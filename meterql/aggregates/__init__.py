@@ -6,7 +6,7 @@ from meterql.aggregates.definition import (
     new_aggregate,
     parse_definition,
 )
-from meterql.aggregates.evaluate import WINDOWS, Cancel, Evaluation, periods
+from meterql.aggregates.evaluate import WINDOWS, Cancel, Evaluation, periods, result_hash
 
 __all__ = [
     "ENGINE_PARAMETERS",
@@ -17,4 +17,5 @@ __all__ = [
     "new_aggregate",
     "parse_definition",
     "periods",
+    "result_hash",
 ]
