@@ -435,7 +435,7 @@ def create_postgres(pg_cluster: Any, dbname: str, data: Dataset) -> str:
     return pg_cluster.uri(dbname)
 
 
-def _sqlite_value(value: Any) -> Any:
+def sqlite_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, Decimal):
@@ -457,7 +457,7 @@ def create_sqlite(path: Path, data: Dataset) -> Path:
             marks = ", ".join("?" for _ in table.columns)
             con.executemany(
                 f"INSERT INTO {name} VALUES ({marks})",
-                [tuple(_sqlite_value(v) for v in row) for row in table.rows],
+                [tuple(sqlite_value(v) for v in row) for row in table.rows],
             )
         con.commit()
     finally:

@@ -44,7 +44,7 @@ from typing import Any
 
 import duckdb
 
-from tests.support.dataset import host_timezone
+from tests.support.dataset import sqlite_value, host_timezone
 
 UTC = dt.UTC
 DATA_SEED = 15
@@ -340,18 +340,6 @@ def create_postgres(pg_cluster: Any, dbname: str, data: RandomData) -> str:
     return pg_cluster.uri(dbname)
 
 
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
 def create_sqlite(path: Path, data: RandomData) -> Path:
     con = sqlite3.connect(path)
     try:
@@ -360,7 +348,7 @@ def create_sqlite(path: Path, data: RandomData) -> Path:
                 con.execute(_create_sql(table))
                 marks = ", ".join("?" for _ in table.columns)
                 con.executemany(f"INSERT INTO {table.short} VALUES ({marks})",
-                                [tuple(_sqlite_value(v) for v in row) for row in table.rows])
+                                [tuple(sqlite_value(v) for v in row) for row in table.rows])
         con.commit()
     finally:
         con.close()
