@@ -44,7 +44,7 @@ from typing import Any
 
 import duckdb
 
-from tests.support.dataset import sqlite_value, host_timezone
+from tests.support.dataset import host_timezone, sqlite_value
 
 UTC = dt.UTC
 DATA_SEED = 15
