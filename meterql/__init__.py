@@ -7,13 +7,19 @@ Example:
     >>> ws.query("SELECT count(*) FROM lite.main.events").to_pylist()  # doctest: +SKIP
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
 from meterql import errors
 from meterql.catalog import Column, Source, Table
 from meterql.engine import Plan, Result
 from meterql.errors import MeterqlError
 from meterql.workspace import RunningQuery, Workspace, connect
 
-__version__ = "0.1.0"
+try:
+    __version__ = _version("meterql")  # one version, pyproject.toml's
+except PackageNotFoundError:  # pragma: no cover - a source tree without an install
+    __version__ = "0+unknown"
 
 __all__ = [
     "Column",

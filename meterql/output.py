@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 from datetime import date, datetime, time, timedelta
@@ -130,9 +129,3 @@ def _cell(value: Any) -> str:
     if value is None:
         return "[dim]NULL[/dim]"
     return escape(str(json_value(value)))
-
-
-def to_csv_string(table: pa.Table) -> str:
-    buf = io.StringIO()
-    write_text(table, "csv", buf)
-    return buf.getvalue()
