@@ -1,4 +1,5 @@
-"""Benchmark harness entry point: ``python -m benchmarks.harness.run --scale tiny``.
+"""The benchmark harness, run as ``python -m benchmarks.harness --scale tiny`` from the
+repository root.
 
 Builds the usage-billing dataset in a throwaway PostgreSQL (or --pg-uri), then runs every
 query of ``workload.QUERIES`` in each mode: meterql direct, meterql sync, native PostgreSQL
@@ -256,9 +257,13 @@ def check_answers(results: dict) -> list[str]:
 # -- main ------------------------------------------------------------------------------------
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="meterql bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", choices=["tiny", *data.SCALES_GB], default="tiny")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs per query after a warm-up")
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.harness",
+                                 description=__doc__.split("\n\n")[1])
+    ap.add_argument("--scale", choices=["tiny", *data.SCALES_GB], default="tiny",
+                    help="PostgreSQL data size to generate and measure (default: tiny)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs per query and mode after a warm-up; medians are reported "
+                    "(default: 3)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results.json + report.md (default docs/benchmarks/SCALE; tiny: a temp "
                     "dir)")
@@ -298,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     own_work = args.work is None
     work = args.work or Path(tempfile.mkdtemp(prefix="meterql-bench-work-"))
     work.mkdir(parents=True, exist_ok=True)
-    command = "meterql bench " + " ".join(redact(a) for a in (
+    command = "python -m benchmarks.harness " + " ".join(redact(a) for a in (
         argv if argv is not None else sys.argv[1:]))
     res: dict = {"command": command, "scale": args.scale, "runs": args.runs,
                  "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     runs = load(args.dir)
     if not runs:
-        raise SystemExit(f"no <scale>/results.json under {args.dir}: run meterql bench first")
+        raise SystemExit(f"no <scale>/results.json under {args.dir}: "
+                         "run python -m benchmarks.harness first")
     meds = medians(runs)
     (args.dir / "scales.md").write_text(markdown(runs, meds, charts(runs, meds, args.dir)))
     print(f"wrote {args.dir / 'scales.md'}")
