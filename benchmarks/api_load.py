@@ -8,7 +8,7 @@ Run from the repo root (about 1-2 minutes with the defaults on 2 cores):
 Data (deterministic, hash-based so DuckDB's threads cannot change it): a DuckDB file with
 ``events`` (``--rows`` rows: customer_id VARCHAR 'c0'..'c999', ts TIMESTAMPTZ evenly over
 2026-09-01..2026-12-01 UTC, qty DECIMAL(18,6) in [0, 1000)). With ``--postgres`` the same rows are
-copied into a throwaway PostgreSQL (tests/support/pgcluster.py) ``public.events`` with an index on
+copied into a throwaway PostgreSQL (devtools/pgcluster.py) ``public.events`` with an index on
 (customer_id, ts), and the workspace's source is that PostgreSQL instead of the DuckDB file.
 
 Setup: a workspace in a temp folder with the source ``src``, the aggregate ``usage_qty``
@@ -446,7 +446,7 @@ def main() -> None:
             report["setup_s"] = {"duckdb_file": time.perf_counter() - t0}
             env = dict(os.environ)
             if args.postgres:
-                from tests.support.pgcluster import PostgresCluster
+                from devtools.pgcluster import PostgresCluster
 
                 pg = stack.enter_context(PostgresCluster())
                 report["setup_s"].update(load_postgres(pg, duck_path, work))

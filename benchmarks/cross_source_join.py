@@ -7,7 +7,7 @@ Run from the repo root (takes about a minute with the defaults on 2 cores):
 
 What it does, in one process and one run:
 
-1. Starts a throwaway PostgreSQL (tests/support/pgcluster.py) and creates ``public.events``
+1. Starts a throwaway PostgreSQL (devtools/pgcluster.py) and creates ``public.events``
    (``--rows`` rows: id bigint pk, customer_id int, meter text, ts timestamptz rising over 2026,
    quantity numeric(18,6)) server-side with ``INSERT ... SELECT ... FROM generate_series``
    (deterministic: ``setseed``), an index on (customer_id, ts), VACUUM ANALYZE; and a SQLite file
@@ -74,7 +74,7 @@ import sqlglot  # noqa: E402
 from sqlglot import exp  # noqa: E402
 
 import meterql  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from devtools.pgcluster import PostgresCluster  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402

@@ -31,7 +31,7 @@ import pyarrow.compute as pc  # noqa: E402
 from _common import RESULTS, machine  # noqa: E402
 from planner import load_postgres  # noqa: E402
 
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from devtools.pgcluster import PostgresCluster  # noqa: E402
 
 COLUMNS = (
     'SELECT "customer_id", "ts", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events"'

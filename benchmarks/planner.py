@@ -4,7 +4,7 @@ Run from the repo root (about 3 minutes with the defaults on 2 cores, 1 of them 
 
     .venv/bin/python benchmarks/planner.py [--rows 10000000] [--runs 5]
 
-Data (deterministic): a throwaway PostgreSQL (tests/support/pgcluster.py) with ``public.events``
+Data (deterministic): a throwaway PostgreSQL (devtools/pgcluster.py) with ``public.events``
 (``--rows`` rows: id bigint pk, customer_id int skewed toward low ids over 100,000 customers,
 meter text, ts timestamptz rising over 2026 with up to 1 h of jitter, quantity numeric(18,6)),
 made server-side with ``INSERT ... SELECT ... FROM generate_series`` after ``setseed``, an index
@@ -74,7 +74,7 @@ from _common import (  # noqa: E402
 )
 
 import meterql  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from devtools.pgcluster import PostgresCluster  # noqa: E402
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 CUSTOMERS = 100_000  # customer ids in events; the SQLite table holds ids 1..1000

@@ -4,7 +4,7 @@ Run from the repo root (about 6 minutes with the defaults on 2 cores, 1 of them 
 
     .venv/bin/python benchmarks/sync.py [--rows 10000000] [--runs 3]
 
-Data: a throwaway PostgreSQL (tests/support/pgcluster.py) with two databases holding the same
+Data: a throwaway PostgreSQL (devtools/pgcluster.py) with two databases holding the same
 ``public.events`` schema and generator as planner.py (``load_postgres``: id bigint pk,
 customer_id int, meter text, ts timestamptz, quantity numeric(18,6)): ``bench`` with ``--rows``
 rows and ``small`` with ``--small-rows`` rows (1,000,000; at most --rows / 10). Autovacuum is
@@ -79,8 +79,8 @@ from _common import (  # noqa: E402
 from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
 
 import meterql  # noqa: E402
+from devtools.pgcluster import PostgresCluster  # noqa: E402
 from meterql.sync.runner import _whole_row_groups  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 DUCKPG_VENV = HERE / ".venv-duckpg"
@@ -267,7 +267,7 @@ class Bench:
             db: f"postgresql://{pg.user}:env:{PW_ENV}@{pg.host}:{pg.port}/{db}"
             for db in ("bench", "small")
         }
-        self.env = {**pg._env(), "PGPASSWORD": pg.password}
+        self.env = pg.client_env()
 
     def timed(self, fn: Callable[[Window], dict]) -> dict:
         """Wait for a quiet machine, then run ``fn``, which brackets its timed section with
@@ -281,7 +281,7 @@ class Bench:
 
     # -- (1) initial-sync paths ------------------------------------------------------------
     def copy_psql(self, win: Window, sql: str = COPY_SQL) -> dict:
-        cmd = self.pg._psql_cmd("bench", "-c", sql)
+        cmd = self.pg.psql_command("bench", "-c", sql)
         win.start()
         subprocess.run(cmd, env=self.env, stdout=subprocess.DEVNULL, check=True)
         win.stop()

@@ -113,7 +113,7 @@ def test_switching_modes_keeps_the_sql_and_the_answer(synced, pg_cluster):
 
 
 def test_source_down_keeps_the_last_replica(pg_cluster, tmp_path):
-    from tests.support.pgcluster import PostgresCluster
+    from devtools.pgcluster import PostgresCluster
 
     with PostgresCluster() as private:
         private.create_database("down")

@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             conninfo = (f"host={u.hostname} port={u.port or 5432} user={u.username} "
                         f"dbname={u.path.lstrip('/')}")
         else:
-            from tests.support.pgcluster import PostgresCluster
+            from devtools.pgcluster import PostgresCluster
             cluster = PostgresCluster(keep_dir=args.pg_dir).start()
             db = "bench" if args.pg_dir is None else f"bench_{args.scale}"
             cluster.create_database(db, exist_ok=True)
