@@ -80,7 +80,7 @@ from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
 
 import meterql  # noqa: E402
 from devtools.pgcluster import PostgresCluster  # noqa: E402
-from meterql.sync.runner import _whole_row_groups  # noqa: E402
+from meterql.sync.runner import whole_row_groups  # noqa: E402
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 DUCKPG_VENV = HERE / ".venv-duckpg"
@@ -532,7 +532,7 @@ class Bench:
                     duck.execute("BEGIN TRANSACTION")
                     duck.execute(f"CREATE TABLE events ({cols})")
                     with connector.stream(scan.sql, schema=scan.schema) as raw:
-                        batches = _whole_row_groups(raw) if whole_groups else raw
+                        batches = whole_row_groups(raw) if whole_groups else raw
                         reader = pa.RecordBatchReader.from_batches(  # noqa: F841 - scanned below
                             raw.schema, (batch_rows.append(b.num_rows) or b for b in batches))
                         duck.execute("INSERT INTO events SELECT * FROM reader")
