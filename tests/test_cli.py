@@ -319,3 +319,18 @@ def test_cli_modules_import_no_private_name_and_not_the_root():
             if node.module == "meterql.cli.root" and path.name != "__init__.py":
                 problems.append(f"{path.name}: imports the root")
     assert not problems, problems
+
+
+def test_the_installed_package_imports_nothing_of_the_checkout():
+    """benchmarks/, devtools/ and tests/ are not in the wheel: meterql must not import them."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "meterql"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(package)}: {n}" for n in names
+                      if n.split(".")[0] in ("benchmarks", "devtools", "tests")]
+    assert not found, found
