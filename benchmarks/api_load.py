@@ -2,13 +2,13 @@
 
 Run from the repo root (about 1-2 minutes with the defaults on 2 cores):
 
-    .venv/bin/python benchmarks/api_load.py [--requests 200] [--concurrency 8] [--runs 3]
+    .venv/bin/python -m benchmarks.api_load [--requests 200] [--concurrency 8] [--runs 3]
                                             [--rows 1000000] [--postgres]
 
 Data (deterministic, hash-based so DuckDB's threads cannot change it): a DuckDB file with
 ``events`` (``--rows`` rows: customer_id VARCHAR 'c0'..'c999', ts TIMESTAMPTZ evenly over
 2026-09-01..2026-12-01 UTC, qty DECIMAL(18,6) in [0, 1000)). With ``--postgres`` the same rows are
-copied into a throwaway PostgreSQL (tests/support/pgcluster.py) ``public.events`` with an index on
+copied into a throwaway PostgreSQL (devtools/pgcluster.py) ``public.events`` with an index on
 (customer_id, ts), and the workspace's source is that PostgreSQL instead of the DuckDB file.
 
 Setup: a workspace in a temp folder with the source ``src``, the aggregate ``usage_qty``
@@ -61,13 +61,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import duckdb
+import httpx
 
-import duckdb  # noqa: E402
-import httpx  # noqa: E402
-from _common import (  # noqa: E402
+import meterql
+from benchmarks.common import (
     RESULTS,
     CpuWatch,
     dist_version,
@@ -75,7 +73,7 @@ from _common import (  # noqa: E402
     git,
     machine,
 )
-from _http import (  # noqa: E402
+from benchmarks.http_load import (
     free_port,
     latency_summary,
     med,
@@ -84,9 +82,7 @@ from _http import (  # noqa: E402
     timed_threads,
     wait_healthy,
 )
-
-import meterql  # noqa: E402
-from meterql.server.keys import create_key  # noqa: E402
+from meterql.server.keys import create_key
 
 CUSTOMERS = 1_000
 AGGREGATE = "usage_qty"
@@ -374,7 +370,8 @@ def print_report(report: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.api_load",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--requests", type=int, default=200, help="requests per load phase")
     ap.add_argument("--concurrency", type=int, default=8, help="concurrent connections")
@@ -414,7 +411,7 @@ def main() -> None:
     report: dict = {
         "benchmark": "api_load",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "benchmarks/api_load.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "-m", "benchmarks.api_load", *sys.argv[1:]]),
         "machine": machine(),
         "params": {
             "rows": args.rows,
@@ -446,7 +443,7 @@ def main() -> None:
             report["setup_s"] = {"duckdb_file": time.perf_counter() - t0}
             env = dict(os.environ)
             if args.postgres:
-                from tests.support.pgcluster import PostgresCluster
+                from devtools.pgcluster import PostgresCluster
 
                 pg = stack.enter_context(PostgresCluster())
                 report["setup_s"].update(load_postgres(pg, duck_path, work))

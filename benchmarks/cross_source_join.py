@@ -3,11 +3,11 @@ against the same SQL run natively in DuckDB over the same data loaded locally.
 
 Run from the repo root (takes about a minute with the defaults on 2 cores):
 
-    .venv/bin/python benchmarks/cross_source_join.py [--rows 1000000] [--runs 5]
+    .venv/bin/python -m benchmarks.cross_source_join [--rows 1000000] [--runs 5]
 
 What it does, in one process and one run:
 
-1. Starts a throwaway PostgreSQL (tests/support/pgcluster.py) and creates ``public.events``
+1. Starts a throwaway PostgreSQL (devtools/pgcluster.py) and creates ``public.events``
    (``--rows`` rows: id bigint pk, customer_id int, meter text, ts timestamptz rising over 2026,
    quantity numeric(18,6)) server-side with ``INSERT ... SELECT ... FROM generate_series``
    (deterministic: ``setseed``), an index on (customer_id, ts), VACUUM ANALYZE; and a SQLite file
@@ -62,30 +62,25 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import adbc_driver_postgresql.dbapi as adbc_pg
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
 
-import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
-import adbc_driver_sqlite.dbapi as adbc_sqlite  # noqa: E402
-import duckdb  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-import sqlglot  # noqa: E402
-from sqlglot import exp  # noqa: E402
-
-import meterql  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+import meterql
+from benchmarks.common import (
+    RESULTS,
     CpuWatch,
     fmt_bytes,
     machine,
     versions,
 )
-from _common import postmaster_pid as _postmaster_pid  # noqa: E402
+from benchmarks.common import postmaster_pid as _postmaster_pid
+from devtools.pgcluster import PostgresCluster
 
-RESULTS = ROOT / "benchmarks" / "results"
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 
 PLANS = ["free", "starter", "pro", "enterprise"]
@@ -594,7 +589,8 @@ def print_report(report: dict) -> None:
 
 def main() -> None:
     global WATCH, WAIT_IDLE_S
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.cross_source_join",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="events in PostgreSQL")
     ap.add_argument("--runs", type=int, default=5, help="timed runs after 1 warm-up")
     ap.add_argument("--queries", default=",".join(QUERIES), help="comma-separated query names")
@@ -625,7 +621,8 @@ def main() -> None:
     report: dict = {
         "benchmark": "cross_source_join",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "benchmarks/cross_source_join.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "-m", "benchmarks.cross_source_join",
+                             *sys.argv[1:]]),
         "machine": machine(),
         "params": {"rows": args.rows, "runs": args.runs, "wait_idle_s": args.wait_idle},
         "queries": {},

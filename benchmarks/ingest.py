@@ -2,7 +2,7 @@
 
 Run from the repo root (about 1-3 minutes with the defaults on 2 cores):
 
-    .venv/bin/python benchmarks/ingest.py [--events 200000] [--batch-size 1000]
+    .venv/bin/python -m benchmarks.ingest [--events 200000] [--batch-size 1000]
                                           [--batch-concurrency 4] [--single 5000]
                                           [--single-concurrency 16] [--runs 3]
                                           [--profile-phase auto|batch|single] [--no-profile]
@@ -19,7 +19,7 @@ loopback port. After /v1/health answers:
 (c) client ceiling: ``--single`` requests of ``GET /v1/health`` over ``--single-concurrency``
     connections, in requests/s: what the client and the HTTP stack allow with no work behind.
 
-The client (``bounded_load`` in ``_http.py``) is a lean asyncio loop (uvloop) in this process:
+The client (``bounded_load`` in ``http_load.py``) is a lean asyncio loop (uvloop) in this process:
 one keep-alive HTTP/1.1 connection per unit of concurrency, each with one request in flight at
 a time (no pipelining), requests encoded up front, responses parsed by httptools; the
 connections are opened (and each sends one ``GET /v1/health``) before the timed window.
@@ -63,14 +63,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import httptools
+import httpx
 
-import httptools  # noqa: E402
-import httpx  # noqa: E402
-from _common import RESULTS, CpuWatch, dist_version, finish_report, git, machine  # noqa: E402
-from _http import (  # noqa: E402
+import meterql
+from benchmarks.common import RESULTS, ROOT, CpuWatch, dist_version, finish_report, git, machine
+from benchmarks.http_load import (
     bounded_load,
     free_port,
     http_request,
@@ -81,10 +79,8 @@ from _http import (  # noqa: E402
     uvloop,
     wait_healthy,
 )
-from _http import serve as http_serve  # noqa: E402
-
-import meterql  # noqa: E402
-from meterql.server.keys import create_key  # noqa: E402
+from benchmarks.http_load import serve as http_serve
+from meterql.server.keys import create_key
 
 CUSTOMERS = 1_000
 TARGETS = {"batch_events_per_s": 100_000.0, "single_events_per_s": 2_000.0}
@@ -435,7 +431,8 @@ def print_report(report: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.ingest",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200_000, help="events per batch run")
     ap.add_argument("--batch-size", type=int, default=1_000, help="events per NDJSON request")
     ap.add_argument("--batch-concurrency", type=int, default=4)
@@ -466,7 +463,7 @@ def main() -> None:
     report: dict = {
         "benchmark": "ingest",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "benchmarks/ingest.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "-m", "benchmarks.ingest", *sys.argv[1:]]),
         "machine": machine(),
         "versions": bench_versions(),
         "params": {

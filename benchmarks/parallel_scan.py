@@ -6,7 +6,7 @@ ranges read concurrently over N connections that share one exported snapshot (so
 see exactly the rows one connection would). Medians of --runs after a warm-up; the rows are
 checked to be the same.
 
-    .venv/bin/python benchmarks/parallel_scan.py [--rows 10000000] [--runs 5] [--streams 2]
+    .venv/bin/python -m benchmarks.parallel_scan [--rows 10000000] [--runs 5] [--streams 2]
 
 Writes benchmarks/results/parallel_scan.json.
 """
@@ -17,21 +17,16 @@ import argparse
 import contextlib
 import json
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import adbc_driver_postgresql.dbapi as adbc_pg
+import pyarrow as pa
+import pyarrow.compute as pc
 
-import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-from _common import RESULTS, machine  # noqa: E402
-from planner import load_postgres  # noqa: E402
-
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from benchmarks.common import RESULTS, machine
+from benchmarks.planner import load_postgres
+from devtools.pgcluster import PostgresCluster
 
 COLUMNS = (
     'SELECT "customer_id", "ts", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events"'
@@ -100,7 +95,8 @@ def timed(fn, runs: int) -> tuple[dict, pa.Table]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.parallel_scan",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--streams", type=int, default=2)

@@ -2,9 +2,9 @@
 
 Run from the repo root (about 3 minutes with the defaults on 2 cores, 1 of them loading):
 
-    .venv/bin/python benchmarks/planner.py [--rows 10000000] [--runs 5]
+    .venv/bin/python -m benchmarks.planner [--rows 10000000] [--runs 5]
 
-Data (deterministic): a throwaway PostgreSQL (tests/support/pgcluster.py) with ``public.events``
+Data (deterministic): a throwaway PostgreSQL (devtools/pgcluster.py) with ``public.events``
 (``--rows`` rows: id bigint pk, customer_id int skewed toward low ids over 100,000 customers,
 meter text, ts timestamptz rising over 2026 with up to 1 h of jitter, quantity numeric(18,6)),
 made server-side with ``INSERT ... SELECT ... FROM generate_series`` after ``setseed``, an index
@@ -56,14 +56,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import adbc_driver_postgresql.dbapi as adbc_pg
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import pyarrow as pa
 
-import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
-import adbc_driver_sqlite.dbapi as adbc_sqlite  # noqa: E402
-import pyarrow as pa  # noqa: E402
-from _common import (  # noqa: E402
+import meterql
+from benchmarks.common import (
     RESULTS,
     CpuWatch,
     finish_report,
@@ -72,9 +70,7 @@ from _common import (  # noqa: E402
     postmaster_pid,
     versions,
 )
-
-import meterql  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from devtools.pgcluster import PostgresCluster
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 CUSTOMERS = 100_000  # customer ids in events; the SQLite table holds ids 1..1000
@@ -430,7 +426,7 @@ def attribute_selective(ws, conn, runs: int, inner: int) -> dict:
 
     Uses meterql's internals (benchmark only); if they moved, the ladder is skipped.
     """
-    from meterql.engine.execute import QueryControl, _read_capped
+    from meterql.engine import QueryControl
 
     params = {"c": CUSTOMER, **MONTH}
     plan = ws.engine.plan(SELECTIVE)[0]
@@ -452,7 +448,8 @@ def attribute_selective(ws, conn, runs: int, inner: int) -> dict:
 
     def connector_typed():
         with connector.stream(frag.sql, values, schema=schema) as reader:
-            return _read_capped(reader, None)[0]
+            # batch by batch from Python, as the executor reads a fragment without a row cap
+            return pa.Table.from_batches(list(reader), reader.schema)
 
     def executor_no_timer():
         return executor.run(plan, params, QueryControl(None), None).table
@@ -729,7 +726,8 @@ def print_report(report: dict) -> None:
 
 def main() -> None:
     global WATCH, WAIT_IDLE_S
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.planner",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000, help="events in PostgreSQL")
     ap.add_argument("--runs", type=int, default=5, help="timed runs after 1 warm-up")
     ap.add_argument("--inner", type=int, default=200, help="(a): calls per path in one run")
@@ -755,7 +753,7 @@ def main() -> None:
     report: dict = {
         "benchmark": "planner",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "benchmarks/planner.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "-m", "benchmarks.planner", *sys.argv[1:]]),
         "machine": machine(),
         "params": {
             "rows": args.rows,

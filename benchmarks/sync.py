@@ -2,9 +2,9 @@
 
 Run from the repo root (about 6 minutes with the defaults on 2 cores, 1 of them loading):
 
-    .venv/bin/python benchmarks/sync.py [--rows 10000000] [--runs 3]
+    .venv/bin/python -m benchmarks.sync [--rows 10000000] [--runs 3]
 
-Data: a throwaway PostgreSQL (tests/support/pgcluster.py) with two databases holding the same
+Data: a throwaway PostgreSQL (devtools/pgcluster.py) with two databases holding the same
 ``public.events`` schema and generator as planner.py (``load_postgres``: id bigint pk,
 customer_id int, meter text, ts timestamptz, quantity numeric(18,6)): ``bench`` with ``--rows``
 rows and ``small`` with ``--small-rows`` rows (1,000,000; at most --rows / 10). Autovacuum is
@@ -17,7 +17,7 @@ off on both tables so that it does not run in the middle of a measurement.
     - COPY: ``psql -c "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)" > /dev/null``,
       one connection: the single-stream physical limit;
     - DuckDB's postgres extension: ``ATTACH`` + ``CREATE TABLE AS SELECT * FROM pg.public.events``
-      + ``CHECKPOINT`` into a new DuckDB file, run by ``_duckpg.py`` in an isolated venv
+      + ``CHECKPOINT`` into a new DuckDB file, run by ``duckpg_copy.py`` in an isolated venv
       (benchmarks/.venv-duckpg: duckdb 1.5.5 + duckdb-extension-postgres 1.5.5, created by this
       script when missing; DuckDB cannot download extensions here and the extension refuses
       DuckDB 2.x);
@@ -60,15 +60,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+import adbc_driver_postgresql.dbapi as adbc_pg
+import duckdb
 
-import adbc_driver_postgresql.dbapi as adbc_pg  # noqa: E402
-import duckdb  # noqa: E402
-from _common import (  # noqa: E402
+import meterql
+from benchmarks import duckpg
+from benchmarks.common import (
     RESULTS,
+    ROOT,
     CpuWatch,
     finish_report,
     fmt_bytes,
@@ -76,15 +75,11 @@ from _common import (  # noqa: E402
     postmaster_pid,
     versions,
 )
-from planner import CUSTOMERS, METERS, load_postgres  # noqa: E402
-
-import meterql  # noqa: E402
-from meterql.sync.runner import _whole_row_groups  # noqa: E402
-from tests.support.pgcluster import PostgresCluster  # noqa: E402
+from benchmarks.planner import CUSTOMERS, METERS, load_postgres
+from devtools.pgcluster import PostgresCluster
+from meterql.sync.runner import whole_row_groups
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
-DUCKPG_VENV = HERE / ".venv-duckpg"
-DUCKPG_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres==1.5.5"]
 COPY_SQL = "COPY (SELECT * FROM public.events) TO STDOUT (FORMAT binary)"
 CHECK_SQL = "SELECT count(*), sum(quantity) FROM public.events"
 
@@ -110,25 +105,6 @@ class _Database:
 
     def run_sql(self, sql: str, dbname: str = "postgres", **kw) -> str:
         return self.pg.run_sql(sql, dbname=self.name, **kw)
-
-
-def ensure_duckpg_venv(path: Path) -> Path:
-    """The isolated venv with duckdb 1.5.5 and its postgres extension; made once."""
-    python = path / "bin" / "python"
-    probe = [str(python), "-c",
-             "import duckdb, duckdb_extension_postgres; print(duckdb.__version__)"]
-    if python.exists():
-        done = subprocess.run(probe, capture_output=True, text=True, check=False)
-        if done.returncode == 0 and done.stdout.strip() == "1.5.5":
-            return python
-    print(f"creating {path} ({' '.join(DUCKPG_PINS)}) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *DUCKPG_PINS],
-        check=True,
-    )
-    subprocess.run(probe, check=True, capture_output=True)
-    return python
 
 
 def insert_delta(pg: PostgresCluster, db: str, lo: int, hi: int) -> float:
@@ -267,7 +243,7 @@ class Bench:
             db: f"postgresql://{pg.user}:env:{PW_ENV}@{pg.host}:{pg.port}/{db}"
             for db in ("bench", "small")
         }
-        self.env = {**pg._env(), "PGPASSWORD": pg.password}
+        self.env = pg.client_env()
 
     def timed(self, fn: Callable[[Window], dict]) -> dict:
         """Wait for a quiet machine, then run ``fn``, which brackets its timed section with
@@ -281,7 +257,7 @@ class Bench:
 
     # -- (1) initial-sync paths ------------------------------------------------------------
     def copy_psql(self, win: Window, sql: str = COPY_SQL) -> dict:
-        cmd = self.pg._psql_cmd("bench", "-c", sql)
+        cmd = self.pg.psql_command("bench", "-c", sql)
         win.start()
         subprocess.run(cmd, env=self.env, stdout=subprocess.DEVNULL, check=True)
         win.stop()
@@ -295,22 +271,22 @@ class Bench:
             p.unlink(missing_ok=True)
         pg = self.pg
         conninfo = f"host={pg.host} port={pg.port} user={pg.user} dbname=bench"
-        cmd = [str(python), str(HERE / "_duckpg.py"), "--conninfo", conninfo,
-               "--out", str(out), "--ext-dir", str(DUCKPG_VENV / "duckdb-extensions")]
+        cmd = duckpg.worker_command(python, "benchmarks.duckpg_copy", "--conninfo", conninfo,
+                                    "--out", str(out), "--ext-dir", str(duckpg.EXTENSION_DIR))
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, cwd=ROOT)
         try:
             assert proc.stdin is not None and proc.stdout is not None
             ready = proc.stdout.readline().strip()
             if ready != "ready":
-                raise RuntimeError(f"_duckpg.py: {ready!r}\n{proc.stderr.read()}")
+                raise RuntimeError(f"duckpg_copy: {ready!r}\n{proc.stderr.read()}")
             win.start()
             proc.stdin.write("go\n")
             proc.stdin.flush()
             line = proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"_duckpg.py failed:\n{proc.stderr.read()}")
+                raise RuntimeError(f"duckpg_copy failed:\n{proc.stderr.read()}")
             res = json.loads(line)
             win.stop(extra_client_s=res["process_cpu_s"])
             res |= json.loads(proc.stdout.readline())
@@ -383,7 +359,7 @@ class Bench:
         args = self.args
         self.truth = source_truth(self.pg, "bench")
         self.last_home: Path | None = None
-        python = ensure_duckpg_venv(DUCKPG_VENV)
+        python = duckpg.ensure_venv()
         paths: dict[str, Callable[[Window, str], dict]] = {
             "meterql": self.meterql_initial,
             "duckdb_postgres_ext": lambda win, run: self.duckdb_ext(win, python),
@@ -479,16 +455,19 @@ class Bench:
     def ladder_initial(self) -> dict:
         """Partial paths of meterql's initial sync, each timed once (CPU split too), so that
         each step's difference is its cost. Uses meterql's internals (benchmark only)."""
+        from meterql.connectors import connector_for
         from meterql.dialects import dialect_for
         from meterql.engine.rules.scans import scan_select
 
         steps: dict[str, dict] = {}
         home = self.work / "ws-ladder"
         shutil.rmtree(home, ignore_errors=True)
-        with meterql.connect(home) as ws:
+        with meterql.connect(home) as ws, contextlib.ExitStack() as owned:
             ws.add_source("pg", self.uri["bench"], mode="sync")
             table = ws.catalog.table("pg.public.events")
-            connector = ws._connector("pg")
+            # the benchmark's own connector of the source, as a sync makes one
+            connector = owned.enter_context(contextlib.closing(connector_for(ws.source("pg"))))
+            connector.introspect()  # opens its pooled connection before the timed steps
             scan = scan_select(table, list(table.columns), dialect_for("postgres"))
             steps["sql"] = {"meterql_scan_sql": scan.sql}
 
@@ -532,7 +511,7 @@ class Bench:
                     duck.execute("BEGIN TRANSACTION")
                     duck.execute(f"CREATE TABLE events ({cols})")
                     with connector.stream(scan.sql, schema=scan.schema) as raw:
-                        batches = _whole_row_groups(raw) if whole_groups else raw
+                        batches = whole_row_groups(raw) if whole_groups else raw
                         reader = pa.RecordBatchReader.from_batches(  # noqa: F841 - scanned below
                             raw.schema, (batch_rows.append(b.num_rows) or b for b in batches))
                         duck.execute("INSERT INTO events SELECT * FROM reader")
@@ -574,11 +553,12 @@ class Bench:
         scales with the table. Uses meterql's internals (benchmark only)."""
         from sqlglot import exp
 
+        from meterql.connectors import connector_for
         from meterql.dialects import dialect_for
         from meterql.engine.rules.scans import scan_select
 
         steps: dict[str, dict] = {}
-        with meterql.connect(self.ws_home) as ws:
+        with meterql.connect(self.ws_home) as ws, contextlib.ExitStack() as owned:
             duck = ws.engine.duck.cursor()
             for name in ("small", "pg"):
                 target = f'"{name}"."public"."events"'
@@ -593,9 +573,10 @@ class Bench:
                         times.append(time.perf_counter() - t0)
                     t[label] = statistics.median(times)
 
-                ws._connector(name).introspect()  # opens the pooled connection
-                clock("introspect source (warm)",
-                      lambda name=name: ws._connector(name).introspect())
+                connector = owned.enter_context(
+                    contextlib.closing(connector_for(ws.source(name))))
+                connector.introspect()  # opens the pooled connection
+                clock("introspect source (warm)", connector.introspect)
                 clock("replica max(id)", lambda target=target: duck.execute(
                     f"SELECT max(id) FROM {target}").fetchall())
                 clock("replica count(*)", lambda target=target: duck.execute(
@@ -612,9 +593,9 @@ class Bench:
                 id_ge = exp.GTE(this=exp.column("id"), expression=exp.Placeholder(this="cursor"))
                 scan = scan_select(table, list(table.columns), dialect_for("postgres"), [id_ge])
 
-                def source_read(name=name, last=last, scan=scan) -> None:
+                def source_read(connector=connector, last=last, scan=scan) -> None:
                     low = last - self.args.delta
-                    with ws._connector(name).stream(scan.sql, [low], schema=scan.schema) as r:
+                    with connector.stream(scan.sql, [low], schema=scan.schema) as r:
                         r.read_all()
 
                 clock("read the window via the connector (warm, conformed)", source_read)
@@ -785,7 +766,8 @@ def print_report(report: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.sync",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=10_000_000, help="rows of the big table")
     ap.add_argument("--small-rows", type=int, default=1_000_000,
                     help="rows of the small table for (2); at most --rows / 10")
@@ -805,7 +787,7 @@ def main() -> None:
     report: dict = {
         "benchmark": "sync",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join([".venv/bin/python", "benchmarks/sync.py", *sys.argv[1:]]),
+        "command": " ".join([".venv/bin/python", "-m", "benchmarks.sync", *sys.argv[1:]]),
         "machine": machine(),
         "params": {k: v for k, v in vars(args).items() if k not in ("output",)},
         "targets": TARGETS,

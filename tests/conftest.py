@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from tests.support.pgcluster import PostgresCluster, postgres_available
+from devtools.pgcluster import PostgresCluster, postgres_available
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""`meterql bench` end to end at a tiny scale: it runs, every mode agrees with native DuckDB,
-it writes its results and report, and with --pg-dir a second run reuses the loaded data."""
+"""The benchmark harness (`python -m benchmarks.harness`, from the repository root) end to end
+at a tiny scale: it runs, every mode agrees with native DuckDB, it writes its results and
+report, and with --pg-dir a second run reuses the loaded data."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-METERQL = str(Path(sys.executable).parent / "meterql")
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(out: Path, *extra: str) -> dict:
-    proc = subprocess.run([METERQL, "bench", "--scale", "tiny", "--runs", "1", "--out",
-                           str(out), *extra], capture_output=True, text=True, timeout=600,
-                          cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.harness", "--scale", "tiny",
+                           "--runs", "1", "--out", str(out), *extra], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((out / "results.json").read_text())
 
@@ -43,6 +43,7 @@ def test_bench_runs_at_a_tiny_scale_and_reuses_a_kept_cluster(tmp_path):
         assert first["freshness"]["sync_s"] >= first["incremental_sync"]["seconds"]
         rss = first["peak_rss_bytes"]
         assert rss["before_meterql"] <= rss["meterql_direct"] <= rss["meterql_sync"]
+        assert first["command"].startswith("python -m benchmarks.harness --scale tiny")
         report = (tmp_path / "a" / "report.md").read_text()
         assert "meterql direct" in report and "Freshness lag" in report
         assert (pg_dir / "data" / "PG_VERSION").exists()  # kept after the run

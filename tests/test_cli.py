@@ -290,3 +290,47 @@ def test_rows_and_load_refuse_extra_decimal_places_unless_rounded(files, tmp_pat
     assert summed.output.splitlines() == ["s", "3.51"]
     bad_type = run(files, "load", str(bills), "--table", "other", "--column", "amount:MONEY(2")
     assert bad_type.exit_code == 1 and "is not a column type" in bad_type.stderr
+
+
+def test_python_m_meterql_has_every_command(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "meterql", "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.split()[0] for line in proc.stdout.split("Commands:")[1].splitlines()
+              if line.startswith("  ")}
+    assert listed == set(main.commands)
+    assert "bench" not in listed  # benchmarks run from a checkout: python -m benchmarks.harness
+
+
+def test_cli_modules_import_no_private_name_and_not_the_root():
+    """Command modules share only public helpers, and the root adds them (never the reverse)."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[1] / "meterql" / "cli"
+    problems = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith(
+                    "meterql"):
+                continue
+            private = [a.name for a in node.names if a.name.startswith("_")]
+            if private:
+                problems.append(f"{path.name}: {node.module} {private}")
+            if node.module == "meterql.cli.root" and path.name != "__init__.py":
+                problems.append(f"{path.name}: imports the root")
+    assert not problems, problems
+
+
+def test_the_installed_package_imports_nothing_of_the_checkout():
+    """benchmarks/, devtools/ and tests/ are not in the wheel: meterql must not import them."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "meterql"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.relative_to(package)}: {n}" for n in names
+                      if n.split(".")[0] in ("benchmarks", "devtools", "tests")]
+    assert not found, found

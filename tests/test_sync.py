@@ -113,7 +113,7 @@ def test_switching_modes_keeps_the_sql_and_the_answer(synced, pg_cluster):
 
 
 def test_source_down_keeps_the_last_replica(pg_cluster, tmp_path):
-    from tests.support.pgcluster import PostgresCluster
+    from devtools.pgcluster import PostgresCluster
 
     with PostgresCluster() as private:
         private.create_database("down")
@@ -247,7 +247,7 @@ def test_watermarks_are_a_table_sql_can_read(synced):
 def test_rows_reach_duckdb_in_whole_row_groups():
     import pyarrow as pa
 
-    from meterql.sync.runner import _whole_row_groups
+    from meterql.sync.runner import whole_row_groups
 
     schema = pa.schema([("a", pa.int64())])
     sizes = [100, 250, 7, 0, 300]
@@ -256,7 +256,7 @@ def test_rows_reach_duckdb_in_whole_row_groups():
         batches.append(pa.record_batch([pa.array(range(start, start + n), pa.int64())],
                                        schema=schema))
         start += n
-    out = list(_whole_row_groups(pa.RecordBatchReader.from_batches(schema, batches), size=128))
+    out = list(whole_row_groups(pa.RecordBatchReader.from_batches(schema, batches), size=128))
     assert [b.num_rows % 128 for b in out[:-1]] == [0] * (len(out) - 1)
     assert pa.Table.from_batches(out).column("a").to_pylist() == list(range(sum(sizes)))
 

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 import meterql
+from devtools.pgcluster import PostgresCluster
 from meterql.errors import (
     QueryCancelledError,
     QueryError,
@@ -29,7 +30,6 @@ from meterql.errors import (
     WorkspaceError,
 )
 from meterql.workspace import DEFAULT_HOME, default_home
-from tests.support.pgcluster import PostgresCluster
 from tests.support.waiting import meterql_backends, sleeping_backends, wait_until
 
 # -- helpers -----------------------------------------------------------------------------------

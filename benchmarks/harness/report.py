@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks._common import fmt_bytes
+from benchmarks.common import fmt_bytes
 
 LABELS = {
     "meterql_direct": "meterql direct",

@@ -1,4 +1,5 @@
-"""Benchmark harness entry point: ``python -m benchmarks.harness.run --scale tiny``.
+"""The benchmark harness, run as ``python -m benchmarks.harness --scale tiny`` from the
+repository root.
 
 Builds the usage-billing dataset in a throwaway PostgreSQL (or --pg-uri), then runs every
 query of ``workload.QUERIES`` in each mode: meterql direct, meterql sync, native PostgreSQL
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -22,21 +24,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import duckdb
 
-import json  # noqa: E402
+import meterql
+from benchmarks import duckpg
+from benchmarks.common import ROOT, machine, versions
+from benchmarks.harness import answers, data, report
+from benchmarks.harness.workload import QUERIES, sql_for
 
-import adbc_driver_sqlite.dbapi as adbc_sqlite  # noqa: E402
-import duckdb  # noqa: E402
-
-import meterql  # noqa: E402
-from benchmarks._common import machine, versions  # noqa: E402
-from benchmarks.harness import _norm, data, report  # noqa: E402
-from benchmarks.harness.workload import QUERIES, sql_for  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 NAIVE_SCALES = ("tiny", "1gb")  # above, pulling whole tables per query takes minutes each
 TINY_EVENTS = 20_000
@@ -117,7 +113,7 @@ def measure(results: dict, mode: str, name: str, fn, runs: int) -> None:
     entry = results.setdefault(name, {})
     try:
         times, rows = timed(fn, runs)
-        entry[mode] = summary(times) | {"rows": _norm.rows(rows), "error": None}
+        entry[mode] = summary(times) | {"rows": answers.rows(rows), "error": None}
     except Exception as exc:  # noqa: BLE001
         entry[mode] = summary([]) | {"rows": None, "error": f"{type(exc).__name__}: {exc}"}
         log(f"  {mode} {name}: ERROR {entry[mode]['error'][:300]}")
@@ -202,15 +198,13 @@ def run_naive(pg: data.Pg, files: dict, results: dict, runs: int) -> None:
 
 
 def run_extension(pg_conninfo: str, files: dict, results: dict, runs: int) -> dict:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from benchmarks.sync import DUCKPG_VENV, ensure_duckpg_venv
-
-    python = ensure_duckpg_venv(DUCKPG_VENV)
-    job = {"conninfo": pg_conninfo, "ext_dir": str(DUCKPG_VENV / "duckdb-extensions"),
+    python = duckpg.ensure_venv()
+    job = {"conninfo": pg_conninfo, "ext_dir": str(duckpg.EXTENSION_DIR),
            "prices": str(files["prices"]), "dim_parquet": str(files["dim_parquet"]),
            "runs": runs, "queries": {n: sql_for(n, "duckdb_pg_ext") for n in QUERIES}}
-    done = subprocess.run([str(python), str(HERE / "_ext_worker.py")], input=json.dumps(job),
-                          capture_output=True, text=True, check=False, timeout=3600)
+    done = subprocess.run(duckpg.worker_command(python, "benchmarks.harness.ext_worker"),
+                          input=json.dumps(job), capture_output=True, text=True, check=False,
+                          timeout=3600, cwd=ROOT)
     if done.returncode != 0:
         for name in QUERIES:
             results.setdefault(name, {})["duckdb_pg_ext"] = summary([]) | {
@@ -256,9 +250,13 @@ def check_answers(results: dict) -> list[str]:
 # -- main ------------------------------------------------------------------------------------
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="meterql bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", choices=["tiny", *data.SCALES_GB], default="tiny")
-    ap.add_argument("--runs", type=int, default=3, help="timed runs per query after a warm-up")
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.harness",
+                                 description=__doc__.split("\n\n")[1])
+    ap.add_argument("--scale", choices=["tiny", *data.SCALES_GB], default="tiny",
+                    help="PostgreSQL data size to generate and measure (default: tiny)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs per query and mode after a warm-up; medians are reported "
+                    "(default: 3)")
     ap.add_argument("--out", type=Path, default=None,
                     help="results.json + report.md (default docs/benchmarks/SCALE; tiny: a temp "
                     "dir)")
@@ -298,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     own_work = args.work is None
     work = args.work or Path(tempfile.mkdtemp(prefix="meterql-bench-work-"))
     work.mkdir(parents=True, exist_ok=True)
-    command = "meterql bench " + " ".join(redact(a) for a in (
+    command = "python -m benchmarks.harness " + " ".join(redact(a) for a in (
         argv if argv is not None else sys.argv[1:]))
     res: dict = {"command": command, "scale": args.scale, "runs": args.runs,
                  "machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -315,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             conninfo = (f"host={u.hostname} port={u.port or 5432} user={u.username} "
                         f"dbname={u.path.lstrip('/')}")
         else:
-            from tests.support.pgcluster import PostgresCluster
+            from devtools.pgcluster import PostgresCluster
             cluster = PostgresCluster(keep_dir=args.pg_dir).start()
             db = "bench" if args.pg_dir is None else f"bench_{args.scale}"
             cluster.create_database(db, exist_ok=True)

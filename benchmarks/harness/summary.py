@@ -10,11 +10,10 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmarks._common import fmt_bytes
+from benchmarks.common import ROOT, fmt_bytes
 from benchmarks.harness.data import SCALES_GB
 from benchmarks.harness.report import LABELS
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOWN = ["meterql_direct", "meterql_sync", "postgres", "duckdb_pg_ext", "duckdb_native"]
 
 
@@ -165,12 +164,14 @@ def charts(runs: dict[str, dict], meds: dict, out: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.harness.summary",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", type=Path, default=ROOT / "docs" / "benchmarks")
     args = ap.parse_args(argv)
     runs = load(args.dir)
     if not runs:
-        raise SystemExit(f"no <scale>/results.json under {args.dir}: run meterql bench first")
+        raise SystemExit(f"no <scale>/results.json under {args.dir}: "
+                         "run python -m benchmarks.harness first")
     meds = medians(runs)
     (args.dir / "scales.md").write_text(markdown(runs, meds, charts(runs, meds, args.dir)))
     print(f"wrote {args.dir / 'scales.md'}")

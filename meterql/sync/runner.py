@@ -344,8 +344,16 @@ def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
 ROW_GROUP = 122_880
 
 
-def _whole_row_groups(reader: pa.RecordBatchReader, size: int = ROW_GROUP):
-    """The same rows in batches whose lengths are multiples of ``size`` (the last excepted)."""
+def whole_row_groups(reader: pa.RecordBatchReader, size: int = ROW_GROUP):
+    """The same rows in batches whose lengths are multiples of ``size`` (the last excepted),
+    as a sync feeds them to DuckDB.
+
+    Example:
+        >>> batch = pa.record_batch({"a": list(range(5))})
+        >>> reader = pa.RecordBatchReader.from_batches(batch.schema, [batch, batch])
+        >>> [b.num_rows for b in whole_row_groups(reader, size=4)]
+        [4, 4, 2]
+    """
     schema, batches = reader.schema, reader
     pending: list[pa.RecordBatch] = []
     count = 0
@@ -382,7 +390,7 @@ class _Counted:
     def reader(self) -> pa.RecordBatchReader:
         def batches():
             try:
-                for batch in _whole_row_groups(self._reader):
+                for batch in whole_row_groups(self._reader):
                     self.rows += batch.num_rows
                     if self._progress is not None:
                         self._progress(self._table, self.rows)

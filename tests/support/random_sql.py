@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("sqlglot").setLevel(logging.ERROR)  # shrunk queries warn while planning
 
-    from tests.support.pgcluster import PostgresCluster
+    from devtools.pgcluster import PostgresCluster
     from tests.support.random_data import open_random_env
 
     modes = MODES if args.mode == "both" else (args.mode,)

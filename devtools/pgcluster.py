@@ -327,7 +327,7 @@ class PostgresCluster:
         assert self.datadir is not None and self.dir is not None
         settings = dict(SERVER_SETTINGS)
         settings["unix_socket_directories"] = str(self.dir)
-        lines = ["", "# added by tests/support/pgcluster.py"]
+        lines = ["", "# added by devtools/pgcluster.py"]
         for key, value in settings.items():
             lines.append(f"{key} = {_conf_quote(value)}")
         with open(self.datadir / "postgresql.conf", "a") as f:
@@ -375,7 +375,16 @@ class PostgresCluster:
             auth += ":" + quote(password, safe="")
         return f"postgresql://{auth}@{self.host}:{self.port}/{quote(dbname, safe='')}"
 
-    def _psql_cmd(self, dbname: str, *extra: str) -> list[str]:
+    def client_env(self) -> dict[str, str]:
+        """The environment for a client program of this cluster (psql, pg_dump): the caller's
+        PG* variables dropped, so they cannot redirect it, and PGPASSWORD set."""
+        env = self._env()
+        env["PGPASSWORD"] = self.password
+        return env
+
+    def psql_command(self, dbname: str, *extra: str) -> list[str]:
+        """The psql command line for ``dbname`` (stop at the first error, no psqlrc), with
+        ``extra`` arguments; run it with :meth:`client_env`."""
         if not self.running or self._psql is None:
             raise RuntimeError("PostgreSQL cluster is not running")
         return [
@@ -396,8 +405,7 @@ class PostgresCluster:
         ]
 
     def _psql_run(self, cmd: list[str], **kwargs) -> str:
-        env = self._env()
-        env["PGPASSWORD"] = self.password
+        env = self.client_env()
         env["PGCONNECT_TIMEOUT"] = "10"
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, **kwargs)
         if proc.returncode != 0:
@@ -415,7 +423,7 @@ class PostgresCluster:
         Raises RuntimeError on any SQL error.
         """
         extra = ("-A", "-t") if tuples_only else ()
-        return self._psql_run(self._psql_cmd(dbname, *extra, "-f", "-"), input=sql)
+        return self._psql_run(self.psql_command(dbname, *extra, "-f", "-"), input=sql)
 
     def create_database(self, name: str, *, exist_ok: bool = False) -> None:
         if exist_ok and self.run_sql(
@@ -446,7 +454,7 @@ class PostgresCluster:
             f"FORMAT csv, HEADER {str(header).lower()}, "
             f"DELIMITER {_sql_quote(delimiter)}, NULL {_sql_quote(null)}"
         )
-        cmd = self._psql_cmd(dbname, "-c", f"COPY {table} FROM STDIN WITH ({opts})")
+        cmd = self.psql_command(dbname, "-c", f"COPY {table} FROM STDIN WITH ({opts})")
         is_path = isinstance(data, os.PathLike) or ("\n" not in data and os.path.isfile(data))
         if is_path:
             with open(data, "rb") as f:

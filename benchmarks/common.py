@@ -1,8 +1,8 @@
 """Helpers shared by the benchmark scripts: the CPU sampler (with wait-for-idle), machine and
 version facts for the report, and a few formatting helpers.
 
-Benchmarks run as scripts (``.venv/bin/python benchmarks/<name>.py``), so this module is
-imported as ``_common`` with the benchmarks folder on ``sys.path``.
+Benchmarks run as modules from the repository root (``.venv/bin/python -m benchmarks.<name>``)
+and import this one as ``benchmarks.common``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""What the HTTP benchmarks (api_load.py, ingest.py) share: a real ``meterql serve`` in a
-subprocess, a timed run of client threads, a lean asyncio loopback client, latency percentiles
-and medians."""
+"""What the HTTP benchmarks (``benchmarks.api_load``, ``benchmarks.ingest``) share: a real
+``meterql serve`` in a subprocess, a timed run of client threads, a lean asyncio loopback
+client, latency percentiles and medians."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def meterql_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "meterql"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from meterql.cli import main; main()"]
+    return [sys.executable, "-m", "meterql"]
 
 
 def serve_args(home: Path, port: int, log_level: str) -> list[str]:

@@ -1,7 +1,8 @@
 """Row normalisation for answer checks; plain Python (also imported by the extension worker,
-which runs in another venv). Numbers become exact decimal strings, so Decimal('1.500000'),
-Decimal('1.5') and PostgreSQL's numeric-as-text '1.500000' all compare equal, and a float never
-passes for a decimal silently (floats are rounded to 6 places and tagged)."""
+``ext_worker``, which runs in another venv). Numbers become exact decimal strings, so
+Decimal('1.500000'), Decimal('1.5') and PostgreSQL's numeric-as-text '1.500000' all compare
+equal, and a float never passes for a decimal silently (floats are rounded to 6 places and
+tagged)."""
 
 from __future__ import annotations
 

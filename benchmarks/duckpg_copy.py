@@ -1,8 +1,9 @@
 """Copy a PostgreSQL table into a new DuckDB file with DuckDB's postgres extension; print JSON.
 
-Not run by hand: ``benchmarks/sync.py`` runs it with ``benchmarks/.venv-duckpg/bin/python``
-(duckdb 1.5.5 + duckdb-extension-postgres 1.5.5: DuckDB cannot download extensions here and the
-extension's only build on PyPI refuses DuckDB 2.x). Offline recipe from
+Not run by hand: ``benchmarks.sync`` runs it as ``python -m benchmarks.duckpg_copy`` from the
+repository root with ``benchmarks/.venv-duckpg/bin/python`` (duckdb 1.5.5 +
+duckdb-extension-postgres 1.5.5, see ``benchmarks/duckpg.py``: DuckDB cannot download
+extensions here and the extension's only build on PyPI refuses DuckDB 2.x). Offline recipe from
 shared/reference/perf-anchors.md: install the wheel's signed binary into a private extension
 directory, then ``LOAD postgres``.
 

@@ -1,7 +1,9 @@
 """Run the workload through DuckDB's postgres extension; print one JSON object.
 
-Not run by hand: run.py starts it with benchmarks/.venv-duckpg/bin/python (duckdb 1.5.5 +
-duckdb-extension-postgres 1.5.5; offline install recipe as in benchmarks/_duckpg.py). The job
+Not run by hand: run.py starts it as ``python -m benchmarks.harness.ext_worker`` from the
+repository root with benchmarks/.venv-duckpg/bin/python (duckdb 1.5.5 +
+duckdb-extension-postgres 1.5.5, see benchmarks/duckpg.py; offline install recipe as in
+benchmarks/duckpg_copy.py). The job
 comes as JSON on stdin: conninfo (no password; PGPASSWORD is in the environment), ext_dir,
 prices CSV, dim Parquet, runs and the queries. Per query: the run times (after one warm-up)
 and the normalised rows of the last run.
@@ -18,8 +20,7 @@ from pathlib import Path
 import duckdb
 import duckdb_extension_postgres
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _norm  # noqa: E402
+from benchmarks.harness import answers
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
                 times.append(time.perf_counter() - t0)
         except Exception as exc:  # reported, not fatal: the other queries still run
             err = f"{type(exc).__name__}: {exc}"
-        out["queries"][name] = {"times": times, "rows": _norm.rows(rows or []), "error": err}
+        out["queries"][name] = {"times": times, "rows": answers.rows(rows or []), "error": err}
     print(json.dumps(out))
 
 

@@ -1,0 +1,91 @@
+"""``meterql query`` and ``meterql explain``: run a SELECT over the sources, or show its plan."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import get_args
+
+import click
+
+from meterql.cli.common import console, home_option
+from meterql.output import BINARY_FORMATS, Format, render_table, write_binary, write_text
+from meterql.workspace import Workspace
+
+
+def query_params(values: tuple[str, ...]) -> dict[str, str]:
+    """``--param NAME=VALUE`` pairs; a leading ``:`` or ``$`` of the name is dropped.
+
+    Example:
+        >>> query_params((":start=2026-10-01", "id=42"))
+        {'start': '2026-10-01', 'id': '42'}
+    """
+    params = {}
+    for pair in values:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"'{pair}' is not NAME=VALUE", param_hint="--param")
+        params[key.lstrip(":$")] = value
+    return params
+
+
+@click.command("query")
+@click.argument("sql")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="A named parameter (:NAME in the SQL); bound, never spliced.")
+@click.option("--format", "-f", "fmt", type=click.Choice(get_args(Format)), default="table",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result to a file instead of standard output.")
+@click.option("--dialect", default="duckdb", show_default=True,
+              help="The SQL dialect the query is written in.")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Seconds before the query is stopped.")
+@click.option("--max-rows", type=int, default=1_000_000, show_default=True,
+              help="Row cap; the result is cut there with a warning.")
+@home_option
+def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
+              output: Path | None, dialect: str, timeout: float, max_rows: int) -> None:
+    """Run a SELECT over the registered sources. Use - to read the SQL from standard input."""
+    if sql == "-":
+        sql = sys.stdin.read()
+    result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows)
+    table = result.to_arrow()
+    if fmt in BINARY_FORMATS:
+        if output is None and sys.stdout.isatty():
+            raise click.UsageError(f"--format {fmt} is binary: give --output FILE or redirect")
+        if output is not None:
+            tmp = output.with_name(output.name + ".partial")
+            with open(tmp, "wb") as fh:
+                write_binary(table, fmt, fh)
+            tmp.replace(output)
+        else:
+            write_binary(table, fmt, sys.stdout.buffer)
+    elif fmt == "table" and output is None:
+        out = console()
+        out.print(render_table(table))
+        out.print(f"[dim]{table.num_rows} rows in {result.seconds * 1000:.1f} ms[/dim]")
+    else:
+        text_fmt: Format = "csv" if fmt == "table" else fmt
+        if output is not None:
+            tmp = output.with_name(output.name + ".partial")
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                write_text(table, text_fmt, fh)
+            tmp.replace(output)
+        else:
+            write_text(table, text_fmt, sys.stdout)
+    if result.truncated:
+        console(stderr=True).print(
+            f"[yellow]warning:[/yellow] result cut at {max_rows} rows (raise --max-rows)"
+        )
+
+
+@click.command("explain")
+@click.argument("sql")
+@click.option("--dialect", default="duckdb", show_default=True)
+@home_option
+def explain_cmd(ws: Workspace, sql: str, dialect: str) -> None:
+    """Show how a query is split: each fragment with its source and SQL, and the residual."""
+    if sql == "-":
+        sql = sys.stdin.read()
+    click.echo(str(ws.explain(sql, dialect)))

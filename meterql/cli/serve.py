@@ -1,0 +1,46 @@
+"""``meterql serve``: the HTTP API (:mod:`meterql.server`) under uvicorn until interrupted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from meterql.cli.common import home_path_option
+from meterql.workspace import connect
+
+LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve offers them
+
+
+@click.command("serve")
+@home_path_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--timeout", default=60.0, show_default=True, type=float,
+              help="Time limit of every query, in seconds (requests may ask for less).")
+@click.option("--max-rows", default=10_000_000, show_default=True, type=int,
+              help="Row cap of every query (requests may ask for less).")
+@click.option("--sync/--no-sync", default=True, show_default=True,
+              help="Run the synced sources' schedules in the background.")
+@click.option("--sync-every", default=900.0, show_default=True, type=float,
+              help="Seconds between syncs of a source without its own sync_every_s.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(LOG_LEVELS))
+def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int, sync: bool,
+          sync_every: float, log_level: str) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) until interrupted."""
+    import logging
+
+    import uvicorn
+
+    from meterql.server.app import create_app
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with connect(home) as ws:
+        app = create_app(ws, timeout=timeout, max_rows=max_rows, sync=sync,
+                         sync_every_s=sync_every)
+        click.echo(f"meterql serving {ws.home} on http://{host}:{port} (docs at /docs)",
+                   err=True)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

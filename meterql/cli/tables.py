@@ -1,0 +1,37 @@
+"""``meterql tables`` and ``meterql describe``: the catalog's tables and their columns."""
+
+from __future__ import annotations
+
+import click
+
+from meterql.cli.common import console, home_option
+from meterql.workspace import Workspace
+
+
+@click.command("tables")
+@click.argument("source_name", metavar="[SOURCE]", required=False)
+@home_option
+def tables_cmd(ws: Workspace, source_name: str | None) -> None:
+    """List tables, of every source or of one."""
+    from rich.table import Table
+
+    view = Table("table", "kind", "columns", header_style="bold")
+    for table in ws.tables(source_name):
+        view.add_row(table.full_name, table.kind, str(len(table.columns)))
+    console().print(view)
+
+
+@click.command("describe")
+@click.argument("table")
+@home_option
+def describe_cmd(ws: Workspace, table: str) -> None:
+    """Show a table's columns with their source and meterql types."""
+    from rich.table import Table
+
+    entry = ws.table(table)
+    src = ws.source(entry.source)
+    view = Table("column", "type", "source type", "nullable", header_style="bold",
+                 title=f"{entry.full_name} ({src.kind}, {src.mode})")
+    for col in entry.columns:
+        view.add_row(col.name, col.type, col.source_type, "yes" if col.nullable else "no")
+    console().print(view)
