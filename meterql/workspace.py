@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import duckdb
 
+from meterql.access.keys import KeyStore
 from meterql.aggregates.book import AggregateBook
+from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog, Source, Table
-from meterql.catalog.records import Records
 from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
@@ -156,9 +157,11 @@ class Workspace:
             raise
 
     def _open_parts(self, catalog_db: duckdb.DuckDBPyConnection) -> None:
-        self.records = Records(catalog_db)
+        #: API keys of the HTTP API (``meterql.access.keys``).
+        self.keys = KeyStore(catalog_db)
+        self.records = self.keys  # (the old name, still used by cli_api.py and benchmarks/)
         #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
-        self.aggregates = AggregateBook(self, self.records)
+        self.aggregates = AggregateBook(self, AggregateStore(catalog_db))
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event

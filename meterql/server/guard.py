@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -41,11 +41,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Route
 
 import meterql
+from meterql.access.keys import Scope, check_key
 from meterql.errors import InputLimitError, MeterqlError
 from meterql.server import problems
-from meterql.server.keys import check_key
 
-ScopeName = Literal["read", "ingest", "admin"]
+ScopeName = Scope
 
 #: ``openapi_extra`` key naming the setting (in MB) that bounds a route's body.
 BODY_LIMIT = "x-meterql-body-limit"
@@ -187,7 +187,7 @@ class RequestGuard:
                 length = value
         try:
             if policy is not None and policy.needs is not None:
-                key = check_key(self.ws.records, authorization, policy.needs)
+                key = check_key(self.ws.keys, authorization, policy.needs)
                 state = scope.setdefault("state", {})
                 state["key"], state["access"] = key, policy.needs
             setting = DEFAULT_BODY_LIMIT if policy is None else policy.body_limit
