@@ -299,3 +299,62 @@ def test_merge_with_a_soft_delete_column_skips_the_key_read(pg_cluster, pg_datab
         assert ws.query(live.format("pg")).rows() == ws.query(live.format("src")).rows() == [(9,)]
         # The opt-in trade-off, as documented: the hard-deleted row is still in the replica.
         assert ws.query("SELECT count(*) FROM pg.public.accounts WHERE id = 8").rows() == [(1,)]
+
+
+def _synced_sqlite_workspace(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, plan TEXT)")
+        con.execute("INSERT INTO accounts VALUES (1, 'starter'), (2, 'growth')")
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.add_source("crm", f"sqlite:///{path}", mode="sync")
+        [report] = ws.sync("crm")
+        assert report.error is None
+    return home, home / "replicas" / "crm.duckdb"
+
+
+def test_a_replica_from_before_its_bookkeeping_had_a_version_is_upgraded(tmp_path):
+    import duckdb
+
+    from meterql.sync.replica import SCHEMA_VERSION
+
+    home, replica = _synced_sqlite_workspace(tmp_path)
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta WHERE key = 'schema_version'"
+                       ).fetchall() == [(str(SCHEMA_VERSION),)]
+    con.execute("DROP TABLE __meterql__.meta")  # as replicas were written before
+    con.close()
+    with meterql.connect(home) as ws:
+        [mark] = ws.watermarks("crm")
+        assert mark.rows == 2  # the sync state was kept
+        assert ws.query("SELECT count(*) FROM crm.main.accounts").rows() == [(2,)]
+        assert ws.query("SELECT rows FROM crm.__meterql__.sync_state").rows() == [(2,)]
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta WHERE key = 'schema_version'"
+                       ).fetchall() == [(str(SCHEMA_VERSION),)]
+    con.close()
+
+
+def test_a_replica_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tmp_path):
+    import duckdb
+
+    from meterql.errors import WorkspaceError
+
+    home, replica = _synced_sqlite_workspace(tmp_path)
+    con = duckdb.connect(str(replica))
+    con.execute("UPDATE __meterql__.meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(WorkspaceError, match="replica of source 'crm'.*newer meterql") as first:
+        meterql.connect(home)
+    assert first.value.source == "crm" and "crm.duckdb" in first.value.hint
+    with pytest.raises(WorkspaceError, match="newer meterql") as again:
+        meterql.connect(home)  # nothing of the failed open is held
+    assert "in use" not in str(again.value)
+    # the replica itself was not touched
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta").fetchall() == [("99",)]
+    assert con.execute("SELECT count(*) FROM main.accounts").fetchall() == [(2,)]
+    con.close()
