@@ -358,3 +358,88 @@ def test_a_replica_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tm
     assert con.execute("SELECT value FROM __meterql__.meta").fetchall() == [("99",)]
     assert con.execute("SELECT count(*) FROM main.accounts").fetchall() == [(2,)]
     con.close()
+
+
+# -- the schedule (meterql/sync/schedule.py) ----------------------------------------------------
+class _FakeWorkspace:
+    """Sources in sync mode and a scripted answer per run (an error class or None)."""
+
+    def __init__(self, answers: dict[str, list], options: dict | None = None) -> None:
+        from meterql.catalog import Source
+
+        self.answers, self.runs = answers, []
+        self._sources = [Source(n, "sqlite", "sqlite:///x.db", "sync", (options or {}).get(n, {}))
+                         for n in answers] + [Source("direct", "sqlite", "sqlite:///x.db")]
+
+    def sources(self):
+        return self._sources
+
+    def source(self, name):
+        return next(s for s in self._sources if s.name == name)
+
+    def sync(self, name=None, progress=None):
+        from meterql.sync import SyncReport
+
+        self.runs.append(name)
+        error = self.answers[name].pop(0) if self.answers[name] else None
+        return [SyncReport(name, error=None if error is None else error("scripted"))]
+
+
+def test_the_schedule_retries_a_retryable_failure_twice_then_comes_back_in_30_s():
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError] * 5, "b": []})
+    seen = []
+    policy = type(RETRY)(first_wait_s=0.01)
+    schedule = SyncSchedule(ws, 900, policy=policy, notify=seen.append)
+    reports = schedule.run_due()
+    assert ws.runs == ["a", "a", "a", "b"]  # the direct source is not synced
+    assert [r.error is not None for r in reports] == [True, False]
+    assert [(s.source, s.attempt, s.retry_in, s.next_turn_in) for s in seen] == [
+        ("a", 1, 0.01, None), ("a", 2, 0.02, None), ("a", 3, None, 30.0), ("b", 1, None, 900.0)]
+    assert schedule.run_due() == [] and ws.runs == ["a", "a", "a", "b"]  # nothing due yet
+
+
+def test_the_schedule_does_not_retry_an_error_that_needs_a_person():
+    from meterql.errors import SourceAuthError
+    from meterql.sync.schedule import SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceAuthError]}, options={"a": {"sync_every_s": 60}})
+    seen = []
+    SyncSchedule(ws, 900, notify=seen.append).run_due()
+    assert ws.runs == ["a"]
+    assert [(s.attempt, s.retry_in, s.next_turn_in) for s in seen] == [(1, None, 60.0)]
+
+
+def test_the_schedule_stops_during_a_retry_wait_and_in_the_background():
+    import time
+
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError] * 9})
+    schedule = SyncSchedule(ws, 900, policy=type(RETRY)(first_wait_s=60), notify=lambda s: None)
+    schedule.start()
+    deadline = time.monotonic() + 10
+    while not ws.runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    schedule.stop()
+    assert time.monotonic() - started < 5 and ws.runs == ["a"]  # (not 60 s later)
+
+
+def test_the_schedule_logs_each_run(caplog):
+    import logging
+
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule, log_attempts
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError], "b": []})
+    log = logging.getLogger("test.sync")
+    with caplog.at_level(logging.INFO, logger="test.sync"):
+        SyncSchedule(ws, 900, policy=type(RETRY)(first_wait_s=0.01),
+                     notify=log_attempts(log)).run_due()
+    assert [r.getMessage() for r in caplog.records] == [
+        "sync a failed (attempt 1), retrying in 0 s: scripted",
+        "sync a: 0 rows in 0.00 s", "sync b: 0 rows in 0.00 s"]

@@ -32,8 +32,8 @@ from meterql.server.guard import PUBLIC, Access, RequestGuard
 from meterql.server.ingest import router as ingest_routes
 from meterql.server.key_routes import router as key_routes
 from meterql.server.push import EventPush
-from meterql.server.scheduler import SyncScheduler
 from meterql.sql_text import quote_qualified
+from meterql.sync.schedule import SyncSchedule, log_attempts
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -90,7 +90,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     """The API over one open workspace. ``timeout`` and ``max_rows`` bound every query;
     with ``sync`` the server runs the synced sources' schedules in the background."""
     log = log or logging.getLogger("meterql.server")
-    scheduler = SyncScheduler(ws, sync_every_s, log) if sync else None
+    scheduler = SyncSchedule(ws, sync_every_s, notify=log_attempts(log)) if sync else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
