@@ -168,7 +168,7 @@ class Workspace:
         # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,
         # meant a checkpoint every 50,000 events or so under a steady push load, a quarter of
         # the cost of applying them. The price: a longer log to replay after a crash.
-        self.engine = Engine(self.catalog, self._connector, self._watermark,
+        self.engine = Engine(self.catalog, self._connector, self._before_reading,
                              files=[self.home / "local.duckdb"],
                              folders=[replica_folder(self.home)],
                              settings={"checkpoint_threshold": "256MB",
@@ -180,6 +180,8 @@ class Workspace:
         self.local = LocalStore(self.engine.duck, self.home, self.catalog)
         #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
         self.events = EventStreams(self.local, lambda: self.catalog.settings)
+        # pushes answered but still in the event log reach DuckDB before a query reads them
+        self.local.before_read("events", self.events.flush)
         #: Tables edited by hand, with an audit of every change.
         self.manual = ManualTables(self.local)
         self._closed = False
@@ -449,11 +451,19 @@ class Workspace:
         self._check_open()
         return list(self._watermarks.get(self.catalog.source(name).name, {}).values())
 
+    def _before_reading(self, table: str) -> dict[str, Any] | None:
+        """The engine's call, once a query is planned and before it runs, for each table it
+        reads from DuckDB (replicas, ``local``): the table is brought up to date
+        (``LocalStore.prepare_read``: answered pushes leave the event log), then its
+        watermark is returned."""
+        if table.startswith("local."):
+            self.local.prepare_read([table])
+        return self._watermark(table)
+
     def _watermark(self, table: str) -> dict[str, Any] | None:
+        """A table's freshness (no side effect)."""
         source, schema, name = table.split(".", 2)
         if source == "local":
-            if schema == "events":
-                self.events.flush()  # events answered but still in the event log
             return self.local.watermark(table)
         if schema == STATE_SCHEMA:
             return {"table": table, "kind": "sync state"}  # always there once attached
