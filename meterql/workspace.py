@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 import duckdb
 
+from meterql.access.keys import KeyStore
 from meterql.aggregates.book import AggregateBook
+from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog, Source, Table
-from meterql.catalog.records import Records
 from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
@@ -156,16 +157,18 @@ class Workspace:
             raise
 
     def _open_parts(self, catalog_db: duckdb.DuckDBPyConnection) -> None:
-        self.records = Records(catalog_db)
+        #: API keys of the HTTP API (``meterql.access.keys``).
+        self.keys = KeyStore(catalog_db)
+        self.records = self.keys  # (the old name, still used by cli_api.py and benchmarks/)
         #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
-        self.aggregates = AggregateBook(self, self.records)
+        self.aggregates = AggregateBook(self, AggregateStore(catalog_db))
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
         # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,
         # meant a checkpoint every 50,000 events or so under a steady push load, a quarter of
         # the cost of applying them. The price: a longer log to replay after a crash.
-        self.engine = Engine(self.catalog, self._connector, self._watermark,
+        self.engine = Engine(self.catalog, self._connector, self._before_reading,
                              files=[self.home / "local.duckdb"],
                              folders=[replica_folder(self.home)],
                              settings={"checkpoint_threshold": "256MB",
@@ -177,6 +180,8 @@ class Workspace:
         self.local = LocalStore(self.engine.duck, self.home, self.catalog)
         #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
         self.events = EventStreams(self.local, lambda: self.catalog.settings)
+        # pushes answered but still in the event log reach DuckDB before a query reads them
+        self.local.before_read("events", self.events.flush)
         #: Tables edited by hand, with an audit of every change.
         self.manual = ManualTables(self.local)
         self._closed = False
@@ -446,11 +451,19 @@ class Workspace:
         self._check_open()
         return list(self._watermarks.get(self.catalog.source(name).name, {}).values())
 
+    def _before_reading(self, table: str) -> dict[str, Any] | None:
+        """The engine's call, once a query is planned and before it runs, for each table it
+        reads from DuckDB (replicas, ``local``): the table is brought up to date
+        (``LocalStore.prepare_read``: answered pushes leave the event log), then its
+        watermark is returned."""
+        if table.startswith("local."):
+            self.local.prepare_read([table])
+        return self._watermark(table)
+
     def _watermark(self, table: str) -> dict[str, Any] | None:
+        """A table's freshness (no side effect)."""
         source, schema, name = table.split(".", 2)
         if source == "local":
-            if schema == "events":
-                self.events.flush()  # events answered but still in the event log
             return self.local.watermark(table)
         if schema == STATE_SCHEMA:
             return {"table": table, "kind": "sync state"}  # always there once attached

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 import meterql
+from meterql.access.keys import create_key
 from meterql.cli import main
 from meterql.server.app import create_app
-from meterql.server.keys import create_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = (NOW - timedelta(hours=1)).isoformat()
@@ -25,7 +25,7 @@ AMOUNTS = ["3.5", "0.000000123456", "12345678901234.123456789"]
 @pytest.fixture()
 def api(tmp_path):
     ws = meterql.connect(tmp_path / "home")
-    key = create_key(ws.records, "ingest")[1]
+    key = create_key(ws.keys, "ingest")[1]
     ws.events.create_stream("usage", schema={"gb": "DECIMAL(38,12)"})
     ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(38,12)",
                                  "given": "TIMESTAMPTZ"}, ["customer_id"])
@@ -92,7 +92,7 @@ def test_decimals_leave_meterql_in_positional_notation(api):
         {"id": "d1", "timestamp": T, "customer_id": "acme", "gb": Decimal("0")},
         {"id": "d2", "timestamp": T, "customer_id": "acme", "gb": Decimal("1.23456E-7")}])
     sql = "SELECT id, gb FROM local.events.usage ORDER BY id"
-    key = create_key(ws.records, "read")[1]
+    key = create_key(ws.keys, "read")[1]
     as_json = client.post("/v1/query", json={"sql": sql}, headers={
         "Authorization": f"Bearer {key}"}).json()["rows"]
     assert as_json == [["d1", "0.000000000000"], ["d2", "0.000000123456"]]

@@ -528,3 +528,20 @@ def test_catalog_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tmp_
     with pytest.raises(WorkspaceError, match="newer meterql"):
         meterql.connect(home)
     assert "in use" not in str(first.value)
+
+
+def test_the_catalog_imports_nothing_above_it():
+    """The catalog is the bottom layer (docs/architecture.md): aggregates and API keys are
+    stored in its file by their own modules, which import the catalog, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    above = ("meterql.aggregates", "meterql.server", "meterql.access", "meterql.workspace",
+             "meterql.sync", "meterql.engine", "meterql.local", "meterql.cli")
+    found = []
+    for path in sorted((Path(meterql.__file__).parent / "catalog").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names if n.startswith(above)]
+    assert found == []

@@ -150,6 +150,27 @@ def test_answered_pushes_are_seen_by_every_next_query_while_the_log_is_applied(w
     asyncio.run(scenario())
 
 
+def test_the_log_is_applied_by_an_explicit_step_before_a_query_reads_an_event_stream(
+        ws, monkeypatch):
+    flushes = []
+    flush = ws.events.flush
+    monkeypatch.setattr(ws.events, "flush", lambda: flushes.append(1) or flush())
+    ws.local.before_read("events", ws.events.flush)  # (the workspace registered the original)
+    ws.load_csv(b"plan,price\nstarter,10\n", "plans")
+    ws.query("SELECT count(*) FROM local.uploads.plans")
+    ws.explain("SELECT count(*) FROM local.events.calls")
+    ws.query("EXPLAIN SELECT count(*) FROM local.events.calls")
+    assert flushes == []  # nothing read an event stream
+    assert ws._watermark("local.events.calls")["kind"] == "local" and flushes == []
+    ws.query("SELECT count(*) FROM local.events.calls")
+    ws.submit("SELECT count(*) FROM local.events.calls "
+              "JOIN local.uploads.plans ON true").result()
+    ws.query("EXPLAIN ANALYZE SELECT count(*) FROM local.events.calls")
+    assert flushes == [1, 1, 1]  # once per query, before it ran
+    ws.local.prepare_read(["local.events.calls", "local.events.other", "pg.public.events"])
+    assert flushes == [1, 1, 1, 1]
+
+
 def test_a_retry_of_an_event_still_in_the_log_is_a_duplicate_and_a_new_body_is_refused(
         ws, monkeypatch):
     monkeypatch.setattr(events_module, "_APPLY_S", 3600.0)  # nothing applied meanwhile

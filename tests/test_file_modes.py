@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import meterql
-from meterql.server.keys import create_key
+from meterql.access.keys import create_key
 
 
 @pytest.fixture()
@@ -77,7 +77,7 @@ def test_everything_a_workspace_writes_is_private(tmp_path, loose_umask):
         ws.load_csv(b"plan,price\nstarter,10.5\n", "prices")
         ws.manual.create("credits", {"customer_id": "VARCHAR"}, ["customer_id"])
         ws.manual.insert("credits", {"customer_id": "acme"})
-        create_key(ws.records, "read")
+        create_key(ws.keys, "read")
         ws.set_setting("plan_cache_size", 10)
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
         written = modes(home)

@@ -16,10 +16,10 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 import meterql
+from meterql.access.keys import SCOPES, create_key
 from meterql.catalog.settings import SETTINGS
 from meterql.server.app import create_app
 from meterql.server.guard import Access, route_policies
-from meterql.server.keys import SCOPES, create_key
 
 MB = 1 << 20
 
@@ -32,7 +32,7 @@ def served(tmp_path_factory):
     con.close()
     ws = meterql.connect(root / "home")
     ws.add_source("dk", f"duckdb://{root / 'usage.duckdb'}")
-    keys = {scope: create_key(ws.records, scope)[1] for scope in SCOPES}
+    keys = {scope: create_key(ws.keys, scope)[1] for scope in SCOPES}
     app = create_app(ws)
     yield app, keys, ws
     ws.close()
@@ -130,8 +130,8 @@ def test_a_route_without_a_scope_stops_the_server_from_starting():
 
 def test_no_route_reads_a_body_without_a_valid_key(served):
     app, keys, ws = served
-    revoked_id, revoked = create_key(ws.records, "admin")
-    ws.records.revoke_api_key(revoked_id)
+    revoked_id, revoked = create_key(ws.keys, "admin")
+    ws.keys.revoke(revoked_id)
     body = [b'{"sql": "SELECT 1"}', b"x" * 1000]
     routes = guarded(app)
     assert len(routes) >= 25

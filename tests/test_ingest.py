@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
+from meterql.access.keys import create_key
 from meterql.errors import DataError, InvalidSourceError, ParameterError
 from meterql.local.events import parse_body
 from meterql.server.app import create_app
-from meterql.server.keys import create_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = (NOW - timedelta(hours=2)).isoformat()
@@ -257,7 +257,7 @@ def test_local_is_not_a_registered_source(ws, tmp_path):
 # -- HTTP ----------------------------------------------------------------------------------------
 @pytest.fixture()
 def api(ws):
-    keys = {s: create_key(ws.records, s)[1] for s in ("read", "ingest")}
+    keys = {s: create_key(ws.keys, s)[1] for s in ("read", "ingest")}
     with TestClient(create_app(ws)) as client:
         yield client, keys, ws
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 import meterql
-from meterql.server.keys import create_key
+from meterql.access.keys import create_key
 
 METERQL = str(Path(sys.executable).parent / "meterql")
 
@@ -49,8 +49,8 @@ def start(home: Path, port: int) -> subprocess.Popen:
 def test_every_acknowledged_event_survives_a_kill(tmp_path):
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        _, key = create_key(ws.records, "ingest")
-        _, reader = create_key(ws.records, "read")
+        _, key = create_key(ws.keys, "ingest")
+        _, reader = create_key(ws.keys, "read")
     port = free_port()
     proc = start(home, port)
     stamp = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
@@ -119,7 +119,7 @@ def test_an_event_with_100000_fields_costs_little_and_stalls_nothing(tmp_path):
     field in one transaction); it is now rejected by the fields limit before any DDL."""
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        _, key = create_key(ws.records, "ingest")
+        _, key = create_key(ws.keys, "ingest")
     port = free_port()
     proc = start(home, port)
     stamp = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()

@@ -12,9 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
+from meterql.access.keys import create_key
 from meterql.local.events import EventStreams
 from meterql.server.app import create_app
-from meterql.server.keys import create_key
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = (NOW - timedelta(hours=1)).isoformat()
@@ -34,7 +34,7 @@ def api(tmp_path, monkeypatch):
 
     monkeypatch.setattr(EventStreams, "_admit", spy)
     with meterql.connect(tmp_path / "home") as ws:
-        key = create_key(ws.records, "ingest")[1]
+        key = create_key(ws.keys, "ingest")[1]
         with TestClient(create_app(ws), raise_server_exceptions=False) as client:
             client.headers["Authorization"] = f"Bearer {key}"
             yield client, ws, ways

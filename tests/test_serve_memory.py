@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import meterql
-from meterql.server.keys import create_key
+from meterql.access.keys import create_key
 
 METERQL = str(Path(sys.executable).parent / "meterql")
 BODY_MB = 300
@@ -59,7 +59,7 @@ def server(tmp_path):
         pytest.skip("needs /proc to read the server's memory")
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        _, key = create_key(ws.records, "read")
+        _, key = create_key(ws.keys, "read")
     port = free_port()
     proc = subprocess.Popen([METERQL, "serve", "--home", str(home), "--port", str(port),
                              "--no-sync", "--log-level", "warning"],

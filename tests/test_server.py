@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
+from meterql.access.keys import create_key
 from meterql.server.app import create_app
-from meterql.server.keys import create_key
 from tests.support.waiting import wait_until
 
 
@@ -30,10 +30,10 @@ def server(tmp_path_factory):
     con.close()
     ws = meterql.connect(root / "home")
     ws.add_source("dk", f"duckdb://{root / 'usage.duckdb'}")
-    keys = {scope: create_key(ws.records, scope, f"{scope} key")[1]
+    keys = {scope: create_key(ws.keys, scope, f"{scope} key")[1]
             for scope in ("read", "ingest", "admin")}
-    revoked_id, revoked = create_key(ws.records, "admin", "old")
-    ws.records.revoke_api_key(revoked_id)
+    revoked_id, revoked = create_key(ws.keys, "admin", "old")
+    ws.keys.revoke(revoked_id)
     keys["revoked"] = revoked
     with TestClient(create_app(ws)) as client:
         yield client, keys, ws
@@ -246,7 +246,7 @@ def test_the_server_runs_sync_schedules(tmp_path):
         con.execute("INSERT INTO accounts VALUES (1, 'starter')")
     ws = meterql.connect(tmp_path / "home")
     ws.add_source("crm", f"sqlite:///{path}", mode="sync", options={"sync_every_s": 1})
-    _, key = create_key(ws.records, "read")
+    _, key = create_key(ws.keys, "read")
     query = {"sql": "SELECT count(*) AS n FROM crm.main.accounts"}
 
     def count(client):
@@ -303,7 +303,7 @@ def test_keys_are_made_listed_and_revoked_over_http(server):
     assert set(entry) == {"id", "name", "scope", "created_at", "revoked_at"}
     assert entry["revoked_at"] is None
     secret = new["key"].split("_", 2)[2]
-    stored_hash = ws.records.api_key(new["id"])[1]
+    stored_hash = ws.keys.get(new["id"])[1]
     assert secret not in listed.text and stored_hash not in listed.text
 
     assert client.delete(f"/v1/keys/{new['id']}", headers=admin).status_code == 204

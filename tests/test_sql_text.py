@@ -130,7 +130,7 @@ REVIEWED = {
     ("engine/plan.py", "fragment_id"): "the planner's fragment number (f1, f2, ...)",
     ("local/uploads.py", "reason"): "text_check's SQL for a column (a builder, checked)",
     ("local/exact.py", "scale"): "an int, the scale exact_scale read off a rendered type",
-    ("catalog/records.py", "where"): "built from constant conditions, values bound",
+    ("aggregates/store.py", "where"): "built from constant conditions, values bound",
     ("sync/cdc.py", "values"): "VALUES rows of ? markers",
     ("sync/cdc.py", "last"): "a comma-joined list of ? markers",
 }

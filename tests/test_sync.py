@@ -299,3 +299,147 @@ def test_merge_with_a_soft_delete_column_skips_the_key_read(pg_cluster, pg_datab
         assert ws.query(live.format("pg")).rows() == ws.query(live.format("src")).rows() == [(9,)]
         # The opt-in trade-off, as documented: the hard-deleted row is still in the replica.
         assert ws.query("SELECT count(*) FROM pg.public.accounts WHERE id = 8").rows() == [(1,)]
+
+
+def _synced_sqlite_workspace(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, plan TEXT)")
+        con.execute("INSERT INTO accounts VALUES (1, 'starter'), (2, 'growth')")
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.add_source("crm", f"sqlite:///{path}", mode="sync")
+        [report] = ws.sync("crm")
+        assert report.error is None
+    return home, home / "replicas" / "crm.duckdb"
+
+
+def test_a_replica_from_before_its_bookkeeping_had_a_version_is_upgraded(tmp_path):
+    import duckdb
+
+    from meterql.sync.replica import SCHEMA_VERSION
+
+    home, replica = _synced_sqlite_workspace(tmp_path)
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta WHERE key = 'schema_version'"
+                       ).fetchall() == [(str(SCHEMA_VERSION),)]
+    con.execute("DROP TABLE __meterql__.meta")  # as replicas were written before
+    con.close()
+    with meterql.connect(home) as ws:
+        [mark] = ws.watermarks("crm")
+        assert mark.rows == 2  # the sync state was kept
+        assert ws.query("SELECT count(*) FROM crm.main.accounts").rows() == [(2,)]
+        assert ws.query("SELECT rows FROM crm.__meterql__.sync_state").rows() == [(2,)]
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta WHERE key = 'schema_version'"
+                       ).fetchall() == [(str(SCHEMA_VERSION),)]
+    con.close()
+
+
+def test_a_replica_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tmp_path):
+    import duckdb
+
+    from meterql.errors import WorkspaceError
+
+    home, replica = _synced_sqlite_workspace(tmp_path)
+    con = duckdb.connect(str(replica))
+    con.execute("UPDATE __meterql__.meta SET value = '99' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(WorkspaceError, match="replica of source 'crm'.*newer meterql") as first:
+        meterql.connect(home)
+    assert first.value.source == "crm" and "crm.duckdb" in first.value.hint
+    with pytest.raises(WorkspaceError, match="newer meterql") as again:
+        meterql.connect(home)  # nothing of the failed open is held
+    assert "in use" not in str(again.value)
+    # the replica itself was not touched
+    con = duckdb.connect(str(replica))
+    assert con.execute("SELECT value FROM __meterql__.meta").fetchall() == [("99",)]
+    assert con.execute("SELECT count(*) FROM main.accounts").fetchall() == [(2,)]
+    con.close()
+
+
+# -- the schedule (meterql/sync/schedule.py) ----------------------------------------------------
+class _FakeWorkspace:
+    """Sources in sync mode and a scripted answer per run (an error class or None)."""
+
+    def __init__(self, answers: dict[str, list], options: dict | None = None) -> None:
+        from meterql.catalog import Source
+
+        self.answers, self.runs = answers, []
+        self._sources = [Source(n, "sqlite", "sqlite:///x.db", "sync", (options or {}).get(n, {}))
+                         for n in answers] + [Source("direct", "sqlite", "sqlite:///x.db")]
+
+    def sources(self):
+        return self._sources
+
+    def source(self, name):
+        return next(s for s in self._sources if s.name == name)
+
+    def sync(self, name=None, progress=None):
+        from meterql.sync import SyncReport
+
+        self.runs.append(name)
+        error = self.answers[name].pop(0) if self.answers[name] else None
+        return [SyncReport(name, error=None if error is None else error("scripted"))]
+
+
+def test_the_schedule_retries_a_retryable_failure_twice_then_comes_back_in_30_s():
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError] * 5, "b": []})
+    seen = []
+    policy = type(RETRY)(first_wait_s=0.01)
+    schedule = SyncSchedule(ws, 900, policy=policy, notify=seen.append)
+    reports = schedule.run_due()
+    assert ws.runs == ["a", "a", "a", "b"]  # the direct source is not synced
+    assert [r.error is not None for r in reports] == [True, False]
+    assert [(s.source, s.attempt, s.retry_in, s.next_turn_in) for s in seen] == [
+        ("a", 1, 0.01, None), ("a", 2, 0.02, None), ("a", 3, None, 30.0), ("b", 1, None, 900.0)]
+    assert schedule.run_due() == [] and ws.runs == ["a", "a", "a", "b"]  # nothing due yet
+
+
+def test_the_schedule_does_not_retry_an_error_that_needs_a_person():
+    from meterql.errors import SourceAuthError
+    from meterql.sync.schedule import SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceAuthError]}, options={"a": {"sync_every_s": 60}})
+    seen = []
+    SyncSchedule(ws, 900, notify=seen.append).run_due()
+    assert ws.runs == ["a"]
+    assert [(s.attempt, s.retry_in, s.next_turn_in) for s in seen] == [(1, None, 60.0)]
+
+
+def test_the_schedule_stops_during_a_retry_wait_and_in_the_background():
+    import time
+
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError] * 9})
+    schedule = SyncSchedule(ws, 900, policy=type(RETRY)(first_wait_s=60), notify=lambda s: None)
+    schedule.start()
+    deadline = time.monotonic() + 10
+    while not ws.runs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    schedule.stop()
+    assert time.monotonic() - started < 5 and ws.runs == ["a"]  # (not 60 s later)
+
+
+def test_the_schedule_logs_each_run(caplog):
+    import logging
+
+    from meterql.errors import SourceUnavailableError
+    from meterql.sync.schedule import RETRY, SyncSchedule, log_attempts
+
+    ws = _FakeWorkspace({"a": [SourceUnavailableError], "b": []})
+    log = logging.getLogger("test.sync")
+    with caplog.at_level(logging.INFO, logger="test.sync"):
+        SyncSchedule(ws, 900, policy=type(RETRY)(first_wait_s=0.01),
+                     notify=log_attempts(log)).run_due()
+    assert [r.getMessage() for r in caplog.records] == [
+        "sync a failed (attempt 1), retrying in 0 s: scripted",
+        "sync a: 0 rows in 0.00 s", "sync b: 0 rows in 0.00 s"]

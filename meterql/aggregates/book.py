@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from meterql.aggregates.definition import Aggregate, new_aggregate, parse_definition
 from meterql.aggregates.evaluate import Cancel, Evaluation, Window, diff, evaluate, validate
-from meterql.catalog.records import Records
+from meterql.aggregates.store import AggregateStore
 from meterql.engine import DEFAULT_TIMEOUT_S, Result
 from meterql.errors import InvalidAggregateError, QueryCancelledError, UnknownAggregateError
 
@@ -32,9 +32,9 @@ MAX_AGGREGATE_ROWS = 10_000_000
 
 
 class AggregateBook:
-    def __init__(self, workspace: Workspace, records: Records) -> None:
+    def __init__(self, workspace: Workspace, store: AggregateStore) -> None:
         self._ws = workspace
-        self._records = records
+        self._store = store
 
     # -- definitions ---------------------------------------------------------------------------
     def save(self, name: str, sql: str, **fields: Any) -> tuple[Aggregate, bool]:
@@ -45,7 +45,7 @@ class AggregateBook:
 
     def save_draft(self, draft: Aggregate) -> tuple[Aggregate, bool]:
         validate(self._ws.engine, draft)
-        return self._records.save_aggregate(draft)
+        return self._store.save(draft)
 
     def apply(self, folder: str | Path) -> list[tuple[Aggregate, bool]]:
         """Load every ``*.sql`` file of a folder (see :mod:`meterql.aggregates.definition`):
@@ -70,17 +70,17 @@ class AggregateBook:
         if not drafts:
             raise InvalidAggregateError(f"{path} holds no .sql files",
                                         hint="write one aggregate per .sql file")
-        return [self._records.save_aggregate(draft) for _, draft in drafts.values()]
+        return [self._store.save(draft) for _, draft in drafts.values()]
 
     def list(self) -> list[Aggregate]:
         """The latest version of every aggregate."""
         latest: dict[str, Aggregate] = {}
-        for aggregate in self._records.aggregate_versions():
+        for aggregate in self._store.versions():
             latest[aggregate.name] = aggregate
         return list(latest.values())
 
     def versions(self, name: str) -> list[Aggregate]:
-        versions = self._records.aggregate_versions(name)
+        versions = self._store.versions(name)
         if not versions:
             raise self._unknown(name)
         return versions
@@ -124,7 +124,7 @@ class AggregateBook:
         evaluation is logged with its provenance (see :meth:`log`)."""
         aggregate = self.get(name, version)
         result = self._evaluate(aggregate, start, end, customers, tz, window, timeout, cancel)
-        self._records.log_evaluation({
+        self._store.log_evaluation({
             "id": result.id, "aggregate": aggregate.name, "version": aggregate.version,
             "started_at": result.provenance["evaluated_at"], "seconds": result.seconds,
             "rows": result.table.num_rows, "result_hash": result.result_hash,
@@ -148,7 +148,7 @@ class AggregateBook:
         same period, and what would change."""
         validate(self._ws.engine, draft)
         current = None
-        if self._records.aggregate_versions(draft.name):
+        if self._store.versions(draft.name):
             current = self._evaluate(self.get(draft.name), start, end, customers, tz, window,
                                      timeout, cancel)
         evaluated = self._evaluate(replace(draft, version=None), start, end, customers, tz,
@@ -161,7 +161,7 @@ class AggregateBook:
 
     def log(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The latest evaluations (newest first) with their provenance."""
-        return self._records.evaluations(name, limit)
+        return self._store.evaluations(name, limit)
 
     def _evaluate(self, aggregate, start, end, customers, tz, window, timeout,
                   cancel) -> Evaluation:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,7 @@ class LocalStore:
         for ddl in _META_TABLES:
             duck.execute(ddl)
         self._marks: dict[str, datetime] = {}
+        self._before_read: dict[str, Callable[[], None]] = {}
         self._migrate()
         self.refresh_catalog()
 
@@ -143,6 +144,21 @@ class LocalStore:
 
     def read(self) -> duckdb.DuckDBPyConnection:
         return self._duck.cursor()
+
+    def before_read(self, schema: str, step: Callable[[], None]) -> None:
+        """Have :meth:`prepare_read` run ``step`` before a query reads a table of
+        ``local.<schema>`` (the workspace registers the event log's flush for ``events``)."""
+        self._before_read[schema] = step
+
+    def prepare_read(self, tables: Iterable[str]) -> None:
+        """Make everything already answered visible to a query that reads ``tables`` (full
+        names; other sources' are ignored). For ``local.events.*`` this applies the event
+        log: a 2xx push promises that the next query sees its events."""
+        schemas = {t.split(".", 2)[1] for t in tables if t.startswith("local.")}
+        for schema in sorted(schemas):
+            step = self._before_read.get(schema)
+            if step is not None:
+                step()
 
     def touch(self, cur: duckdb.DuckDBPyConnection, table: str) -> None:
         """Record an ingest into ``table`` (``schema.name``) in the open transaction."""

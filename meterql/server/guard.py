@@ -2,18 +2,19 @@
 
 FastAPI reads and parses a JSON body before it runs a route's dependencies, so a key check in a
 dependency comes too late: a 300 MB body sent without a key grew the server by 900 MB before
-its 401. :class:`RequestGuard` is a plain ASGI layer in front of FastAPI (and in front of the
-event push path, push.py) that answers from the request line and headers alone:
+its 401. :class:`RequestGuard` is a plain ASGI middleware in front of FastAPI's routing (and in
+front of the event push path, push.py) that answers from the request line and headers alone:
 
 - the key and its scope (401 / 403), for the scope the route declares with :class:`Access`;
 - the body's size: a ``Content-Length`` over the route's limit is refused at once (413), and a
   body without one (chunked) is counted as it streams in, so no more than the limit is ever
   buffered.
 
-Each route's scope and limit are read off ``app.routes`` once (:func:`route_policies`): a
-``/v1`` route without :class:`Access` or :data:`PUBLIC` stops the server from starting, so a
-new route cannot be left open. A route's limit is the workspace setting named by its
-``openapi_extra`` entry ``x-meterql-body-limit`` (default ``http_max_body_mb``).
+Each route's scope and limit are read off ``app.routes`` once, when the app is made
+(:func:`route_policies`, called by ``create_app``): a ``/v1`` route without :class:`Access` or
+:data:`PUBLIC` stops the server from starting, so a new route cannot be left open. A route's
+limit is the workspace setting named by its ``openapi_extra`` entry ``x-meterql-body-limit``
+(default ``http_max_body_mb``).
 
 Example:
     >>> from fastapi import FastAPI
@@ -32,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -41,11 +42,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Route
 
 import meterql
+from meterql.access.keys import Scope, check_key
 from meterql.errors import InputLimitError, MeterqlError
 from meterql.server import problems
-from meterql.server.keys import check_key
-
-ScopeName = Literal["read", "ingest", "admin"]
 
 #: ``openapi_extra`` key naming the setting (in MB) that bounds a route's body.
 BODY_LIMIT = "x-meterql-body-limit"
@@ -65,7 +64,7 @@ class Access:
     started), it fails the request rather than let it through.
     """
 
-    def __init__(self, needs: ScopeName) -> None:
+    def __init__(self, needs: Scope) -> None:
         self.needs = needs
 
     async def __call__(self, request: Request,
@@ -101,7 +100,7 @@ class RoutePolicy:
 
     method: str
     path: str
-    needs: ScopeName | None
+    needs: Scope | None
     body_limit: str
     pattern: str = field(default="", repr=False, compare=False)  # Starlette's, for the path
 
@@ -144,14 +143,21 @@ class RequestGuard:
     ``Content-Length`` is passed on untouched (the server never delivers more than that).
     """
 
-    def __init__(self, app: Any, ws: meterql.Workspace) -> None:
+    def __init__(self, app: Any, ws: meterql.Workspace,
+                 policies: Iterable[RoutePolicy] = ()) -> None:
+        """``policies``: every route's, from :func:`route_policies` (or see :meth:`load`)."""
         self.app, self.ws = app, ws
         self._fixed: dict[tuple[str, str], RoutePolicy] = {}
         self._patterns: dict[str, tuple[re.Pattern[str], dict[str, RoutePolicy]]] = {}
+        self._use(policies)
 
     def load(self, routes: Iterable[Any]) -> list[RoutePolicy]:
         """Read every route's policy (once the routes are defined)."""
         policies = route_policies(routes)
+        self._use(policies)
+        return policies
+
+    def _use(self, policies: Iterable[RoutePolicy]) -> None:
         fixed: dict[tuple[str, str], RoutePolicy] = {}
         templated: dict[str, list[RoutePolicy]] = {}
         for policy in policies:
@@ -161,7 +167,6 @@ class RequestGuard:
                 fixed.setdefault((policy.method, policy.path), policy)
         self._fixed = fixed
         self._patterns = {method: _alternation(items) for method, items in templated.items()}
-        return policies
 
     def policy(self, method: str, path: str) -> RoutePolicy | None:
         """The policy of the route FastAPI will route this request to (None: no route)."""
@@ -187,7 +192,7 @@ class RequestGuard:
                 length = value
         try:
             if policy is not None and policy.needs is not None:
-                key = check_key(self.ws.records, authorization, policy.needs)
+                key = check_key(self.ws.keys, authorization, policy.needs)
                 state = scope.setdefault("state", {})
                 state["key"], state["access"] = key, policy.needs
             setting = DEFAULT_BODY_LIMIT if policy is None else policy.body_limit

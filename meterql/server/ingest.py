@@ -25,6 +25,9 @@ from meterql.server.guard import BODY_LIMIT
 
 _json_string = json.encoder.encode_basestring  # a str as a JSON string literal (non-ASCII kept)
 
+#: The push endpoint, answered by this module's route and by :class:`meterql.server.push.EventPush`.
+EVENTS_PATH = "/v1/events/{stream}"
+
 #: The settings bounding the bodies of pushes and uploads, in MB (guard.py reads them off the
 #: routes; every other route has ``http_max_body_mb``).
 EVENTS_LIMIT, UPLOAD_LIMIT = "http_max_events_mb", "http_max_upload_mb"
@@ -129,7 +132,7 @@ def answer_body(counts: dict[str, int], outcomes: list) -> bytes:
 def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     api = APIRouter(tags=["ingestion"], dependencies=[ingest])
 
-    @api.post("/v1/events/{stream}", openapi_extra=_EVENT_BODY, responses={
+    @api.post(EVENTS_PATH, openapi_extra=_EVENT_BODY, responses={
         200: {"description": "every event accepted or a duplicate (all durable)"},
         207: {"description": "some events rejected; the others are stored"},
         422: {"description": "every event rejected (problem+json with the results)"}})
@@ -141,7 +144,7 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         return await push_response(ws, stream, request.url.path, request.headers,
                                    request.receive, backfill)
 
-    @api.put("/v1/events/{stream}", status_code=201)
+    @api.put(EVENTS_PATH, status_code=201)
     def create_stream(stream: str, body: StreamIn) -> dict[str, Any]:
         """Create a stream before its first event: to name its required fields, or to declare
         its columns (then enforced)."""

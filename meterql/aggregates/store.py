@@ -1,13 +1,26 @@
-"""Aggregates, the evaluation log and API keys in the catalog file.
+"""Saved aggregate versions and the evaluation log, in the catalog file (``catalog.duckdb``).
 
-Each call uses its own cursor (DuckDB connections are not shared between threads), so the HTTP
-server's threads can read and write these at the same time.
+The tables (``aggregates``, ``evaluations``) are created by the catalog's migration chain
+(``catalog/store.py``); this module only reads and writes them, so the catalog knows nothing of
+aggregates. Each call uses its own cursor (DuckDB connections are not shared between threads),
+so the HTTP server's threads can read and write at the same time.
+
+Example:
+    >>> import duckdb
+    >>> from meterql.aggregates import new_aggregate
+    >>> from meterql.catalog.store import CatalogStore
+    >>> con = duckdb.connect()
+    >>> _ = CatalogStore(con)  # (the catalog's migrations create the tables)
+    >>> store = AggregateStore(con)
+    >>> saved, new = store.save(new_aggregate("calls", "SELECT customer_id, count(*) AS "
+    ...     "quantity FROM t WHERE ts >= :period_start AND ts < :period_end GROUP BY 1"))
+    >>> (saved.version, new, [a.version for a in store.versions("calls")])
+    (1, True, [1])
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -17,22 +30,20 @@ from meterql.aggregates.definition import Aggregate
 _AGGREGATE_COLUMNS = "name, version, sql, description, unit, dialect, customer_column, created_at"
 
 
-class Records:
+class AggregateStore:
+    """Aggregate versions (immutable, numbered from 1) and the log of evaluations."""
+
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
-        # Keys are checked on every API request; only this process writes them (the workspace
-        # is locked to it), so a copy in memory stays right.
-        self._keys: dict[str, tuple[str, str, datetime | None]] | None = None
-        # Bumped after every key change: a copy read while a change was being written is
-        # used for that one check and not kept (it may miss the change).
-        self._keys_changed = 0
-        self._aggregates: list[Aggregate] | None = None  # the same holds for aggregates
+        # Only the process holding the workspace lock writes aggregates, so a copy in memory
+        # stays right; every save drops it.
+        self._aggregates: list[Aggregate] | None = None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         return self._con.cursor()
 
-    # -- aggregates ------------------------------------------------------------------------------
-    def aggregate_versions(self, name: str | None = None) -> list[Aggregate]:
+    # -- versions --------------------------------------------------------------------------------
+    def versions(self, name: str | None = None) -> list[Aggregate]:
         """Every saved version (of one aggregate, or of all), oldest first."""
         every = self._aggregates
         if every is None:
@@ -42,7 +53,7 @@ class Records:
             every = self._aggregates = [_aggregate(row) for row in rows]
         return [a for a in every if name is None or a.name == name]
 
-    def save_aggregate(self, draft: Aggregate) -> tuple[Aggregate, bool]:
+    def save(self, draft: Aggregate) -> tuple[Aggregate, bool]:
         """Store ``draft`` as the next version, unless it equals the latest one. Returns the
         version in force and whether it is new."""
         with self._cursor() as cur:
@@ -73,6 +84,8 @@ class Records:
 
     # -- evaluations -----------------------------------------------------------------------------
     def log_evaluation(self, entry: dict[str, Any]) -> None:
+        """Append one evaluation: id, aggregate, version, started_at, seconds, rows,
+        result_hash and provenance (stored as JSON)."""
         with self._cursor() as cur:
             cur.execute(
                 "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -81,6 +94,7 @@ class Records:
                  json.dumps(entry["provenance"], default=str)])
 
     def evaluations(self, aggregate: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest ``limit`` evaluations (of one aggregate, or of all), newest first."""
         where, args = ("WHERE aggregate = ?", [aggregate]) if aggregate else ("", [])
         with self._cursor() as cur:
             rows = cur.execute(
@@ -94,42 +108,6 @@ class Records:
             entry["provenance"] = json.loads(row[7])
             out.append(entry)
         return out
-
-    # -- API keys --------------------------------------------------------------------------------
-    def add_api_key(self, key_id: str, name: str | None, scope: str, key_hash: str) -> None:
-        with self._cursor() as cur:
-            cur.execute("INSERT INTO api_keys (id, name, scope, key_hash) VALUES (?, ?, ?, ?)",
-                        [key_id, name, scope, key_hash])
-        self._keys_changed += 1
-        self._keys = None
-
-    def api_key(self, key_id: str) -> tuple[str, str, datetime | None] | None:
-        """(scope, hash, revoked_at) of a key, or None."""
-        keys = self._keys
-        if keys is None:
-            changes = self._keys_changed
-            with self._cursor() as cur:
-                rows = cur.execute("SELECT id, scope, key_hash, revoked_at FROM api_keys"
-                                   ).fetchall()
-            keys = {row[0]: tuple(row[1:]) for row in rows}
-            if changes == self._keys_changed:
-                self._keys = keys
-        return keys.get(key_id)
-
-    def api_keys(self) -> list[dict[str, Any]]:
-        with self._cursor() as cur:
-            rows = cur.execute("SELECT id, name, scope, created_at, revoked_at FROM api_keys "
-                               "ORDER BY created_at").fetchall()
-        return [dict(zip(("id", "name", "scope", "created_at", "revoked_at"), r, strict=True))
-                for r in rows]
-
-    def revoke_api_key(self, key_id: str) -> bool:
-        with self._cursor() as cur:
-            rows = cur.execute("UPDATE api_keys SET revoked_at = now() WHERE id = ? AND "
-                               "revoked_at IS NULL RETURNING id", [key_id]).fetchall()
-        self._keys_changed += 1
-        self._keys = None  # the very next check reads the revocation
-        return bool(rows)
 
 
 def _aggregate(row: tuple) -> Aggregate:

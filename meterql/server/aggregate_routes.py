@@ -1,0 +1,121 @@
+"""Aggregates over HTTP: list, save (scope ``admin``), versions, evaluate, dry-run, and the
+evaluation log (scope ``read``)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+import meterql
+from meterql.aggregates import Cancel, new_aggregate
+from meterql.output import json_value
+from meterql.server.disconnect import until_done
+
+
+class AggregateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(examples=["api_calls"])
+    sql: str = Field(examples=["SELECT customer_id, count(*) AS quantity FROM pg.public.events "
+                               "WHERE ts >= :period_start AND ts < :period_end "
+                               "GROUP BY customer_id"])
+    description: str | None = None
+    unit: str | None = None
+    dialect: str = "duckdb"
+    customer_column: str = "customer_id"
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: date | datetime = Field(alias="from", description="inclusive; a date is midnight "
+                                   "in tz")
+    end: date | datetime = Field(alias="to", description="exclusive")
+    customers: list[str] | None = Field(None, description="customers to report; those "
+                                        "without usage get quantity 0")
+    tz: str = Field("UTC", description="IANA time zone of the dates and windows",
+                    examples=["Europe/Berlin"])
+    window: Literal["day", "month"] | None = None
+
+
+class EvaluateRequest(Period):
+    version: int | None = Field(None, ge=1, description="default: the latest")
+
+
+class DryRunRequest(Period):
+    sql: str
+    description: str | None = None
+    unit: str | None = None
+    dialect: str = "duckdb"
+    customer_column: str = "customer_id"
+
+
+def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> APIRouter:
+    """``timeout``: the time limit of each query an evaluation runs."""
+    api = APIRouter(tags=["aggregates"])
+
+    @api.get("/v1/aggregates", dependencies=[read])
+    def list_aggregates() -> list[dict[str, Any]]:
+        """The latest version of every aggregate."""
+        return [a.describe() for a in ws.aggregates.list()]
+
+    @api.post("/v1/aggregates", dependencies=[admin], status_code=201,
+              responses={200: {"description": "the same definition is already the latest"}})
+    def save_aggregate(body: AggregateIn) -> JSONResponse:
+        """Validate and save a definition as the aggregate's next version."""
+        saved, new = ws.aggregates.save(body.name, body.sql, description=body.description,
+                                        unit=body.unit, dialect=body.dialect,
+                                        customer_column=body.customer_column)
+        return JSONResponse({**saved.describe(), "created": new}, status_code=201 if new else 200)
+
+    @api.get("/v1/aggregates/{name}", dependencies=[read])
+    def aggregate_versions(name: str) -> list[dict[str, Any]]:
+        """Every version of one aggregate, oldest first."""
+        return [a.describe() for a in ws.aggregates.versions(name)]
+
+    @api.post("/v1/aggregates/{name}/evaluate", dependencies=[read])
+    async def evaluate(request: Request, name: str, body: EvaluateRequest) -> JSONResponse:
+        """Billable usage per customer (and window) for a period, with its provenance."""
+        cancel = Cancel()
+
+        def work():
+            return ws.aggregates.evaluate(name, body.start, body.end, customers=body.customers,
+                                          tz=body.tz, window=body.window, version=body.version,
+                                          timeout=timeout, cancel=cancel)
+
+        loop = asyncio.get_running_loop()
+        ev = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        return JSONResponse({"evaluation": json_value(ev.describe()),
+                             "rows": [json_value(r) for r in ev.rows()]})
+
+    @api.post("/v1/aggregates/{name}/dry-run", dependencies=[read])
+    async def dry_run(request: Request, name: str, body: DryRunRequest) -> JSONResponse:
+        """Evaluate a draft without saving it; shows what would change against the current
+        version."""
+        draft = new_aggregate(name, body.sql, description=body.description, unit=body.unit,
+                              dialect=body.dialect, customer_column=body.customer_column)
+        cancel = Cancel()
+
+        def work():
+            return ws.aggregates.dry_run(draft, body.start, body.end, customers=body.customers,
+                                         tz=body.tz, window=body.window, timeout=timeout,
+                                         cancel=cancel)
+
+        loop = asyncio.get_running_loop()
+        out = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        return JSONResponse(json_value({
+            "current_version": out["current_version"],
+            "diff": out["diff"],
+            "rows": out["draft"].rows(),
+        }))
+
+    @api.get("/v1/evaluations", dependencies=[read])
+    def evaluations(aggregate: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """The evaluation log, newest first: what was billed from what."""
+        return json_value(ws.aggregates.log(aggregate, limit))
+
+    return api

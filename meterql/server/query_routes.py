@@ -1,0 +1,47 @@
+"""``POST /v1/query``: one SELECT, answered as JSON, CSV or Arrow (scope ``read``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+import meterql
+from meterql.server.disconnect import until_done
+from meterql.server.encoders import ARROW_STREAM, rows_response
+
+
+class QueryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sql: str = Field(description="one SELECT; tables as source.schema.table",
+                     examples=["SELECT count(*) AS n FROM pg.public.events"])
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="values for :name parameters (always bound)")
+    timeout_s: float | None = Field(None, gt=0, description="at most the server's limit")
+    max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
+
+
+def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
+           log: logging.Logger) -> APIRouter:
+    """``timeout`` and ``max_rows``: the server's bounds; a request may ask for less."""
+    api = APIRouter(tags=["query"], dependencies=[read])
+
+    @api.post("/v1/query", responses={
+        200: {"content": {"application/json": {}, "text/csv": {}, ARROW_STREAM: {}},
+              "description": "rows as JSON (default), CSV or an Arrow IPC stream, by Accept"}})
+    async def query(request: Request, body: QueryRequest) -> Response:
+        """Run one SELECT. The answer's format follows ``Accept``; large results stream."""
+        limit = timeout if body.timeout_s is None else min(body.timeout_s, timeout)
+        cap = max_rows if body.max_rows is None else min(body.max_rows, max_rows)
+        running = ws.submit(body.sql, body.params, timeout=limit, max_rows=cap)
+        result = await until_done(request, asyncio.wrap_future(running.future), running.cancel)
+        log.info("query key=%s rows=%d truncated=%s %.1f ms params=%s sql=%s",
+                 request.state.key, result.num_rows, result.truncated, result.seconds * 1000,
+                 sorted(body.params), " ".join(body.sql.split()))
+        return rows_response(result, request.headers.get("accept", ""))
+
+    return api
