@@ -82,7 +82,7 @@ from benchmarks.http_load import (
     timed_threads,
     wait_healthy,
 )
-from meterql.server.keys import create_key
+from meterql.access.keys import create_key
 
 CUSTOMERS = 1_000
 AGGREGATE = "usage_qty"
@@ -464,7 +464,7 @@ def main() -> None:
             with meterql.connect(home) as ws:
                 ws.add_source("src", uri)
                 ws.aggregates.save(AGGREGATE, AGG_SQL.format(schema=schema), unit="unit")
-                _, key = create_key(ws.records, "read", "api_load bench")
+                _, key = create_key(ws.keys, "read", "api_load bench")
 
             port = free_port()
             base = f"http://127.0.0.1:{port}"

@@ -80,7 +80,7 @@ from benchmarks.http_load import (
     wait_healthy,
 )
 from benchmarks.http_load import serve as http_serve
-from meterql.server.keys import create_key
+from meterql.access.keys import create_key
 
 CUSTOMERS = 1_000
 TARGETS = {"batch_events_per_s": 100_000.0, "single_events_per_s": 2_000.0}
@@ -333,7 +333,7 @@ def profile_text(prof_file: Path, phase: str, top: int = 15) -> tuple[str, list[
 def server_home(home: Path, key_name: str) -> tuple[Path, str, int, str]:
     """A workspace with an ingest key, and a free port: (home, key, port, base URL)."""
     with meterql.connect(home) as ws:
-        _, key = create_key(ws.records, "ingest", key_name)
+        _, key = create_key(ws.keys, "ingest", key_name)
     port = free_port()
     return home, key, port, f"http://{HOST}:{port}"
 

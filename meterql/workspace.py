@@ -159,9 +159,6 @@ class Workspace:
     def _open_parts(self, catalog_db: duckdb.DuckDBPyConnection) -> None:
         #: API keys of the HTTP API (``meterql.access.keys``).
         self.keys = KeyStore(catalog_db)
-        self.records = self.keys  # (the old name, still used by cli_api.py and benchmarks/)
-        #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
-        self.aggregates = AggregateBook(self, AggregateStore(catalog_db))
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
@@ -174,6 +171,9 @@ class Workspace:
                              settings={"checkpoint_threshold": "256MB",
                                        # what spills past memory stays in the workspace (0700)
                                        "temp_directory": str(self.home / "tmp")})
+        #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
+        self.aggregates = AggregateBook(AggregateStore(catalog_db), self.engine, self.catalog,
+                                        self.query, self.submit)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
         #: The workspace's own data (``local.events``, ``local.uploads``, ``local.manual``).

@@ -89,8 +89,6 @@ def _sources():
     return sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.xfail(strict=True, reason="open: catalog/records.py imports aggregates; "
-                   "aggregates/book.py imports workspace (issue 17, being moved)")
 def test_every_part_imports_only_the_parts_below_it():
     problems = []
     for path in _sources():

@@ -87,11 +87,6 @@ class KeyStore:
         return [dict(zip(("id", "name", "scope", "created_at", "revoked_at"), r, strict=True))
                 for r in rows]
 
-    # The names ``meterql apikey`` (cli_api.py) and benchmarks/ call through ``ws.records``;
-    # to be removed once they use ``ws.keys.list()`` and ``ws.keys.revoke()``.
-    api_keys = list
-    revoke_api_key = revoke
-
 
 def create_key(keys: KeyStore, scope: str, name: str | None = None) -> tuple[str, str]:
     """A new key; returns (its id, the key). The key is shown once and never stored."""

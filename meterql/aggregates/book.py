@@ -12,29 +12,33 @@ Example:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meterql.aggregates.definition import Aggregate, new_aggregate, parse_definition
 from meterql.aggregates.evaluate import Cancel, Evaluation, Window, diff, evaluate, validate
 from meterql.aggregates.store import AggregateStore
-from meterql.engine import DEFAULT_TIMEOUT_S, Result
+from meterql.catalog import Catalog
+from meterql.engine import DEFAULT_TIMEOUT_S, Engine, Result
 from meterql.errors import InvalidAggregateError, QueryCancelledError, UnknownAggregateError
-
-if TYPE_CHECKING:
-    from meterql.workspace import Workspace
 
 #: An aggregate returns one row per customer, window and dimension; this caps a runaway one.
 MAX_AGGREGATE_ROWS = 10_000_000
 
 
 class AggregateBook:
-    def __init__(self, workspace: Workspace, store: AggregateStore) -> None:
-        self._ws = workspace
+    """``ws.aggregates``. It needs of the workspace only what it is given: the engine (to
+    validate a definition without data), the catalog (to describe the sources read), and the
+    workspace's ``query`` and ``submit`` (so evaluations run as every query does)."""
+
+    def __init__(self, store: AggregateStore, engine: Engine, catalog: Catalog,
+                 query: Callable[..., Result], submit: Callable[..., Any]) -> None:
         self._store = store
+        self._engine, self._catalog = engine, catalog
+        self._query, self._submit = query, submit
 
     # -- definitions ---------------------------------------------------------------------------
     def save(self, name: str, sql: str, **fields: Any) -> tuple[Aggregate, bool]:
@@ -44,7 +48,7 @@ class AggregateBook:
         return self.save_draft(new_aggregate(name, sql, **fields))
 
     def save_draft(self, draft: Aggregate) -> tuple[Aggregate, bool]:
-        validate(self._ws.engine, draft)
+        validate(self._engine, draft)
         return self._store.save(draft)
 
     def apply(self, folder: str | Path) -> list[tuple[Aggregate, bool]]:
@@ -62,7 +66,7 @@ class AggregateBook:
                     f"{file} and {drafts[draft.name][0]} both define '{draft.name}'",
                     hint="give each aggregate its own name")
             try:
-                validate(self._ws.engine, draft)
+                validate(self._engine, draft)
             except InvalidAggregateError as exc:
                 exc.message = f"{file}: {exc.message}"
                 raise
@@ -146,7 +150,7 @@ class AggregateBook:
     ) -> dict[str, Any]:
         """Evaluate a draft without saving it, next to the current version's result for the
         same period, and what would change."""
-        validate(self._ws.engine, draft)
+        validate(self._engine, draft)
         current = None
         if self._store.versions(draft.name):
             current = self._evaluate(self.get(draft.name), start, end, customers, tz, window,
@@ -165,16 +169,14 @@ class AggregateBook:
 
     def _evaluate(self, aggregate, start, end, customers, tz, window, timeout,
                   cancel) -> Evaluation:
-        ws = self._ws
-
         def run(sql: str, params: dict[str, Any], dialect: str) -> Result:
             if cancel is None:
-                return ws.query(sql, params, dialect, timeout=timeout,
-                                max_rows=MAX_AGGREGATE_ROWS)
+                return self._query(sql, params, dialect, timeout=timeout,
+                                   max_rows=MAX_AGGREGATE_ROWS)
             if cancel.cancelled.is_set():
                 raise QueryCancelledError(f"evaluation of '{aggregate.name}' was cancelled")
-            running = ws.submit(sql, params, dialect, timeout=timeout,
-                                max_rows=MAX_AGGREGATE_ROWS)
+            running = self._submit(sql, params, dialect, timeout=timeout,
+                                   max_rows=MAX_AGGREGATE_ROWS)
             cancel.current = running
             try:
                 return running.result()
@@ -192,6 +194,6 @@ class AggregateBook:
             t.split(".", 1)[0] for t in plan.local_tables}
         out = []
         for name in sorted(names):
-            source = self._ws.catalog.source(name)
+            source = self._catalog.source(name)
             out.append({"name": source.name, "kind": source.kind, "mode": source.mode})
         return out

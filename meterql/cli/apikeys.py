@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from meterql.access.keys import SCOPES, create_key
 from meterql.cli.common import MeterqlGroup, home_option
-from meterql.server.keys import SCOPES, create_key
 from meterql.workspace import Workspace
 
 
@@ -21,7 +21,7 @@ def apikey() -> None:
 @home_option
 def apikey_create(ws: Workspace, scope: str, name: str | None) -> None:
     """Create a key. It is printed once, alone on the last line, and stored only hashed."""
-    key_id, key = create_key(ws.records, scope, name)
+    key_id, key = create_key(ws.keys, scope, name)
     click.echo(f"created key {key_id} with scope {scope}; it is shown only now:", err=True)
     click.echo(key)
 
@@ -30,7 +30,7 @@ def apikey_create(ws: Workspace, scope: str, name: str | None) -> None:
 @home_option
 def apikey_list(ws: Workspace) -> None:
     """Keys by id, name and scope (never the keys themselves)."""
-    for key in ws.records.api_keys():
+    for key in ws.keys.list():
         state = f"revoked {key['revoked_at']:%Y-%m-%d}" if key["revoked_at"] else "active"
         click.echo(f"{key['id']}  {key['scope']:<6}  {state:<18}  {key['name'] or ''}")
 
@@ -40,6 +40,6 @@ def apikey_list(ws: Workspace) -> None:
 @home_option
 def apikey_revoke(ws: Workspace, key_id: str) -> None:
     """Revoke a key by its id; requests with it are refused from now on."""
-    if not ws.records.revoke_api_key(key_id):
+    if not ws.keys.revoke(key_id):
         raise click.UsageError(f"no active key with id '{key_id}' (see 'meterql apikey list')")
     click.echo(f"revoked key {key_id}")

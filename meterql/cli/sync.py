@@ -8,6 +8,8 @@ import time
 import click
 
 from meterql.cli.common import console, escape, home_option, print_error
+from meterql.sync.runner import SyncReport
+from meterql.sync.schedule import SyncAttempt, SyncSchedule
 from meterql.workspace import Workspace
 
 
@@ -20,56 +22,48 @@ from meterql.workspace import Workspace
 @home_option
 def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -> None:
     """Copy what changed at synced sources into their replicas (all synced sources by default)."""
-    default = duration(every)
     names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
-    due = dict.fromkeys(names, 0.0)
-    failed = False
-    while True:
-        now = time.monotonic()
-        for name in names:
-            if due[name] <= now:
-                failed |= _sync_one(ws, name)
-                interval = ws.source(name).options.get("sync_every_s") or default
-                due[name] = time.monotonic() + float(interval)
-        if not watch:
-            break
-        time.sleep(max(0.5, min(due.values()) - time.monotonic()))
-    if failed:
+    # the one schedule and retry policy of the CLI and the server (meterql/sync/schedule.py)
+    schedule = SyncSchedule(ws, duration(every), sources=names,
+                            run=lambda name: _sync_with_progress(ws, name), notify=_print)
+    if watch:
+        schedule.run()  # until Ctrl-C
+    elif any(report.error is not None for report in schedule.run_due()):
         raise SystemExit(1)
 
 
-def _sync_one(ws: Workspace, name: str) -> bool:
-    """One source with a progress line; retried with backoff when the error is transient."""
+def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
+    """One run of one source, with a progress line."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    err = console(stderr=True)
-    for attempt in range(3):
-        with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
-                      console=err, transient=True) as progress:
-            task = progress.add_task(f"sync {name}", total=None)
-            started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"sync {name}", total=None)
+        started = time.perf_counter()
 
-            def show(table: str, rows: int, task=task, progress=progress, started=started):
-                rate = rows / max(time.perf_counter() - started, 1e-6)
-                progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
+        def show(table: str, rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-6)
+            progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
 
-            report = ws.sync(name, progress=show)[0]
-        for t in report.tables:
-            click.echo(f"{t.table}: {t.strategy}, {t.rows:,} "
-                       + ("rows and changes" if t.changes is not None else "rows")
-                       + f" read in {t.seconds:.2f} s"
-                       + (f"; {t.note}" if t.note else ""))
-        if report.error is None:
-            return False
-        if not report.error.retryable or attempt == 2:
-            print_error(report.error)
-            return True
-        wait = 2**attempt
-        err.print(f"[yellow]retrying[/yellow] {name} in {wait} s: {escape(str(report.error))}")
-        time.sleep(wait)
-    return True
+        return ws.sync(name, progress=show)[0]
+
+
+def _print(attempt: SyncAttempt) -> None:
+    report = attempt.report
+    for t in report.tables:
+        click.echo(f"{t.table}: {t.strategy}, {t.rows:,} "
+                   + ("rows and changes" if t.changes is not None else "rows")
+                   + f" read in {t.seconds:.2f} s"
+                   + (f"; {t.note}" if t.note else ""))
+    if report.error is None:
+        return
+    if attempt.retry_in is not None:
+        console(stderr=True).print(f"[yellow]retrying[/yellow] {report.source} in "
+                                   f"{attempt.retry_in:.0f} s: {escape(str(report.error))}")
+    else:
+        print_error(report.error)
 
 
 def duration(text: str) -> float:
