@@ -1,4 +1,11 @@
-"""SQLite over ADBC: the file opened read-only (``mode=ro``), Arrow out."""
+"""SQLite over ADBC: the file opened read-only (``mode=ro``), Arrow out.
+
+The driver infers each column's Arrow type from the values of its first batch, so a column
+whose first values are NULL would read as integers and a later text value would then fail. When
+the caller says which types it wants (``stream(..., schema=...)``), the statement is sent after
+one row of literals of those types, marked by a last column, and that row and column are dropped
+here: nothing above the connector sees them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import file_path
@@ -28,6 +36,13 @@ FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
 WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
 ORDER BY m.name, p.cid
 """
+_INTROSPECTED = pa.schema([
+    ("table_name", pa.string()), ("table_kind", pa.string()), ("column_name", pa.string()),
+    ("declared", pa.string()), ("not_null", pa.int64()), ("pk", pa.int64()),
+])
+
+#: The last column of a pinned statement: 0 on the typed first row, 1 on the statement's rows.
+_PIN = "__meterql_pin"
 
 
 class SQLiteConnector(Connector):
@@ -57,14 +72,17 @@ class SQLiteConnector(Connector):
 
     @contextlib.contextmanager
     def _stream(
-        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
+        if schema is not None:
+            sql = pinned(sql, schema)
         with self._pool.connection() as conn:
             cur = conn.cursor()
             try:
                 cancel.bind(cur.adbc_cancel)
                 cur.execute(sql, parameters=tuple(params) if params else None)
-                yield cur.fetch_record_batch()
+                raw = cur.fetch_record_batch()
+                yield raw if schema is None else _unpinned(raw)
             finally:
                 cancel.bind(None)
                 with contextlib.suppress(Exception):
@@ -76,13 +94,8 @@ class SQLiteConnector(Connector):
 
     def introspect(self) -> list[Table]:
         # Declared types, not the values' types: the catalog states what the schema promises.
-        with self.stream(
-            "SELECT '' AS table_name, '' AS table_kind, '' AS column_name, '' AS declared, "
-            "0 AS not_null, 0 AS pk UNION ALL SELECT * FROM ("
-            + _INTROSPECT.strip()
-            + ")"
-        ) as reader:
-            rows = reader.read_all().to_pylist()[1:]
+        with self.stream(_INTROSPECT, schema=_INTROSPECTED) as reader:
+            rows = reader.read_all().to_pylist()
         tables: dict[str, tuple[str, list[Column]]] = {}
         keys: dict[str, list[tuple[int, str]]] = {}
         for row in rows:
@@ -125,3 +138,48 @@ class SQLiteConnector(Connector):
                 hint="SQLite lets a column hold any type; fix the values or the declared type",
             )
         return SourceQueryError(f"source '{name}' failed the query: {text}", source=name)
+
+
+def pinned(sql: str, schema: pa.Schema) -> str:
+    """``sql`` after one row of literals of the types its rows are read as, marked by a last
+    column (see the module docstring). Decimals, dates and timestamps arrive as text
+    (``dialects/sqlite.py`` fetches them so) and are converted later, so they pin as text.
+
+    >>> print(pinned("SELECT a, b FROM t", pa.schema([("a", pa.int64()), ("b", pa.string())])))
+    SELECT 0 AS "a", '' AS "b", 0 AS "__meterql_pin" UNION ALL SELECT *, 1 FROM (SELECT a, b FROM t)
+    """
+    first = ", ".join(f"{_literal(field.type)} AS {quote_ident(field.name)}" for field in schema)
+    return f"SELECT {first}, 0 AS {quote_ident(_PIN)} UNION ALL SELECT *, 1 FROM ({sql})"
+
+
+def _literal(wanted: pa.DataType) -> str:
+    """A value SQLite returns as the type the driver must read for ``wanted``.
+
+    >>> [_literal(t) for t in (pa.int64(), pa.bool_(), pa.float64(), pa.binary(), pa.date32())]
+    ['0', '0', '0.0', "X''", "''"]
+    """
+    if pa.types.is_integer(wanted) or pa.types.is_boolean(wanted):
+        return "0"  # (booleans are read as SQLite's 0/1 integers)
+    if pa.types.is_floating(wanted):
+        return "0.0"
+    if pa.types.is_binary(wanted) or pa.types.is_large_binary(wanted):
+        return "X''"
+    return "''"
+
+
+def _unpinned(raw: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """The statement's rows: the pin row dropped by its mark (wherever it comes, though SQLite
+    returns a UNION ALL's first arm first), the mark column dropped from every batch."""
+    last = len(raw.schema) - 1
+    schema = raw.schema.remove(last)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pending = True  # the pin row is still to come
+        for batch in raw:
+            if pending and batch.num_rows:
+                marks = batch.column(last)
+                if pc.min(marks).as_py() == 0:
+                    batch, pending = batch.filter(pc.equal(marks, 1)), False
+            yield pa.RecordBatch.from_arrays(batch.columns[:last], schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())

@@ -86,8 +86,6 @@ class SourceDialect:
         fetch_as_integer: type families read as integers and converted on our side (SQLite's
             booleans are 0/1).
         parameter_marker: the prefix of a numbered bound parameter (``$1``, ``?1``).
-        types_from_values: the driver infers Arrow types from the first rows' values (SQLite),
-            so scans start with one typed row that the connector drops.
         read_as_text: source types (as the source spells them) that the scan reads as the
             source's text form because meterql carries them as VARCHAR (PostgreSQL arrays).
         computes_differently: why the source compares or computes a source type otherwise
@@ -104,7 +102,6 @@ class SourceDialect:
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)
-    types_from_values: bool = False
     parameter_marker: str = "$"
     read_as_text: Callable[[str], bool] = lambda source_type: False
     computes_differently: Callable[[str], str | None] = lambda source_type: None

@@ -26,7 +26,6 @@ class Fragment:
         table: the catalog table a scan reads (``None`` for a whole query).
         pushed: what was pushed into it, for EXPLAIN.
         kept: what stayed local and why, for EXPLAIN.
-        skip_rows: leading rows to drop (SQLite's typed first row).
         typing: for a whole query on a source that is not DuckDB, how DuckDB types its result;
             the source's rows are conformed to those types (``None``: keep the driver's).
         tree: the scan as a sqlglot tree (markers in place), for rules that extend it.
@@ -47,7 +46,6 @@ class Fragment:
     table: str | None = None
     pushed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
-    skip_rows: int = 0
     typing: ResultTyping | None = None
     tree: exp.Expression | None = None
     dialect: str | None = None

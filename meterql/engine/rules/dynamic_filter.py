@@ -199,7 +199,5 @@ def _with_filter(
 
 def _sql(probe: Fragment, condition: exp.Expression) -> str:
     tree = probe.tree.copy()
-    # SQLite scans are a typed first row UNION ALL the scan itself: filter the scan.
-    target = tree.expression if isinstance(tree, exp.Union) else tree
-    target.where(condition, copy=False)
+    tree.where(condition, copy=False)
     return tree.sql(dialect=probe.dialect, unsupported_level=ErrorLevel.RAISE)

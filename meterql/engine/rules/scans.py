@@ -110,7 +110,7 @@ def _scan_fragment(
 
     scan = scan_select(table, columns, dialect, conditions)
     return Fragment(frag_id, table.source, dialect.kind, scan.sql, scan.params, scan.schema,
-                    table.full_name, pushed, kept, scan.skip_rows, tree=scan.tree,
+                    table.full_name, pushed, kept, tree=scan.tree,
                     dialect=dialect.sqlglot_dialect, param_types=scan.param_types)
 
 
@@ -123,7 +123,6 @@ class ScanSelect:
     params: list[str]
     param_types: list[str | None]
     schema: pa.Schema
-    skip_rows: int
 
 
 def scan_select(
@@ -153,13 +152,9 @@ def scan_select(
         select = select.where(condition, copy=False)
     param_types: list[str | None] = []
     params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
-    skip = 0
-    tree: exp.Expression = select
-    if dialect.types_from_values:
-        tree, skip = _typed_first_row(select, columns, dialect)
-    text = tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     schema = pa.schema([arrow_field(c.name, c.type) for c in columns])
-    return ScanSelect(tree, text, params, param_types, schema, skip)
+    return ScanSelect(select, text, params, param_types, schema)
 
 
 def _alias_columns(node: exp.Table) -> list[exp.Expression]:
@@ -214,20 +209,3 @@ def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expression:
         return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
     return column
 
-
-_SAMPLE = {"BIGINT": "0", "DOUBLE": "0.0", "BLOB": "X''", "BOOLEAN": "0"}
-
-
-def _typed_first_row(
-    select: exp.Select, columns: list, dialect: SourceDialect
-) -> tuple[exp.Expression, int]:
-    """SQLite's driver infers Arrow types from the values of its first batch, so a column that
-    starts with NULLs would be read as integers; a first row of the right types fixes that."""
-    samples = []
-    for column in columns:
-        family = type_family(column.type)
-        value = "''" if family in dialect.fetch_as_text else _SAMPLE.get(family, "''")
-        samples.append(exp.alias_(exp.maybe_parse(value, dialect="sqlite"), column.name,
-                                  quoted=True))
-    first = exp.select(*samples)
-    return exp.union(first, select, distinct=False), 1
