@@ -26,7 +26,7 @@ from meterql.connectors.duckdb_arrow import answer_table, carried_reader
 from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
-from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
+from meterql.engine.planner.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,

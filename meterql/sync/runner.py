@@ -39,7 +39,7 @@ from sqlglot import exp
 from meterql.catalog import Source, Table
 from meterql.connectors import Connector
 from meterql.dialects import dialect_for
-from meterql.engine.rules.scans import scan_select
+from meterql.engine.planner.scan_sql import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc

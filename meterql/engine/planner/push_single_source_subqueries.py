@@ -15,9 +15,9 @@ from dataclasses import replace
 from sqlglot import exp
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
-from meterql.engine.plan import Fragment, fragment_table
-from meterql.engine.rules.context import PlanContext
-from meterql.engine.rules.whole_query import single_source_fragment
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.fragments import single_source_fragment
+from meterql.engine.planner.plan import Fragment, fragment_table
 
 
 def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:

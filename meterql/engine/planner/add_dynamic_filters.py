@@ -20,9 +20,9 @@ from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Table
 from meterql.dialects import dialect_for, type_family
-from meterql.engine.plan import DynamicFilter, Fragment
-from meterql.engine.rules.context import PlanContext
-from meterql.engine.rules.scans import conjuncts
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.plan import DynamicFilter, Fragment
+from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
 _KEY_FAMILIES = {

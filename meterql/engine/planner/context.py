@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from meterql.catalog import Catalog
 from meterql.engine.bind import BoundQuery
-from meterql.engine.plan import Fragment, Plan
+from meterql.engine.planner.plan import Fragment, Plan
 
 
 @dataclass(frozen=True)

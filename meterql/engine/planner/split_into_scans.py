@@ -7,24 +7,17 @@ every filter; a fragment only has to return a superset of the rows the query nee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-import pyarrow as pa
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel
 
-from meterql.catalog import Column, Table
-from meterql.dialects import SourceDialect, dialect_for, type_family
-from meterql.dialects.arrow_types import arrow_field
+from meterql.catalog import Table
+from meterql.dialects import SourceDialect, dialect_for
 from meterql.engine.bind import BoundQuery
-from meterql.engine.markers import mark_params
-from meterql.engine.plan import Fragment, Plan, fragment_table
-from meterql.engine.pushdown import filter_blocker
-from meterql.engine.rules.context import PlanContext
-
-#: Type families of text columns (``type_family`` names VARCHAR as TEXT).
-_TEXT = {"TEXT", "VARCHAR"}
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.plan import Fragment, Plan, fragment_table
+from meterql.engine.planner.pushdown import filter_blocker
+from meterql.engine.planner.scan_sql import conjuncts, scan_select
 
 
 def split_into_scans(ctx: PlanContext) -> PlanContext:
@@ -114,49 +107,6 @@ def _scan_fragment(
                     dialect=dialect.sqlglot_dialect, param_types=scan.param_types)
 
 
-@dataclass(frozen=True)
-class ScanSelect:
-    """A single-table SELECT in a source's dialect, and how to read its rows."""
-
-    tree: exp.Expression
-    sql: str
-    params: list[str]
-    param_types: list[str | None]
-    schema: pa.Schema
-
-
-def scan_select(
-    table: Table,
-    columns: list[Column],
-    dialect: SourceDialect,
-    conditions: Sequence[exp.Expression] = (),
-) -> ScanSelect:
-    """``SELECT columns FROM table WHERE conditions`` as the source must read it: columns
-    fetched in a form that converts exactly (text for SQLite decimals, ...), text compared
-    bytewise, parameters as numbered markers. Conditions name columns without a table."""
-    types = {c.name.lower(): c.type for c in table.columns}
-    names = {c.name.lower(): c.name for c in table.columns}
-    select = exp.select(*[_fetch_expr(c, dialect) for c in columns]).from_(
-        exp.Table(this=exp.to_identifier(table.name, quoted=True),
-                  db=exp.to_identifier(table.schema, quoted=True))
-    )
-    for condition in conditions:
-        condition = condition.copy()
-        for column in list(condition.find_all(exp.Column)):
-            column.set("table", None)
-            column.set("this", exp.to_identifier(names[column.name.lower()], quoted=True))
-            if dialect.text_collation and type_family(types[column.name.lower()]) in _TEXT:
-                column.replace(
-                    exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
-                )
-        select = select.where(condition, copy=False)
-    param_types: list[str | None] = []
-    params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
-    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
-    schema = pa.schema([arrow_field(c.name, c.type) for c in columns])
-    return ScanSelect(select, text, params, param_types, schema)
-
-
 def _alias_columns(node: exp.Table) -> list[exp.Expression]:
     alias = node.args.get("alias")
     return list(alias.columns) if alias is not None else []
@@ -189,23 +139,3 @@ def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
     if where is not None:
         out += [(c, "WHERE") for c in conjuncts(where.this)]
     return out
-
-
-def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
-    if isinstance(condition, exp.And):
-        return conjuncts(condition.this) + conjuncts(condition.expression)
-    if isinstance(condition, exp.Paren):
-        return conjuncts(condition.this)
-    return [condition]
-
-
-def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expression:
-    name = entry.name
-    column = exp.column(exp.to_identifier(name, quoted=True))
-    family = type_family(entry.type)
-    if family in dialect.fetch_as_text or dialect.read_as_text(entry.source_type):
-        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
-    if family in dialect.fetch_as_integer:
-        return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
-    return column
-
