@@ -17,9 +17,28 @@ run), ``markers`` (parameters as numbered markers).
 """
 
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.plan import DynamicFilter, Fragment, Plan, ResultTyping
+from meterql.engine.planner.plan import (
+    DynamicFilter,
+    Fragment,
+    KeptFilter,
+    Plan,
+    PushedFilter,
+    QueryFragment,
+    ResultTyping,
+    ScanFragment,
+)
 from meterql.engine.planner.planner import RULES, plan_query
 
 __all__ = [
-    "RULES", "DynamicFilter", "Fragment", "Plan", "PlanContext", "ResultTyping", "plan_query",
+    "RULES",
+    "DynamicFilter",
+    "Fragment",
+    "KeptFilter",
+    "Plan",
+    "PlanContext",
+    "PushedFilter",
+    "QueryFragment",
+    "ResultTyping",
+    "ScanFragment",
+    "plan_query",
 ]

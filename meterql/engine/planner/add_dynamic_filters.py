@@ -19,9 +19,9 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Table
-from meterql.dialects import dialect_for, type_family
+from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.plan import DynamicFilter, Fragment
+from meterql.engine.planner.plan import DynamicFilter, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
@@ -41,7 +41,8 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
     if plan is None or plan.residual is None or not ctx.settings.get("dynamic_filter", True):
         return ctx
     tables = [table for _, table in ctx.bound.tables]
-    scans = {f.ref: i for i, f in enumerate(plan.fragments) if f.ref is not None}
+    scans = {f.ref: i for i, f in enumerate(plan.fragments)
+             if isinstance(f, ScanFragment) and f.ref is not None}
     nodes = {
         t.meta["ref"]: t
         for t in ctx.bound.qualified.find_all(exp.Table)
@@ -78,11 +79,10 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
     return replace(ctx, plan=replace(plan, fragments=fragments))
 
 
-def _estimate(fragment: Fragment, table: Table) -> float | None:
+def _estimate(scan: ScanFragment, table: Table) -> float | None:
     if table.rows is None:
         return None
-    filters = sum(1 for item in fragment.pushed if item.startswith("filter"))
-    return table.rows * (FILTER_SELECTIVITY if filters else 1.0)
+    return table.rows * (FILTER_SELECTIVITY if scan.pushed_filters else 1.0)
 
 
 def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
@@ -139,12 +139,13 @@ def _same_key_family(probe: Table, probe_col: str, build: Table, build_col: str)
 
 
 def _with_filter(
-    probe: Fragment, build: Fragment, table: Table, probe_col: str, build_col: str, max_keys: int
-) -> Fragment:
+    probe: ScanFragment, build: ScanFragment, table: Table, probe_col: str, build_col: str,
+    max_keys: int,
+) -> ScanFragment:
     dialect = dialect_for(probe.kind)
     column = table.column(probe_col)
     build_column = next(f.name for f in build.schema if f.name.lower() == build_col.lower())
-    assert column is not None and probe.tree is not None
+    assert column is not None
     marker = dialect.parameter_marker
     n = len(probe.params)
     ident: exp.Expression = exp.column(exp.to_identifier(column.name, quoted=True))
@@ -189,15 +190,16 @@ def _with_filter(
             probe_column=column.name,
             style=style or "list",
             max_keys=max_keys,
-            keys_sql=_sql(probe, keys_cond),
+            keys_sql=_sql(probe.scan.tree, dialect, keys_cond),
             keys_params=[*probe.params, "__keys__"],
-            range_sql=_sql(probe, range_cond) if ranged else None,
+            range_sql=_sql(probe.scan.tree, dialect, range_cond) if ranged else None,
             range_params=[*probe.params, "__min__", "__max__"] if ranged else [],
         ),
     )
 
 
-def _sql(probe: Fragment, condition: exp.Expression) -> str:
-    tree = probe.tree.copy()
+def _sql(scan: exp.Select, dialect: SourceDialect, condition: exp.Expression) -> str:
+    """The scan with one more WHERE conjunct, in its source's dialect."""
+    tree = scan.copy()
     tree.where(condition, copy=False)
-    return tree.sql(dialect=probe.dialect, unsupported_level=ErrorLevel.RAISE)
+    return tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)

@@ -11,7 +11,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from meterql.catalog import Catalog, Table
 from meterql.dialects import dialect_for
 from meterql.engine.planner.markers import column_types, compared_types, mark_params
-from meterql.engine.planner.plan import Fragment, ResultTyping
+from meterql.engine.planner.plan import QueryFragment, ResultTyping
 from meterql.engine.planner.pushdown import whole_query_blocker
 
 
@@ -23,7 +23,7 @@ def single_source_fragment(
     catalog: Catalog,
     source: str,
     pruned: exp.Expression | None = None,
-) -> Fragment | str:
+) -> QueryFragment | str:
     """A query (or subquery) on one source as one fragment, or why it cannot be one.
 
     ``tree`` is the query as bound, ``qualified`` the same query qualified by sqlglot (types are
@@ -67,9 +67,7 @@ def single_source_fragment(
         return f"{dialect.kind} cannot express the query exactly ({exc})"
     typing = None if dialect.capabilities.same_engine else result_typing(
         pruned if unread else tree)
-    return Fragment(
-        frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
-    )
+    return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
 
 
 def _explicit_cross_joins(tree: exp.Expression) -> None:

@@ -1,20 +1,131 @@
 """A query plan: fragments pushed to sources and the residual DuckDB runs over their results.
 
-``str(plan)`` is the EXPLAIN output.
+A fragment is a :class:`ScanFragment` (one table's columns and filters, each pushed or kept
+filter a record with its origin or reason) or a :class:`QueryFragment` (a whole query or
+subquery, with how DuckDB types its result). ``str(plan)`` is the EXPLAIN output, rendered from
+these records; nothing reads it back.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal, TypeAlias
 
 import pyarrow as pa
 from sqlglot import exp
 
+from meterql.engine.planner.scan_sql import ScanSelect
 
-@dataclass
-class Fragment:
-    """A piece of the query sent to one direct source, as SQL in that source's dialect.
+#: The clause a pushed filter came from.
+FilterOrigin = Literal["WHERE", "ON"]
+
+
+@dataclass(frozen=True)
+class PushedFilter:
+    """A WHERE or ON conjunct sent into a scan (the residual applies it again).
+
+    Attributes:
+        condition: the conjunct as the query writes it, qualified (``e.meter = 'api'``): a node
+            of the bound query's qualified tree, never changed.
+        origin: the clause it came from.
+    """
+
+    condition: exp.Expression
+    origin: FilterOrigin
+
+    def __str__(self) -> str:
+        return f"filter {self.condition.sql('duckdb')} (from {self.origin})"
+
+
+@dataclass(frozen=True)
+class KeptFilter:
+    """A conjunct on a scanned table that stays in DuckDB, and why.
+
+    Attributes:
+        condition: the conjunct as the query writes it (as in :class:`PushedFilter`).
+        reason: why the source does not receive it.
+    """
+
+    condition: exp.Expression
+    reason: str
+
+    def __str__(self) -> str:
+        return f"filter {self.condition.sql('duckdb')}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ScanFragment:
+    """One table reference read from its source: the columns the query uses, and the filters
+    that keep their meaning there.
+
+    Attributes:
+        id: the fragment's name in the residual (``f1``, ``f2``, ...).
+        source: the source it runs on.
+        kind: the source kind.
+        table: the catalog table's full name.
+        scan: the SELECT sent: its tree (markers in place), SQL, parameter names in marker
+            order, per marker the DuckDB type it is compared with, and the Arrow schema its
+            rows are conformed to.
+        pushed_filters: the conjuncts sent with it.
+        kept_filters: conjuncts on this table that stay in DuckDB.
+        ref: the table reference it reads (its index in the bound query); ``None`` when
+            several references share the scan.
+        dynamic: a run-time filter on its join keys, from another fragment's rows.
+    """
+
+    id: str
+    source: str
+    kind: str
+    table: str
+    scan: ScanSelect
+    pushed_filters: tuple[PushedFilter, ...] = ()
+    kept_filters: tuple[KeptFilter, ...] = ()
+    ref: int | None = None
+    dynamic: DynamicFilter | None = None
+
+    #: A scan's rows take its schema's types.
+    typing: ClassVar[None] = None
+
+    @property
+    def sql(self) -> str:
+        return self.scan.sql
+
+    @property
+    def params(self) -> list[str]:
+        return self.scan.params
+
+    @property
+    def param_types(self) -> list[str | None]:
+        return self.scan.param_types
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.scan.schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns read."""
+        return self.scan.schema.names
+
+    @property
+    def what(self) -> str:
+        return f"scan {self.table}"
+
+    @property
+    def pushed(self) -> list[str]:
+        """What was pushed into it, as EXPLAIN lists it."""
+        return ["columns " + ", ".join(self.columns), *(str(f) for f in self.pushed_filters)]
+
+    @property
+    def kept(self) -> list[str]:
+        """What stayed local and why, as EXPLAIN lists it."""
+        return [str(f) for f in self.kept_filters]
+
+
+@dataclass(frozen=True)
+class QueryFragment:
+    """A whole query, or a derived table or CTE, sent to one source in its dialect.
 
     Attributes:
         id: the fragment's name in the residual (``f1``, ``f2``, ...).
@@ -22,19 +133,13 @@ class Fragment:
         kind: the source kind.
         sql: the SQL sent, with ``$n`` / ``?n`` markers for bound parameters.
         params: parameter names, in marker order.
-        schema: the Arrow schema its rows are conformed to (``None``: the driver's types).
-        table: the catalog table a scan reads (``None`` for a whole query).
-        pushed: what was pushed into it, for EXPLAIN.
-        kept: what stayed local and why, for EXPLAIN.
-        typing: for a whole query on a source that is not DuckDB, how DuckDB types its result;
-            the source's rows are conformed to those types (``None``: keep the driver's).
-        tree: the scan as a sqlglot tree (markers in place), for rules that extend it.
-        dialect: the sqlglot dialect ``sql`` is written in.
-        dynamic: a run-time filter on this scan's join keys, from another fragment's rows.
-        ref: the table reference a scan reads (its index in the bound query).
-        param_types: per marker, the DuckDB type of the column it is compared with (or
-            ``None``); text values are converted to it before binding where the source needs
-            typed values.
+        param_types: per marker, the DuckDB type of what it is compared with (or ``None``);
+            text values are converted to it before binding where the source needs typed
+            values.
+        typing: for a source that is not DuckDB, how DuckDB types its result; the source's rows
+            are conformed to those types (``None``: keep the driver's).
+        subquery: the name of the derived table or CTE it stands for in the residual; ``None``
+            for the whole query.
     """
 
     id: str
@@ -42,19 +147,34 @@ class Fragment:
     kind: str
     sql: str
     params: list[str]
-    schema: pa.Schema | None = None
-    table: str | None = None
-    pushed: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
-    typing: ResultTyping | None = None
-    tree: exp.Expression | None = None
-    dialect: str | None = None
-    dynamic: DynamicFilter | None = None
     param_types: list[str | None] = field(default_factory=list)
-    ref: int | None = None
+    typing: ResultTyping | None = None
+    subquery: str | None = None
+
+    #: Its types come from ``typing`` (or the driver), and it takes no run-time filter.
+    schema: ClassVar[None] = None
+    dynamic: ClassVar[None] = None
+
+    @property
+    def what(self) -> str:
+        return "whole query" if self.subquery is None else "subquery"
+
+    @property
+    def pushed(self) -> list[str]:
+        """What was pushed into it, as EXPLAIN lists it."""
+        return [] if self.subquery is None else [f"the whole subquery {self.subquery}"]
+
+    @property
+    def kept(self) -> list[str]:
+        return []
 
 
-@dataclass
+#: A piece of the query sent to one source; the executor reads ``id``, ``source``, ``kind``,
+#: ``sql``, ``params``, ``param_types``, ``schema``, ``typing`` and ``dynamic`` of either kind.
+Fragment: TypeAlias = ScanFragment | QueryFragment
+
+
+@dataclass(frozen=True)
 class DynamicFilter:
     """Join keys of a small fragment pushed into this scan once the small side has been read.
 
@@ -87,7 +207,7 @@ class DynamicFilter:
     range_params: list[str]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResultTyping:
     """The result types DuckDB gives a whole query, found by running it over empty stand-ins.
 
@@ -151,10 +271,9 @@ class Plan:
         for note in self.notes:
             lines.append(f"  note: {note}")
         for frag in self.fragments:
-            what = f"scan {frag.table}" if frag.table else (
-                "whole query" if self.residual is None else "subquery"
+            lines.append(
+                f"- fragment {frag.id} on source '{frag.source}' ({frag.kind}): {frag.what}"
             )
-            lines.append(f"- fragment {frag.id} on source '{frag.source}' ({frag.kind}): {what}")
             lines.append(f"    sql: {frag.sql}")
             if frag.params:
                 lines.append("    params: " + ", ".join(f":{p}" for p in frag.params))

@@ -17,7 +17,7 @@ from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.fragments import single_source_fragment
-from meterql.engine.planner.plan import Fragment, fragment_table
+from meterql.engine.planner.plan import QueryFragment, fragment_table
 
 
 def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
@@ -52,10 +52,10 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
             f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source,
             pruned[node.meta["sq"]].this if node.meta["sq"] in pruned else None,
         )
-        if not isinstance(frag, Fragment):
+        if not isinstance(frag, QueryFragment):
             notes.append(f"subquery {node.alias_or_name} stays local: {frag}")
             continue
-        frag = replace(frag, pushed=[f"the whole subquery {node.alias_or_name}"])
+        frag = replace(frag, subquery=node.alias_or_name)
         fragments.append(frag)
         handled.update(n.meta["ref"] for n, _ in refs)
         table = exp.Table(this=exp.to_identifier(fragment_table(frag.id)))

@@ -9,7 +9,7 @@ from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.fragments import single_source_fragment
-from meterql.engine.planner.plan import Fragment, Plan
+from meterql.engine.planner.plan import Plan, QueryFragment
 
 
 def push_whole_query(ctx: PlanContext) -> PlanContext:
@@ -31,6 +31,6 @@ def push_whole_query(ctx: PlanContext) -> PlanContext:
         "f1", ctx.bound.tree, ctx.bound.qualified, ctx.bound.tables, ctx.catalog, source.name,
         pushdown_projections(ctx.bound.qualified.copy()),
     )
-    if isinstance(frag, Fragment):
+    if isinstance(frag, QueryFragment):
         return replace(ctx, plan=Plan(ctx.sql, [frag], None, ctx.bound.params))
     return replace(ctx, notes=[*ctx.notes, f"not sent whole to '{source.name}': {frag}"])

@@ -26,9 +26,18 @@ TEXT_FAMILIES = frozenset({"TEXT", "VARCHAR"})
 
 @dataclass(frozen=True)
 class ScanSelect:
-    """A single-table SELECT in a source's dialect, and how to read its rows."""
+    """A single-table SELECT in a source's dialect, and how to read its rows.
 
-    tree: exp.Expression
+    Attributes:
+        tree: the SELECT as a sqlglot tree, markers in place (a rule may extend its WHERE).
+        sql: the SQL sent.
+        params: parameter names, in marker order.
+        param_types: per marker, the DuckDB type of the column it is compared with (or
+            ``None``).
+        schema: the Arrow schema its rows are conformed to.
+    """
+
+    tree: exp.Select
     sql: str
     params: list[str]
     param_types: list[str | None]

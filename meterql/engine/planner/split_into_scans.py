@@ -15,7 +15,14 @@ from meterql.catalog import Table
 from meterql.dialects import SourceDialect, dialect_for
 from meterql.engine.bind import BoundQuery
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.plan import Fragment, Plan, fragment_table
+from meterql.engine.planner.plan import (
+    FilterOrigin,
+    KeptFilter,
+    Plan,
+    PushedFilter,
+    ScanFragment,
+    fragment_table,
+)
 from meterql.engine.planner.pushdown import filter_blocker
 from meterql.engine.planner.scan_sql import conjuncts, scan_select
 
@@ -75,7 +82,7 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
 
 def _scan_fragment(
     frag_id: str, node: exp.Table, table: Table, bound: BoundQuery, dialect: SourceDialect
-) -> Fragment:
+) -> ScanFragment:
     alias = node.alias_or_name
     types = {c.name.lower(): c.type for c in table.columns}
     used = {
@@ -86,7 +93,8 @@ def _scan_fragment(
     columns = [c for c in table.columns if c.name.lower() in used] or [table.columns[0]]
     if _alias_columns(node):
         columns = list(table.columns)  # AS t(a, b, ...) renames columns by position
-    pushed, kept, conditions = [], [], []
+    pushed: list[PushedFilter] = []
+    kept: list[KeptFilter] = []
     local = {c.name.lower(): reason for c in table.columns
              if (reason := dialect.computes_differently(c.source_type)) is not None}
     for conjunct, where in _candidate_filters(node):
@@ -95,16 +103,12 @@ def _scan_fragment(
         if blocker is None and carried:
             blocker = f"{carried[0]} is {local[carried[0].lower()]}"
         if blocker is None:
-            conditions.append(conjunct)
-            pushed.append(f"filter {conjunct.sql('duckdb')} (from {where})")
+            pushed.append(PushedFilter(conjunct, where))
         elif any(c.table == alias for c in conjunct.find_all(exp.Column)):
-            kept.append(f"filter {conjunct.sql('duckdb')}: {blocker}")
-    pushed.insert(0, "columns " + ", ".join(c.name for c in columns))
-
-    scan = scan_select(table, columns, dialect, conditions)
-    return Fragment(frag_id, table.source, dialect.kind, scan.sql, scan.params, scan.schema,
-                    table.full_name, pushed, kept, tree=scan.tree,
-                    dialect=dialect.sqlglot_dialect, param_types=scan.param_types)
+            kept.append(KeptFilter(conjunct, blocker))
+    scan = scan_select(table, columns, dialect, [f.condition for f in pushed])
+    return ScanFragment(frag_id, table.source, dialect.kind, table.full_name, scan,
+                        tuple(pushed), tuple(kept))
 
 
 def _alias_columns(node: exp.Table) -> list[exp.Expression]:
@@ -112,7 +116,7 @@ def _alias_columns(node: exp.Table) -> list[exp.Expression]:
     return list(alias.columns) if alias is not None else []
 
 
-def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
+def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, FilterOrigin]]:
     """WHERE and ON conjuncts that may restrict this table's scan without changing the answer."""
     select = node.find_ancestor(exp.Select)
     if select is None:
@@ -130,7 +134,7 @@ def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, str]]:
         # whole, which may be the null-supplying side of an outer join.
         return []
     own_join = parent if isinstance(parent, exp.Join) else None
-    out: list[tuple[exp.Expression, str]] = []
+    out: list[tuple[exp.Expression, FilterOrigin]] = []
     if own_join is not None and own_join.args.get("on") is not None:
         out += [(c, "ON") for c in conjuncts(own_join.args["on"])]
     if own_join is not None and own_join.side == "LEFT":
