@@ -21,7 +21,7 @@ from sqlglot.errors import ErrorLevel
 from meterql.catalog import Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.plan import DynamicFilter, ScanFragment
+from meterql.engine.planner.plan import DynamicFilter, Plan, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
@@ -36,10 +36,21 @@ FILTER_SELECTIVITY = 0.3
 MIN_SIZE_RATIO = 4
 
 
-def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
-    plan = ctx.plan
-    if plan is None or plan.residual is None or not ctx.settings.get("dynamic_filter", True):
-        return ctx
+def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
+    """The plan with a dynamic filter on each scan that a small scan's join keys may cut.
+
+    >>> from meterql.engine.planner.examples import example_context
+    >>> from meterql.engine.planner.plan import PartialPlan
+    >>> from meterql.engine.planner.split_into_scans import split_into_scans
+    >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
+    ...                       "JOIN lite.main.customers AS c ON c.id = e.customer_id")
+    >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
+    >>> events = plan.fragments[0].dynamic  # 10 million rows, cut by 1,000 customers' keys
+    >>> events.build, events.build_column, events.probe_column, events.keys_params
+    ('f2', 'id', 'customer_id', ['__keys__'])
+    """
+    if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
+        return plan
     tables = [table for _, table in ctx.bound.tables]
     scans = {f.ref: i for i, f in enumerate(plan.fragments)
              if isinstance(f, ScanFragment) and f.ref is not None}
@@ -76,7 +87,7 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
             fragments[scans[probe]], fragments[scans[build]], tables[probe], probe_col, build_col,
             ctx.settings.get("dynamic_filter_max_keys", 10_000),
         )
-    return replace(ctx, plan=replace(plan, fragments=fragments))
+    return replace(plan, fragments=fragments)
 
 
 def _estimate(scan: ScanFragment, table: Table) -> float | None:

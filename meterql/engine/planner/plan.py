@@ -225,6 +225,25 @@ class ResultTyping:
     tables: list[tuple[str, list[tuple[str, str]]]]
 
 
+@dataclass(frozen=True)
+class PartialPlan:
+    """A plan before its scans: what has been pushed so far, and what is left.
+
+    Attributes:
+        residual: the query with each pushed part replaced by a read of its fragment
+            (``fragment_table(id)``); the table references still in it (``meta["ref"]``) and
+            not in ``read`` are left to scan. Rules copy it before rewriting it.
+        fragments: the fragments made so far, in order (their ids are ``f1``, ``f2``, ...).
+        read: the table references those fragments read.
+        notes: why the plan has its shape so far, for EXPLAIN.
+    """
+
+    residual: exp.Expression
+    fragments: tuple[QueryFragment, ...] = ()
+    read: frozenset[int] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
 def fragment_table(fragment_id: str) -> str:
     """The name a fragment's rows have in the residual (registered per query cursor)."""
     return f"__fragment_{fragment_id}"

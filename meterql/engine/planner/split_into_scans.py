@@ -17,7 +17,9 @@ from meterql.engine.bind import BoundQuery
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.plan import (
     FilterOrigin,
+    Fragment,
     KeptFilter,
+    PartialPlan,
     Plan,
     PushedFilter,
     ScanFragment,
@@ -27,21 +29,32 @@ from meterql.engine.planner.pushdown import filter_blocker
 from meterql.engine.planner.scan_sql import conjuncts, scan_select
 
 
-def split_into_scans(ctx: PlanContext) -> PlanContext:
-    """Every table reference becomes a scan; the residual is the query over their results."""
-    if ctx.plan is not None:
-        return ctx
+def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
+    """Every table reference ``partial`` leaves becomes a scan (or a read of its replica); the
+    residual is the query over the fragments' results.
+
+    >>> from meterql.engine.planner.examples import example_context
+    >>> ctx = example_context("SELECT name FROM lite.main.customers WHERE plan = 'pro'")
+    >>> print(split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
+    Plan: 1 fragment(s), run locally in DuckDB
+    - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
+        sql: SELECT "name", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'pro'
+        pushed: columns name, plan
+        pushed: filter customers.plan = 'pro' (from WHERE)
+    - residual in DuckDB:
+        sql: SELECT name FROM __fragment_f1 AS customers WHERE plan = 'pro'
+    """
     bound, catalog = ctx.bound, ctx.catalog
-    residual = ctx.residual.copy() if ctx.residual is not None else bound.tree.copy()
+    residual = partial.residual.copy()
     residual_tables = {t.meta["ref"]: t for t in residual.find_all(exp.Table) if "ref" in t.meta}
     qualified_tables = {
         t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
     }
-    fragments = list(ctx.fragments)
+    fragments: list[Fragment] = list(partial.fragments)
     scans: dict[tuple[str, str, tuple[str, ...]], int] = {}  # (source, SQL, params) -> index
     local: set[str] = set()
     for ref, (_, table) in enumerate(bound.tables):
-        if ref in ctx.handled or ref not in residual_tables:
+        if ref in partial.read or ref not in residual_tables:
             continue
         source = catalog.source(table.source)
         if source.mode == "sync":
@@ -75,9 +88,8 @@ def split_into_scans(ctx: PlanContext) -> PlanContext:
             if key not in ("this", "db", "catalog", "alias") and value:
                 replacement.set(key, value)
         node.replace(replacement)
-    plan = Plan(ctx.sql, fragments, residual, bound.params, ctx.notes,
+    return Plan(ctx.sql, fragments, residual, bound.params, list(partial.notes),
                 local_tables=sorted(local))
-    return replace(ctx, plan=plan)
 
 
 def _scan_fragment(
