@@ -45,8 +45,8 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
     ...                       "JOIN lite.main.customers AS c ON c.id = e.customer_id")
     >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
-    >>> events = plan.fragments[0].dynamic  # 10 million rows, cut by 1,000 customers' keys
-    >>> events.build, events.build_column, events.probe_column, events.keys_params
+    >>> keys = plan.fragments[0].dynamic  # 10 million events, cut by 1,000 customers' ids
+    >>> keys.build, keys.build_column, keys.probe_column, keys.keys_params
     ('f2', 'id', 'customer_id', ['__keys__'])
     """
     if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
