@@ -82,7 +82,7 @@ def _plan(sql: str) -> str:
 
 
 def test_there_are_golden_cases_for_every_rule():
-    from meterql.engine.rules import RULES
+    from meterql.engine.planner import RULES
 
     files = {case[0] for case in CASES}
     assert {rule.__module__.rsplit(".", 1)[1] for rule in RULES} <= files

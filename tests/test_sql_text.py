@@ -99,7 +99,7 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 
 #: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
 BUILDERS = {("local/event_values.py", "fingerprint_sql"), ("local/events.py", "_fingerprint_sql"),
-            ("engine/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
+            ("engine/planner/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
 
 #: Calls whose result is SQL text made safely (or a number).
 SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if_needed",
@@ -127,7 +127,7 @@ REVIEWED = {
     ("sync/runner.py", "target"): "_target(table): quote_qualified, from the caller",
     ("connectors/lockdown.py", "name"): "_setting: a member of the closed set _SETTINGS",
     ("local/uploads.py", "staged"): "the temporary table _read made: upload_ + a hex tag",
-    ("engine/plan.py", "fragment_id"): "the planner's fragment number (f1, f2, ...)",
+    ("engine/planner/plan.py", "fragment_id"): "the planner's fragment number (f1, f2, ...)",
     ("local/uploads.py", "reason"): "text_check's SQL for a column (a builder, checked)",
     ("local/exact.py", "scale"): "an int, the scale exact_scale read off a rendered type",
     ("aggregates/store.py", "where"): "built from constant conditions, values bound",

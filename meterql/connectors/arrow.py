@@ -108,13 +108,9 @@ def conform_reader(
     raw: pa.RecordBatchReader,
     wanted: pa.Schema | None,
     source: str,
-    skip_rows: int = 0,
     unconstrained: tuple[int, int] = UNCONSTRAINED_DECIMAL,
 ) -> pa.RecordBatchReader:
-    """A reader whose batches have the target schema (lazy: nothing is read ahead).
-
-    ``skip_rows`` leading rows are dropped first (SQLite's typed first row).
-    """
+    """A reader whose batches have the target schema (lazy: nothing is read ahead)."""
     if wanted is not None and len(wanted) != len(raw.schema):
         raise SourceQueryError(
             f"source '{source}' returned {len(raw.schema)} columns where {len(wanted)} were "
@@ -124,15 +120,11 @@ def conform_reader(
         )
     schema = target_schema(raw.schema, wanted, unconstrained)
     plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
-    if schema.equals(raw.schema, check_metadata=True) and plain and not skip_rows:
+    if schema.equals(raw.schema, check_metadata=True) and plain:
         return raw
 
     def batches() -> Iterator[pa.RecordBatch]:
-        skip = skip_rows
         for batch in raw:
-            if skip:
-                dropped = min(skip, batch.num_rows)
-                batch, skip = batch.slice(dropped), skip - dropped
             yield conform_batch(batch, schema, source)
 
     return pa.RecordBatchReader.from_batches(schema, batches())

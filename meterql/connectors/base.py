@@ -112,9 +112,10 @@ class Connector(ABC):
 
     @abstractmethod
     def _stream(
-        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]:
-        """Run ``sql`` with bound ``params`` and stream the raw Arrow result."""
+        """Run ``sql`` with bound ``params`` and stream the raw Arrow result; ``schema`` is what
+        its rows are then conformed to (a driver that infers types from values may need it)."""
 
     @abstractmethod
     def translate_error(self, exc: Exception) -> MeterqlError:
@@ -144,7 +145,6 @@ class Connector(ABC):
         *,
         schema: pa.Schema | None = None,
         cancel: CancelHandle | None = None,
-        skip_rows: int = 0,
     ) -> Iterator[pa.RecordBatchReader]:
         """Run a statement and yield its result as Arrow, conformed to ``schema`` when given.
 
@@ -152,10 +152,8 @@ class Connector(ABC):
         """
         handle = cancel or CancelHandle()
         try:
-            with self._stream(sql, params, handle) as raw:
-                yield conform_reader(
-                    raw, schema, self.source.name, skip_rows, self.unconstrained_decimal
-                )
+            with self._stream(sql, params, handle, schema) as raw:
+                yield conform_reader(raw, schema, self.source.name, self.unconstrained_decimal)
         except MeterqlError:
             raise
         except Exception as exc:  # drivers raise their own trees; translate them here only

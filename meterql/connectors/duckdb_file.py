@@ -70,7 +70,7 @@ class DuckDBFileConnector(Connector):
 
     @contextlib.contextmanager
     def _stream(
-        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
         cur = file_cursor(self._database())
         try:

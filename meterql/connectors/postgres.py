@@ -115,7 +115,7 @@ class PostgresConnector(Connector):
     # -- queries ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _stream(
-        self, sql: str, params: Sequence[Any], cancel: CancelHandle
+        self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
         # A pooled connection may have been closed by the server (restart, idle timeout,
         # pg_terminate_backend); that shows only when it is used. Nothing has been read yet

@@ -16,6 +16,15 @@ from sqlglot import exp
 #: exactly raise an error instead of being rounded; a source option ``numeric_scale`` changes it.
 UNCONSTRAINED_DECIMAL = (38, 10)
 
+#: Nodes a filter pushed into a single-table scan may hold (by exact class: a subclass such as
+#: TryCast of Cast means something else): columns compared with literals and parameters,
+#: combined with AND, OR and NOT. Every source kind so far takes the same.
+SCAN_FILTER_NODES: frozenset[type[exp.Expression]] = frozenset({
+    exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.And, exp.Or, exp.Not,
+    exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
+    exp.Placeholder, exp.Cast, exp.DataType, exp.Tuple, exp.Var,
+})
+
 
 @dataclass(frozen=True)
 class Capabilities:
@@ -39,6 +48,11 @@ class Capabilities:
             DuckDB's cast: ``--param id=42`` compares as the integer 42, as in DuckDB.
         parameters_in_filters: filters holding parameters may be pushed. SQLite compares a
             bound value by the value's own type (a decimal binds as a float), so it may not.
+        whole_query_nodes: the sqlglot node classes (exact classes) a query sent whole may
+            hold, each meaning at the source what it means in DuckDB when the types agree;
+            the checks on casts, text order and types apply on top. Empty: no construct is
+            known to, so nothing is sent whole (the same engine needs no list).
+        filter_nodes: the node classes a filter pushed into a scan may hold.
     """
 
     whole_query: bool = True
@@ -51,6 +65,8 @@ class Capabilities:
     typed_parameters: bool = False
     parameters_in_filters: bool = True
     key_sets: str | None = None
+    whole_query_nodes: frozenset[type[exp.Expression]] = frozenset()
+    filter_nodes: frozenset[type[exp.Expression]] = SCAN_FILTER_NODES
 
 
 @dataclass(frozen=True)
@@ -70,8 +86,6 @@ class SourceDialect:
         fetch_as_integer: type families read as integers and converted on our side (SQLite's
             booleans are 0/1).
         parameter_marker: the prefix of a numbered bound parameter (``$1``, ``?1``).
-        types_from_values: the driver infers Arrow types from the first rows' values (SQLite),
-            so scans start with one typed row that the connector drops.
         read_as_text: source types (as the source spells them) that the scan reads as the
             source's text form because meterql carries them as VARCHAR (PostgreSQL arrays).
         computes_differently: why the source compares or computes a source type otherwise
@@ -88,7 +102,6 @@ class SourceDialect:
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)
-    types_from_values: bool = False
     parameter_marker: str = "$"
     read_as_text: Callable[[str], bool] = lambda source_type: False
     computes_differently: Callable[[str], str | None] = lambda source_type: None

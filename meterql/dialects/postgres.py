@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from sqlglot import exp
+
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL, Capabilities, SourceDialect, via_sqlglot
+
+#: Nodes that mean the same in PostgreSQL and DuckDB when the types agree: what a query sent
+#: whole (or a subquery sent as one fragment) may hold.
+WHOLE_QUERY_NODES: frozenset[type[exp.Expression]] = frozenset({
+    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
+    exp.Limit, exp.Offset, exp.With, exp.CTE, exp.Subquery, exp.Union, exp.Intersect, exp.Except,
+    exp.Column, exp.Identifier, exp.Table, exp.TableAlias, exp.Star, exp.Literal, exp.Null,
+    exp.Boolean, exp.Alias, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
+    exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Count,
+    exp.Sum, exp.Min, exp.Max, exp.Case, exp.If, exp.Coalesce, exp.Placeholder, exp.Distinct,
+    exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank, exp.Exists, exp.DataType,
+    exp.Cast, exp.Tuple,
+    exp.Var,
+})
 
 
 def map_type(source_type: str) -> str:
@@ -59,7 +75,9 @@ DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
     sqlglot_dialect="postgres",
-    capabilities=Capabilities(typed_parameters=True, key_sets="array"),
+    capabilities=Capabilities(
+        typed_parameters=True, key_sets="array", whole_query_nodes=WHOLE_QUERY_NODES
+    ),
     map_type=map_type,
     # The driver decodes NUMERIC into strings itself; PostgreSQL's own text output is exact and
     # about twice as fast to read (measured on a 1M-row scan: 1.24 s -> 0.70 s).

@@ -59,7 +59,6 @@ DIALECT = SourceDialect(
     map_type=map_type,
     fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP", "TIMESTAMPNTZ"}),
     fetch_as_integer=frozenset({"BOOLEAN"}),
-    types_from_values=True,
     parameter_marker="?",
     # A column may be declared COLLATE NOCASE or RTRIM; an explicit COLLATE wins over it.
     text_collation="BINARY",

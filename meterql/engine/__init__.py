@@ -2,7 +2,7 @@
 
 from meterql.engine.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine
 from meterql.engine.execute import QueryControl
-from meterql.engine.plan import Fragment, Plan
+from meterql.engine.planner import Fragment, Plan, QueryFragment, ScanFragment
 from meterql.engine.result import FragmentStats, Result
 
 __all__ = [
@@ -13,5 +13,7 @@ __all__ = [
     "FragmentStats",
     "Plan",
     "QueryControl",
+    "QueryFragment",
     "Result",
+    "ScanFragment",
 ]

@@ -15,9 +15,9 @@ from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
 from meterql.engine.parse import parse_query
-from meterql.engine.plan import Plan
 from meterql.engine.plan_cache import PlanCache
-from meterql.engine.planner import plan_query
+from meterql.engine.planner import Plan, plan_query
+from meterql.engine.planner.fragments import result_typing
 from meterql.engine.result import Result
 from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
 from meterql.sql_text import quote_ident
@@ -62,8 +62,6 @@ class Engine:
                       dialect: str = "duckdb") -> pa.Schema:
         """The names and types a SELECT's result has, found without asking any source: DuckDB
         runs it over empty stand-ins of its tables. Errors name the problem in the SQL."""
-        from meterql.engine.rules.whole_query import result_typing
-
         parsed = parse_query(sql, dialect)
         if parsed.explain:
             raise StatementNotAllowedError(

@@ -26,7 +26,7 @@ from meterql.connectors.duckdb_arrow import answer_table, carried_reader
 from meterql.connectors.lockdown import QUERY_FAULTS
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
-from meterql.engine.plan import Fragment, Plan, ResultTyping, fragment_table
+from meterql.engine.planner.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
     MeterqlError,
@@ -244,7 +244,7 @@ class Executor:
         if schema is None and frag.typing is not None:
             schema = self._duckdb_types(frag.typing, {n: params[n] for n in plan.params})
         with connector.stream(
-            frag.sql, values, schema=schema, cancel=control.handle(), skip_rows=frag.skip_rows
+            frag.sql, values, schema=schema, cancel=control.handle()
         ) as reader:
             table, truncated = _read_capped(reader, max_rows)
         if schema is not None and frag.typing is not None:
@@ -340,7 +340,7 @@ class Executor:
             if arrow_schema is None and frag.typing is not None:
                 arrow_schema = self._duckdb_types(frag.typing, {n: params[n] for n in frag.params})
             with connector.stream(
-                sql, values, schema=arrow_schema, cancel=control.handle(), skip_rows=frag.skip_rows
+                sql, values, schema=arrow_schema, cancel=control.handle()
             ) as reader:
                 table = reader.read_all()
             stats.rows, stats.bytes = table.num_rows, table.nbytes

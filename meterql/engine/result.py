@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from meterql.engine.plan import Plan
+from meterql.engine.planner.plan import Plan
 
 
 @dataclass

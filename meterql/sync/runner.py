@@ -39,7 +39,7 @@ from sqlglot import exp
 from meterql.catalog import Source, Table
 from meterql.connectors import Connector
 from meterql.dialects import dialect_for
-from meterql.engine.rules.scans import scan_select
+from meterql.engine.planner.scan_sql import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
@@ -152,8 +152,7 @@ def _sync_table(
                                       expression=exp.Placeholder(this="cursor")))
             params = [low]
         scan = scan_select(table, list(table.columns), dialect, conditions)
-        with connector.stream(scan.sql, params, schema=scan.schema,
-                              skip_rows=scan.skip_rows) as reader:
+        with connector.stream(scan.sql, params, schema=scan.schema) as reader:
             counted = _Counted(reader, table.full_name, progress)
             with _transaction(cur):
                 if config.strategy == "merge":
@@ -238,7 +237,7 @@ def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Tab
     transaction); returns the rows copied."""
     target = _target(table)
     scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
-    with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:
+    with connector.stream(scan.sql, [], schema=scan.schema) as reader:
         counted = _Counted(reader, table.full_name, progress)
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_qualified(table.source, table.schema)}")
         cur.execute(f"DROP TABLE IF EXISTS {target}")
@@ -315,7 +314,7 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
         return
     key_columns = [table.column(k) for k in table.primary_key]
     scan = scan_select(table, key_columns, dialect)
-    with connector.stream(scan.sql, [], schema=scan.schema, skip_rows=scan.skip_rows) as reader:
+    with connector.stream(scan.sql, [], schema=scan.schema) as reader:
         keys = reader.read_all()
     cur.register("source_keys", keys)
     try:

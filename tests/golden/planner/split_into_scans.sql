@@ -12,7 +12,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     pushed: filter e.meter = 'api' (from WHERE)
     dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "plan" UNION ALL SELECT "id", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
+    sql: SELECT "id", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
     pushed: columns id, plan
     pushed: filter c.plan = 'enterprise' (from WHERE)
     kept local: filter c.id = e.customer_id: refers to other tables
@@ -27,7 +27,7 @@ WHERE e.id IS NULL GROUP BY c.name
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
 - fragment f2 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "id", "customer_id", "meter" FROM "public"."events" WHERE "meter" = 'api'
@@ -45,7 +45,7 @@ WHERE c.name >= 'M' AND p.name >= 'M'
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT '' AS "name", '' AS "plan" UNION ALL SELECT "name", "plan" FROM "main"."customers" WHERE "name" COLLATE BINARY >= 'M'
+    sql: SELECT "name", "plan" FROM "main"."customers" WHERE "name" COLLATE BINARY >= 'M'
     pushed: columns name, plan
     pushed: filter c.name >= 'M' (from WHERE)
     dynamic filter: plan in the keys of f2.name (read first; up to 10000 keys as a set, else their min/max range)
@@ -64,7 +64,7 @@ WHERE c.id = :c AND e.customer_id = :c
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
     kept local: filter c.id = $c: sqlite compares bound values by their own type, not the column's
 - fragment f2 on source 'pg' (postgres): scan pg.public.events

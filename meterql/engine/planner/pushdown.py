@@ -1,6 +1,7 @@
 """What may be pushed to a source with exactly DuckDB's meaning.
 
-The rule is "when in doubt, do not push": a node type not listed here, a comparison whose result
+The rule is "when in doubt, do not push": a node type not in the source's profile (its
+dialect's ``Capabilities.whole_query_nodes`` and ``filter_nodes``), a comparison whose result
 depends on the source's collation, or arithmetic whose result type differs keeps the work local.
 """
 
@@ -10,24 +11,6 @@ from sqlglot import exp
 
 from meterql.dialects import SourceDialect
 
-#: Nodes that mean the same in PostgreSQL and DuckDB file queries when the types agree.
-WHOLE_QUERY_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Select, exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Order, exp.Ordered,
-    exp.Limit, exp.Offset, exp.With, exp.CTE, exp.Subquery, exp.Union, exp.Intersect, exp.Except,
-    exp.Column, exp.Identifier, exp.Table, exp.TableAlias, exp.Star, exp.Literal, exp.Null,
-    exp.Boolean, exp.Alias, exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE,
-    exp.LT, exp.LTE, exp.Is, exp.In, exp.Between, exp.Add, exp.Sub, exp.Mul, exp.Neg, exp.Count,
-    exp.Sum, exp.Min, exp.Max, exp.Case, exp.If, exp.Coalesce, exp.Placeholder, exp.Distinct,
-    exp.Window, exp.WindowSpec, exp.RowNumber, exp.Rank, exp.DenseRank, exp.Exists, exp.DataType,
-    exp.Cast, exp.Tuple,
-    exp.Var,
-)
-#: Nodes allowed in a filter pushed into a single-table scan.
-FILTER_NODES: tuple[type[exp.Expression], ...] = (
-    exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.And, exp.Or, exp.Not,
-    exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
-    exp.Placeholder, exp.Cast, exp.DataType, exp.Tuple, exp.Var,
-)
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 _ORDER_SENSITIVE = (exp.Ordered, exp.Min, exp.Max)
 _TEXT = {exp.DType.TEXT, exp.DType.VARCHAR, exp.DType.CHAR, exp.DType.UNKNOWN, exp.DType.JSON}
@@ -63,7 +46,7 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
         return None  # the same engine: every construct keeps its meaning
     for node in tree.walk():
         # (the exact class: a subclass such as TryCast of Cast means something else)
-        if type(node) not in WHOLE_QUERY_NODES:
+        if type(node) not in dialect.capabilities.whole_query_nodes:
             return f"{type(node).__name__} is not in {dialect.kind}'s pushdown profile"
         if isinstance(node, exp.Cast) and not _safe_cast(node, _type_of(node.this)):
             return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
@@ -189,7 +172,7 @@ def filter_blocker(
         if column.table != alias or column.name.lower() not in column_types:
             return "refers to other tables"
     for node in conjunct.walk():
-        if type(node) not in FILTER_NODES:  # (the exact class, as above)
+        if type(node) not in dialect.capabilities.filter_nodes:  # (the exact class, as above)
             return f"{type(node).__name__} is not pushed to {dialect.kind}"
     allowed = dialect.capabilities.pushable_filter_types
     families = {_family(column_types[c.name.lower()]) for c in columns}

@@ -15,15 +15,28 @@ from dataclasses import replace
 from sqlglot import exp
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
-from meterql.engine.plan import Fragment, fragment_table
-from meterql.engine.rules.context import PlanContext
-from meterql.engine.rules.whole_query import single_source_fragment
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.fragments import single_source_fragment
+from meterql.engine.planner.plan import PartialPlan, QueryFragment, fragment_table
 
 
-def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
-    if ctx.plan is not None:
-        return ctx
-    residual = ctx.bound.tree.copy()
+def push_single_source_subqueries(ctx: PlanContext, partial: PartialPlan) -> PartialPlan:
+    """Each derived table or CTE of ``partial``'s residual that one source can run whole ->
+    one more fragment, read by the residual in its place.
+
+    >>> from meterql.engine.planner.examples import example_context
+    >>> ctx = example_context(
+    ...     "SELECT u.n FROM (SELECT customer_id, count(*) AS n FROM pg.public.events"
+    ...     " GROUP BY customer_id) AS u JOIN lite.main.customers AS c ON c.id = u.customer_id")
+    >>> partial = push_single_source_subqueries(ctx, PartialPlan(ctx.bound.tree))
+    >>> print(partial.fragments[0].sql)
+    SELECT customer_id, COUNT(*) AS n FROM public.events AS events GROUP BY customer_id
+    >>> print(partial.residual.sql("duckdb"))
+    SELECT u.n FROM __fragment_f1 AS u JOIN lite.main.customers AS c ON c.id = u.customer_id
+    >>> [ctx.bound.tables[ref][1].full_name for ref in partial.read]
+    ['pg.public.events']
+    """
+    residual = partial.residual.copy()
     qualified = {
         n.meta["sq"]: n for n in ctx.bound.qualified.find_all(exp.Subquery, exp.CTE)
         if "sq" in n.meta
@@ -34,7 +47,7 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
         for n in pushdown_projections(ctx.bound.qualified.copy()).find_all(exp.Subquery, exp.CTE)
         if "sq" in n.meta
     }
-    fragments, handled, notes = list(ctx.fragments), set(ctx.handled), list(ctx.notes)
+    fragments, read, notes = list(partial.fragments), set(partial.read), list(partial.notes)
     for node in list(residual.find_all(exp.Subquery, exp.CTE)):  # outermost first
         if node.root() is not residual or "sq" not in node.meta:
             continue  # inside a subquery already pushed
@@ -52,12 +65,12 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
             f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source,
             pruned[node.meta["sq"]].this if node.meta["sq"] in pruned else None,
         )
-        if not isinstance(frag, Fragment):
+        if not isinstance(frag, QueryFragment):
             notes.append(f"subquery {node.alias_or_name} stays local: {frag}")
             continue
-        frag = replace(frag, pushed=[f"the whole subquery {node.alias_or_name}"])
+        frag = replace(frag, subquery=node.alias_or_name)
         fragments.append(frag)
-        handled.update(n.meta["ref"] for n, _ in refs)
+        read.update(n.meta["ref"] for n, _ in refs)
         table = exp.Table(this=exp.to_identifier(fragment_table(frag.id)))
         table.meta["fragment"] = frag.id
         if isinstance(node, exp.CTE):
@@ -66,10 +79,9 @@ def push_single_source_subqueries(ctx: PlanContext) -> PlanContext:
             alias = node.args.get("alias")
             table.set("alias", alias.copy() if alias is not None else None)
             node.replace(table)
-    if not fragments:
-        return ctx
-    return replace(ctx, residual=residual, fragments=fragments, handled=frozenset(handled),
-                   notes=notes)
+    if len(fragments) == len(partial.fragments):
+        return partial  # (nothing pushed: its notes on subqueries that stay local are dropped)
+    return PartialPlan(residual, tuple(fragments), frozenset(read), tuple(notes))
 
 
 def _catalog_tables(query: exp.Expression):

@@ -8,7 +8,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     pushed: columns customer_id, quantity
     dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name", '' AS "plan" UNION ALL SELECT "id", "name", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
+    sql: SELECT "id", "name", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
     pushed: columns id, name, plan
     pushed: filter c.plan = 'enterprise' (from WHERE)
     kept local: filter c.id = e.customer_id: refers to other tables
@@ -42,7 +42,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT "id", "customer_id" FROM "public"."events"
     pushed: columns id, customer_id
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
     kept local: filter c.id = e.customer_id: refers to other tables
 - residual in DuckDB:

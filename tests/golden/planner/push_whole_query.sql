@@ -78,7 +78,7 @@ SELECT plan, count(*) AS n FROM lite.main.customers WHERE id < 100 GROUP BY plan
 Plan: 1 fragment(s), run locally in DuckDB
   note: not sent whole to 'lite': sqlite sources do not run whole queries (weak typing); scans only
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "plan" UNION ALL SELECT "id", "plan" FROM "main"."customers" WHERE "id" < 100
+    sql: SELECT "id", "plan" FROM "main"."customers" WHERE "id" < 100
     pushed: columns id, plan
     pushed: filter customers.id < 100 (from WHERE)
 - residual in DuckDB:

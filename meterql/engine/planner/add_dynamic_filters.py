@@ -19,10 +19,10 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Table
-from meterql.dialects import dialect_for, type_family
-from meterql.engine.plan import DynamicFilter, Fragment
-from meterql.engine.rules.context import PlanContext
-from meterql.engine.rules.scans import conjuncts
+from meterql.dialects import SourceDialect, dialect_for, type_family
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.plan import DynamicFilter, Plan, ScanFragment
+from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
 _KEY_FAMILIES = {
@@ -36,12 +36,24 @@ FILTER_SELECTIVITY = 0.3
 MIN_SIZE_RATIO = 4
 
 
-def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
-    plan = ctx.plan
-    if plan is None or plan.residual is None or not ctx.settings.get("dynamic_filter", True):
-        return ctx
+def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
+    """The plan with a dynamic filter on each scan that a small scan's join keys may cut.
+
+    >>> from meterql.engine.planner.examples import example_context
+    >>> from meterql.engine.planner.plan import PartialPlan
+    >>> from meterql.engine.planner.split_into_scans import split_into_scans
+    >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
+    ...                       "JOIN lite.main.customers AS c ON c.id = e.customer_id")
+    >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
+    >>> keys = plan.fragments[0].dynamic  # 10 million events, cut by 1,000 customers' ids
+    >>> keys.build, keys.build_column, keys.probe_column, keys.keys_params
+    ('f2', 'id', 'customer_id', ['__keys__'])
+    """
+    if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
+        return plan
     tables = [table for _, table in ctx.bound.tables]
-    scans = {f.ref: i for i, f in enumerate(plan.fragments) if f.ref is not None}
+    scans = {f.ref: i for i, f in enumerate(plan.fragments)
+             if isinstance(f, ScanFragment) and f.ref is not None}
     nodes = {
         t.meta["ref"]: t
         for t in ctx.bound.qualified.find_all(exp.Table)
@@ -75,14 +87,13 @@ def add_dynamic_filters(ctx: PlanContext) -> PlanContext:
             fragments[scans[probe]], fragments[scans[build]], tables[probe], probe_col, build_col,
             ctx.settings.get("dynamic_filter_max_keys", 10_000),
         )
-    return replace(ctx, plan=replace(plan, fragments=fragments))
+    return replace(plan, fragments=fragments)
 
 
-def _estimate(fragment: Fragment, table: Table) -> float | None:
+def _estimate(scan: ScanFragment, table: Table) -> float | None:
     if table.rows is None:
         return None
-    filters = sum(1 for item in fragment.pushed if item.startswith("filter"))
-    return table.rows * (FILTER_SELECTIVITY if filters else 1.0)
+    return table.rows * (FILTER_SELECTIVITY if scan.pushed_filters else 1.0)
 
 
 def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
@@ -139,12 +150,13 @@ def _same_key_family(probe: Table, probe_col: str, build: Table, build_col: str)
 
 
 def _with_filter(
-    probe: Fragment, build: Fragment, table: Table, probe_col: str, build_col: str, max_keys: int
-) -> Fragment:
+    probe: ScanFragment, build: ScanFragment, table: Table, probe_col: str, build_col: str,
+    max_keys: int,
+) -> ScanFragment:
     dialect = dialect_for(probe.kind)
     column = table.column(probe_col)
     build_column = next(f.name for f in build.schema if f.name.lower() == build_col.lower())
-    assert column is not None and probe.tree is not None
+    assert column is not None
     marker = dialect.parameter_marker
     n = len(probe.params)
     ident: exp.Expression = exp.column(exp.to_identifier(column.name, quoted=True))
@@ -189,17 +201,16 @@ def _with_filter(
             probe_column=column.name,
             style=style or "list",
             max_keys=max_keys,
-            keys_sql=_sql(probe, keys_cond),
+            keys_sql=_sql(probe.scan.tree, dialect, keys_cond),
             keys_params=[*probe.params, "__keys__"],
-            range_sql=_sql(probe, range_cond) if ranged else None,
+            range_sql=_sql(probe.scan.tree, dialect, range_cond) if ranged else None,
             range_params=[*probe.params, "__min__", "__max__"] if ranged else [],
         ),
     )
 
 
-def _sql(probe: Fragment, condition: exp.Expression) -> str:
-    tree = probe.tree.copy()
-    # SQLite scans are a typed first row UNION ALL the scan itself: filter the scan.
-    target = tree.expression if isinstance(tree, exp.Union) else tree
-    target.where(condition, copy=False)
-    return tree.sql(dialect=probe.dialect, unsupported_level=ErrorLevel.RAISE)
+def _sql(scan: exp.Select, dialect: SourceDialect, condition: exp.Expression) -> str:
+    """The scan with one more WHERE conjunct, in its source's dialect."""
+    tree = scan.copy()
+    tree.where(condition, copy=False)
+    return tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)

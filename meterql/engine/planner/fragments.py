@@ -1,45 +1,18 @@
-"""Rule: send a query that touches one source whole, when its capability profile says every
-construct in it keeps DuckDB's meaning there."""
+"""A query (or a subquery) on one source as one fragment of that source, and how DuckDB types
+its result: shared by the whole-query and the subquery rules, and by ``Engine.output_schema``.
+"""
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
-from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
 from meterql.catalog import Catalog, Table
 from meterql.dialects import dialect_for
-from meterql.engine.markers import column_types, compared_types, mark_params
-from meterql.engine.plan import Fragment, Plan, ResultTyping
-from meterql.engine.pushdown import whole_query_blocker
-from meterql.engine.rules.context import PlanContext
-
-
-def push_whole_query(ctx: PlanContext) -> PlanContext:
-    """One source and a profile that accepts the whole tree -> a plan of one fragment."""
-    if ctx.plan is not None:
-        return ctx
-    sources = {table.source for _, table in ctx.bound.tables}
-    if all(ctx.catalog.source(name).mode == "sync" for name in sources):
-        # Every table has a local replica: DuckDB runs the query as written.
-        local = [table.full_name for _, table in ctx.bound.tables]
-        plan = Plan(ctx.sql, [], ctx.bound.tree.copy(), ctx.bound.params,
-                    [*ctx.notes, "every table is read from its local replica"],
-                    local_tables=sorted(set(local)))
-        return replace(ctx, plan=plan)
-    if len(sources) != 1:
-        return ctx
-    source = ctx.catalog.source(next(iter(sources)))
-    frag = single_source_fragment(
-        "f1", ctx.bound.tree, ctx.bound.qualified, ctx.bound.tables, ctx.catalog, source.name,
-        pushdown_projections(ctx.bound.qualified.copy()),
-    )
-    if isinstance(frag, Fragment):
-        return replace(ctx, plan=Plan(ctx.sql, [frag], None, ctx.bound.params))
-    return replace(ctx, notes=[*ctx.notes, f"not sent whole to '{source.name}': {frag}"])
+from meterql.engine.planner.markers import column_types, compared_types, mark_params
+from meterql.engine.planner.plan import QueryFragment, ResultTyping
+from meterql.engine.planner.pushdown import whole_query_blocker
 
 
 def single_source_fragment(
@@ -50,7 +23,7 @@ def single_source_fragment(
     catalog: Catalog,
     source: str,
     pruned: exp.Expression | None = None,
-) -> Fragment | str:
+) -> QueryFragment | str:
     """A query (or subquery) on one source as one fragment, or why it cannot be one.
 
     ``tree`` is the query as bound, ``qualified`` the same query qualified by sqlglot (types are
@@ -94,9 +67,7 @@ def single_source_fragment(
         return f"{dialect.kind} cannot express the query exactly ({exc})"
     typing = None if dialect.capabilities.same_engine else result_typing(
         pruned if unread else tree)
-    return Fragment(
-        frag_id, source, dialect.kind, text, params, typing=typing, param_types=param_types
-    )
+    return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
 
 
 def _explicit_cross_joins(tree: exp.Expression) -> None:

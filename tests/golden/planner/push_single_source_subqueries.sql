@@ -9,7 +9,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT customer_id, SUM(quantity) AS qty FROM public.events AS events WHERE ts >= CAST('2026-10-01' AS TIMESTAMPTZ) AND ts < CAST('2026-11-01' AS TIMESTAMPTZ) GROUP BY customer_id
     pushed: the whole subquery u
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
     kept local: filter c.id = u.customer_id: refers to other tables
 - residual in DuckDB:
@@ -29,7 +29,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT e.customer_id, p.name AS plan_name, COUNT(*) AS n FROM public.events AS e JOIN public.plans AS p ON p.id = e.customer_id GROUP BY e.customer_id, p.name
     pushed: the whole subquery usage
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
     kept local: filter c.id = usage.customer_id: refers to other tables
 - residual in DuckDB:
@@ -42,7 +42,7 @@ WHERE c.id IN (SELECT customer_id FROM pg.public.events WHERE quantity > 100)
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
-    sql: SELECT 0 AS "id", '' AS "name" UNION ALL SELECT "id", "name" FROM "main"."customers"
+    sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
     kept local: filter c.id IN (SELECT events.customer_id AS customer_id FROM pg.public.events AS events WHERE events.quantity > 100): refers to other tables
 - fragment f2 on source 'pg' (postgres): scan pg.public.events

@@ -1,0 +1,317 @@
+"""A query plan: fragments pushed to sources and the residual DuckDB runs over their results.
+
+A fragment is a :class:`ScanFragment` (one table's columns and filters, each pushed or kept
+filter a record with its origin or reason) or a :class:`QueryFragment` (a whole query or
+subquery, with how DuckDB types its result). ``str(plan)`` is the EXPLAIN output, rendered from
+these records; nothing reads it back.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, TypeAlias
+
+import pyarrow as pa
+from sqlglot import exp
+
+from meterql.engine.planner.scan_sql import ScanSelect
+
+#: The clause a pushed filter came from.
+FilterOrigin = Literal["WHERE", "ON"]
+
+
+@dataclass(frozen=True)
+class PushedFilter:
+    """A WHERE or ON conjunct sent into a scan (the residual applies it again).
+
+    Attributes:
+        condition: the conjunct as the query writes it, qualified (``e.meter = 'api'``): a node
+            of the bound query's qualified tree, never changed.
+        origin: the clause it came from.
+    """
+
+    condition: exp.Expression
+    origin: FilterOrigin
+
+    def __str__(self) -> str:
+        return f"filter {self.condition.sql('duckdb')} (from {self.origin})"
+
+
+@dataclass(frozen=True)
+class KeptFilter:
+    """A conjunct on a scanned table that stays in DuckDB, and why.
+
+    Attributes:
+        condition: the conjunct as the query writes it (as in :class:`PushedFilter`).
+        reason: why the source does not receive it.
+    """
+
+    condition: exp.Expression
+    reason: str
+
+    def __str__(self) -> str:
+        return f"filter {self.condition.sql('duckdb')}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ScanFragment:
+    """One table reference read from its source: the columns the query uses, and the filters
+    that keep their meaning there.
+
+    Attributes:
+        id: the fragment's name in the residual (``f1``, ``f2``, ...).
+        source: the source it runs on.
+        kind: the source kind.
+        table: the catalog table's full name.
+        scan: the SELECT sent: its tree (markers in place), SQL, parameter names in marker
+            order, per marker the DuckDB type it is compared with, and the Arrow schema its
+            rows are conformed to.
+        pushed_filters: the conjuncts sent with it.
+        kept_filters: conjuncts on this table that stay in DuckDB.
+        ref: the table reference it reads (its index in the bound query); ``None`` when
+            several references share the scan.
+        dynamic: a run-time filter on its join keys, from another fragment's rows.
+    """
+
+    id: str
+    source: str
+    kind: str
+    table: str
+    scan: ScanSelect
+    pushed_filters: tuple[PushedFilter, ...] = ()
+    kept_filters: tuple[KeptFilter, ...] = ()
+    ref: int | None = None
+    dynamic: DynamicFilter | None = None
+
+    #: A scan's rows take its schema's types.
+    typing: ClassVar[None] = None
+
+    @property
+    def sql(self) -> str:
+        return self.scan.sql
+
+    @property
+    def params(self) -> list[str]:
+        return self.scan.params
+
+    @property
+    def param_types(self) -> list[str | None]:
+        return self.scan.param_types
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.scan.schema
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns read."""
+        return self.scan.schema.names
+
+    @property
+    def what(self) -> str:
+        return f"scan {self.table}"
+
+    @property
+    def pushed(self) -> list[str]:
+        """What was pushed into it, as EXPLAIN lists it."""
+        return ["columns " + ", ".join(self.columns), *(str(f) for f in self.pushed_filters)]
+
+    @property
+    def kept(self) -> list[str]:
+        """What stayed local and why, as EXPLAIN lists it."""
+        return [str(f) for f in self.kept_filters]
+
+
+@dataclass(frozen=True)
+class QueryFragment:
+    """A whole query, or a derived table or CTE, sent to one source in its dialect.
+
+    Attributes:
+        id: the fragment's name in the residual (``f1``, ``f2``, ...).
+        source: the source it runs on.
+        kind: the source kind.
+        sql: the SQL sent, with ``$n`` / ``?n`` markers for bound parameters.
+        params: parameter names, in marker order.
+        param_types: per marker, the DuckDB type of what it is compared with (or ``None``);
+            text values are converted to it before binding where the source needs typed
+            values.
+        typing: for a source that is not DuckDB, how DuckDB types its result; the source's rows
+            are conformed to those types (``None``: keep the driver's).
+        subquery: the name of the derived table or CTE it stands for in the residual; ``None``
+            for the whole query.
+    """
+
+    id: str
+    source: str
+    kind: str
+    sql: str
+    params: list[str]
+    param_types: list[str | None] = field(default_factory=list)
+    typing: ResultTyping | None = None
+    subquery: str | None = None
+
+    #: Its types come from ``typing`` (or the driver), and it takes no run-time filter.
+    schema: ClassVar[None] = None
+    dynamic: ClassVar[None] = None
+
+    @property
+    def what(self) -> str:
+        return "whole query" if self.subquery is None else "subquery"
+
+    @property
+    def pushed(self) -> list[str]:
+        """What was pushed into it, as EXPLAIN lists it."""
+        return [] if self.subquery is None else [f"the whole subquery {self.subquery}"]
+
+    @property
+    def kept(self) -> list[str]:
+        return []
+
+
+#: A piece of the query sent to one source; the executor reads ``id``, ``source``, ``kind``,
+#: ``sql``, ``params``, ``param_types``, ``schema``, ``typing`` and ``dynamic`` of either kind.
+Fragment: TypeAlias = ScanFragment | QueryFragment
+
+
+@dataclass(frozen=True)
+class DynamicFilter:
+    """Join keys of a small fragment pushed into this scan once the small side has been read.
+
+    If the build side has at most ``max_keys`` distinct non-NULL keys, ``keys_sql`` runs with them
+    bound as one parameter; otherwise ``range_sql`` runs with their minimum and maximum. Both are
+    the scan's own SQL plus one condition, so the scan still returns every row the join needs.
+
+    Attributes:
+        build: the fragment whose rows give the keys.
+        build_column: the key column in that fragment.
+        probe_column: the key column of this scan, as the source spells it.
+        style: how the keys are bound (see ``Capabilities.key_sets``).
+        max_keys: the most keys bound as a set.
+        keys_sql: the scan with ``probe_column`` restricted to the key set.
+        keys_params: its parameter names, ``__keys__`` standing for the key set.
+        range_sql: the scan with ``probe_column BETWEEN min AND max``, or ``None`` where a range
+            would not mean the same at the source (text under a collation): past ``max_keys``
+            the scan then runs without the filter.
+        range_params: its parameter names, ``__min__`` and ``__max__`` for the range.
+    """
+
+    build: str
+    build_column: str
+    probe_column: str
+    style: str
+    max_keys: int
+    keys_sql: str
+    keys_params: list[str]
+    range_sql: str | None
+    range_params: list[str]
+
+
+@dataclass(frozen=True)
+class ResultTyping:
+    """The result types DuckDB gives a whole query, found by running it over empty stand-ins.
+
+    A source computes with its own types: PostgreSQL answers ``sum(quantity * unit_price)``
+    as NUMERIC without a scale, which no fixed DECIMAL holds exactly. DuckDB's type for the same
+    expression (here DECIMAL(38, 16)) is what the query has in the residual and in every other
+    mode, so the whole query's rows are conformed to it (exactly, or with an error).
+
+    Attributes:
+        sql: the query in DuckDB SQL, its tables replaced by the stand-ins.
+        tables: each stand-in's name and its columns as (name, DuckDB type).
+    """
+
+    sql: str
+    tables: list[tuple[str, list[tuple[str, str]]]]
+
+
+@dataclass(frozen=True)
+class PartialPlan:
+    """A plan before its scans: what has been pushed so far, and what is left.
+
+    Attributes:
+        residual: the query with each pushed part replaced by a read of its fragment
+            (``fragment_table(id)``); the table references still in it (``meta["ref"]``) and
+            not in ``read`` are left to scan. Rules copy it before rewriting it.
+        fragments: the fragments made so far, in order (their ids are ``f1``, ``f2``, ...).
+        read: the table references those fragments read.
+        notes: why the plan has its shape so far, for EXPLAIN.
+    """
+
+    residual: exp.Expression
+    fragments: tuple[QueryFragment, ...] = ()
+    read: frozenset[int] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
+def fragment_table(fragment_id: str) -> str:
+    """The name a fragment's rows have in the residual (registered per query cursor)."""
+    return f"__fragment_{fragment_id}"
+
+
+@dataclass
+class Plan:
+    """Fragments plus the residual; ``residual`` is ``None`` when one fragment is the whole query.
+
+    Attributes:
+        sql: the query as written.
+        fragments: what each source runs.
+        residual: the DuckDB query over the fragments, each read as ``fragment_table(id)``.
+        notes: why the plan has this shape.
+        local_tables: tables read from their local replica (sources in sync mode).
+    """
+
+    sql: str
+    fragments: list[Fragment]
+    residual: exp.Expression | None
+    params: list[str]
+    notes: list[str] = field(default_factory=list)
+    local_tables: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def residual_params(self) -> list[str]:
+        """The named parameters the residual itself uses (others went to fragments)."""
+        if self.residual is None:
+            return []
+        found = self.residual.find_all(exp.Placeholder, exp.Parameter)
+        return list(dict.fromkeys(node.name for node in found))
+
+    @functools.cached_property
+    def residual_sql(self) -> str | None:
+        """The residual as DuckDB SQL (generated once per plan; plans are cached)."""
+        return None if self.residual is None else self.residual.sql(dialect="duckdb")
+
+    def __str__(self) -> str:
+        lines = []
+        if self.residual is None:
+            lines.append("Plan: the whole query runs on one source")
+        else:
+            lines.append(f"Plan: {len(self.fragments)} fragment(s), run locally in DuckDB")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        for frag in self.fragments:
+            lines.append(
+                f"- fragment {frag.id} on source '{frag.source}' ({frag.kind}): {frag.what}"
+            )
+            lines.append(f"    sql: {frag.sql}")
+            if frag.params:
+                lines.append("    params: " + ", ".join(f":{p}" for p in frag.params))
+            for item in frag.pushed:
+                lines.append(f"    pushed: {item}")
+            if frag.dynamic is not None:
+                df = frag.dynamic
+                lines.append(
+                    f"    dynamic filter: {df.probe_column} in the keys of {df.build}."
+                    f"{df.build_column} (read first; up to {df.max_keys} keys as a set, "
+                    "else their min/max range)"
+                )
+            for item in frag.kept:
+                lines.append(f"    kept local: {item}")
+        for table in self.local_tables:
+            lines.append(f"- replica {table}: read locally (source in sync mode)")
+        if self.residual is not None:
+            lines.append("- residual in DuckDB:")
+            lines.append(f"    sql: {self.residual_sql}")
+        return "\n".join(lines)
+
+    __repr__ = __str__

@@ -1,0 +1,25 @@
+"""The planner's entry: the rules applied to a bound query (see ``meterql.engine.planner``)."""
+
+from __future__ import annotations
+
+from meterql.catalog import Catalog
+from meterql.engine.bind import BoundQuery
+from meterql.engine.planner.add_dynamic_filters import add_dynamic_filters
+from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.plan import PartialPlan, Plan
+from meterql.engine.planner.push_single_source_subqueries import push_single_source_subqueries
+from meterql.engine.planner.push_whole_query import push_whole_query
+from meterql.engine.planner.split_into_scans import split_into_scans
+
+#: The rules, in the order ``plan_query`` applies them.
+RULES = (push_whole_query, push_single_source_subqueries, split_into_scans, add_dynamic_filters)
+
+
+def plan_query(bound: BoundQuery, catalog: Catalog, sql: str) -> Plan:
+    """The plan of a bound query: sent whole if it can be, else split into subquery and scan
+    fragments; then dynamic filters on the scans."""
+    ctx = PlanContext(bound, catalog, sql, dict(catalog.settings))
+    shaped = push_whole_query(ctx)
+    if isinstance(shaped, PartialPlan):
+        shaped = split_into_scans(ctx, push_single_source_subqueries(ctx, shaped))
+    return add_dynamic_filters(ctx, shaped)

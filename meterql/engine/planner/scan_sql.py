@@ -1,0 +1,96 @@
+"""A single-table SELECT as a source must run it: the SQL of every scan, shared by the planner's
+scan rule and by sync (which copies tables with the same reads).
+
+Columns are fetched in a form that converts exactly (text for SQLite decimals and PostgreSQL
+NUMERIC, integers for SQLite booleans), text in filters is compared bytewise where the source
+would use a collation, and named parameters become the source's numbered markers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel
+
+from meterql.catalog import Column, Table
+from meterql.dialects import SourceDialect, type_family
+from meterql.dialects.arrow_types import arrow_field
+from meterql.engine.planner.markers import mark_params
+
+#: Type families of text columns (``type_family`` names VARCHAR as TEXT).
+TEXT_FAMILIES = frozenset({"TEXT", "VARCHAR"})
+
+
+@dataclass(frozen=True)
+class ScanSelect:
+    """A single-table SELECT in a source's dialect, and how to read its rows.
+
+    Attributes:
+        tree: the SELECT as a sqlglot tree, markers in place (a rule may extend its WHERE).
+        sql: the SQL sent.
+        params: parameter names, in marker order.
+        param_types: per marker, the DuckDB type of the column it is compared with (or
+            ``None``).
+        schema: the Arrow schema its rows are conformed to.
+    """
+
+    tree: exp.Select
+    sql: str
+    params: list[str]
+    param_types: list[str | None]
+    schema: pa.Schema
+
+
+def scan_select(
+    table: Table,
+    columns: list[Column],
+    dialect: SourceDialect,
+    conditions: Sequence[exp.Expression] = (),
+) -> ScanSelect:
+    """``SELECT columns FROM table WHERE conditions`` as the source must read it: columns
+    fetched in a form that converts exactly (text for SQLite decimals, ...), text compared
+    bytewise, parameters as numbered markers. Conditions name columns without a table."""
+    types = {c.name.lower(): c.type for c in table.columns}
+    names = {c.name.lower(): c.name for c in table.columns}
+    select = exp.select(*[_fetch_expr(c, dialect) for c in columns]).from_(
+        exp.Table(this=exp.to_identifier(table.name, quoted=True),
+                  db=exp.to_identifier(table.schema, quoted=True))
+    )
+    for condition in conditions:
+        condition = condition.copy()
+        for column in list(condition.find_all(exp.Column)):
+            column.set("table", None)
+            column.set("this", exp.to_identifier(names[column.name.lower()], quoted=True))
+            if dialect.text_collation and type_family(types[column.name.lower()]) in TEXT_FAMILIES:
+                column.replace(
+                    exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
+                )
+        select = select.where(condition, copy=False)
+    param_types: list[str | None] = []
+    params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
+    text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
+    schema = pa.schema([arrow_field(c.name, c.type) for c in columns])
+    return ScanSelect(select, text, params, param_types, schema)
+
+
+def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return conjuncts(condition.this) + conjuncts(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return conjuncts(condition.this)
+    return [condition]
+
+
+def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expression:
+    name = entry.name
+    column = exp.column(exp.to_identifier(name, quoted=True))
+    family = type_family(entry.type)
+    if family in dialect.fetch_as_text or dialect.read_as_text(entry.source_type):
+        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
+    if family in dialect.fetch_as_integer:
+        return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
+    return column
+
