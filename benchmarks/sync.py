@@ -457,7 +457,7 @@ class Bench:
         each step's difference is its cost. Uses meterql's internals (benchmark only)."""
         from meterql.connectors import connector_for
         from meterql.dialects import dialect_for
-        from meterql.engine.rules.scans import scan_select
+        from meterql.engine.planner.scan_sql import scan_select
 
         steps: dict[str, dict] = {}
         home = self.work / "ws-ladder"
@@ -555,7 +555,7 @@ class Bench:
 
         from meterql.connectors import connector_for
         from meterql.dialects import dialect_for
-        from meterql.engine.rules.scans import scan_select
+        from meterql.engine.planner.scan_sql import scan_select
 
         steps: dict[str, dict] = {}
         with meterql.connect(self.ws_home) as ws, contextlib.ExitStack() as owned:
