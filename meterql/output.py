@@ -7,12 +7,12 @@ import json
 import math
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 import pyarrow as pa
 
 Format = Literal["table", "csv", "json", "jsonl", "parquet", "arrow"]
-FORMATS: tuple[str, ...] = ("table", "csv", "json", "jsonl", "parquet", "arrow")
+FORMATS: tuple[Format, ...] = get_args(Format)
 BINARY_FORMATS = frozenset({"parquet", "arrow"})
 
 

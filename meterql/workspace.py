@@ -20,6 +20,7 @@ from meterql.access.keys import KeyStore
 from meterql.aggregates.book import AggregateBook
 from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog, Source, Table
+from meterql.catalog.model import Mode
 from meterql.catalog.uri import file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
@@ -41,6 +42,7 @@ from meterql.sync import (
     watermarks,
 )
 from meterql.sync.replica import STATE_SCHEMA, replica_folder
+from meterql.sync.runner import Strategy
 
 DEFAULT_HOME = "meterql_home"
 
@@ -244,7 +246,7 @@ class Workspace:
         self,
         name: str,
         uri: str,
-        mode: Literal["direct", "sync"] = "direct",
+        mode: Mode = "direct",
         options: Mapping[str, Any] | None = None,
     ) -> Source:
         """Register a database and read its tables.
@@ -315,7 +317,7 @@ class Workspace:
             self.catalog.replace_tables(name, tables)
 
     # -- sync mode ------------------------------------------------------------------------------
-    def set_mode(self, name: str, mode: Literal["direct", "sync"]) -> Source:
+    def set_mode(self, name: str, mode: Mode) -> Source:
         """Switch a source between querying it directly and querying its local replica.
 
         The SQL stays the same: ``pg.public.events`` names the source's table in direct mode
@@ -339,7 +341,7 @@ class Workspace:
     def set_sync_strategy(
         self,
         table: str,
-        strategy: Literal["full", "append", "merge", "cdc"],
+        strategy: Strategy,
         cursor: str | None = None,
         lag: int = 0,
         soft_delete: str | None = None,

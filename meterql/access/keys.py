@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import duckdb
 
@@ -33,7 +33,7 @@ from meterql.errors import AuthenticationError, InvalidSettingError, ScopeError
 
 Scope = Literal["read", "ingest", "admin"]
 #: Every scope, weakest first: a key's scope covers the ones before it.
-SCOPES: tuple[Scope, ...] = ("read", "ingest", "admin")
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 class KeyStore:

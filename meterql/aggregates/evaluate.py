@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -29,7 +29,7 @@ from meterql.engine import Engine, Result
 from meterql.errors import InvalidAggregateError, MeterqlError, ParameterError
 
 Window = Literal["day", "month"]
-WINDOWS = ("day", "month")
+WINDOWS: tuple[Window, ...] = get_args(Window)
 _SAMPLE = {
     "period_start": datetime(2000, 1, 1, tzinfo=UTC),
     "period_end": datetime(2000, 2, 1, tzinfo=UTC),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from meterql.catalog.uri import redact_uri
 
 Mode = Literal["direct", "sync"]
-MODES: tuple[str, ...] = ("direct", "sync")
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True, repr=False)

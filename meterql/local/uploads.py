@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import duckdb
 
@@ -26,7 +26,7 @@ from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type, sql_types
 
 Mode = Literal["append", "replace", "upsert"]
-MODES = ("append", "replace", "upsert")
+MODES: tuple[Mode, ...] = get_args(Mode)
 #: Types the sniffer may choose, narrowest first: decimals stay exact.
 _CANDIDATES = ["BOOLEAN", "BIGINT", "DECIMAL(38,9)", "DATE", "TIMESTAMP", "TIMESTAMPTZ",
                "VARCHAR"]

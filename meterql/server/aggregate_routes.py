@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.aggregates import Cancel, new_aggregate
+from meterql.aggregates.evaluate import Window
 from meterql.output import json_value
 from meterql.server.disconnect import until_done
 
@@ -38,7 +39,7 @@ class Period(BaseModel):
                                         "without usage get quantity 0")
     tz: str = Field("UTC", description="IANA time zone of the dates and windows",
                     examples=["Europe/Berlin"])
-    window: Literal["day", "month"] | None = None
+    window: Window | None = None
 
 
 class EvaluateRequest(Period):

@@ -7,7 +7,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ import meterql
 from meterql import exact_json
 from meterql.errors import InputLimitError, ParameterError
 from meterql.local.events import Accepted
+from meterql.local.uploads import Mode as UploadMode
 from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.guard import BODY_LIMIT
@@ -192,7 +193,7 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     @api.post("/v1/tables/{name}/upload", status_code=201,
               openapi_extra={BODY_LIMIT: UPLOAD_LIMIT})
     async def upload(request: Request, name: str, file: UploadFile,
-                     mode: Literal["append", "replace", "upsert"] = "append",
+                     mode: UploadMode = "append",
                      key: Annotated[list[str] | None, Query()] = None,
                      keep_good: bool = False,
                      round_decimals: Annotated[bool, Query(alias="round")] = False

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import duckdb
 import pyarrow as pa
@@ -46,7 +46,7 @@ from meterql.sync.cdc import sync_cdc
 from meterql.sync.replica import STATE_SCHEMA
 
 Strategy = Literal["full", "append", "merge", "cdc"]
-STRATEGIES: tuple[str, ...] = ("full", "append", "merge", "cdc")
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 
 @dataclass(frozen=True)
