@@ -462,7 +462,7 @@ def main() -> None:
 
             home = work / "home"
             with meterql.connect(home) as ws:
-                ws.add_source("src", uri)
+                ws.sources.add("src", uri)
                 ws.aggregates.save(AGGREGATE, AGG_SQL.format(schema=schema), unit="unit")
                 _, key = create_key(ws.keys, "read", "api_load bench")
 

@@ -650,8 +650,8 @@ def main() -> None:
             os.environ[PW_ENV] = pg.password
             ws_uri = f"postgresql://{pg.user}:env:{PW_ENV}@{pg.host}:{pg.port}/bench"
             with meterql.connect(work / "ws") as ws:
-                ws.add_source("pg", ws_uri)
-                ws.add_source("lite", f"sqlite:///{sqlite_path}")
+                ws.sources.add("pg", ws_uri)
+                ws.sources.add("lite", f"sqlite:///{sqlite_path}")
                 for name in names:
                     what, sql = QUERIES[name]
                     print(f"[{name}] {what}", flush=True)

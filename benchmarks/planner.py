@@ -519,7 +519,7 @@ def bench_enterprise_join(ws, conn, lite, runs: int) -> dict:
     want = native()
     res: dict = {"sql": ENTERPRISE_JOIN, "native_sql": [ENTERPRISE_KEYS, ENTERPRISE_NATIVE]}
     for label, setting in (("with_dynamic_filter", None), ("without_dynamic_filter", False)):
-        ws.set_setting("dynamic_filter", setting)
+        ws.settings.set("dynamic_filter", setting)
         mq = MeterqlCall(ws, ENTERPRISE_JOIN, dict(MONTH))
         m = measure({"meterql": mq}, runs)
         n = same_rows(f"enterprise_join {label}", mq(), want)
@@ -534,7 +534,7 @@ def bench_enterprise_join(ws, conn, lite, runs: int) -> dict:
         pg_frags = [f for f in res[label]["fragments"] if f["source"] == "pg"]
         res[label]["pg_rows"] = sum(f["rows"] for f in pg_frags)
         res[label]["pg_bytes"] = sum(f["bytes"] for f in pg_frags)
-    ws.set_setting("dynamic_filter", None)
+    ws.settings.set("dynamic_filter", None)
     m = measure({"native_hand_written": native}, runs)
     res["native_hand_written"] = m["paths"]["native_hand_written"] | {
         k: v for k, v in m.items() if k != "paths"
@@ -797,9 +797,9 @@ def main() -> None:
                 contextlib.closing(adbc_pg.connect(pg.uri("bench"), autocommit=True)) as conn,
                 contextlib.closing(adbc_sqlite.connect(f"file:{sqlite_path}?mode=ro")) as lite,
             ):
-                ws.add_source("pg", ws_uri)
-                ws.add_source("lite", f"sqlite:///{sqlite_path}")
-                rows = ws.table("pg.public.events").rows
+                ws.sources.add("pg", ws_uri)
+                ws.sources.add("lite", f"sqlite:///{sqlite_path}")
+                rows = ws.tables.get("pg.public.events").rows
                 report["events_row_estimate"] = rows
                 print(f"pg.public.events row estimate (reltuples): {rows:,}", flush=True)
                 results = report["results"]

@@ -328,7 +328,7 @@ class Bench:
         home = self.work / f"ws-initial-{run}"
         shutil.rmtree(home, ignore_errors=True)
         with meterql.connect(home) as ws:
-            ws.add_source("pg", self.uri["bench"], mode="sync")
+            ws.sources.add("pg", self.uri["bench"], mode="sync")
             win.start()
             t0 = time.perf_counter()
             reports = ws.sync("pg")
@@ -394,7 +394,7 @@ class Bench:
         tables = {"small": ("small", args.small_rows), "pg": ("bench", args.rows)}
         res: dict = {"delta": args.delta, "tables": {}}
         with meterql.connect(self.last_home) as ws:
-            ws.add_source("small", self.uri["small"], mode="sync")
+            ws.sources.add("small", self.uri["small"], mode="sync")
             t0 = time.perf_counter()
             (rep,) = ws.sync("small")
             assert rep.error is None, rep.error
@@ -402,7 +402,7 @@ class Bench:
                   source_truth(self.pg, "small"))
             res["small_initial_sync_s"] = time.perf_counter() - t0
             for name in tables:
-                ws.set_sync_strategy(f"{name}.public.events", "append", cursor="id")
+                ws.sync.set_strategy(f"{name}.public.events", "append", cursor="id")
             next_id = {name: rows for name, (_db, rows) in tables.items()}
             runs: dict[str, list[dict]] = {name: [] for name in tables}
             names = list(tables)
@@ -463,10 +463,10 @@ class Bench:
         home = self.work / "ws-ladder"
         shutil.rmtree(home, ignore_errors=True)
         with meterql.connect(home) as ws, contextlib.ExitStack() as owned:
-            ws.add_source("pg", self.uri["bench"], mode="sync")
+            ws.sources.add("pg", self.uri["bench"], mode="sync")
             table = ws.catalog.table("pg.public.events")
             # the benchmark's own connector of the source, as a sync makes one
-            connector = owned.enter_context(contextlib.closing(connector_for(ws.source("pg"))))
+            connector = owned.enter_context(contextlib.closing(connector_for(ws.sources.get("pg"))))
             connector.introspect()  # opens its pooled connection before the timed steps
             scan = scan_select(table, list(table.columns), dialect_for("postgres"))
             steps["sql"] = {"meterql_scan_sql": scan.sql}
@@ -574,7 +574,7 @@ class Bench:
                     t[label] = statistics.median(times)
 
                 connector = owned.enter_context(
-                    contextlib.closing(connector_for(ws.source(name))))
+                    contextlib.closing(connector_for(ws.sources.get(name))))
                 connector.introspect()  # opens the pooled connection
                 clock("introspect source (warm)", connector.introspect)
                 clock("replica max(id)", lambda target=target: duck.execute(

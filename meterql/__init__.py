@@ -3,7 +3,7 @@
 Example:
     >>> import meterql
     >>> ws = meterql.connect("meterql_home")  # doctest: +SKIP
-    >>> ws.add_source("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
+    >>> ws.sources.add("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
     >>> ws.query("SELECT count(*) FROM lite.main.events").to_pylist()  # doctest: +SKIP
 """
 

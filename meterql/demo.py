@@ -95,6 +95,6 @@ def prepare_demo(ws: Workspace) -> None:
     crm, usage = build_demo_data(ws.home / "demo_data")
     names = {s.name for s in ws.sources()}
     if "crm" not in names:
-        ws.add_source("crm", f"sqlite://{crm}")
+        ws.sources.add("crm", f"sqlite://{crm}")
     if "usage" not in names:
-        ws.add_source("usage", f"duckdb://{usage}")
+        ws.sources.add("usage", f"duckdb://{usage}")

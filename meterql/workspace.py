@@ -30,6 +30,7 @@ from meterql.local.events import EventStreams
 from meterql.local.manual import ManualTables
 from meterql.local.store import LocalStore
 from meterql.local.uploads import UploadReport, load_csv
+from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
 from meterql.sync import (
     STRATEGIES,
     ReplicaWatermark,
@@ -159,6 +160,17 @@ class Workspace:
             raise
 
     def _open_parts(self, catalog_db: duckdb.DuckDBPyConnection) -> None:
+        #: Sources: ``add``, ``get``, ``remove``, ``refresh``, ``set_mode``, ``set_options``,
+        #: ``test``; ``ws.sources()`` lists them.
+        self.sources = Sources(self)
+        #: Tables as ``source.schema.table``: ``ws.tables()`` lists, ``ws.tables.get(name)``.
+        self.tables = Tables(self)
+        #: Replicas: ``ws.sync()`` / ``run``, ``watermarks``, ``set_strategy``.
+        self.sync = Sync(self)
+        #: Settings: ``ws.settings()``, ``get``, ``set``.
+        self.settings = Settings(self)
+        #: CSV uploads: ``load``.
+        self.uploads = Uploads(self)
         #: API keys of the HTTP API (``meterql.access.keys``).
         self.keys = KeyStore(catalog_db)
         self._connectors: dict[str, Connector] = {}
@@ -242,7 +254,7 @@ class Workspace:
             connector.close()
 
     # -- sources -------------------------------------------------------------------------------
-    def add_source(
+    def _add_source(
         self,
         name: str,
         uri: str,
@@ -263,7 +275,7 @@ class Workspace:
             SourceError: the source cannot be reached or read; nothing is stored.
 
         Example:
-            >>> ws.add_source("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
+            >>> ws.sources.add("lite", "sqlite:///data/usage.db")  # doctest: +SKIP
         """
         self._check_open()
         kind = Catalog.kind_of(uri)
@@ -283,15 +295,15 @@ class Workspace:
             self._attach(name)
         return source
 
-    def sources(self) -> list[Source]:
+    def _sources(self) -> list[Source]:
         self._check_open()
         return self.catalog.sources()
 
-    def source(self, name: str) -> Source:
+    def _source(self, name: str) -> Source:
         self._check_open()
         return self.catalog.source(name)
 
-    def remove_source(self, name: str) -> Source:
+    def _remove_source(self, name: str) -> Source:
         """Forget a source and its tables (the source itself is never touched)."""
         self._check_open()
         source = self.catalog.remove_source(name)
@@ -300,7 +312,7 @@ class Workspace:
             self._detach(source.name, delete=True)
         return source
 
-    def refresh_source(self, name: str) -> list[Table]:
+    def _refresh_source(self, name: str) -> list[Table]:
         """Read a source's tables and columns again (after its schema changed)."""
         self._check_open()
         source = self.catalog.source(name)
@@ -317,7 +329,7 @@ class Workspace:
             self.catalog.replace_tables(name, tables)
 
     # -- sync mode ------------------------------------------------------------------------------
-    def set_mode(self, name: str, mode: Mode) -> Source:
+    def _set_mode(self, name: str, mode: Mode) -> Source:
         """Switch a source between querying it directly and querying its local replica.
 
         The SQL stays the same: ``pg.public.events`` names the source's table in direct mode
@@ -330,7 +342,7 @@ class Workspace:
             self._attach(source.name)
         return source
 
-    def set_source_options(self, name: str, options: Mapping[str, Any]) -> Source:
+    def _set_source_options(self, name: str, options: Mapping[str, Any]) -> Source:
         """Change source options (``statement_timeout_ms``, ``cdc_slot``, ...); a value of
         None removes an option. Connections pick the new values up on their next use."""
         self._check_open()
@@ -338,7 +350,7 @@ class Workspace:
         self._drop_connector(source.name)
         return source
 
-    def set_sync_strategy(
+    def _set_sync_strategy(
         self,
         table: str,
         strategy: Strategy,
@@ -399,7 +411,7 @@ class Workspace:
             entry, strategy, cursor if strategy in ("append", "merge") else None, int(lag),
             soft_delete)
 
-    def sync(
+    def _sync(
         self, name: str | None = None, progress: Callable[[str, int], None] | None = None
     ) -> list[SyncReport]:
         """Copy what changed at the source(s) into the replicas now.
@@ -448,7 +460,7 @@ class Workspace:
                     chosen[(table.schema, table.name)] = TableSyncConfig("cdc")
         return chosen
 
-    def watermarks(self, name: str) -> list[ReplicaWatermark]:
+    def _replica_watermarks(self, name: str) -> list[ReplicaWatermark]:
         """The last committed sync of each replica table of a source."""
         self._check_open()
         return list(self._watermarks.get(self.catalog.source(name).name, {}).values())
@@ -480,12 +492,12 @@ class Workspace:
         self._watermarks.pop(name, None)
         detach(self.engine.duck, name, replica_path(self.home, name) if delete else None)
 
-    def test_source(self, name: str) -> str:
+    def _test_source(self, name: str) -> str:
         """Connect to a source and return what it says it is."""
         self._check_open()
         return self._connector(self.catalog.source(name).name).server_version()
 
-    def load_csv(self, data: bytes | str | Path, table: str, *, mode: str = "append",
+    def _load_csv(self, data: bytes | str | Path, table: str, *, mode: str = "append",
                  key: list[str] | None = None, keep_good: bool = False,
                  columns: dict[str, str] | None = None,
                  round_decimals: bool = False) -> UploadReport:
@@ -506,26 +518,26 @@ class Workspace:
                         round_decimals=round_decimals)
 
     # -- settings -------------------------------------------------------------------------------
-    def settings(self) -> dict[str, Any]:
+    def _settings(self) -> dict[str, Any]:
         """Every setting with the value in force (see ``meterql settings``)."""
         self._check_open()
         return dict(self.catalog.settings)
 
-    def set_setting(self, name: str, value: Any) -> Any:
+    def _set_setting(self, name: str, value: Any) -> Any:
         """Change a setting for this workspace (``None`` restores the default).
 
         Example:
-            >>> ws.set_setting("dynamic_filter", False)  # doctest: +SKIP
+            >>> ws.settings.set("dynamic_filter", False)  # doctest: +SKIP
         """
         self._check_open()
         return self.catalog.set_setting(name, value)
 
     # -- tables --------------------------------------------------------------------------------
-    def tables(self, source: str | None = None) -> list[Table]:
+    def _tables(self, source: str | None = None) -> list[Table]:
         self._check_open()
         return self.catalog.tables(source)
 
-    def table(self, name: str) -> Table:
+    def _table(self, name: str) -> Table:
         """Resolve a table name (full, two-part or bare) to its catalog entry."""
         self._check_open()
         return self.catalog.table(name)

@@ -48,7 +48,7 @@ def data(tmp_path_factory):
     con.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
     con.close()
     ws = meterql.connect(root / "home")
-    ws.add_source("dk", f"duckdb://{path}")
+    ws.sources.add("dk", f"duckdb://{path}")
     ws.aggregates.save("usage", SQL, unit="unit", description="metered quantity")
     yield ws, path
     ws.close()

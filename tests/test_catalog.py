@@ -107,7 +107,7 @@ def cat_env(pg_cluster, pg_database, tmp_path_factory):
     }
     ws = meterql.connect(root / "home")
     for name, uri in uris.items():
-        ws.add_source(name, uri)
+        ws.sources.add(name, uri)
     yield ws, uris
     ws.close()
 
@@ -124,8 +124,8 @@ def test_every_table_is_listed_by_its_full_name(cat_ws):
         "lite.main.plans",
         "lite.main.Usage",
     }
-    assert cat_ws.table("pg.public.daily").kind == "view"
-    assert cat_ws.table("pg.public.events").kind == "table"
+    assert cat_ws.tables.get("pg.public.daily").kind == "view"
+    assert cat_ws.tables.get("pg.public.events").kind == "table"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_every_table_is_listed_by_its_full_name(cat_ws):
     ],
 )
 def test_short_names_resolve_when_unique(cat_ws, name, full):
-    assert cat_ws.table(name).full_name == full
+    assert cat_ws.tables.get(name).full_name == full
 
 
 @pytest.mark.parametrize(
@@ -178,7 +178,7 @@ def test_short_names_work_in_queries(cat_ws, sql, expected):
 )
 def test_ambiguous_name_lists_the_candidates(cat_ws, name, candidates):
     with pytest.raises(AmbiguousNameError) as excinfo:
-        cat_ws.table(name)
+        cat_ws.tables.get(name)
     err = excinfo.value
     assert isinstance(err, CatalogError)
     assert err.details["candidates"] == candidates
@@ -196,7 +196,7 @@ def test_ambiguous_name_lists_the_candidates(cat_ws, name, candidates):
 )
 def test_misspelt_table_suggests_the_full_name(cat_ws, name):
     with pytest.raises(UnknownTableError) as excinfo:
-        cat_ws.table(name)
+        cat_ws.tables.get(name)
     assert "did you mean 'pg.public.events'" in str(excinfo.value)
     assert excinfo.value.table == name
     with pytest.raises(UnknownTableError) as excinfo:
@@ -206,24 +206,24 @@ def test_misspelt_table_suggests_the_full_name(cat_ws, name):
 
 def test_unrelated_table_name_gets_no_wild_guess(cat_ws):
     with pytest.raises(UnknownTableError) as excinfo:
-        cat_ws.table("zzqqxx")
+        cat_ws.tables.get("zzqqxx")
     assert "did you mean" not in str(excinfo.value)
     assert "meterql tables" in excinfo.value.hint
 
 
 def test_misspelt_source_name(cat_ws):
     with pytest.raises(UnknownSourceError) as excinfo:
-        cat_ws.source("pgg")
+        cat_ws.sources.get("pgg")
     assert "did you mean 'pg'" in str(excinfo.value)
     assert excinfo.value.source == "pgg"
     with pytest.raises(UnknownSourceError, match="did you mean 'lite'"):
         cat_ws.tables("lit")
     with pytest.raises(UnknownSourceError, match="did you mean 'pg'"):
-        cat_ws.refresh_source("pgx")
+        cat_ws.sources.refresh("pgx")
     with pytest.raises(UnknownSourceError, match="did you mean 'duck'"):
-        cat_ws.remove_source("duk")
+        cat_ws.sources.remove("duk")
     with pytest.raises(UnknownSourceError, match="did you mean 'duck'"):
-        cat_ws.test_source("dukc")
+        cat_ws.sources.test("dukc")
     assert {s.name for s in cat_ws.sources()} == {"pg", "lite", "duck"}
 
 
@@ -319,7 +319,7 @@ def test_sqlglot_optimizer_reads_types_from_the_catalog(cat_ws):
 def test_refresh_source_picks_up_new_tables_and_columns(pg_cluster, pg_database, tmp_path):
     db = pg_database("refresh", "CREATE TABLE usage (id int); INSERT INTO usage VALUES (1);")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("r", pg_cluster.uri(db))
+        ws.sources.add("r", pg_cluster.uri(db))
         version = ws.catalog.version
         pg_cluster.run_sql(
             "ALTER TABLE usage ADD COLUMN qty int DEFAULT 7;"
@@ -331,7 +331,7 @@ def test_refresh_source_picks_up_new_tables_and_columns(pg_cluster, pg_database,
         with pytest.raises(UnknownTableError):
             ws.query("SELECT a FROM r.public.extra")
 
-        tables = ws.refresh_source("r")
+        tables = ws.sources.refresh("r")
 
         assert {t.full_name for t in tables} == {"r.public.usage", "r.public.extra"}
         assert ws.catalog.version > version
@@ -340,12 +340,12 @@ def test_refresh_source_picks_up_new_tables_and_columns(pg_cluster, pg_database,
         assert ws.catalog.schema.column_names(exp.to_table("r.public.usage")) == ["id", "qty"]
 
         pg_cluster.run_sql("DROP TABLE extra", dbname=db)
-        ws.refresh_source("r")
+        ws.sources.refresh("r")
         with pytest.raises(UnknownTableError):
-            ws.table("extra")
+            ws.tables.get("extra")
     with meterql.connect(tmp_path / "home") as ws:  # the refreshed tables were stored
         assert {t.full_name for t in ws.tables()} == {"r.public.usage"}
-        assert [c.name for c in ws.table("usage").columns] == ["id", "qty"]
+        assert [c.name for c in ws.tables.get("usage").columns] == ["id", "qty"]
 
 
 def _meterql_backends(pg_cluster, db: str) -> int:
@@ -363,18 +363,18 @@ def test_remove_source_forgets_it_and_closes_its_connections(pg_cluster, pg_data
     db = pg_database("remove", "CREATE TABLE usage (id int); INSERT INTO usage VALUES (1), (2);")
     lite = make_sqlite(tmp_path / "lite.db")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("gone", pg_cluster.uri(db))
-        ws.add_source("lite", lite)
+        ws.sources.add("gone", pg_cluster.uri(db))
+        ws.sources.add("lite", lite)
         assert ws.query("SELECT count(*) AS n FROM gone.public.usage").rows() == [(2,)]
         assert _meterql_backends(pg_cluster, db) >= 1
 
-        removed = ws.remove_source("gone")
+        removed = ws.sources.remove("gone")
 
         assert removed.name == "gone"
         assert [s.name for s in ws.sources()] == ["lite"]
         assert {t.source for t in ws.tables()} == {"lite"}
         with pytest.raises(UnknownSourceError):
-            ws.source("gone")
+            ws.sources.get("gone")
         with pytest.raises(UnknownTableError):
             ws.query("SELECT id FROM gone.public.usage")
         assert ws.query("SELECT count(*) AS n FROM lite.main.customers").rows() == [(2,)]
@@ -387,7 +387,7 @@ def test_remove_source_forgets_it_and_closes_its_connections(pg_cluster, pg_data
     assert count.strip() == "2"
     with meterql.connect(tmp_path / "home") as ws:
         assert [s.name for s in ws.sources()] == ["lite"]
-        ws.add_source("gone", pg_cluster.uri(db))  # the name is free again
+        ws.sources.add("gone", pg_cluster.uri(db))  # the name is free again
         assert ws.query("SELECT count(*) AS n FROM gone.usage").rows() == [(2,)]
 
 
@@ -404,7 +404,7 @@ def _closed_port() -> int:
 def small_ws(tmp_path):
     lite = make_sqlite(tmp_path / "lite.db")
     ws = meterql.connect(tmp_path / "home")
-    ws.add_source("lite", lite)
+    ws.sources.add("lite", lite)
     yield ws, lite, tmp_path
     ws.close()
 
@@ -453,7 +453,7 @@ def test_invalid_sources_are_refused_and_nothing_stored(small_ws):
     for name, uri, kwargs, message in INVALID:
         case = (name, uri, kwargs)
         with pytest.raises(InvalidSourceError) as excinfo:
-            ws.add_source(name, uri.format(lite=lite), **kwargs)
+            ws.sources.add(name, uri.format(lite=lite), **kwargs)
         assert message in str(excinfo.value), case
         assert excinfo.value.hint, case
         assert "pw@" not in str(excinfo.value), case  # a password in a bad URI is not echoed
@@ -466,8 +466,8 @@ def test_invalid_sources_are_refused_and_nothing_stored(small_ws):
 def test_misspelt_option_gets_did_you_mean(small_ws):
     ws, lite, _ = small_ws
     with pytest.raises(InvalidSourceError, match="did you mean 'statement_timeout_ms'"):
-        ws.add_source("x", lite, options={"statment_timeout_ms": 1000})
-    source = ws.add_source("x", lite, options={"statement_timeout_ms": 1000, "numeric_scale": 4})
+        ws.sources.add("x", lite, options={"statment_timeout_ms": 1000})
+    source = ws.sources.add("x", lite, options={"statement_timeout_ms": 1000, "numeric_scale": 4})
     assert source.options == {"statement_timeout_ms": 1000, "numeric_scale": 4}
 
 
@@ -475,22 +475,22 @@ def test_duplicate_source_keeps_the_first(small_ws):
     ws, lite, tmp_path = small_ws
     other = make_duckdb(tmp_path / "other.duckdb")
     with pytest.raises(SourceExistsError) as excinfo:
-        ws.add_source("lite", other)
+        ws.sources.add("lite", other)
     assert excinfo.value.source == "lite"
-    assert ws.source("lite").uri == lite
-    assert ws.table("lite.customers").full_name == "lite.main.customers"
+    assert ws.sources.get("lite").uri == lite
+    assert ws.tables.get("lite.customers").full_name == "lite.main.customers"
 
 
 def test_unreachable_or_missing_postgres_is_refused(small_ws, pg_cluster):
     ws, _, tmp_path = small_ws
     before = [s.describe() for s in ws.sources()]
     with pytest.raises(SourceUnavailableError) as excinfo:
-        ws.add_source("down", f"postgresql://u:Pw-Down-77@127.0.0.1:{_closed_port()}/db")
+        ws.sources.add("down", f"postgresql://u:Pw-Down-77@127.0.0.1:{_closed_port()}/db")
     assert excinfo.value.retryable
     assert excinfo.value.source == "down"
     assert "Pw-Down-77" not in str(excinfo.value)
     with pytest.raises(SourceError):
-        ws.add_source("nodb", pg_cluster.uri("no_such_database"))
+        ws.sources.add("nodb", pg_cluster.uri("no_such_database"))
     assert [s.describe() for s in ws.sources()] == before
     assert not any(t.source in ("down", "nodb") for t in ws.tables())
     ws.close()

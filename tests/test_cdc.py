@@ -51,7 +51,7 @@ def rows(ws, source: str, table: str):
 
 
 def same_as_source(ws, *tables: str) -> None:
-    ws.refresh_source("src")
+    ws.sources.refresh("src")
     for table in tables:
         # repr: NaN equals itself there, and types show (Decimal('1.0') vs 1.0)
         assert repr(rows(ws, "pg", table)) == repr(rows(ws, "src", table)), table
@@ -68,9 +68,9 @@ def cdc(pg_cluster, make_db, tmp_path):
     db = make_db("cdc")
     ws = meterql.connect(tmp_path / "home")
     # The documented setup: a role with REPLICATION and SELECT, the slot named by an option.
-    ws.add_source("pg", pg_cluster.uri(db, f"{db}_reader", "reader-secret"), mode="sync",
+    ws.sources.add("pg", pg_cluster.uri(db, f"{db}_reader", "reader-secret"), mode="sync",
                   options={"cdc_slot": f"{db}_slot", "cdc_publication": "meterql_pg"})
-    ws.add_source("src", pg_cluster.uri(db))
+    ws.sources.add("src", pg_cluster.uri(db))
     yield ws, db
     ws.close()
 
@@ -124,7 +124,7 @@ def test_mixed_changes_arrive_exactly_once_and_in_order(cdc, pg_cluster):
     # Nothing new: nothing applied again, and the slot sits where the replica says it is.
     [third] = ws.sync("pg")
     assert changes(third, "usage") == {"insert": 0, "update": 0, "delete": 0, "truncate": 0}
-    [mark] = [w for w in ws.watermarks("pg") if w.table == "pg.public.usage"]
+    [mark] = [w for w in ws.sync.watermarks("pg") if w.table == "pg.public.usage"]
     assert mark.strategy == "cdc" and mark.cursor == slot_position(pg_cluster, db)
     same_as_source(ws, "usage", "plans")
 
@@ -213,7 +213,7 @@ UPDATE typed SET small = 1 WHERE id = 1;
 def test_every_column_type_arrives_as_a_full_copy_would_read_it(cdc, pg_cluster):
     ws, db = cdc
     pg_cluster.run_sql(TYPES.format(db=db), dbname=db)
-    ws.refresh_source("pg")
+    ws.sources.refresh("pg")
     ws.sync("pg")  # typed is empty: every row below arrives through the change log
     pg_cluster.run_sql(TYPED_ROWS, dbname=db)
     [report] = ws.sync("pg")
@@ -247,20 +247,20 @@ def test_truncate_and_a_new_column_reach_the_replica(cdc, pg_cluster):
 def test_missing_source_setup_is_named_with_its_fix(pg_cluster, make_db, tmp_path):
     db = make_db("cdcsetup")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db), mode="sync", options={"cdc_slot": "nope"})
+        ws.sources.add("pg", pg_cluster.uri(db), mode="sync", options={"cdc_slot": "nope"})
         [report] = ws.sync("pg")
         assert isinstance(report.error, SourceQueryError)
         assert "replication slot 'nope' does not exist" in str(report.error)
         assert "pg_create_logical_replication_slot('nope', 'pgoutput')" in report.error.hint
-        ws.set_source_options("pg", {"cdc_slot": f"{db}_slot", "cdc_publication": "meterql_pg"})
+        ws.sources.set_options("pg", {"cdc_slot": f"{db}_slot", "cdc_publication": "meterql_pg"})
         pg_cluster.run_sql("ALTER PUBLICATION meterql_pg DROP TABLE plans", dbname=db)
         [report] = ws.sync("pg")
         assert "pg.public.plans is not in publication 'meterql_pg'" in str(report.error)
         assert report.error.hint == "ALTER PUBLICATION meterql_pg ADD TABLE public.plans"
         with pytest.raises(InvalidSourceError, match="needs a primary key"):
-            ws.set_sync_strategy("pg.public.log_lines", "cdc")
+            ws.sync.set_strategy("pg.public.log_lines", "cdc")
         with pytest.raises(InvalidSourceError, match="cdc_slot=.*not valid"):
-            ws.set_source_options("pg", {"cdc_slot": "Bad-Name"})
+            ws.sources.set_options("pg", {"cdc_slot": "Bad-Name"})
 
 
 def test_cdc_is_for_postgresql_only(tmp_path):
@@ -270,6 +270,6 @@ def test_cdc_is_for_postgresql_only(tmp_path):
     with sqlite3.connect(path) as con:
         con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("lite", f"sqlite:///{path}", mode="sync")
+        ws.sources.add("lite", f"sqlite:///{path}", mode="sync")
         with pytest.raises(InvalidSourceError, match="sqlite source"):
-            ws.set_sync_strategy("lite.main.t", "cdc")
+            ws.sync.set_strategy("lite.main.t", "cdc")

@@ -132,11 +132,11 @@ def test_duckdbs_answer(random_env, mode, sql, params, ordered, expected):
 def test_anti_join_is_right_without_dynamic_filtering(random_env):
     """Issue 15.1's workaround: with ``dynamic_filter`` off, the ANTI JOIN is right."""
     sql = CASES[0][1]
-    random_env.direct.set_setting("dynamic_filter", False)
+    random_env.direct.settings.set("dynamic_filter", False)
     try:
         assert random_env.direct.query(sql).rows() == [(171,)]
     finally:
-        random_env.direct.set_setting("dynamic_filter", None)
+        random_env.direct.settings.set("dynamic_filter", None)
 
 
 def test_a_uhugeint_source_syncs(random_env):
@@ -150,8 +150,8 @@ def test_an_internal_duckdb_error_leaves_the_engine_usable(random_env, tmp_path)
     from meterql.errors import MeterqlError
 
     with meterql.connect(tmp_path / "home") as ws:  # not the shared workspaces: it breaks
-        ws.add_source("duck", f"duckdb://{random_env.folder / 'sessions.duckdb'}")
-        ws.add_source("lite", f"sqlite://{random_env.folder / 'payments.sqlite'}")
+        ws.sources.add("duck", f"duckdb://{random_env.folder / 'sessions.duckdb'}")
+        ws.sources.add("lite", f"sqlite://{random_env.folder / 'payments.sqlite'}")
         try:  # DuckDB errors too (an overflow): how meterql reports it does not matter here
             ws.query("SELECT t1.id FROM duck.main.sessions t1 JOIN lite.main.tags t2 "
                      "ON t1.id = t2.customer_id WHERE t1.id <> -(t1.bytes)")

@@ -753,11 +753,11 @@ def test_dynamic_filter_text_key_range_keeps_duckdb_order(billing):
         "SELECT e.id, t.s FROM pg.public.events e JOIN lite.main.edge_cases t ON e.meter = t.s "
         "WHERE t.id > 0"
     )
-    billing.ws.set_setting("dynamic_filter_max_keys", 1)  # force the key range
+    billing.ws.settings.set("dynamic_filter_max_keys", 1)  # force the key range
     try:
         got = billing.ws.query(sql)
     finally:
-        billing.ws.set_setting("dynamic_filter_max_keys", None)
+        billing.ws.settings.set("dynamic_filter_max_keys", None)
     assert_same_rows(got.table, reference(billing.ref, sql, {}), ordered=False)
 
 
@@ -778,8 +778,8 @@ def test_dynamic_filter_keys_wider_than_the_probe_column(pg_cluster, pg_database
     con.commit()
     con.close()
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db))
-        ws.add_source("lite", f"sqlite://{path}")
+        ws.sources.add("pg", pg_cluster.uri(db))
+        ws.sources.add("lite", f"sqlite://{path}")
         result = ws.query(
             "SELECT count(*) AS n FROM pg.public.ev e JOIN lite.main.c c ON c.id = e.cid"
         )

@@ -42,8 +42,8 @@ def setup(pg_cluster, tmp_path_factory):
     ref.execute("CREATE SCHEMA pg.public")
     ref.execute("ATTACH ':memory:' AS lite")
     ws = meterql.connect(folder / "home")
-    ws.add_source("pg", pg_cluster.uri(name))
-    ws.add_source("lite", f"sqlite://{lite}")
+    ws.sources.add("pg", pg_cluster.uri(name))
+    ws.sources.add("lite", f"sqlite://{lite}")
     for table in ("pg.public.events", "lite.main.customers"):
         data = ws.query(f"SELECT * FROM {table}", max_rows=None).to_arrow()
         ref.register("data", data)
@@ -82,14 +82,14 @@ def test_keys_of_the_small_side_filter_the_big_scan(setup):
 
 def test_past_max_keys_a_range_is_pushed(setup):
     ws, ref = setup
-    ws.set_setting("dynamic_filter_max_keys", 5)
+    ws.settings.set("dynamic_filter_max_keys", 5)
     try:
         result = _same(ws, ref, ENTERPRISE)
         pulled = next(s for s in result.fragments if s.source == "pg")
         assert pulled.note.startswith("dynamic filter: more than 5 keys")
         assert "range [10, 5000]" in pulled.note
     finally:
-        ws.set_setting("dynamic_filter_max_keys", None)
+        ws.settings.set("dynamic_filter_max_keys", None)
 
 
 def test_text_keys_with_quotes(setup):
@@ -126,13 +126,13 @@ def test_no_keys_means_no_rows(setup):
 
 def test_setting_turns_it_off(setup):
     ws, ref = setup
-    ws.set_setting("dynamic_filter", False)
+    ws.settings.set("dynamic_filter", False)
     try:
         assert all(f.dynamic is None for f in ws.explain(ENTERPRISE).fragments)
         result = _same(ws, ref, ENTERPRISE)
         assert next(s for s in result.fragments if s.source == "pg").rows == 20002
     finally:
-        ws.set_setting("dynamic_filter", None)
+        ws.settings.set("dynamic_filter", None)
 
 
 def test_explain_analyze_reports_the_keys(setup):

@@ -131,7 +131,7 @@ def lite_ws(tmp_path_factory):
     con.commit()
     con.close()
     ws = meterql.connect(root / "home")
-    ws.add_source("lite", f"sqlite://{root / 'lite.db'}")
+    ws.sources.add("lite", f"sqlite://{root / 'lite.db'}")
     yield ws
     ws.close()
 
@@ -251,9 +251,9 @@ def guarded(pg_cluster, pg_database, tmp_path_factory):
     duck.close()
     (root / "in.csv").write_text("id,amount,note\n99,1,x\n")
     ws = meterql.connect(root / "home")
-    ws.add_source("pg", pg_cluster.uri(db, user=role, password=password))
-    ws.add_source("lite", f"sqlite://{root / 'lite.db'}")
-    ws.add_source("duck", f"duckdb://{root / 'duck.duckdb'}")
+    ws.sources.add("pg", pg_cluster.uri(db, user=role, password=password))
+    ws.sources.add("lite", f"sqlite://{root / 'lite.db'}")
+    ws.sources.add("duck", f"duckdb://{root / 'duck.duckdb'}")
     yield ws, db, root
     ws.close()
 
@@ -475,7 +475,7 @@ def test_wrong_password_when_adding(pg_cluster, reader, tmp_path):
     wrong = "Wrong-" + secrets.token_urlsafe(12)
     with meterql.connect(tmp_path / "home") as ws:
         with pytest.raises(SourceAuthError) as excinfo:
-            ws.add_source("pg", pg_cluster.uri(db, user=role, password=wrong))
+            ws.sources.add("pg", pg_cluster.uri(db, user=role, password=wrong))
         err = excinfo.value
         assert err.source == "pg"
         assert "password" in str(err).lower() and "credentials" in str(err)
@@ -488,12 +488,12 @@ def test_written_password_is_stored_but_never_shown(pg_cluster, reader, tmp_path
     db, role, password = reader
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        source = ws.add_source("pg", pg_cluster.uri(db, user=role, password=password))
+        source = ws.sources.add("pg", pg_cluster.uri(db, user=role, password=password))
         assert source.display_uri == f"postgresql://{role}:***@127.0.0.1:{pg_cluster.port}/{db}"
         assert password not in repr(source) + json.dumps(source.describe()) + str(ws.sources())
     with meterql.connect(home) as ws:  # stored: works after reopening
         assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(2,)]
-        assert ws.source("pg").describe()["uri"].count("***") == 1
+        assert ws.sources.get("pg").describe()["uri"].count("***") == 1
 
 
 def test_password_that_became_wrong_is_not_leaked(pg_cluster, pg_database, tmp_path):
@@ -504,14 +504,14 @@ def test_password_that_became_wrong_is_not_leaked(pg_cluster, pg_database, tmp_p
     )
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("pg", pg_cluster.uri(db, user=role, password=old))
+        ws.sources.add("pg", pg_cluster.uri(db, user=role, password=old))
     pg_cluster.run_sql(f"ALTER ROLE {role} PASSWORD 'New-{secrets.token_urlsafe(12)}'")
     with meterql.connect(home) as ws:
         with pytest.raises(SourceAuthError) as excinfo:
             ws.query("SELECT id FROM pg.public.usage")
         assert old not in _everything_shown(excinfo.value, ws)
         with pytest.raises(SourceAuthError) as excinfo:
-            ws.test_source("pg")
+            ws.sources.test("pg")
         assert old not in _everything_shown(excinfo.value, ws)
 
 
@@ -526,12 +526,12 @@ def test_env_password_is_read_at_connect_time_and_never_stored(
     monkeypatch.delenv(var, raising=False)
     with meterql.connect(home) as ws:
         with pytest.raises(InvalidSourceError) as excinfo:
-            ws.add_source("pg", uri)
+            ws.sources.add("pg", uri)
         assert var in str(excinfo.value) and var in excinfo.value.hint
         assert ws.sources() == []
 
         monkeypatch.setenv(var, password)
-        source = ws.add_source("pg", uri)
+        source = ws.sources.add("pg", uri)
         assert source.display_uri == uri  # a reference is not a secret: shown as written
         assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(2,)]
         ws.catalog.add_source(
@@ -548,7 +548,7 @@ def test_env_password_is_read_at_connect_time_and_never_stored(
             ws.query("SELECT count(*) AS n FROM pg.public.usage")
         assert os.environ[var] not in _everything_shown(excinfo.value, ws)
         monkeypatch.delenv(var)
-        ws.remove_source("w")
+        ws.sources.remove("w")
     with meterql.connect(home) as ws:  # unset at query time: a clear error naming the variable
         with pytest.raises(InvalidSourceError) as excinfo:
             ws.query("SELECT count(*) AS n FROM pg.public.usage")
@@ -560,12 +560,12 @@ def test_password_in_the_query_string(pg_cluster, reader, tmp_path, monkeypatch)
     base = f"postgresql://{role}@127.0.0.1:{pg_cluster.port}/{db}"
     with meterql.connect(tmp_path / "home") as ws:
         # Regression: '?password=' was shown in clear by describe() and display_uri.
-        source = ws.add_source("pg", f"{base}?password={password}")
+        source = ws.sources.add("pg", f"{base}?password={password}")
         assert password not in json.dumps(source.describe()) + repr(ws.sources())
         assert source.display_uri == f"{base}?password=***"
         assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(2,)]
         monkeypatch.setenv("METERQL_TEST_QS_PW", password)
-        ws.add_source("pgenv", f"{base}?sslmode=disable&password=env:METERQL_TEST_QS_PW")
+        ws.sources.add("pgenv", f"{base}?sslmode=disable&password=env:METERQL_TEST_QS_PW")
         assert ws.query("SELECT count(*) AS n FROM pgenv.public.usage").rows() == [(2,)]
 
 

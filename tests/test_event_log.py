@@ -156,7 +156,7 @@ def test_the_log_is_applied_by_an_explicit_step_before_a_query_reads_an_event_st
     flush = ws.events.flush
     monkeypatch.setattr(ws.events, "flush", lambda: flushes.append(1) or flush())
     ws.local.before_read("events", ws.events.flush)  # (the workspace registered the original)
-    ws.load_csv(b"plan,price\nstarter,10\n", "plans")
+    ws.uploads.load(b"plan,price\nstarter,10\n", "plans")
     ws.query("SELECT count(*) FROM local.uploads.plans")
     ws.explain("SELECT count(*) FROM local.events.calls")
     ws.query("EXPLAIN SELECT count(*) FROM local.events.calls")

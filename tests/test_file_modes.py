@@ -69,16 +69,16 @@ def test_everything_a_workspace_writes_is_private(tmp_path, loose_umask):
     parent_mode = stat.S_IMODE(tmp_path.stat().st_mode)
     now = datetime.now(UTC).isoformat()
     with meterql.connect(home) as ws:
-        ws.add_source("crm", f"sqlite:///{lite}")
-        ws.add_source("dk", f"duckdb://{dk}", mode="sync")
+        ws.sources.add("crm", f"sqlite:///{lite}")
+        ws.sources.add("dk", f"duckdb://{dk}", mode="sync")
         [report] = ws.sync("dk")
         assert report.error is None
         ws.events.ingest("calls", [{"id": "e1", "timestamp": now, "customer_id": "acme"}])
-        ws.load_csv(b"plan,price\nstarter,10.5\n", "prices")
+        ws.uploads.load(b"plan,price\nstarter,10.5\n", "prices")
         ws.manual.create("credits", {"customer_id": "VARCHAR"}, ["customer_id"])
         ws.manual.insert("credits", {"customer_id": "acme"})
         create_key(ws.keys, "read")
-        ws.set_setting("plan_cache_size", 10)
+        ws.settings.set("plan_cache_size", 10)
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
         written = modes(home)
         assert {"catalog.duckdb", "local.duckdb", "events.log", ".lock", "replicas",

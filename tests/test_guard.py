@@ -31,7 +31,7 @@ def served(tmp_path_factory):
     con.execute("CREATE TABLE events AS SELECT 'acme' AS customer_id, 1 AS qty")
     con.close()
     ws = meterql.connect(root / "home")
-    ws.add_source("dk", f"duckdb://{root / 'usage.duckdb'}")
+    ws.sources.add("dk", f"duckdb://{root / 'usage.duckdb'}")
     keys = {scope: create_key(ws.keys, scope)[1] for scope in SCOPES}
     app = create_app(ws)
     yield app, keys, ws
@@ -200,8 +200,8 @@ def test_event_pushes_and_uploads_have_their_own_limits(served):
     # 2 MB: over http_max_body_mb, under http_max_events_mb (64)
     assert client.post("/v1/events/calls", headers={**ingest, "Content-Type":
                        "application/json"}, content=padded).status_code != 413
-    ws.set_setting("http_max_events_mb", 1)
-    ws.set_setting("http_max_upload_mb", 1)
+    ws.settings.set("http_max_events_mb", 1)
+    ws.settings.set("http_max_upload_mb", 1)
     try:
         over = client.post("/v1/events/calls", headers={**ingest, "Content-Type":
                            "application/json"}, content=padded)
@@ -222,8 +222,8 @@ def test_event_pushes_and_uploads_have_their_own_limits(served):
                              files={"file": ("p.csv", csv, "text/csv")})
         assert upload.status_code == 413 and "http_max_upload_mb" in upload.json()["hint"]
     finally:
-        ws.set_setting("http_max_events_mb", 64)
-        ws.set_setting("http_max_upload_mb", 64)
+        ws.settings.set("http_max_events_mb", 64)
+        ws.settings.set("http_max_upload_mb", 64)
     upload = client.post("/v1/tables/prices/upload", headers=ingest,
                          files={"file": ("p.csv", csv, "text/csv")})
     assert upload.status_code == 201, upload.text

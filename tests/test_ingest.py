@@ -40,7 +40,7 @@ def statuses(outcomes):
 def test_a_stream_is_created_by_its_first_event_and_grows_columns(ws):
     assert statuses(ws.events.ingest("calls", [event(1, region="eu")])) == ["accepted"]
     assert statuses(ws.events.ingest("calls", [event(2, tier=3, tags=["a"])])) == ["accepted"]
-    columns = {c.name: c.type for c in ws.table("local.events.calls").columns}
+    columns = {c.name: c.type for c in ws.tables.get("local.events.calls").columns}
     assert columns["qty"] == "DECIMAL(38,9)" and columns["region"] == "VARCHAR"
     assert columns["tier"] == "BIGINT" and columns["tags"] == "JSON"
     assert columns["timestamp"] == "TIMESTAMP WITH TIME ZONE"
@@ -50,7 +50,7 @@ def test_a_stream_is_created_by_its_first_event_and_grows_columns(ws):
     assert total == Decimal("3.000000001")
     # an integer field that receives a fraction widens to a decimal
     ws.events.ingest("calls", [event(4, tier=Decimal("2.5"))])
-    assert ws.table("local.events.calls").column("tier").type == "DECIMAL(38,9)"
+    assert ws.tables.get("local.events.calls").column("tier").type == "DECIMAL(38,9)"
 
 
 def test_duplicates_within_and_across_batches(ws):
@@ -88,7 +88,7 @@ def test_invalid_events_are_rejected_with_the_reason(ws, bad, reason):
 
 
 def test_time_bounds_are_settings(ws):
-    ws.set_setting("events_max_age_days", 400)
+    ws.settings.set("events_max_age_days", 400)
     old = (NOW - timedelta(days=100)).isoformat()
     assert statuses(ws.events.ingest("calls", [event(1, timestamp=old)])) == ["accepted"]
 
@@ -168,24 +168,24 @@ def test_a_backfill_is_invisible_until_closed_and_can_be_reverted(ws):
 def test_csv_uploads(ws, tmp_path):
     prices = tmp_path / "prices.csv"
     prices.write_text("plan,price,since\nstarter,10.50,2026-01-01\ngrowth,49.999,2026-02-01\n")
-    assert ws.load_csv(prices, "prices").rows == 2
-    again = ws.load_csv(prices, "prices")
+    assert ws.uploads.load(prices, "prices").rows == 2
+    again = ws.uploads.load(prices, "prices")
     assert again.status == "unchanged" and "nothing was added" in again.note
     assert ws.query("SELECT count(*) FROM local.uploads.prices").rows() == [(2,)]
-    assert ws.table("local.uploads.prices").column("price").type == "DECIMAL(38,9)"
+    assert ws.tables.get("local.uploads.prices").column("price").type == "DECIMAL(38,9)"
     bad = tmp_path / "bad.csv"
     bad.write_text("plan,price,since\nscale,abc,2026-01-01\nok,2,2026-03-01\n"
                    "ent,1,2026-13-01\n")
     with pytest.raises(DataError) as excinfo:
-        ws.load_csv(bad, "prices")
+        ws.uploads.load(bad, "prices")
     assert [(r["line"], r["column"]) for r in excinfo.value.details["rows"]] == [
         (2, "price"), (4, "since")]
     assert ws.query("SELECT count(*) FROM local.uploads.prices").rows() == [(2,)]  # nothing
-    kept = ws.load_csv(bad, "prices", keep_good=True)
+    kept = ws.uploads.load(bad, "prices", keep_good=True)
     assert kept.rows == 1 and len(kept.rejected) == 2
     update = tmp_path / "update.csv"
     update.write_text("plan,price,since\nstarter,11,2026-01-01\n")
-    ws.load_csv(update, "prices", mode="upsert", key=["plan"])
+    ws.uploads.load(update, "prices", mode="upsert", key=["plan"])
     assert ws.query("SELECT plan, price FROM local.uploads.prices ORDER BY plan").rows() == [
         ("growth", Decimal("49.999000000")), ("ok", Decimal("2.000000000")),
         ("starter", Decimal("11.000000000"))]
@@ -221,7 +221,7 @@ def test_local_data_joins_other_sources_and_reports_its_watermark(ws, tmp_path):
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE customers AS SELECT 'acme' AS id, 'growth' AS plan")
     con.close()
-    ws.add_source("crm", f"duckdb://{path}")
+    ws.sources.add("crm", f"duckdb://{path}")
     ws.events.ingest("calls", [event(1), event(2)])
     ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
                      ["customer_id"])
@@ -249,9 +249,9 @@ def test_local_is_not_a_registered_source(ws, tmp_path):
     sqlite3.connect(tmp_path / "x.db").close()
     assert [s.name for s in ws.sources()] == []
     with pytest.raises(InvalidSourceError, match="reserved"):
-        ws.add_source("local", f"sqlite:///{tmp_path / 'x.db'}")
+        ws.sources.add("local", f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(InvalidSourceError, match="workspace's own data"):
-        ws.set_mode("local", "direct")
+        ws.sources.set_mode("local", "direct")
 
 
 # -- HTTP ----------------------------------------------------------------------------------------
@@ -746,7 +746,7 @@ def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
             b"dino,\"-1.005\",3,2026-01-04\n"
             b"emma,1e-3,4,2026-01-05\n")
     with pytest.raises(DataError) as excinfo:
-        ws.load_csv(data, "bills", columns=columns)
+        ws.uploads.load(data, "bills", columns=columns)
     assert "line 3: 1.005 has more than 2 decimal places (DECIMAL(18,2))" in str(excinfo.value)
     assert "--round" in excinfo.value.hint
     assert [(r["line"], r["column"], r["value"]) for r in excinfo.value.details["rows"]] == [
@@ -754,7 +754,7 @@ def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
         (6, "amount", "1e-3")]
     assert "local.uploads.bills" not in [t.full_name for t in ws.tables("local")]
     # rounding only when asked for: half away from zero, as DuckDB casts
-    assert ws.load_csv(data.replace(b"2026-13-01", b"2026-01-03").replace(b"2.5,2.5", b"2.5,2"),
+    assert ws.uploads.load(data.replace(b"2026-13-01", b"2026-01-03").replace(b"2.5,2.5", b"2.5,2"),
                        "bills", columns=columns, round_decimals=True).rows == 5
     assert ws.query("SELECT customer, amount FROM local.uploads.bills ORDER BY customer").rows() \
         == [("acme", Decimal("10.50")), ("bolt", Decimal("1.01")), ("cleo", Decimal("2.50")),
@@ -762,8 +762,8 @@ def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
     # appending reads with the table's types: the same check
     more = b"customer,amount,units,since\nfred,3.333,5,2026-02-01\ngina,3.30,6,2026-02-02\n"
     with pytest.raises(DataError, match="line 2: 3.333 has more than 2 decimal places"):
-        ws.load_csv(more, "bills")
-    kept = ws.load_csv(more, "bills", keep_good=True)
+        ws.uploads.load(more, "bills")
+    kept = ws.uploads.load(more, "bills", keep_good=True)
     assert kept.rows == 1 and kept.rejected == [
         {"line": 2, "column": "amount", "value": "3.333",
          "reason": "3.333 has more than 2 decimal places (DECIMAL(18,2))"}]
@@ -771,16 +771,16 @@ def test_csv_numbers_are_refused_not_rounded_unless_asked(ws):
         (Decimal("16.30"),)]
     # an integer column does not round either
     with pytest.raises(DataError, match=r"line 2: 2\.5 is not a whole number \(BIGINT\)"):
-        ws.load_csv(b"customer,amount,units,since\nhugo,1,2.5,2026-03-01\n", "bills")
+        ws.uploads.load(b"customer,amount,units,since\nhugo,1,2.5,2026-03-01\n", "bills")
 
 
 def test_csv_sniffed_decimals_keep_their_nine_places(ws):
     with pytest.raises(DataError) as excinfo:
-        ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices")
+        ws.uploads.load(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices")
     assert excinfo.value.details["rows"] == [{
         "line": 2, "column": "price", "value": "0.1234567891",
         "reason": "0.1234567891 has more than 9 decimal places (DECIMAL(38,9))"}]
-    ws.load_csv(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices",
+    ws.uploads.load(b"plan,price\nstarter,0.1234567891\ngrowth,2\n", "prices",
                 columns={"plan": "VARCHAR", "price": "DECIMAL(38,10)"})
     assert ws.query("SELECT max(price) FROM local.uploads.prices WHERE plan = 'starter'"
                     ).rows() == [(Decimal("0.1234567891"),)]
@@ -795,7 +795,7 @@ def test_csv_cells_are_found_on_the_line_duckdb_gives_their_row(ws):
     lines = []
     for amount, since in (("1.005", "2026-01-03"), ("1.00", "2026-13-03")):
         with pytest.raises(DataError) as excinfo:
-            ws.load_csv(text.format(amount=amount, since=since).encode(), "bills",
+            ws.uploads.load(text.format(amount=amount, since=since).encode(), "bills",
                         columns=columns)
         rejected = excinfo.value.details["rows"]
         assert rejected[0]["reason"].startswith("Expected Number of Columns")
@@ -806,15 +806,15 @@ def test_csv_cells_are_found_on_the_line_duckdb_gives_their_row(ws):
 def test_an_empty_csv_is_refused(ws):
     for data in (b"", b"\n  \n", b"\xef\xbb\xbf"):
         with pytest.raises(DataError, match="empty: no header, no columns; nothing was loaded"):
-            ws.load_csv(data, "nothing")
+            ws.uploads.load(data, "nothing")
     assert "local.uploads.nothing" not in [t.full_name for t in ws.tables("local")]
-    assert ws.load_csv(b"a,b\n", "header_only").rows == 0  # a header alone makes a table
+    assert ws.uploads.load(b"a,b\n", "header_only").rows == 0  # a header alone makes a table
 
 
 def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
     with pytest.raises(ParameterError,
                        match=r"column 'amount' of the upload: 'DECIMAL\(18' is not a"):
-        ws.load_csv(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
+        ws.uploads.load(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
 
 
 def test_manual_rows_over_http_keep_numbers_exact_and_refuse_what_does_not_fit(api):

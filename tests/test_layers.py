@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"errors", "sql_text", "file_modes", "dialects", "catalog", "connectors", "engine"},
     "aggregates": {"errors", "sql_text", "catalog", "engine"},
     "workspace": {"errors", "sql_text", "file_modes", "dialects", "catalog", "connectors",
-                  "engine", "local", "sync", "aggregates", "access"},
+                  "engine", "local", "sync", "aggregates", "access", "namespaces"},
     "access": {"errors", "catalog"},
     "server": {"errors", "sql_text", "exact_json", "output", "catalog", "engine", "local",
                "aggregates", "sync", "access", "workspace", "package"},
@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"errors", "output", "catalog", "dialects", "engine", "local", "sync", "aggregates",
             "access", "workspace", "server", "repl", "demo", "package"},
     "demo": {"errors", "workspace", "package"},
+    "namespaces": {"errors", "catalog", "local", "sync", "workspace"},
     "package": {"errors", "catalog", "engine", "workspace"},  # meterql/__init__.py
     "main": {"cli"},  # meterql/__main__.py
 }

@@ -69,9 +69,9 @@ def env(pg_cluster, pg_database, tmp_path_factory):
     dk.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", ROWS)
     dk.close()
     with meterql.connect(root / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db))
-        ws.add_source("lite", f"sqlite://{root / 't.db'}")
-        ws.add_source("dk", f"duckdb://{root / 't.duckdb'}")
+        ws.sources.add("pg", pg_cluster.uri(db))
+        ws.sources.add("lite", f"sqlite://{root / 't.db'}")
+        ws.sources.add("dk", f"duckdb://{root / 't.duckdb'}")
         yield ws, ref
 
 

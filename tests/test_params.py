@@ -28,8 +28,8 @@ def ws(pg_cluster, pg_database, tmp_path):
     con.commit()
     con.close()
     with meterql.connect(tmp_path / "home") as workspace:
-        workspace.add_source("pg", pg_cluster.uri(db))
-        workspace.add_source("lite", f"sqlite://{lite}")
+        workspace.sources.add("pg", pg_cluster.uri(db))
+        workspace.sources.add("lite", f"sqlite://{lite}")
         yield workspace
 
 
@@ -109,7 +109,7 @@ def test_a_query_a_duckdb_file_source_cannot_cast_is_the_callers_error(tmp_path)
     con.execute("CREATE TABLE notes AS SELECT 'abc' AS body")
     con.close()
     with meterql.connect(tmp_path / "dhome") as ws:
-        ws.add_source("dk", f"duckdb://{tmp_path / 'd.duckdb'}")
+        ws.sources.add("dk", f"duckdb://{tmp_path / 'd.duckdb'}")
         with pytest.raises(QueryError, match="Could not convert string 'abc'") as caught:
             ws.query("SELECT count(*) AS n FROM dk.main.notes WHERE body = :c", {"c": 1.5})
         assert not isinstance(caught.value, SourceQueryError)

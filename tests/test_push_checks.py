@@ -287,7 +287,7 @@ def test_deep_nesting_is_a_4xx_naming_the_setting(api):
             assert "events_max_depth" in _reason(r), r.text
     ok = post(client, "calls", head("c", b'"meta": ' + deep(31)), "application/json")
     assert ok.json()["accepted"] == 1  # the event is level 1: a field nests 31 more
-    ws.set_setting("events_max_depth", 64)
+    ws.settings.set("events_max_depth", 64)
     assert post(client, "calls", head("d", b'"meta": ' + deep(40)), NDJSON).status_code == 200
 
 
@@ -333,7 +333,7 @@ def test_fields_per_event_and_columns_per_stream_are_limited(api):
         assert "the event has 253 fields; at most 200" in _reason(r)
         assert "events_max_fields" in _reason(r)
     assert not ws.events.streams() or "f0" not in ws.events.stream("calls").columns
-    ws.set_setting("events_max_columns", 10)
+    ws.settings.set("events_max_columns", 10)
     assert post(client, "calls", head("b", b'"a": 1, "b": 2'), "application/json"
                 ).status_code == 200  # 5 columns
     r = post(client, "calls", head("c", b", ".join(b'"g%d": 1' % i for i in range(6))),
@@ -346,13 +346,13 @@ def test_fields_per_event_and_columns_per_stream_are_limited(api):
     r = client.put("/v1/events/big", json={"columns": {f"c{i}": "BIGINT" for i in range(20)}})
     assert r.status_code == 413 and "events_max_columns" in r.json()["detail"]
     # a stream with more columns than one event may fill: both ways count the fields
-    ws.set_setting("events_max_columns", 500)
-    ws.set_setting("events_max_fields", 12)
+    ws.settings.set("events_max_columns", 500)
+    ws.settings.set("events_max_fields", 12)
     full = head("e", b'"a": 1, "b": 2, ' + b", ".join(b'"g%d": 1' % i for i in range(5)))
     for i, content_type in enumerate(("application/json", NDJSON)):
         r = post(client, "calls", full.replace(b'"e"', b'"e%d"' % i), content_type)
         assert "the event has 10 fields" not in r.text and r.status_code == 200
-    ws.set_setting("events_max_fields", 8)
+    ws.settings.set("events_max_fields", 8)
     for i, content_type in enumerate(("application/json", NDJSON)):
         r = post(client, "calls", full.replace(b'"e"', b'"f%d"' % i), content_type)
         assert "the event has 10 fields; at most 8" in _reason(r)

@@ -81,7 +81,7 @@ def paths(tmp_path):
     opened = []
     for name in ("fast", "route"):
         ws = meterql.connect(root / name)
-        ws.set_setting("http_max_events_mb", 1)
+        ws.settings.set("http_max_events_mb", 1)
         keys = {scope: create_key(ws.keys, scope)[1] for scope in ("read", "ingest")}
         client = TestClient(create_app(ws), raise_server_exceptions=False)
         client.__enter__()

@@ -30,7 +30,7 @@ def shell(pg_cluster, pg_database, tmp_path):
     db = pg_database("repl", SETUP)
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("pg", pg_cluster.uri(db))
+        ws.sources.add("pg", pg_cluster.uri(db))
     child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
                           timeout=30, dimensions=(40, 200),
                           env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
@@ -107,7 +107,7 @@ def test_a_script_piped_in(tmp_path):
     con.close()
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("dk", f"duckdb://{path}")
+        ws.sources.add("dk", f"duckdb://{path}")
     script = ("-- a comment line\nSELECT i, v\n  FROM dk.main.t WHERE i < :top ORDER BY i;\n"
               "\\param top 2\nSELECT i FROM dk.main.t WHERE i < :top ORDER BY i;\n"
               f"\\save {tmp_path / 'out.csv'}\nSELECT * FROM dk.main.nope;\n")

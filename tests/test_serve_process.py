@@ -49,8 +49,8 @@ def served(pg_cluster, pg_database, tmp_path_factory):
     home = root / "home"
     ws = meterql.connect(home)
     try:
-        ws.add_source("pg", pg_cluster.uri(db))
-        ws.add_source("dk", f"duckdb://{root / 'meters.duckdb'}")
+        ws.sources.add("pg", pg_cluster.uri(db))
+        ws.sources.add("dk", f"duckdb://{root / 'meters.duckdb'}")
         ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
                          ["customer_id"])
     finally:

@@ -29,7 +29,7 @@ def server(tmp_path_factory):
     con.execute("CREATE TABLE big AS SELECT range AS i, range * 2 AS j FROM range(1000000)")
     con.close()
     ws = meterql.connect(root / "home")
-    ws.add_source("dk", f"duckdb://{root / 'usage.duckdb'}")
+    ws.sources.add("dk", f"duckdb://{root / 'usage.duckdb'}")
     keys = {scope: create_key(ws.keys, scope, f"{scope} key")[1]
             for scope in ("read", "ingest", "admin")}
     revoked_id, revoked = create_key(ws.keys, "admin", "old")
@@ -245,7 +245,7 @@ def test_the_server_runs_sync_schedules(tmp_path):
         con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, plan TEXT)")
         con.execute("INSERT INTO accounts VALUES (1, 'starter')")
     ws = meterql.connect(tmp_path / "home")
-    ws.add_source("crm", f"sqlite:///{path}", mode="sync", options={"sync_every_s": 1})
+    ws.sources.add("crm", f"sqlite:///{path}", mode="sync", options={"sync_every_s": 1})
     _, key = create_key(ws.keys, "read")
     query = {"sql": "SELECT count(*) AS n FROM crm.main.accounts"}
 

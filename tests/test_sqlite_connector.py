@@ -35,7 +35,7 @@ def lite(tmp_path_factory):
 
 def test_a_column_whose_first_values_are_null_reads_as_its_declared_type(lite, tmp_path):
     with meterql.connect(tmp_path / "ws") as ws:
-        ws.add_source("lite", f"sqlite://{lite}")
+        ws.sources.add("lite", f"sqlite://{lite}")
         result = ws.query("SELECT * FROM lite.main.t WHERE id >= :low", {"low": LEADING_NULLS})
         assert result.table.to_pylist() == [{
             "id": LEADING_NULLS, "note": "x", "amount": Decimal("1.25"), "f": 2.5,

@@ -25,7 +25,7 @@ COMPARE = "SELECT * FROM usage ORDER BY id"
 def source_rows(ws):
     """The source's rows, read directly through the same database registered as ``src`` in
     direct mode (direct mode's exactness is the differential suite's business)."""
-    ws.refresh_source("src")
+    ws.sources.refresh("src")
     return ws.query("SELECT * FROM src.public.usage ORDER BY id", max_rows=None).rows()
 
 
@@ -37,8 +37,8 @@ def replica_rows(ws):
 def synced(pg_cluster, pg_database, tmp_path):
     db = pg_database("sync", SETUP)
     ws = meterql.connect(tmp_path / "home")
-    ws.add_source("pg", pg_cluster.uri(db), mode="sync")
-    ws.add_source("src", pg_cluster.uri(db))
+    ws.sources.add("pg", pg_cluster.uri(db), mode="sync")
+    ws.sources.add("src", pg_cluster.uri(db))
     yield ws, db
     ws.close()
 
@@ -61,13 +61,13 @@ def test_full_sync_carries_inserts_updates_and_deletes(synced, pg_cluster):
     ws.sync("pg")
     assert replica_rows(ws) == source_rows(ws)
     assert len(replica_rows(ws)) == 451
-    [mark] = ws.watermarks("pg")
+    [mark] = ws.sync.watermarks("pg")
     assert mark.rows == 451 and mark.strategy == "full"
 
 
 def test_append_rereads_the_boundary_and_late_rows(synced, pg_cluster):
     ws, db = synced
-    ws.set_sync_strategy("pg.public.usage", "append", cursor="at", lag=120)
+    ws.sync.set_strategy("pg.public.usage", "append", cursor="at", lag=120)
     ws.sync("pg")
     last = "TIMESTAMPTZ '2026-10-01' + 500 * interval '1 minute'"
     pg_cluster.run_sql(
@@ -82,12 +82,12 @@ def test_append_rereads_the_boundary_and_late_rows(synced, pg_cluster):
     assert replica_rows(ws) == source_rows(ws)
     ws.sync("pg")  # nothing new: nothing doubled
     assert replica_rows(ws) == source_rows(ws)
-    assert ws.watermarks("pg")[0].cursor_column == "at"
+    assert ws.sync.watermarks("pg")[0].cursor_column == "at"
 
 
 def test_a_new_column_reaches_the_replica(synced, pg_cluster):
     ws, db = synced
-    ws.set_sync_strategy("pg.public.usage", "append", cursor="id")
+    ws.sync.set_strategy("pg.public.usage", "append", cursor="id")
     ws.sync("pg")
     pg_cluster.run_sql("ALTER TABLE usage ADD COLUMN region text DEFAULT 'eu'", dbname=db)
     [report] = ws.sync("pg")
@@ -103,7 +103,7 @@ def test_switching_modes_keeps_the_sql_and_the_answer(synced, pg_cluster):
     ws.sync("pg")
     sql = "SELECT customer_id, sum(qty) AS q, count(*) AS n FROM pg.public.usage GROUP BY 1"
     local = ws.query(sql)
-    ws.set_mode("pg", "direct")
+    ws.sources.set_mode("pg", "direct")
     direct = ws.query(sql)
     assert sorted(local.rows()) == sorted(direct.rows())
     assert local.to_arrow().schema.types == direct.to_arrow().schema.types
@@ -119,7 +119,7 @@ def test_source_down_keeps_the_last_replica(pg_cluster, tmp_path):
         private.create_database("down")
         private.run_sql(SETUP, dbname="down")
         with meterql.connect(tmp_path / "home") as ws:
-            ws.add_source("pg", private.uri("down"), mode="sync")
+            ws.sources.add("pg", private.uri("down"), mode="sync")
             ws.sync()
             before = replica_rows(ws)
             private.stop()
@@ -132,8 +132,8 @@ def test_a_sync_killed_mid_copy_leaves_the_previous_state(pg_cluster, pg_databas
     db = pg_database("killed", SETUP)
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
-        ws.add_source("src", pg_cluster.uri(db))
+        ws.sources.add("pg", pg_cluster.uri(db), mode="sync")
+        ws.sources.add("src", pg_cluster.uri(db))
         ws.sync()
         before = replica_rows(ws)
     pg_cluster.run_sql(
@@ -155,7 +155,7 @@ def test_a_sync_killed_mid_copy_leaves_the_previous_state(pg_cluster, pg_databas
         [report] = ws.sync()
         assert report.error is None
         assert replica_rows(ws) == source_rows(ws)
-        assert ws.watermarks("pg")[0].rows == 500 + 299001
+        assert ws.sync.watermarks("pg")[0].rows == 500 + 299001
 
 
 MERGE_SETUP = """
@@ -172,10 +172,10 @@ def test_merge_carries_updates_and_deletes_reading_only_the_change(
 ):
     db = pg_database("merge", MERGE_SETUP)
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
-        ws.add_source("src", pg_cluster.uri(db))
-        assert ws.table("pg.public.accounts").primary_key == ("id",)
-        ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at")
+        ws.sources.add("pg", pg_cluster.uri(db), mode="sync")
+        ws.sources.add("src", pg_cluster.uri(db))
+        assert ws.tables.get("pg.public.accounts").primary_key == ("id",)
+        ws.sync.set_strategy("pg.public.accounts", "merge", cursor="updated_at")
         ws.sync("pg")
         pg_cluster.run_sql(
             "UPDATE accounts SET plan = 'growth', updated_at = TIMESTAMPTZ '2026-12-01' "
@@ -190,7 +190,7 @@ def test_merge_carries_updates_and_deletes_reading_only_the_change(
         # ids 5, 6, 301, plus id 300 at the last cursor value (re-read, never doubled)
         assert report.tables[0].strategy == "merge" and report.tables[0].rows == 4
         sql = "SELECT * FROM {}.public.accounts ORDER BY id"
-        ws.refresh_source("src")
+        ws.sources.refresh("src")
         assert ws.query(sql.format("pg")).rows() == ws.query(sql.format("src")).rows()
         assert ws.query("SELECT count(*) FROM pg.public.accounts").rows() == [(291,)]
 
@@ -199,10 +199,10 @@ def test_merge_needs_a_primary_key(synced):
     ws, _ = synced
     from meterql.errors import InvalidSourceError as Invalid
 
-    ws.refresh_source("pg")
-    assert ws.table("pg.public.usage").primary_key == ("id",)
+    ws.sources.refresh("pg")
+    assert ws.tables.get("pg.public.usage").primary_key == ("id",)
     with pytest.raises(Invalid, match="needs a cursor column"):
-        ws.set_sync_strategy("pg.public.usage", "merge")
+        ws.sync.set_strategy("pg.public.usage", "merge")
 
 
 def test_one_run_reads_every_table_in_one_snapshot(pg_cluster, pg_database, tmp_path):
@@ -213,7 +213,7 @@ def test_one_run_reads_every_table_in_one_snapshot(pg_cluster, pg_database, tmp_
         INSERT INTO b_second SELECT generate_series(1, 10);
     """)
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
+        ws.sources.add("pg", pg_cluster.uri(db), mode="sync")
         written = []
 
         def meanwhile(table: str, rows: int) -> None:
@@ -265,12 +265,12 @@ def test_a_type_change_is_refused_when_full_copies_are_off(synced, pg_cluster):
     ws, db = synced
     ws.sync("pg")
     before = replica_rows(ws)
-    ws.set_setting("sync_full_copy_on_schema_change", False)
+    ws.settings.set("sync_full_copy_on_schema_change", False)
     pg_cluster.run_sql("ALTER TABLE usage ALTER COLUMN qty TYPE numeric(14,4)", dbname=db)
     [report] = ws.sync("pg")
     assert "qty DECIMAL(12,3) -> DECIMAL(14,4)" in str(report.error)
     assert replica_rows(ws) == before
-    ws.set_setting("sync_full_copy_on_schema_change", True)
+    ws.settings.set("sync_full_copy_on_schema_change", True)
     [report] = ws.sync("pg")
     assert report.error is None and replica_rows(ws) == source_rows(ws)
 
@@ -278,12 +278,12 @@ def test_a_type_change_is_refused_when_full_copies_are_off(synced, pg_cluster):
 def test_merge_with_a_soft_delete_column_skips_the_key_read(pg_cluster, pg_database, tmp_path):
     db = pg_database("soft", MERGE_SETUP + "ALTER TABLE accounts ADD deleted_at timestamptz;")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db), mode="sync")
-        ws.add_source("src", pg_cluster.uri(db))
+        ws.sources.add("pg", pg_cluster.uri(db), mode="sync")
+        ws.sources.add("src", pg_cluster.uri(db))
         with pytest.raises(InvalidSourceError, match="soft_delete='nope' does not apply"):
-            ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at",
+            ws.sync.set_strategy("pg.public.accounts", "merge", cursor="updated_at",
                                  soft_delete="nope")
-        ws.set_sync_strategy("pg.public.accounts", "merge", cursor="updated_at",
+        ws.sync.set_strategy("pg.public.accounts", "merge", cursor="updated_at",
                              soft_delete="deleted_at")
         ws.sync("pg")
         pg_cluster.run_sql(
@@ -310,7 +310,7 @@ def _synced_sqlite_workspace(tmp_path):
         con.execute("INSERT INTO accounts VALUES (1, 'starter'), (2, 'growth')")
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("crm", f"sqlite:///{path}", mode="sync")
+        ws.sources.add("crm", f"sqlite:///{path}", mode="sync")
         [report] = ws.sync("crm")
         assert report.error is None
     return home, home / "replicas" / "crm.duckdb"
@@ -328,7 +328,7 @@ def test_a_replica_from_before_its_bookkeeping_had_a_version_is_upgraded(tmp_pat
     con.execute("DROP TABLE __meterql__.meta")  # as replicas were written before
     con.close()
     with meterql.connect(home) as ws:
-        [mark] = ws.watermarks("crm")
+        [mark] = ws.sync.watermarks("crm")
         assert mark.rows == 2  # the sync state was kept
         assert ws.query("SELECT count(*) FROM crm.main.accounts").rows() == [(2,)]
         assert ws.query("SELECT rows FROM crm.__meterql__.sync_state").rows() == [(2,)]
@@ -361,6 +361,16 @@ def test_a_replica_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tm
 
 
 # -- the schedule (meterql/sync/schedule.py) ----------------------------------------------------
+class _FakeSources(list):
+    """``ws.sources``: called, the list; ``get(name)``, one."""
+
+    def __call__(self):
+        return list(self)
+
+    def get(self, name):
+        return next(s for s in self if s.name == name)
+
+
 class _FakeWorkspace:
     """Sources in sync mode and a scripted answer per run (an error class or None)."""
 
@@ -371,11 +381,7 @@ class _FakeWorkspace:
         self._sources = [Source(n, "sqlite", "sqlite:///x.db", "sync", (options or {}).get(n, {}))
                          for n in answers] + [Source("direct", "sqlite", "sqlite:///x.db")]
 
-    def sources(self):
-        return self._sources
-
-    def source(self, name):
-        return next(s for s in self._sources if s.name == name)
+        self.sources = _FakeSources(self._sources)
 
     def sync(self, name=None, progress=None):
         from meterql.sync import SyncReport

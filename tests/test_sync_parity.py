@@ -15,9 +15,9 @@ PG_QUERIES = [q for q in QUERIES if "pg." in q.sql]
 @pytest.fixture(scope="module")
 def synced(billing, tmp_path_factory):
     ws = meterql.connect(tmp_path_factory.mktemp("synced") / "home")
-    ws.add_source("pg", billing.pg_uri, mode="sync")
-    ws.add_source("lite", f"sqlite://{billing.sqlite_path}")
-    ws.add_source("dk", f"duckdb://{billing.duckdb_path}")
+    ws.sources.add("pg", billing.pg_uri, mode="sync")
+    ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
+    ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
     reports = ws.sync()
     assert [r.error for r in reports] == [None]
     assert {t.table for t in reports[0].tables} >= {"pg.public.events", "pg.public.plans"}

@@ -124,9 +124,9 @@ def ws(pg_cluster, tmp_path_factory):
     folder = tmp_path_factory.mktemp("types")
     pg_uri, lite, dk = _create(pg_cluster, folder)
     with meterql.connect(folder / "home") as workspace:
-        workspace.add_source("pg", pg_uri)
-        workspace.add_source("lite", f"sqlite://{lite}")
-        workspace.add_source("dk", f"duckdb://{dk}")
+        workspace.sources.add("pg", pg_uri)
+        workspace.sources.add("lite", f"sqlite://{lite}")
+        workspace.sources.add("dk", f"duckdb://{dk}")
         yield workspace
 
 
@@ -136,13 +136,13 @@ def _normalise(duckdb_type: str) -> str:
 
 @pytest.mark.parametrize("source", ["pg", "lite", "dk"])
 def test_catalog_types(ws, source):
-    table = ws.table(TABLES[source])
+    table = ws.tables.get(TABLES[source])
     got = {c.name: _normalise(c.type) for c in table.columns}
     assert got == {name: _normalise(t) for name, t in CATALOG[source].items()}
 
 
 def test_postgres_numeric_without_precision_is_decimal_38_10(ws):
-    (column,) = [c for c in ws.table("pg.public.wide").columns if c.name == "n"]
+    (column,) = [c for c in ws.tables.get("pg.public.wide").columns if c.name == "n"]
     assert _normalise(column.type) == "DECIMAL(38, 10)"
     assert column.source_type == "numeric"
 

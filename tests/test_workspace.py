@@ -82,10 +82,10 @@ USAGE_SQL = (
 ADD_SOURCES = """
 import json, sys, meterql
 ws = meterql.connect()  # METERQL_HOME
-ws.add_source("lite", "sqlite://data/lite.db")  # relative to this process's folder
-ws.add_source("duck", sys.argv[1])
-ws.add_source("pg", sys.argv[2])
-ws.add_source("pgenv", sys.argv[3])
+ws.sources.add("lite", "sqlite://data/lite.db")  # relative to this process's folder
+ws.sources.add("duck", sys.argv[1])
+ws.sources.add("pg", sys.argv[2])
+ws.sources.add("pgenv", sys.argv[3])
 print(json.dumps({"home": str(ws.home), "sources": [s.describe() for s in ws.sources()]}))
 ws.close()
 """
@@ -167,7 +167,7 @@ def test_default_home_is_meterql_home_env_else_cwd(tmp_path, monkeypatch):
 HOLD = """
 import os, sys, meterql
 ws = meterql.connect(sys.argv[1])
-ws.add_source("lite", sys.argv[2])
+ws.sources.add("lite", sys.argv[2])
 print(os.getpid(), flush=True)
 sys.stdin.read()
 ws.close()
@@ -214,7 +214,7 @@ def test_second_open_in_the_same_process_is_refused_and_harmless(tmp_path):
     home = tmp_path / "home"
     lite = make_sqlite(tmp_path / "lite.db")
     ws = meterql.connect(home)
-    ws.add_source("lite", lite)
+    ws.sources.add("lite", lite)
     with pytest.raises(WorkspaceError, match=f"in use by process {os.getpid()}"):
         meterql.connect(home)
     # the refused attempt did not release or rewrite the owner's lock (flock belongs to an open
@@ -232,7 +232,7 @@ def test_second_open_in_the_same_process_is_refused_and_harmless(tmp_path):
 def test_a_closed_workspace_refuses_work(tmp_path):
     lite = make_sqlite(tmp_path / "lite.db")
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("lite", lite)
+        ws.sources.add("lite", lite)
     ws.close()  # closing twice is fine
     # Regression: these ran on (or reopened connections behind) a workspace already released
     # to other processes, or failed with DuckDB's "Connection already closed".
@@ -242,11 +242,11 @@ def test_a_closed_workspace_refuses_work(tmp_path):
         lambda: ws.explain("SELECT id FROM customers"),
         lambda: ws.sources(),
         lambda: ws.tables(),
-        lambda: ws.table("customers"),
-        lambda: ws.add_source("other", lite),
-        lambda: ws.refresh_source("lite"),
-        lambda: ws.remove_source("lite"),
-        lambda: ws.test_source("lite"),
+        lambda: ws.tables.get("customers"),
+        lambda: ws.sources.add("other", lite),
+        lambda: ws.sources.refresh("lite"),
+        lambda: ws.sources.remove("lite"),
+        lambda: ws.sources.test("lite"),
     ]
     for call in calls:
         with pytest.raises(WorkspaceError, match="is closed"):
@@ -277,8 +277,8 @@ def limits(pg_cluster, pg_database, tmp_path_factory):
     root = tmp_path_factory.mktemp("limits")
     db = pg_database("limits", USAGE_SQL + "CREATE VIEW slow AS SELECT 1 AS x FROM pg_sleep(30);")
     ws = meterql.connect(root / "home")
-    ws.add_source("pg", pg_cluster.uri(db))
-    ws.add_source("lite", make_sqlite(root / "lite.db"))
+    ws.sources.add("pg", pg_cluster.uri(db))
+    ws.sources.add("lite", make_sqlite(root / "lite.db"))
     yield ws, db
     ws.close()
 
@@ -309,7 +309,7 @@ def test_postgres_session_is_read_only(limits, pg_cluster):
 def test_statement_timeout_option_reaches_the_session(limits, pg_cluster, tmp_path):
     _, db = limits
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db), options={"statement_timeout_ms": 1500})
+        ws.sources.add("pg", pg_cluster.uri(db), options={"statement_timeout_ms": 1500})
         with ws._connector("pg").stream("SELECT current_setting('statement_timeout') AS t") as r:
             assert r.read_all().to_pylist() == [{"t": "1500ms"}]
 
@@ -331,8 +331,8 @@ def test_file_sources_are_never_written(tmp_path):
     before = (_fingerprint(files, "lite.db"), _fingerprint(files, "duck.duckdb"))
     time.sleep(0.01)  # a write now would show in the mtime
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("lite", lite)
-        ws.add_source("duck", duck)
+        ws.sources.add("lite", lite)
+        ws.sources.add("duck", duck)
         assert ws.query("SELECT count(*) AS n FROM lite.main.customers").rows() == [(10,)]
         assert ws.query("SELECT count(*) AS n FROM duck.main.meters").rows() == [(4,)]
         rows = ws.query(
@@ -341,10 +341,10 @@ def test_file_sources_are_never_written(tmp_path):
         ).rows()
         assert rows == [("c2",)]
         ws.explain("SELECT name FROM customers")
-        ws.refresh_source("lite")
-        ws.refresh_source("duck")
-        assert ws.test_source("lite").startswith("SQLite")
-        assert ws.test_source("duck").startswith("DuckDB")
+        ws.sources.refresh("lite")
+        ws.sources.refresh("duck")
+        assert ws.sources.test("lite").startswith("SQLite")
+        assert ws.sources.test("duck").startswith("DuckDB")
         for sql in ("DELETE FROM lite.main.customers", "DROP TABLE duck.main.meters"):
             with pytest.raises(StatementNotAllowedError):
                 ws.query(sql)
@@ -373,9 +373,9 @@ def test_unreachable_source_is_retryable_and_others_keep_working(limits, pg_clus
         private.start()
         private.run_sql("CREATE TABLE usage (id int); INSERT INTO usage VALUES (1), (2);")
         with meterql.connect(home) as ws:
-            ws.add_source("priv", private.uri("postgres"))
-            ws.add_source("pg", pg_cluster.uri(db))
-            ws.add_source("lite", make_sqlite(tmp_path / "lite.db"))
+            ws.sources.add("priv", private.uri("postgres"))
+            ws.sources.add("pg", pg_cluster.uri(db))
+            ws.sources.add("lite", make_sqlite(tmp_path / "lite.db"))
             assert ws.query("SELECT count(*) AS n FROM priv.public.usage").rows() == [(2,)]
     finally:
         private.stop()
@@ -394,7 +394,7 @@ def test_unreachable_source_is_retryable_and_others_keep_working(limits, pg_clus
         assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(10,)]
         assert ws.query("SELECT count(*) AS n FROM lite.main.customers").rows() == [(10,)]
         with pytest.raises(SourceUnavailableError):
-            ws.test_source("priv")
+            ws.sources.test("priv")
         with pytest.raises(SourceUnavailableError):  # still the right error the second time
             ws.query("SELECT count(*) AS n FROM priv.public.usage")
         assert ws.query("SELECT sum(amount) AS s FROM pg.public.usage").rows()[0][0] == 55
@@ -406,7 +406,7 @@ def test_failing_fragment_reports_its_own_error(tmp_path):
     # no server listens on this port: the PostgreSQL fragment fails at once
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
-        ws.add_source("lite", make_sqlite(tmp_path / "lite.db"))
+        ws.sources.add("lite", make_sqlite(tmp_path / "lite.db"))
         ws.catalog.add_source(
             meterql.Source("down", "postgres", f"postgresql://u:pw@127.0.0.1:{_closed_port()}/db"),
             [
@@ -435,7 +435,7 @@ def _closed_port() -> int:
 def test_connection_dropped_by_the_server_is_not_a_query_error(pg_cluster, pg_database, tmp_path):
     db = pg_database("dropped", USAGE_SQL)
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("pg", pg_cluster.uri(db))
+        ws.sources.add("pg", pg_cluster.uri(db))
         assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(10,)]
         killed = pg_value(
             pg_cluster,
@@ -547,8 +547,8 @@ def test_connections_are_reused(pg_cluster, pg_database, tmp_path):
     )
     ws = meterql.connect(tmp_path / "home")
     try:
-        ws.add_source("pg", pg_cluster.uri(db))
-        ws.add_source("lite", make_sqlite(tmp_path / "lite.db"))
+        ws.sources.add("pg", pg_cluster.uri(db))
+        ws.sources.add("lite", make_sqlite(tmp_path / "lite.db"))
         for i in range(4):
             assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(10,)]
             assert ws.query("SELECT id FROM usage WHERE id = :i", {"i": i + 1}).rows() == [(i + 1,)]
@@ -557,8 +557,8 @@ def test_connections_are_reused(pg_cluster, pg_database, tmp_path):
                 " JOIN lite.main.customers AS c ON c.id = u.id"
             )
             assert joined.rows() == [(10,)]
-        ws.refresh_source("pg")
-        ws.test_source("pg")
+        ws.sources.refresh("pg")
+        ws.sources.test("pg")
         backends = meterql_backends(pg_cluster, db)
         assert 1 <= backends <= 2, backends
     finally:
@@ -574,16 +574,16 @@ def test_settings_persist_and_validate(tmp_path):
 
     with meterql.connect(tmp_path / "home") as ws:
         assert ws.settings()["dynamic_filter"] is True
-        assert ws.set_setting("dynamic_filter", "off") is False
-        assert ws.set_setting("dynamic_filter_max_keys", "500") == 500
+        assert ws.settings.set("dynamic_filter", "off") is False
+        assert ws.settings.set("dynamic_filter_max_keys", "500") == 500
         with pytest.raises(InvalidSettingError, match="did you mean 'dynamic_filter'"):
-            ws.set_setting("dynamic_filtr", "on")
+            ws.settings.set("dynamic_filtr", "on")
         with pytest.raises(InvalidSettingError, match="whole number"):
-            ws.set_setting("dynamic_filter_max_keys", "many")
+            ws.settings.set("dynamic_filter_max_keys", "many")
     with meterql.connect(tmp_path / "home") as ws:
         assert ws.settings()["dynamic_filter"] is False
         assert ws.settings()["dynamic_filter_max_keys"] == 500
-        assert ws.set_setting("dynamic_filter_max_keys", None) == 10_000
+        assert ws.settings.set("dynamic_filter_max_keys", None) == 10_000
 
 
 def test_plan_cache_hits_and_is_invalidated_by_catalog_changes(tmp_path):
@@ -596,7 +596,7 @@ def test_plan_cache_hits_and_is_invalidated_by_catalog_changes(tmp_path):
     con.commit()
     con.close()
     with meterql.connect(tmp_path / "home") as ws:
-        ws.add_source("lite", f"sqlite://{db}")
+        ws.sources.add("lite", f"sqlite://{db}")
         sql = "SELECT name FROM lite.main.t WHERE id = :id"
         first = ws.explain(sql)
         assert ws.explain(sql) is first
@@ -607,8 +607,8 @@ def test_plan_cache_hits_and_is_invalidated_by_catalog_changes(tmp_path):
         con.execute("ALTER TABLE t ADD COLUMN extra TEXT")
         con.commit()
         con.close()
-        ws.refresh_source("lite")
+        ws.sources.refresh("lite")
         assert ws.explain(sql) is not first
-        assert "extra" in [c.name for c in ws.table("lite.main.t").columns]
-        ws.set_setting("plan_cache_size", 0)
+        assert "extra" in [c.name for c in ws.tables.get("lite.main.t").columns]
+        ws.settings.set("plan_cache_size", 0)
         assert ws.explain(sql) is not ws.explain(sql)

@@ -345,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         home = work / "ws"
         shutil.rmtree(home, ignore_errors=True)
         ws = meterql.connect(home)
-        ws.add_source("pg", meterql_uri, mode="direct")
-        ws.add_source("dim", f"sqlite:///{files['dim_sqlite']}")
-        ws.load_csv(files["prices"], "prices",
+        ws.sources.add("pg", meterql_uri, mode="direct")
+        ws.sources.add("dim", f"sqlite:///{files['dim_sqlite']}")
+        ws.uploads.load(files["prices"], "prices",
                     columns={"meter": "VARCHAR", "unit_price": "DECIMAL(12,4)"})
         rss = res["peak_rss_bytes"] = {"before_meterql": peak_rss()}
         log("meterql direct")
@@ -355,8 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         rss["meterql_direct"] = peak_rss()
 
         log("meterql initial sync")
-        ws.set_mode("pg", "sync")
-        ws.set_sync_strategy("pg.public.events", "append", "id")
+        ws.sources.set_mode("pg", "sync")
+        ws.sync.set_strategy("pg.public.events", "append", "id")
         t0 = time.perf_counter()
         reports = ws.sync("pg")
         sync_s = time.perf_counter() - t0
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         new = max(1, events // 1000)
         wsd = meterql.connect(work / "ws_direct")  # direct mode beside the synced workspace
         if "pg" not in {s.name for s in wsd.sources()}:
-            wsd.add_source("pg", meterql_uri, mode="direct")
+            wsd.sources.add("pg", meterql_uri, mode="direct")
         ws = meterql.connect(home)
         fresh_sql = f"SELECT count(*) AS n FROM pg.public.events WHERE id > {events}"
         data.append_events(pg, new, events, data.sizes(events)["customers"])

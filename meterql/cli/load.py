@@ -27,7 +27,7 @@ from meterql.workspace import Workspace
 def load_cmd(ws: Workspace, file: Path, table: str, mode: Mode, key: tuple[str, ...],
              keep_good: bool, columns: tuple[str, ...], round_decimals: bool) -> None:
     """Load a CSV file into local.uploads.TABLE (the same file twice is not added twice)."""
-    report = ws.load_csv(file, table, mode=mode, key=list(key) or None, keep_good=keep_good,
+    report = ws.uploads.load(file, table, mode=mode, key=list(key) or None, keep_good=keep_good,
                          columns=typed_columns(columns) or None, round_decimals=round_decimals)
     if report.status == "unchanged":
         click.echo(report.note)

@@ -40,7 +40,7 @@ def _show(value: Any) -> str:
 @home_option
 def settings_set(ws: Workspace, name: str, value: str) -> None:
     """Change a setting."""
-    click.echo(f"{name} = {_show(ws.set_setting(name, value))}")
+    click.echo(f"{name} = {_show(ws.settings.set(name, value))}")
 
 
 @settings_group.command("reset")
@@ -48,4 +48,4 @@ def settings_set(ws: Workspace, name: str, value: str) -> None:
 @home_option
 def settings_reset(ws: Workspace, name: str) -> None:
     """Restore a setting's default."""
-    click.echo(f"{name} = {_show(ws.set_setting(name, None))}")
+    click.echo(f"{name} = {_show(ws.settings.set(name, None))}")

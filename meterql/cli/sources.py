@@ -49,7 +49,7 @@ def source_add(ws: Workspace, name: str, uri: str, mode: Mode, options: tuple[st
     URI is postgresql://user:env:PGPASSWORD@host:5432/db, sqlite:///path/file.db or
     duckdb:///path/file.duckdb.
     """
-    src = ws.add_source(name, uri, mode=mode, options=source_options(options))
+    src = ws.sources.add(name, uri, mode=mode, options=source_options(options))
     n = len(ws.tables(src.name))
     click.echo(f"added source '{src.name}' ({src.kind}, {src.mode}): {n} tables")
     if src.mode == "sync":
@@ -75,13 +75,13 @@ def source_list(ws: Workspace) -> None:
 @home_option
 def source_show(ws: Workspace, name: str) -> None:
     """Show one source and its tables."""
-    src = ws.source(name)
+    src = ws.sources.get(name)
     out = console()
     out.print(f"name:    {src.name}\nkind:    {src.kind}\nmode:    {src.mode}")
     out.print(f"uri:     {escape(src.display_uri)}")
     for key, value in sorted(src.options.items()):
         out.print(f"option:  {key}={value}")
-    marks = {w.table: w for w in ws.watermarks(src.name)}
+    marks = {w.table: w for w in ws.sync.watermarks(src.name)}
     for table in ws.tables(src.name):
         line = f"table:   {table.full_name} ({len(table.columns)} columns, {table.kind})"
         mark = marks.get(table.full_name)
@@ -108,11 +108,11 @@ def source_set(ws: Workspace, name: str, mode: Mode | None, options: tuple[str, 
         raise click.UsageError("give --mode and/or --option KEY=VALUE")
     if options:
         parsed = {k: (None if v == "" else v) for k, v in source_options(options).items()}
-        src = ws.set_source_options(name, parsed)
+        src = ws.sources.set_options(name, parsed)
         click.echo(f"source '{src.name}' options: "
                    + (", ".join(f"{k}={v}" for k, v in sorted(src.options.items())) or "none"))
     if mode is not None:
-        src = ws.set_mode(name, mode)
+        src = ws.sources.set_mode(name, mode)
         click.echo(f"source '{src.name}' is now in {src.mode} mode")
 
 
@@ -130,8 +130,8 @@ def source_set(ws: Workspace, name: str, mode: Mode | None, options: tuple[str, 
 def source_strategy(ws: Workspace, table: str, strategy: Strategy, cursor: str | None,
                     lag: int, soft_delete: str | None) -> None:
     """Choose how a table of a synced source is copied (cdc: PostgreSQL's change log)."""
-    ws.set_sync_strategy(table, strategy, cursor, lag, soft_delete)
-    click.echo(f"{ws.table(table).full_name}: {strategy}"
+    ws.sync.set_strategy(table, strategy, cursor, lag, soft_delete)
+    click.echo(f"{ws.tables.get(table).full_name}: {strategy}"
                + (f" on {cursor} (lag {lag})" if strategy in ("append", "merge") else "")
                + (f", soft delete by {soft_delete}" if soft_delete else ""))
 
@@ -141,7 +141,7 @@ def source_strategy(ws: Workspace, table: str, strategy: Strategy, cursor: str |
 @home_option
 def source_test(ws: Workspace, name: str) -> None:
     """Connect to a source and print its version."""
-    version = ws.test_source(name)
+    version = ws.sources.test(name)
     click.echo(f"source '{name}' is reachable: {version}")
 
 
@@ -150,7 +150,7 @@ def source_test(ws: Workspace, name: str) -> None:
 @home_option
 def source_remove(ws: Workspace, name: str) -> None:
     """Forget a source (the database itself is not touched)."""
-    src = ws.remove_source(name)
+    src = ws.sources.remove(name)
     click.echo(f"removed source '{src.name}'")
 
 
@@ -159,5 +159,5 @@ def source_remove(ws: Workspace, name: str) -> None:
 @home_option
 def source_refresh(ws: Workspace, name: str) -> None:
     """Read a source's tables and columns again."""
-    tables = ws.refresh_source(name)
+    tables = ws.sources.refresh(name)
     click.echo(f"refreshed source '{name}': {len(tables)} tables")

@@ -28,8 +28,8 @@ def describe_cmd(ws: Workspace, table: str) -> None:
     """Show a table's columns with their source and meterql types."""
     from rich.table import Table
 
-    entry = ws.table(table)
-    src = ws.source(entry.source)
+    entry = ws.tables.get(table)
+    src = ws.sources.get(entry.source)
     view = Table("column", "type", "source type", "nullable", header_style="bold",
                  title=f"{entry.full_name} ({src.kind}, {src.mode})")
     for col in entry.columns:

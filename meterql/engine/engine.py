@@ -126,7 +126,7 @@ class Engine:
                     f"{table} has no replica yet: source '{source}' is in sync mode and has "
                     "not been synced",
                     source=source, table=table,
-                    hint=f"run 'meterql sync {source}' (or Workspace.sync('{source}'))",
+                    hint=f"run 'meterql sync {source}' (or ws.sync('{source}'))",
                 )
             marks.append(mark)
         control = control or QueryControl(timeout)

@@ -92,7 +92,7 @@ class SqlCompleter(Completer):
         for match in _TABLE_REF.finditer(text):
             name, alias = match.group(1), match.group(2)
             try:
-                table = self._ws.table(name.replace('"', ""))
+                table = self._ws.tables.get(name.replace('"', ""))
             except MeterqlError:
                 continue
             columns = [c.name for c in table.columns]

@@ -220,7 +220,7 @@ class Repl:
 
     def cmd_d(self, *args) -> None:
         self._want(args, 1, "\\d TABLE")
-        table = self.ws.table(args[0])
+        table = self.ws.tables.get(args[0])
         source = self.ws.catalog.source(table.source)
         self.out.print(f"[bold]{escape(table.full_name)}[/bold] ({table.kind}; source "
                        f"{source.name}, {source.kind}, {source.mode} mode)")

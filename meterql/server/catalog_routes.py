@@ -30,7 +30,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
                 "name": source.name, "kind": source.kind, "mode": source.mode,
                 "uri": source.display_uri, "options": source.options,
                 "tables": len(ws.tables(source.name)),
-                "watermarks": [w.describe() for w in ws.watermarks(source.name)]
+                "watermarks": [w.describe() for w in ws.sync.watermarks(source.name)]
                 if source.mode == "sync" else [],
             })
         return out
@@ -46,7 +46,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
                     sample: Annotated[int, Query(ge=0, le=1000)] = 10) -> JSONResponse:
         """A table's columns and a sample of its rows."""
         try:
-            entry = ws.table(name)
+            entry = ws.tables.get(name)
         except (UnknownTableError, AmbiguousNameError) as exc:
             return problems.meterql_problem(exc, request.url.path,
                                             404 if isinstance(exc, UnknownTableError) else 400)

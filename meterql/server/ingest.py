@@ -207,7 +207,7 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         if len(data) > limit:  # (the request guard counted the whole body already)
             raise _too_large(UPLOAD_LIMIT, limit, "file")
         report = await run_in_threadpool(
-            ws.load_csv, data, name, mode=mode, key=key, keep_good=keep_good,
+            ws.uploads.load, data, name, mode=mode, key=key, keep_good=keep_good,
             round_decimals=round_decimals)
         return JSONResponse(json_value(report.describe()),
                             status_code=201 if report.status == "loaded" else 200)

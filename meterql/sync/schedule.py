@@ -33,18 +33,23 @@ from typing import Protocol
 
 from meterql.catalog import Source
 from meterql.errors import MeterqlError
-from meterql.sync.runner import Progress, SyncReport
+from meterql.sync.runner import SyncReport
+
+
+class SourceList(Protocol):
+    """``ws.sources``: called, every source; ``get(name)``, one."""
+
+    def __call__(self) -> list[Source]: ...
+
+    def get(self, name: str) -> Source: ...
 
 
 class Syncable(Protocol):
-    """What a schedule needs of a workspace (:class:`meterql.Workspace` is one)."""
+    """What a schedule needs of a workspace (:class:`meterql.Workspace` is one): its sources
+    and its ``sync`` (called with a source's name, it syncs that source)."""
 
-    def sources(self) -> list[Source]: ...
-
-    def source(self, name: str) -> Source: ...
-
-    def sync(self, name: str | None = None,
-             progress: Progress | None = None) -> list[SyncReport]: ...
+    sources: SourceList
+    sync: Callable[..., list[SyncReport]]
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ class SyncSchedule:
 
     def interval(self, name: str) -> float:
         """A source's interval: its ``sync_every_s`` option, else the schedule's."""
-        return float(self._ws.source(name).options.get("sync_every_s") or self._every)
+        return float(self._ws.sources.get(name).options.get("sync_every_s") or self._every)
 
     def run_due(self) -> list[SyncReport]:
         """Run every source whose turn has come (all of them the first time), retries

@@ -562,9 +562,9 @@ def open_billing(pg_cluster: Any, folder: Path, dbname: str = "billing") -> Bill
         ws = meterql.connect(folder / "home")
     try:
         with host_timezone(HOST_TIMEZONE):
-            ws.add_source("pg", pg_uri)
-            ws.add_source("lite", f"sqlite://{sqlite_path}")
-            ws.add_source("dk", f"duckdb://{duckdb_path}")
+            ws.sources.add("pg", pg_uri)
+            ws.sources.add("lite", f"sqlite://{sqlite_path}")
+            ws.sources.add("dk", f"duckdb://{duckdb_path}")
         types = {
             t.full_name: {c.name: c.type for c in t.columns} for t in ws.tables()
         }

@@ -16,5 +16,5 @@ def lake_workspace(root: Path) -> meterql.Workspace:
                 "'n' || range AS note FROM range(3)")
     con.close()
     ws = meterql.connect(root / "home")
-    ws.add_source("lake", f"duckdb://{root / 'lake.duckdb'}")
+    ws.sources.add("lake", f"duckdb://{root / 'lake.duckdb'}")
     return ws

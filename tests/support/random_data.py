@@ -443,7 +443,7 @@ def open_random_env(pg_cluster: Any, folder: Path, dbname: str = "randomsql") ->
                 ws = meterql.connect(folder / f"home-{mode}")
                 opened.append(ws)
                 for name, uri in uris.items():
-                    ws.add_source(name, uri, mode=mode)
+                    ws.sources.add(name, uri, mode=mode)
         for report in opened[1].sync():
             if report.error is not None:
                 unsynced[report.source] = f"{type(report.error).__name__}: {report.error}"

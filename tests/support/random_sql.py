@@ -135,11 +135,11 @@ def fixed_without_dynamic_filter(env: RandomEnv, mode: str, sql: str,
                                  params: dict[str, Any], ordered: bool) -> bool:
     """Whether the wrong answer is right with the ``dynamic_filter`` setting off."""
     ws = env.workspace(mode)
-    ws.set_setting("dynamic_filter", False)
+    ws.settings.set("dynamic_filter", False)
     try:
         return judge(env, mode, sql, params, ordered)[0] == "same"
     finally:
-        ws.set_setting("dynamic_filter", None)
+        ws.settings.set("dynamic_filter", None)
 
 
 def run_query(env: RandomEnv, query: GeneratedQuery, modes: Iterable[str]) -> list[CaseResult]:
