@@ -406,7 +406,7 @@ def bench_selective(ws, conn, runs: int, inner: int) -> dict:
     mq = MeterqlCall(ws, SELECTIVE, params)
     native = NativeCall(conn, SELECTIVE_NATIVE, (CUSTOMER, MONTH["start"], MONTH["end"]))
     # The exact SQL meterql sends, with the values it binds: isolates meterql's own time.
-    plan = ws.engine.plan(SELECTIVE)[0]
+    plan = ws._engine.plan(SELECTIVE)[0]
     frag = plan.fragments[0]
     same_sql = NativeCall(conn, frag.sql, tuple(params[p] for p in frag.params))
     res = measure({"meterql": mq, "native": native, "native_meterql_sql": same_sql}, runs, inner)
@@ -429,9 +429,9 @@ def attribute_selective(ws, conn, runs: int, inner: int) -> dict:
     from meterql.engine import QueryControl
 
     params = {"c": CUSTOMER, **MONTH}
-    plan = ws.engine.plan(SELECTIVE)[0]
+    plan = ws._engine.plan(SELECTIVE)[0]
     frag = plan.fragments[0]
-    executor = ws.engine._executor
+    executor = ws._engine._executor
     connector = ws._connector(frag.source)
     values = executor._bind(frag, frag.params, params)
     schema = executor._duckdb_types(frag.typing, params) if frag.typing else frag.schema
@@ -458,7 +458,7 @@ def attribute_selective(ws, conn, runs: int, inner: int) -> dict:
         return executor.run(plan, params, QueryControl(300.0), None).table
 
     def engine_run():
-        return ws.engine.run(SELECTIVE, params, max_rows=None).table
+        return ws._engine.run(SELECTIVE, params, max_rows=None).table
 
     ladder = {
         "1 native, meterql's SQL, fetch_arrow_table": NativeCall(conn, frag.sql, bind_values),
@@ -548,7 +548,7 @@ def bench_enterprise_join(ws, conn, lite, runs: int) -> dict:
 
 
 def bench_planning(ws, runs: int, cold_calls: int, cached_calls: int) -> dict:
-    engine = ws.engine
+    engine = ws._engine
     res: dict = {"queries": {"simple": SELECTIVE, "complex": COMPLEX}}
     for name, sql in (("simple", SELECTIVE), ("complex", COMPLEX)):
 
@@ -595,7 +595,7 @@ def profile_misses(report: dict, ws, conn) -> dict:
         mq()  # plan it (settings changed since)
         out["enterprise_join"] = profile(mq, 30)
     if not q["planning"]["met"]:
-        out["planning"] = profile(lambda: ws.engine.plan(COMPLEX), 10_000)
+        out["planning"] = profile(lambda: ws._engine.plan(COMPLEX), 10_000)
     return out
 
 

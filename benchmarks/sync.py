@@ -333,7 +333,7 @@ class Bench:
             t0 = time.perf_counter()
             reports = ws.sync("pg")
             t1 = time.perf_counter()
-            ws.engine.duck.execute('CHECKPOINT "pg"')
+            ws._engine.duck.execute('CHECKPOINT "pg"')
             t2 = time.perf_counter()
             win.stop()
             report = reports[0]
@@ -341,7 +341,7 @@ class Bench:
             (table,) = report.tables
             assert table.rows == self.truth[0], (table.rows, self.truth)
             check("meterql initial sync", replica_truth(ws, "pg"), self.truth)
-            groups = row_groups(ws.engine.duck, "pg.public.events")
+            groups = row_groups(ws._engine.duck, "pg.public.events")
         size = (home / "replicas" / "pg.duckdb").stat().st_size
         if self.last_home is not None:
             shutil.rmtree(self.last_home, ignore_errors=True)
@@ -559,7 +559,7 @@ class Bench:
 
         steps: dict[str, dict] = {}
         with meterql.connect(self.ws_home) as ws, contextlib.ExitStack() as owned:
-            duck = ws.engine.duck.cursor()
+            duck = ws._engine.duck.cursor()
             for name in ("small", "pg"):
                 target = f'"{name}"."public"."events"'
                 last = duck.execute(f"SELECT max(id) FROM {target}").fetchone()[0]

@@ -85,6 +85,17 @@ class Tables:
         """A table by its full, two-part or bare name ("did you mean", candidates)."""
         return self._ws._table(name)
 
+    def freshness(self, name: str) -> dict[str, Any] | None:
+        """How fresh a table read from DuckDB is: a replica table's last committed sync, a
+        local table's last ingest; ``None`` for a direct source's table (always live) or a
+        replica not synced yet."""
+        return self._ws._watermark(self.get(name).full_name)
+
+    def functions(self) -> list[str]:
+        """The names of the SQL functions a query may call (DuckDB's scalar and aggregate
+        functions and macros), for completion."""
+        return self._ws._function_names()
+
 
 class Sync:
     """``ws.sync``: copy what changed at synced sources into their replicas."""

@@ -150,7 +150,7 @@ class Workspace:
             self._open_parts(catalog_db)
         except BaseException:
             # as above: a workspace that did not open holds nothing
-            engine = self.__dict__.get("engine")
+            engine = self.__dict__.get("_engine")
             if engine is not None:
                 with contextlib.suppress(Exception):
                     engine.close()
@@ -179,25 +179,25 @@ class Workspace:
         # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,
         # meant a checkpoint every 50,000 events or so under a steady push load, a quarter of
         # the cost of applying them. The price: a longer log to replay after a crash.
-        self.engine = Engine(self.catalog, self._connector, self._before_reading,
+        self._engine = Engine(self.catalog, self._connector, self._before_reading,
                              files=[self.home / "local.duckdb"],
                              folders=[replica_folder(self.home)],
                              settings={"checkpoint_threshold": "256MB",
                                        # what spills past memory stays in the workspace (0700)
                                        "temp_directory": str(self.home / "tmp")})
         #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
-        self.aggregates = AggregateBook(AggregateStore(catalog_db), self.engine, self.catalog,
+        self.aggregates = AggregateBook(AggregateStore(catalog_db), self._engine, self.catalog,
                                         self.query, self.submit)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
-        #: The workspace's own data (``local.events``, ``local.uploads``, ``local.manual``).
-        self.local = LocalStore(self.engine.duck, self.home, self.catalog)
+        # the workspace's own data (local.events, local.uploads, local.manual)
+        self._local = LocalStore(self._engine.duck, self.home, self.catalog)
         #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
-        self.events = EventStreams(self.local, lambda: self.catalog.settings)
+        self.events = EventStreams(self._local, lambda: self.catalog.settings)
         # pushes answered but still in the event log reach DuckDB before a query reads them
-        self.local.before_read("events", self.events.flush)
+        self._local.before_read("events", self.events.flush)
         #: Tables edited by hand, with an audit of every change.
-        self.manual = ManualTables(self.local)
+        self.manual = ManualTables(self._local)
         self._closed = False
         for source in self.catalog.sources():
             if source.mode == "sync":
@@ -218,7 +218,7 @@ class Workspace:
         for connector in self._connectors.values():
             with contextlib.suppress(Exception):
                 connector.close()
-        self.engine.close()
+        self._engine.close()
         self._catalog_db.close()
         self._release()
 
@@ -442,10 +442,10 @@ class Workspace:
                 tables = [t for t in self.catalog.tables(source.name) if t.kind == "table"]
                 configs = self._sync_configs(source, tables)
                 reports.append(sync_source(
-                    self.engine.duck, self._connector(source.name), source, tables, configs,
+                    self._engine.duck, self._connector(source.name), source, tables, configs,
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
-                self._watermarks[source.name] = watermarks(self.engine.duck, source.name)
+                self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
         return reports
 
     def _sync_configs(self, source: Source,
@@ -471,26 +471,32 @@ class Workspace:
         (``LocalStore.prepare_read``: answered pushes leave the event log), then its
         watermark is returned."""
         if table.startswith("local."):
-            self.local.prepare_read([table])
+            self._local.prepare_read([table])
         return self._watermark(table)
 
     def _watermark(self, table: str) -> dict[str, Any] | None:
         """A table's freshness (no side effect)."""
         source, schema, name = table.split(".", 2)
         if source == "local":
-            return self.local.watermark(table)
+            return self._local.watermark(table)
         if schema == STATE_SCHEMA:
             return {"table": table, "kind": "sync state"}  # always there once attached
         mark = self._watermarks.get(source, {}).get((schema, name))
         return None if mark is None else mark.describe()
 
+    def _function_names(self) -> list[str]:
+        with self._engine.duck.cursor() as cur:
+            return [r[0] for r in cur.execute(
+                "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN "
+                "('scalar', 'aggregate', 'macro') ORDER BY 1").fetchall()]
+
     def _attach(self, name: str) -> None:
-        attach(self.engine.duck, self.home, name)
-        self._watermarks[name] = watermarks(self.engine.duck, name)
+        attach(self._engine.duck, self.home, name)
+        self._watermarks[name] = watermarks(self._engine.duck, name)
 
     def _detach(self, name: str, delete: bool) -> None:
         self._watermarks.pop(name, None)
-        detach(self.engine.duck, name, replica_path(self.home, name) if delete else None)
+        detach(self._engine.duck, name, replica_path(self.home, name) if delete else None)
 
     def _test_source(self, name: str) -> str:
         """Connect to a source and return what it says it is."""
@@ -513,7 +519,7 @@ class Workspace:
                 data = Path(data).read_bytes()
             except OSError as exc:
                 raise ParameterError(f"cannot read {origin}: {exc.strerror}") from None
-        return load_csv(self.local, data, table, mode=mode, key=key,  # type: ignore[arg-type]
+        return load_csv(self._local, data, table, mode=mode, key=key,  # type: ignore[arg-type]
                         keep_good=keep_good, columns=columns, origin=origin,
                         round_decimals=round_decimals)
 
@@ -570,7 +576,7 @@ class Workspace:
         """
         self._check_open()
         _check_params_mapping(params)
-        return self.engine.run(
+        return self._engine.run(
             sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit
         )
 
@@ -592,7 +598,7 @@ class Workspace:
 
         def work() -> None:
             try:
-                result = self.engine.run(
+                result = self._engine.run(
                     sql,
                     params,
                     dialect,
@@ -612,7 +618,7 @@ class Workspace:
     def explain(self, sql: str, dialect: str = "duckdb") -> Plan:
         """The plan of a query: each fragment with its source and SQL, and the residual."""
         self._check_open()
-        plan, _, _ = self.engine.plan(sql, dialect)
+        plan, _, _ = self._engine.plan(sql, dialect)
         return plan
 
 

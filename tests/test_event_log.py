@@ -155,7 +155,7 @@ def test_the_log_is_applied_by_an_explicit_step_before_a_query_reads_an_event_st
     flushes = []
     flush = ws.events.flush
     monkeypatch.setattr(ws.events, "flush", lambda: flushes.append(1) or flush())
-    ws.local.before_read("events", ws.events.flush)  # (the workspace registered the original)
+    ws._local.before_read("events", ws.events.flush)  # (the workspace registered the original)
     ws.uploads.load(b"plan,price\nstarter,10\n", "plans")
     ws.query("SELECT count(*) FROM local.uploads.plans")
     ws.explain("SELECT count(*) FROM local.events.calls")
@@ -167,7 +167,7 @@ def test_the_log_is_applied_by_an_explicit_step_before_a_query_reads_an_event_st
               "JOIN local.uploads.plans ON true").result()
     ws.query("EXPLAIN ANALYZE SELECT count(*) FROM local.events.calls")
     assert flushes == [1, 1, 1]  # once per query, before it ran
-    ws.local.prepare_read(["local.events.calls", "local.events.other", "pg.public.events"])
+    ws._local.prepare_read(["local.events.calls", "local.events.other", "pg.public.events"])
     assert flushes == [1, 1, 1, 1]
 
 
@@ -188,7 +188,7 @@ def test_a_retry_of_an_event_still_in_the_log_is_a_duplicate_and_a_new_body_is_r
 
 def test_a_push_waits_behind_a_queued_request_of_its_stream(ws):
     async def scenario():
-        with ws.local._lock:  # the writer cannot write: requests queue behind it
+        with ws._local._lock:  # the writer cannot write: requests queue behind it
             first = asyncio.create_task(ws.events.ingest_body_async(
                 "calls", json.dumps(event(1, region="eu")).encode(),  # a new column
                 "application/json"))
@@ -251,7 +251,7 @@ def test_events_answered_from_the_log_survive_a_crash(tmp_path):
         assert rows == [(502, 502, Decimal("1.5") * 502 + 1)]
         ids = {r[0] for r in ws.query("SELECT id FROM local.events.calls").rows()}
         assert set(answered) <= ids
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] is not None
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] is not None
         retry = asyncio.run(ws.events.ingest_body_async(
             "calls", json.dumps({"id": "one", "timestamp": T, "customer_id": "acme",
                                  "qty": "2.5"}).encode(), "application/json"))

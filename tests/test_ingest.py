@@ -449,17 +449,17 @@ def test_a_streams_watermark_is_its_last_commit_and_survives_a_restart(tmp_path)
     with meterql.connect(home) as ws:
         before = datetime.now(UTC)
         ws.events.ingest("calls", [event(1)])
-        first = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        first = ws._local.watermark("local.events.calls")["last_ingest_at"]
         ws.events.ingest_body("calls", (json.dumps(event(2), default=str) + "\n").encode(),
                               "application/x-ndjson")
-        second = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        second = ws._local.watermark("local.events.calls")["last_ingest_at"]
         assert before.isoformat() <= first < second <= datetime.now(UTC).isoformat()
         stored = ws.query("SELECT max(_ingested_at) AS m FROM local.events.calls").rows()[0][0]
         assert stored.isoformat() == second  # the rows carry the watermark itself
     with meterql.connect(home) as ws:  # nothing in memory: read back from the rows
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == second
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] == second
         ws.events.void("calls", "e1")  # a correction moves it too
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] > second
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] > second
 
 
 def test_a_columnar_batch_with_one_stored_id_is_rewritten_id_by_id(ws):
@@ -500,7 +500,7 @@ def test_a_push_cancelled_while_queued_is_dropped_and_the_writer_goes_on(ws):
         return json.dumps({**event(i), f"extra{i}": "x"}, default=str).encode()
 
     async def scenario():
-        with ws.local._lock:  # the writer waits for the store: requests queue up behind it
+        with ws._local._lock:  # the writer waits for the store: requests queue up behind it
             first = asyncio.create_task(
                 ws.events.ingest_body_async("calls", body(1), "application/json"))
             await asyncio.sleep(0.2)  # the writer has taken `first` and waits for the lock
@@ -523,15 +523,15 @@ def test_a_backfill_does_not_move_the_watermark_until_closed(tmp_path):
     home = tmp_path / "ws"
     with meterql.connect(home) as ws:
         ws.events.ingest("calls", [event(1)])
-        first = ws.local.watermark("local.events.calls")["last_ingest_at"]
+        first = ws._local.watermark("local.events.calls")["last_ingest_at"]
         backfill = ws.events.open_backfill("calls", NOW - timedelta(days=3), NOW)
         out = ws.events.ingest("calls", [event(2)], backfill=backfill)
         assert statuses(out) == ["accepted"]
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == first
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] == first
     with meterql.connect(home) as ws:
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] == first
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] == first
         ws.events.close_backfill(backfill)
-        assert ws.local.watermark("local.events.calls")["last_ingest_at"] > first
+        assert ws._local.watermark("local.events.calls")["last_ingest_at"] > first
 
 
 def test_ndjson_requests_written_together_keep_their_own_answers(ws):
@@ -554,7 +554,7 @@ def test_ndjson_requests_written_together_keep_their_own_answers(ws):
         assert condition()
 
     threads = [threading.Thread(target=push, args=("c", line(event("c1"))))]
-    with ws.local._lock:  # the writer takes c, then waits for the store
+    with ws._local._lock:  # the writer takes c, then waits for the store
         threads[0].start()
         until(lambda: ws.events._writer is not None and not ws.events._queue)
         threads += [threading.Thread(target=push, args=x) for x in (("a", a), ("b", b))]

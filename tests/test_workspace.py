@@ -600,9 +600,9 @@ def test_plan_cache_hits_and_is_invalidated_by_catalog_changes(tmp_path):
         sql = "SELECT name FROM lite.main.t WHERE id = :id"
         first = ws.explain(sql)
         assert ws.explain(sql) is first
-        hits = ws.engine.plans.hits
+        hits = ws._engine.plans.hits
         assert ws.query(sql, {"id": 1}).rows() == [("a",)]
-        assert ws.engine.plans.hits == hits + 1
+        assert ws._engine.plans.hits == hits + 1
         con = sqlite3.connect(db)
         con.execute("ALTER TABLE t ADD COLUMN extra TEXT")
         con.commit()

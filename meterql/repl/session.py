@@ -59,9 +59,7 @@ class Repl:
             else:
                 buffer.insert_text("\n")
 
-        functions = [r[0] for r in self.ws.engine.duck.execute(
-            "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN "
-            "('scalar', 'aggregate', 'macro')").fetchall()]
+        functions = self.ws.tables.functions()
         session = PromptSession(
             history=FileHistory(str(self.ws.home / "repl_history")),
             lexer=PygmentsLexer(SqlLexer),
@@ -232,7 +230,7 @@ class Repl:
             "nullable": [c.nullable for c in table.columns],
             "key": [c.name in key for c in table.columns],
         }))
-        mark = self.ws._watermark(table.full_name)
+        mark = self.ws.tables.freshness(table.full_name)
         if mark:
             self.out.print(escape("watermark: " + ", ".join(
                 f"{k}={v}" for k, v in mark.items() if k != "table" and v is not None)))

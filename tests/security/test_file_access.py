@@ -120,7 +120,7 @@ def test_the_embedded_duckdb_opens_no_file_even_if_asked_directly(home, files):
     with meterql.connect(home) as ws:
         ws.query("SELECT * FROM lake.main.prices")  # opens the DuckDB-file source too
         lake = ws._connector("lake")._database()
-        for con in (ws.engine.duck, ws.engine.duck.cursor(), lake, lake.cursor()):
+        for con in (ws._engine.duck, ws._engine.duck.cursor(), lake, lake.cursor()):
             for sql in (f"SELECT * FROM '{files['csv']}'", f"SELECT * FROM read_csv("
                         f"'{files['csv']}')", f"SELECT * FROM read_parquet('{files['parquet']}')",
                         f"SELECT * FROM glob('{files['glob']}')",
@@ -135,11 +135,11 @@ def test_the_embedded_duckdb_opens_no_file_even_if_asked_directly(home, files):
                     con.execute(sql)
             with pytest.raises(duckdb.Error):
                 con.execute("INSTALL httpfs")
-        spill = ws.engine.duck.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+        spill = ws._engine.duck.execute("SELECT current_setting('temp_directory')").fetchone()[0]
         assert spill == str(ws.home / "tmp")  # spilled rows stay in the (0700) workspace
         secret = {"a": [MARKER]}  # noqa: F841 - a Python variable must not be scannable
         with pytest.raises(duckdb.CatalogException):
-            ws.engine.duck.cursor().execute("SELECT * FROM secret")
+            ws._engine.duck.cursor().execute("SELECT * FROM secret")
 
 
 def test_a_read_key_gets_a_4xx_and_no_file_content_from_a_real_server(home, files):
