@@ -62,7 +62,7 @@ class Repl:
         functions = [r[0] for r in self.ws.engine.duck.execute(
             "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN "
             "('scalar', 'aggregate', 'macro')").fetchall()]
-        session = PromptSession(
+        session: PromptSession[str] = PromptSession(
             history=FileHistory(str(self.ws.home / "repl_history")),
             lexer=PygmentsLexer(SqlLexer),
             completer=SqlCompleter(self.ws, functions),
@@ -331,7 +331,8 @@ def complete(text: str) -> bool:
 
 def split_script(text: str) -> list[str]:
     """Statements (ending with ``;``) and command lines, in order."""
-    pieces, pending = [], []
+    pieces: list[str] = []
+    pending: list[str] = []
     for line in text.splitlines():
         if not pending and line.strip().startswith("\\"):
             pieces.append(line)
