@@ -62,8 +62,8 @@ def build_demo_data(folder: Path, events: int = 20_000, seed: int = 7) -> tuple[
         tmp = usage.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)
         start = datetime(2026, 9, 1, tzinfo=UTC)
-        con = duckdb.connect(str(tmp))
-        con.execute(
+        duck = duckdb.connect(str(tmp))
+        duck.execute(
             "CREATE TABLE events (id BIGINT PRIMARY KEY, customer_id BIGINT, meter VARCHAR, "
             "ts TIMESTAMPTZ, quantity DECIMAL(18, 6))"
         )
@@ -83,9 +83,9 @@ def build_demo_data(folder: Path, events: int = 20_000, seed: int = 7) -> tuple[
                 "quantity": pa.array(columns[4], pa.decimal128(18, 6)),
             }
         )
-        con.register("batch", batch)
-        con.execute("INSERT INTO events SELECT * FROM batch")
-        con.close()
+        duck.register("batch", batch)
+        duck.execute("INSERT INTO events SELECT * FROM batch")
+        duck.close()
         tmp.rename(usage)
     return crm, usage
 

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,11 +38,11 @@ class Sources:
     def __init__(self, ws: Workspace) -> None:
         self._ws = ws
 
-    def __call__(self) -> list[Source]:
+    def __call__(self) -> builtins.list[Source]:
         """Every registered source (the same as :meth:`list`)."""
         return self.list()
 
-    def list(self) -> list[Source]:
+    def list(self) -> builtins.list[Source]:
         return self._ws._sources()
 
     def get(self, name: str) -> Source:
@@ -56,7 +57,7 @@ class Sources:
     def remove(self, name: str) -> Source:
         return self._ws._remove_source(name)
 
-    def refresh(self, name: str) -> list[Table]:
+    def refresh(self, name: str) -> builtins.list[Table]:
         """Read a source's tables again (after a schema change)."""
         return self._ws._refresh_source(name)
 

@@ -104,7 +104,7 @@ def render_table(table: pa.Table, title: str | None = None):
 
     view = Table(title=title, show_lines=False, header_style="bold")
     for field in table.schema:
-        justify = "right" if _numeric(field.type) else "left"
+        justify: Literal["right", "left"] = "right" if _numeric(field.type) else "left"
         view.add_column(f"{field.name}\n[dim]{_type_label(field.type)}[/dim]", justify=justify)
     for row in table.to_pylist():
         view.add_row(*[_cell(v) for v in row.values()])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from typing import TypeGuard
 
 import duckdb
 import sqlglot
@@ -79,7 +80,7 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def is_name(name: object) -> bool:
+def is_name(name: object) -> TypeGuard[str]:
     """Whether ``name`` is a valid name for an object meterql creates.
 
     >>> is_name("api_calls"), is_name("Api-Calls")
@@ -146,8 +147,8 @@ def check_name(name: object, what: str, error: type[MeterqlError]) -> str:
     >>> check_name("prices", "table", InvalidSourceError)
     'prices'
     """
-    if not is_name(name):
-        shown = repr(name) if not isinstance(name, str) else f"'{name[:80]}'"
-        raise error(f"{shown} is not a valid {what} name",
-                    hint="use a lowercase identifier: letters, digits and _, at most 63")
-    return name  # type: ignore[return-value]
+    if is_name(name):
+        return name
+    shown = repr(name) if not isinstance(name, str) else f"'{name[:80]}'"
+    raise error(f"{shown} is not a valid {what} name",
+                hint="use a lowercase identifier: letters, digits and _, at most 63")

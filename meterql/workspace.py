@@ -452,7 +452,7 @@ class Workspace:
                       tables: list[Table]) -> dict[tuple[str, str], TableSyncConfig]:
         """Each table's strategy: as set, else ``cdc`` for primary-key tables of a source
         with a replication slot configured, else ``full``."""
-        chosen = {key: TableSyncConfig(*row)
+        chosen = {key: TableSyncConfig.stored(*row)
                   for key, row in self.catalog.sync_configs(source.name).items()}
         if "cdc_slot" in source.options:
             for table in tables:

@@ -95,7 +95,7 @@ def create_key(keys: KeyStore, scope: str, name: str | None = None) -> tuple[str
                                   hint="use one of: " + ", ".join(SCOPES))
     key_id = secrets.token_hex(4)
     key = f"mq_{key_id}_{secrets.token_urlsafe(32)}"
-    keys.add(key_id, name, scope, _hash(key))  # type: ignore[arg-type]
+    keys.add(key_id, name, scope, _hash(key))
     return key_id, key
 
 
@@ -114,7 +114,7 @@ def check_key(keys: KeyStore, authorization: str | None, needs: Scope) -> str:
     if revoked is not None:
         raise AuthenticationError("the API key was revoked",
                                   hint="create a new one with 'meterql apikey create'")
-    if SCOPES.index(scope) < SCOPES.index(needs):  # type: ignore[arg-type]
+    if SCOPES.index(scope) < SCOPES.index(needs):
         raise ScopeError(f"this request needs the {needs} scope; the key has {scope}",
                          hint=f"use a key created with --scope {needs}")
     return parts[1]

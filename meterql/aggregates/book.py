@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins  # (the class's method list hides the type in its annotations)
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -83,7 +84,7 @@ class AggregateBook:
             latest[aggregate.name] = aggregate
         return list(latest.values())
 
-    def versions(self, name: str) -> list[Aggregate]:
+    def versions(self, name: str) -> builtins.list[Aggregate]:
         versions = self._store.versions(name)
         if not versions:
             raise self._unknown(name)
@@ -163,7 +164,7 @@ class AggregateBook:
             "diff": diff(None if current is None else current.table, evaluated.table, draft),
         }
 
-    def log(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def log(self, name: str | None = None, limit: int = 100) -> builtins.list[dict[str, Any]]:
         """The latest evaluations (newest first) with their provenance."""
         return self._store.evaluations(name, limit)
 
@@ -186,7 +187,7 @@ class AggregateBook:
         return evaluate(run, aggregate, start, end, customers=customers, tz=tz, window=window,
                         sources=self._sources)
 
-    def _sources(self, result: Result) -> list[dict[str, Any]]:
+    def _sources(self, result: Result) -> builtins.list[dict[str, Any]]:
         plan = result.plan
         if plan is None:
             return []

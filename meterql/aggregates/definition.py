@@ -27,7 +27,7 @@ import difflib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from lark import Lark, LarkError, UnexpectedInput
+from lark import Lark, LarkError, Tree, UnexpectedInput
 
 from meterql.errors import InvalidAggregateError
 from meterql.sql_text import is_name
@@ -104,9 +104,11 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
     except LarkError as exc:  # pragma: no cover - lark's other errors carry no position
         raise InvalidAggregateError(f"{origin}: unreadable header ({exc})") from None
     values: dict[str, str] = {}
-    for line in tree.children:
-        key = str(line.children[0]).lower()
-        value = str(line.children[1]).strip() if len(line.children) > 1 else ""
+    for entry in tree.children:
+        if not isinstance(entry, Tree):  # (the grammar's start holds only lines)
+            raise RuntimeError(f"{origin}: the header parsed to a bare token {entry!r}")
+        key = str(entry.children[0]).lower()
+        value = str(entry.children[1]).strip() if len(entry.children) > 1 else ""
         if key not in HEADER_KEYS:
             close = difflib.get_close_matches(key, HEADER_KEYS, n=1)
             raise InvalidAggregateError(

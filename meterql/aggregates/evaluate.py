@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypedDict, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
@@ -98,7 +98,14 @@ def validate(engine: Engine, draft: Aggregate) -> pa.Schema:
     return schema
 
 
-def _position(sql: str, needle: str) -> dict[str, int]:
+class _Position(TypedDict, total=False):
+    """Where in the SQL an error is, as the error's keyword arguments (none if not found)."""
+
+    line: int
+    column: int
+
+
+def _position(sql: str, needle: str) -> _Position:
     index = sql.find(needle)
     if index < 0:
         return {}

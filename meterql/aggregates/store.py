@@ -66,7 +66,12 @@ class AggregateStore:
                 if latest is not None and latest.content() == draft.content():
                     cur.execute("ROLLBACK")
                     return latest, False
-                version = 1 if latest is None else latest.version + 1
+                if latest is None:
+                    version = 1
+                elif latest.version is not None:
+                    version = latest.version + 1
+                else:
+                    raise RuntimeError(f"the stored aggregate '{draft.name}' has no version")
                 cur.execute(
                     "INSERT INTO aggregates (name, version, sql, description, unit, dialect, "
                     "customer_column) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final, Literal
 
 import duckdb
 
@@ -26,8 +26,8 @@ RESERVED_NAMES = frozenset({"local", "memory", "system", "temp", "main"})
 #: Source options meterql knows, with the integer range each accepts, or NAME for a PostgreSQL
 #: object name (a connector reading a new option adds it here, so a misspelt option is refused
 #: when the source is added, not ignored).
-NAME = "name"
-SOURCE_OPTIONS: dict[str, tuple[int, int] | str] = {
+NAME: Final = "name"
+SOURCE_OPTIONS: dict[str, tuple[int, int] | Literal["name"]] = {
     "statement_timeout_ms": (1, 2**31 - 1),
     "numeric_scale": (0, 38),
     "sync_every_s": (1, 366 * 86400),
@@ -249,7 +249,8 @@ def _validate_options(source: Source) -> None:
                 source=source.name,
                 hint=f"did you mean '{close[0]}'?" if close else f"options meterql knows: {known}",
             )
-        if SOURCE_OPTIONS[key] == NAME:
+        spec = SOURCE_OPTIONS[key]
+        if isinstance(spec, str):  # NAME (the other specs are number ranges)
             if not is_name(value):
                 raise InvalidSourceError(
                     f"source option {key}={value!r} is not valid",
@@ -258,7 +259,7 @@ def _validate_options(source: Source) -> None:
                     "PostgreSQL names replication slots",
                 )
             continue
-        low, high = SOURCE_OPTIONS[key]  # type: ignore[misc]
+        low, high = spec
         try:
             number = int(str(value).strip()) if not isinstance(value, bool) else None
         except ValueError:

@@ -32,4 +32,6 @@ class CatalogSchema(MappingSchema):
         for table in tables:
             columns = {c.name: c.type for c in table.columns}
             mapping.setdefault(table.source, {}).setdefault(table.schema, {})[table.name] = columns
-        super().__init__(mapping, dialect="duckdb", normalize=True)
+        # sqlglot types the schema as dict[str, object], which (dict being invariant) refuses
+        # the nested dict it takes; it only reads it (normalize=True copies it).
+        super().__init__(mapping, dialect="duckdb", normalize=True)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import duckdb
 
@@ -233,7 +234,7 @@ class CatalogStore:
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
             self._bump()
 
-    def set_options(self, name: str, options: dict) -> None:
+    def set_options(self, name: str, options: dict[str, Any]) -> None:
         with self._transaction():
             self._con.execute("UPDATE sources SET options = ? WHERE name = ?",
                               [json.dumps(options), name])

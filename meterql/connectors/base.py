@@ -83,9 +83,9 @@ class CancelHandle:
         with self._lock:
             self._cancel = cancel
             run_now = self.cancelled and cancel is not None
-        if run_now:
+        if run_now and cancel is not None:
             with contextlib.suppress(Exception):
-                cancel()  # type: ignore[misc]
+                cancel()
 
     def cancel(self) -> None:
         with self._lock:

@@ -75,7 +75,8 @@ def carried_schema(schema: pa.Schema, duckdb_types: list[str]) -> pa.Schema:
 
 def _family(duckdb_type: str) -> str:
     try:
-        return exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+        family: str = exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+        return family
     except (ParseError, ValueError):  # (DuckDB's "NULL" type of an untyped NULL, ...)
         return ""
 

@@ -114,7 +114,8 @@ def type_family(duckdb_type: str) -> str:
     >>> type_family("DECIMAL(18, 6)")
     'DECIMAL'
     """
-    return exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+    family: str = exp.DataType.build(duckdb_type, dialect="duckdb").this.value
+    return family
 
 
 def via_sqlglot(source_type: str, dialect: str, numeric_default: tuple[int, int]) -> str:

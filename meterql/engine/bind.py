@@ -62,8 +62,8 @@ def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> Boun
     _name_outputs(tree, dialect)
     for i, (node, _) in enumerate(refs):
         node.meta["ref"] = i
-    for i, node in enumerate(tree.find_all(exp.Subquery, exp.CTE)):
-        node.meta["sq"] = i  # finds the same subquery in the qualified copy
+    for i, subquery in enumerate(tree.find_all(exp.Subquery, exp.CTE)):
+        subquery.meta["sq"] = i  # finds the same subquery in the qualified copy
     qualified = _qualify(tree, catalog, refs, sql)
     return BoundQuery(tree, refs, qualified, params, dialect)
 
@@ -82,7 +82,8 @@ def _names_a_cte(node: exp.Table) -> bool:
     if len(node.parts) != 1:
         return False
     name = node.name.lower()
-    child, parent = node, node.parent
+    child: exp.Expr | None = node
+    parent = node.parent
     while parent is not None:
         if isinstance(parent, exp.With):  # child is one of its CTEs
             ctes = parent.expressions

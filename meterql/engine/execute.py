@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -39,17 +39,21 @@ from meterql.errors import (
 )
 from meterql.sql_text import quote_ident, sql_type
 
+#: A watchdog entry: [deadline, sequence number, callback]; the callback is ``None`` once
+#: removed. A list, so that removing it is setting its callback in place.
+_WatchdogEntry: TypeAlias = list[Any]
+
 
 class _Watchdog:
     """One thread for every query's time limit (a Timer thread per query costs ~0.5 ms)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._heap: list[list] = []
+        self._heap: list[_WatchdogEntry] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def add(self, deadline: float, callback: Callable[[], None]) -> list:
+    def add(self, deadline: float, callback: Callable[[], None]) -> _WatchdogEntry:
         entry = [deadline, next(self._seq), callback]
         with self._cond:
             heapq.heappush(self._heap, entry)
@@ -61,7 +65,7 @@ class _Watchdog:
             self._cond.notify()
         return entry
 
-    def remove(self, entry: list) -> None:
+    def remove(self, entry: _WatchdogEntry) -> None:
         entry[2] = None  # dropped lazily when it reaches the top
 
     def _run(self) -> None:
@@ -100,7 +104,7 @@ class QueryControl:
         self.cancelled = False
         self.timed_out = False
         self._stopping = False  # stopped because a part of the query failed, not cancelled
-        self._timer: list | None = None
+        self._timer: _WatchdogEntry | None = None
 
     def start(self) -> None:
         if self.timeout is not None:
@@ -162,13 +166,17 @@ class QueryControl:
             raise QueryCancelledError("the query was cancelled")
 
 
+#: What one fragment's load returns (see :meth:`Executor._concurrently`).
+_Loaded = TypeVar("_Loaded")
+
+
 class Executor:
     """Runs plans against connectors and an in-memory DuckDB."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector]):
         self._duck = duck
         self._connector = connector
-        self._types: OrderedDict[tuple, pa.Schema | None] = OrderedDict()
+        self._types: OrderedDict[_TypingKey, pa.Schema | None] = OrderedDict()
         self._types_lock = threading.Lock()
 
     def run(
@@ -234,7 +242,9 @@ class Executor:
         return values
 
     # -- one fragment is the whole query -----------------------------------------------------
-    def _run_whole(self, plan, params, control, max_rows):
+    def _run_whole(
+        self, plan: Plan, params: Mapping[str, Any], control: QueryControl, max_rows: int | None
+    ) -> tuple[pa.Table, bool, list[FragmentStats]]:
         frag = plan.fragments[0]
         stats = FragmentStats(frag.id, frag.source)
         t0 = time.perf_counter()
@@ -292,7 +302,12 @@ class Executor:
         return schema
 
     # -- fragments into DuckDB, then the residual -------------------------------------------
-    def _run_split(self, plan, params, control, max_rows):
+    def _run_split(
+        self, plan: Plan, params: Mapping[str, Any], control: QueryControl, max_rows: int | None
+    ) -> tuple[pa.Table, bool, list[FragmentStats]]:
+        residual_sql = plan.residual_sql
+        if residual_sql is None:
+            raise RuntimeError("a plan without a residual reached the split run")
         tables, stats = self._load_fragments(plan.fragments, params, control)
         control.check()
         base = control.cursor(self._duck.cursor())
@@ -302,7 +317,7 @@ class Executor:
                 register_typed(base, fragment_table(frag_id), table)
             values = {name: params[name] for name in plan.residual_params}
             try:
-                relation = base.sql(plan.residual_sql, params=values or None)
+                relation = base.sql(residual_sql, params=values or None)
                 table, truncated = _read_capped(carried_reader(base, relation, 65_536),
                                                 max_rows)
                 table = answer_table(base, table)
@@ -322,7 +337,9 @@ class Executor:
         finally:
             base.close()
 
-    def _load_fragments(self, fragments, params, control):
+    def _load_fragments(
+        self, fragments: list[Fragment], params: Mapping[str, Any], control: QueryControl
+    ) -> tuple[dict[str, pa.Table], list[FragmentStats]]:
         """Read every fragment into Arrow; fragments with a dynamic filter wait for the
         fragments whose keys they take."""
         tables: dict[str, pa.Table] = {}
@@ -348,8 +365,8 @@ class Executor:
             return stats, table
 
         first = [f for f in fragments if f.dynamic is None]
-        then = [f for f in fragments if f.dynamic is not None]
-        by_id = {}
+        then: list[Fragment] = [f for f in fragments if f.dynamic is not None]
+        by_id: dict[str, FragmentStats] = {}
         for phase in (first, then):
             for stats, table in self._concurrently(load, phase, control):
                 by_id[stats.fragment] = stats
@@ -357,12 +374,15 @@ class Executor:
         return tables, [by_id[f.id] for f in fragments]
 
     @staticmethod
-    def _concurrently(load, fragments, control):
+    def _concurrently(
+        load: Callable[[Fragment], _Loaded], fragments: list[Fragment], control: QueryControl
+    ) -> list[_Loaded]:
         if len(fragments) <= 1:
             return [load(f) for f in fragments]
         with ThreadPoolExecutor(max_workers=min(4, len(fragments))) as pool:
             futures = [pool.submit(load, f) for f in fragments]
-            results, errors = [], []
+            results: list[_Loaded] = []
+            errors: list[BaseException] = []
             for future in futures:
                 try:
                     results.append(future.result())
@@ -468,10 +488,16 @@ def _array_element(key: Any) -> str:
 _TYPES_CACHED = 256
 
 
-def _typing_key(typing: ResultTyping, params: Mapping[str, Any]) -> tuple | None:
+#: What DuckDB's result types for a query depend on (see :func:`_typing_key`).
+_TypingKey: TypeAlias = tuple[
+    str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...], tuple[tuple[str, Any], ...]
+]
+
+
+def _typing_key(typing: ResultTyping, params: Mapping[str, Any]) -> _TypingKey | None:
     """What DuckDB's result types depend on: the query, its tables, and how DuckDB types each
     parameter value (an int by its size, a Decimal by its digits); ``None`` if unsure."""
-    signature = []
+    signature: list[tuple[str, Any]] = []
     for name, value in sorted(params.items()):
         if value is None or isinstance(value, bool | float | str | bytes | dt.date | dt.time):
             kind: Any = type(value).__name__

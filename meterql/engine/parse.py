@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import sqlglot
@@ -38,13 +39,16 @@ class ParsedQuery:
     sql: str
 
 
-def _no_prefix_alias_without_a_name(original):
+_ParseExpression = Callable[[DuckDBParser], exp.Expr | None]
+
+
+def _no_prefix_alias_without_a_name(original: _ParseExpression) -> _ParseExpression:
     """sqlglot's DuckDB parser reads ``name: expr`` as a prefix alias whenever the token after
     the current one is a colon, even when the current one cannot be a name: ``SELECT :p AS c``
     and ``SELECT (:p)`` then fail to parse ("incomplete ALIAS"). Only a name takes the prefix
     alias path here; everything else parses as it would without prefix aliases."""
 
-    def parse_expression(self):
+    def parse_expression(self: DuckDBParser) -> exp.Expr | None:
         if (self._next is not None and self._next.token_type == TokenType.COLON
                 and self._curr.token_type not in self.ID_VAR_TOKENS):
             return Parser._parse_expression(self)
@@ -53,8 +57,9 @@ def _no_prefix_alias_without_a_name(original):
     return parse_expression
 
 
-DuckDBParser._parse_expression = _no_prefix_alias_without_a_name(  # type: ignore[method-assign]
-    DuckDBParser._parse_expression)
+# A patch of the parser's method (mypy refuses assigning to a method, hence setattr).
+setattr(DuckDBParser, "_parse_expression",  # noqa: B010
+        _no_prefix_alias_without_a_name(DuckDBParser._parse_expression))
 
 
 def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
@@ -138,7 +143,7 @@ def _statement_word(sql: str) -> str:
     return words[0].upper() if words else "this statement"
 
 
-def _unwrap(tree: exp.Expression) -> exp.Expression:
+def _unwrap(tree: exp.Expr) -> exp.Expr:
     """A query in parentheses, ``(SELECT ...)`` (with an ORDER BY or LIMIT after it, too), is
     the query itself.
 
@@ -161,7 +166,7 @@ def _unwrap(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def _writes(tree: exp.Expression):
+def _writes(tree: exp.Expr) -> Iterator[exp.Expr]:
     # Data-modifying CTEs (WITH x AS (DELETE ... RETURNING ...)) parse as a SELECT.
     return tree.find_all(exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop)
 

@@ -8,30 +8,33 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 V = TypeVar("V")
+
+#: (SQL, dialect, catalog version): the catalog's version is (stored catalog, local data shape).
+PlanKey: TypeAlias = tuple[str, str, tuple[int, int]]
 
 
 class PlanCache(Generic[V]):
     """A thread-safe LRU map.
 
     >>> cache = PlanCache[str](2)
-    >>> cache.put(("SELECT 1", "duckdb", 1), "plan")
-    >>> cache.get(("SELECT 1", "duckdb", 1))
+    >>> cache.put(("SELECT 1", "duckdb", (1, 0)), "plan")
+    >>> cache.get(("SELECT 1", "duckdb", (1, 0)))
     'plan'
-    >>> cache.get(("SELECT 1", "duckdb", 2)) is None
+    >>> cache.get(("SELECT 1", "duckdb", (2, 0))) is None
     True
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, str, int], V] = OrderedDict()
+        self._items: OrderedDict[PlanKey, V] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: tuple[str, str, int]) -> V | None:
+    def get(self, key: PlanKey) -> V | None:
         with self._lock:
             value = self._items.get(key)
             if value is None:
@@ -41,7 +44,7 @@ class PlanCache(Generic[V]):
             self.hits += 1
             return value
 
-    def put(self, key: tuple[str, str, int], value: V) -> None:
+    def put(self, key: PlanKey, value: V) -> None:
         if self.size <= 0:
             return
         with self._lock:

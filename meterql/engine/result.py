@@ -52,7 +52,8 @@ class Result:
         return self.table
 
     def to_pylist(self) -> list[dict[str, Any]]:
-        return self.table.to_pylist()
+        rows: list[dict[str, Any]] = self.table.to_pylist()
+        return rows
 
     def rows(self) -> list[tuple[Any, ...]]:
         """Rows as tuples, in result order."""
@@ -61,8 +62,10 @@ class Result:
 
     @property
     def columns(self) -> list[str]:
-        return self.table.column_names
+        names: list[str] = self.table.column_names
+        return names
 
     @property
     def num_rows(self) -> int:
-        return self.table.num_rows
+        count: int = self.table.num_rows
+        return count

@@ -325,11 +325,11 @@ class Limits:
         return 10 ** self.digits
 
     def _decimal_problem(self, value: Decimal) -> str | None:
-        if not value.is_finite():
+        _, digits, exponent = value.as_tuple()
+        if not isinstance(exponent, int):  # (not finite: its exponent is 'F', 'n' or 'N')
             return None
-        digits = value.as_tuple().digits
         if len(digits) > self.digits or (value and (abs(value.adjusted()) > self.digits or
-                                                    -value.as_tuple().exponent > self.digits)):
+                                                    -exponent > self.digits)):
             return self._digits_reason()
         return None
 

@@ -94,9 +94,9 @@ def fit_number(value: Decimal, typ: str, round_decimals: bool = False,
     except InvalidOperation:
         raise ValueError(f"{shown} is out of range for {typ}") from None
     match = _DECIMAL.fullmatch(typ)
-    low, high = _RANGES.get(typ) or (None, None)
+    bounds = _RANGES.get(typ)
     if (match and fitted and fitted.adjusted() >= int(match.group(1)) - scale) or (
-            low is not None and not low <= fitted < high):
+            bounds is not None and not bounds[0] <= fitted < bounds[1]):
         raise ValueError(f"{shown} is out of range for {typ}")
     if fitted != value and not round_decimals:
         raise TooPrecise(f"{shown} {_too_precise(scale)} ({typ})")

@@ -44,9 +44,9 @@ class IdIndex:
                     return True
             return False
         probe = np.fromiter(keys, dtype=np.int64, count=len(keys))
-        at = base.searchsorted(probe)
-        np.minimum(at, n - 1, out=at)
-        return bool(np.any(base[at] == probe))
+        found = base.searchsorted(probe)
+        np.minimum(found, n - 1, out=found)
+        return bool(np.any(base[found] == probe))
 
     def add(self, keys: list[int]) -> None:
         self._recent.update(keys)

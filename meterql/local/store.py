@@ -164,8 +164,11 @@ class LocalStore:
         """Record an ingest into ``table`` (``schema.name``) in the open transaction."""
         now = datetime.now(UTC)
         # an update (the common case) costs a third of DuckDB's INSERT OR REPLACE
-        updated = cur.execute("UPDATE local.__meterql__.watermarks SET last_ingest_at = ? "
-                              "WHERE table_name = ?", [now, table]).fetchone()[0]
+        counted = cur.execute("UPDATE local.__meterql__.watermarks SET last_ingest_at = ? "
+                              "WHERE table_name = ?", [now, table]).fetchone()
+        if counted is None:
+            raise RuntimeError("DuckDB answered an UPDATE without its row count")
+        updated = counted[0]
         if not updated:
             cur.execute("INSERT INTO local.__meterql__.watermarks VALUES (?, ?)", [table, now])
         self._marks[table] = now

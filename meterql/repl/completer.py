@@ -40,7 +40,8 @@ class SqlCompleter(Completer):
         if line.startswith("\\"):
             yield from self._meta(line)
             return
-        word = _WORD.search(before).group(0)
+        found = _WORD.search(before)  # (it matches everywhere, if only the empty word)
+        word = found.group(0) if found else ""
         if "." in word:
             head, _, partial = word.rpartition(".")
             yield from self._dotted(head.strip('"'), partial, document.text)

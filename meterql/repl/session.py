@@ -60,7 +60,7 @@ class Repl:
                 buffer.insert_text("\n")
 
         functions = self.ws.tables.functions()
-        session = PromptSession(
+        session: PromptSession[str] = PromptSession(
             history=FileHistory(str(self.ws.home / "repl_history")),
             lexer=PygmentsLexer(SqlLexer),
             completer=SqlCompleter(self.ws, functions),
@@ -329,7 +329,8 @@ def complete(text: str) -> bool:
 
 def split_script(text: str) -> list[str]:
     """Statements (ending with ``;``) and command lines, in order."""
-    pieces, pending = [], []
+    pieces: list[str] = []
+    pending: list[str] = []
     for line in text.splitlines():
         if not pending and line.strip().startswith("\\"):
             pieces.append(line)

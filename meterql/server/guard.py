@@ -114,17 +114,20 @@ def route_policies(routes: Iterable[Any]) -> list[RoutePolicy]:
     for route in iter_route_contexts(list(routes)):  # (with the routes of included routers)
         if not isinstance(route.original_route, Route):
             continue  # (mounts: the files of /docs, answered without reading a body)
+        path = route.path
+        if path is None:  # (a Route always has one)
+            raise RuntimeError(f"route {route.original_route!r} has no path")
         marks = list(_marks(route.dependant)) if isinstance(route.original_route, APIRoute) \
             else []
-        if route.path.startswith("/v1/") and len(marks) != 1:
+        if path.startswith("/v1/") and len(marks) != 1:
             raise RuntimeError(
-                f"route {route.path} declares {len(marks)} scopes; give it exactly one: "
+                f"route {path} declares {len(marks)} scopes; give it exactly one: "
                 "dependencies=[Depends(Access('read'|'ingest'|'admin'))], or PUBLIC")
         needs = marks[0].needs if marks and isinstance(marks[0], Access) else None
         extra = getattr(route, "openapi_extra", None) or {}
         limit = extra.get(BODY_LIMIT, DEFAULT_BODY_LIMIT)
         for method in sorted(route.methods or ()):
-            out.append(RoutePolicy(method, route.path, needs, limit, route.path_regex.pattern))
+            out.append(RoutePolicy(method, path, needs, limit, route.path_regex.pattern))
     return out
 
 
@@ -174,7 +177,7 @@ class RequestGuard:
         if found is None and method in self._patterns:
             pattern, by_group = self._patterns[method]
             match = pattern.match(path)
-            if match is not None:
+            if match is not None and match.lastgroup is not None:
                 found = by_group[match.lastgroup]
         return found
 
@@ -232,19 +235,19 @@ class _CountedBody:
             if self.over is None:
                 await send(message)
             else:  # (FastAPI turns a failed body read into a 400: the 413 is sent instead)
-                await refuse()
+                await refuse(self.over)
 
-        async def refuse() -> None:
+        async def refuse(over: InputLimitError) -> None:
             if not self.answered:
                 self.answered = True
-                await problems.meterql_problem(self.over, scope["path"])(scope, receive, send)
+                await problems.meterql_problem(over, scope["path"])(scope, receive, send)
 
         try:
             await self.app(scope, counted, answer)
         except Exception:
             if self.over is None:
                 raise
-            await refuse()  # (the error was the limit: nothing to log)
+            await refuse(self.over)  # (the error was the limit: nothing to log)
 
 
 def _too_large(setting: str, limit: int) -> InputLimitError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -110,7 +110,7 @@ class BackfillIn(BaseModel):
     end: datetime
 
 
-def answer_body(counts: dict[str, int], outcomes: list) -> bytes:
+def answer_body(counts: dict[str, int], outcomes: Sequence[Any]) -> bytes:
     """``{**counts, "results": [o.describe() ...]}`` as JSON, written directly: a batch's
     answer has one entry per event, and json.dumps of as many dicts costs several times more
     than the batch's own checks. Entries with a reason go through json.dumps."""

@@ -30,13 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 import duckdb
 import pyarrow as pa
 from sqlglot import exp
 
-from meterql.catalog import Source, Table
+from meterql.catalog import Column, Source, Table
 from meterql.connectors import Connector
 from meterql.dialects import dialect_for
 from meterql.engine.planner.scan_sql import scan_select
@@ -49,6 +49,10 @@ Strategy = Literal["full", "append", "merge", "cdc"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
 
+def _is_strategy(name: str) -> TypeGuard[Strategy]:
+    return name in STRATEGIES
+
+
 @dataclass(frozen=True)
 class TableSyncConfig:
     """How one table is synced."""
@@ -57,6 +61,14 @@ class TableSyncConfig:
     cursor: str | None = None
     lag: int = 0  # in the cursor's unit: seconds for timestamps, units for integers
     soft_delete: str | None = None  # merge: deletes at the source are updates of this column
+
+    @classmethod
+    def stored(cls, strategy: str, cursor: str | None, lag: int,
+               soft_delete: str | None) -> TableSyncConfig:
+        """A configuration as the catalog stores it (the strategy as text, checked here)."""
+        if not _is_strategy(strategy):
+            raise RuntimeError(f"the catalog holds an unknown sync strategy {strategy!r}")
+        return cls(strategy, cursor, lag, soft_delete)
 
 
 @dataclass
@@ -142,7 +154,9 @@ def _sync_table(
                 cursor_value = _write_state(cur, table, config)
             return TableSyncReport(table.full_name, config.strategy, rows,
                                    time.perf_counter() - t0, cursor_value, note)
-        column = table.column(config.cursor or "")
+        if config.cursor is None:
+            raise RuntimeError(f"the {config.strategy} sync of {table.full_name} has no cursor")
+        column = table.column(config.cursor)
         assert column is not None
         conditions, params, low = [], [], None
         last = cur.execute(f"SELECT max({quote_ident(column.name)}) FROM {target}").fetchall()[0][0]
@@ -312,7 +326,12 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
         cur.unregister("sync_rows")
     if not reconcile:
         return
-    key_columns = [table.column(k) for k in table.primary_key]
+    key_columns: list[Column] = []
+    for name in table.primary_key:
+        key_column = table.column(name)
+        if key_column is None:
+            raise RuntimeError(f"{table.full_name} has no column {name} of its primary key")
+        key_columns.append(key_column)
     scan = scan_select(table, key_columns, dialect)
     with connector.stream(scan.sql, [], schema=scan.schema) as reader:
         keys = reader.read_all()

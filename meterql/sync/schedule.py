@@ -48,8 +48,11 @@ class Syncable(Protocol):
     """What a schedule needs of a workspace (:class:`meterql.Workspace` is one): its sources
     and its ``sync`` (called with a source's name, it syncs that source)."""
 
-    sources: SourceList
-    sync: Callable[..., list[SyncReport]]
+    @property
+    def sources(self) -> SourceList: ...
+
+    @property
+    def sync(self) -> Callable[..., list[SyncReport]]: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ Trino calls this dynamic filtering; DuckDB's postgres scanner does not do it.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeAlias
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
@@ -52,14 +53,15 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
         return plan
     tables = [table for _, table in ctx.bound.tables]
-    scans = {f.ref: i for i, f in enumerate(plan.fragments)
+    # table reference -> (its scan's index in the plan, the scan)
+    scans = {f.ref: (i, f) for i, f in enumerate(plan.fragments)
              if isinstance(f, ScanFragment) and f.ref is not None}
     nodes = {
         t.meta["ref"]: t
         for t in ctx.bound.qualified.find_all(exp.Table)
         if t.meta.get("ref") in scans
     }
-    estimates = {ref: _estimate(plan.fragments[i], tables[ref]) for ref, i in scans.items()}
+    estimates = {ref: _estimate(scan, tables[ref]) for ref, (_, scan) in scans.items()}
     max_build = ctx.settings.get("dynamic_filter_max_build_rows", 1_000_000)
     best: dict[int, tuple[float, int, str, str]] = {}
     for select in ctx.bound.qualified.find_all(exp.Select):
@@ -83,8 +85,8 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     for probe, (_, build, probe_col, build_col) in best.items():
         if probe in builds:
             continue  # a build side is read first; it takes no filter itself (no chains)
-        fragments[scans[probe]] = _with_filter(
-            fragments[scans[probe]], fragments[scans[build]], tables[probe], probe_col, build_col,
+        fragments[scans[probe][0]] = _with_filter(
+            scans[probe][1], scans[build][1], tables[probe], probe_col, build_col,
             ctx.settings.get("dynamic_filter_max_keys", 10_000),
         )
     return replace(plan, fragments=fragments)
@@ -96,7 +98,11 @@ def _estimate(scan: ScanFragment, table: Table) -> float | None:
     return table.rows * (FILTER_SELECTIVITY if scan.pushed_filters else 1.0)
 
 
-def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
+#: (probe ref, build ref, probe column, build column)
+_EquiPair: TypeAlias = tuple[int, int, str, str]
+
+
+def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]) -> list[_EquiPair]:
     """(probe ref, build ref, probe column, build column) for each usable ``a.x = b.y``."""
     from_ = select.args.get("from_")
     if from_ is None:
@@ -105,11 +111,11 @@ def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
     if any(j.side in ("RIGHT", "FULL") or (j.method and j.method.upper() != "NATURAL")
            for j in joins):
         return []
-    refs = {}
+    refs: dict[str, int] = {}
     for item in [from_.this, *[j.this for j in joins]]:
         if isinstance(item, exp.Table) and "ref" in item.meta and nodes.get(item.meta["ref"]):
             refs[item.alias_or_name] = item.meta["ref"]
-    pairs = []
+    pairs: list[_EquiPair] = []
     where = select.args.get("where")
     if where is not None:
         for cond in conjuncts(where.this):
@@ -129,7 +135,7 @@ def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]):
     return pairs
 
 
-def _both_ways(cond: exp.Expression, refs: dict[str, int]):
+def _both_ways(cond: exp.Expression, refs: dict[str, int]) -> list[_EquiPair]:
     if not isinstance(cond, exp.EQ):
         return []
     left, right = cond.this, cond.expression

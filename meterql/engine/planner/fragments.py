@@ -17,7 +17,7 @@ from meterql.engine.planner.pushdown import whole_query_blocker
 
 def single_source_fragment(
     frag_id: str,
-    tree: exp.Expression,
+    tree: exp.Expr,
     qualified: exp.Expression,
     refs: list[tuple[exp.Table, Table]],
     catalog: Catalog,
@@ -51,8 +51,11 @@ def single_source_fragment(
             for name, reason in local.items():
                 if name in used:
                     return f"{name} is {reason}"
-    unread = pruned is not None and pruned.sql("duckdb") != qualified.sql("duckdb")
-    sent = pruned.copy() if unread else tree.copy()
+    # the query without the columns nobody reads, when it differs
+    chosen = tree
+    if pruned is not None and pruned.sql("duckdb") != qualified.sql("duckdb"):
+        chosen = pruned
+    sent = chosen.copy()
     for table in sent.find_all(exp.Table):
         if "table" in table.meta:
             table.set("catalog", None)
@@ -65,12 +68,11 @@ def single_source_fragment(
         text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         return f"{dialect.kind} cannot express the query exactly ({exc})"
-    typing = None if dialect.capabilities.same_engine else result_typing(
-        pruned if unread else tree)
+    typing = None if dialect.capabilities.same_engine else result_typing(chosen)
     return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
 
 
-def _explicit_cross_joins(tree: exp.Expression) -> None:
+def _explicit_cross_joins(tree: exp.Expr) -> None:
     """``FROM a, b JOIN c ON a.x = c.y`` as ``FROM a CROSS JOIN b JOIN c ON ...``: DuckDB
     reads the commas as cross joins, left to right, but PostgreSQL scopes an ON to the tables
     after the last comma (and refuses ``a.x`` there).
@@ -88,7 +90,7 @@ def _explicit_cross_joins(tree: exp.Expression) -> None:
                 join.set("kind", "CROSS")
 
 
-def _duckdb_shorthand(tree: exp.Expression) -> str | None:
+def _duckdb_shorthand(tree: exp.Expr) -> str | None:
     """DuckDB-only syntax the qualified tree hides (qualify expands it; the SQL sent keeps it)."""
     for node in tree.find_all(exp.Group, exp.Order):
         if node.args.get("all") or (
@@ -100,7 +102,7 @@ def _duckdb_shorthand(tree: exp.Expression) -> str | None:
     return None
 
 
-def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
+def _exact_column_spelling(tree: exp.Expr, tables: list[Table]) -> None:
     """Quote columns whose source spelling has capitals, so the source does not fold them."""
     spelling = {
         c.name.lower(): c.name for t in tables for c in t.columns if c.name != c.name.lower()
@@ -113,7 +115,7 @@ def _exact_column_spelling(tree: exp.Expression, tables: list[Table]) -> None:
             column.set("this", exp.to_identifier(exact, quoted=True))
 
 
-def result_typing(query: exp.Expression) -> ResultTyping:
+def result_typing(query: exp.Expr) -> ResultTyping:
     """The query over empty stand-ins of its tables, for DuckDB to type its result."""
     tree = query.copy()
     tables = []

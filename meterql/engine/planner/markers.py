@@ -11,7 +11,7 @@ from meterql.dialects import SourceDialect
 
 
 def mark_params(
-    tree: exp.Expression,
+    tree: exp.Expr,
     dialect: SourceDialect,
     column_type: Callable[[exp.Column], str | None] = lambda c: None,
     types: list[str | None] | None = None,
@@ -66,12 +66,14 @@ def compared_types(annotated: exp.Expression) -> list[str | None]:
     for node in annotated.find_all(exp.Placeholder, exp.Parameter, bfs=False):
         other = _other_side(node)
         dtype = other.type if other is not None else None
-        known = dtype is not None and dtype.this not in (exp.DType.UNKNOWN, exp.DType.NULL)
-        out.append(dtype.sql("duckdb") if known else None)
+        if dtype is None or dtype.this in (exp.DType.UNKNOWN, exp.DType.NULL):
+            out.append(None)
+        else:
+            out.append(dtype.sql("duckdb"))
     return out
 
 
-def _other_side(node: exp.Expression) -> exp.Expression | None:
+def _other_side(node: exp.Expression) -> exp.Expr | None:
     parent = node.parent
     if isinstance(parent, exp.Tuple):
         parent = parent.parent

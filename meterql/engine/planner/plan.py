@@ -106,7 +106,8 @@ class ScanFragment:
     @property
     def columns(self) -> list[str]:
         """The columns read."""
-        return self.scan.schema.names
+        names: list[str] = self.scan.schema.names
+        return names
 
     @property
     def what(self) -> str:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from sqlglot import exp
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
+from meterql.catalog import Table
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.fragments import single_source_fragment
 from meterql.engine.planner.plan import PartialPlan, QueryFragment, fragment_table
@@ -84,10 +85,10 @@ def push_single_source_subqueries(ctx: PlanContext, partial: PartialPlan) -> Par
     return PartialPlan(residual, tuple(fragments), frozenset(read), tuple(notes))
 
 
-def _catalog_tables(query: exp.Expression):
+def _catalog_tables(query: exp.Expr) -> list[tuple[exp.Table, Table]] | None:
     """The catalog tables a subquery reads, or ``None`` if it reads anything else (a CTE of
     the outer query, a table function)."""
-    refs = []
+    refs: list[tuple[exp.Table, Table]] = []
     inner_ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
         entry = table.meta.get("table")

@@ -33,7 +33,7 @@ _LITERAL_TARGETS = (
 )
 
 
-def _type_of(node: exp.Expression) -> exp.DType:
+def _type_of(node: exp.Expr) -> exp.DType:
     dtype = node.type
     return dtype.this if dtype is not None else exp.DType.UNKNOWN
 
@@ -140,7 +140,7 @@ def _safe_cast(cast: exp.Cast, source: exp.DType) -> bool:
     return target in _TEMPORAL and source in _TEMPORAL
 
 
-def _float_literal(node: exp.Expression) -> bool:
+def _float_literal(node: exp.Expr) -> bool:
     """A number written with an exponent: DOUBLE in DuckDB, NUMERIC in PostgreSQL."""
     return isinstance(node, exp.Literal) and not node.is_string and "e" in node.this.lower()
 
@@ -215,7 +215,7 @@ def _inexact_number(tree: exp.Expression) -> str | None:
     would drop ``a = 3``); ``None`` if every number is an integer it holds exactly."""
     for node in tree.walk():
         if isinstance(node, exp.Literal) and not node.is_string:
-            text = node.this
+            text: str = node.this
             if not (text.lstrip("-").isdigit() and int(text) in _INT64):
                 return text
         if isinstance(node, exp.Cast) and node.to.this not in _INTEGERS | _TEMPORAL | _TEXT:

@@ -84,7 +84,7 @@ def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
     return [condition]
 
 
-def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expression:
+def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expr:
     name = entry.name
     column = exp.column(exp.to_identifier(name, quoted=True))
     family = type_family(entry.type)

@@ -69,7 +69,10 @@ def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
             # The same scan twice (a subquery repeated in GROUP BY, a self-join on equal
             # filters): one fragment, so the residual's copies stay the same expression. A
             # shared scan takes no dynamic filter (one use's join keys would cut the other's).
-            frag = fragments[same] = replace(fragments[same], ref=None)
+            shared = fragments[same]
+            if not isinstance(shared, ScanFragment):
+                raise RuntimeError(f"fragment {shared.id} is recorded as a scan but is not one")
+            frag = fragments[same] = replace(shared, ref=None)
         else:
             frag = replace(frag, ref=ref)
             scans[(frag.source, frag.sql, tuple(frag.params))] = len(fragments)
