@@ -19,10 +19,10 @@ import pyarrow as pa
 import pytest
 
 import meterql
-from meterql.local import events as events_module
 from meterql.local import idindex
 from meterql.local.eventlog import EventLog, body_payload, rows_payload
 from meterql.local.events import Accepted
+from meterql.local.events import streams as events_module
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = (NOW - timedelta(hours=1)).isoformat()
@@ -189,8 +189,8 @@ def test_a_push_waits_behind_a_queued_request_of_its_stream(ws):
 CRASH = textwrap.dedent("""
     import asyncio, json, os, sys
     import meterql
-    from meterql.local import events
-    events._APPLY_S = 3600.0  # nothing leaves the log before the crash
+    from meterql.local.events import streams
+    streams._APPLY_S = 3600.0  # nothing leaves the log before the crash
     ws = meterql.connect(sys.argv[1])
     ws.events.ingest_body("calls", sys.argv[2].encode(), "application/x-ndjson")
     async def main():

@@ -572,7 +572,7 @@ def test_a_dropped_workspace_is_not_kept_open_by_the_events_writer(tmp_path):
     import gc
     import time
 
-    from meterql.local import events as events_module
+    from meterql.local.events import streams as events_module
 
     def ingest_without_close():
         ws = meterql.connect(tmp_path / "ws")

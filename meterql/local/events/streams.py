@@ -1,33 +1,15 @@
-"""Usage event streams: ``local.events.<stream>``, created by their first event.
-
-A stream's columns are its events' own fields. The first events define them by inference (and
-later fields add columns); a declared schema is enforced instead. Every event needs an id (its
-idempotency key), a timestamp and a customer; their field names default to ``id``,
-``timestamp`` and ``customer_id`` and are set per stream when it is created.
-
-Each event gets an answer: ``accepted`` (stored, durable once the call returns), ``duplicate``
-(the same id with the same body was stored before: ignored) or ``rejected`` with the reason
-(also: the same id with a different body). Ids are remembered for as long as the data is kept.
-
-Types inferred from JSON values: booleans -> BOOLEAN, integers -> BIGINT, other numbers ->
-DECIMAL(38, 9) (exact: numbers are parsed as decimals, and numbers sent as strings are accepted
-for decimal fields), strings -> VARCHAR, objects and arrays -> JSON. A BIGINT field that later
-receives a fraction widens to DECIMAL(38, 9).
-"""
+"""The event streams of a workspace (``ws.events``): ingestion, corrections, backfills."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import io
 import json
 import logging
-import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -36,25 +18,38 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
-from meterql import exact_json
 from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.event_values import DECIMAL, Limits, fillable, fingerprint_sql, kind
+from meterql.local.event_values import DECIMAL, Limits, fillable
 from meterql.local.event_values import fits as _fits
 from meterql.local.event_values import infer as _infer
 from meterql.local.event_values import timestamp as _timestamp
-from meterql.local.event_values import to_arrow as _arrow
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
+from meterql.local.events.body import (
+    LONE_SURROGATE,
+    NDJSON_TYPES,
+    Malformed,
+    check_utf8,
+    count_lines,
+    holds_lone_surrogate,
+    media_type,
+    parse_body,
+)
+from meterql.local.events.fields import (
+    event_digest,
+    events_to_table,
+    fingerprint_of,
+    read_ndjson_columns,
+    shown_names,
+)
+from meterql.local.events.outcomes import Accepted, Outcome
+from meterql.local.events.schemas import INGESTED, INTERNAL_COLUMNS, StreamConfig
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, sql_type
 
 log = logging.getLogger(__name__)
 
-_NDJSON = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-_INTERNAL = ("_ingested_at", "_backfill")
-_INGESTED = "_ingested_at"
 _LINGER_S = 0.015  # the writer's longest wait for requests in progress to be queued
 _LINGER_PEAK = 4  # ... when at least this many were in progress together lately
 _PEAK_S = 1.0  # "lately"
@@ -69,175 +64,6 @@ _LOG_ROUNDS = 4  # turns of the event loop a log write waits for more pushes to 
 _DATA_ERRORS = (duckdb.ConversionException, duckdb.InvalidInputException,
                 duckdb.ConstraintException, duckdb.BinderException, duckdb.CatalogException,
                 duckdb.OutOfRangeException, LookupError, ValueError, pa.ArrowTypeError)
-
-
-@dataclass(slots=True, unsafe_hash=True)  # not frozen: a batch makes one per event, and
-# slots without frozen make that five times cheaper; never changed after it is made
-class Outcome:
-    index: int
-    id: str | None
-    status: str  # accepted | duplicate | rejected
-    reason: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
-class Accepted(Sequence[Outcome]):
-    """The outcomes of a push whose events were all accepted, made from their ids when read
-    (a batch of 1,000 events would otherwise make 1,000 objects nobody looks at: the HTTP
-    answer is written from the ids, see meterql.server.ingest.answer_body)."""
-
-    __slots__ = ("ids",)
-
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, index):  # type: ignore[override]
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self.ids)))]
-        if index < 0:
-            index += len(self.ids)
-        return Outcome(index, self.ids[index], "accepted")
-
-
-@dataclass
-class StreamConfig:
-    name: str
-    id_field: str = "id"
-    timestamp_field: str = "timestamp"
-    customer_field: str = "customer_id"
-    declared: bool = False
-    columns: dict[str, str] = field(default_factory=dict)  # field -> DuckDB type
-
-
-def parse_body(data: bytes, content_type: str, limits: Limits | None = None) -> list[Any]:
-    """Events from a request body: a JSON object, a JSON array, NDJSON, or CloudEvents
-    (structured, or a batch). Lines of NDJSON that do not parse become ``_Malformed``, and so
-    do events holding a lone UTF-16 surrogate (``"\\ud800"``: JSON allows the escape, but it
-    is no character, and no column can store it). A body that is not UTF-8 is refused
-    (:class:`ParameterError`), and so is a JSON body (not NDJSON) that the parser cannot read
-    because of its nesting or of a number's digits (:class:`InputLimitError`: no event of it
-    can be told apart; an NDJSON line is rejected alone). ``limits`` are only named in the
-    reasons; they are checked per event later (see :class:`Limits`)."""
-    events = _parse_body(data, content_type, limits or Limits())
-    if _SURROGATE.search(data):  # (rare: the walk below only then)
-        events = [_Malformed("the event holds a lone UTF-16 surrogate (an escape such as "
-                             "\\ud800 without its pair): not valid Unicode")
-                  if _broken_text(e) else e for e in events]
-    return events
-
-
-def check_utf8(data: bytes, kind: str) -> str:
-    """``data`` as text, or :class:`ParameterError` saying where it is not UTF-8 (for NDJSON,
-    on which line). One C call over the body."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"byte {exc.start}"
-        if kind in _NDJSON:
-            line = data.count(b"\n", 0, exc.start) + 1
-            where = f"line {line}, {where}"
-        raise ParameterError(f"the body is not UTF-8 text ({where}: {exc.reason})",
-                             hint="send JSON encoded as UTF-8; nothing of this body was "
-                             "stored") from None
-
-
-def _unreadable(exc: BaseException, limits: Limits) -> str:
-    """Why the JSON parser gave up on a value (RecursionError, or ValueError for an integer
-    past Python's 4,300 digits): over a limit."""
-    if isinstance(exc, RecursionError):
-        return (f"JSON nested deeper than the parser reads; events nest at most "
-                f"{limits.depth} levels (setting events_max_depth)")
-    return (f"a number of thousands of digits; events take numbers of at most "
-            f"{limits.digits} digits (setting events_max_number_digits)")
-
-
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _broken_text(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_broken_text(k) or _broken_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_broken_text(v) for v in value)
-    return False
-
-
-def _parse_body(data: bytes, content_type: str, limits: Limits) -> list[Any]:
-    kind = content_type.split(";")[0].strip().lower()
-    text = check_utf8(data, kind)
-    if kind in _NDJSON:
-        lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
-        try:  # one parse for the whole batch; line by line only to find a bad line
-            events = exact_json.loads("[" + ",".join(line for _, line in lines) + "]")
-            if len(events) == len(lines):  # (a line holding two values is not NDJSON)
-                return events
-        except (ValueError, RecursionError):  # (JSONDecodeError is a ValueError)
-            pass
-        return [_loads(line, number, limits) for number, line in lines]
-    try:
-        value = exact_json.loads(text)
-    except exact_json.NotJsonError as exc:
-        raise ParameterError(f"the body is not JSON: {exc}",
-                             hint="send numbers as JSON numbers, or as strings") from None
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"the body is not JSON: {exc.msg} at line {exc.lineno}, column "
-                             f"{exc.colno}", line=exc.lineno, column=exc.colno,
-                             hint="send a JSON object, a JSON array, or NDJSON with "
-                             "Content-Type: application/x-ndjson") from None
-    except (ValueError, RecursionError) as exc:
-        raise InputLimitError(f"the body cannot be read: it holds {_unreadable(exc, limits)}",
-                              hint="nothing of this body was stored; send NDJSON to have "
-                              "only the offending events rejected") from None
-    events = value if isinstance(value, list) else [value]
-    if kind.startswith("application/cloudevents"):
-        return [_from_cloudevent(e) for e in events]
-    return events
-
-
-class _Malformed:
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _loads(line: str, number: int, limits: Limits) -> Any:
-    try:
-        return exact_json.loads(line)
-    except exact_json.NotJsonError as exc:
-        return _Malformed(f"line {number} is not JSON: {exc}")
-    except json.JSONDecodeError as exc:
-        return _Malformed(f"line {number} is not JSON: {exc.msg} at column {exc.colno}")
-    except (ValueError, RecursionError) as exc:
-        return _Malformed(f"line {number} holds {_unreadable(exc, limits)}")
-
-
-def _from_cloudevent(event: Any) -> Any:
-    """A CloudEvent's data, with its id, time and subject standing in for missing fields."""
-    if not isinstance(event, dict) or "specversion" not in event:
-        return _Malformed("not a CloudEvent (no specversion)")
-    data = event.get("data")
-    if not isinstance(data, dict):
-        return _Malformed("a CloudEvent whose data is not a JSON object")
-    merged = dict(data)
-    merged.setdefault("id", event.get("id"))
-    if "time" in event:
-        merged.setdefault("timestamp", event["time"])
-    if "subject" in event:
-        merged.setdefault("customer_id", event["subject"])
-    return merged
 
 
 class EventStreams:
@@ -313,7 +139,7 @@ class EventStreams:
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
                 "'local' AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
                 [name]).fetchall())
-        for internal in _INTERNAL:
+        for internal in INTERNAL_COLUMNS:
             columns.pop(internal, None)
         return StreamConfig(name, *rows[0], columns=columns)
 
@@ -455,9 +281,9 @@ class EventStreams:
     def _prepare(self, stream: str, data: bytes, content_type: str,
                  backfill: str | None) -> _Pending:
         self._refuse_closed_backfill(stream, backfill)
-        kind = content_type.split(";")[0].strip().lower()
+        kind = media_type(content_type)
         settings = self._settings()
-        if kind not in _NDJSON:
+        if kind not in NDJSON_TYPES:
             return _Pending(stream, parse_body(data, content_type, Limits.of(settings)),
                             backfill, body=(kind, data))
         # Arrow's JSON reader takes any bytes in a string: UTF-8 is checked here, before a
@@ -471,7 +297,7 @@ class EventStreams:
             now = datetime.now(UTC)
             low = now - timedelta(days=settings["events_max_age_days"])
             high = now + timedelta(seconds=settings["events_max_future_s"])
-            typed = self._columns(config, data, low, high, Limits.of(settings))
+            typed = read_ndjson_columns(config, data, low, high, Limits.of(settings))
         return _Pending(stream, [], backfill, raw=data, typed=typed)
 
     def _submit(self, item: _Pending) -> Future:
@@ -927,7 +753,7 @@ class EventStreams:
             if joined is not None:
                 start = 0
                 for item in raw:
-                    n = _lines(item.raw)
+                    n = count_lines(item.raw)
                     item.outcomes = [replace(o, index=o.index - start)
                                      for o in joined[start:start + n]]
                     start += n
@@ -949,7 +775,7 @@ class EventStreams:
                                                        backfill, limits, request)
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
-            self._store_rows(cur, config, target, self._typed(config, rows),
+            self._store_rows(cur, config, target, events_to_table(config, rows),
                              [index for index, _, _ in candidates.values()], backfill, outcomes,
                              how)
         start = 0
@@ -973,7 +799,7 @@ class EventStreams:
             "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'local' "
             "AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
             [stream]).fetchall())
-        for internal in _INTERNAL:
+        for internal in INTERNAL_COLUMNS:
             columns.pop(internal, None)
         config = self._configs[stream] = StreamConfig(stream, *rows[0], columns=columns)
         return config
@@ -985,7 +811,7 @@ class EventStreams:
         candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
         changed = False
         for index, event in enumerate(events):
-            if isinstance(event, _Malformed):
+            if isinstance(event, Malformed):
                 outcomes[index] = Outcome(index, None, "rejected", event.reason)
                 continue
             if not isinstance(event, dict):
@@ -1002,7 +828,7 @@ class EventStreams:
             if problem is not None:
                 outcomes[index] = Outcome(index, event_id, "rejected", problem)
                 continue
-            digest = _hash(event)
+            digest = event_digest(event)
             if event_id in candidates:
                 first = candidates[event_id]
                 same = first[1] == digest
@@ -1068,7 +894,7 @@ class EventStreams:
             if problem is not None:
                 return f"field '{name}': {problem}", False
         if new and len(config.columns) + len(new) > limits.columns:
-            return (f"the event's new fields ({_names(new)}) would give the stream "
+            return (f"the event's new fields ({shown_names(new)}) would give the stream "
                     f"{len(config.columns) + len(new)} columns; it may have {limits.columns} "
                     "(setting events_max_columns)", False)
         for name, typ in new.items():
@@ -1105,26 +931,6 @@ class EventStreams:
             elif have[name] != typ:
                 cur.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {rendered}")
 
-    @staticmethod
-    def _typed(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
-        """Validated events as an Arrow table of the stream's columns."""
-        names = list(config.columns)
-        data: dict[str, list[Any]] = {n: [] for n in names}
-        for event_id, event in rows:
-            for n in names:
-                value = event_id if n == config.id_field else event.get(n)
-                if isinstance(value, (dict, list)):
-                    value = json.dumps(value, default=str)
-                elif isinstance(value, str) and config.columns[n] == "JSON":
-                    value = json.dumps(value)  # a JSON string (as text it is no JSON)
-                elif isinstance(value, bool) and config.columns[n] != "BOOLEAN":
-                    value = str(value).lower()
-                elif value is not None and config.columns[n] in ("VARCHAR", "JSON") \
-                        and not isinstance(value, str):
-                    value = str(value)
-                data[n].append(value)
-        return pa.table({n: _arrow(data[n], config.columns[n]) for n in names})
-
     def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
                     index_of: list[int], backfill: str | None,
                     outcomes: list[Outcome | None] | None, how: _How) -> list[str]:
@@ -1141,8 +947,8 @@ class EventStreams:
         if backfill is not None:
             self._sync_staging(cur, config)
         ident = quote_ident(config.id_field)
-        stamped = _INGESTED in typed.column_names  # (rows from the event log: their own time)
-        fingerprint = _fingerprint_sql(typed)
+        stamped = INGESTED in typed.column_names  # (rows from the event log: their own time)
+        fingerprint = fingerprint_of(typed)
         cur.register("incoming_events", typed)
         answer = outcomes is not None
         ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
@@ -1190,7 +996,7 @@ class EventStreams:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
-        typed = self._columns(config, data, low, high, limits)
+        typed = read_ndjson_columns(config, data, low, high, limits)
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
@@ -1217,53 +1023,6 @@ class EventStreams:
                 item.outcomes = [o if start == 0 else replace(o, index=o.index - start)
                                  for o in outcomes[start:start + n]]
                 start += n
-
-    @staticmethod
-    def _columns(config: StreamConfig, data: bytes, low: datetime, high: datetime,
-                 limits: Limits | None = None) -> pa.Table | None:
-        """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked as columns
-        (required fields, timestamps and their window, distinct ids): the typed rows, or None
-        when any event is off. Arrow only (no DuckDB statement, so no wait for the GIL between
-        statements): timestamps must be ISO 8601 with a zone; others go the event-by-event
-        way, which reads them as UTC."""
-        schema = _arrow_schema(config)
-        if schema is None:
-            return None
-        try:
-            raw = pajson.read_json(
-                io.BytesIO(data),
-                read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 64),
-                parse_options=pajson.ParseOptions(explicit_schema=schema,
-                                                  unexpected_field_behavior="error"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-        if raw.num_rows == 0 or raw.num_rows != _lines(data):
-            return None  # (two values on a line, or one over several: answered line by line)
-        where = raw.schema.get_field_index(config.timestamp_field)
-        try:
-            stamps = pc.cast(raw.column(where), pa.timestamp("us", tz="UTC"))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return None
-        typed = raw.set_column(where, config.timestamp_field, stamps)
-        ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
-        if ids.null_count or customers.null_count or stamps.null_count:
-            return None
-        if pc.any(pc.equal(ids, "")).as_py() or pc.any(pc.equal(customers, "")).as_py():
-            return None
-        if pc.min(stamps).as_py() < low or pc.max(stamps).as_py() >= high:
-            return None
-        if pc.count_distinct(ids).as_py() != typed.num_rows:
-            return None
-        for column in typed.columns:  # (Arrow reads no NaN or infinity, but a check is cheap)
-            if pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py():
-                return None
-        if limits is not None and typed.num_columns > limits.fields:
-            counts = pc.add(*(pc.cast(pc.is_valid(c), pa.int32()) for c in typed.columns[:2]))
-            for column in typed.columns[2:]:
-                counts = pc.add(counts, pc.cast(pc.is_valid(column), pa.int32()))
-            if pc.max(counts).as_py() > limits.fields:
-                return None  # (the event-by-event way rejects the event with the reason)
-        return typed
 
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
@@ -1312,10 +1071,10 @@ class EventStreams:
                                    [event_id]).fetchall()[0][0]
             cur.execute(f"DELETE FROM {table} WHERE {quote_ident(config.id_field)} = ?", [event_id])
             if event is not None:
-                amended = self._typed(config, rows)
+                amended = events_to_table(config, rows)
                 cur.register("amended_event", amended)
                 try:
-                    digest = cur.execute(f"SELECT {_fingerprint_sql(amended)} "
+                    digest = cur.execute(f"SELECT {fingerprint_of(amended)} "
                                          "FROM amended_event").fetchall()[0][0]
                     cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
                                 "stream = ? AND id = ?", [digest, stream, event_id])
@@ -1333,9 +1092,8 @@ class EventStreams:
         now = datetime.now(UTC)
         limits = Limits.of(self._settings())
         problem = None
-        if _broken_text(event):  # (an amend's body is parsed by FastAPI, not parse_body)
-            problem = ("the event holds a lone UTF-16 surrogate (an escape such as \\ud800 "
-                       "without its pair): not valid Unicode")
+        if holds_lone_surrogate(event):  # (an amend's body is parsed by FastAPI, not parse_body)
+            problem = LONE_SURROGATE
         problem = problem or limits.fields_problem(event) or self._problem(
             config, event, str(event[config.id_field]), now - far, now + far, None)
         changed = False
@@ -1519,24 +1277,24 @@ def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
              and (r.body or b"").startswith(b"{") and b"\n" not in r.body
              and b"\r" not in r.body]
     if lines:
-        typed = EventStreams._columns(config, b"\n".join(r.body for r in lines),
+        typed = read_ndjson_columns(config, b"\n".join(r.body for r in lines),
                                       _EARLIEST, _LATEST)
         if typed is not None and typed.num_rows == len(lines):
-            tables.append(typed.append_column(_INGESTED, pa.array([r.at for r in lines],
+            tables.append(typed.append_column(INGESTED, pa.array([r.at for r in lines],
                                                                   stamp)))
             done = {id(r) for r in lines}
             records = [r for r in records if id(r) not in done]
     for record in records:
         if record.rows is not None:
             at = pa.array([record.at] * record.rows.num_rows, stamp)
-            tables.append(record.rows.append_column(_INGESTED, at))
+            tables.append(record.rows.append_column(INGESTED, at))
         else:
             parsed = parse_body(record.body or b"", record.content_type)
             events += [(str(e[config.id_field]), e) for e in parsed]
             stamps += [record.at] * len(parsed)
     if events:
-        typed = EventStreams._typed(config, events)
-        tables.append(typed.append_column(_INGESTED, pa.array(stamps, stamp)))
+        typed = events_to_table(config, events)
+        tables.append(typed.append_column(INGESTED, pa.array(stamps, stamp)))
     return tables[0] if len(tables) == 1 else pa.concat_tables(
         tables, promote_options="permissive")
 
@@ -1548,36 +1306,6 @@ _LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 def _table(schema: str, stream: str) -> str:
     """The stream's table in ``schema``: its own name in ``events``; staging for backfills."""
     return stream if schema == "events" else f"staged_{stream}"
-
-
-def _hash(event: dict[str, Any]) -> str:
-    """Compares two events of one call (same id: duplicate or conflict): fields in name order,
-    values as parsed (the timestamp normalised to UTC). What is stored to compare with later
-    calls is :func:`_fingerprint_sql`, computed by DuckDB over the typed values."""
-    text = repr(sorted(event.items()))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def _fingerprint_sql(table: pa.Table | pa.Schema) -> str:
-    """The stored body fingerprint of the rows of ``table`` (see :func:`fingerprint_sql`)."""
-    schema = table if isinstance(table, pa.Schema) else table.schema
-    return fingerprint_sql([(f.name, pa.types.is_decimal(f.type) and f.type.scale > 0)
-                            for f in schema if f.name != _INGESTED])
-
-
-def _arrow_schema(config: StreamConfig) -> pa.Schema | None:
-    """What Arrow's JSON reader reads the stream's events as, or None (a column of a type it
-    does not read exactly: JSON, FLOAT, HUGEINT, a date or time)."""
-    fields = []
-    for name, typ in config.columns.items():
-        if name in (config.id_field, config.customer_field, config.timestamp_field):
-            fields.append(pa.field(name, pa.string()))
-            continue
-        reader = kind(typ).reader
-        if reader is None:
-            return None
-        fields.append(pa.field(name, reader))
-    return pa.schema(fields)
 
 
 def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
@@ -1597,24 +1325,6 @@ def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
         cur.unregister("taken_ids")
 
 
-def _lines(data: bytes) -> int:
-    """The non-blank lines of an NDJSON body: its events, one per line."""
-    if not data:
-        return 0
-    if b"\r" not in data and b"\n\n" not in data and not data.startswith(b"\n") \
-            and not _SPACES_LINE.search(data) and not _SPACES_FIRST.match(data):
-        return data.count(b"\n") + (not data.endswith(b"\n"))  # (the common case, in C)
-    return sum(1 for line in data.splitlines() if line.strip())
-
-
-_SPACES_LINE = re.compile(rb"\n[ \t\f\v]+(?:\n|\Z)")  # a line of spaces only
-_SPACES_FIRST = re.compile(rb"[ \t\f\v]+(?:\n|\Z)")
-
-
-def _names(fields: dict[str, Any], most: int = 3) -> str:
-    """Up to ``most`` field names, quoted, and how many more."""
-    shown = ", ".join(f"'{n[:40]}'" for n in list(fields)[:most])
-    return shown if len(fields) <= most else f"{shown} and {len(fields) - most} more"
 
 
 def _accepted(items: list[_Pending]) -> bool:
