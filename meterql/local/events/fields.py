@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from meterql.local.event_values import Limits, fingerprint_sql, kind, to_arrow
+from meterql.local.event_values import fingerprint_sql, kind, to_arrow
 from meterql.local.events.body import count_lines
 from meterql.local.events.schemas import INGESTED, StreamConfig
 
@@ -57,13 +57,12 @@ def reader_schema(config: StreamConfig) -> pa.Schema | None:
     return pa.schema(fields)
 
 
-def read_ndjson_columns(config: StreamConfig, data: bytes, low: datetime, high: datetime,
-                        limits: Limits | None = None) -> pa.Table | None:
-    """An NDJSON batch read by Arrow's JSON reader (exact decimals) and checked as columns
-    (required fields, timestamps and their window, distinct ids): the typed rows, or None
-    when any event is off. Arrow only (no DuckDB statement, so no wait for the GIL between
-    statements): timestamps must be ISO 8601 with a zone; others go the event-by-event
-    way, which reads them as UTC."""
+def read_ndjson(config: StreamConfig, data: bytes) -> pa.Table | None:
+    """An NDJSON batch read by Arrow's JSON reader as the stream's columns (decimals exact,
+    the timestamp as UTC), with no Python per event; None when the reader cannot take it
+    whole: a field the stream has no column for, a value its column's reader refuses, a line
+    holding other than one value, a timestamp that is not ISO 8601 with a zone (the row way
+    reads one without a zone as UTC). The rules are checked apart (``checks.py``)."""
     schema = reader_schema(config)
     if schema is None:
         return None
@@ -82,26 +81,25 @@ def read_ndjson_columns(config: StreamConfig, data: bytes, low: datetime, high: 
         stamps = pc.cast(raw.column(where), pa.timestamp("us", tz="UTC"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    typed = raw.set_column(where, config.timestamp_field, stamps)
-    ids, customers = typed.column(config.id_field), typed.column(config.customer_field)
-    if ids.null_count or customers.null_count or stamps.null_count:
-        return None
-    if pc.any(pc.equal(ids, "")).as_py() or pc.any(pc.equal(customers, "")).as_py():
-        return None
-    if pc.min(stamps).as_py() < low or pc.max(stamps).as_py() >= high:
-        return None
-    if pc.count_distinct(ids).as_py() != typed.num_rows:
-        return None
-    for column in typed.columns:  # (Arrow reads no NaN or infinity, but a check is cheap)
-        if pa.types.is_floating(column.type) and not pc.all(pc.is_finite(column)).as_py():
+    for column in raw.columns:
+        if not _fits_its_type(column):
             return None
-    if limits is not None and typed.num_columns > limits.fields:
-        counts = pc.add(*(pc.cast(pc.is_valid(c), pa.int32()) for c in typed.columns[:2]))
-        for column in typed.columns[2:]:
-            counts = pc.add(counts, pc.cast(pc.is_valid(column), pa.int32()))
-        if pc.max(counts).as_py() > limits.fields:
-            return None  # (the event-by-event way rejects the event with the reason)
-    return typed
+    return raw.set_column(where, config.timestamp_field, stamps)
+
+
+def _fits_its_type(column: pa.ChunkedArray) -> bool:
+    """Whether every value Arrow's reader gave ``column`` is one of its type: the reader
+    checks a decimal's digits as written, not once scaled (``12345.6`` is read into a
+    DECIMAL(6,2) as ``12345.60``, which DuckDB would store as it is). (It reads no NaN or
+    infinity either, but a check is cheap.)"""
+    if pa.types.is_decimal(column.type):
+        bound = Decimal(10) ** (column.type.precision - column.type.scale)
+        extremes = pc.min_max(column)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        return low is None or (-bound < low and high < bound)
+    if pa.types.is_floating(column.type):
+        return not pc.any(pc.invert(pc.is_finite(column))).as_py()
+    return True
 
 
 def event_digest(event: dict[str, Any]) -> str:

@@ -21,9 +21,6 @@ import pyarrow.compute as pc
 
 from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
 from meterql.local.event_values import DECIMAL, Limits, fillable
-from meterql.local.event_values import fits as _fits
-from meterql.local.event_values import infer as _infer
-from meterql.local.event_values import timestamp as _timestamp
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.events.body import (
     LONE_SURROGATE,
@@ -35,12 +32,19 @@ from meterql.local.events.body import (
     media_type,
     parse_body,
 )
+from meterql.local.events.checks import (
+    AcceptWindow,
+    check_fields,
+    checked_columns,
+    event_id_of,
+    row_problem,
+    storable_ids,
+)
 from meterql.local.events.fields import (
     event_digest,
     events_to_table,
     fingerprint_of,
-    read_ndjson_columns,
-    shown_names,
+    read_ndjson,
 )
 from meterql.local.events.outcomes import Accepted, Outcome
 from meterql.local.events.schemas import INGESTED, INTERNAL_COLUMNS, StreamConfig
@@ -294,10 +298,8 @@ class EventStreams:
         if backfill is None and config is not None:
             # Parsed and checked here, in the caller's thread and outside the writer, so that
             # requests arriving together use both cores; the writer only claims and inserts.
-            now = datetime.now(UTC)
-            low = now - timedelta(days=settings["events_max_age_days"])
-            high = now + timedelta(seconds=settings["events_max_future_s"])
-            typed = read_ndjson_columns(config, data, low, high, Limits.of(settings))
+            typed = checked_columns(config, data, AcceptWindow.of(settings),
+                                    Limits.of(settings))
         return _Pending(stream, [], backfill, raw=data, typed=typed)
 
     def _submit(self, item: _Pending) -> Future:
@@ -445,7 +447,9 @@ class EventStreams:
             ids = item.typed.column(config.id_field).to_pylist()
             payload = rows_payload(item.stream, item.typed)
         elif item.body is not None:
-            ids = self._fitting(config, item.events)
+            settings = self._settings()
+            ids = storable_ids(config, item.events, AcceptWindow.of(settings),
+                               Limits.of(settings))
             if ids is None:
                 return None
             payload = body_payload(item.stream, *item.body)
@@ -464,37 +468,6 @@ class EventStreams:
                              outcomes, loop, loop.create_future())
             self._logq.append(logged)
         return logged.future
-
-    def _fitting(self, config: StreamConfig, events: list[Any]) -> list[str] | None:
-        """The ids of events (parsed JSON), if each is valid and fits the stream's columns
-        without a change, with distinct ids; else None."""
-        now = datetime.now(UTC)
-        settings = self._settings()
-        low = now - timedelta(days=settings["events_max_age_days"])
-        high = now + timedelta(seconds=settings["events_max_future_s"])
-        limits = Limits.of(settings)
-        ids: list[str] = []
-        seen = set()
-        skip = (config.id_field, config.timestamp_field)
-        for event in events:
-            if not isinstance(event, dict) or limits.fields_problem(event) is not None:
-                return None
-            raw_id = event.get(config.id_field)
-            if raw_id is None or isinstance(raw_id, (dict, list, bool)):
-                return None
-            event_id = str(raw_id)
-            if event_id in seen or self._problem(config, event, event_id, low, high, None):
-                return None
-            for name, value in event.items():
-                if value is None or name in skip:
-                    continue
-                typ = config.columns.get(name)
-                if typ is None or name.startswith("_") or _fits(value, typ) is not None \
-                        or limits.value_problem(value) is not None:
-                    return None
-            seen.add(event_id)
-            ids.append(event_id)
-        return ids or None
 
     def _write_soon(self, rounds: int, seen: int) -> None:
         """(In the event loop.) Write the log after two more turns of the loop, and then
@@ -733,14 +706,11 @@ class EventStreams:
             self._create(cur, StreamConfig(stream), {})
             config = self._config(cur, stream)
             created = True
-        now = datetime.now(UTC)
         settings = self._settings()
-        low = now - timedelta(days=settings["events_max_age_days"])
-        high = now + timedelta(seconds=settings["events_max_future_s"])
-        limits = Limits.of(settings)
+        window, limits = AcceptWindow.of(settings), Limits.of(settings)
         target = f"local.events.{quote_ident(stream)}"
         if backfill is not None:
-            low, high = self._open_backfill(cur, backfill, stream)
+            window = AcceptWindow.of_backfill(backfill, *self._open_backfill(cur, backfill, stream))
             target = f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"
         slow = [item for item in items if item.raw is None]
         ready = [item for item in items if item.typed is not None]
@@ -748,7 +718,7 @@ class EventStreams:
             self._store_ready(cur, config, target, backfill, ready, how)
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
-            joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), low, high, target,
+            joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), window, target,
                                 backfill, how, limits)
             if joined is not None:
                 start = 0
@@ -759,7 +729,7 @@ class EventStreams:
                     start += n
                 raw = []
         for item in raw:
-            item.outcomes = self._fast(cur, config, item.raw, low, high, target, backfill,
+            item.outcomes = self._fast(cur, config, item.raw, window, target, backfill,
                                        how, limits)
             if item.outcomes is None:
                 item.events = parse_body(item.raw, "application/x-ndjson", limits)
@@ -771,8 +741,8 @@ class EventStreams:
         for number, item in enumerate(slow):
             events += item.events
             request += [number] * len(item.events)
-        outcomes, candidates, changed = self._validate(cur, config, events, low, high,
-                                                       backfill, limits, request)
+        outcomes, candidates, changed = self._validate(cur, config, events, window, limits,
+                                                       request)
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
             self._store_rows(cur, config, target, events_to_table(config, rows),
@@ -804,9 +774,8 @@ class EventStreams:
         config = self._configs[stream] = StreamConfig(stream, *rows[0], columns=columns)
         return config
 
-    def _validate(self, cur, config: StreamConfig, events: list[Any], low: datetime,
-                  high: datetime, backfill: str | None, limits: Limits,
-                  request: list[int] | None = None):
+    def _validate(self, cur, config: StreamConfig, events: list[Any], window: AcceptWindow,
+                  limits: Limits, request: list[int] | None = None):
         outcomes: list[Outcome | None] = [None] * len(events)
         candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
         changed = False
@@ -817,11 +786,10 @@ class EventStreams:
             if not isinstance(event, dict):
                 outcomes[index] = Outcome(index, None, "rejected", "not a JSON object")
                 continue
-            raw_id = event.get(config.id_field)
-            event_id = None if raw_id is None or isinstance(raw_id, (dict, list, bool)) \
-                else str(raw_id)
-            problem = limits.fields_problem(event) or self._problem(
-                config, event, event_id, low, high, backfill)
+            event_id = event_id_of(config, event)
+            problem, when = row_problem(config, event, event_id, window, limits)
+            if when is not None:  # (read as UTC: the same event sent twice compares equal)
+                event[config.timestamp_field] = when
             if problem is None:
                 problem, widened = self._fit(cur, config, event, limits)
                 changed |= widened
@@ -842,61 +810,14 @@ class EventStreams:
             candidates[event_id] = (index, digest, event)
         return outcomes, candidates, changed
 
-    def _problem(self, config, event, event_id, low, high, backfill) -> str | None:
-        if event_id is None or event_id == "":
-            return f"missing required field '{config.id_field}' (the event's id)"
-        if event.get(config.customer_field) in (None, ""):
-            return f"missing required field '{config.customer_field}' (the customer)"
-        stamp = event.get(config.timestamp_field)
-        if stamp is None:
-            return f"missing required field '{config.timestamp_field}'"
-        when = _timestamp(stamp)
-        if when is None:
-            return (f"field '{config.timestamp_field}' is not an ISO 8601 time: {stamp!r}")
-        event[config.timestamp_field] = when
-        if not low <= when < high:
-            what = f"backfill {backfill}'s range" if backfill else "the accepted window"
-            return (f"timestamp {when.isoformat()} is outside {what} "
-                    f"[{low.isoformat()}, {high.isoformat()})")
-        return None
-
     def _fit(self, cur, config: StreamConfig, event: dict[str, Any],
              limits: Limits) -> tuple[str | None, bool]:
-        """Check each field against its column, adding or widening columns as needed. Every
-        field is checked before the first column is added: an event that is refused adds
-        none, and one over a limit costs no DDL."""
-        new: dict[str, str] = {}
-        widen: list[str] = []
-        for name, value in event.items():
-            if value is None or name in (config.id_field, config.timestamp_field):
-                continue
-            if name.startswith("_") or not name:
-                return f"field '{name}': names starting with _ are kept for meterql", False
-            current = config.columns.get(name)
-            if current is None and config.declared:
-                return (f"unknown field '{name}' (the stream's schema is declared: "
-                        f"{', '.join(config.columns)})", False)
-            problem = limits.value_problem(value)
-            if problem is not None:
-                return f"field '{name}': {problem}", False
-            if current is None:
-                wanted = _infer(value)
-                problem = _fits(value, wanted)  # e.g. a number too large for any column
-                if problem is not None:
-                    return f"field '{name}': {problem}", False
-                new[name] = wanted
-                continue
-            problem = _fits(value, current)
-            if problem is not None and current == "BIGINT" and not config.declared \
-                    and _infer(value) == DECIMAL and _fits(value, DECIMAL) is None:
-                widen.append(name)
-                problem = None
-            if problem is not None:
-                return f"field '{name}': {problem}", False
-        if new and len(config.columns) + len(new) > limits.columns:
-            return (f"the event's new fields ({shown_names(new)}) would give the stream "
-                    f"{len(config.columns) + len(new)} columns; it may have {limits.columns} "
-                    "(setting events_max_columns)", False)
+        """Check each field against its column (:func:`check_fields`), then add or widen
+        the columns the event needs: an event that is refused adds none, and one over a limit
+        costs no DDL."""
+        problem, new, widen = check_fields(config, event, limits)
+        if problem is not None:
+            return problem, False
         for name, typ in new.items():
             self._add_column(cur, config, name, typ)
         for name in widen:
@@ -990,13 +911,13 @@ class EventStreams:
                             "WHERE id = ?", [len(claimed), backfill])
         return taken
 
-    def _fast(self, cur, config: StreamConfig, data: bytes, low: datetime, high: datetime,
+    def _fast(self, cur, config: StreamConfig, data: bytes, window: AcceptWindow,
               target: str, backfill: str | None, how: _How,
               limits: Limits) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
         written as columns. None when anything is off: the event-by-event path then gives
         each event its reason."""
-        typed = read_ndjson_columns(config, data, low, high, limits)
+        typed = checked_columns(config, data, window, limits)
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
@@ -1094,8 +1015,12 @@ class EventStreams:
         problem = None
         if holds_lone_surrogate(event):  # (an amend's body is parsed by FastAPI, not parse_body)
             problem = LONE_SURROGATE
-        problem = problem or limits.fields_problem(event) or self._problem(
-            config, event, str(event[config.id_field]), now - far, now + far, None)
+        window = AcceptWindow(now - far, now + far)
+        if problem is None:
+            problem, when = row_problem(config, event, str(event[config.id_field]), window,
+                                        limits)
+            if when is not None:
+                event[config.timestamp_field] = when
         changed = False
         if problem is None:
             problem, changed = self._fit(cur, config, event, limits)
@@ -1277,8 +1202,7 @@ def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
              and (r.body or b"").startswith(b"{") and b"\n" not in r.body
              and b"\r" not in r.body]
     if lines:
-        typed = read_ndjson_columns(config, b"\n".join(r.body for r in lines),
-                                      _EARLIEST, _LATEST)
+        typed = read_ndjson(config, b"\n".join(r.body for r in lines))
         if typed is not None and typed.num_rows == len(lines):
             tables.append(typed.append_column(INGESTED, pa.array([r.at for r in lines],
                                                                   stamp)))
@@ -1299,8 +1223,6 @@ def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
         tables, promote_options="permissive")
 
 
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def _table(schema: str, stream: str) -> str:
