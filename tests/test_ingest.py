@@ -424,6 +424,25 @@ def test_concurrent_batches_with_overlapping_ids_store_each_event_once(ws):
         (501, 501)]
 
 
+def test_stream_shapes_are_cached_once_committed_and_a_rollback_drops_them(ws):
+    ws.events.ingest("calls", [event(1)])
+    schemas = ws.events._schemas
+    before = schemas.cached("calls")
+    with pytest.raises(RuntimeError), schemas.transaction() as tx:
+        tx.change_columns(tx.config("calls"), {"region": "VARCHAR"}, {})
+        assert tx.config("calls").columns["region"] == "VARCHAR"
+        assert schemas.cached("calls") is before  # (not published before the commit)
+        raise RuntimeError("rolled back")
+    assert schemas.cached("calls") is before
+    assert "region" not in ws.events.stream("calls").columns
+    with schemas.transaction() as tx:
+        tx.change_columns(tx.config("calls"), {"region": "VARCHAR"}, {})
+    assert schemas.cached("calls").columns["region"] == "VARCHAR"
+    assert "region" not in before.columns  # (a shape once made never changes)
+    with pytest.raises(TypeError):
+        before.columns["region"] = "VARCHAR"
+
+
 def test_a_stream_declared_over_http_is_enforced(api):
     client, keys, _ = api
     h = bearer(keys["ingest"])

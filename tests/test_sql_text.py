@@ -99,7 +99,7 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 
 #: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
 BUILDERS = {("local/event_values.py", "fingerprint_sql"),
-            ("local/events/fields.py", "fingerprint_of"),
+            ("local/events/fields.py", "fingerprint_of"), ("local/events/schemas.py", "staged"),
             ("engine/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
 
 #: Calls whose result is SQL text made safely (or a number).

@@ -19,8 +19,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterql.errors import InputLimitError, InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.event_values import DECIMAL, Limits, fillable
+from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
+from meterql.local.event_values import DECIMAL, Limits
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.events.body import (
     LONE_SURROGATE,
@@ -47,10 +47,16 @@ from meterql.local.events.fields import (
     read_ndjson,
 )
 from meterql.local.events.outcomes import Accepted, Outcome
-from meterql.local.events.schemas import INGESTED, INTERNAL_COLUMNS, StreamConfig
+from meterql.local.events.schemas import (
+    INGESTED,
+    EventsTransaction,
+    StreamConfig,
+    StreamSchemas,
+    staged,
+)
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore
-from meterql.sql_text import is_name, quote_ident, sql_type
+from meterql.sql_text import is_name, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,7 @@ class EventStreams:
     def __init__(self, store: LocalStore, settings: Callable[[], dict[str, Any]]) -> None:
         self._store = store
         self._settings = settings  # the workspace's settings in force, read at each ingest
-        self._configs: dict[str, StreamConfig] = {}
+        self._schemas = StreamSchemas(store, settings)
         self._turn = threading.Condition()  # guards everything below
         self._queue: list[_Pending] = []  # for the writer: the transactional way
         self._writer: threading.Thread | None = None
@@ -126,26 +132,10 @@ class EventStreams:
 
     # -- streams -------------------------------------------------------------------------------
     def streams(self) -> list[StreamConfig]:
-        with self._store.read() as cur:
-            rows = cur.execute("SELECT stream FROM local.__meterql__.streams ORDER BY 1"
-                               ).fetchall()
-        return [self.stream(r[0]) for r in rows]
+        return [self._schemas.describe(name) for name in self._schemas.names()]
 
     def stream(self, name: str) -> StreamConfig:
-        with self._store.read() as cur:
-            rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared "
-                               "FROM local.__meterql__.streams WHERE stream = ?", [name]
-                               ).fetchall()
-            if not rows:
-                raise InvalidSourceError(f"no event stream named '{name}'",
-                                         hint="a stream is created by its first event")
-            columns = dict(cur.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
-                "'local' AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
-                [name]).fetchall())
-        for internal in INTERNAL_COLUMNS:
-            columns.pop(internal, None)
-        return StreamConfig(name, *rows[0], columns=columns)
+        return self._schemas.describe(name)
 
     def create_stream(self, name: str, *, id_field: str = "id", timestamp_field: str = "timestamp",
                       customer_field: str = "customer_id",
@@ -155,69 +145,11 @@ class EventStreams:
         if not is_name(name):
             raise InvalidSourceError(f"'{name}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
-        with self._store.write() as cur:
-            self._create(cur, StreamConfig(name, id_field, timestamp_field, customer_field,
-                                           declared=schema is not None),
-                         dict(schema or {}))
+        with self._schemas.transaction() as tx:
+            tx.create(StreamConfig(name, id_field, timestamp_field, customer_field,
+                                   declared=schema is not None), dict(schema or {}))
         self._store.refresh_catalog()
         return self.stream(name)
-
-    def _create(self, cur, config: StreamConfig, schema: dict[str, str]) -> None:
-        exists = cur.execute("SELECT 1 FROM local.__meterql__.streams WHERE stream = ?",
-                             [config.name]).fetchall()
-        if exists:
-            raise InvalidSourceError(f"event stream '{config.name}' exists")
-        required = {"id_field": config.id_field, "timestamp_field": config.timestamp_field,
-                    "customer_field": config.customer_field}
-        for what, name in [*required.items(), *(("column", c) for c in schema)]:
-            if not name or name.startswith("_"):
-                raise InvalidSourceError(
-                    f"{what} {name!r} is not a valid field name",
-                    hint="use a non-empty name that does not start with _ (those are kept "
-                    "for meterql)")
-        if len(set(required.values())) < 3:
-            raise InvalidSourceError("the id, timestamp and customer fields must be three "
-                                     f"different fields, not {', '.join(required.values())}")
-        fixed = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMP WITH TIME ZONE",
-                 config.customer_field: "VARCHAR"}
-        declared = {}
-        for column, typ in schema.items():
-            try:
-                declared[column] = fillable(sql_type(typ))
-                if column in fixed and declared[column] != fixed[column]:
-                    raise ValueError(f"a required field is always {fixed[column]}, not "
-                                     f"{declared[column]}")
-            except ValueError as exc:
-                raise InvalidSourceError(
-                    f"the declared columns of stream '{config.name}' are not valid: column "
-                    f"{column!r:.80}: {exc}",
-                    hint="declare DuckDB types, such as VARCHAR, BIGINT, BOOLEAN, JSON or "
-                    "DECIMAL(18,6)") from None
-        columns = {**fixed, **declared}
-        most = self._settings()["events_max_columns"]
-        if len(columns) > most:
-            raise InputLimitError(
-                f"stream '{config.name}' would have {len(columns)} columns; a stream may have "
-                f"{most} (setting events_max_columns)",
-                hint="declare fewer columns, or raise the setting")
-        ddl = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in columns.items())
-        for staged in ("events", META_STAGE):
-            try:
-                cur.execute(f"CREATE TABLE local.{staged}."
-                            f"{quote_ident(_table(staged, config.name))} ({ddl}, _ingested_at "
-                            "TIMESTAMPTZ NOT NULL, _backfill VARCHAR)")
-            except (duckdb.ParserException, duckdb.CatalogException,
-                    duckdb.BinderException) as exc:
-                raise InvalidSourceError(
-                    f"the declared columns of stream '{config.name}' are not valid: "
-                    f"{str(exc).splitlines()[0]}",
-                    hint="declare DuckDB types, such as VARCHAR, BIGINT, BOOLEAN, JSON or "
-                    "DECIMAL(18,6)") from None
-        self._configs.pop(config.name, None)
-        cur.execute("INSERT INTO local.__meterql__.streams (stream, id_field, timestamp_field, "
-                    "customer_field, declared) VALUES (?, ?, ?, ?, ?)",
-                    [config.name, config.id_field, config.timestamp_field,
-                     config.customer_field, config.declared])
 
     # -- ingestion -----------------------------------------------------------------------------
     def ingest(self, stream: str, events: list[Any], *, backfill: str | None = None
@@ -294,7 +226,7 @@ class EventStreams:
         # row is read as columns (else the event would be answered, then refused by DuckDB).
         check_utf8(data, kind)
         typed = None
-        config = self._configs.get(stream)
+        config = self._schemas.cached(stream)
         if backfill is None and config is not None:
             # Parsed and checked here, in the caller's thread and outside the writer, so that
             # requests arriving together use both cores; the writer only claims and inserts.
@@ -407,7 +339,7 @@ class EventStreams:
         streams = set(taken)
         built: dict[str, IdIndex] = {}
         for stream in streams - set(self._indexes):
-            if stream in self._configs:  # the stream exists
+            if self._schemas.cached(stream) is not None:  # the stream exists
                 try:
                     built[stream] = self._build_index(stream)
                 except Exception:  # noqa: BLE001 - the stream just stays on the writer's way
@@ -440,7 +372,7 @@ class EventStreams:
         fitting the stream's columns as they are, ids distinct and all missing from the
         stream's id index, the stream not waiting for the writer. The future (of ``loop``)
         gets the outcomes once the events are in the log."""
-        config = self._configs.get(item.stream)
+        config = self._schemas.cached(item.stream)
         if item.backfill is not None or config is None or self._closed:
             return None
         if item.typed is not None:
@@ -571,7 +503,6 @@ class EventStreams:
         try:
             self._apply_together(records)
         except _DATA_ERRORS as exc:
-            self._configs.clear()  # (first: the shapes as DuckDB has them now)
             try:
                 self._apply_together(records)
                 return
@@ -599,7 +530,6 @@ class EventStreams:
         try:
             self._apply_records(by_stream, last, careful=False)
         except duckdb.ConstraintException:
-            self._configs.clear()  # (the rollback may have taken back cached columns)
             self._apply_records(by_stream, last, careful=True)
         self._applied(last)
 
@@ -615,17 +545,17 @@ class EventStreams:
 
     def _apply_records(self, by_stream: dict[str, list[Record]], last: int,
                        careful: bool) -> None:
-        with self._store.write() as cur:
+        with self._schemas.transaction() as tx:
             for stream, records in by_stream.items():
-                config = self._config(cur, stream)
+                config = tx.config(stream)
                 rows = _record_rows(config, records)
-                taken = self._store_rows(cur, config, f"local.events.{quote_ident(stream)}", rows,
+                taken = self._store_rows(tx, config, f"local.events.{quote_ident(stream)}", rows,
                                          [], None, None, _How(careful=careful, at=None))
                 if taken:  # the id index is meant to make this impossible
                     log.error("stream %s: %d logged events had ids taken before (first: %s); "
                               "they were answered as accepted and are stored once", stream,
                               len(taken), taken[0])
-            cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?", [last])
+            tx.cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?", [last])
 
     def _recover(self) -> None:
         """At opening: apply what the event log holds past the last applied record (events
@@ -657,7 +587,6 @@ class EventStreams:
             try:
                 reshaped = self._write_all(group, careful=False)
             except duckdb.ConstraintException:  # an id seen before: duplicates to report
-                self._configs.clear()  # the cache may hold columns the rollback took back
                 reshaped = self._write_all(group, careful=True) or True
         except Exception as exc:
             # One request's failure must not fail the others: each is written on its own.
@@ -665,14 +594,12 @@ class EventStreams:
             # with every answer still right.)
             log.warning("group commit of %d requests failed (%s: %s); writing them one by one",
                         len(group), type(exc).__name__, str(exc)[:300])
-            self._configs.clear()
             reshaped = True
             for item in group:
                 item.outcomes = None
                 try:
                     self._write_all([item], careful=True)
                 except Exception as exc:  # noqa: BLE001 - handed to that request's caller
-                    self._configs.clear()
                     item.error = exc
         if reshaped:
             try:
@@ -685,40 +612,40 @@ class EventStreams:
         ``_ingested_at`` (set here, once per group), so no statement records them."""
         reshaped = False
         touched = set()
-        with self._store.write() as cur:
+        with self._schemas.transaction() as tx:
             how = _How(careful=careful, at=datetime.now(UTC))  # once the store is ours
             for (stream, backfill), items in _by_stream(group).items():
                 for item in items:
                     item.outcomes = None
-                reshaped |= self._ingest_items(cur, stream, backfill, items, how)
+                reshaped |= self._ingest_items(tx, stream, backfill, items, how)
                 if backfill is None and _accepted(items):  # (backfills: when closed)
                     touched.add(stream)
         for stream in touched:
             self._store.mark(f"events.{stream}", how.at)
         return reshaped
 
-    def _ingest_items(self, cur, stream: str, backfill: str | None,
+    def _ingest_items(self, tx: EventsTransaction, stream: str, backfill: str | None,
                       items: list[_Pending], how: _How) -> bool:
         created = False
         try:
-            config = self._config(cur, stream)
+            config = tx.config(stream)
         except LookupError:
-            self._create(cur, StreamConfig(stream), {})
-            config = self._config(cur, stream)
+            config = tx.create(StreamConfig(stream), {})
             created = True
         settings = self._settings()
         window, limits = AcceptWindow.of(settings), Limits.of(settings)
         target = f"local.events.{quote_ident(stream)}"
         if backfill is not None:
-            window = AcceptWindow.of_backfill(backfill, *self._open_backfill(cur, backfill, stream))
-            target = f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"
+            window = AcceptWindow.of_backfill(backfill,
+                                              *self._open_backfill(tx.cur, backfill, stream))
+            target = staged(stream)
         slow = [item for item in items if item.raw is None]
         ready = [item for item in items if item.typed is not None]
         if ready:
-            self._store_ready(cur, config, target, backfill, ready, how)
+            self._store_ready(tx, config, target, backfill, ready, how)
         raw = [item for item in items if item.raw is not None and item.typed is None]
         if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
-            joined = self._fast(cur, config, b"\n".join(i.raw for i in raw), window, target,
+            joined = self._fast(tx, config, b"\n".join(i.raw for i in raw), window, target,
                                 backfill, how, limits)
             if joined is not None:
                 start = 0
@@ -729,7 +656,7 @@ class EventStreams:
                     start += n
                 raw = []
         for item in raw:
-            item.outcomes = self._fast(cur, config, item.raw, window, target, backfill,
+            item.outcomes = self._fast(tx, config, item.raw, window, target, backfill,
                                        how, limits)
             if item.outcomes is None:
                 item.events = parse_body(item.raw, "application/x-ndjson", limits)
@@ -741,11 +668,13 @@ class EventStreams:
         for number, item in enumerate(slow):
             events += item.events
             request += [number] * len(item.events)
-        outcomes, candidates, changed = self._validate(cur, config, events, window, limits,
-                                                       request)
+        before = config
+        outcomes, candidates, config = self._validate(tx, config, events, window, limits,
+                                                      request)
+        changed = config is not before
         if candidates:
             rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
-            self._store_rows(cur, config, target, events_to_table(config, rows),
+            self._store_rows(tx, config, target, events_to_table(config, rows),
                              [index for index, _, _ in candidates.values()], backfill, outcomes,
                              how)
         start = 0
@@ -756,29 +685,12 @@ class EventStreams:
             start = end
         return created or changed
 
-    def _config(self, cur, stream: str) -> StreamConfig:
-        """A stream's fields and columns, kept in memory: only this process writes them."""
-        cached = self._configs.get(stream)
-        if cached is not None:
-            return cached
-        rows = cur.execute("SELECT id_field, timestamp_field, customer_field, declared FROM "
-                           "local.__meterql__.streams WHERE stream = ?", [stream]).fetchall()
-        if not rows:
-            raise LookupError(stream)
-        columns = dict(cur.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'local' "
-            "AND schema_name = 'events' AND table_name = ? ORDER BY column_index",
-            [stream]).fetchall())
-        for internal in INTERNAL_COLUMNS:
-            columns.pop(internal, None)
-        config = self._configs[stream] = StreamConfig(stream, *rows[0], columns=columns)
-        return config
-
-    def _validate(self, cur, config: StreamConfig, events: list[Any], window: AcceptWindow,
-                  limits: Limits, request: list[int] | None = None):
+    def _validate(self, tx: EventsTransaction, config: StreamConfig, events: list[Any],
+                  window: AcceptWindow, limits: Limits, request: list[int] | None = None):
+        """Each event checked (the row way), the columns it needs added or widened: the
+        outcomes of those refused, the others by id (first seen), and the stream's shape."""
         outcomes: list[Outcome | None] = [None] * len(events)
         candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
-        changed = False
         for index, event in enumerate(events):
             if isinstance(event, Malformed):
                 outcomes[index] = Outcome(index, None, "rejected", event.reason)
@@ -791,8 +703,7 @@ class EventStreams:
             if when is not None:  # (read as UTC: the same event sent twice compares equal)
                 event[config.timestamp_field] = when
             if problem is None:
-                problem, widened = self._fit(cur, config, event, limits)
-                changed |= widened
+                problem, config = self._fit(tx, config, event, limits)
             if problem is not None:
                 outcomes[index] = Outcome(index, event_id, "rejected", problem)
                 continue
@@ -808,52 +719,21 @@ class EventStreams:
                     f"id {event_id} arrived {where} with a different body")
                 continue
             candidates[event_id] = (index, digest, event)
-        return outcomes, candidates, changed
-
-    def _fit(self, cur, config: StreamConfig, event: dict[str, Any],
-             limits: Limits) -> tuple[str | None, bool]:
-        """Check each field against its column (:func:`check_fields`), then add or widen
-        the columns the event needs: an event that is refused adds none, and one over a limit
-        costs no DDL."""
-        problem, new, widen = check_fields(config, event, limits)
-        if problem is not None:
-            return problem, False
-        for name, typ in new.items():
-            self._add_column(cur, config, name, typ)
-        for name in widen:
-            self._alter_column(cur, config, name, DECIMAL)
-        return None, bool(new or widen)
-
-    # A new field is one ALTER TABLE of the stream (each costs DuckDB a new version of the
-    # table's entry in the transaction); a backfill's staging table takes the stream's
-    # columns only when a backfill writes to it (see _sync_staging).
-    def _add_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
-                    f"ADD COLUMN {quote_ident(name)} {sql_type(typ)}")
-        config.columns[name] = typ
-
-    def _alter_column(self, cur, config: StreamConfig, name: str, typ: str) -> None:
-        cur.execute(f"ALTER TABLE local.events.{quote_ident(config.name)} "
-                    f"ALTER COLUMN {quote_ident(name)} TYPE {sql_type(typ)}")
-        config.columns[name] = typ
+        return outcomes, candidates, config
 
     @staticmethod
-    def _sync_staging(cur, config: StreamConfig) -> None:
-        """Give the stream's staging table (backfills) the stream's columns and types."""
-        staged = _table(META_STAGE, config.name)
-        have = dict(cur.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
-            "'local' AND schema_name = ? AND table_name = ?", [META_STAGE, staged]).fetchall())
-        table = f"local.{META_STAGE}.{quote_ident(staged)}"
-        for name, typ in config.columns.items():
-            column, rendered = quote_ident(name), sql_type(typ)
-            if name not in have:
-                cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {rendered}")
-            elif have[name] != typ:
-                cur.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE {rendered}")
+    def _fit(tx: EventsTransaction, config: StreamConfig, event: dict[str, Any],
+             limits: Limits) -> tuple[str | None, StreamConfig]:
+        """Check each field against its column (:func:`check_fields`), then add or widen
+        the columns the event needs: an event that is refused adds none, and one over a limit
+        costs no DDL. The stream's shape after."""
+        problem, new, widen = check_fields(config, event, limits)
+        if problem is None and (new or widen):
+            config = tx.change_columns(config, new, dict.fromkeys(widen, DECIMAL))
+        return problem, config
 
-    def _store_rows(self, cur, config: StreamConfig, target: str, typed: pa.Table,
-                    index_of: list[int], backfill: str | None,
+    def _store_rows(self, tx: EventsTransaction, config: StreamConfig, target: str,
+                    typed: pa.Table, index_of: list[int], backfill: str | None,
                     outcomes: list[Outcome | None] | None, how: _How) -> list[str]:
         """Claim the rows' ids (all distinct) in the id index, then insert the rows whose ids
         were new. Ids seen before, in any earlier call, are found at once whatever the
@@ -866,7 +746,8 @@ class EventStreams:
         cursor as ``incoming_events`` (replacing an earlier group's; the cursor ends with the
         transaction)."""
         if backfill is not None:
-            self._sync_staging(cur, config)
+            tx.sync_staging(config)
+        cur = tx.cur
         ident = quote_ident(config.id_field)
         stamped = INGESTED in typed.column_names  # (rows from the event log: their own time)
         fingerprint = fingerprint_of(typed)
@@ -911,7 +792,7 @@ class EventStreams:
                             "WHERE id = ?", [len(claimed), backfill])
         return taken
 
-    def _fast(self, cur, config: StreamConfig, data: bytes, window: AcceptWindow,
+    def _fast(self, tx: EventsTransaction, config: StreamConfig, data: bytes, window: AcceptWindow,
               target: str, backfill: str | None, how: _How,
               limits: Limits) -> list[Outcome] | None:
         """An NDJSON batch whose events all fit the stream's columns as they are, checked and
@@ -921,12 +802,12 @@ class EventStreams:
         if typed is None:
             return None
         outcomes: list[Outcome | None] = [None] * typed.num_rows
-        self._store_rows(cur, config, target, typed, list(range(typed.num_rows)), backfill,
+        self._store_rows(tx, config, target, typed, list(range(typed.num_rows)), backfill,
                          outcomes, how)
         return [o for o in outcomes if o is not None]
 
-    def _store_ready(self, cur, config: StreamConfig, target: str, backfill: str | None,
-                     items: list[_Pending], how: _How) -> None:
+    def _store_ready(self, tx: EventsTransaction, config: StreamConfig, target: str,
+                     backfill: str | None, items: list[_Pending], how: _How) -> None:
         """Requests whose rows were read and checked already: one claim and one insert for
         all of them when their ids are distinct, else one after the other."""
         tables = [item.typed for item in items]
@@ -936,7 +817,7 @@ class EventStreams:
         for group in groups:
             table = group[0].typed if len(group) == 1 else merged
             outcomes: list[Outcome | None] = [None] * table.num_rows
-            self._store_rows(cur, config, target, table, list(range(table.num_rows)),
+            self._store_rows(tx, config, target, table, list(range(table.num_rows)),
                              backfill, outcomes, how)
             start = 0
             for item in group:
@@ -959,16 +840,10 @@ class EventStreams:
 
     def _correct(self, stream, event_id, event, actor) -> Outcome:
         self.flush()  # the event may still be in the event log
-        try:
-            return self._correct_now(stream, event_id, event, actor)
-        except BaseException:
-            self._configs.clear()  # (the rollback may have taken back columns it added)
-            raise
-
-    def _correct_now(self, stream, event_id, event, actor) -> Outcome:
         changed = False
-        with self._store.write() as cur:
-            config = self._existing(cur, stream)
+        with self._schemas.transaction() as tx:
+            cur = tx.cur
+            config = tx.existing(stream)
             table = f"local.events.{quote_ident(stream)}"
             previous = cur.execute(
                 f"SELECT to_json(t) FROM {table} t WHERE {quote_ident(config.id_field)} = ?",
@@ -980,9 +855,10 @@ class EventStreams:
             if event is not None:
                 event = dict(event)
                 event[config.id_field] = event_id
-                outcomes, rows, changed = self._validate_amend(cur, config, event)
+                outcomes, rows, amended_config = self._validate_amend(tx, config, event)
                 if rows is None:
                     return outcomes
+                changed, config = amended_config is not config, amended_config
             cur.execute("INSERT INTO local.__meterql__.event_history (stream, id, action, "
                         "previous, actor) VALUES (?, ?, ?, ?, ?)",
                         [stream, event_id, "amend" if event is not None else "void",
@@ -1008,7 +884,7 @@ class EventStreams:
             self._store.refresh_catalog()
         return Outcome(0, event_id, "amended" if event is not None else "voided")
 
-    def _validate_amend(self, cur, config, event):
+    def _validate_amend(self, tx, config, event):
         far = timedelta(days=365 * 100)
         now = datetime.now(UTC)
         limits = Limits.of(self._settings())
@@ -1021,12 +897,11 @@ class EventStreams:
                                         limits)
             if when is not None:
                 event[config.timestamp_field] = when
-        changed = False
         if problem is None:
-            problem, changed = self._fit(cur, config, event, limits)
+            problem, config = self._fit(tx, config, event, limits)
         if problem is not None:
-            return Outcome(0, str(event[config.id_field]), "rejected", problem), None, changed
-        return None, [(str(event[config.id_field]), event)], changed
+            return Outcome(0, str(event[config.id_field]), "rejected", problem), None, config
+        return None, [(str(event[config.id_field]), event)], config
 
     def history(self, stream: str, event_id: str | None = None) -> list[dict[str, Any]]:
         with self._store.read() as cur:
@@ -1045,9 +920,9 @@ class EventStreams:
         if not start < end:
             raise ParameterError("a backfill's start must be before its end")
         backfill = "bf_" + uuid.uuid4().hex[:12]
-        with self._store.write() as cur:
-            self._existing(cur, stream)
-            cur.execute("INSERT INTO local.__meterql__.backfills (id, stream, starts, ends, "
+        with self._schemas.transaction() as tx:
+            tx.existing(stream)
+            tx.cur.execute("INSERT INTO local.__meterql__.backfills (id, stream, starts, ends, "
                         "state) VALUES (?, ?, ?, ?, 'open')", [backfill, stream, start, end])
         return backfill
 
@@ -1057,10 +932,10 @@ class EventStreams:
             stream, state = self._backfill(cur, backfill)
             if state != "open":
                 raise ParameterError(f"backfill {backfill} is {state}, not open")
-            staged = f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"
+            staging = staged(stream)
             cur.execute(f"INSERT INTO local.events.{quote_ident(stream)} BY NAME SELECT * FROM "
-                        f"{staged} WHERE _backfill = ?", [backfill])
-            cur.execute(f"DELETE FROM {staged} WHERE _backfill = ?", [backfill])
+                        f"{staging} WHERE _backfill = ?", [backfill])
+            cur.execute(f"DELETE FROM {staging} WHERE _backfill = ?", [backfill])
             cur.execute("UPDATE local.__meterql__.backfills SET state = 'closed', closed_at = "
                         "now() WHERE id = ?", [backfill])
             self._store.touch(cur, f"events.{stream}")
@@ -1075,7 +950,7 @@ class EventStreams:
             with self._turn:  # its ids are freed: the index is built again on the next write
                 self._indexes.pop(stream, None)
             for table in (f"local.events.{quote_ident(stream)}",
-                          f"local.{META_STAGE}.{quote_ident(_table(META_STAGE, stream))}"):
+                          staged(stream)):
                 cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
             cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND "
                         "backfill = ?", [stream, backfill])
@@ -1119,17 +994,6 @@ class EventStreams:
             raise ParameterError(f"backfill {backfill} is {rows[0][1]}; events go into open "
                                  "backfills only")
         return rows[0][2], rows[0][3]
-
-    def _existing(self, cur, stream: str) -> StreamConfig:
-        try:
-            return self._config(cur, stream)
-        except LookupError:
-            raise InvalidSourceError(f"no event stream named '{stream}'",
-                                     hint="a stream is created by its first event") from None
-
-
-META_STAGE = "__meterql__"
-
 
 @dataclass(frozen=True)
 class _How:
@@ -1223,11 +1087,6 @@ def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
         tables, promote_options="permissive")
 
 
-
-
-def _table(schema: str, stream: str) -> str:
-    """The stream's table in ``schema``: its own name in ``events``; staging for backfills."""
-    return stream if schema == "events" else f"staged_{stream}"
 
 
 def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
