@@ -122,7 +122,7 @@ REVIEWED = {
     ("sync/runner.py", "duckdb_type"): "a catalog column type",
     ("sync/cdc.py", "typed[k]"): "CAST(column AS catalog type), built by _from_text",
     # names built by the callers from quote_ident / quote_qualified
-    ("local/events/streams.py", "target"): "local.events. + quote_ident(stream), from the caller",
+    ("local/events/insert.py", "target"): "local.events. + quote_ident(stream), or staged()",
     ("local/manual.py", "target"): "local.manual. + quote_ident(table), from _table",
     ("local/manual.py", "sql"): "the statements insert/update/delete built with quote_ident",
     ("sync/runner.py", "target"): "_target(table): quote_qualified, from the caller",

@@ -55,9 +55,10 @@ class Accepted(Sequence[Outcome]):
         return Outcome(index, self.ids[index], "accepted")
 
 
-def split_outcomes(outcomes: Sequence[Outcome], sizes: Sequence[int]) -> list[list[Outcome]]:
-    """The outcomes of requests written together, back per request (``sizes``: each one's
-    events, in order), each numbered from 0 again.
+def split_outcomes(outcomes: Sequence[Outcome | None], sizes: Sequence[int]
+                   ) -> list[list[Outcome]]:
+    """The outcomes of requests written together (every one filled by then), back per
+    request (``sizes``: each one's events, in order), each numbered from 0 again.
 
     >>> [[o.index for o in part] for part in split_outcomes(
     ...     [Outcome(i, str(i), "accepted") for i in range(3)], [2, 1])]

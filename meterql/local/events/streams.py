@@ -4,56 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from meterql.errors import InvalidSourceError, ParameterError, WorkspaceError
-from meterql.local.event_values import DECIMAL, Limits
+from meterql.errors import InvalidSourceError, WorkspaceError
+from meterql.local.event_values import Limits
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
-from meterql.local.events.body import (
-    LONE_SURROGATE,
-    NDJSON_TYPES,
-    Malformed,
-    check_utf8,
-    count_lines,
-    holds_lone_surrogate,
-    media_type,
-    parse_body,
-)
-from meterql.local.events.checks import (
-    AcceptWindow,
-    check_fields,
-    checked_columns,
-    event_id_of,
-    row_problem,
-    storable_ids,
-)
-from meterql.local.events.fields import (
-    event_digest,
-    events_to_table,
-    fingerprint_of,
-    read_ndjson,
-)
+from meterql.local.events.backfills import Backfills
+from meterql.local.events.body import NDJSON_TYPES, check_utf8, media_type, parse_body
+from meterql.local.events.checks import AcceptWindow, checked_columns, storable_ids
+from meterql.local.events.corrections import Corrections
+from meterql.local.events.fields import events_to_table, read_ndjson
+from meterql.local.events.insert import PendingRequest, WriteMode, insert_rows, write_group
 from meterql.local.events.outcomes import Accepted, Outcome
-from meterql.local.events.schemas import (
-    INGESTED,
-    EventsTransaction,
-    StreamConfig,
-    StreamSchemas,
-    staged,
-)
+from meterql.local.events.schemas import INGESTED, StreamConfig, StreamSchemas
 from meterql.local.idindex import IdIndex, hashes
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident
@@ -83,8 +56,10 @@ class EventStreams:
         self._store = store
         self._settings = settings  # the workspace's settings in force, read at each ingest
         self._schemas = StreamSchemas(store, settings)
+        self._backfills = Backfills(store, self._schemas, self.flush, self._forget_ids)
+        self._corrections = Corrections(store, self._schemas, settings, self.flush)
         self._turn = threading.Condition()  # guards everything below
-        self._queue: list[_Pending] = []  # for the writer: the transactional way
+        self._queue: list[PendingRequest] = []  # for the writer: the transactional way
         self._writer: threading.Thread | None = None
         self._closed = False
         self._in_progress = self._peak = 0  # async pushes under way, and the recent most
@@ -128,7 +103,7 @@ class EventStreams:
         with self._turn:
             if self._applied_seq >= self._logged_seq and self._logged == self._tickets:
                 return
-        self._enqueue(_Pending("", [], None, flush=True)).result()
+        self._enqueue(PendingRequest("", [], None, flush=True)).result()
 
     # -- streams -------------------------------------------------------------------------------
     def streams(self) -> list[StreamConfig]:
@@ -159,8 +134,8 @@ class EventStreams:
 
         Calls from several threads at once are written in one transaction (a group commit):
         one writer thread writes everything queued while it wrote the previous group."""
-        self._refuse_closed_backfill(stream, backfill)
-        return self._submit(_Pending(stream, events, backfill)).result()
+        self._backfills.refuse_unless_open(stream, backfill)
+        return self._submit(PendingRequest(stream, events, backfill)).result()
 
     def ingest_body(self, stream: str, data: bytes, content_type: str, *,
                     backfill: str | None = None) -> list[Outcome]:
@@ -197,7 +172,7 @@ class EventStreams:
 
     def _prepare_logged(self, stream: str, data: bytes, content_type: str,
                         backfill: str | None, loop: asyncio.AbstractEventLoop
-                        ) -> tuple[_Pending, asyncio.Future | None]:
+                        ) -> tuple[PendingRequest, asyncio.Future | None]:
         item = self._prepare(stream, data, content_type, backfill)
         return item, self._admit(item, loop)
 
@@ -215,12 +190,12 @@ class EventStreams:
             self._peak, self._peak_at = self._in_progress, now
 
     def _prepare(self, stream: str, data: bytes, content_type: str,
-                 backfill: str | None) -> _Pending:
-        self._refuse_closed_backfill(stream, backfill)
+                 backfill: str | None) -> PendingRequest:
+        self._backfills.refuse_unless_open(stream, backfill)
         kind = media_type(content_type)
         settings = self._settings()
         if kind not in NDJSON_TYPES:
-            return _Pending(stream, parse_body(data, content_type, Limits.of(settings)),
+            return PendingRequest(stream, parse_body(data, content_type, Limits.of(settings)),
                             backfill, body=(kind, data))
         # Arrow's JSON reader takes any bytes in a string: UTF-8 is checked here, before a
         # row is read as columns (else the event would be answered, then refused by DuckDB).
@@ -232,16 +207,16 @@ class EventStreams:
             # requests arriving together use both cores; the writer only claims and inserts.
             typed = checked_columns(config, data, AcceptWindow.of(settings),
                                     Limits.of(settings))
-        return _Pending(stream, [], backfill, raw=data, typed=typed)
+        return PendingRequest(stream, [], backfill, raw=data, typed=typed)
 
-    def _submit(self, item: _Pending) -> Future:
+    def _submit(self, item: PendingRequest) -> Future:
         """Queue ``item`` for the writer thread; the future gets its outcomes (or error)."""
         if not is_name(item.stream):
             raise InvalidSourceError(f"'{item.stream}' is not a valid stream name",
                                      hint="use a lowercase identifier: letters, digits and _")
         return self._enqueue(item)
 
-    def _enqueue(self, item: _Pending) -> Future:
+    def _enqueue(self, item: PendingRequest) -> Future:
         with self._turn:
             if self._closed:
                 raise WorkspaceError("the workspace is closed: events are not taken",
@@ -282,7 +257,7 @@ class EventStreams:
             try:
                 self._apply_logged(upto)
                 if requests:
-                    self._write_group(requests)
+                    write_group(self._store, self._schemas, self._settings(), requests)
             except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
                 if not group:
                     log.exception("applying the event log failed; retried in %.1f s, and "
@@ -301,7 +276,7 @@ class EventStreams:
                 else:
                     item.future.set_result(item.outcomes or [])
 
-    def _next_group(self) -> list[_Pending] | None:
+    def _next_group(self) -> list[PendingRequest] | None:
         """(Under ``_turn``, in the writer.) Wait for work: queued requests (the group), or
         log records due to be applied (an empty group); None when the thread should end."""
         while True:
@@ -332,7 +307,7 @@ class EventStreams:
         group, self._queue = self._queue, []
         return group
 
-    def _note_written(self, requests: list[_Pending], taken: list[str]) -> None:
+    def _note_written(self, requests: list[PendingRequest], taken: list[str]) -> None:
         """After a group: its ids go into the streams' id indexes (a stream's index is built
         from DuckDB on its first write), and the logged way opens again for its streams
         (``taken``: the stream of every request taken from the queue, cancelled or not)."""
@@ -367,7 +342,8 @@ class EventStreams:
         return IdIndex(ids)
 
     # -- the logged way ------------------------------------------------------------------------
-    def _admit(self, item: _Pending, loop: asyncio.AbstractEventLoop) -> asyncio.Future | None:
+    def _admit(self, item: PendingRequest, loop: asyncio.AbstractEventLoop
+               ) -> asyncio.Future | None:
         """Take ``item`` the logged way, or None (the writer's way): every event valid and
         fitting the stream's columns as they are, ids distinct and all missing from the
         stream's id index, the stream not waiting for the writer. The future (of ``loop``)
@@ -549,13 +525,19 @@ class EventStreams:
             for stream, records in by_stream.items():
                 config = tx.config(stream)
                 rows = _record_rows(config, records)
-                taken = self._store_rows(tx, config, f"local.events.{quote_ident(stream)}", rows,
-                                         [], None, None, _How(careful=careful, at=None))
+                taken = insert_rows(tx, config, f"local.events.{quote_ident(stream)}", rows, [],
+                                    None, None, WriteMode(claim_each=careful, at=None))
                 if taken:  # the id index is meant to make this impossible
                     log.error("stream %s: %d logged events had ids taken before (first: %s); "
                               "they were answered as accepted and are stored once", stream,
                               len(taken), taken[0])
             tx.cur.execute("UPDATE local.__meterql__.event_log SET applied_seq = ?", [last])
+
+    def _forget_ids(self, stream: str) -> None:
+        """A backfill of ``stream`` was reverted: its ids are freed, and the stream's id index
+        is built again on its next write."""
+        with self._turn:
+            self._indexes.pop(stream, None)
 
     def _recover(self) -> None:
         """At opening: apply what the event log holds past the last applied record (events
@@ -575,448 +557,35 @@ class EventStreams:
         else:
             self._log.reset(self._log.last_seq())
 
-    def _write_group(self, group: list[_Pending]) -> None:
-        """Everything queued, in one transaction: the requests for one stream are validated
-        and written together (one id claim, one insert), then split back per request.
-
-        Ids are claimed optimistically first (a plain insert into the id index, which refuses
-        the whole statement if any id was taken before); only when that happens is the group
-        written again, claiming id by id."""
-        reshaped = False
-        try:
-            try:
-                reshaped = self._write_all(group, careful=False)
-            except duckdb.ConstraintException:  # an id seen before: duplicates to report
-                reshaped = self._write_all(group, careful=True) or True
-        except Exception as exc:
-            # One request's failure must not fail the others: each is written on its own.
-            # (Said in the log: were this to happen for every group, throughput would collapse
-            # with every answer still right.)
-            log.warning("group commit of %d requests failed (%s: %s); writing them one by one",
-                        len(group), type(exc).__name__, str(exc)[:300])
-            reshaped = True
-            for item in group:
-                item.outcomes = None
-                try:
-                    self._write_all([item], careful=True)
-                except Exception as exc:  # noqa: BLE001 - handed to that request's caller
-                    item.error = exc
-        if reshaped:
-            try:
-                self._store.refresh_catalog()
-            except Exception:  # the events are committed: their answers stand
-                log.exception("refreshing the catalog after an event group failed")
-
-    def _write_all(self, group: list[_Pending], careful: bool) -> bool:
-        """The group in one transaction. The streams' watermarks are their rows' newest
-        ``_ingested_at`` (set here, once per group), so no statement records them."""
-        reshaped = False
-        touched = set()
-        with self._schemas.transaction() as tx:
-            how = _How(careful=careful, at=datetime.now(UTC))  # once the store is ours
-            for (stream, backfill), items in _by_stream(group).items():
-                for item in items:
-                    item.outcomes = None
-                reshaped |= self._ingest_items(tx, stream, backfill, items, how)
-                if backfill is None and _accepted(items):  # (backfills: when closed)
-                    touched.add(stream)
-        for stream in touched:
-            self._store.mark(f"events.{stream}", how.at)
-        return reshaped
-
-    def _ingest_items(self, tx: EventsTransaction, stream: str, backfill: str | None,
-                      items: list[_Pending], how: _How) -> bool:
-        created = False
-        try:
-            config = tx.config(stream)
-        except LookupError:
-            config = tx.create(StreamConfig(stream), {})
-            created = True
-        settings = self._settings()
-        window, limits = AcceptWindow.of(settings), Limits.of(settings)
-        target = f"local.events.{quote_ident(stream)}"
-        if backfill is not None:
-            window = AcceptWindow.of_backfill(backfill,
-                                              *self._open_backfill(tx.cur, backfill, stream))
-            target = staged(stream)
-        slow = [item for item in items if item.raw is None]
-        ready = [item for item in items if item.typed is not None]
-        if ready:
-            self._store_ready(tx, config, target, backfill, ready, how)
-        raw = [item for item in items if item.raw is not None and item.typed is None]
-        if len(raw) > 1:  # several NDJSON requests: one columnar pass for all of them
-            joined = self._fast(tx, config, b"\n".join(i.raw for i in raw), window, target,
-                                backfill, how, limits)
-            if joined is not None:
-                start = 0
-                for item in raw:
-                    n = count_lines(item.raw)
-                    item.outcomes = [replace(o, index=o.index - start)
-                                     for o in joined[start:start + n]]
-                    start += n
-                raw = []
-        for item in raw:
-            item.outcomes = self._fast(tx, config, item.raw, window, target, backfill,
-                                       how, limits)
-            if item.outcomes is None:
-                item.events = parse_body(item.raw, "application/x-ndjson", limits)
-                slow.append(item)
-        if not slow:
-            return created
-        events: list[Any] = []
-        request: list[int] = []  # which request each event came with
-        for number, item in enumerate(slow):
-            events += item.events
-            request += [number] * len(item.events)
-        before = config
-        outcomes, candidates, config = self._validate(tx, config, events, window, limits,
-                                                      request)
-        changed = config is not before
-        if candidates:
-            rows = [(event_id, event) for event_id, (_, _, event) in candidates.items()]
-            self._store_rows(tx, config, target, events_to_table(config, rows),
-                             [index for index, _, _ in candidates.values()], backfill, outcomes,
-                             how)
-        start = 0
-        for item in slow:
-            end = start + len(item.events)
-            item.outcomes = [o if start == 0 else replace(o, index=o.index - start)
-                             for o in outcomes[start:end]]
-            start = end
-        return created or changed
-
-    def _validate(self, tx: EventsTransaction, config: StreamConfig, events: list[Any],
-                  window: AcceptWindow, limits: Limits, request: list[int] | None = None):
-        """Each event checked (the row way), the columns it needs added or widened: the
-        outcomes of those refused, the others by id (first seen), and the stream's shape."""
-        outcomes: list[Outcome | None] = [None] * len(events)
-        candidates: dict[str, tuple[int, str, dict[str, Any]]] = {}
-        for index, event in enumerate(events):
-            if isinstance(event, Malformed):
-                outcomes[index] = Outcome(index, None, "rejected", event.reason)
-                continue
-            if not isinstance(event, dict):
-                outcomes[index] = Outcome(index, None, "rejected", "not a JSON object")
-                continue
-            event_id = event_id_of(config, event)
-            problem, when = row_problem(config, event, event_id, window, limits)
-            if when is not None:  # (read as UTC: the same event sent twice compares equal)
-                event[config.timestamp_field] = when
-            if problem is None:
-                problem, config = self._fit(tx, config, event, limits)
-            if problem is not None:
-                outcomes[index] = Outcome(index, event_id, "rejected", problem)
-                continue
-            digest = event_digest(event)
-            if event_id in candidates:
-                first = candidates[event_id]
-                same = first[1] == digest
-                here = request is None or request[first[0]] == request[index]
-                where = "earlier in this batch" if here else "in another request just before"
-                outcomes[index] = Outcome(
-                    index, event_id, "duplicate" if same else "rejected",
-                    f"the same event arrived {where}" if same else
-                    f"id {event_id} arrived {where} with a different body")
-                continue
-            candidates[event_id] = (index, digest, event)
-        return outcomes, candidates, config
-
-    @staticmethod
-    def _fit(tx: EventsTransaction, config: StreamConfig, event: dict[str, Any],
-             limits: Limits) -> tuple[str | None, StreamConfig]:
-        """Check each field against its column (:func:`check_fields`), then add or widen
-        the columns the event needs: an event that is refused adds none, and one over a limit
-        costs no DDL. The stream's shape after."""
-        problem, new, widen = check_fields(config, event, limits)
-        if problem is None and (new or widen):
-            config = tx.change_columns(config, new, dict.fromkeys(widen, DECIMAL))
-        return problem, config
-
-    def _store_rows(self, tx: EventsTransaction, config: StreamConfig, target: str,
-                    typed: pa.Table, index_of: list[int], backfill: str | None,
-                    outcomes: list[Outcome | None] | None, how: _How) -> list[str]:
-        """Claim the rows' ids (all distinct) in the id index, then insert the rows whose ids
-        were new. Ids seen before, in any earlier call, are found at once whatever the
-        stream's size. Not ``how.careful``: one plain insert claims every id, and raises
-        ConstraintException if any was taken (the caller then retries carefully). Careful:
-        ids are claimed one by one and the taken ones answered as duplicates or conflicts.
-        Rows are stored with ``_ingested_at = how.at`` (or their own column of it). Fills
-        ``outcomes`` at ``index_of`` (None: rows already answered, from the event log).
-        Returns the ids that were taken before. The rows are registered on the transaction's
-        cursor as ``incoming_events`` (replacing an earlier group's; the cursor ends with the
-        transaction)."""
-        if backfill is not None:
-            tx.sync_staging(config)
-        cur = tx.cur
-        ident = quote_ident(config.id_field)
-        stamped = INGESTED in typed.column_names  # (rows from the event log: their own time)
-        fingerprint = fingerprint_of(typed)
-        cur.register("incoming_events", typed)
-        answer = outcomes is not None
-        ids = typed.column(config.id_field).to_pylist() if answer or how.careful else []
-        claim = (f"INSERT INTO local.__meterql__.event_ids SELECT ?, {ident}, {fingerprint},"
-                 " ? FROM incoming_events")
-        if not how.careful:
-            cur.execute(claim, [config.name, backfill])
-            claimed, taken = set(ids), []
-        else:
-            claimed = {r[0] for r in cur.execute(
-                claim + " ON CONFLICT DO NOTHING RETURNING id",
-                [config.name, backfill]).fetchall()}
-            taken = [i for i in ids if i not in claimed]
-        if taken and outcomes is not None:
-            mine = dict(cur.execute(
-                f"SELECT {ident}, {fingerprint} FROM incoming_events WHERE "
-                f"list_contains(?, {ident})", [taken]).fetchall())
-            for event_id, previous in _stored_hashes(cur, config.name, taken):
-                index = index_of[ids.index(event_id)]
-                outcomes[index] = (
-                    Outcome(index, event_id, "duplicate", "already stored")
-                    if previous == mine[event_id] else
-                    Outcome(index, event_id, "rejected",
-                            f"id {event_id} was stored before with a different body; "
-                            "amend the event to change it"))
-        if outcomes is not None:
-            for row, event_id in enumerate(ids):
-                if event_id in claimed:
-                    outcomes[index_of[row]] = Outcome(index_of[row], event_id, "accepted")
-        if claimed or not (answer or how.careful):
-            keep = "" if not taken else f" WHERE NOT list_contains(?, {ident})"
-            at = "" if stamped else ", ?::TIMESTAMPTZ AS _ingested_at"
-            cur.execute(
-                f"INSERT INTO {target} BY NAME SELECT *{at}, ?::VARCHAR AS _backfill "
-                f"FROM incoming_events{keep}",
-                ([] if stamped else [how.at]) + [backfill] + ([taken] if taken else []))
-            if backfill is not None:
-                cur.execute("UPDATE local.__meterql__.backfills SET events = events + ? "
-                            "WHERE id = ?", [len(claimed), backfill])
-        return taken
-
-    def _fast(self, tx: EventsTransaction, config: StreamConfig, data: bytes, window: AcceptWindow,
-              target: str, backfill: str | None, how: _How,
-              limits: Limits) -> list[Outcome] | None:
-        """An NDJSON batch whose events all fit the stream's columns as they are, checked and
-        written as columns. None when anything is off: the event-by-event path then gives
-        each event its reason."""
-        typed = checked_columns(config, data, window, limits)
-        if typed is None:
-            return None
-        outcomes: list[Outcome | None] = [None] * typed.num_rows
-        self._store_rows(tx, config, target, typed, list(range(typed.num_rows)), backfill,
-                         outcomes, how)
-        return [o for o in outcomes if o is not None]
-
-    def _store_ready(self, tx: EventsTransaction, config: StreamConfig, target: str,
-                     backfill: str | None, items: list[_Pending], how: _How) -> None:
-        """Requests whose rows were read and checked already: one claim and one insert for
-        all of them when their ids are distinct, else one after the other."""
-        tables = [item.typed for item in items]
-        merged = pa.concat_tables(tables, promote_options="permissive")
-        ids = merged.column(config.id_field)
-        groups = [items] if pc.count_distinct(ids).as_py() == len(ids) else [[i] for i in items]
-        for group in groups:
-            table = group[0].typed if len(group) == 1 else merged
-            outcomes: list[Outcome | None] = [None] * table.num_rows
-            self._store_rows(tx, config, target, table, list(range(table.num_rows)),
-                             backfill, outcomes, how)
-            start = 0
-            for item in group:
-                n = item.typed.num_rows
-                item.outcomes = [o if start == 0 else replace(o, index=o.index - start)
-                                 for o in outcomes[start:start + n]]
-                start += n
-
     # -- corrections ---------------------------------------------------------------------------
     def amend(self, stream: str, event_id: str, event: dict[str, Any],
               actor: str | None = None) -> Outcome:
         """Replace a stored event by a corrected one (same id); the original is kept in
         ``local.__meterql__.event_history``."""
-        return self._correct(stream, event_id, event, actor)
+        return self._corrections.amend(stream, event_id, event, actor)
 
     def void(self, stream: str, event_id: str, actor: str | None = None) -> Outcome:
         """Remove a stored event from usage; it is kept in the history, and its id stays
         taken (a retry of the original is a duplicate, not a new event)."""
-        return self._correct(stream, event_id, None, actor)
-
-    def _correct(self, stream, event_id, event, actor) -> Outcome:
-        self.flush()  # the event may still be in the event log
-        changed = False
-        with self._schemas.transaction() as tx:
-            cur = tx.cur
-            config = tx.existing(stream)
-            table = f"local.events.{quote_ident(stream)}"
-            previous = cur.execute(
-                f"SELECT to_json(t) FROM {table} t WHERE {quote_ident(config.id_field)} = ?",
-                [event_id]).fetchall()
-            if not previous:
-                raise InvalidSourceError(
-                    f"stream '{stream}' has no stored event with id {event_id}",
-                    hint="only accepted, visible events can be amended or voided")
-            if event is not None:
-                event = dict(event)
-                event[config.id_field] = event_id
-                outcomes, rows, amended_config = self._validate_amend(tx, config, event)
-                if rows is None:
-                    return outcomes
-                changed, config = amended_config is not config, amended_config
-            cur.execute("INSERT INTO local.__meterql__.event_history (stream, id, action, "
-                        "previous, actor) VALUES (?, ?, ?, ?, ?)",
-                        [stream, event_id, "amend" if event is not None else "void",
-                         previous[0][0], actor])
-            id_column = quote_ident(config.id_field)
-            backfill = cur.execute(f"SELECT _backfill FROM {table} WHERE {id_column} = ?",
-                                   [event_id]).fetchall()[0][0]
-            cur.execute(f"DELETE FROM {table} WHERE {quote_ident(config.id_field)} = ?", [event_id])
-            if event is not None:
-                amended = events_to_table(config, rows)
-                cur.register("amended_event", amended)
-                try:
-                    digest = cur.execute(f"SELECT {fingerprint_of(amended)} "
-                                         "FROM amended_event").fetchall()[0][0]
-                    cur.execute("UPDATE local.__meterql__.event_ids SET body_hash = ? WHERE "
-                                "stream = ? AND id = ?", [digest, stream, event_id])
-                    cur.execute(f"INSERT INTO {table} BY NAME SELECT *, now() AS _ingested_at, "
-                                "?::VARCHAR AS _backfill FROM amended_event", [backfill])
-                finally:
-                    cur.unregister("amended_event")
-            self._store.touch(cur, f"events.{stream}")
-        if changed:
-            self._store.refresh_catalog()
-        return Outcome(0, event_id, "amended" if event is not None else "voided")
-
-    def _validate_amend(self, tx, config, event):
-        far = timedelta(days=365 * 100)
-        now = datetime.now(UTC)
-        limits = Limits.of(self._settings())
-        problem = None
-        if holds_lone_surrogate(event):  # (an amend's body is parsed by FastAPI, not parse_body)
-            problem = LONE_SURROGATE
-        window = AcceptWindow(now - far, now + far)
-        if problem is None:
-            problem, when = row_problem(config, event, str(event[config.id_field]), window,
-                                        limits)
-            if when is not None:
-                event[config.timestamp_field] = when
-        if problem is None:
-            problem, config = self._fit(tx, config, event, limits)
-        if problem is not None:
-            return Outcome(0, str(event[config.id_field]), "rejected", problem), None, config
-        return None, [(str(event[config.id_field]), event)], config
+        return self._corrections.void(stream, event_id, actor)
 
     def history(self, stream: str, event_id: str | None = None) -> list[dict[str, Any]]:
-        with self._store.read() as cur:
-            rows = cur.execute(
-                "SELECT id, action, previous, actor, changed_at "
-                "FROM local.__meterql__.event_history "
-                "WHERE stream = ? AND (? IS NULL OR id = ?) ORDER BY changed_at",
-                [stream, event_id, event_id]).fetchall()
-        return [{"id": r[0], "action": r[1], "previous": json.loads(r[2]), "actor": r[3],
-                 "changed_at": r[4]} for r in rows]
+        return self._corrections.history(stream, event_id)
 
     # -- backfills -----------------------------------------------------------------------------
     def open_backfill(self, stream: str, start: datetime, end: datetime) -> str:
         """A backfill: events for ``[start, end)`` ingested into it stay invisible to usage
         queries until it is closed; a closed backfill can be reverted."""
-        if not start < end:
-            raise ParameterError("a backfill's start must be before its end")
-        backfill = "bf_" + uuid.uuid4().hex[:12]
-        with self._schemas.transaction() as tx:
-            tx.existing(stream)
-            tx.cur.execute("INSERT INTO local.__meterql__.backfills (id, stream, starts, ends, "
-                        "state) VALUES (?, ?, ?, ?, 'open')", [backfill, stream, start, end])
-        return backfill
+        return self._backfills.open(stream, start, end)
 
     def close_backfill(self, backfill: str) -> dict[str, Any]:
-        self.flush()
-        with self._store.write() as cur:
-            stream, state = self._backfill(cur, backfill)
-            if state != "open":
-                raise ParameterError(f"backfill {backfill} is {state}, not open")
-            staging = staged(stream)
-            cur.execute(f"INSERT INTO local.events.{quote_ident(stream)} BY NAME SELECT * FROM "
-                        f"{staging} WHERE _backfill = ?", [backfill])
-            cur.execute(f"DELETE FROM {staging} WHERE _backfill = ?", [backfill])
-            cur.execute("UPDATE local.__meterql__.backfills SET state = 'closed', closed_at = "
-                        "now() WHERE id = ?", [backfill])
-            self._store.touch(cur, f"events.{stream}")
-        return self.backfill(backfill)
+        return self._backfills.close(backfill)
 
     def revert_backfill(self, backfill: str) -> dict[str, Any]:
-        self.flush()
-        with self._store.write() as cur:
-            stream, state = self._backfill(cur, backfill)
-            if state == "reverted":
-                raise ParameterError(f"backfill {backfill} is already reverted")
-            with self._turn:  # its ids are freed: the index is built again on the next write
-                self._indexes.pop(stream, None)
-            for table in (f"local.events.{quote_ident(stream)}",
-                          staged(stream)):
-                cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
-            cur.execute("DELETE FROM local.__meterql__.event_ids WHERE stream = ? AND "
-                        "backfill = ?", [stream, backfill])
-            cur.execute("UPDATE local.__meterql__.backfills SET state = 'reverted', "
-                        "reverted_at = now() WHERE id = ?", [backfill])
-            self._store.touch(cur, f"events.{stream}")
-        return self.backfill(backfill)
+        return self._backfills.revert(backfill)
 
     def backfill(self, backfill: str) -> dict[str, Any]:
-        with self._store.read() as cur:
-            rows = cur.execute("SELECT id, stream, starts, ends, state, events, opened_at, "
-                               "closed_at, reverted_at FROM local.__meterql__.backfills "
-                               "WHERE id = ?", [backfill]).fetchall()
-        if not rows:
-            raise ParameterError(f"no backfill {backfill}")
-        keys = ("id", "stream", "start", "end", "state", "events", "opened_at", "closed_at",
-                "reverted_at")
-        return dict(zip(keys, rows[0], strict=True))
-
-    def _backfill(self, cur, backfill: str) -> tuple[str, str]:
-        rows = cur.execute("SELECT stream, state FROM local.__meterql__.backfills WHERE id = ?",
-                           [backfill]).fetchall()
-        if not rows:
-            raise ParameterError(f"no backfill {backfill}",
-                                 hint="open one with POST /v1/events/{stream}/backfills")
-        return rows[0]
-
-    def _refuse_closed_backfill(self, stream: str, backfill: str | None) -> None:
-        """Raise now, before queueing, for a backfill that is not open for ``stream`` (a
-        request failing inside a group commit makes the group be written one by one)."""
-        if backfill is not None:
-            with self._store.read() as cur:
-                self._open_backfill(cur, backfill, stream)
-
-    def _open_backfill(self, cur, backfill: str, stream: str) -> tuple[datetime, datetime]:
-        rows = cur.execute("SELECT stream, state, starts, ends FROM local.__meterql__.backfills "
-                           "WHERE id = ?", [backfill]).fetchall()
-        if not rows or rows[0][0] != stream:
-            raise ParameterError(f"stream '{stream}' has no backfill {backfill}")
-        if rows[0][1] != "open":
-            raise ParameterError(f"backfill {backfill} is {rows[0][1]}; events go into open "
-                                 "backfills only")
-        return rows[0][2], rows[0][3]
-
-@dataclass(frozen=True)
-class _How:
-    """How a group is written: ids claimed carefully (one by one) or not, and its time."""
-
-    careful: bool
-    at: datetime | None  # None: the rows carry their own _ingested_at
-
-
-@dataclass
-class _Pending:
-    """One caller's events waiting for a group commit."""
-
-    stream: str
-    events: list[Any]
-    backfill: str | None
-    raw: bytes | None = None  # an NDJSON body, tried as columns first
-    typed: pa.Table | None = None  # its rows, already read and checked as columns
-    body: tuple[str, bytes] | None = None  # a JSON body as it came: (media type, bytes)
-    outcomes: list[Outcome] | None = None
-    error: BaseException | None = None
-    future: Future = field(default_factory=Future)
-    flush: bool = False  # not a request: a query waiting for the event log to be applied
+        return self._backfills.describe(backfill)
 
 
 @dataclass(eq=False)
@@ -1085,35 +654,3 @@ def _record_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
         tables.append(typed.append_column(INGESTED, pa.array(stamps, stamp)))
     return tables[0] if len(tables) == 1 else pa.concat_tables(
         tables, promote_options="permissive")
-
-
-
-
-def _stored_hashes(cur, stream: str, ids: list[str]) -> list[tuple[str, str]]:
-    if not ids:
-        return []
-    if len(ids) <= 64:  # a few retries: point lookups in the id index
-        out = []
-        for event_id in ids:
-            out += cur.execute("SELECT id, body_hash FROM local.__meterql__.event_ids WHERE "
-                               "stream = ? AND id = ?", [stream, event_id]).fetchall()
-        return out
-    cur.register("taken_ids", pa.table({"id": ids}))
-    try:
-        return cur.execute("SELECT e.id, e.body_hash FROM local.__meterql__.event_ids e JOIN "
-                           "taken_ids t ON e.id = t.id WHERE e.stream = ?", [stream]).fetchall()
-    finally:
-        cur.unregister("taken_ids")
-
-
-
-
-def _accepted(items: list[_Pending]) -> bool:
-    return any(o.status == "accepted" for i in items for o in i.outcomes or ())
-
-
-def _by_stream(group: list[_Pending]) -> dict[tuple[str, str | None], list[_Pending]]:
-    out: dict[tuple[str, str | None], list[_Pending]] = {}
-    for item in group:
-        out.setdefault((item.stream, item.backfill), []).append(item)
-    return out
