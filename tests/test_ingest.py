@@ -575,11 +575,11 @@ def test_ndjson_requests_written_together_keep_their_own_answers(ws):
     threads = [threading.Thread(target=push, args=("c", line(event("c1"))))]
     with ws.local._lock:  # the writer takes c, then waits for the store
         threads[0].start()
-        until(lambda: ws.events._writer is not None and not ws.events._queue)
+        until(lambda: ws.events._writer._thread is not None and not ws.events._writer._queue)
         threads += [threading.Thread(target=push, args=x) for x in (("a", a), ("b", b))]
         for t in threads[1:]:
             t.start()
-        until(lambda: len(ws.events._queue) == 2)  # a and b: written as one group
+        until(lambda: len(ws.events._writer._queue) == 2)  # a and b: written as one group
     for t in threads:
         t.join()
     assert [o.status for o in answers["a"]] == ["rejected"]
@@ -591,14 +591,14 @@ def test_a_dropped_workspace_is_not_kept_open_by_the_events_writer(tmp_path):
     import gc
     import time
 
-    from meterql.local.events import streams as events_module
+    from meterql.local.events import group_commit
 
     def ingest_without_close():
         ws = meterql.connect(tmp_path / "ws")
         ws.events.ingest("calls", [event(1)])
 
     ingest_without_close()
-    time.sleep(events_module._IDLE_S + 0.5)  # the writer thread ends when idle
+    time.sleep(group_commit.IDLE_S + 0.5)  # the writer thread ends when idle
     gc.collect()
     with meterql.connect(tmp_path / "ws") as ws:  # the lock was released
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]

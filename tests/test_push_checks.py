@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import meterql
-from meterql.local.events import EventStreams
+from meterql.local.events.logged_path import LoggedPath
 from meterql.server.app import create_app
 from meterql.server.keys import create_key
 
@@ -25,14 +25,14 @@ NDJSON = "application/x-ndjson"
 def api(tmp_path, monkeypatch):
     """A server on a fresh workspace; ``ways`` records how each push was written."""
     ways: list[str] = []
-    admit = EventStreams._admit
+    admit = LoggedPath.admit
 
     def spy(self, item, loop):
         future = admit(self, item, loop)
         ways.append("logged" if future is not None else "transactional")
         return future
 
-    monkeypatch.setattr(EventStreams, "_admit", spy)
+    monkeypatch.setattr(LoggedPath, "admit", spy)
     with meterql.connect(tmp_path / "home") as ws:
         key = create_key(ws.records, "ingest")[1]
         with TestClient(create_app(ws), raise_server_exceptions=False) as client:

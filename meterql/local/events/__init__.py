@@ -13,6 +13,40 @@ Types inferred from JSON values: booleans -> BOOLEAN, integers -> BIGINT, other 
 DECIMAL(38, 9) (exact: numbers are parsed as decimals, and numbers sent as strings are accepted
 for decimal fields), strings -> VARCHAR, objects and arrays -> JSON. A BIGINT field that later
 receives a fraction widens to DECIMAL(38, 9).
+
+Modules, pure ones first::
+
+    body.py          request bodies as events (JSON, NDJSON, CloudEvents)
+    fields.py        events as typed Arrow columns; fingerprints
+    checks.py        each rule as a row check and a column check; AcceptWindow
+    outcomes.py      Outcome, Accepted
+    schemas.py       StreamConfig (frozen); StreamSchemas and EventsTransaction (the cache of
+                     committed shapes; DDL)
+    insert.py        the one insert path, one transaction (no threads)
+    group_commit.py  GroupCommitWriter: the writer thread ("the transactional way")
+    logged_path.py   LoggedPath: the event log and the id indexes ("the logged way")
+    corrections.py   amend, void, history
+    backfills.py     open, close, revert
+    streams.py       EventStreams, the façade (``ws.events``)
+
+Locks, always taken in this order (a thread holding one takes only those below it):
+
+1. ``LocalStore``'s write lock (``store.write()``: one DuckDB write transaction at a time).
+   ``Backfills.revert`` holds it while it calls ``LoggedPath.forget_ids`` (lock 3).
+2. ``LoggedPath._log_writing``: one event log write at a time, so pushes are written in the
+   order they were admitted; held while it takes 3, 4 (``GroupCommitWriter.log_grew``) and
+   the event log's own lock.
+3. ``LoggedPath._lock``: the id indexes, tickets, pending records. ``LoggedPath.admit`` holds
+   it while it asks ``GroupCommitWriter.is_busy`` (lock 4), so that a stream's push is either
+   admitted before a request of that stream is queued (and then applied before that request
+   is written: the writer reads the tickets, under this lock, after it took its group) or
+   not admitted at all.
+4. ``GroupCommitWriter._lock``: the queue, the busy streams, when the log is due. Held only
+   for bookkeeping: the writer's work (DuckDB) runs without it.
+
+No lock is held while waiting for another thread, except a condition's own wait
+(``LoggedPath.apply_through`` waits for the log writes up to a ticket: they need locks 2 and 3
+only).
 """
 
 from meterql.local.events.body import check_utf8, parse_body

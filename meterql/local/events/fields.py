@@ -2,7 +2,7 @@
 JSON reader reads them as, and the fingerprints that tell a retry from a changed event.
 
 What a single value may be in a column of a type is ``meterql.local.event_values``; this module
-works on whole events and batches.
+works on whole events and batches (and on the event log's records).
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ import hashlib
 import io
 import json
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from meterql.local.event_values import fingerprint_sql, kind, to_arrow
-from meterql.local.events.body import count_lines
+from meterql.local.events.body import count_lines, parse_body
 from meterql.local.events.schemas import INGESTED, StreamConfig
+
+if TYPE_CHECKING:
+    from meterql.local.eventlog import Record
 
 
 def events_to_table(config: StreamConfig, rows: list[tuple[str, dict[str, Any]]]) -> pa.Table:
@@ -100,6 +103,39 @@ def _fits_its_type(column: pa.ChunkedArray) -> bool:
     if pa.types.is_floating(column.type):
         return not pc.any(pc.invert(pc.is_finite(column))).as_py()
     return True
+
+
+def logged_rows(config: StreamConfig, records: list[Record]) -> pa.Table:
+    """A stream's records of the event log as one table of its columns plus
+    ``_ingested_at``. Bodies are read again (their events were checked when logged; the
+    stream's columns have only grown since, so they still fit): single-line JSON objects all
+    at once by Arrow's reader (no Python per event in the writer, whose GIL the HTTP loop
+    would wait for), the others, or all of them if Arrow refuses one, by :func:`parse_body`."""
+    stamp = pa.timestamp("us", tz="UTC")
+    tables, events, stamps = [], [], []
+    lines = [r for r in records if r.rows is None and r.content_type == "application/json"
+             and (r.body or b"").startswith(b"{") and b"\n" not in r.body
+             and b"\r" not in r.body]
+    if lines:
+        typed = read_ndjson(config, b"\n".join(r.body for r in lines))
+        if typed is not None and typed.num_rows == len(lines):
+            tables.append(typed.append_column(INGESTED, pa.array([r.at for r in lines],
+                                                                  stamp)))
+            done = {id(r) for r in lines}
+            records = [r for r in records if id(r) not in done]
+    for record in records:
+        if record.rows is not None:
+            at = pa.array([record.at] * record.rows.num_rows, stamp)
+            tables.append(record.rows.append_column(INGESTED, at))
+        else:
+            parsed = parse_body(record.body or b"", record.content_type)
+            events += [(str(e[config.id_field]), e) for e in parsed]
+            stamps += [record.at] * len(parsed)
+    if events:
+        typed = events_to_table(config, events)
+        tables.append(typed.append_column(INGESTED, pa.array(stamps, stamp)))
+    return tables[0] if len(tables) == 1 else pa.concat_tables(
+        tables, promote_options="permissive")
 
 
 def event_digest(event: dict[str, Any]) -> str:
