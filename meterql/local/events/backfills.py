@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from meterql.errors import ParameterError
+from meterql.errors import IngestError, UnknownBackfillError
 from meterql.local.events.checks import AcceptWindow
 from meterql.local.events.schemas import StreamSchemas, staged
 from meterql.local.store import LocalStore
@@ -30,9 +30,9 @@ def open_window(cur: duckdb.DuckDBPyConnection, backfill: str, stream: str) -> A
     rows = cur.execute("SELECT stream, state, starts, ends FROM local.__meterql__.backfills "
                        "WHERE id = ?", [backfill]).fetchall()
     if not rows or rows[0][0] != stream:
-        raise ParameterError(f"stream '{stream}' has no backfill {backfill}")
+        raise UnknownBackfillError(f"stream '{stream}' has no backfill {backfill}")
     if rows[0][1] != "open":
-        raise ParameterError(f"backfill {backfill} is {rows[0][1]}; events go into open "
+        raise IngestError(f"backfill {backfill} is {rows[0][1]}; events go into open "
                              "backfills only")
     return AcceptWindow.of_backfill(backfill, rows[0][2], rows[0][3])
 
@@ -58,7 +58,7 @@ class Backfills:
         """A backfill: events for ``[start, end)`` ingested into it stay invisible to usage
         queries until it is closed; a closed backfill can be reverted."""
         if not start < end:
-            raise ParameterError("a backfill's start must be before its end")
+            raise IngestError("a backfill's start must be before its end")
         backfill = "bf_" + uuid.uuid4().hex[:12]
         with self._schemas.transaction() as tx:
             tx.existing(stream)
@@ -71,7 +71,7 @@ class Backfills:
         with self._store.write() as cur:
             stream, state = self._state(cur, backfill)
             if state != "open":
-                raise ParameterError(f"backfill {backfill} is {state}, not open")
+                raise IngestError(f"backfill {backfill} is {state}, not open")
             staging = staged(stream)
             cur.execute(f"INSERT INTO local.events.{quote_ident(stream)} BY NAME SELECT * FROM "
                         f"{staging} WHERE _backfill = ?", [backfill])
@@ -86,7 +86,7 @@ class Backfills:
         with self._store.write() as cur:
             stream, state = self._state(cur, backfill)
             if state == "reverted":
-                raise ParameterError(f"backfill {backfill} is already reverted")
+                raise IngestError(f"backfill {backfill} is already reverted")
             self._ids_freed(stream)
             for table in (f"local.events.{quote_ident(stream)}", staged(stream)):
                 cur.execute(f"DELETE FROM {table} WHERE _backfill = ?", [backfill])
@@ -103,7 +103,7 @@ class Backfills:
                                "closed_at, reverted_at FROM local.__meterql__.backfills "
                                "WHERE id = ?", [backfill]).fetchall()
         if not rows:
-            raise ParameterError(f"no backfill {backfill}")
+            raise UnknownBackfillError(f"no backfill {backfill}")
         return dict(zip(_FIELDS, rows[0], strict=True))
 
     def refuse_unless_open(self, stream: str, backfill: str | None) -> None:
@@ -118,6 +118,6 @@ class Backfills:
         rows = cur.execute("SELECT stream, state FROM local.__meterql__.backfills WHERE id = ?",
                            [backfill]).fetchall()
         if not rows:
-            raise ParameterError(f"no backfill {backfill}",
+            raise UnknownBackfillError(f"no backfill {backfill}",
                                  hint="open one with POST /v1/events/{stream}/backfills")
         return rows[0]

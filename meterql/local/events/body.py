@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from meterql import exact_json
-from meterql.errors import InputLimitError, ParameterError
+from meterql.errors import InputLimitError, InvalidBodyError
 from meterql.local.event_values import Limits
 
 #: The media types read as NDJSON: one event per line.
@@ -54,7 +54,7 @@ def parse_body(data: bytes, content_type: str, limits: Limits | None = None) -> 
     (structured, or a batch). Lines of NDJSON that do not parse become :class:`Malformed`, and
     so do events holding a lone UTF-16 surrogate (``"\\ud800"``: JSON allows the escape, but it
     is no character, and no column can store it). A body that is not UTF-8 is refused
-    (:class:`ParameterError`), and so is a JSON body (not NDJSON) that the parser cannot read
+    (:class:`InvalidBodyError`), and so is a JSON body (not NDJSON) that the parser cannot read
     because of its nesting or of a number's digits (:class:`InputLimitError`: no event of it
     can be told apart; an NDJSON line is rejected alone). ``limits`` are only named in the
     reasons; they are checked per event later (see :class:`Limits`)."""
@@ -65,7 +65,7 @@ def parse_body(data: bytes, content_type: str, limits: Limits | None = None) -> 
 
 
 def check_utf8(data: bytes, kind: str) -> str:
-    """``data`` as text, or :class:`ParameterError` saying where it is not UTF-8 (for NDJSON,
+    """``data`` as text, or :class:`InvalidBodyError` saying where it is not UTF-8 (for NDJSON,
     on which line). One C call over the body."""
     try:
         return data.decode("utf-8")
@@ -74,7 +74,7 @@ def check_utf8(data: bytes, kind: str) -> str:
         if kind in NDJSON_TYPES:
             line = data.count(b"\n", 0, exc.start) + 1
             where = f"line {line}, {where}"
-        raise ParameterError(f"the body is not UTF-8 text ({where}: {exc.reason})",
+        raise InvalidBodyError(f"the body is not UTF-8 text ({where}: {exc.reason})",
                              hint="send JSON encoded as UTF-8; nothing of this body was "
                              "stored") from None
 
@@ -128,10 +128,10 @@ def _parse(data: bytes, kind: str, limits: Limits) -> list[Any]:
     try:
         value = exact_json.loads(text)
     except exact_json.NotJsonError as exc:
-        raise ParameterError(f"the body is not JSON: {exc}",
+        raise InvalidBodyError(f"the body is not JSON: {exc}",
                              hint="send numbers as JSON numbers, or as strings") from None
     except json.JSONDecodeError as exc:
-        raise ParameterError(f"the body is not JSON: {exc.msg} at line {exc.lineno}, column "
+        raise InvalidBodyError(f"the body is not JSON: {exc.msg} at line {exc.lineno}, column "
                              f"{exc.colno}", line=exc.lineno, column=exc.colno,
                              hint="send a JSON object, a JSON array, or NDJSON with "
                              "Content-Type: application/x-ndjson") from None

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meterql.errors import InvalidSourceError
+from meterql.errors import IngestError
 from meterql.local.event_values import Limits
 from meterql.local.events.body import LONE_SURROGATE, holds_lone_surrogate
 from meterql.local.events.checks import AcceptWindow, row_problem
@@ -71,7 +71,7 @@ class Corrections:
             previous = cur.execute(f"SELECT to_json(t), _backfill FROM {table} t WHERE "
                                    f"{id_column} = ?", [event_id]).fetchall()
             if not previous:
-                raise InvalidSourceError(
+                raise IngestError(
                     f"stream '{stream}' has no stored event with id {event_id}",
                     hint="only accepted, visible events can be amended or voided")
             if event is not None:

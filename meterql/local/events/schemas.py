@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from meterql.errors import InputLimitError, InvalidSourceError
+from meterql.errors import IngestError, InputLimitError, UnknownStreamError
 from meterql.local.event_values import fillable
 from meterql.local.store import META, LocalStore
 from meterql.sql_text import quote_ident, sql_type
@@ -98,8 +98,8 @@ def _read(cur: duckdb.DuckDBPyConnection, stream: str) -> StreamConfig | None:
     return StreamConfig(stream, *rows[0], columns=columns)
 
 
-def _unknown(stream: str) -> InvalidSourceError:
-    return InvalidSourceError(f"no event stream named '{stream}'",
+def _unknown(stream: str) -> UnknownStreamError:
+    return UnknownStreamError(f"no event stream named '{stream}'",
                               hint="a stream is created by its first event")
 
 
@@ -175,7 +175,7 @@ class EventsTransaction:
         cur = self.cur
         if cur.execute("SELECT 1 FROM local.__meterql__.streams WHERE stream = ?",
                        [config.name]).fetchall():
-            raise InvalidSourceError(f"event stream '{config.name}' exists")
+            raise IngestError(f"event stream '{config.name}' exists")
         columns = _columns(config, schema)
         most = self._schemas._settings()["events_max_columns"]
         if len(columns) > most:
@@ -190,7 +190,7 @@ class EventsTransaction:
                             "_backfill VARCHAR)")
             except (duckdb.ParserException, duckdb.CatalogException,
                     duckdb.BinderException) as exc:
-                raise InvalidSourceError(
+                raise IngestError(
                     f"the declared columns of stream '{config.name}' are not valid: "
                     f"{str(exc).splitlines()[0]}", hint=_TYPES_HINT) from None
         cur.execute("INSERT INTO local.__meterql__.streams (stream, id_field, timestamp_field, "
@@ -238,12 +238,12 @@ def _columns(config: StreamConfig, schema: Mapping[str, str]) -> dict[str, str]:
                 "customer_field": config.customer_field}
     for what, name in [*required.items(), *(("column", c) for c in schema)]:
         if not name or name.startswith("_"):
-            raise InvalidSourceError(
+            raise IngestError(
                 f"{what} {name!r} is not a valid field name",
                 hint="use a non-empty name that does not start with _ (those are kept "
                 "for meterql)")
     if len(set(required.values())) < 3:
-        raise InvalidSourceError("the id, timestamp and customer fields must be three "
+        raise IngestError("the id, timestamp and customer fields must be three "
                                  f"different fields, not {', '.join(required.values())}")
     fixed = {config.id_field: "VARCHAR", config.timestamp_field: "TIMESTAMP WITH TIME ZONE",
              config.customer_field: "VARCHAR"}
@@ -255,7 +255,7 @@ def _columns(config: StreamConfig, schema: Mapping[str, str]) -> dict[str, str]:
                 raise ValueError(f"a required field is always {fixed[column]}, not "
                                  f"{declared[column]}")
         except ValueError as exc:
-            raise InvalidSourceError(
+            raise IngestError(
                 f"the declared columns of stream '{config.name}' are not valid: column "
                 f"{column!r:.80}: {exc}", hint=_TYPES_HINT) from None
     return {**fixed, **declared}

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
 
-from meterql.errors import InvalidSourceError
+from meterql.errors import IngestError
 from meterql.local.event_values import Limits
 from meterql.local.events.backfills import Backfills
 from meterql.local.events.body import NDJSON_TYPES, check_utf8, media_type, parse_body
@@ -194,5 +194,5 @@ class EventStreams:
 
 def _check_name(stream: str) -> None:
     if not is_name(stream):
-        raise InvalidSourceError(f"'{stream}' is not a valid stream name",
+        raise IngestError(f"'{stream}' is not a valid stream name",
                                  hint="use a lowercase identifier: letters, digits and _")
