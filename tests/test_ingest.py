@@ -540,7 +540,7 @@ def test_a_push_cancelled_while_queued_is_dropped_and_the_writer_goes_on(ws):
 
     ws.events.ingest("calls", [event(0)])
 
-    def body(i):  # (a new field each time: the writer's way, which adds the column)
+    def body(i):  # (a new field each time: the transactional way, which adds the column)
         return json.dumps({**event(i), f"extra{i}": "x"}, default=str).encode()
 
     async def scenario():

@@ -260,7 +260,7 @@ class LoggedPath:
             if self._schemas.cached(stream) is not None:  # the stream exists
                 try:
                     built[stream] = self._build_index(stream)
-                except Exception:  # noqa: BLE001 - the stream just stays on the writer's way
+                except Exception:  # noqa: BLE001 - the stream stays on the transactional way
                     log.exception("building the id index of stream %s failed", stream)
         with self._lock:
             self._indexes.update(built)
