@@ -11,7 +11,8 @@ that break it, with the same reason. Rows are answered by the first rule they br
 order of :data:`COLUMN_RULES` (that of :func:`row_problem`). Both ways must accept and reject the
 same events with the same reasons: ``tests/test_event_checks.py`` feeds a table of edge values to
 both. Where the column way cannot decide (a value Arrow's reader does not take, a timestamp
-without a zone, ids repeated within the batch), it declines and the row way answers.
+without a zone, a number that may pass the digits limit unseen: :func:`read_columns`, ids
+repeated within the batch), it declines and the row way answers.
 
 Each field's value against its column (:func:`check_fields`) is a row rule only: as columns,
 Arrow's reader with the stream's schema refuses a batch holding any value its column would not

@@ -14,8 +14,9 @@ and applied to DuckDB later by the group-commit writer's thread.
    was written but not applied.
 
 Locks: ``_log_writing`` (one log write at a time, so tickets are written in order), then
-``_lock`` (everything below), then, inside it and only to ask :meth:`admit`'s ``busy``, the
-writer's lock. See the package's docstring for the whole order.
+``_lock`` (the id indexes, tickets and pending records), then the writer's lock (taken by
+``busy``, which :meth:`admit` asks under ``_lock``, and by ``log_grew`` after a log write). See
+the package's docstring for the whole order.
 """
 
 from __future__ import annotations
