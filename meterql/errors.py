@@ -32,6 +32,11 @@ the API) whether trying again may help.
     │   └── InputLimitError       a request or the data in it is over a limit (size, fields,
     │                             nesting, digits), refused before anything is stored
     ├── QueryCancelledError       the query was cancelled by its caller
+    ├── IngestError               data sent to the workspace (events, CSV uploads, manual rows)
+    │   │                         refused as a whole, before anything of it is stored
+    │   ├── UnknownStreamError    no event stream with that name
+    │   ├── UnknownBackfillError  no backfill with that id (or none of that stream)
+    │   └── InvalidBodyError      a request body that cannot be read (not UTF-8, not JSON, gzip)
     ├── DataError                 data pushed to meterql does not fit its table (rows named)
     │   └── ConflictError         it conflicts with what is stored (a key that exists)
     └── AccessError               the HTTP API refused a request
@@ -220,6 +225,25 @@ class InputLimitError(LimitError):
 class QueryCancelledError(MeterqlError):
     """The query was cancelled by its caller."""
 
+
+class IngestError(MeterqlError):
+    """Data sent to the workspace (usage events, a CSV upload, a manual row) is refused as a
+    whole before anything of it is stored: a stream, table or backfill that cannot take it
+    (the message says why), or a request that cannot be read. A single event that is refused
+    is no error: it is answered ``rejected`` with its reason, and the others are stored."""
+
+
+class UnknownStreamError(IngestError):
+    """No event stream with that name (a stream is created by its first event) (HTTP 404)."""
+
+
+class UnknownBackfillError(IngestError):
+    """No backfill with that id, or none of that stream (HTTP 404)."""
+
+
+class InvalidBodyError(IngestError):
+    """A request body that cannot be read: not UTF-8, not JSON (a JSON body; an NDJSON line is
+    rejected alone), gzip that does not decompress, or cut short (HTTP 400)."""
 
 
 class DataError(MeterqlError):

@@ -63,6 +63,10 @@ TREE = {
     "InvalidAggregateError": "QueryError",
     "AccessError": "MeterqlError",
     "DataError": "MeterqlError",
+    "IngestError": "MeterqlError",
+    "UnknownStreamError": "IngestError",
+    "UnknownBackfillError": "IngestError",
+    "InvalidBodyError": "IngestError",
     "AuthenticationError": "AccessError",
     "ScopeError": "AccessError",
 }

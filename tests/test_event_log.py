@@ -19,10 +19,10 @@ import pyarrow as pa
 import pytest
 
 import meterql
-from meterql.local import events as events_module
 from meterql.local import idindex
 from meterql.local.eventlog import EventLog, body_payload, rows_payload
-from meterql.local.events import Accepted
+from meterql.local.events import Accepted, group_commit
+from meterql.local.events.logged_path import LoggedPath
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = (NOW - timedelta(hours=1)).isoformat()
@@ -124,14 +124,14 @@ def test_the_id_index_finds_every_taken_id_before_and_after_merges(monkeypatch):
 
 # -- the logged way in a workspace -------------------------------------------------------------
 def test_answered_pushes_are_seen_by_every_next_query_while_the_log_is_applied(ws, monkeypatch):
-    monkeypatch.setattr(events_module, "_APPLY_ROWS", 10)  # each push is applied at once,
-    apply = events_module.EventStreams._apply_records
+    monkeypatch.setattr(group_commit, "APPLY_ROWS", 10)  # each push is applied at once,
+    apply = LoggedPath._apply_records
 
     def slowly(*args, **kwargs):  # and slowly: a query comes while one is under way
         time.sleep(0.05)
         return apply(*args, **kwargs)
 
-    monkeypatch.setattr(events_module.EventStreams, "_apply_records", slowly)
+    monkeypatch.setattr(LoggedPath, "_apply_records", slowly)
 
     async def scenario():
         total = 1
@@ -173,10 +173,10 @@ def test_the_log_is_applied_by_an_explicit_step_before_a_query_reads_an_event_st
 
 def test_a_retry_of_an_event_still_in_the_log_is_a_duplicate_and_a_new_body_is_refused(
         ws, monkeypatch):
-    monkeypatch.setattr(events_module, "_APPLY_S", 3600.0)  # nothing applied meanwhile
+    monkeypatch.setattr(group_commit, "APPLY_S", 3600.0)  # nothing applied meanwhile
     first = push(ws, json.dumps(event(1)).encode(), "application/json")
     assert isinstance(first, Accepted)
-    assert ws.events._pending  # still only in the log
+    assert ws.events._logged._pending  # still only in the log
     again = push(ws, json.dumps(event(1)).encode(), "application/json")
     assert [(o.status, o.reason) for o in again] == [("duplicate", "already stored")]
     changed = push(ws, ndjson(event(1, qty=2.5), event(2)))
@@ -210,8 +210,8 @@ def test_a_push_waits_behind_a_queued_request_of_its_stream(ws):
 CRASH = textwrap.dedent("""
     import asyncio, json, os, sys
     import meterql
-    from meterql.local import events
-    events._APPLY_S = 3600.0  # nothing leaves the log before the crash
+    from meterql.local.events import group_commit
+    group_commit.APPLY_S = 3600.0  # nothing leaves the log before the crash
     ws = meterql.connect(sys.argv[1])
     ws.events.ingest_body("calls", sys.argv[2].encode(), "application/x-ndjson")
     async def main():
@@ -329,7 +329,7 @@ def test_close_returns_when_the_log_cannot_be_applied_and_the_events_wait_for_th
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(events_module.EventStreams, "_apply_records", disk_full)
+    monkeypatch.setattr(LoggedPath, "_apply_records", disk_full)
     assert isinstance(push(ws, ndjson(event(1), event(2))), Accepted)
     started = time.monotonic()
     ws.close()

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 import meterql
 from meterql.access.keys import create_key
-from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql.errors import DataError, IngestError, InvalidSourceError
 from meterql.local.events import parse_body
 from meterql.server.app import create_app
 
@@ -122,7 +122,7 @@ def test_a_declared_schema_is_enforced(ws):
     ({"schema": {"units": "NOSUCHTYPE"}}, "the declared columns of stream 'bad' are not valid"),
 ])
 def test_a_stream_that_cannot_be_created_is_refused_with_the_reason(ws, fields, message):
-    with pytest.raises(InvalidSourceError, match=message):
+    with pytest.raises(IngestError, match=message):
         ws.events.create_stream("bad", **fields)
     assert [s.name for s in ws.events.streams()] == []  # nothing half-made
     assert ws.events.create_stream("bad").name == "bad"
@@ -141,7 +141,7 @@ def test_amend_and_void_keep_the_originals(ws):
     assert history[1]["actor"] == "ops"
     # the voided id stays taken: a retry of the original is a duplicate, not new usage
     assert statuses(ws.events.ingest("calls", [event(2)])) == ["duplicate"]
-    with pytest.raises(InvalidSourceError, match="no stored event with id e9"):
+    with pytest.raises(IngestError, match="no stored event with id e9"):
         ws.events.void("calls", "e9")
 
 
@@ -161,7 +161,7 @@ def test_a_backfill_is_invisible_until_closed_and_can_be_reverted(ws):
     reverted = ws.events.revert_backfill(backfill)
     assert reverted["state"] == "reverted" and reverted["events"] == 5
     assert ws.query(count).rows() == [(1,)]
-    with pytest.raises(meterql.errors.ParameterError, match="reverted"):
+    with pytest.raises(IngestError, match="reverted"):
         ws.events.ingest("calls", old, backfill=backfill)
 
 
@@ -264,6 +264,31 @@ def api(ws):
 
 def bearer(key):
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_an_unknown_stream_or_backfill_is_a_404_and_an_unreadable_body_a_400(api):
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+    ws.events.ingest("calls", [event(1)])
+    one = {"id": "x1", "timestamp": T, "customer_id": "acme"}
+    for r in (client.post("/v1/events/nosuch/e1/void", headers=h),
+              client.post("/v1/events/nosuch/backfills", headers=h,
+                          json={"start": "2025-01-01", "end": "2025-02-01"})):
+        assert r.status_code == 404 and r.json()["title"] == "UnknownStreamError", r.text
+    for r in (client.get("/v1/backfills/bf_nope", headers=h),
+              client.post("/v1/backfills/bf_nope/close", headers=h),
+              client.post("/v1/backfills/bf_nope/revert", headers=h),
+              client.post("/v1/events/calls?backfill=bf_nope", headers=h, json=one)):
+        assert r.status_code == 404 and r.json()["title"] == "UnknownBackfillError", r.text
+    for body, headers in ((b"\xff\n", {"Content-Type": "application/x-ndjson"}),
+                          (b'{"id": ', {"Content-Type": "application/json"}),
+                          (b"not gzip", {"Content-Type": "application/json",
+                                         "Content-Encoding": "gzip"})):
+        r = client.post("/v1/events/calls", headers={**h, **headers}, content=body)
+        assert r.status_code == 400 and r.json()["title"] == "InvalidBodyError", r.text
+    missing = client.post("/v1/events/calls/e9/void", headers=h)
+    assert missing.status_code == 400 and missing.json()["title"] == "IngestError"
+    assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
 
 
 def test_push_formats_and_answers(api):
@@ -424,6 +449,25 @@ def test_concurrent_batches_with_overlapping_ids_store_each_event_once(ws):
         (501, 501)]
 
 
+def test_stream_shapes_are_cached_once_committed_and_a_rollback_drops_them(ws):
+    ws.events.ingest("calls", [event(1)])
+    schemas = ws.events._schemas
+    before = schemas.cached("calls")
+    with pytest.raises(RuntimeError), schemas.transaction() as tx:
+        tx.change_columns(tx.config("calls"), {"region": "VARCHAR"}, {})
+        assert tx.config("calls").columns["region"] == "VARCHAR"
+        assert schemas.cached("calls") is before  # (not published before the commit)
+        raise RuntimeError("rolled back")
+    assert schemas.cached("calls") is before
+    assert "region" not in ws.events.stream("calls").columns
+    with schemas.transaction() as tx:
+        tx.change_columns(tx.config("calls"), {"region": "VARCHAR"}, {})
+    assert schemas.cached("calls").columns["region"] == "VARCHAR"
+    assert "region" not in before.columns  # (a shape once made never changes)
+    with pytest.raises(TypeError):
+        before.columns["region"] = "VARCHAR"
+
+
 def test_a_stream_declared_over_http_is_enforced(api):
     client, keys, _ = api
     h = bearer(keys["ingest"])
@@ -496,7 +540,7 @@ def test_a_push_cancelled_while_queued_is_dropped_and_the_writer_goes_on(ws):
 
     ws.events.ingest("calls", [event(0)])
 
-    def body(i):  # (a new field each time: the writer's way, which adds the column)
+    def body(i):  # (a new field each time: the transactional way, which adds the column)
         return json.dumps({**event(i), f"extra{i}": "x"}, default=str).encode()
 
     async def scenario():
@@ -556,11 +600,11 @@ def test_ndjson_requests_written_together_keep_their_own_answers(ws):
     threads = [threading.Thread(target=push, args=("c", line(event("c1"))))]
     with ws._local._lock:  # the writer takes c, then waits for the store
         threads[0].start()
-        until(lambda: ws.events._writer is not None and not ws.events._queue)
+        until(lambda: ws.events._writer._thread is not None and not ws.events._writer._queue)
         threads += [threading.Thread(target=push, args=x) for x in (("a", a), ("b", b))]
         for t in threads[1:]:
             t.start()
-        until(lambda: len(ws.events._queue) == 2)  # a and b: written as one group
+        until(lambda: len(ws.events._writer._queue) == 2)  # a and b: written as one group
     for t in threads:
         t.join()
     assert [o.status for o in answers["a"]] == ["rejected"]
@@ -572,14 +616,14 @@ def test_a_dropped_workspace_is_not_kept_open_by_the_events_writer(tmp_path):
     import gc
     import time
 
-    from meterql.local import events as events_module
+    from meterql.local.events import group_commit
 
     def ingest_without_close():
         ws = meterql.connect(tmp_path / "ws")
         ws.events.ingest("calls", [event(1)])
 
     ingest_without_close()
-    time.sleep(events_module._IDLE_S + 0.5)  # the writer thread ends when idle
+    time.sleep(group_commit.IDLE_S + 0.5)  # the writer thread ends when idle
     gc.collect()
     with meterql.connect(tmp_path / "ws") as ws:  # the lock was released
         assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
@@ -718,7 +762,7 @@ def test_manual_values_of_their_kind_and_text_are_taken(ws):
 def test_manual_rows_without_values_or_with_a_bad_key_are_refused(ws):
     ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)"},
                      ["customer_id"])
-    with pytest.raises(ParameterError, match="needs values"):
+    with pytest.raises(IngestError, match="needs values"):
         ws.manual.insert("credits", {})
     with pytest.raises(DataError, match="the key column customer_id needs a value"):
         ws.manual.insert("credits", {"amount": "1"})
@@ -726,7 +770,7 @@ def test_manual_rows_without_values_or_with_a_bad_key_are_refused(ws):
         ws.manual.insert("credits", {"customer_id": "acme", "amout": "1"})
     assert excinfo.value.hint == "its columns: customer_id, amount"
     ws.manual.insert("credits", {"customer_id": "acme", "amount": "1"})
-    with pytest.raises(ParameterError, match="no change given"):
+    with pytest.raises(IngestError, match="no change given"):
         ws.manual.update("credits", {"customer_id": "acme"}, {})
     for call in (lambda key: ws.manual.update("credits", key, {"amount": "2"}),
                  lambda key: ws.manual.delete("credits", key)):
@@ -811,8 +855,8 @@ def test_an_empty_csv_is_refused(ws):
     assert ws.uploads.load(b"a,b\n", "header_only").rows == 0  # a header alone makes a table
 
 
-def test_a_declared_column_type_that_does_not_parse_is_a_parameter_error(ws):
-    with pytest.raises(ParameterError,
+def test_a_declared_column_type_that_does_not_parse_is_an_ingest_error(ws):
+    with pytest.raises(IngestError,
                        match=r"column 'amount' of the upload: 'DECIMAL\(18' is not a"):
         ws.uploads.load(b"amount\n1\n", "bills", columns={"amount": "DECIMAL(18"})
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 import meterql
 from meterql.access.keys import create_key
-from meterql.local.events import EventStreams
+from meterql.local.events.logged_path import LoggedPath
 from meterql.server.app import create_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -25,14 +25,14 @@ NDJSON = "application/x-ndjson"
 def api(tmp_path, monkeypatch):
     """A server on a fresh workspace; ``ways`` records how each push was written."""
     ways: list[str] = []
-    admit = EventStreams._admit
+    admit = LoggedPath.admit
 
     def spy(self, item, loop):
         future = admit(self, item, loop)
         ways.append("logged" if future is not None else "transactional")
         return future
 
-    monkeypatch.setattr(EventStreams, "_admit", spy)
+    monkeypatch.setattr(LoggedPath, "admit", spy)
     with meterql.connect(tmp_path / "home") as ws:
         key = create_key(ws.keys, "ingest")[1]
         with TestClient(create_app(ws), raise_server_exceptions=False) as client:
@@ -215,6 +215,11 @@ def test_declared_float_columns_take_events_both_ways(api, typ, top):
     client, ws, ways = api
     stream = f"t_{typ.lower()}"
     assert client.put(f"/v1/events/{stream}", json={"columns": {"v": typ}}).status_code == 201
+    if top > 1e100:  # (an exponent past events_max_number_digits: rejected either way)
+        answers = _push_both_ways(client, ways, stream, [1, 2, top, 3, top], prefix="x")
+        assert [s for s, _ in answers] == ["accepted"] * 2 + ["rejected", "accepted",
+                                                              "rejected"], answers
+        ws.settings.set("events_max_number_digits", 400)
     good = [0.5, -2, top, "1.25", 1e-30, 3]
     answers = _push_both_ways(client, ways, stream, good)
     assert [s for s, _ in answers] == ["accepted"] * 6, answers
@@ -246,6 +251,19 @@ def test_declared_decimal_date_and_time_columns_are_checked_exactly(api):
     assert r.json()["accepted"] == 1
     r = post(client, "d", head("y", b'"day": "May 1st"'), "application/json")
     assert "not an ISO 8601 date" in r.json()["results"][0]["reason"]
+
+
+def test_a_decimal_too_large_once_scaled_is_rejected_both_ways(api):
+    """Arrow's reader checks a decimal's digits as written: 12345.6 (6 digits) was read into
+    a DECIMAL(6,2) as 12345.60 and stored so (found by tests/test_event_checks.py)."""
+    client, ws, ways = api
+    assert client.put("/v1/events/dd", json={"columns": {"v": "DECIMAL(6,2)"}}).status_code == 201
+    answers = _push_both_ways(client, ways, "dd", [1, 9999.99, 12345.6, -9999.99, "12345.6"])
+    assert [s for s, _ in answers] == ["accepted"] * 2 + ["rejected", "accepted", "rejected"]
+    assert all("is too large for DECIMAL(6,2)" in r for _, r in answers if r), answers
+    alone = post(client, "dd", head("x", b'"v": 12345.6'), NDJSON)
+    assert alone.status_code == 422, alone.text
+    assert ws.query("SELECT max(v) FROM local.events.dd").rows() == [(Decimal("9999.99"),)]
 
 
 @pytest.mark.parametrize("typ", ["UUID", "INTERVAL", "BLOB", "TIME", "INTEGER[]",

@@ -98,7 +98,8 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 # -- the code ----------------------------------------------------------------------------------
 
 #: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
-BUILDERS = {("local/event_values.py", "fingerprint_sql"), ("local/events.py", "_fingerprint_sql"),
+BUILDERS = {("local/event_values.py", "fingerprint_sql"),
+            ("local/events/fields.py", "fingerprint_of"), ("local/events/schemas.py", "staged"),
             ("engine/planner/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
 
 #: Calls whose result is SQL text made safely (or a number).
@@ -121,7 +122,7 @@ REVIEWED = {
     ("sync/runner.py", "duckdb_type"): "a catalog column type",
     ("sync/cdc.py", "typed[k]"): "CAST(column AS catalog type), built by _from_text",
     # names built by the callers from quote_ident / quote_qualified
-    ("local/events.py", "target"): "local.events. + quote_ident(stream), from the caller",
+    ("local/events/insert.py", "target"): "local.events. + quote_ident(stream), or staged()",
     ("local/manual.py", "target"): "local.manual. + quote_ident(table), from _table",
     ("local/manual.py", "sql"): "the statements insert/update/delete built with quote_ident",
     ("sync/runner.py", "target"): "_target(table): quote_qualified, from the caller",

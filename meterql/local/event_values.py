@@ -1,9 +1,9 @@
 """Event field values: the column types events can fill, how a value is checked against one
 and made an Arrow array, and the limits on an event's shape.
 
-Every check an event goes through before it is answered lives here or in events.py, and the
-value a check lets through is one its column stores: an event answered ``accepted`` must never
-fail later, when DuckDB gets it (see docs/ingestion.md, "a 2xx means stored").
+Every check an event goes through before it is answered lives here or in events/checks.py, and
+the value a check lets through is one its column stores: an event answered ``accepted`` must
+never fail later, when DuckDB gets it (see docs/ingestion.md, "a 2xx means stored").
 
 Column types events can fill (a declared column of any other type is refused when the stream
 is created, with this list)::
@@ -301,8 +301,10 @@ class Limits:
         if len(event) <= self.fields:
             return None
         count = sum(v is not None for v in event.values())
-        if count <= self.fields:
-            return None
+        return None if count <= self.fields else self.too_many_fields(count)
+
+    def too_many_fields(self, count: int) -> str:
+        """The reason for an event with ``count`` fields holding a value, over the limit."""
         return (f"the event has {count} fields; at most {self.fields} are taken "
                 f"(setting events_max_fields)")
 

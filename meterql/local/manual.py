@@ -31,7 +31,7 @@ from typing import Any, Literal
 import duckdb
 
 from meterql import exact_json
-from meterql.errors import ConflictError, DataError, InvalidSourceError, ParameterError
+from meterql.errors import ConflictError, DataError, IngestError
 from meterql.local.exact import TooPrecise, exact_scale, fit_number, parse_number
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, sql_type, sql_types
@@ -54,13 +54,13 @@ class ManualTables:
     def create(self, name: str, columns: dict[str, str], key: list[str],
                actor: str | None = None) -> str:
         if not is_name(name):
-            raise InvalidSourceError(f"'{name}' is not a valid table name",
+            raise IngestError(f"'{name}' is not a valid table name",
                                      hint="use a lowercase identifier: letters, digits and _")
         if not columns or not key or any(k not in columns for k in key):
-            raise ParameterError("a manual table needs columns and a key among them",
+            raise IngestError("a manual table needs columns and a key among them",
                                  hint="e.g. --column customer_id:VARCHAR --column credit:"
                                  "DECIMAL(18,2) --key customer_id")
-        types = sql_types(columns, f"local.manual.{name}", ParameterError)
+        types = sql_types(columns, f"local.manual.{name}", IngestError)
         cols = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in types.items())
         keys = ", ".join(quote_ident(k) for k in key)
         with self._store.write() as cur:
@@ -68,10 +68,10 @@ class ManualTables:
                 cur.execute(f"CREATE TABLE local.manual.{quote_ident(name)} ({cols}, "
                             f"PRIMARY KEY ({keys}))")
             except duckdb.CatalogException as exc:
-                raise InvalidSourceError(f"local.manual.{name} exists",
+                raise IngestError(f"local.manual.{name} exists",
                                          hint="pick another name") from exc
             except duckdb.Error as exc:
-                raise ParameterError(f"cannot create local.manual.{name}: "
+                raise IngestError(f"cannot create local.manual.{name}: "
                                      f"{str(exc).splitlines()[0]}",
                                      hint="column types are DuckDB types") from exc
             self._audit(cur, name, "create", {}, None, {"columns": columns, "key": key}, actor)
@@ -93,7 +93,7 @@ class ManualTables:
         """
         key_cols, target, types = self._table(table)
         if not values:
-            raise ParameterError(f"a row of local.manual.{table} needs values",
+            raise IngestError(f"a row of local.manual.{table} needs values",
                                  hint=f"give at least its key: {', '.join(key_cols)}")
         values = _fit_row(table, types, values, round_decimals)
         for column in key_cols:
@@ -119,7 +119,7 @@ class ManualTables:
         key_cols, target, types = self._table(table)
         key = _fit_row(table, types, self._key(key_cols, key, table), False, "key column")
         if not changes:
-            raise ParameterError(f"no change given for the row of local.manual.{table}",
+            raise IngestError(f"no change given for the row of local.manual.{table}",
                                  hint="give the new values of the columns to change")
         changes = _fit_row(table, types, changes, round_decimals)
         sets = ", ".join(f"{quote_ident(c)} = ?" for c in changes)
@@ -172,14 +172,14 @@ class ManualTables:
                 "'local' AND schema_name = 'manual' AND table_name = ? ORDER BY column_index",
                 [table]).fetchall())
         if not rows:
-            raise InvalidSourceError(f"no manual table local.manual.{table}",
+            raise IngestError(f"no manual table local.manual.{table}",
                                      hint="create it with 'meterql rows create'")
         return list(rows[0][0]), f"local.manual.{quote_ident(table)}", types
 
     @staticmethod
     def _key(key_cols: list[str], key: dict[str, Any], table: str) -> dict[str, Any]:
         if set(key) != set(key_cols):
-            raise ParameterError(f"local.manual.{table} is keyed by {', '.join(key_cols)}",
+            raise IngestError(f"local.manual.{table} is keyed by {', '.join(key_cols)}",
                                  hint="give every key column, and only those")
         return {k: key[k] for k in key_cols}
 

@@ -127,14 +127,19 @@ class LocalStore:
                             "('schema_version', ?)", [str(step + 1)])
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One writer, one transaction: committed when the block ends, rolled back on error."""
+    def write(self, committed: Callable[[], None] | None = None
+              ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One writer, one transaction: committed when the block ends, rolled back on error.
+        ``committed`` runs once the commit succeeded, before the next writer starts (to publish
+        what the transaction changed, such as cached stream shapes)."""
         with self._lock:
             cur = self._duck.cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
                 cur.execute("COMMIT")
+                if committed is not None:
+                    committed()
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")

@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 import duckdb
 
-from meterql.errors import DataError, InvalidSourceError, ParameterError
+from meterql.errors import DataError, IngestError
 from meterql.local.exact import exact_scale, text_check
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type, sql_types
@@ -64,12 +64,12 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
             column keeps is one, unless ``round_decimals``), and ``keep_good`` is not set.
     """
     if not is_name(table):
-        raise InvalidSourceError(f"'{table}' is not a valid table name",
+        raise IngestError(f"'{table}' is not a valid table name",
                                  hint="use a lowercase identifier: letters, digits and _")
     if mode not in MODES:
-        raise ParameterError(f"unknown mode '{mode}'", hint="use append, replace or upsert")
+        raise IngestError(f"unknown mode '{mode}'", hint="use append, replace or upsert")
     if mode == "upsert" and not key:
-        raise ParameterError("upsert needs the key column(s)", hint="pass --key COLUMN")
+        raise IngestError("upsert needs the key column(s)", hint="pass --key COLUMN")
     digest = hashlib.sha256(data).hexdigest()
     target = f"local.uploads.{quote_ident(table)}"
     full = f"local.uploads.{table}"
@@ -106,7 +106,7 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
             names = [r[0] for r in cur.execute(f"DESCRIBE {staged}").fetchall()]
             for column in key or []:
                 if column not in names:
-                    raise ParameterError(f"key column '{column}' is not in the file",
+                    raise IngestError(f"key column '{column}' is not in the file",
                                          hint="the file's columns: " + ", ".join(names))
             if key:
                 cols = ", ".join(quote_ident(k) for k in key)
@@ -159,7 +159,7 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
                                                 "autoload_known_extensions": False})
     try:
         try:
-            chosen = (sql_types(types, f"the {origin}", ParameterError) if types
+            chosen = (sql_types(types, f"the {origin}", IngestError) if types
                       else _sniffed(reader, path))
             if any("\x00" in c for c in chosen):
                 raise DataError(f"{origin}: a column name holds a NUL character; nothing was "

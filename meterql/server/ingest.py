@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 import meterql
 from meterql import exact_json
-from meterql.errors import InputLimitError, ParameterError
+from meterql.errors import InputLimitError, InvalidBodyError
 from meterql.local.events import Accepted
 from meterql.local.uploads import Mode as UploadMode
 from meterql.output import json_value
@@ -271,7 +271,7 @@ async def _body(receive: Any, encoding: str, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ParameterError("the client went away before the body was read")
+            raise InvalidBodyError("the client went away before the body was read")
         data += message.get("body", b"")
         if len(data) > limit:
             raise _too_large(EVENTS_LIMIT, limit, "body")
@@ -282,7 +282,7 @@ async def _body(receive: Any, encoding: str, limit: int) -> bytes:
             decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out = decompressor.decompress(bytes(data), limit + 1)
         except (zlib.error, gzip.BadGzipFile) as exc:
-            raise ParameterError(f"the gzip body does not decompress: {exc}") from None
+            raise InvalidBodyError(f"the gzip body does not decompress: {exc}") from None
         if len(out) > limit:
             raise _too_large(EVENTS_LIMIT, limit, "body once decompressed")
         return out
