@@ -1,7 +1,7 @@
 """Bind a parsed query to the catalog: resolve table names, check columns and parameters.
 
 After binding every table reference names one catalog table in full (``source.schema.table``),
-keeps its alias, and carries that table in ``node.meta["table"]``; unnamed output columns are
+keeps its alias, and carries that table in ``node.meta[TABLE]``; unnamed output columns are
 named by their SQL text so every execution path gives the same column names.
 """
 
@@ -23,6 +23,15 @@ from sqlglot.optimizer.qualify import qualify
 from meterql.catalog import Catalog, Table
 from meterql.errors import ParameterError, QueryError, UnknownColumnError
 from meterql.sql_text import quote_ident_if_needed
+
+# The notes the binder leaves on sqlglot nodes (``node.meta``), read by the planner:
+#: a table reference's catalog :class:`Table`.
+TABLE = "table"
+#: a table reference's number (its index in ``BoundQuery.tables``), the same in the tree and
+#: in its qualified copy.
+REF = "ref"
+#: a subquery's or CTE's number, which finds the same one in the qualified copy.
+SUBQUERY = "sq"
 
 #: Python types a parameter value may have (bound as the matching SQL type).
 _PARAM_TYPES = (str, int, float, Decimal, bool, date, datetime, time, bytes)
@@ -61,9 +70,9 @@ def bind(tree: exp.Expression, catalog: Catalog, dialect: str, sql: str) -> Boun
     refs = _resolve_tables(tree, catalog, sql)
     _name_outputs(tree, dialect)
     for i, (node, _) in enumerate(refs):
-        node.meta["ref"] = i
+        node.meta[REF] = i
     for i, subquery in enumerate(tree.find_all(exp.Subquery, exp.CTE)):
-        subquery.meta["sq"] = i  # finds the same subquery in the qualified copy
+        subquery.meta[SUBQUERY] = i
     qualified = _qualify(tree, catalog, refs, sql)
     return BoundQuery(tree, refs, qualified, params, dialect)
 
@@ -129,7 +138,7 @@ def _resolve_tables(
         if not alias:
             # Keep references like events.amount working once the table is renamed.
             node.set("alias", exp.TableAlias(this=exp.to_identifier(parts[-1])))
-        node.meta["table"] = table
+        node.meta[TABLE] = table
         refs.append((node, table))
     return refs
 

@@ -21,6 +21,7 @@ from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Table
 from meterql.dialects import SourceDialect, dialect_for, type_family
+from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.plan import DynamicFilter, Plan, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
@@ -57,9 +58,9 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     scans = {f.ref: (i, f) for i, f in enumerate(plan.fragments)
              if isinstance(f, ScanFragment) and f.ref is not None}
     nodes = {
-        t.meta["ref"]: t
+        t.meta[REF]: t
         for t in ctx.bound.qualified.find_all(exp.Table)
-        if t.meta.get("ref") in scans
+        if t.meta.get(REF) in scans
     }
     estimates = {ref: _estimate(scan, tables[ref]) for ref, (_, scan) in scans.items()}
     max_build = ctx.settings.get("dynamic_filter_max_build_rows", 1_000_000)
@@ -113,8 +114,8 @@ def _equi_pairs(select: exp.Select, nodes: dict[int, exp.Table]) -> list[_EquiPa
         return []
     refs: dict[str, int] = {}
     for item in [from_.this, *[j.this for j in joins]]:
-        if isinstance(item, exp.Table) and "ref" in item.meta and nodes.get(item.meta["ref"]):
-            refs[item.alias_or_name] = item.meta["ref"]
+        if isinstance(item, exp.Table) and REF in item.meta and nodes.get(item.meta[REF]):
+            refs[item.alias_or_name] = item.meta[REF]
     pairs: list[_EquiPair] = []
     where = select.args.get("where")
     if where is not None:

@@ -10,6 +10,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 
 from meterql.catalog import Catalog, Table
 from meterql.dialects import dialect_for
+from meterql.engine.bind import REF, TABLE
 from meterql.engine.planner.markers import column_types, compared_types, mark_params
 from meterql.engine.planner.plan import QueryFragment, ResultTyping
 from meterql.engine.planner.pushdown import whole_query_blocker
@@ -57,7 +58,7 @@ def single_source_fragment(
         chosen = pruned
     sent = chosen.copy()
     for table in sent.find_all(exp.Table):
-        if "table" in table.meta:
+        if TABLE in table.meta:
             table.set("catalog", None)
     if not dialect.capabilities.same_engine:
         _explicit_cross_joins(sent)
@@ -120,10 +121,10 @@ def result_typing(query: exp.Expr) -> ResultTyping:
     tree = query.copy()
     tables = []
     for node in list(tree.find_all(exp.Table)):
-        table = node.meta.get("table")
+        table = node.meta.get(TABLE)
         if table is None:
             continue
-        name = f"__types_{node.meta['ref']}"
+        name = f"__types_{node.meta[REF]}"
         tables.append((name, [(c.name, c.type) for c in table.columns]))
         node.replace(
             exp.Table(

@@ -232,7 +232,7 @@ class PartialPlan:
 
     Attributes:
         residual: the query with each pushed part replaced by a read of its fragment
-            (``fragment_table(id)``); the table references still in it (``meta["ref"]``) and
+            (``fragment_table(id)``); the table references still in it (``meta[bind.REF]``) and
             not in ``read`` are left to scan. Rules copy it before rewriting it.
         fragments: the fragments made so far, in order (their ids are ``f1``, ``f2``, ...).
         read: the table references those fragments read.

@@ -16,6 +16,7 @@ from sqlglot import exp
 from sqlglot.optimizer.pushdown_projections import pushdown_projections
 
 from meterql.catalog import Table
+from meterql.engine.bind import REF, SUBQUERY, TABLE
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.fragments import single_source_fragment
 from meterql.engine.planner.plan import PartialPlan, QueryFragment, fragment_table
@@ -39,22 +40,22 @@ def push_single_source_subqueries(ctx: PlanContext, partial: PartialPlan) -> Par
     """
     residual = partial.residual.copy()
     qualified = {
-        n.meta["sq"]: n for n in ctx.bound.qualified.find_all(exp.Subquery, exp.CTE)
-        if "sq" in n.meta
+        n.meta[SUBQUERY]: n for n in ctx.bound.qualified.find_all(exp.Subquery, exp.CTE)
+        if SUBQUERY in n.meta
     }
     # (the same, without the columns nobody reads in the whole statement)
     pruned = {
-        n.meta["sq"]: n
+        n.meta[SUBQUERY]: n
         for n in pushdown_projections(ctx.bound.qualified.copy()).find_all(exp.Subquery, exp.CTE)
-        if "sq" in n.meta
+        if SUBQUERY in n.meta
     }
     fragments, read, notes = list(partial.fragments), set(partial.read), list(partial.notes)
     for node in list(residual.find_all(exp.Subquery, exp.CTE)):  # outermost first
-        if node.root() is not residual or "sq" not in node.meta:
+        if node.root() is not residual or SUBQUERY not in node.meta:
             continue  # inside a subquery already pushed
         if isinstance(node, exp.Subquery) and not isinstance(node.parent, (exp.From, exp.Join)):
             continue
-        query, twin = node.this, qualified.get(node.meta["sq"])
+        query, twin = node.this, qualified.get(node.meta[SUBQUERY])
         if twin is None or not isinstance(query, exp.Query):
             continue
         refs = _catalog_tables(query)
@@ -64,16 +65,15 @@ def push_single_source_subqueries(ctx: PlanContext, partial: PartialPlan) -> Par
             continue  # read from the replica by the residual itself
         frag = single_source_fragment(
             f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source,
-            pruned[node.meta["sq"]].this if node.meta["sq"] in pruned else None,
+            pruned[node.meta[SUBQUERY]].this if node.meta[SUBQUERY] in pruned else None,
         )
         if not isinstance(frag, QueryFragment):
             notes.append(f"subquery {node.alias_or_name} stays local: {frag}")
             continue
         frag = replace(frag, subquery=node.alias_or_name)
         fragments.append(frag)
-        read.update(n.meta["ref"] for n, _ in refs)
+        read.update(n.meta[REF] for n, _ in refs)
         table = exp.Table(this=exp.to_identifier(fragment_table(frag.id)))
-        table.meta["fragment"] = frag.id
         if isinstance(node, exp.CTE):
             node.set("this", exp.select("*").from_(table))
         else:
@@ -91,7 +91,7 @@ def _catalog_tables(query: exp.Expr) -> list[tuple[exp.Table, Table]] | None:
     refs: list[tuple[exp.Table, Table]] = []
     inner_ctes = {c.alias_or_name.lower() for c in query.find_all(exp.CTE)}
     for table in query.find_all(exp.Table):
-        entry = table.meta.get("table")
+        entry = table.meta.get(TABLE)
         if entry is not None:
             refs.append((table, entry))
         elif not (isinstance(table.this, exp.Identifier) and table.name.lower() in inner_ctes):

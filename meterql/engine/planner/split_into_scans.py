@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from meterql.catalog import Table
 from meterql.dialects import SourceDialect, dialect_for
-from meterql.engine.bind import BoundQuery
+from meterql.engine.bind import REF, BoundQuery
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.plan import (
     FilterOrigin,
@@ -46,9 +46,9 @@ def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
     """
     bound, catalog = ctx.bound, ctx.catalog
     residual = partial.residual.copy()
-    residual_tables = {t.meta["ref"]: t for t in residual.find_all(exp.Table) if "ref" in t.meta}
+    residual_tables = {t.meta[REF]: t for t in residual.find_all(exp.Table) if REF in t.meta}
     qualified_tables = {
-        t.meta["ref"]: t for t in bound.qualified.find_all(exp.Table) if "ref" in t.meta
+        t.meta[REF]: t for t in bound.qualified.find_all(exp.Table) if REF in t.meta
     }
     fragments: list[Fragment] = list(partial.fragments)
     scans: dict[tuple[str, str, tuple[str, ...]], int] = {}  # (source, SQL, params) -> index
@@ -85,7 +85,6 @@ def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
                 this=exp.to_identifier(alias), columns=[c.copy() for c in _alias_columns(node)]
             ),
         )
-        replacement.meta["fragment"] = frag.id
         # A parenthesised join hangs off its first table: keep it (and PIVOT, samples, ...).
         for key, value in node.args.items():
             if key not in ("this", "db", "catalog", "alias") and value:
