@@ -50,7 +50,7 @@ def serve(home: Path, port: int, log_path: Path, log_level: str = "warning",
     """``meterql serve`` as a subprocess (``command`` replaces the ``meterql`` executable, e.g.
     to run it under a profiler); yields the Popen; always stopped on exit."""
     cmd = [*(command or meterql_cmd()), *serve_args(home, port, log_level)]
-    log = open(log_path, "wb")  # noqa: SIM115
+    log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
     try:

@@ -101,7 +101,7 @@ class Workspace:
         self.home = home.resolve()
         try:
             private_folder(self.home)  # (0700; its files are made 0600 below)
-            self._lock_file = open(self.home / ".lock", "a+",  # noqa: SIM115 - held while open
+            self._lock_file = open(self.home / ".lock", "a+",  # held while open
                                    opener=private_opener)
         except OSError as exc:
             raise WorkspaceError(

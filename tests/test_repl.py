@@ -34,7 +34,7 @@ def shell(pg_cluster, pg_database, tmp_path):
     child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
                           timeout=30, dimensions=(40, 200),
                           env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    child.logfile_read = open(tmp_path / "pty.log", "w")  # noqa: SIM115 - read on failure
+    child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
     child.expect("meterql>")
     yield child, db, home
     if child.isalive():

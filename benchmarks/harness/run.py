@@ -114,7 +114,7 @@ def measure(results: dict, mode: str, name: str, fn, runs: int) -> None:
     try:
         times, rows = timed(fn, runs)
         entry[mode] = summary(times) | {"rows": answers.rows(rows), "error": None}
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         entry[mode] = summary([]) | {"rows": None, "error": f"{type(exc).__name__}: {exc}"}
         log(f"  {mode} {name}: ERROR {entry[mode]['error'][:300]}")
 

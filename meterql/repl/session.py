@@ -105,7 +105,7 @@ class Repl:
             self.query(text.rstrip().rstrip(";"))
         except MeterqlError as exc:
             self.error(exc)
-        except Exception as exc:  # noqa: BLE001 - a shell reports and goes on
+        except Exception as exc:  # a shell reports and goes on
             self._errors += 1
             if self.debug:
                 self.out.print(escape(traceback.format_exc()))

@@ -143,7 +143,7 @@ class GroupCommitWriter:
             requests = [item for item in group if not item.flush]
             try:
                 self._work(requests)
-            except BaseException as exc:  # noqa: BLE001 - every caller must get an answer
+            except BaseException as exc:  # every caller must get an answer
                 if not group:
                     log.exception("applying the event log failed; retried in %.1f s, and "
                                   "at the next opening", APPLY_S)

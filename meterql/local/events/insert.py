@@ -101,7 +101,7 @@ def write_group(store: LocalStore, schemas: StreamSchemas, settings: dict[str, A
             request.outcomes = None
             try:
                 _write_all(store, schemas, settings, [request], claim_each=True)
-            except Exception as exc:  # noqa: BLE001 - handed to that request's caller
+            except Exception as exc:  # handed to that request's caller
                 request.error = exc
     if reshaped:
         try:

@@ -181,7 +181,7 @@ class LoggedPath:
                 seqs = self._log.append([item.payload for item in live], at)
                 records = [Record(seq, item.stream, at, item.rows, *_body_fields(item.body))
                            for seq, item in zip(seqs, live, strict=True)]
-        except Exception as exc:  # noqa: BLE001 - handed to every push of the batch
+        except Exception as exc:  # handed to every push of the batch
             log.error("writing the event log %s failed: %s", self._log.path, exc)
             error = WorkspaceError(
                 f"events could not be written to the event log {self._log.path}: {exc}",
@@ -261,7 +261,7 @@ class LoggedPath:
             if self._schemas.cached(stream) is not None:  # the stream exists
                 try:
                     built[stream] = self._build_index(stream)
-                except Exception:  # noqa: BLE001 - the stream stays on the transactional way
+                except Exception:  # the stream stays on the transactional way
                     log.exception("building the id index of stream %s failed", stream)
         with self._lock:
             self._indexes.update(built)
@@ -371,7 +371,7 @@ class LoggedPath:
         """(Once the writer has ended.) Apply what is left, then close the log file."""
         try:
             self.apply_pending()  # (the writer may have ended before the last records)
-        except Exception:  # noqa: BLE001 - they stay in the log: applied at the next opening
+        except Exception:  # they stay in the log: applied at the next opening
             log.exception("applying the event log at close failed")
         finally:
             self._log.close()
