@@ -171,8 +171,7 @@ class Workspace:
         self.settings = Settings(self)
         #: CSV uploads: ``load``.
         self.uploads = Uploads(self)
-        #: API keys of the HTTP API (``meterql.access.keys``).
-        self.keys = KeyStore(catalog_db)
+        self._keys = KeyStore(catalog_db)
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
@@ -185,19 +184,16 @@ class Workspace:
                              settings={"checkpoint_threshold": "256MB",
                                        # what spills past memory stays in the workspace (0700)
                                        "temp_directory": str(self.home / "tmp")})
-        #: Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``, ``log``.
-        self.aggregates = AggregateBook(AggregateStore(catalog_db), self._engine, self.catalog,
+        self._aggregates = AggregateBook(AggregateStore(catalog_db), self._engine, self.catalog,
                                         self.query, self.submit)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
         # the workspace's own data (local.events, local.uploads, local.manual)
         self._local = LocalStore(self._engine.duck, self.home, self.catalog)
-        #: Usage event streams: ``ingest``, ``amend``, ``void``, backfills.
-        self.events = EventStreams(self._local, lambda: self.catalog.settings)
+        self._events = EventStreams(self._local, lambda: self.catalog.settings)
         # pushes answered but still in the event log reach DuckDB before a query reads them
-        self._local.before_read("events", self.events.flush)
-        #: Tables edited by hand, with an audit of every change.
-        self.manual = ManualTables(self._local)
+        self._local.before_read("events", self._events.flush)
+        self._manual = ManualTables(self._local)
         self._closed = False
         for source in self.catalog.sources():
             if source.mode == "sync":
@@ -214,7 +210,7 @@ class Workspace:
         if self._closed:
             return
         self._closed = True
-        self.events.close()  # queued events are written before the store closes
+        self._events.close()  # queued events are written before the store closes
         for connector in self._connectors.values():
             with contextlib.suppress(Exception):
                 connector.close()
@@ -232,6 +228,32 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the parts' own namespaces (each checks that the workspace is open, as the others do) --
+    @property
+    def keys(self) -> KeyStore:
+        """API keys of the HTTP API (``meterql.access.keys``)."""
+        self._check_open()
+        return self._keys
+
+    @property
+    def aggregates(self) -> AggregateBook:
+        """Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``,
+        ``log``."""
+        self._check_open()
+        return self._aggregates
+
+    @property
+    def events(self) -> EventStreams:
+        """Usage event streams: ``ingest``, ``amend``, ``void``, backfills."""
+        self._check_open()
+        return self._events
+
+    @property
+    def manual(self) -> ManualTables:
+        """Tables edited by hand, with an audit of every change."""
+        self._check_open()
+        return self._manual
 
     def _check_open(self) -> None:
         if self._closed:

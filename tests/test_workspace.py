@@ -247,6 +247,13 @@ def test_a_closed_workspace_refuses_work(tmp_path):
         lambda: ws.sources.refresh("lite"),
         lambda: ws.sources.remove("lite"),
         lambda: ws.sources.test("lite"),
+        lambda: ws.sync(),
+        lambda: ws.settings(),
+        lambda: ws.uploads.load(b"id\n1\n", "t"),
+        lambda: ws.aggregates.list(),
+        lambda: ws.events.ingest("calls", [{"id": "1"}]),
+        lambda: ws.manual.create("rates", {"id": "BIGINT"}, ["id"]),
+        lambda: ws.keys.list(),
     ]
     for call in calls:
         with pytest.raises(WorkspaceError, match="is closed"):
