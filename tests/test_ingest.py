@@ -524,14 +524,13 @@ def test_a_columnar_batch_with_one_stored_id_is_rewritten_id_by_id(ws):
 
 
 def test_the_push_answer_is_the_outcomes_described():
-    from meterql.local.events import Outcome
-    from meterql.server.ingest import answer_body
+    from meterql.local.events import Outcome, answer_json
 
     outcomes = [Outcome(0, "e1", "accepted"), Outcome(1, 'ü"\\\n', "accepted"),
                 Outcome(2, None, "rejected", 'line 3 is not JSON: "x"'),
                 Outcome(3, "e1", "duplicate", "the same event arrived earlier in this batch")]
     counts = {"accepted": 2, "duplicate": 1, "rejected": 1}
-    assert json.loads(answer_body(counts, outcomes)) == {
+    assert json.loads(answer_json(counts, outcomes)) == {
         **counts, "results": [o.describe() for o in outcomes]}
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,13 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 import meterql
 from meterql import exact_json
 from meterql.errors import InputLimitError, InvalidBodyError
-from meterql.local.events import Accepted
+from meterql.local.events import answer_json, count_outcomes
 from meterql.local.uploads import Mode as UploadMode
 from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.guard import BODY_LIMIT
-
-_json_string = json.encoder.encode_basestring  # a str as a JSON string literal (non-ASCII kept)
 
 #: The push endpoint, answered by this module's route and by :class:`meterql.server.push.EventPush`.
 EVENTS_PATH = "/v1/events/{stream}"
@@ -108,26 +105,6 @@ class BackfillIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
     end: datetime
-
-
-def answer_body(counts: dict[str, int], outcomes: Sequence[Any]) -> bytes:
-    """``{**counts, "results": [o.describe() ...]}`` as JSON, written directly: a batch's
-    answer has one entry per event, and json.dumps of as many dicts costs several times more
-    than the batch's own checks. Entries with a reason go through json.dumps."""
-    if isinstance(outcomes, Accepted):  # (every event accepted: from the ids alone)
-        parts = [f'{{"index":{i},"id":{_json_string(x)},"status":"accepted"}}'
-                 for i, x in enumerate(outcomes.ids)]
-        outcomes = ()
-    else:
-        parts = []
-    for o in outcomes:
-        if o.reason is None:
-            ident = "null" if o.id is None else _json_string(o.id)
-            parts.append(f'{{"index":{o.index},"id":{ident},"status":"{o.status}"}}')
-        else:
-            parts.append(json.dumps(o.describe(), ensure_ascii=False))
-    head = ",".join(f'"{k}":{v}' for k, v in counts.items())
-    return f'{{{head},"results":[{",".join(parts)}]}}'.encode()
 
 
 def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
@@ -251,16 +228,12 @@ async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: 
                        ws.catalog.settings[EVENTS_LIMIT] << 20)
     outcomes = await ws.events.ingest_body_async(
         stream, body, headers.get("content-type", "application/json"), backfill=backfill)
-    if isinstance(outcomes, Accepted):
-        counts = {"accepted": len(outcomes), "duplicate": 0, "rejected": 0}
-    else:
-        counts = {k: sum(o.status == k for o in outcomes)
-                  for k in ("accepted", "duplicate", "rejected")}
+    counts = count_outcomes(outcomes)
     if counts["rejected"] and counts["rejected"] == len(outcomes):
         return problems.problem(422, "EventsRejected", f"all {len(outcomes)} events were "
                                 "rejected", path, **counts,
                                 results=[o.describe() for o in outcomes])
-    return Response(answer_body(counts, outcomes), media_type="application/json",
+    return Response(answer_json(counts, outcomes), media_type="application/json",
                     status_code=207 if counts["rejected"] else 200)
 
 

@@ -50,8 +50,9 @@ only).
 """
 
 from meterql.local.events.body import check_utf8, parse_body
-from meterql.local.events.outcomes import Accepted, Outcome
+from meterql.local.events.outcomes import Accepted, Outcome, answer_json, count_outcomes
 from meterql.local.events.schemas import StreamConfig
 from meterql.local.events.streams import EventStreams
 
-__all__ = ["Accepted", "EventStreams", "Outcome", "StreamConfig", "check_utf8", "parse_body"]
+__all__ = ["Accepted", "EventStreams", "Outcome", "StreamConfig", "answer_json", "check_utf8",
+           "count_outcomes", "parse_body"]
