@@ -26,7 +26,7 @@ from meterql.catalog.model import Mode
 from meterql.local.uploads import Mode as UploadMode
 from meterql.local.uploads import UploadReport
 from meterql.sync import ReplicaWatermark, SyncReport
-from meterql.sync.runner import Strategy
+from meterql.sync.config import Strategy
 
 if TYPE_CHECKING:
     from meterql.workspace import Workspace

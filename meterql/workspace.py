@@ -32,18 +32,18 @@ from meterql.local.store import LocalStore
 from meterql.local.uploads import UploadReport, load_csv
 from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
 from meterql.sync import (
-    STRATEGIES,
     ReplicaWatermark,
     SyncReport,
-    TableSyncConfig,
     attach,
+    choose_strategy,
     detach,
     replica_path,
     sync_source,
+    table_configs,
     watermarks,
 )
+from meterql.sync.config import Strategy
 from meterql.sync.replica import STATE_SCHEMA, replica_folder
-from meterql.sync.runner import Strategy
 
 DEFAULT_HOME = "meterql_home"
 
@@ -392,46 +392,10 @@ class Workspace:
         cursor."""
         self._check_open()
         entry = self.catalog.table(table)
-        if strategy not in STRATEGIES:
-            raise InvalidSourceError(
-                f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
-            )
-        if strategy == "cdc" and self.catalog.source(entry.source).kind != "postgres":
-            raise InvalidSourceError(
-                f"cdc sync reads PostgreSQL's change log; {entry.source} is a "
-                f"{self.catalog.source(entry.source).kind} source",
-                source=entry.source, table=entry.full_name,
-                hint="use full, append or merge",
-            )
-        if strategy in ("merge", "cdc") and not entry.primary_key:
-            raise InvalidSourceError(
-                f"{strategy} sync of {entry.full_name} needs a primary key, and it has none",
-                table=entry.full_name,
-                hint="use full, or append for an append-only table",
-            )
-        if soft_delete is not None:
-            column = entry.column(soft_delete)
-            if strategy != "merge" or column is None:
-                raise InvalidSourceError(
-                    f"soft_delete={soft_delete!r} does not apply to {strategy} sync of "
-                    f"{entry.full_name}",
-                    table=entry.full_name,
-                    hint="a soft-delete column is one of the table's columns, used by merge",
-                )
-            soft_delete = column.name
-        if strategy in ("append", "merge"):
-            column = entry.column(cursor or "")
-            if column is None:
-                names = ", ".join(c.name for c in entry.columns)
-                raise InvalidSourceError(
-                    f"{strategy} sync of {entry.full_name} needs a cursor column",
-                    table=entry.full_name,
-                    hint=f"pass cursor= one of: {names}",
-                )
-            cursor = column.name
-        self.catalog.set_sync_config(
-            entry, strategy, cursor if strategy in ("append", "merge") else None, int(lag),
-            soft_delete)
+        config = choose_strategy(entry, self.catalog.source(entry.source).kind, strategy,
+                                 cursor, lag, soft_delete)
+        self.catalog.set_sync_config(entry, config.strategy, config.cursor, config.lag,
+                                     config.soft_delete)
 
     def _sync(
         self, name: str | None = None, progress: Callable[[str, int], None] | None = None
@@ -462,25 +426,13 @@ class Workspace:
                     reports.append(SyncReport(source.name, error=exc))
                     continue
                 tables = [t for t in self.catalog.tables(source.name) if t.kind == "table"]
-                configs = self._sync_configs(source, tables)
+                configs = table_configs(source, tables, self.catalog.sync_configs(source.name))
                 reports.append(sync_source(
                     self._engine.duck, self._connector(source.name), source, tables, configs,
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
                 self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
         return reports
-
-    def _sync_configs(self, source: Source,
-                      tables: list[Table]) -> dict[tuple[str, str], TableSyncConfig]:
-        """Each table's strategy: as set, else ``cdc`` for primary-key tables of a source
-        with a replication slot configured, else ``full``."""
-        chosen = {key: TableSyncConfig.stored(*row)
-                  for key, row in self.catalog.sync_configs(source.name).items()}
-        if "cdc_slot" in source.options:
-            for table in tables:
-                if table.primary_key and (table.schema, table.name) not in chosen:
-                    chosen[(table.schema, table.name)] = TableSyncConfig("cdc")
-        return chosen
 
     def _replica_watermarks(self, name: str) -> list[ReplicaWatermark]:
         """The last committed sync of each replica table of a source."""

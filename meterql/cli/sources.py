@@ -8,7 +8,7 @@ import click
 
 from meterql.catalog import Mode
 from meterql.cli.common import MeterqlGroup, console, escape, home_option, pairs
-from meterql.sync.runner import Strategy
+from meterql.sync.config import Strategy
 from meterql.workspace import Workspace
 
 MODES = get_args(Mode)

@@ -1,13 +1,8 @@
 """Sync mode: replicas of sources in DuckDB, kept fresh by incremental runs."""
 
+from meterql.sync.config import STRATEGIES, TableSyncConfig, choose_strategy, table_configs
 from meterql.sync.replica import ReplicaWatermark, attach, detach, replica_path, watermarks
-from meterql.sync.runner import (
-    STRATEGIES,
-    SyncReport,
-    TableSyncConfig,
-    TableSyncReport,
-    sync_source,
-)
+from meterql.sync.runner import SyncReport, TableSyncReport, sync_source
 
 __all__ = [
     "STRATEGIES",
@@ -16,8 +11,10 @@ __all__ = [
     "TableSyncConfig",
     "TableSyncReport",
     "attach",
+    "choose_strategy",
     "detach",
     "replica_path",
     "sync_source",
+    "table_configs",
     "watermarks",
 ]

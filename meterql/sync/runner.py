@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -43,32 +43,8 @@ from meterql.engine.planner.scan_sql import scan_select
 from meterql.errors import MeterqlError, SourceQueryError
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
+from meterql.sync.config import TableSyncConfig
 from meterql.sync.replica import STATE_SCHEMA
-
-Strategy = Literal["full", "append", "merge", "cdc"]
-STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
-
-
-def _is_strategy(name: str) -> TypeGuard[Strategy]:
-    return name in STRATEGIES
-
-
-@dataclass(frozen=True)
-class TableSyncConfig:
-    """How one table is synced."""
-
-    strategy: Strategy = "full"
-    cursor: str | None = None
-    lag: int = 0  # in the cursor's unit: seconds for timestamps, units for integers
-    soft_delete: str | None = None  # merge: deletes at the source are updates of this column
-
-    @classmethod
-    def stored(cls, strategy: str, cursor: str | None, lag: int,
-               soft_delete: str | None) -> TableSyncConfig:
-        """A configuration as the catalog stores it (the strategy as text, checked here)."""
-        if not _is_strategy(strategy):
-            raise RuntimeError(f"the catalog holds an unknown sync strategy {strategy!r}")
-        return cls(strategy, cursor, lag, soft_delete)
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""How each table of a synced source is copied: the strategies, their checks and defaults.
+
+A strategy is chosen per table (:func:`choose_strategy`, which refuses a choice the table
+cannot take, naming the fix); a table with none chosen gets its default (:func:`table_configs`):
+``cdc`` for primary-key tables of a source whose change log is configured, else ``full``.
+The strategies themselves are described in :mod:`meterql.sync.runner`.
+
+Example:
+    >>> from meterql.catalog import Column, Table
+    >>> events = Table("pg", "public", "events", (Column("id", "BIGINT", "bigint"),
+    ...                Column("at", "TIMESTAMP", "timestamp")), primary_key=("id",))
+    >>> choose_strategy(events, "postgres", "append", cursor="AT")
+    TableSyncConfig(strategy='append', cursor='at', lag=0, soft_delete=None)
+    >>> choose_strategy(events, "postgres", "merge")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    meterql.errors.InvalidSourceError: merge sync ... needs a cursor column (pass cursor= ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard, get_args
+
+from meterql.catalog import Source, Table
+from meterql.errors import InvalidSourceError
+
+Strategy = Literal["full", "append", "merge", "cdc"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+#: The source kinds whose change log ``cdc`` reads.
+CHANGE_LOG_KINDS = ("postgres",)
+
+
+def _is_strategy(name: str) -> TypeGuard[Strategy]:
+    return name in STRATEGIES
+
+
+@dataclass(frozen=True)
+class TableSyncConfig:
+    """How one table is synced."""
+
+    strategy: Strategy = "full"
+    cursor: str | None = None
+    lag: int = 0  # in the cursor's unit: seconds for timestamps, units for integers
+    soft_delete: str | None = None  # merge: deletes at the source are updates of this column
+
+    @classmethod
+    def stored(cls, strategy: str, cursor: str | None, lag: int,
+               soft_delete: str | None) -> TableSyncConfig:
+        """A configuration as the catalog stores it (the strategy as text, checked here)."""
+        if not _is_strategy(strategy):
+            raise RuntimeError(f"the catalog holds an unknown sync strategy {strategy!r}")
+        return cls(strategy, cursor, lag, soft_delete)
+
+
+def choose_strategy(entry: Table, kind: str, strategy: str, cursor: str | None = None,
+                    lag: int = 0, soft_delete: str | None = None) -> TableSyncConfig:
+    """The configuration of ``entry`` (a table of a source of ``kind``) for ``strategy``,
+    with the cursor and soft-delete columns spelled as the table spells them; or
+    :class:`InvalidSourceError` saying why the table cannot be synced so and what to use."""
+    if not _is_strategy(strategy):
+        raise InvalidSourceError(
+            f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
+        )
+    if strategy == "cdc" and kind not in CHANGE_LOG_KINDS:
+        raise InvalidSourceError(
+            f"cdc sync reads PostgreSQL's change log; {entry.source} is a {kind} source",
+            source=entry.source, table=entry.full_name,
+            hint="use full, append or merge",
+        )
+    if strategy in ("merge", "cdc") and not entry.primary_key:
+        raise InvalidSourceError(
+            f"{strategy} sync of {entry.full_name} needs a primary key, and it has none",
+            table=entry.full_name,
+            hint="use full, or append for an append-only table",
+        )
+    if soft_delete is not None:
+        column = entry.column(soft_delete)
+        if strategy != "merge" or column is None:
+            raise InvalidSourceError(
+                f"soft_delete={soft_delete!r} does not apply to {strategy} sync of "
+                f"{entry.full_name}",
+                table=entry.full_name,
+                hint="a soft-delete column is one of the table's columns, used by merge",
+            )
+        soft_delete = column.name
+    if strategy in ("append", "merge"):
+        column = entry.column(cursor or "")
+        if column is None:
+            names = ", ".join(c.name for c in entry.columns)
+            raise InvalidSourceError(
+                f"{strategy} sync of {entry.full_name} needs a cursor column",
+                table=entry.full_name,
+                hint=f"pass cursor= one of: {names}",
+            )
+        return TableSyncConfig(strategy, column.name, int(lag), soft_delete)
+    return TableSyncConfig(strategy, None, int(lag), soft_delete)
+
+
+def table_configs(source: Source, tables: list[Table],
+                  stored: Mapping[tuple[str, str], tuple[Any, ...]]
+                  ) -> dict[tuple[str, str], TableSyncConfig]:
+    """Each table's configuration: as stored in the catalog (``stored``, by (schema, table)),
+    else ``cdc`` for primary-key tables of a source with a replication slot configured
+    (tables without one are copied ``full``, the runner's default)."""
+    chosen = {key: TableSyncConfig.stored(*row) for key, row in stored.items()}
+    if "cdc_slot" in source.options:
+        for table in tables:
+            if table.primary_key and (table.schema, table.name) not in chosen:
+                chosen[(table.schema, table.name)] = TableSyncConfig("cdc")
+    return chosen
