@@ -11,7 +11,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
@@ -99,6 +99,9 @@ class CancelHandle:
 class Connector(ABC):
     """I/O with one source."""
 
+    #: A statement whose one value says what the source is.
+    version_sql: ClassVar[str]
+
     def __init__(self, source: Source) -> None:
         self.source = source
 
@@ -106,9 +109,10 @@ class Connector(ABC):
     def introspect(self) -> list[Table]:
         """Every table and view with its columns and types (DuckDB types via the dialect)."""
 
-    @abstractmethod
     def server_version(self) -> str:
         """Connect and ask the source what it is (``meterql source test``)."""
+        with self.stream(self.version_sql) as reader:
+            return str(reader.read_all().column(0)[0])
 
     @abstractmethod
     def _stream(

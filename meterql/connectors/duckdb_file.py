@@ -41,6 +41,8 @@ ORDER BY c.schema_name, c.table_name, c.column_index
 class DuckDBFileConnector(Connector):
     """A DuckDB file. One read-only database handle; a cursor per statement."""
 
+    version_sql = "SELECT 'DuckDB ' || version()"
+
     def __init__(self, source: Source) -> None:
         super().__init__(source)
         self.path = file_path(source.uri)
@@ -80,10 +82,6 @@ class DuckDBFileConnector(Connector):
             cancel.bind(None)
             with contextlib.suppress(Exception):
                 cur.close()
-
-    def server_version(self) -> str:
-        with self.stream("SELECT 'DuckDB ' || version()") as reader:
-            return str(reader.read_all().column(0)[0])
 
     def introspect(self) -> list[Table]:
         with self.stream(_INTROSPECT) as reader:

@@ -12,12 +12,8 @@ import pyarrow as pa
 
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import parse_uri, redact_text, resolve_password, with_password
-from meterql.connectors.base import (
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    CancelHandle,
-    ConnectionPool,
-    Connector,
-)
+from meterql.connectors.adbc import AdbcConnector, cursor_stream, driver_message
+from meterql.connectors.base import DEFAULT_STATEMENT_TIMEOUT_MS, CancelHandle
 from meterql.dialects.postgres import map_type
 from meterql.errors import (
     MeterqlError,
@@ -50,12 +46,13 @@ ORDER BY n.nspname, c.relname, k.position
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
 
-class PostgresConnector(Connector):
+class PostgresConnector(AdbcConnector):
     """A PostgreSQL source. Sessions are read-only, autocommit, with ``statement_timeout``."""
+
+    version_sql = "SELECT version()"
 
     def __init__(self, source: Source) -> None:
         super().__init__(source)
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
         self._pinned = threading.local()  # the connection of this thread's snapshot, if any
 
     # -- connections -------------------------------------------------------------------------
@@ -86,9 +83,6 @@ class PostgresConnector(Connector):
         except Exception as exc:
             raise self.translate_error(exc) from exc
 
-    def close(self) -> None:
-        self._pool.close()
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """One REPEATABLE READ, read-only transaction on one connection for this thread: every
@@ -117,45 +111,27 @@ class PostgresConnector(Connector):
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
-        # A pooled connection may have been closed by the server (restart, idle timeout,
-        # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
-        # then, so the statement is sent once more on a new connection.
         pinned = getattr(self._pinned, "conn", None)
         if pinned is not None:  # inside snapshot(): no retry, the snapshot is that connection's
-            cur = pinned.cursor()
-            try:
-                cancel.bind(cur.adbc_cancel)
-                cur.execute(sql, parameters=tuple(params) if params else None)
-                yield cur.fetch_record_batch()
-            finally:
-                cancel.bind(None)
-                with contextlib.suppress(Exception):
-                    cur.close()
+            with cursor_stream(pinned, sql, params, cancel) as raw:
+                yield raw
             return
+        # A pooled connection may have been closed by the server (restart, idle timeout,
+        # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
+        # then, so the statement is sent once more on a new connection (the pool drops the
+        # closed one).
         for attempt in range(2):
+            started = False
             try:
-                with self._pool.connection() as conn:
-                    cur = conn.cursor()
-                    try:
-                        cancel.bind(cur.adbc_cancel)
-                        try:
-                            cur.execute(sql, parameters=tuple(params) if params else None)
-                        except Exception as exc:
-                            if attempt == 0 and _connection_lost(exc) and not cancel.cancelled:
-                                raise _ConnectionLost from exc
-                            raise
-                        yield cur.fetch_record_batch()
-                        return
-                    finally:
-                        cancel.bind(None)
-                        with contextlib.suppress(Exception):
-                            cur.close()
-            except _ConnectionLost:
-                continue
-
-    def server_version(self) -> str:
-        with self.stream("SELECT version()") as reader:
-            return str(reader.read_all().column(0)[0])
+                with super()._stream(sql, params, cancel, schema) as raw:
+                    started = True
+                    yield raw
+                return
+            except Exception as exc:
+                # (a connection that cannot be opened is a meterql error already: not retried)
+                if (started or attempt or cancel.cancelled or isinstance(exc, MeterqlError)
+                        or not _connection_lost(exc)):
+                    raise
 
     def introspect(self) -> list[Table]:
         with self.stream(_INTROSPECT) as reader:
@@ -188,9 +164,7 @@ class PostgresConnector(Connector):
             _, secrets = self._driver_uri()
         except MeterqlError as err:
             return err
-        text = redact_text(str(exc), secrets)
-        for prefix in ("IO: ", "INVALID_STATE: ", "CANCELLED: ", "INVALID_ARGUMENT: "):
-            text = text.removeprefix(prefix)
+        text = redact_text(driver_message(exc), secrets)
         text = text.replace("[libpq] ", "").strip()
         name = self.source.name
         sqlstate = getattr(exc, "sqlstate", None)
@@ -227,10 +201,6 @@ class PostgresConnector(Connector):
         return SourceQueryError(
             f"source '{name}' failed the query: {_first_line(text)}", source=name
         )
-
-
-class _ConnectionLost(Exception):
-    """A pooled connection turned out to be closed before the statement ran."""
 
 
 _LOST = ("server closed the connection", "no connection to the server", "terminating connection",

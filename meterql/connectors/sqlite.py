@@ -25,7 +25,8 @@ import pyarrow as pa
 
 from meterql.catalog.model import Column, Source, Table
 from meterql.catalog.uri import file_path
-from meterql.connectors.base import CancelHandle, ConnectionPool, Connector
+from meterql.connectors.adbc import AdbcConnector, driver_message
+from meterql.connectors.base import CancelHandle
 from meterql.dialects.sqlite import map_type
 from meterql.errors import (
     MeterqlError,
@@ -47,13 +48,14 @@ _INTROSPECTED = pa.schema([
 ])
 
 
-class SQLiteConnector(Connector):
+class SQLiteConnector(AdbcConnector):
     """A SQLite database file. Its path is absolute in the catalog."""
 
+    version_sql = "SELECT 'SQLite ' || sqlite_version()"
+
     def __init__(self, source: Source) -> None:
-        super().__init__(source)
         self.path = file_path(source.uri)
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
+        super().__init__(source)
 
     def _connect(self) -> Any:
         import adbc_driver_sqlite.dbapi as sq
@@ -69,31 +71,17 @@ class SQLiteConnector(Connector):
         except Exception as exc:
             raise self.translate_error(exc) from exc
 
-    def close(self) -> None:
-        self._pool.close()
-
     @contextlib.contextmanager
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
-        if schema is not None:
-            sql = pinned(sql, schema)
-            first = [_pin(field.type)[1] for field in schema]
-        with self._pool.connection() as conn:
-            cur = conn.cursor()
-            try:
-                cancel.bind(cur.adbc_cancel)
-                cur.execute(sql, parameters=tuple(params) if params else None)
-                raw = cur.fetch_record_batch()
-                yield raw if schema is None else _unpinned(raw, first, self.source.name)
-            finally:
-                cancel.bind(None)
-                with contextlib.suppress(Exception):
-                    cur.close()
-
-    def server_version(self) -> str:
-        with self.stream("SELECT 'SQLite ' || sqlite_version()") as reader:
-            return str(reader.read_all().column(0)[0])
+        if schema is None:
+            with super()._stream(sql, params, cancel, schema) as raw:
+                yield raw
+            return
+        first = [_pin(field.type)[1] for field in schema]
+        with super()._stream(pinned(sql, schema), params, cancel, schema) as raw:
+            yield _unpinned(raw, first, self.source.name)
 
     def introspect(self) -> list[Table]:
         # Declared types, not the values' types: the catalog states what the schema promises.
@@ -123,9 +111,7 @@ class SQLiteConnector(Connector):
             return int(reader.read_all().column(0)[0].as_py())
 
     def translate_error(self, exc: Exception) -> MeterqlError:
-        text = str(exc)
-        for prefix in ("IO: ", "INVALID_ARGUMENT: ", "INVALID_STATE: "):
-            text = text.removeprefix(prefix)
+        text = driver_message(exc)
         name = self.source.name
         if "unable to open" in text or "failed to open" in text:
             return SourceUnavailableError(
