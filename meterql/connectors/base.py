@@ -10,14 +10,15 @@ import contextlib
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
 from meterql.catalog.model import Source, Table
 from meterql.connectors.arrow import conform_reader
-from meterql.dialects.base import UNCONSTRAINED_DECIMAL
+from meterql.connectors.introspection import ColumnRow, build_tables
+from meterql.dialects import UNCONSTRAINED_DECIMAL, dialect_for
 from meterql.errors import MeterqlError, QueryCancelledError
 
 Conn = TypeVar("Conn")
@@ -105,9 +106,17 @@ class Connector(ABC):
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    @abstractmethod
     def introspect(self) -> list[Table]:
         """Every table and view with its columns and types (DuckDB types via the dialect)."""
+        return build_tables(self.source.name, self._column_rows(), self.column_type)
+
+    @abstractmethod
+    def _column_rows(self) -> Iterable[ColumnRow]:
+        """One row per column of every table and view meterql may read, in column order."""
+
+    def column_type(self, source_type: str) -> str:
+        """The DuckDB type that carries a column of this source type exactly."""
+        return dialect_for(self.source.kind).map_type(source_type)
 
     def server_version(self) -> str:
         """Connect and ask the source what it is (``meterql source test``)."""

@@ -11,10 +11,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector
 from meterql.connectors.duckdb_arrow import carried_reader
+from meterql.connectors.introspection import ColumnRow
 from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
@@ -25,7 +26,7 @@ from meterql.errors import (
 
 _INTROSPECT = """
 SELECT c.schema_name, c.table_name, t.table_type, c.column_name, c.data_type, c.is_nullable,
-       d.estimated_size
+       d.estimated_size, list_position(k.constraint_column_names, c.column_name) AS key_position
 FROM duckdb_columns() AS c
 JOIN information_schema.tables AS t
   ON t.table_catalog = c.database_name AND t.table_schema = c.schema_name
@@ -33,6 +34,9 @@ JOIN information_schema.tables AS t
 LEFT JOIN duckdb_tables() AS d
   ON d.database_name = c.database_name AND d.schema_name = c.schema_name
  AND d.table_name = c.table_name
+LEFT JOIN duckdb_constraints() AS k
+  ON k.database_name = c.database_name AND k.schema_name = c.schema_name
+ AND k.table_name = c.table_name AND k.constraint_type = 'PRIMARY KEY'
 WHERE c.database_name = current_database() AND NOT c.internal
 ORDER BY c.schema_name, c.table_name, c.column_index
 """
@@ -83,33 +87,14 @@ class DuckDBFileConnector(Connector):
             with contextlib.suppress(Exception):
                 cur.close()
 
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         with self.stream(_INTROSPECT) as reader:
             rows = reader.read_all().to_pylist()
-        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
-        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
             kind = "view" if row["table_type"] == "VIEW" else "table"
-            estimates[(row["schema_name"], row["table_name"])] = row["estimated_size"]
-            entry = tables.setdefault((row["schema_name"], row["table_name"]), (kind, []))
-            entry[1].append(
-                Column(
-                    row["column_name"], row["data_type"], row["data_type"], row["is_nullable"]
-                )
-            )
-        keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        with self.stream(
-            "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
-            "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'"
-        ) as reader:
-            for row in reader.read_all().to_pylist():
-                keys[(row["schema_name"], row["table_name"])] = tuple(
-                    row["constraint_column_names"])
-        return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
-                  keys.get((schema, name), ()))
-            for (schema, name), (kind, cols) in tables.items()
-        ]
+            yield ColumnRow(row["schema_name"], row["table_name"], kind, row["column_name"],
+                            row["data_type"], row["is_nullable"], row["key_position"] or None,
+                            row["estimated_size"])
 
     def translate_error(self, exc: Exception) -> MeterqlError:
         name = self.source.name

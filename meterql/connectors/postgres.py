@@ -10,11 +10,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import parse_uri, redact_text, resolve_password, with_password
 from meterql.connectors.adbc import AdbcConnector, cursor_stream, driver_message
 from meterql.connectors.base import DEFAULT_STATEMENT_TIMEOUT_MS, CancelHandle
-from meterql.dialects.postgres import map_type
+from meterql.connectors.introspection import ColumnRow
 from meterql.errors import (
     MeterqlError,
     SourceAuthError,
@@ -23,25 +23,20 @@ from meterql.errors import (
 )
 
 _INTROSPECT = """
-SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END
+SELECT n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
+       a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS source_type,
+       NOT a.attnotnull AS nullable,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS reltuples,
+       (SELECT k.position FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+        WHERE k.attnum = a.attnum) AS key_position
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
 JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
 WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY n.nspname, c.relname, a.attnum
-"""
-_PRIMARY_KEYS = """
-SELECT n.nspname, c.relname, a.attname
-FROM pg_catalog.pg_index AS i
-JOIN pg_catalog.pg_class AS c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
-JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum
-WHERE i.indisprimary AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-ORDER BY n.nspname, c.relname, k.position
 """
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
@@ -133,30 +128,20 @@ class PostgresConnector(AdbcConnector):
                         or not _connection_lost(exc)):
                     raise
 
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         with self.stream(_INTROSPECT) as reader:
             rows = reader.read_all().to_pylist()
-        numeric_scale = self.source.options.get("numeric_scale")
-        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
-        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
-            schema, name, relkind, col, source_type, nullable, reltuples = row.values()
             # reltuples is -1 (NULL here) until the table is first vacuumed or analyzed.
-            estimates[(schema, name)] = reltuples if relkind in ("r", "p", "m") else None
-            dtype = map_type(source_type)
-            if numeric_scale is not None and source_type == "numeric":
-                dtype = f"DECIMAL(38, {int(numeric_scale)})"
-            entry = tables.setdefault((schema, name), (_KINDS.get(relkind, "table"), []))
-            entry[1].append(Column(col, dtype, source_type, bool(nullable)))
-        keys: dict[tuple[str, str], list[str]] = {}
-        with self.stream(_PRIMARY_KEYS) as reader:
-            for schema, name, column in (r.values() for r in reader.read_all().to_pylist()):
-                keys.setdefault((schema, name), []).append(column)
-        return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
-                  tuple(keys.get((schema, name), ())))
-            for (schema, name), (kind, cols) in tables.items()
-        ]
+            estimate = row["reltuples"] if row["relkind"] in ("r", "p", "m") else None
+            yield ColumnRow(row["schema"], row["name"], _KINDS.get(row["relkind"], "table"),
+                            row["column_name"], row["source_type"], bool(row["nullable"]),
+                            row["key_position"], estimate)
+
+    def column_type(self, source_type: str) -> str:
+        if source_type == "numeric":  # without a precision: the option numeric_scale applies
+            return "DECIMAL({}, {})".format(*self.unconstrained_decimal)
+        return super().column_type(source_type)
 
     # -- errors --------------------------------------------------------------------------------
     def translate_error(self, exc: Exception) -> MeterqlError:

@@ -23,11 +23,11 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
 from meterql.connectors.adbc import AdbcConnector, driver_message
 from meterql.connectors.base import CancelHandle
-from meterql.dialects.sqlite import map_type
+from meterql.connectors.introspection import ColumnRow
 from meterql.errors import (
     MeterqlError,
     SourceQueryError,
@@ -83,25 +83,17 @@ class SQLiteConnector(AdbcConnector):
         with super()._stream(pinned(sql, schema), params, cancel, schema) as raw:
             yield _unpinned(raw, first, self.source.name)
 
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         # Declared types, not the values' types: the catalog states what the schema promises.
         with self.stream(_INTROSPECT, schema=_INTROSPECTED) as reader:
             rows = reader.read_all().to_pylist()
-        tables: dict[str, tuple[str, list[Column]]] = {}
-        keys: dict[str, list[tuple[int, str]]] = {}
+        counts: dict[str, int | None] = {}
         for row in rows:
-            declared = row["declared"] or ""
-            if row["pk"]:
-                keys.setdefault(row["table_name"], []).append((row["pk"], row["column_name"]))
-            entry = tables.setdefault(row["table_name"], (row["table_kind"], []))
-            entry[1].append(
-                Column(row["column_name"], map_type(declared), declared, not row["not_null"])
-            )
-        return [
-            Table(self.source.name, "main", name, tuple(cols), kind, self._count(name, kind),
-                  tuple(column for _, column in sorted(keys.get(name, []))))
-            for name, (kind, cols) in tables.items()
-        ]
+            name, kind = row["table_name"], row["table_kind"]
+            if name not in counts:
+                counts[name] = self._count(name, kind)
+            yield ColumnRow("main", name, kind, row["column_name"], row["declared"] or "",
+                            not row["not_null"], row["pk"] or None, counts[name])
 
     def _count(self, table: str, kind: str) -> int | None:
         """SQLite keeps no statistics by default; counting a table is a fast B-tree walk."""
