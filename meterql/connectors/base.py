@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pyarrow as pa
 
 from meterql.catalog.model import Source, Table
+from meterql.catalog.uri import file_exists
 from meterql.connectors.arrow import conform_reader
 from meterql.connectors.introspection import ColumnRow, build_tables
 from meterql.dialects import UNCONSTRAINED_DECIMAL, dialect_for
-from meterql.errors import MeterqlError, QueryCancelledError
+from meterql.errors import MeterqlError, QueryCancelledError, SourceUnavailableError
 
 Conn = TypeVar("Conn")
 
@@ -95,6 +96,17 @@ class CancelHandle:
         if action is not None:
             with contextlib.suppress(Exception):
                 action()
+
+
+def require_file(source: Source, path: str, what: str) -> None:
+    """Raise when a file source's file (a ``what`` file) is gone; it was there when the source
+    was added, so this is the source being unavailable, not a wrong definition."""
+    if not file_exists(path):
+        raise SourceUnavailableError(
+            f"source '{source.name}': {what} file {path} does not exist",
+            source=source.name,
+            hint="check the path in the source URI",
+        )
 
 
 class Connector(ABC):

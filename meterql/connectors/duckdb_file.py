@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -13,7 +12,7 @@ import pyarrow as pa
 
 from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
-from meterql.connectors.base import CancelHandle, Connector
+from meterql.connectors.base import CancelHandle, Connector, require_file
 from meterql.connectors.duckdb_arrow import carried_reader
 from meterql.connectors.introspection import ColumnRow
 from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
@@ -56,12 +55,7 @@ class DuckDBFileConnector(Connector):
     def _database(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._db is None:
-                if not os.path.isfile(self.path):
-                    raise SourceUnavailableError(
-                        f"source '{self.source.name}': DuckDB file {self.path} does not exist",
-                        source=self.source.name,
-                        hint="check the path in the source URI",
-                    )
+                require_file(self.source, self.path, "DuckDB")
                 try:
                     self._db = open_file_read_only(self.path)
                 except duckdb.Error as exc:

@@ -16,7 +16,6 @@ text columns.)
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +25,7 @@ import pyarrow as pa
 from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
 from meterql.connectors.adbc import AdbcConnector, driver_message
-from meterql.connectors.base import CancelHandle
+from meterql.connectors.base import CancelHandle, require_file
 from meterql.connectors.introspection import ColumnRow
 from meterql.errors import (
     MeterqlError,
@@ -60,12 +59,7 @@ class SQLiteConnector(AdbcConnector):
     def _connect(self) -> Any:
         import adbc_driver_sqlite.dbapi as sq
 
-        if not os.path.isfile(self.path):
-            raise SourceUnavailableError(
-                f"source '{self.source.name}': SQLite file {self.path} does not exist",
-                source=self.source.name,
-                hint="check the path in the source URI",
-            )
+        require_file(self.source, self.path, "SQLite")
         try:
             return sq.connect(f"file:{quote(self.path)}?mode=ro", autocommit=True)
         except Exception as exc:

@@ -92,6 +92,8 @@ class SourceDialect:
             than DuckDB does on the values as read (``None`` when it does not): no filter, key
             set or whole query using such a column is sent; its scan reads it as it is and
             DuckDB does the rest (PostgreSQL's char(n), real, and types carried as text).
+        file_uri: the URI names a local file (``sqlite:///data/usage.db``): the file must
+            exist when the source is added, and the catalog stores its absolute path.
     """
 
     kind: str
@@ -105,6 +107,7 @@ class SourceDialect:
     parameter_marker: str = "$"
     read_as_text: Callable[[str], bool] = lambda source_type: False
     computes_differently: Callable[[str], str | None] = lambda source_type: None
+    file_uri: bool = False
 
 
 def type_family(duckdb_type: str) -> str:

@@ -17,6 +17,7 @@ def map_type(source_type: str) -> str:
 DIALECT = SourceDialect(
     kind="duckdb",
     uri_schemes=("duckdb",),
+    file_uri=True,
     sqlglot_dialect="duckdb",
     capabilities=Capabilities(same_engine=True, binary_text_order=True, key_sets="list"),
     map_type=map_type,

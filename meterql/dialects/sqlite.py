@@ -45,6 +45,7 @@ def map_type(source_type: str) -> str:
 DIALECT = SourceDialect(
     kind="sqlite",
     uri_schemes=("sqlite",),
+    file_uri=True,
     sqlglot_dialect="sqlite",
     capabilities=Capabilities(
         whole_query=False,
