@@ -7,6 +7,7 @@ catalog promised (``conform``) and translate driver errors into meterql's at thi
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
 from abc import ABC, abstractmethod
@@ -19,7 +20,7 @@ from meterql.catalog.model import Source, Table
 from meterql.catalog.uri import file_exists
 from meterql.connectors.arrow import conform_reader
 from meterql.connectors.introspection import ColumnRow, build_tables
-from meterql.dialects import UNCONSTRAINED_DECIMAL, dialect_for
+from meterql.dialects import DIALECTS, UNCONSTRAINED_DECIMAL, dialect_for
 from meterql.errors import MeterqlError, QueryCancelledError, SourceUnavailableError
 
 Conn = TypeVar("Conn")
@@ -187,3 +188,16 @@ class Connector(ABC):
                     f"query on source '{self.source.name}' was cancelled", source=self.source.name
                 ) from exc
             raise self.translate_error(exc) from exc
+
+
+def connector_for(source: Source) -> Connector:
+    """A new connector for a source, of the class its kind's dialect names (``module:Class``).
+
+    The module, and with it the driver, is imported here on first use, not when meterql is.
+    """
+    dialect = DIALECTS.get(source.kind)
+    if dialect is None:
+        raise ValueError(f"no connector for kind {source.kind!r}")  # kinds are validated on add
+    module, _, name = dialect.connector.partition(":")
+    connector: type[Connector] = getattr(importlib.import_module(module), name)
+    return connector(source)

@@ -79,6 +79,8 @@ class SourceDialect:
         sqlglot_dialect: the sqlglot dialect used to write SQL for the source.
         capabilities: what may be pushed down.
         map_type: maps a source column type (as the source spells it) to a DuckDB type.
+        connector: the source's connector class as ``module:Class``, imported when a source
+            of this kind is first used (so its driver loads only then).
         fetch_as_text: DuckDB type families that the scan reads as text at the source and
             converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
         text_collation: the collation named on every text column of a pushed filter, so that
@@ -101,6 +103,7 @@ class SourceDialect:
     sqlglot_dialect: str
     capabilities: Capabilities
     map_type: Callable[[str], str]
+    connector: str
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)

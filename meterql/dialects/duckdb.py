@@ -21,6 +21,7 @@ DIALECT = SourceDialect(
     sqlglot_dialect="duckdb",
     capabilities=Capabilities(same_engine=True, binary_text_order=True, key_sets="list"),
     map_type=map_type,
+    connector="meterql.connectors.duckdb_file:DuckDBFileConnector",
     # 128-bit integers cross Arrow as text (see arrow_types.CARRIED_AS_TEXT)
     fetch_as_text=frozenset({"INT128", "UINT128"}),
 )

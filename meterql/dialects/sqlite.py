@@ -58,6 +58,7 @@ DIALECT = SourceDialect(
         casts_in_filters=False,
     ),
     map_type=map_type,
+    connector="meterql.connectors.sqlite:SQLiteConnector",
     fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP", "TIMESTAMPNTZ"}),
     fetch_as_integer=frozenset({"BOOLEAN"}),
     parameter_marker="?",
