@@ -375,13 +375,14 @@ class Workspace:
             raise InvalidSourceError(
                 f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
             )
-        if strategy == "cdc" and self.catalog.source(entry.source).kind != "postgres":
-            raise InvalidSourceError(
-                f"cdc sync reads PostgreSQL's change log; {entry.source} is a "
-                f"{self.catalog.source(entry.source).kind} source",
-                source=entry.source, table=entry.full_name,
-                hint="use full, append or merge",
-            )
+        if strategy == "cdc":
+            kind = self.catalog.source(entry.source).kind
+            if not dialect_for(kind).capabilities.change_log:
+                raise InvalidSourceError(
+                    f"cdc sync reads PostgreSQL's change log; {entry.source} is a {kind} source",
+                    source=entry.source, table=entry.full_name,
+                    hint="use full, append or merge",
+                )
         if strategy in ("merge", "cdc") and not entry.primary_key:
             raise InvalidSourceError(
                 f"{strategy} sync of {entry.full_name} needs a primary key, and it has none",

@@ -53,6 +53,9 @@ class Capabilities:
             the checks on casts, text order and types apply on top. Empty: no construct is
             known to, so nothing is sent whole (the same engine needs no list).
         filter_nodes: the node classes a filter pushed into a scan may hold.
+        change_log: the source keeps a change log a replica can follow, so its tables may
+            use the ``cdc`` sync strategy (sync/cdc.py reads PostgreSQL's through a logical
+            replication slot).
     """
 
     whole_query: bool = True
@@ -67,6 +70,7 @@ class Capabilities:
     key_sets: str | None = None
     whole_query_nodes: frozenset[type[exp.Expression]] = frozenset()
     filter_nodes: frozenset[type[exp.Expression]] = SCAN_FILTER_NODES
+    change_log: bool = False
 
 
 @dataclass(frozen=True)

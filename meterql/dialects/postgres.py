@@ -76,7 +76,8 @@ DIALECT = SourceDialect(
     uri_schemes=("postgresql", "postgres"),
     sqlglot_dialect="postgres",
     capabilities=Capabilities(
-        typed_parameters=True, key_sets="array", whole_query_nodes=WHOLE_QUERY_NODES
+        typed_parameters=True, key_sets="array", whole_query_nodes=WHOLE_QUERY_NODES,
+        change_log=True,
     ),
     map_type=map_type,
     connector="meterql.connectors.postgres:PostgresConnector",
