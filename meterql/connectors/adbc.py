@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from meterql.catalog.model import Source
-from meterql.connectors.base import CancelHandle, ConnectionPool, Connector
+from meterql.connectors.base import CancelHandle, ConnectionPool, Connector, bound_cursor
 
 #: The status ADBC puts before a driver's message (``INVALID_ARGUMENT: ...``).
 _STATUS_PREFIXES = ("IO: ", "INVALID_STATE: ", "CANCELLED: ", "INVALID_ARGUMENT: ")
@@ -50,14 +50,9 @@ def cursor_stream(
     """Run ``sql`` on a new cursor of ``conn`` and yield its Arrow result; ``cancel`` stops the
     statement while it runs or is read."""
     cur = conn.cursor()
-    try:
-        cancel.bind(cur.adbc_cancel)
+    with bound_cursor(cur, cancel, cur.adbc_cancel):
         cur.execute(sql, parameters=tuple(params) if params else None)
         yield cur.fetch_record_batch()
-    finally:
-        cancel.bind(None)
-        with contextlib.suppress(Exception):
-            cur.close()
 
 
 def driver_message(exc: Exception) -> str:

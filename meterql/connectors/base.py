@@ -1,4 +1,5 @@
-"""What every connector provides: introspection, Arrow streams, cancellation, a connection pool.
+"""What every connector provides: introspection, Arrow streams, cancellation, a connection pool;
+and ``connector_for``, which makes the connector a source's kind names.
 
 Connectors do I/O only: they never parse SQL. They hand out Arrow conformed to the types the
 catalog promised (``conform``) and translate driver errors into meterql's at this one boundary.
@@ -12,7 +13,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -24,11 +25,16 @@ from meterql.dialects import DIALECTS, UNCONSTRAINED_DECIMAL, dialect_for
 from meterql.errors import MeterqlError, QueryCancelledError, SourceUnavailableError
 
 Conn = TypeVar("Conn")
+Cur = TypeVar("Cur", bound="_Closable")
 
 #: Default per-statement time limit at the source (milliseconds); a source option overrides it.
 DEFAULT_STATEMENT_TIMEOUT_MS = 300_000
 #: Idle connections kept per source.
 POOL_SIZE = 4
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class ConnectionPool(Generic[Conn]):
@@ -97,6 +103,19 @@ class CancelHandle:
         if action is not None:
             with contextlib.suppress(Exception):
                 action()
+
+
+@contextlib.contextmanager
+def bound_cursor(cur: Cur, cancel: CancelHandle, interrupt: Callable[[], None]) -> Iterator[Cur]:
+    """``cur`` while one statement runs on it and is read: ``cancel`` calls ``interrupt``
+    meanwhile, and the cursor is closed after (a failure to close it is not the statement's)."""
+    try:
+        cancel.bind(interrupt)
+        yield cur
+    finally:
+        cancel.bind(None)
+        with contextlib.suppress(Exception):
+            cur.close()
 
 
 def require_file(source: Source, path: str, what: str) -> None:

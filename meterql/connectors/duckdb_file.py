@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
-from meterql.connectors.base import CancelHandle, Connector, require_file
+from meterql.connectors.base import CancelHandle, Connector, bound_cursor, require_file
 from meterql.connectors.duckdb_arrow import carried_reader
 from meterql.connectors.introspection import ColumnRow
 from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
@@ -73,13 +73,8 @@ class DuckDBFileConnector(Connector):
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
         cur = file_cursor(self._database())
-        try:
-            cancel.bind(cur.interrupt)
+        with bound_cursor(cur, cancel, cur.interrupt):
             yield carried_reader(cur, cur.sql(sql, params=list(params) or None), 122_880)
-        finally:
-            cancel.bind(None)
-            with contextlib.suppress(Exception):
-                cur.close()
 
     def _column_rows(self) -> Iterator[ColumnRow]:
         with self.stream(_INTROSPECT) as reader:

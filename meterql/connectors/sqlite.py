@@ -53,8 +53,8 @@ class SQLiteConnector(AdbcConnector):
     version_sql = "SELECT 'SQLite ' || sqlite_version()"
 
     def __init__(self, source: Source) -> None:
-        self.path = file_path(source.uri)
         super().__init__(source)
+        self.path = file_path(source.uri)
 
     def _connect(self) -> Any:
         import adbc_driver_sqlite.dbapi as sq
