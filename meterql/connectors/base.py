@@ -13,7 +13,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
@@ -25,16 +25,11 @@ from meterql.dialects import DIALECTS, UNCONSTRAINED_DECIMAL, dialect_for
 from meterql.errors import MeterqlError, QueryCancelledError, SourceUnavailableError
 
 Conn = TypeVar("Conn")
-Cur = TypeVar("Cur", bound="_Closable")
 
 #: Default per-statement time limit at the source (milliseconds); a source option overrides it.
 DEFAULT_STATEMENT_TIMEOUT_MS = 300_000
 #: Idle connections kept per source.
 POOL_SIZE = 4
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
 
 
 class ConnectionPool(Generic[Conn]):
@@ -106,12 +101,12 @@ class CancelHandle:
 
 
 @contextlib.contextmanager
-def bound_cursor(cur: Cur, cancel: CancelHandle, interrupt: Callable[[], None]) -> Iterator[Cur]:
-    """``cur`` while one statement runs on it and is read: ``cancel`` calls ``interrupt``
-    meanwhile, and the cursor is closed after (a failure to close it is not the statement's)."""
+def bound_cursor(cur: Any, cancel: CancelHandle, interrupt: Callable[[], None]) -> Iterator[None]:
+    """While one statement runs on ``cur`` and is read, ``cancel`` calls ``interrupt``; the
+    cursor is closed after (a failure to close it is not the statement's)."""
     try:
         cancel.bind(interrupt)
-        yield cur
+        yield
     finally:
         cancel.bind(None)
         with contextlib.suppress(Exception):

@@ -69,13 +69,11 @@ class SQLiteConnector(AdbcConnector):
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
-        if schema is None:
-            with super()._stream(sql, params, cancel, schema) as raw:
-                yield raw
-            return
-        first = [_pin(field.type)[1] for field in schema]
-        with super()._stream(pinned(sql, schema), params, cancel, schema) as raw:
-            yield _unpinned(raw, first, self.source.name)
+        if schema is not None:
+            sql = pinned(sql, schema)
+            first = [_pin(field.type)[1] for field in schema]
+        with super()._stream(sql, params, cancel, schema) as raw:
+            yield raw if schema is None else _unpinned(raw, first, self.source.name)
 
     def _column_rows(self) -> Iterator[ColumnRow]:
         # Declared types, not the values' types: the catalog states what the schema promises.
