@@ -21,8 +21,9 @@ from meterql.aggregates.book import AggregateBook
 from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog, Source, Table
 from meterql.catalog.model import Mode
-from meterql.catalog.uri import file_path, parse_uri
+from meterql.catalog.uri import file_exists, file_path, parse_uri
 from meterql.connectors import Connector, connector_for
+from meterql.dialects import dialect_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.file_modes import private_folder, private_opener, private_workspace
@@ -611,9 +612,9 @@ def _shape(tables: list[Table]) -> set[tuple]:
 
 def _normalise_uri(kind: str, uri: str) -> str:
     """File sources are stored with an absolute path, so the workspace works from any folder."""
-    if kind in ("sqlite", "duckdb"):
+    if dialect_for(kind).file_uri:
         path = Path(file_path(uri)).expanduser()
-        if not path.is_file():
+        if not file_exists(path):
             raise InvalidSourceError(
                 f"{kind} file {path} does not exist", hint="check the path in the URI"
             )

@@ -109,9 +109,8 @@ SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if
 #: Inputs that are neither made by sql_text nor constants, each with why they are safe.
 REVIEWED = {
     # SQL the planner generated (sqlglot, from the bound tree), handed to a connector to run
+    ("connectors/adbc.py", "sql"): "a fragment's SQL from the planner (PostgreSQL, SQLite)",
     ("connectors/duckdb_file.py", "sql"): "a fragment's SQL from the planner",
-    ("connectors/postgres.py", "sql"): "a fragment's SQL from the planner",
-    ("connectors/sqlite.py", "sql"): "a fragment's SQL from the planner",
     ("engine/engine.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "plan.residual_sql"): "the planner's residual (sqlglot)",

@@ -80,6 +80,17 @@ def file_path(uri: str) -> str:
     return unquote(rest.split("?", 1)[0])
 
 
+def file_exists(path: str | os.PathLike[str]) -> bool:
+    """Whether a file source's path names a file: a regular file or a link to one, not a folder.
+
+    The one rule, checked when the source is added and again each time it is opened.
+
+    >>> file_exists("/nonexistent/usage.db"), file_exists("/")
+    (False, False)
+    """
+    return os.path.isfile(path)
+
+
 def resolve_password(password: str | None, source: str) -> str | None:
     """Turn ``env:VAR`` into the variable's value at connect time."""
     if password is None or not password.startswith(ENV_PREFIX):

@@ -1,4 +1,5 @@
-"""What every connector provides: introspection, Arrow streams, cancellation, a connection pool.
+"""What every connector provides: introspection, Arrow streams, cancellation, a connection pool;
+and ``connector_for``, which makes the connector a source's kind names.
 
 Connectors do I/O only: they never parse SQL. They hand out Arrow conformed to the types the
 catalog promised (``conform``) and translate driver errors into meterql's at this one boundary.
@@ -7,18 +8,21 @@ catalog promised (``conform``) and translate driver errors into meterql's at thi
 from __future__ import annotations
 
 import contextlib
+import importlib
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
 from meterql.catalog.model import Source, Table
+from meterql.catalog.uri import file_exists
 from meterql.connectors.arrow import conform_reader
-from meterql.dialects.base import UNCONSTRAINED_DECIMAL
-from meterql.errors import MeterqlError, QueryCancelledError
+from meterql.connectors.introspection import ColumnRow, build_tables
+from meterql.dialects import DIALECTS, UNCONSTRAINED_DECIMAL, dialect_for
+from meterql.errors import MeterqlError, QueryCancelledError, SourceUnavailableError
 
 Conn = TypeVar("Conn")
 
@@ -96,19 +100,55 @@ class CancelHandle:
                 action()
 
 
+@contextlib.contextmanager
+def bound_cursor(cur: Any, cancel: CancelHandle, interrupt: Callable[[], None]) -> Iterator[None]:
+    """While one statement runs on ``cur`` and is read, ``cancel`` calls ``interrupt``; the
+    cursor is closed after (a failure to close it is not the statement's)."""
+    try:
+        cancel.bind(interrupt)
+        yield
+    finally:
+        cancel.bind(None)
+        with contextlib.suppress(Exception):
+            cur.close()
+
+
+def require_file(source: Source, path: str, what: str) -> None:
+    """Raise when a file source's file (a ``what`` file) is gone; it was there when the source
+    was added, so this is the source being unavailable, not a wrong definition."""
+    if not file_exists(path):
+        raise SourceUnavailableError(
+            f"source '{source.name}': {what} file {path} does not exist",
+            source=source.name,
+            hint="check the path in the source URI",
+        )
+
+
 class Connector(ABC):
     """I/O with one source."""
+
+    #: A statement whose one value says what the source is.
+    version_sql: ClassVar[str]
 
     def __init__(self, source: Source) -> None:
         self.source = source
 
-    @abstractmethod
     def introspect(self) -> list[Table]:
         """Every table and view with its columns and types (DuckDB types via the dialect)."""
+        return build_tables(self.source.name, self._column_rows(), self.column_type)
 
     @abstractmethod
+    def _column_rows(self) -> Iterable[ColumnRow]:
+        """One row per column of every table and view meterql may read, in column order."""
+
+    def column_type(self, source_type: str) -> str:
+        """The DuckDB type that carries a column of this source type exactly."""
+        return dialect_for(self.source.kind).map_type(source_type)
+
     def server_version(self) -> str:
         """Connect and ask the source what it is (``meterql source test``)."""
+        with self.stream(self.version_sql) as reader:
+            return str(reader.read_all().column(0)[0])
 
     @abstractmethod
     def _stream(
@@ -162,3 +202,16 @@ class Connector(ABC):
                     f"query on source '{self.source.name}' was cancelled", source=self.source.name
                 ) from exc
             raise self.translate_error(exc) from exc
+
+
+def connector_for(source: Source) -> Connector:
+    """A new connector for a source, of the class its kind's dialect names (``module:Class``).
+
+    The module, and with it the driver, is imported here on first use, not when meterql is.
+    """
+    dialect = DIALECTS.get(source.kind)
+    if dialect is None:
+        raise ValueError(f"no connector for kind {source.kind!r}")  # kinds are validated on add
+    module, _, name = dialect.connector.partition(":")
+    connector: type[Connector] = getattr(importlib.import_module(module), name)
+    return connector(source)

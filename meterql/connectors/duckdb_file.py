@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
-from meterql.connectors.base import CancelHandle, Connector
+from meterql.connectors.base import CancelHandle, Connector, bound_cursor, require_file
 from meterql.connectors.duckdb_arrow import carried_reader
+from meterql.connectors.introspection import ColumnRow
 from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
@@ -25,7 +25,7 @@ from meterql.errors import (
 
 _INTROSPECT = """
 SELECT c.schema_name, c.table_name, t.table_type, c.column_name, c.data_type, c.is_nullable,
-       d.estimated_size
+       d.estimated_size, list_position(k.constraint_column_names, c.column_name) AS key_position
 FROM duckdb_columns() AS c
 JOIN information_schema.tables AS t
   ON t.table_catalog = c.database_name AND t.table_schema = c.schema_name
@@ -33,6 +33,9 @@ JOIN information_schema.tables AS t
 LEFT JOIN duckdb_tables() AS d
   ON d.database_name = c.database_name AND d.schema_name = c.schema_name
  AND d.table_name = c.table_name
+LEFT JOIN duckdb_constraints() AS k
+  ON k.database_name = c.database_name AND k.schema_name = c.schema_name
+ AND k.table_name = c.table_name AND k.constraint_type = 'PRIMARY KEY'
 WHERE c.database_name = current_database() AND NOT c.internal
 ORDER BY c.schema_name, c.table_name, c.column_index
 """
@@ -40,6 +43,8 @@ ORDER BY c.schema_name, c.table_name, c.column_index
 
 class DuckDBFileConnector(Connector):
     """A DuckDB file. One read-only database handle; a cursor per statement."""
+
+    version_sql = "SELECT 'DuckDB ' || version()"
 
     def __init__(self, source: Source) -> None:
         super().__init__(source)
@@ -50,12 +55,7 @@ class DuckDBFileConnector(Connector):
     def _database(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
             if self._db is None:
-                if not os.path.isfile(self.path):
-                    raise SourceUnavailableError(
-                        f"source '{self.source.name}': DuckDB file {self.path} does not exist",
-                        source=self.source.name,
-                        hint="check the path in the source URI",
-                    )
+                require_file(self.source, self.path, "DuckDB")
                 try:
                     self._db = open_file_read_only(self.path)
                 except duckdb.Error as exc:
@@ -73,45 +73,17 @@ class DuckDBFileConnector(Connector):
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
         cur = file_cursor(self._database())
-        try:
-            cancel.bind(cur.interrupt)
+        with bound_cursor(cur, cancel, cur.interrupt):
             yield carried_reader(cur, cur.sql(sql, params=list(params) or None), 122_880)
-        finally:
-            cancel.bind(None)
-            with contextlib.suppress(Exception):
-                cur.close()
 
-    def server_version(self) -> str:
-        with self.stream("SELECT 'DuckDB ' || version()") as reader:
-            return str(reader.read_all().column(0)[0])
-
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         with self.stream(_INTROSPECT) as reader:
             rows = reader.read_all().to_pylist()
-        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
-        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
             kind = "view" if row["table_type"] == "VIEW" else "table"
-            estimates[(row["schema_name"], row["table_name"])] = row["estimated_size"]
-            entry = tables.setdefault((row["schema_name"], row["table_name"]), (kind, []))
-            entry[1].append(
-                Column(
-                    row["column_name"], row["data_type"], row["data_type"], row["is_nullable"]
-                )
-            )
-        keys: dict[tuple[str, str], tuple[str, ...]] = {}
-        with self.stream(
-            "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
-            "WHERE database_name = current_database() AND constraint_type = 'PRIMARY KEY'"
-        ) as reader:
-            for row in reader.read_all().to_pylist():
-                keys[(row["schema_name"], row["table_name"])] = tuple(
-                    row["constraint_column_names"])
-        return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
-                  keys.get((schema, name), ()))
-            for (schema, name), (kind, cols) in tables.items()
-        ]
+            yield ColumnRow(row["schema_name"], row["table_name"], kind, row["column_name"],
+                            row["data_type"], row["is_nullable"], row["key_position"] or None,
+                            row["estimated_size"])
 
     def translate_error(self, exc: Exception) -> MeterqlError:
         name = self.source.name

@@ -10,15 +10,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import parse_uri, redact_text, resolve_password, with_password
-from meterql.connectors.base import (
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    CancelHandle,
-    ConnectionPool,
-    Connector,
-)
-from meterql.dialects.postgres import map_type
+from meterql.connectors.adbc import AdbcConnector, cursor_stream, driver_message
+from meterql.connectors.base import DEFAULT_STATEMENT_TIMEOUT_MS, CancelHandle
+from meterql.connectors.introspection import ColumnRow
 from meterql.errors import (
     MeterqlError,
     SourceAuthError,
@@ -27,35 +23,31 @@ from meterql.errors import (
 )
 
 _INTROSPECT = """
-SELECT n.nspname, c.relname, c.relkind, a.attname, format_type(a.atttypid, a.atttypmod),
-       NOT a.attnotnull, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END
+SELECT n.nspname AS schema, c.relname AS name, c.relkind AS relkind,
+       a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS source_type,
+       NOT a.attnotnull AS nullable,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS reltuples,
+       (SELECT k.position FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+        WHERE k.attnum = a.attnum) AS key_position
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON a.attrelid = c.oid
 JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid
+LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary
 WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY n.nspname, c.relname, a.attnum
 """
-_PRIMARY_KEYS = """
-SELECT n.nspname, c.relname, a.attname
-FROM pg_catalog.pg_index AS i
-JOIN pg_catalog.pg_class AS c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
-JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = k.attnum
-WHERE i.indisprimary AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-ORDER BY n.nspname, c.relname, k.position
-"""
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
 
-class PostgresConnector(Connector):
+class PostgresConnector(AdbcConnector):
     """A PostgreSQL source. Sessions are read-only, autocommit, with ``statement_timeout``."""
+
+    version_sql = "SELECT version()"
 
     def __init__(self, source: Source) -> None:
         super().__init__(source)
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
         self._pinned = threading.local()  # the connection of this thread's snapshot, if any
 
     # -- connections -------------------------------------------------------------------------
@@ -86,9 +78,6 @@ class PostgresConnector(Connector):
         except Exception as exc:
             raise self.translate_error(exc) from exc
 
-    def close(self) -> None:
-        self._pool.close()
-
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """One REPEATABLE READ, read-only transaction on one connection for this thread: every
@@ -117,70 +106,42 @@ class PostgresConnector(Connector):
     def _stream(
         self, sql: str, params: Sequence[Any], cancel: CancelHandle, schema: pa.Schema | None
     ) -> Iterator[pa.RecordBatchReader]:
-        # A pooled connection may have been closed by the server (restart, idle timeout,
-        # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
-        # then, so the statement is sent once more on a new connection.
         pinned = getattr(self._pinned, "conn", None)
         if pinned is not None:  # inside snapshot(): no retry, the snapshot is that connection's
-            cur = pinned.cursor()
-            try:
-                cancel.bind(cur.adbc_cancel)
-                cur.execute(sql, parameters=tuple(params) if params else None)
-                yield cur.fetch_record_batch()
-            finally:
-                cancel.bind(None)
-                with contextlib.suppress(Exception):
-                    cur.close()
+            with cursor_stream(pinned, sql, params, cancel) as raw:
+                yield raw
             return
+        # A pooled connection may have been closed by the server (restart, idle timeout,
+        # pg_terminate_backend); that shows only when it is used. Nothing has been read yet
+        # then, so the statement is sent once more on a new connection (the pool drops the
+        # closed one).
         for attempt in range(2):
+            started = False
             try:
-                with self._pool.connection() as conn:
-                    cur = conn.cursor()
-                    try:
-                        cancel.bind(cur.adbc_cancel)
-                        try:
-                            cur.execute(sql, parameters=tuple(params) if params else None)
-                        except Exception as exc:
-                            if attempt == 0 and _connection_lost(exc) and not cancel.cancelled:
-                                raise _ConnectionLost from exc
-                            raise
-                        yield cur.fetch_record_batch()
-                        return
-                    finally:
-                        cancel.bind(None)
-                        with contextlib.suppress(Exception):
-                            cur.close()
-            except _ConnectionLost:
-                continue
+                with super()._stream(sql, params, cancel, schema) as raw:
+                    started = True
+                    yield raw
+                return
+            except Exception as exc:
+                # (a connection that cannot be opened is a meterql error already: not retried)
+                if (started or attempt or cancel.cancelled or isinstance(exc, MeterqlError)
+                        or not _connection_lost(exc)):
+                    raise
 
-    def server_version(self) -> str:
-        with self.stream("SELECT version()") as reader:
-            return str(reader.read_all().column(0)[0])
-
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         with self.stream(_INTROSPECT) as reader:
             rows = reader.read_all().to_pylist()
-        numeric_scale = self.source.options.get("numeric_scale")
-        tables: dict[tuple[str, str], tuple[str, list[Column]]] = {}
-        estimates: dict[tuple[str, str], int | None] = {}
         for row in rows:
-            schema, name, relkind, col, source_type, nullable, reltuples = row.values()
             # reltuples is -1 (NULL here) until the table is first vacuumed or analyzed.
-            estimates[(schema, name)] = reltuples if relkind in ("r", "p", "m") else None
-            dtype = map_type(source_type)
-            if numeric_scale is not None and source_type == "numeric":
-                dtype = f"DECIMAL(38, {int(numeric_scale)})"
-            entry = tables.setdefault((schema, name), (_KINDS.get(relkind, "table"), []))
-            entry[1].append(Column(col, dtype, source_type, bool(nullable)))
-        keys: dict[tuple[str, str], list[str]] = {}
-        with self.stream(_PRIMARY_KEYS) as reader:
-            for schema, name, column in (r.values() for r in reader.read_all().to_pylist()):
-                keys.setdefault((schema, name), []).append(column)
-        return [
-            Table(self.source.name, schema, name, tuple(cols), kind, estimates[(schema, name)],
-                  tuple(keys.get((schema, name), ())))
-            for (schema, name), (kind, cols) in tables.items()
-        ]
+            estimate = row["reltuples"] if row["relkind"] in ("r", "p", "m") else None
+            yield ColumnRow(row["schema"], row["name"], _KINDS.get(row["relkind"], "table"),
+                            row["column_name"], row["source_type"], bool(row["nullable"]),
+                            row["key_position"], estimate)
+
+    def column_type(self, source_type: str) -> str:
+        if source_type == "numeric":  # without a precision: the option numeric_scale applies
+            return "DECIMAL({}, {})".format(*self.unconstrained_decimal)
+        return super().column_type(source_type)
 
     # -- errors --------------------------------------------------------------------------------
     def translate_error(self, exc: Exception) -> MeterqlError:
@@ -188,9 +149,7 @@ class PostgresConnector(Connector):
             _, secrets = self._driver_uri()
         except MeterqlError as err:
             return err
-        text = redact_text(str(exc), secrets)
-        for prefix in ("IO: ", "INVALID_STATE: ", "CANCELLED: ", "INVALID_ARGUMENT: "):
-            text = text.removeprefix(prefix)
+        text = redact_text(driver_message(exc), secrets)
         text = text.replace("[libpq] ", "").strip()
         name = self.source.name
         sqlstate = getattr(exc, "sqlstate", None)
@@ -227,10 +186,6 @@ class PostgresConnector(Connector):
         return SourceQueryError(
             f"source '{name}' failed the query: {_first_line(text)}", source=name
         )
-
-
-class _ConnectionLost(Exception):
-    """A pooled connection turned out to be closed before the statement ran."""
 
 
 _LOST = ("server closed the connection", "no connection to the server", "terminating connection",

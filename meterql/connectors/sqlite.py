@@ -16,17 +16,17 @@ text columns.)
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
-from meterql.connectors.base import CancelHandle, ConnectionPool, Connector
-from meterql.dialects.sqlite import map_type
+from meterql.connectors.adbc import AdbcConnector, driver_message
+from meterql.connectors.base import CancelHandle, require_file
+from meterql.connectors.introspection import ColumnRow
 from meterql.errors import (
     MeterqlError,
     SourceQueryError,
@@ -47,30 +47,23 @@ _INTROSPECTED = pa.schema([
 ])
 
 
-class SQLiteConnector(Connector):
+class SQLiteConnector(AdbcConnector):
     """A SQLite database file. Its path is absolute in the catalog."""
+
+    version_sql = "SELECT 'SQLite ' || sqlite_version()"
 
     def __init__(self, source: Source) -> None:
         super().__init__(source)
         self.path = file_path(source.uri)
-        self._pool: ConnectionPool[Any] = ConnectionPool(self._connect, lambda c: c.close())
 
     def _connect(self) -> Any:
         import adbc_driver_sqlite.dbapi as sq
 
-        if not os.path.isfile(self.path):
-            raise SourceUnavailableError(
-                f"source '{self.source.name}': SQLite file {self.path} does not exist",
-                source=self.source.name,
-                hint="check the path in the source URI",
-            )
+        require_file(self.source, self.path, "SQLite")
         try:
             return sq.connect(f"file:{quote(self.path)}?mode=ro", autocommit=True)
         except Exception as exc:
             raise self.translate_error(exc) from exc
-
-    def close(self) -> None:
-        self._pool.close()
 
     @contextlib.contextmanager
     def _stream(
@@ -79,41 +72,20 @@ class SQLiteConnector(Connector):
         if schema is not None:
             sql = pinned(sql, schema)
             first = [_pin(field.type)[1] for field in schema]
-        with self._pool.connection() as conn:
-            cur = conn.cursor()
-            try:
-                cancel.bind(cur.adbc_cancel)
-                cur.execute(sql, parameters=tuple(params) if params else None)
-                raw = cur.fetch_record_batch()
-                yield raw if schema is None else _unpinned(raw, first, self.source.name)
-            finally:
-                cancel.bind(None)
-                with contextlib.suppress(Exception):
-                    cur.close()
+        with super()._stream(sql, params, cancel, schema) as raw:
+            yield raw if schema is None else _unpinned(raw, first, self.source.name)
 
-    def server_version(self) -> str:
-        with self.stream("SELECT 'SQLite ' || sqlite_version()") as reader:
-            return str(reader.read_all().column(0)[0])
-
-    def introspect(self) -> list[Table]:
+    def _column_rows(self) -> Iterator[ColumnRow]:
         # Declared types, not the values' types: the catalog states what the schema promises.
         with self.stream(_INTROSPECT, schema=_INTROSPECTED) as reader:
             rows = reader.read_all().to_pylist()
-        tables: dict[str, tuple[str, list[Column]]] = {}
-        keys: dict[str, list[tuple[int, str]]] = {}
+        counts: dict[str, int | None] = {}
         for row in rows:
-            declared = row["declared"] or ""
-            if row["pk"]:
-                keys.setdefault(row["table_name"], []).append((row["pk"], row["column_name"]))
-            entry = tables.setdefault(row["table_name"], (row["table_kind"], []))
-            entry[1].append(
-                Column(row["column_name"], map_type(declared), declared, not row["not_null"])
-            )
-        return [
-            Table(self.source.name, "main", name, tuple(cols), kind, self._count(name, kind),
-                  tuple(column for _, column in sorted(keys.get(name, []))))
-            for name, (kind, cols) in tables.items()
-        ]
+            name, kind = row["table_name"], row["table_kind"]
+            if name not in counts:
+                counts[name] = self._count(name, kind)
+            yield ColumnRow("main", name, kind, row["column_name"], row["declared"] or "",
+                            not row["not_null"], row["pk"] or None, counts[name])
 
     def _count(self, table: str, kind: str) -> int | None:
         """SQLite keeps no statistics by default; counting a table is a fast B-tree walk."""
@@ -123,9 +95,7 @@ class SQLiteConnector(Connector):
             return int(reader.read_all().column(0)[0].as_py())
 
     def translate_error(self, exc: Exception) -> MeterqlError:
-        text = str(exc)
-        for prefix in ("IO: ", "INVALID_ARGUMENT: ", "INVALID_STATE: "):
-            text = text.removeprefix(prefix)
+        text = driver_message(exc)
         name = self.source.name
         if "unable to open" in text or "failed to open" in text:
             return SourceUnavailableError(

@@ -53,6 +53,9 @@ class Capabilities:
             the checks on casts, text order and types apply on top. Empty: no construct is
             known to, so nothing is sent whole (the same engine needs no list).
         filter_nodes: the node classes a filter pushed into a scan may hold.
+        change_log: the source keeps a change log a replica can follow, so its tables may
+            use the ``cdc`` sync strategy (sync/cdc.py reads PostgreSQL's through a logical
+            replication slot).
     """
 
     whole_query: bool = True
@@ -67,6 +70,7 @@ class Capabilities:
     key_sets: str | None = None
     whole_query_nodes: frozenset[type[exp.Expression]] = frozenset()
     filter_nodes: frozenset[type[exp.Expression]] = SCAN_FILTER_NODES
+    change_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class SourceDialect:
         sqlglot_dialect: the sqlglot dialect used to write SQL for the source.
         capabilities: what may be pushed down.
         map_type: maps a source column type (as the source spells it) to a DuckDB type.
+        connector: the source's connector class as ``module:Class``, imported when a source
+            of this kind is first used (so its driver loads only then).
         fetch_as_text: DuckDB type families that the scan reads as text at the source and
             converts exactly on the meterql side (SQLite keeps decimals and dates as text or float).
         text_collation: the collation named on every text column of a pushed filter, so that
@@ -92,6 +98,8 @@ class SourceDialect:
             than DuckDB does on the values as read (``None`` when it does not): no filter, key
             set or whole query using such a column is sent; its scan reads it as it is and
             DuckDB does the rest (PostgreSQL's char(n), real, and types carried as text).
+        file_uri: the URI names a local file (``sqlite:///data/usage.db``): the file must
+            exist when the source is added, and the catalog stores its absolute path.
     """
 
     kind: str
@@ -99,12 +107,14 @@ class SourceDialect:
     sqlglot_dialect: str
     capabilities: Capabilities
     map_type: Callable[[str], str]
+    connector: str
     fetch_as_text: frozenset[str] = field(default_factory=frozenset)
     text_collation: str | None = None
     fetch_as_integer: frozenset[str] = field(default_factory=frozenset)
     parameter_marker: str = "$"
     read_as_text: Callable[[str], bool] = lambda source_type: False
     computes_differently: Callable[[str], str | None] = lambda source_type: None
+    file_uri: bool = False
 
 
 def type_family(duckdb_type: str) -> str:

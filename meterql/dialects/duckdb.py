@@ -17,9 +17,11 @@ def map_type(source_type: str) -> str:
 DIALECT = SourceDialect(
     kind="duckdb",
     uri_schemes=("duckdb",),
+    file_uri=True,
     sqlglot_dialect="duckdb",
     capabilities=Capabilities(same_engine=True, binary_text_order=True, key_sets="list"),
     map_type=map_type,
+    connector="meterql.connectors.duckdb_file:DuckDBFileConnector",
     # 128-bit integers cross Arrow as text (see arrow_types.CARRIED_AS_TEXT)
     fetch_as_text=frozenset({"INT128", "UINT128"}),
 )

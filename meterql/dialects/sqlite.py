@@ -45,6 +45,7 @@ def map_type(source_type: str) -> str:
 DIALECT = SourceDialect(
     kind="sqlite",
     uri_schemes=("sqlite",),
+    file_uri=True,
     sqlglot_dialect="sqlite",
     capabilities=Capabilities(
         whole_query=False,
@@ -57,6 +58,7 @@ DIALECT = SourceDialect(
         casts_in_filters=False,
     ),
     map_type=map_type,
+    connector="meterql.connectors.sqlite:SQLiteConnector",
     fetch_as_text=frozenset({"DECIMAL", "DATE", "TIMESTAMP", "TIMESTAMPNTZ"}),
     fetch_as_integer=frozenset({"BOOLEAN"}),
     parameter_marker="?",

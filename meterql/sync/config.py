@@ -23,14 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard, get_args
 
 from meterql.catalog import Source, Table
+from meterql.dialects import dialect_for
 from meterql.errors import InvalidSourceError
 
 Strategy = Literal["full", "append", "merge", "cdc"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
-
-#: The source kinds whose change log ``cdc`` reads.
-CHANGE_LOG_KINDS = ("postgres",)
-
 
 def _is_strategy(name: str) -> TypeGuard[Strategy]:
     return name in STRATEGIES
@@ -63,7 +60,7 @@ def choose_strategy(entry: Table, kind: str, strategy: str, cursor: str | None =
         raise InvalidSourceError(
             f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)
         )
-    if strategy == "cdc" and kind not in CHANGE_LOG_KINDS:
+    if strategy == "cdc" and not dialect_for(kind).capabilities.change_log:
         raise InvalidSourceError(
             f"cdc sync reads PostgreSQL's change log; {entry.source} is a {kind} source",
             source=entry.source, table=entry.full_name,
@@ -102,10 +99,10 @@ def table_configs(source: Source, tables: list[Table],
                   stored: Mapping[tuple[str, str], tuple[Any, ...]]
                   ) -> dict[tuple[str, str], TableSyncConfig]:
     """Each table's configuration: as stored in the catalog (``stored``, by (schema, table)),
-    else ``cdc`` for primary-key tables of a source with a replication slot configured
-    (tables without one are copied ``full``, the runner's default)."""
+    else ``cdc`` for primary-key tables of a source with a change log and a replication slot
+    configured (tables without one are copied ``full``, the runner's default)."""
     chosen = {key: TableSyncConfig.stored(*row) for key, row in stored.items()}
-    if "cdc_slot" in source.options:
+    if "cdc_slot" in source.options and dialect_for(source.kind).capabilities.change_log:
         for table in tables:
             if table.primary_key and (table.schema, table.name) not in chosen:
                 chosen[(table.schema, table.name)] = TableSyncConfig("cdc")
