@@ -118,8 +118,6 @@ def test_the_cli_and_the_http_api_write_the_same_csv(awkward):
     assert http["text/csv"].content == cli["csv"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HTTP escapes non-ASCII characters (Zo\\u00eb), the CLI writes them as UTF-8"))
 def test_the_cli_and_the_http_api_write_the_same_json_values(awkward):
     cli, http = awkward
     envelope = http["application/json"]
