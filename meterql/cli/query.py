@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import get_args
 
 import click
 
 from meterql.cli.common import console, home_option
-from meterql.encoders import BINARY_FORMATS, Format, encode, render_table, save
+from meterql.encoders import BINARY_FORMATS, FORMATS, Format, encode, render_table, save
 from meterql.workspace import Workspace
 
 
@@ -33,7 +32,7 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("sql")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="A named parameter (:NAME in the SQL); bound, never spliced.")
-@click.option("--format", "-f", "fmt", type=click.Choice(get_args(Format)), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to a file instead of standard output.")
