@@ -12,7 +12,7 @@ import click
 from meterql.aggregates import parse_definition
 from meterql.aggregates.evaluate import Window
 from meterql.cli.common import MeterqlGroup, console, escape, home_option
-from meterql.output import json_value, render_table
+from meterql.encoders import json_value, render_table
 from meterql.workspace import Workspace
 
 EVALUATION_FORMATS = ("table", "json")  # what an evaluation prints as, here

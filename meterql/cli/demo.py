@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from meterql.cli.common import console, escape, home_option
-from meterql.output import render_table
+from meterql.encoders import render_table
 from meterql.workspace import Workspace
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from meterql.cli.common import MeterqlGroup, home_option, typed_columns
+from meterql.encoders import json_value
 from meterql.local.events import parse_body
-from meterql.output import json_value
 from meterql.workspace import Workspace
 
 BACKFILL_ACTIONS = ("open", "close", "revert", "show")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import get_args
 
 import click
 
 from meterql.cli.common import console, home_option
-from meterql.output import BINARY_FORMATS, Format, render_table, write_binary, write_text
+from meterql.encoders import BINARY_FORMATS, FORMATS, Format, encode, render_table, save
 from meterql.workspace import Workspace
 
 
@@ -33,7 +32,7 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("sql")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="A named parameter (:NAME in the SQL); bound, never spliced.")
-@click.option("--format", "-f", "fmt", type=click.Choice(get_args(Format)), default="table",
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
               show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to a file instead of standard output.")
@@ -51,29 +50,20 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
         sql = sys.stdin.read()
     result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows)
     table = result.to_arrow()
-    if fmt in BINARY_FORMATS:
-        if output is None and sys.stdout.isatty():
-            raise click.UsageError(f"--format {fmt} is binary: give --output FILE or redirect")
-        if output is not None:
-            tmp = output.with_name(output.name + ".partial")
-            with open(tmp, "wb") as fh:
-                write_binary(table, fmt, fh)
-            tmp.replace(output)
-        else:
-            write_binary(table, fmt, sys.stdout.buffer)
-    elif fmt == "table" and output is None:
+    if fmt == "table" and output is None:
         out = console()
         out.print(render_table(table))
         out.print(f"[dim]{table.num_rows} rows in {result.seconds * 1000:.1f} ms[/dim]")
     else:
-        text_fmt: Format = "csv" if fmt == "table" else fmt
+        file_fmt = "csv" if fmt == "table" else fmt
         if output is not None:
-            tmp = output.with_name(output.name + ".partial")
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                write_text(table, text_fmt, fh)
-            tmp.replace(output)
+            save(table, file_fmt, output)
+        elif file_fmt in BINARY_FORMATS and sys.stdout.isatty():
+            raise click.UsageError(f"--format {fmt} is binary: give --output FILE or redirect")
         else:
-            write_text(table, text_fmt, sys.stdout)
+            for chunk in encode(table, file_fmt):
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
     if result.truncated:
         console(stderr=True).print(
             f"[yellow]warning:[/yellow] result cut at {max_rows} rows (raise --max-rows)"

@@ -15,7 +15,7 @@ from meterql.cli.common import (
     pairs,
     typed_columns,
 )
-from meterql.output import json_value
+from meterql.encoders import json_value
 from meterql.workspace import Workspace
 
 

@@ -196,7 +196,7 @@ class ManualTables:
                 ) -> dict[str, Any]:
         """The row as stored, as typed values (a timestamp a datetime, a decimal a Decimal, a
         JSON column its value with exact numbers): every answer renders them the same way
-        (meterql.output.json_value)."""
+        (meterql.encoders.json_value)."""
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         cur.execute(f"SELECT * FROM {target} WHERE {where}", list(key.values()))
         names = [d[0] for d in cur.description]

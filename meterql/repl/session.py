@@ -20,8 +20,8 @@ import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 
+from meterql.encoders import column_text, encode, render_table, row_texts, save
 from meterql.errors import MeterqlError, ParameterError, QueryCancelledError
-from meterql.output import json_value, render_table, write_binary, write_text
 from meterql.repl.commands import COMMANDS, Command, parse_command
 
 PROMPT, MORE = "meterql> ", "     ..> "
@@ -155,20 +155,20 @@ class Repl:
         if fmt == "table":
             self.out.print(render_table(table))
         elif fmt == "vertical":
-            for number, row in enumerate(table.to_pylist(), 1):
+            for number, row in enumerate(row_texts(table), 1):
                 self.out.print(f"-[ row {number} ]" + "-" * 20, style="dim")
-                width = max((len(k) for k in row), default=0)
-                for key, value in row.items():
-                    text = "NULL" if value is None else str(json_value(value))
-                    self.out.print(f"{escape(key.ljust(width))} | {escape(text)}")
+                width = max((len(k) for k in table.column_names), default=0)
+                for key, text in zip(table.column_names, row, strict=True):
+                    self.out.print(f"{escape(key.ljust(width))} | "
+                                   f"{escape('NULL' if text is None else text)}")
+        elif self.interactive:
+            text = b"".join(encode(table, fmt)).decode()  # type: ignore[arg-type]
+            self.out.print(escape(text.rstrip("\n")))
         else:
-            import io
-
-            buffer = io.StringIO()
-            write_text(table, fmt, buffer)  # type: ignore[arg-type]
-            sys.stdout.write(buffer.getvalue()) if not self.interactive else \
-                self.out.print(escape(buffer.getvalue().rstrip("\n")))
             sys.stdout.flush()
+            for chunk in encode(table, fmt):  # type: ignore[arg-type]
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
         footer = f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}"
         if self.timing and seconds is not None:
             footer += f" in {seconds * 1000:.1f} ms"
@@ -180,8 +180,10 @@ class Repl:
     def _too_wide(self, table: pa.Table) -> bool:
         if not self.interactive or table.num_columns == 0:
             return False
-        widths = [max([len(f.name), 8] + [len(str(json_value(v))) for v in
-                                          table.column(i).to_pylist()[:50]])
+        head = table.slice(0, 50)
+        widths = [max([len(f.name), 8] + [len(v or "") for v in
+                                          column_text(head.column(i).combine_chunks())
+                                          .to_pylist()])
                   for i, f in enumerate(table.schema)]
         return sum(widths) + 3 * len(widths) > self.out.width
 
@@ -302,14 +304,7 @@ class Repl:
         path = Path(args[0])
         fmt = {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl",
                ".arrow": "arrow"}.get(path.suffix.lower(), "csv")
-        partial = path.with_name(path.name + ".partial")
-        if fmt in ("parquet", "arrow"):
-            with open(partial, "wb") as fh:
-                write_binary(self.last, fmt, fh)  # type: ignore[arg-type]
-        else:
-            with open(partial, "w", encoding="utf-8", newline="") as fh:
-                write_text(self.last, fmt, fh)  # type: ignore[arg-type]
-        partial.replace(path)
+        save(self.last, fmt, path)  # type: ignore[arg-type]
         self.out.print(f"saved {self.last.num_rows} rows to {escape(str(path))} ({fmt})")
 
     def _version(self) -> str:

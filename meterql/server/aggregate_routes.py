@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import meterql
 from meterql.aggregates import Cancel, new_aggregate
 from meterql.aggregates.evaluate import Window
-from meterql.output import json_value
+from meterql.encoders import json_value
 from meterql.server.disconnect import until_done
 
 

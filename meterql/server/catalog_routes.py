@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 import meterql
+from meterql.encoders import json_value
 from meterql.errors import AmbiguousNameError, UnknownTableError
-from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.disconnect import until_done
 from meterql.sql_text import quote_qualified

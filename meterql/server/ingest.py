@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 import meterql
 from meterql import exact_json
+from meterql.encoders import json_value
 from meterql.errors import InputLimitError, InvalidBodyError
 from meterql.local.events import answer_json, count_outcomes
 from meterql.local.uploads import Mode as UploadMode
-from meterql.output import json_value
 from meterql.server import problems
 from meterql.server.guard import BODY_LIMIT
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.access.keys import Scope, create_key
-from meterql.output import json_value
+from meterql.encoders import json_value
 from meterql.server import problems
 
 

@@ -1,18 +1,26 @@
-"""``POST /v1/query``: one SELECT, answered as JSON, CSV or Arrow (scope ``read``)."""
+"""``POST /v1/query``: one SELECT, answered as JSON, CSV or Arrow (scope ``read``), written by
+:mod:`meterql.encoders` as the CLI writes them; small results in one body, large ones streamed."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
+from meterql.encoders import encode, json_envelope, json_value
+from meterql.engine import Result
 from meterql.server.disconnect import until_done
-from meterql.server.encoders import ARROW_STREAM, rows_response
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+#: Results up to this many bytes (in Arrow) are sent in one piece, larger ones streamed.
+SMALL_RESULT = 1 << 20
 
 
 class QueryRequest(BaseModel):
@@ -45,3 +53,26 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         return rows_response(result, request.headers.get("accept", ""))
 
     return api
+
+
+def rows_response(result: Result, accept: str) -> Response:
+    """The rows of ``result`` in the format ``accept`` asks for, with the row count, the
+    truncation flag and the watermarks in ``X-Meterql-*`` headers."""
+    headers = {
+        "X-Meterql-Rows": str(result.num_rows),
+        "X-Meterql-Truncated": "true" if result.truncated else "false",
+        "X-Meterql-Watermarks": json.dumps(json_value(result.watermarks)),
+    }
+    table = result.to_arrow()
+    if ARROW_STREAM in accept:
+        chunks, media = encode(table, "arrow"), ARROW_STREAM
+    elif "text/csv" in accept:
+        chunks, media = encode(table, "csv"), "text/csv; charset=utf-8"
+    else:
+        chunks, media = json_envelope(table, {
+            "row_count": result.num_rows, "truncated": result.truncated,
+            "seconds": round(result.seconds, 6), "watermarks": result.watermarks,
+        }), "application/json"
+    if table.nbytes <= SMALL_RESULT:  # one body: streaming costs a thread hop per chunk
+        return Response(b"".join(chunks), media_type=media, headers=headers)
+    return StreamingResponse(chunks, media_type=media, headers=headers)

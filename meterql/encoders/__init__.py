@@ -1,0 +1,43 @@
+"""Results as text and bytes: one text per value type, written once, for the CLI, the REPL and
+the HTTP API alike.
+
+====================  =========================================================
+value                 text (CSV field, table cell; JSON string unless a number)
+====================  =========================================================
+NULL                  an empty CSV field; ``null`` in JSON
+string                itself; in CSV quoted when it holds ``,`` ``"`` or a line
+                      break, or is empty
+integer, double       ``12``, ``1.0``, ``1e-05``, ``1e+20`` (as JSON writes them);
+                      ``nan``, ``inf``, ``-inf`` (strings in JSON)
+boolean               ``true``, ``false``
+decimal               exact, positional, its own scale: ``0.000000123456``
+date, time, timestamp ISO 8601: ``2026-10-05T10:00:00+00:00``, a fraction only when
+                      not zero
+bytes                 hex: ``00ff``
+list, struct, map     JSON text: ``[1, 2]``, ``{"a": 1}``
+====================  =========================================================
+
+:mod:`~meterql.encoders.values` holds the rule for one value, :mod:`~meterql.encoders.columns`
+the same rule over whole Arrow columns, :mod:`~meterql.encoders.formats` the byte chunks of each
+format, :mod:`~meterql.encoders.table_view` the rich table for people.
+"""
+
+from meterql.encoders.columns import column_text, csv_column, json_column
+from meterql.encoders.formats import (
+    BATCH_ROWS,
+    BINARY_FORMATS,
+    FORMATS,
+    FileFormat,
+    Format,
+    encode,
+    json_envelope,
+    save,
+)
+from meterql.encoders.table_view import render_table, row_texts
+from meterql.encoders.values import decimal_text, json_text, json_value, value_text
+
+__all__ = [
+    "BATCH_ROWS", "BINARY_FORMATS", "FORMATS", "FileFormat", "Format", "column_text",
+    "csv_column", "decimal_text", "encode", "json_column", "json_envelope", "json_text",
+    "json_value", "render_table", "row_texts", "save", "value_text",
+]
