@@ -117,7 +117,9 @@ class Workspace:
             self._lock_file.close()
             raise WorkspaceError(
                 f"the workspace {self.home} is in use by {owner}",
-                hint="close the other meterql process, or use another --home",
+                hint="close the other meterql process, or use another --home"
+                + (" (the server's HTTP API works meanwhile)" if owner.startswith("meterql serve")
+                   else ""),
             ) from None
         except OSError as exc:
             self._lock_file.close()
@@ -218,6 +220,15 @@ class Workspace:
         self._engine.close()
         self._catalog_db.close()
         self._release()
+
+    def label_owner(self, owner: str) -> None:
+        """Say who holds the workspace (``meterql serve on URL (pid N)``): the text another
+        process is shown when it finds the workspace in use (by default ``process <pid>``)."""
+        self._check_open()
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(owner)
+        self._lock_file.flush()
 
     def _release(self) -> None:
         with contextlib.suppress(Exception):

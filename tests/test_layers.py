@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "workspace": {"errors", "sql_text", "file_modes", "dialects", "catalog", "connectors",
                   "engine", "local", "sync", "aggregates", "access", "namespaces"},
     "access": {"errors", "catalog"},
-    "server": {"errors", "sql_text", "exact_json", "encoders", "catalog", "engine",
+    "server": {"errors", "sql_text", "exact_json", "file_modes", "encoders", "catalog", "engine",
                "local", "aggregates", "sync", "access", "workspace", "package"},
     "repl": {"errors", "encoders", "catalog", "engine", "workspace", "package"},
     "cli": {"errors", "encoders", "catalog", "dialects", "engine", "local", "sync",

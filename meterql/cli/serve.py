@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,12 +38,47 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
     import uvicorn
 
     from meterql.server.app import create_app
+    from meterql.server.presence import Presence, remove_presence, write_presence
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
     with connect(home) as ws:
         app = create_app(ws, timeout=timeout, max_rows=max_rows, sync=sync,
                          sync_every_s=sync_every)
-        click.echo(f"meterql serving {ws.home} on http://{host}:{port} (docs at /docs)",
-                   err=True)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        url = f"http://{host}:{port}"
+        ws.label_owner(Presence(url, os.getpid(), "").describe())
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                access_log=False)
+        server = _announcing_server()(config, lambda: write_presence(ws.home, url),
+                                      lambda: remove_presence(ws.home))
+        try:
+            click.echo(f"meterql serving {ws.home} on {url} (docs at /docs)", err=True)
+            server.run()
+        finally:
+            remove_presence(ws.home)
+
+
+def _announcing_server() -> type:
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        """uvicorn's server that calls ``announce`` once it listens and ``withdraw`` when it
+        begins to stop (uvicorn ends a stop by a signal by raising that signal again, so code
+        after ``run()`` does not run then)."""
+
+        def __init__(self, config: uvicorn.Config, announce: Callable[[], object],
+                     withdraw: Callable[[], object]) -> None:
+            super().__init__(config)
+            self._announce, self._withdraw = announce, withdraw
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                self._announce()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            self._withdraw()
+            await super().shutdown(sockets)
+
+    return Announcing

@@ -1,0 +1,58 @@
+"""A running ``meterql serve`` can be found: ``server.json`` in its workspace (0600) names its
+URL and pid while it listens, other commands are told who holds the workspace, a clean stop
+removes the file, and a SIGKILL leaves nothing the next start cannot take over."""
+
+from __future__ import annotations
+
+import json
+import signal
+import stat
+
+import meterql
+from meterql.server.presence import read_presence
+from tests.support.served import cli, serve
+
+
+def _home(tmp_path):
+    home = tmp_path / "home"
+    meterql.connect(home).close()
+    return home
+
+
+def test_a_running_server_is_named_where_commands_find_it(tmp_path):
+    home = _home(tmp_path)
+    with serve(home) as served:
+        path = home / "server.json"
+        record = json.loads(path.read_text())
+        assert record["url"] == served.base and record["pid"] == served.proc.pid
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        presence = read_presence(home)
+        assert presence is not None and presence.url == served.base
+
+        proc = cli("tables", "--home", str(home), check=False)
+        assert proc.returncode != 0
+        assert f"in use by meterql serve on {served.base} (pid {served.proc.pid})" in proc.stderr
+        assert "HTTP API works meanwhile" in proc.stderr
+
+        again = cli("serve", "--home", str(home), "--port", "1", check=False)
+        assert again.returncode != 0 and "in use by meterql serve" in again.stderr
+        assert json.loads(path.read_text())["pid"] == served.proc.pid  # not overwritten
+    assert served.proc.returncode == -signal.SIGTERM  # (uvicorn's way: the signal raised again)
+    assert not path.exists() and read_presence(home) is None
+
+
+def test_a_killed_server_leaves_nothing_the_next_start_cannot_take_over(tmp_path):
+    home = _home(tmp_path)
+    with serve(home) as first:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+    path = home / "server.json"
+    assert json.loads(path.read_text())["pid"] == first.proc.pid  # left behind
+    assert read_presence(home) is None  # ... and known to be stale
+    with serve(home) as second:
+        assert json.loads(path.read_text())["pid"] == second.proc.pid
+        assert read_presence(home).url == second.base
+        assert cli("tables", "--home", str(home), check=False).returncode != 0
+    assert not path.exists()
+    with meterql.connect(home) as ws:  # and the folder is free again
+        assert ws.sources() == []
