@@ -32,6 +32,7 @@ from meterql.server import (
     key_routes,
     problems,
     query_routes,
+    status_routes,
 )
 from meterql.server.access_log import AccessLog
 from meterql.server.guard import PUBLIC, Access, RequestGuard, route_policies
@@ -89,6 +90,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
                                            log=log))
     app.include_router(aggregate_routes.router(ws, read, admin, timeout=timeout))
     app.include_router(catalog_routes.router(ws, read, timeout=timeout))
+    app.include_router(status_routes.router(ws, admin, scheduler))
 
     # The routes' policies are read now, once: a route added later is refused (fails closed).
     policies = route_policies(app.routes)

@@ -29,7 +29,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from meterql.catalog import Source
 from meterql.errors import MeterqlError
@@ -133,6 +134,7 @@ class SyncSchedule:
         self._run = run or (lambda name: ws.sync(name)[0])
         self._notify = notify or log_attempts(logging.getLogger("meterql.sync"))
         self._due: dict[str, float] = {}  # source -> time.monotonic() of its next turn
+        self._last: dict[str, tuple[datetime, SyncAttempt]] = {}  # source -> its last run
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -165,14 +167,43 @@ class SyncSchedule:
             if last:
                 wait = policy.next_turn_in(error, self.interval(name))
                 self._due[name] = time.monotonic() + wait
-                self._notify(SyncAttempt(report, attempt, None, wait))
+                self._tell(SyncAttempt(report, attempt, None, wait))
                 return report
             retry_in = policy.wait_before(attempt + 1)
-            self._notify(SyncAttempt(report, attempt, retry_in, None))
+            self._tell(SyncAttempt(report, attempt, retry_in, None))
             if self._stopping.wait(retry_in):  # (stopped meanwhile: the turn ends here)
                 self._due[name] = time.monotonic()
                 return report
             attempt += 1
+
+    def _tell(self, attempt: SyncAttempt) -> None:
+        self._last[attempt.source] = (datetime.now(UTC), attempt)
+        self._notify(attempt)
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each scheduled source's next turn (seconds from now; 0 when due) and last run
+        (when, which attempt, its rows or its error), for ``GET /v1/status``."""
+        now = time.monotonic()
+        names = set(self._due) | set(self._last)
+        out: dict[str, dict[str, Any]] = {}
+        for name in sorted(names):
+            due = self._due.get(name)
+            last = self._last.get(name)
+            out[name] = {
+                "next_turn_in_s": None if due is None else round(max(0.0, due - now), 3),
+                "last_run": None if last is None else {
+                    "at": last[0].isoformat(), "attempt": last[1].attempt,
+                    "ok": last[1].report.error is None, "rows": last[1].report.rows,
+                    "error": None if last[1].report.error is None
+                    else str(last[1].report.error),
+                    "retry_in_s": last[1].retry_in},
+            }
+        return out
+
+    @property
+    def every_s(self) -> float:
+        """The interval of sources without their own."""
+        return self._every
 
     def run(self) -> None:
         """Run turns as they come due until :meth:`stop` (or Ctrl-C in the calling thread)."""
