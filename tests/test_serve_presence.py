@@ -5,8 +5,11 @@ removes the file, and a SIGKILL leaves nothing the next start cannot take over."
 from __future__ import annotations
 
 import json
+import os
 import signal
 import stat
+
+import httpx
 
 import meterql
 from meterql.server.presence import read_presence
@@ -56,3 +59,26 @@ def test_a_killed_server_leaves_nothing_the_next_start_cannot_take_over(tmp_path
     assert not path.exists()
     with meterql.connect(home) as ws:  # and the folder is free again
         assert ws.sources() == []
+
+
+def test_the_owners_socket_stands_for_the_admin_scope_and_tcp_still_needs_a_key(tmp_path):
+    home = _home(tmp_path)
+    with serve(home) as served:
+        presence = read_presence(home)
+        assert presence is not None and presence.socket == str(home / "server.sock")
+        assert stat.S_IMODE(os.stat(presence.socket).st_mode) == 0o600
+        assert stat.S_ISSOCK(os.stat(presence.socket).st_mode)
+        owner = httpx.Client(transport=httpx.HTTPTransport(uds=presence.socket),
+                             base_url="http://meterql", timeout=10)
+        status = owner.get("/v1/status")
+        assert status.status_code == 200 and status.json()["owner"]["pid"] == served.proc.pid
+        made = owner.post("/v1/keys", json={"scope": "read", "name": "made beside the server"})
+        assert made.status_code == 201, made.text
+        key = made.json()["key"]
+
+        assert httpx.get(f"{served.base}/v1/status").status_code == 401  # TCP: a key, always
+        read = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{served.base}/v1/sources", headers=read).status_code == 200
+        assert httpx.get(f"{served.base}/v1/status", headers=read).status_code == 403
+        owner.close()
+    assert not (home / "server.sock").exists()

@@ -38,23 +38,30 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
     import uvicorn
 
     from meterql.server.app import create_app
-    from meterql.server.presence import Presence, remove_presence, write_presence
+    from meterql.server.presence import (
+        Presence,
+        owner_socket,
+        remove_presence,
+        write_presence,
+    )
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     with connect(home) as ws:
+        owner = owner_socket(ws.home)
+        path = None if owner is None else owner.getsockname()
         app = create_app(ws, timeout=timeout, max_rows=max_rows, sync=sync,
-                         sync_every_s=sync_every)
+                         sync_every_s=sync_every, owner_socket=path)
         url = f"http://{host}:{port}"
         ws.label_owner(Presence(url, os.getpid(), "").describe())
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                 access_log=False)
-        server = _announcing_server()(config, lambda: write_presence(ws.home, url),
+        server = _announcing_server()(config, lambda: write_presence(ws.home, url, path),
                                       lambda: remove_presence(ws.home))
         try:
             click.echo(f"meterql serving {ws.home} on {url} (docs at /docs)", err=True)
-            server.run()
+            server.run(sockets=[config.bind_socket()] + ([owner] if owner else []))
         finally:
             remove_presence(ws.home)
 

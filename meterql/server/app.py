@@ -42,9 +42,11 @@ from meterql.sync.schedule import SyncSchedule, log_attempts
 
 def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 10_000_000,
                sync: bool = False, sync_every_s: float = 900.0,
-               log: logging.Logger | None = None) -> FastAPI:
+               log: logging.Logger | None = None, owner_socket: str | None = None) -> FastAPI:
     """The API over one open workspace. ``timeout`` and ``max_rows`` bound every query;
-    with ``sync`` the server runs the synced sources' schedules in the background.
+    with ``sync`` the server runs the synced sources' schedules in the background;
+    requests through ``owner_socket`` (the Unix socket ``meterql serve`` opens in the
+    workspace) have the admin scope without a key.
 
     Raises:
         RuntimeError: a ``/v1`` route declares no scope (see guard.py).
@@ -96,6 +98,6 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     policies = route_policies(app.routes)
     # (add_middleware puts each one outside the ones before it)
     app.add_middleware(EventPush, ws=ws)
-    app.add_middleware(RequestGuard, ws=ws, policies=policies)
+    app.add_middleware(RequestGuard, ws=ws, policies=policies, owner_socket=owner_socket)
     app.add_middleware(AccessLog, log=log)
     return app

@@ -92,6 +92,9 @@ class _Public:
 
 PUBLIC = _Public()
 
+#: The key id of requests through the owner's Unix socket (real key ids are 8 hex digits).
+OWNER_KEY = "owner"
+
 
 @dataclass(frozen=True)
 class RoutePolicy:
@@ -147,9 +150,13 @@ class RequestGuard:
     """
 
     def __init__(self, app: Any, ws: meterql.Workspace,
-                 policies: Iterable[RoutePolicy] = ()) -> None:
-        """``policies``: every route's, from :func:`route_policies` (or see :meth:`load`)."""
+                 policies: Iterable[RoutePolicy] = (), owner_socket: str | None = None) -> None:
+        """``policies``: every route's, from :func:`route_policies` (or see :meth:`load`).
+        ``owner_socket``: the path of the server's Unix socket inside the workspace (0600 in
+        a 0700 folder: only the workspace's owner can connect), whose requests stand for
+        the admin scope without a key (key id :data:`OWNER_KEY`)."""
         self.app, self.ws = app, ws
+        self._owner_socket = owner_socket
         self._fixed: dict[tuple[str, str], RoutePolicy] = {}
         self._patterns: dict[str, tuple[re.Pattern[str], dict[str, RoutePolicy]]] = {}
         self._use(policies)
@@ -195,7 +202,8 @@ class RequestGuard:
                 length = value
         try:
             if policy is not None and policy.needs is not None:
-                key = check_key(self.ws.keys, authorization, policy.needs)
+                key = (OWNER_KEY if self._from_owner(scope)
+                       else check_key(self.ws.keys, authorization, policy.needs))
                 state = scope.setdefault("state", {})
                 state["key"], state["access"] = key, policy.needs
             setting = DEFAULT_BODY_LIMIT if policy is None else policy.body_limit
@@ -209,6 +217,14 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         await _CountedBody(self.app, setting, limit)(scope, receive, send)
+
+
+    def _from_owner(self, scope: dict[str, Any]) -> bool:
+        """Whether the request came through the owner's Unix socket (the listening socket's
+        own address: a client cannot choose it)."""
+        server = scope.get("server")
+        return (self._owner_socket is not None and server is not None and server[1] is None
+                and server[0] == self._owner_socket)
 
 
 class _CountedBody:
