@@ -117,9 +117,10 @@ class Workspace:
             self._lock_file.close()
             raise WorkspaceError(
                 f"the workspace {self.home} is in use by {owner}",
-                hint="close the other meterql process, or use another --home"
-                + (" (the server's HTTP API works meanwhile)" if owner.startswith("meterql serve")
-                   else ""),
+                hint=("use the server's HTTP API meanwhile (docs/http-api.md, 'A running "
+                      "server'), stop the server, or use another --home")
+                if owner.startswith("meterql serve")
+                else "close the other meterql process, or use another --home",
             ) from None
         except OSError as exc:
             self._lock_file.close()

@@ -35,7 +35,7 @@ def test_a_running_server_is_named_where_commands_find_it(tmp_path):
         proc = cli("tables", "--home", str(home), check=False)
         assert proc.returncode != 0
         assert f"in use by meterql serve on {served.base} (pid {served.proc.pid})" in proc.stderr
-        assert "HTTP API works meanwhile" in proc.stderr
+        assert "use the server's HTTP API meanwhile" in proc.stderr
 
         again = cli("serve", "--home", str(home), "--port", "1", check=False)
         assert again.returncode != 0 and "in use by meterql serve" in again.stderr
