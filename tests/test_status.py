@@ -40,6 +40,14 @@ def test_status_shows_owner_sources_schedule_and_streams(tmp_path):
                                  json=[{"id": "e1", "timestamp": "2026-12-01T00:00:00Z",
                                         "customer_id": "acme"}])
             assert pushed.status_code == 200, pushed.text
+            again = client.post(  # one new, one duplicate, one rejected: one more counted
+                "/v1/events/calls", headers={**admin, "Content-Type": "application/x-ndjson"},
+                content=b'{"id": "e2", "timestamp": "2026-12-01T00:00:00Z", "customer_id": "a"}\n'
+                        b'{"id": "e1", "timestamp": "2026-12-01T00:00:00Z",'
+                        b' "customer_id": "acme"}\n{"id": "e3"}\n')
+            assert again.status_code == 207 and again.json()["accepted"] == 1, again.text
+            ws.events.ingest("calls", [{"id": "e4", "timestamp": "2026-12-01T00:00:00Z",
+                                        "customer_id": "b"}])
 
             def synced():
                 body = client.get("/v1/status", headers=admin).json()
@@ -63,6 +71,7 @@ def test_status_shows_owner_sources_schedule_and_streams(tmp_path):
     assert 3000 < source["schedule"]["next_turn_in_s"] <= 3600
     [stream] = body["streams"]
     assert stream["name"] == "calls" and stream["last_event_at"] is not None
+    assert stream["accepted_since_start"] == 3 and stream["accepted_per_s"] == 3 / 60
     assert "secret-named-file" not in response.text  # no URI
 
 

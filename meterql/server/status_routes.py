@@ -1,6 +1,6 @@
 """``GET /v1/status`` (scope ``admin``): who serves the workspace, since when, and the state of
 its sources (replicas' last syncs, the sync schedule's next turns and last runs) and event
-streams (each one's newest event)."""
+streams (each one's newest event, and how fast this process accepts its events)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def router(ws: meterql.Workspace, admin: Any, schedule: SyncSchedule | None) -> 
         streams = []
         for config in ws.events.streams():
             mark = ws.tables.freshness(f"local.events.{config.name}") or {}
-            streams.append({"name": config.name, "last_event_at": mark.get("last_ingest_at")})
+            streams.append({"name": config.name, "last_event_at": mark.get("last_ingest_at"),
+                            "accepted_per_s": ws.events.rates.per_second(config.name),
+                            "accepted_since_start": ws.events.rates.total(config.name)})
         return json_value({
             "version": meterql.__version__,
             "owner": {"pid": os.getpid(), "started": started_at.isoformat(timespec="seconds"),

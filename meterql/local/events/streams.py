@@ -23,6 +23,7 @@ from meterql.local.events.group_commit import GroupCommitWriter
 from meterql.local.events.insert import PendingRequest, write_group
 from meterql.local.events.logged_path import LoggedPath
 from meterql.local.events.outcomes import Outcome
+from meterql.local.events.rates import RateMeter
 from meterql.local.events.schemas import StreamConfig, StreamSchemas
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name
@@ -42,6 +43,8 @@ class EventStreams:
                                   log_grew=self._writer.log_grew)
         self._backfills = Backfills(store, self._schemas, self.flush, self._logged.forget_ids)
         self._corrections = Corrections(store, self._schemas, settings, self.flush)
+        #: Events accepted per stream: per second over the last minute, and since opening.
+        self.rates = RateMeter()
         self._logged.recover()
 
     def close(self) -> None:
@@ -86,14 +89,18 @@ class EventStreams:
         Calls from several threads at once are written in one transaction (a group commit):
         one writer thread writes everything queued while it wrote the previous group."""
         self._backfills.refuse_unless_open(stream, backfill)
-        return self._submit(PendingRequest(stream, events, backfill)).result()
+        outcomes = self._submit(PendingRequest(stream, events, backfill)).result()
+        self.rates.count(stream, outcomes)
+        return outcomes
 
     def ingest_body(self, stream: str, data: bytes, content_type: str, *,
                     backfill: str | None = None) -> list[Outcome]:
         """:meth:`ingest` for a request body (see :func:`parse_body`). An NDJSON batch whose
         events fit the stream's columns is checked and written as columns, without a Python
         loop over its events."""
-        return self._submit(self._prepare(stream, data, content_type, backfill)).result()
+        outcomes = self._submit(self._prepare(stream, data, content_type, backfill)).result()
+        self.rates.count(stream, outcomes)
+        return outcomes
 
     async def ingest_body_async(self, stream: str, data: bytes, content_type: str, *,
                                 backfill: str | None = None) -> list[Outcome]:
@@ -110,12 +117,15 @@ class EventStreams:
             item, logged = self._prepare_and_admit(stream, data, content_type, backfill, loop)
         if logged is not None:
             self._logged.schedule_write(loop)
-            return await logged
-        self._writer.arrivals(+1)
-        try:
-            return await asyncio.wrap_future(self._submit(item))
-        finally:
-            self._writer.arrivals(-1)
+            outcomes = await logged
+        else:
+            self._writer.arrivals(+1)
+            try:
+                outcomes = await asyncio.wrap_future(self._submit(item))
+            finally:
+                self._writer.arrivals(-1)
+        self.rates.count(stream, outcomes)
+        return outcomes
 
     def _prepare_and_admit(self, stream: str, data: bytes, content_type: str,
                            backfill: str | None, loop: asyncio.AbstractEventLoop
