@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from meterql.catalog import Source, Table
 from meterql.catalog.model import Mode
+from meterql.catalog.settings import SETTINGS, setting
 from meterql.local.uploads import Mode as UploadMode
 from meterql.local.uploads import UploadReport
 from meterql.sync import ReplicaWatermark, SyncReport
@@ -135,11 +136,18 @@ class Settings:
         return self._ws._settings()
 
     def get(self, name: str) -> Any:
-        return self._ws._settings()[name]
+        """A setting's value in force (an unknown name: InvalidSettingError, with "did you
+        mean")."""
+        return self._ws._settings()[setting(name).name]
 
     def set(self, name: str, value: Any) -> Any:
         """Set a setting (``None`` restores its default); returns the value in force."""
         return self._ws._set_setting(name, value)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every setting: its value in force, its default and what it does."""
+        return [{"name": name, "value": value, "default": SETTINGS[name].default,
+                 "meaning": SETTINGS[name].help} for name, value in self().items()]
 
 
 class Uploads:

@@ -191,6 +191,7 @@ OPERATIONS = (
     "POST /v1/tables/{name}/upload", "POST /v1/tables/{name}/rows",
     "PATCH /v1/tables/{name}/rows", "DELETE /v1/tables/{name}/rows",
     "POST /v1/keys", "GET /v1/keys", "DELETE /v1/keys/{key_id}", "GET /v1/status",
+    "GET /v1/settings", "PUT /v1/settings/{name}",
 )
 #: Generated requests per operation and pass (positive, negative, and "existing": positive
 #: data with path parameters naming things that exist). Bounded so that the whole run, about
@@ -209,7 +210,7 @@ MUST_SEE = {
     ("GET /v1/aggregates", "positive"): 200, ("GET /v1/sources", "positive"): 200,
     ("GET /v1/tables", "positive"): 200, ("GET /v1/evaluations", "positive"): 200,
     ("GET /v1/keys", "positive"): 200, ("POST /v1/keys", "positive"): 201,
-    ("GET /v1/status", "positive"): 200,
+    ("GET /v1/status", "positive"): 200, ("GET /v1/settings", "positive"): 200,
     ("GET /v1/aggregates/{name}", "existing"): 200, ("GET /v1/tables/{name}", "existing"): 200,
     ("GET /v1/backfills/{backfill}", "existing"): 200,
     ("POST /v1/events/{stream}/backfills", "existing"): 201,
@@ -321,7 +322,7 @@ def test_generated_requests_never_get_a_server_error(served, fuzzing, label):
     except Unsatisfiable:
         # an operation with nothing to break (no parameters, no body) has no negative cases
         assert label in {"GET /v1/health", "GET /v1/aggregates", "GET /v1/sources",
-                         "GET /v1/keys", "GET /v1/status"}, label
+                         "GET /v1/keys", "GET /v1/status", "GET /v1/settings"}, label
     if path in fuzzing.existing:
         fuzz(GenerationMode.POSITIVE, "existing", path_parameters=fuzzing.existing[path])
 

@@ -21,12 +21,10 @@ def settings_list(ws: Workspace) -> None:
     """List every setting with its value and what it does."""
     from rich.table import Table
 
-    from meterql.catalog.settings import SETTINGS
-
     view = Table("setting", "value", "default", "meaning", header_style="bold")
-    for name, value in ws.settings().items():
-        definition = SETTINGS[name]
-        view.add_row(name, _show(value), _show(definition.default), definition.help)
+    for entry in ws.settings.describe():
+        view.add_row(entry["name"], _show(entry["value"]), _show(entry["default"]),
+                     entry["meaning"])
     console().print(view)
 
 
