@@ -10,6 +10,7 @@ import signal
 import stat
 
 import httpx
+import pytest
 
 import meterql
 from meterql.server.presence import read_presence
@@ -82,3 +83,32 @@ def test_the_owners_socket_stands_for_the_admin_scope_and_tcp_still_needs_a_key(
         assert httpx.get(f"{served.base}/v1/status", headers=read).status_code == 403
         owner.close()
     assert not (home / "server.sock").exists()
+
+
+def test_meterql_status_works_beside_a_running_server_and_without_one(tmp_path):
+    home = _home(tmp_path)
+    with meterql.connect(home) as ws:
+        ws.events.create_stream("calls")
+    alone = json.loads(cli("status", "--home", str(home)).stdout)
+    assert alone["owner"] is None and [s["name"] for s in alone["streams"]] == ["calls"]
+    with serve(home) as served:
+        beside = json.loads(cli("status", "--home", str(home)).stdout)  # not "in use"
+        assert beside["owner"]["pid"] == served.proc.pid
+        assert {k: v for k, v in beside.items() if k != "owner"} == \
+            {k: v for k, v in alone.items() if k != "owner"}
+    assert json.loads(cli("status", "--home", str(home)).stdout)["owner"] is None
+
+
+def test_a_refusal_through_the_owners_socket_is_the_same_error(tmp_path):
+    from meterql.errors import InvalidSettingError
+    from meterql.server.owner_client import owner_request
+
+    home = _home(tmp_path)
+    with serve(home):
+        presence = read_presence(home)
+        with pytest.raises(InvalidSettingError) as caught:
+            owner_request(presence, "PUT", "/v1/settings/http_max_body", json={"value": 2})
+    with meterql.connect(home) as ws, pytest.raises(InvalidSettingError) as local:
+        ws.settings.set("http_max_body", 2)
+    assert str(caught.value) == str(local.value)
+    assert "did you mean 'http_max_body_mb'" in str(caught.value)

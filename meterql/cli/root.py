@@ -19,6 +19,7 @@ from meterql.cli.rows import rows
 from meterql.cli.serve import serve
 from meterql.cli.settings import settings_group
 from meterql.cli.sources import source
+from meterql.cli.status import status_cmd
 from meterql.cli.sync import sync_cmd
 from meterql.cli.tables import describe_cmd, tables_cmd
 
@@ -39,5 +40,5 @@ def main(ctx: click.Context) -> None:
 
 for command in (source, sync_cmd, settings_group, tables_cmd, describe_cmd, query_cmd,
                 explain_cmd, demo_cmd, repl_cmd, aggregate, apikey, serve, events, load_cmd,
-                rows):
+                rows, status_cmd):
     main.add_command(command)
