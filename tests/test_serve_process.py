@@ -192,6 +192,8 @@ OPERATIONS = (
     "PATCH /v1/tables/{name}/rows", "DELETE /v1/tables/{name}/rows",
     "POST /v1/keys", "GET /v1/keys", "DELETE /v1/keys/{key_id}", "GET /v1/status",
     "GET /v1/settings", "PUT /v1/settings/{name}",
+    "POST /v1/sources", "PATCH /v1/sources/{name}", "POST /v1/sources/{name}/test",
+    "POST /v1/sources/{name}/refresh", "DELETE /v1/sources/{name}",
 )
 #: Generated requests per operation and pass (positive, negative, and "existing": positive
 #: data with path parameters naming things that exist). Bounded so that the whole run, about

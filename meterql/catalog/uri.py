@@ -164,3 +164,40 @@ def redact_text(text: str, secrets: list[str]) -> str:
         if secret and len(secret) >= 1:
             text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return redact_uri(text)
+
+
+#: libpq URI parameters a source added over the network may carry: none of them reads a file
+#: of the server or picks a local socket.
+REMOTE_PARAMETERS = frozenset({
+    "sslmode", "connect_timeout", "application_name", "options", "target_session_attrs",
+    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "password",
+    "gssencmode", "channel_binding", "tcp_user_timeout",
+})
+
+
+def server_local_reference(uri: str, file_uri: bool) -> str | None:
+    """What in ``uri`` would make the server read its own environment, files or local
+    sockets on behalf of a network caller (None: nothing). ``file_uri``: the kind names a
+    local file.
+
+    >>> server_local_reference("postgresql://u:env:PGPASSWORD@db:5432/x", False)
+    "an env: password (the server's environment variable PGPASSWORD)"
+    >>> server_local_reference("postgresql://u@db/x?sslmode=require&passfile=/etc/p", False)
+    "the connection parameter 'passfile'"
+    >>> server_local_reference("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", False)
+    'a local socket folder as the host'
+    >>> server_local_reference("postgresql://u:secret@db:5432/x?sslmode=require", False)
+    """
+    if file_uri:
+        return "a file of the server"
+    parsed = parse_uri(uri)
+    if parsed.password is not None and parsed.password.startswith(ENV_PREFIX):
+        var = parsed.password[len(ENV_PREFIX):]
+        return f"an env: password (the server's environment variable {var})"
+    host = unquote(urlsplit(uri).netloc.rsplit("@", 1)[-1])
+    if host.startswith("/") or (parsed.host or "").startswith("/"):
+        return "a local socket folder as the host"
+    for key, _ in parse_qsl(parsed.query, keep_blank_values=True):
+        if key.lower() not in REMOTE_PARAMETERS:
+            return f"the connection parameter '{key}'"
+    return None

@@ -33,6 +33,7 @@ from meterql.server import (
     problems,
     query_routes,
     settings_routes,
+    source_routes,
     status_routes,
 )
 from meterql.server.access_log import AccessLog
@@ -95,6 +96,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(catalog_routes.router(ws, read, timeout=timeout))
     app.include_router(status_routes.router(ws, admin, scheduler))
     app.include_router(settings_routes.router(ws, admin))
+    app.include_router(source_routes.router(ws))
 
     # The routes' policies are read now, once: a route added later is refused (fails closed).
     policies = route_policies(app.routes)

@@ -10,11 +10,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 import meterql
+from meterql.catalog import Source
 from meterql.encoders import json_value
 from meterql.errors import AmbiguousNameError, UnknownTableError
 from meterql.server import problems
 from meterql.server.disconnect import until_done
 from meterql.sql_text import quote_qualified
+
+
+def source_json(ws: meterql.Workspace, source: Source) -> dict[str, Any]:
+    """A source as the API shows it: its URI with a written password as ***."""
+    return json_value({
+        "name": source.name, "kind": source.kind, "mode": source.mode,
+        "uri": source.display_uri, "options": source.options,
+        "tables": len(ws.tables(source.name)),
+        "watermarks": [w.describe() for w in ws.sync.watermarks(source.name)]
+        if source.mode == "sync" else [],
+    })
 
 
 def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
@@ -24,16 +36,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
     @api.get("/v1/sources")
     def sources() -> list[dict[str, Any]]:
         """Registered sources (passwords shown as ***) and their replicas' watermarks."""
-        out = []
-        for source in ws.sources():
-            out.append({
-                "name": source.name, "kind": source.kind, "mode": source.mode,
-                "uri": source.display_uri, "options": source.options,
-                "tables": len(ws.tables(source.name)),
-                "watermarks": [w.describe() for w in ws.sync.watermarks(source.name)]
-                if source.mode == "sync" else [],
-            })
-        return out
+        return [source_json(ws, source) for source in ws.sources()]
 
     @api.get("/v1/tables")
     def tables(source: str | None = None) -> list[dict[str, Any]]:
