@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from meterql.dialects import dialect_for, kind_for_scheme
 from meterql.errors import InvalidSourceError
 
 ENV_PREFIX = "env:"
@@ -175,22 +176,25 @@ REMOTE_PARAMETERS = frozenset({
 })
 
 
-def server_local_reference(uri: str, file_uri: bool) -> str | None:
+def server_local_reference(uri: str) -> str | None:
     """What in ``uri`` would make the server read its own environment, files or local
-    sockets on behalf of a network caller (None: nothing). ``file_uri``: the kind names a
-    local file.
+    sockets on behalf of a network caller (None: nothing).
 
-    >>> server_local_reference("postgresql://u:env:PGPASSWORD@db:5432/x", False)
+    >>> server_local_reference("sqlite:///srv/data/usage.db")
+    'a file of the server'
+
+    >>> server_local_reference("postgresql://u:env:PGPASSWORD@db:5432/x")
     "an env: password (the server's environment variable PGPASSWORD)"
-    >>> server_local_reference("postgresql://u@db/x?sslmode=require&passfile=/etc/p", False)
+    >>> server_local_reference("postgresql://u@db/x?sslmode=require&passfile=/etc/p")
     "the connection parameter 'passfile'"
-    >>> server_local_reference("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", False)
+    >>> server_local_reference("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x")
     'a local socket folder as the host'
-    >>> server_local_reference("postgresql://u:secret@db:5432/x?sslmode=require", False)
+    >>> server_local_reference("postgresql://u:secret@db:5432/x?sslmode=require")
     """
-    if file_uri:
-        return "a file of the server"
     parsed = parse_uri(uri)
+    kind = kind_for_scheme(parsed.scheme)
+    if kind is not None and dialect_for(kind).file_uri:
+        return "a file of the server"
     if parsed.password is not None and parsed.password.startswith(ENV_PREFIX):
         var = parsed.password[len(ENV_PREFIX):]
         return f"an env: password (the server's environment variable {var})"

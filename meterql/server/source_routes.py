@@ -19,7 +19,6 @@ import meterql
 from meterql.catalog import Catalog
 from meterql.catalog.model import Mode
 from meterql.catalog.uri import server_local_reference
-from meterql.dialects import dialect_for
 from meterql.errors import ScopeError
 from meterql.server.catalog_routes import source_json
 from meterql.server.guard import OWNER_KEY, Access
@@ -52,8 +51,8 @@ def router(ws: meterql.Workspace) -> APIRouter:
     def add(body: SourceIn, key: AdminKey) -> dict[str, Any]:
         """Register a database and read its tables (as ``meterql source add``)."""
         if key != OWNER_KEY:
-            kind = Catalog.kind_of(body.uri)
-            reference = server_local_reference(body.uri, dialect_for(kind).file_uri)
+            Catalog.kind_of(body.uri)  # (an unknown scheme: its own error first)
+            reference = server_local_reference(body.uri)
             if reference is not None:
                 raise ScopeError(
                     f"a source added over the network may not use {reference}",
