@@ -194,6 +194,7 @@ OPERATIONS = (
     "GET /v1/settings", "PUT /v1/settings/{name}",
     "POST /v1/sources", "PATCH /v1/sources/{name}", "POST /v1/sources/{name}/test",
     "POST /v1/sources/{name}/refresh", "DELETE /v1/sources/{name}",
+    "POST /v1/sync", "PUT /v1/tables/{name}/sync",
 )
 #: Generated requests per operation and pass (positive, negative, and "existing": positive
 #: data with path parameters naming things that exist). Bounded so that the whole run, about

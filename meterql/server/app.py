@@ -35,6 +35,7 @@ from meterql.server import (
     settings_routes,
     source_routes,
     status_routes,
+    sync_routes,
 )
 from meterql.server.access_log import AccessLog
 from meterql.server.guard import PUBLIC, Access, RequestGuard, route_policies
@@ -97,6 +98,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(status_routes.router(ws, admin, scheduler))
     app.include_router(settings_routes.router(ws, admin))
     app.include_router(source_routes.router(ws))
+    app.include_router(sync_routes.router(ws, admin))
 
     # The routes' policies are read now, once: a route added later is refused (fails closed).
     policies = route_policies(app.routes)
