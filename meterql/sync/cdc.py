@@ -49,7 +49,7 @@ from meterql.sync.pgoutput import (
     format_lsn,
     parse_lsn,
 )
-from meterql.sync.replica import STATE_SCHEMA
+from meterql.sync.replica import STATE_SCHEMA, transaction
 
 #: Changes held in memory before they are written into the open replica transaction.
 FLUSH_EVERY = 50_000
@@ -120,8 +120,7 @@ def sync_cdc(
     try:
         applied = _applied_positions(cur, source.name)
         results = {(t.schema, t.name): CdcTableResult(t, note=reason) for t, reason in tables}
-        cur.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(cur):
             for table, reason in tables:
                 if reason is not None or (table.schema, table.name) not in applied:
                     results[(table.schema, table.name)].copied_rows = copy_whole(cur, table)
@@ -129,10 +128,6 @@ def sync_cdc(
             _apply_log(cur, connector, slot, publication, end, results, applied, progress)
             for result in results.values():
                 _write_state(cur, result.table, end)
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
     except duckdb.Error as exc:
         raise SourceQueryError(
             f"cdc sync of source '{source.name}' failed writing the replica: {exc}",

@@ -11,7 +11,7 @@ one written by a newer meterql.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -128,17 +128,26 @@ def _migrate(duck: duckdb.DuckDBPyConnection, source: str, path: Path) -> None:
     for step in range(version, SCHEMA_VERSION):
         cur = duck.cursor()
         try:
-            cur.execute("BEGIN TRANSACTION")
-            MIGRATIONS[step](cur, source)
-            cur.execute(f"INSERT OR REPLACE INTO {db}.{STATE_SCHEMA}.meta VALUES "
-                        "('schema_version', ?)", [str(step + 1)])
-            cur.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                cur.execute("ROLLBACK")
-            raise
+            with transaction(cur):
+                MIGRATIONS[step](cur, source)
+                cur.execute(f"INSERT OR REPLACE INTO {db}.{STATE_SCHEMA}.meta VALUES "
+                            "('schema_version', ?)", [str(step + 1)])
         finally:
             cur.close()
+
+
+@contextlib.contextmanager
+def transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction on ``cur``: committed when the block ends, rolled back (and
+    the error raised as it was) when it fails."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        cur.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            cur.execute("ROLLBACK")
+        raise
 
 
 def detach(duck: duckdb.DuckDBPyConnection, source: str, delete_file: Path | None = None) -> None:

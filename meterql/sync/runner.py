@@ -25,9 +25,8 @@ meanwhile see that state.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +43,7 @@ from meterql.errors import MeterqlError, SourceQueryError
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
 from meterql.sync.config import TableSyncConfig
-from meterql.sync.replica import STATE_SCHEMA
+from meterql.sync.replica import STATE_SCHEMA, transaction
 
 
 @dataclass
@@ -125,7 +124,7 @@ def _sync_table(
         exists = _replica_columns(cur, table) != []
         incremental = config.strategy in ("append", "merge") and exists and note is None
         if not incremental:
-            with _transaction(cur):
+            with transaction(cur):
                 rows = _copy_whole(cur, connector, table, progress)
                 cursor_value = _write_state(cur, table, config)
             return TableSyncReport(table.full_name, config.strategy, rows,
@@ -144,7 +143,7 @@ def _sync_table(
         scan = scan_select(table, list(table.columns), dialect, conditions)
         with connector.stream(scan.sql, params, schema=scan.schema) as reader:
             counted = _Counted(reader, table.full_name, progress)
-            with _transaction(cur):
+            with transaction(cur):
                 if config.strategy == "merge":
                     _merge(cur, target, table, counted, connector, dialect,
                            reconcile=config.soft_delete is None)
@@ -263,17 +262,6 @@ def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, config: TableSync
          None if cursor_value is None else str(cursor_value), total, datetime.now(UTC)],
     )
     return cursor_value
-
-
-@contextlib.contextmanager
-def _transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    cur.execute("BEGIN TRANSACTION")
-    try:
-        yield
-        cur.execute("COMMIT")
-    except BaseException:
-        cur.execute("ROLLBACK")
-        raise
 
 
 def _target(table: Table) -> str:
