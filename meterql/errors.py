@@ -32,6 +32,7 @@ the API) whether trying again may help.
     │   └── InputLimitError       a request or the data in it is over a limit (size, fields,
     │                             nesting, digits), refused before anything is stored
     ├── QueryCancelledError       the query was cancelled by its caller
+    ├── UnknownQueryError         no running query of this API key has that id
     ├── IngestError               data sent to the workspace (events, CSV uploads, manual rows)
     │   │                         refused as a whole, before anything of it is stored
     │   ├── UnknownStreamError    no event stream with that name
@@ -224,6 +225,10 @@ class InputLimitError(LimitError):
 
 class QueryCancelledError(MeterqlError):
     """The query was cancelled by its caller."""
+
+
+class UnknownQueryError(MeterqlError):
+    """No running query of this API key has that id (it finished, or another key sent it)."""
 
 
 class IngestError(MeterqlError):

@@ -33,3 +33,23 @@ def loads(text: str | bytes) -> Any:
 
 def _constant(name: str) -> Any:
     raise NotJsonError(f"{name} is not a JSON number")
+
+
+def dumps(value: Any) -> str:
+    """JSON with :class:`Decimal` numbers written exactly (the inverse of :func:`loads`).
+
+    >>> dumps({"gb": Decimal("3.50"), "n": 2, "tags": ["a", None]})
+    '{"gb": 3.50, "n": 2, "tags": ["a", null]}'
+    >>> loads(dumps({"x": Decimal("12345678901234567.89")}))
+    {'x': Decimal('12345678901234567.89')}
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise NotJsonError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)

@@ -117,8 +117,9 @@ class Workspace:
             self._lock_file.close()
             raise WorkspaceError(
                 f"the workspace {self.home} is in use by {owner}",
-                hint=("use the server's HTTP API meanwhile (docs/http-api.md, 'A running "
-                      "server'), stop the server, or use another --home")
+                hint=("work through the server: meterql commands beside it do so by "
+                      "themselves, Python with meterql.connect(URL, key=...) (docs/http-api.md,"
+                      " 'A running server')")
                 if owner.startswith("meterql serve")
                 else "close the other meterql process, or use another --home",
             ) from None

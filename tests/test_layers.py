@@ -34,12 +34,16 @@ ALLOWED: dict[str, set[str]] = {
     "access": {"errors", "catalog"},
     "server": {"errors", "sql_text", "exact_json", "file_modes", "encoders", "catalog", "engine",
                "local", "aggregates", "sync", "access", "workspace", "package"},
+    # a workspace through its server (the server package only for server.presence)
+    "client": {"errors", "exact_json", "catalog", "engine", "local", "sync", "aggregates",
+               "server"},
     "repl": {"errors", "encoders", "catalog", "engine", "workspace", "package"},
     "cli": {"errors", "encoders", "catalog", "dialects", "engine", "local", "sync",
-            "aggregates", "access", "workspace", "server", "repl", "demo", "package"},
+            "aggregates", "access", "workspace", "server", "client", "repl", "demo",
+            "package"},
     "demo": {"errors", "workspace", "package"},
     "namespaces": {"errors", "catalog", "local", "sync", "workspace"},
-    "package": {"errors", "catalog", "engine", "workspace"},  # meterql/__init__.py
+    "package": {"errors", "catalog", "engine", "workspace", "client"},  # meterql/__init__.py
     "main": {"cli"},  # meterql/__main__.py
 }
 

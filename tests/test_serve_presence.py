@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import meterql
+from meterql.errors import WorkspaceError
 from meterql.server.presence import read_presence
 from tests.support.served import cli, serve
 
@@ -33,10 +34,13 @@ def test_a_running_server_is_named_where_commands_find_it(tmp_path):
         presence = read_presence(home)
         assert presence is not None and presence.url == served.base
 
-        proc = cli("tables", "--home", str(home), check=False)
-        assert proc.returncode != 0
-        assert f"in use by meterql serve on {served.base} (pid {served.proc.pid})" in proc.stderr
-        assert "use the server's HTTP API meanwhile" in proc.stderr
+        with pytest.raises(WorkspaceError) as held:  # (the folder itself stays the server's)
+            meterql.connect(home)
+        assert f"in use by meterql serve on {served.base} (pid {served.proc.pid})" in str(
+            held.value)
+        assert "meterql.connect(URL, key=...)" in str(held.value)
+        # ... and a command works through the server instead
+        assert "┃ table ┃" in cli("tables", "--home", str(home)).stdout
 
         again = cli("serve", "--home", str(home), "--port", "1", check=False)
         assert again.returncode != 0 and "in use by meterql serve" in again.stderr
@@ -56,7 +60,8 @@ def test_a_killed_server_leaves_nothing_the_next_start_cannot_take_over(tmp_path
     with serve(home) as second:
         assert json.loads(path.read_text())["pid"] == second.proc.pid
         assert read_presence(home).url == second.base
-        assert cli("tables", "--home", str(home), check=False).returncode != 0
+        status = json.loads(cli("status", "--home", str(home)).stdout)
+        assert status["owner"]["pid"] == second.proc.pid  # (commands reach the live one)
     assert not path.exists()
     with meterql.connect(home) as ws:  # and the folder is free again
         assert ws.sources() == []
@@ -100,14 +105,14 @@ def test_meterql_status_works_beside_a_running_server_and_without_one(tmp_path):
 
 
 def test_a_refusal_through_the_owners_socket_is_the_same_error(tmp_path):
+    from meterql.client import Transport
     from meterql.errors import InvalidSettingError
-    from meterql.server.owner_client import owner_request
 
     home = _home(tmp_path)
     with serve(home):
         presence = read_presence(home)
         with pytest.raises(InvalidSettingError) as caught:
-            owner_request(presence, "PUT", "/v1/settings/http_max_body", json={"value": 2})
+            Transport.owner(presence).json("PUT", "/v1/settings/http_max_body", json={"value": 2})
     with meterql.connect(home) as ws, pytest.raises(InvalidSettingError) as local:
         ws.settings.set("http_max_body", 2)
     assert str(caught.value) == str(local.value)

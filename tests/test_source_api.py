@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 import meterql
 from meterql.access.keys import create_key
+from meterql.client import Transport
 from meterql.errors import UnknownSourceError
 from meterql.server.app import create_app
-from meterql.server.owner_client import owner_request
 from meterql.server.presence import read_presence
 from tests.support.served import serve
 
@@ -89,14 +89,14 @@ def test_the_owner_adds_a_file_source_through_its_socket(tmp_path):
     home = tmp_path / "home"
     meterql.connect(home).close()
     with serve(home):
-        presence = read_presence(home)
-        added = owner_request(presence, "POST", "/v1/sources", json={"name": "lite", "uri": lite})
+        owner = Transport.owner(read_presence(home))
+        added = owner.json("POST", "/v1/sources", json={"name": "lite", "uri": lite})
         assert added["kind"] == "sqlite" and added["tables"] == 1
-        assert owner_request(presence, "PATCH", "/v1/sources/lite",
+        assert owner.json("PATCH", "/v1/sources/lite",
                              json={"mode": "sync"})["mode"] == "sync"
-        assert owner_request(presence, "DELETE", "/v1/sources/lite") == {"removed": "lite"}
+        assert owner.json("DELETE", "/v1/sources/lite") == {"removed": "lite"}
         with pytest.raises(UnknownSourceError) as remote:
-            owner_request(presence, "POST", "/v1/sources/lit/test")
+            owner.json("POST", "/v1/sources/lit/test")
     with meterql.connect(home) as ws:
         assert ws.sources() == []
         with pytest.raises(UnknownSourceError) as local:

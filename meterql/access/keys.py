@@ -50,6 +50,10 @@ class KeyStore:
         # that one check and not kept (it may miss the change).
         self._changes = 0
 
+    def create(self, scope: str, name: str | None = None) -> tuple[str, str]:
+        """A new key: (its id, the key), see :func:`create_key`."""
+        return create_key(self, scope, name)
+
     def add(self, key_id: str, name: str | None, scope: Scope, key_hash: str) -> None:
         with self._con.cursor() as cur:
             cur.execute("INSERT INTO api_keys (id, name, scope, key_hash) VALUES (?, ?, ?, ?)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from meterql.access.keys import SCOPES, create_key
+from meterql.access.keys import SCOPES
 from meterql.cli.common import MeterqlGroup, home_option
 from meterql.workspace import Workspace
 
@@ -21,7 +21,7 @@ def apikey() -> None:
 @home_option
 def apikey_create(ws: Workspace, scope: str, name: str | None) -> None:
     """Create a key. It is printed once, alone on the last line, and stored only hashed."""
-    key_id, key = create_key(ws.keys, scope, name)
+    key_id, key = ws.keys.create(scope, name)
     click.echo(f"created key {key_id} with scope {scope}; it is shown only now:", err=True)
     click.echo(key)
 

@@ -1,5 +1,6 @@
-"""What every command module shares: the group class that prints errors, the ``--home`` option,
-the console, and the parsers of repeated ``NAME=VALUE`` and ``NAME:TYPE`` options.
+"""What every command module shares: the group class that prints errors, the ``--home`` option
+(which opens the workspace, or a client of the server that holds it), the console, and the
+parsers of repeated ``NAME=VALUE`` and ``NAME:TYPE`` options.
 
 Example:
     >>> pairs(("plan=growth", "tz=UTC"), "--set")
@@ -10,18 +11,23 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
-from meterql.errors import MeterqlError
-from meterql.workspace import connect
+from meterql.errors import AuthenticationError, MeterqlError
+from meterql.workspace import Workspace, connect, default_home
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from meterql.client import Client
 
 ROUND_HELP = ("Round numbers with more decimal places than their column keeps (half away "
               "from zero) instead of refusing them.")
@@ -36,16 +42,80 @@ home_path_option = click.option(
 """``--home`` alone: the command receives the folder (``home``) and opens it itself."""
 
 
+server_option = click.option(
+    "--server",
+    envvar="METERQL_SERVER",
+    default=None,
+    metavar="URL",
+    help="Work through the meterql server at URL (with the API key in $METERQL_API_KEY) "
+         "instead of a workspace folder [default: $METERQL_SERVER].",
+)
+"""``meterql --server URL``: every command becomes a client of that server."""
+
+#: Where the root group keeps ``--server`` for the commands (``ctx.meta``).
+SERVER = "meterql.server"
+
+
 def home_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--home`` and open the workspace; the command receives ``ws``."""
+    """Add ``--home`` and open the workspace, or a client of the server that holds it (see
+    :func:`open_workspace`); the command receives ``ws``."""
 
     @home_path_option
     @functools.wraps(func)
     def wrapper(home: Path | None, **kwargs: Any) -> Any:
-        with connect(home) as ws:
+        with open_workspace(home) as ws:
             return func(ws, **kwargs)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def open_workspace(home: Path | None) -> Iterator[Workspace | Client]:
+    """What a command works on: with ``--server URL`` (or ``$METERQL_SERVER``), a client of
+    that server with ``$METERQL_API_KEY``'s scope; else, when a live ``meterql serve`` holds
+    the folder, a client of it through its owner's socket (admin scope); else the folder
+    itself, opened here."""
+    from meterql import client
+
+    server = chosen_server(home)
+    if server is not None:
+        key = os.environ.get("METERQL_API_KEY")
+        if not key:
+            raise AuthenticationError(f"working through {server} needs an API key",
+                                      hint="set METERQL_API_KEY (meterql apikey create on the "
+                                           "server's workspace)")
+        with client.remote(server, key) as remote:
+            yield remote
+        return
+    owner = client.owner(home or default_home())
+    if owner is not None:
+        with owner:
+            yield owner
+        return
+    with connect(home) as ws:
+        yield ws
+
+
+def chosen_server(home: Path | None) -> str | None:
+    """The server to work through, if any: ``--server`` beats ``$METERQL_HOME`` and
+    ``--home`` beats ``$METERQL_SERVER``; ``--home`` and ``--server`` together (or both
+    variables) are refused, saying which to drop."""
+    ctx = click.get_current_context()
+    server = ctx.find_root().meta.get(SERVER)
+    if server is None or home is None:
+        return server
+    home_from = ctx.get_parameter_source("home")
+    server_from = ctx.find_root().meta.get(f"{SERVER}.source")
+    if home_from == ParameterSource.COMMANDLINE and server_from == ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"--home and --server together: drop --home to work through "
+                               f"{server}, or drop --server to open {home} here")
+    if home_from == ParameterSource.COMMANDLINE:
+        return None
+    if server_from == ParameterSource.COMMANDLINE:
+        return server
+    raise click.UsageError(f"METERQL_HOME and METERQL_SERVER are both set: unset "
+                           f"METERQL_SERVER to open {home} here, or METERQL_HOME to work "
+                           f"through {server}")
 
 
 def console(stderr: bool = False) -> Console:

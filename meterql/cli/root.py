@@ -9,7 +9,7 @@ import click
 
 from meterql.cli.aggregates import aggregate
 from meterql.cli.apikeys import apikey
-from meterql.cli.common import MeterqlGroup
+from meterql.cli.common import SERVER, MeterqlGroup, server_option
 from meterql.cli.demo import demo_cmd
 from meterql.cli.events import events
 from meterql.cli.load import load_cmd
@@ -26,11 +26,15 @@ from meterql.cli.tables import describe_cmd, tables_cmd
 
 @click.group(cls=MeterqlGroup, invoke_without_command=True)
 @click.version_option(package_name="meterql")
+@server_option
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, server: str | None) -> None:
     """meterql: one SQL interface over the databases where your usage data lives.
 
-    Without a command in a terminal, opens the interactive shell (meterql repl)."""
+    Without a command in a terminal, opens the interactive shell (meterql repl). Beside a
+    running meterql serve, every command works through it."""
+    ctx.meta[SERVER] = server
+    ctx.meta[f"{SERVER}.source"] = ctx.get_parameter_source("server")
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             ctx.invoke(repl_cmd)

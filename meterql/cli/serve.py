@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from meterql.cli.common import home_path_option
+from meterql.cli.common import SERVER, home_path_option
 from meterql.workspace import connect
 
 LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve offers them
@@ -33,6 +33,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve
 def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int, sync: bool,
           sync_every: float, log_level: str) -> None:
     """Serve the HTTP API (OpenAPI at /docs) until interrupted."""
+    server = click.get_current_context().find_root().meta.get(SERVER)
+    if server is not None:
+        raise click.UsageError(f"serve holds a workspace folder itself: drop --server "
+                               f"{server} (or unset METERQL_SERVER)")
     import logging
 
     import uvicorn

@@ -42,7 +42,7 @@ class Repl:
     # -- loops -------------------------------------------------------------------------------
     def run_interactive(self) -> None:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.history import FileHistory, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.lexers import PygmentsLexer
         from pygments.lexers.sql import SqlLexer
@@ -61,7 +61,9 @@ class Repl:
 
         functions = self.ws.tables.functions()
         session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(self.ws.home / "repl_history")),
+            # (a remote server's shell keeps its history for the session only)
+            history=(FileHistory(str(self.ws.home / "repl_history")) if self.ws.home
+                     else InMemoryHistory()),
             lexer=PygmentsLexer(SqlLexer),
             completer=SqlCompleter(self.ws, functions),
             complete_while_typing=False,
@@ -221,7 +223,7 @@ class Repl:
     def cmd_d(self, *args) -> None:
         self._want(args, 1, "\\d TABLE")
         table = self.ws.tables.get(args[0])
-        source = self.ws.catalog.source(table.source)
+        source = self.ws.sources.get(table.source)
         self.out.print(f"[bold]{escape(table.full_name)}[/bold] ({table.kind}; source "
                        f"{source.name}, {source.kind}, {source.mode} mode)")
         key = set(table.primary_key)

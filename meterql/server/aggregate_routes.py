@@ -4,18 +4,21 @@ evaluation log (scope ``read``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime
 from typing import Annotated, Any
 
+import pyarrow as pa
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.aggregates import Cancel, new_aggregate
 from meterql.aggregates.evaluate import Window
-from meterql.encoders import json_value
+from meterql.encoders import encode, json_value
 from meterql.server.disconnect import until_done
+from meterql.server.query_routes import ARROW_STREAM
 
 
 class AggregateIn(BaseModel):
@@ -78,7 +81,7 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
         return [a.describe() for a in ws.aggregates.versions(name)]
 
     @api.post("/v1/aggregates/{name}/evaluate", dependencies=[read])
-    async def evaluate(request: Request, name: str, body: EvaluateRequest) -> JSONResponse:
+    async def evaluate(request: Request, name: str, body: EvaluateRequest) -> Response:
         """Billable usage per customer (and window) for a period, with its provenance."""
         cancel = Cancel()
 
@@ -89,11 +92,14 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
 
         loop = asyncio.get_running_loop()
         ev = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        if ARROW_STREAM in request.headers.get("accept", ""):
+            return arrow_response(ev.table, {"evaluation": ev.describe(),
+                                             "aggregate": ev.aggregate.describe()})
         return JSONResponse({"evaluation": json_value(ev.describe()),
                              "rows": [json_value(r) for r in ev.rows()]})
 
     @api.post("/v1/aggregates/{name}/dry-run", dependencies=[read])
-    async def dry_run(request: Request, name: str, body: DryRunRequest) -> JSONResponse:
+    async def dry_run(request: Request, name: str, body: DryRunRequest) -> Response:
         """Evaluate a draft without saving it; shows what would change against the current
         version."""
         draft = new_aggregate(name, body.sql, description=body.description, unit=body.unit,
@@ -107,6 +113,11 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
 
         loop = asyncio.get_running_loop()
         out = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        if ARROW_STREAM in request.headers.get("accept", ""):
+            return arrow_response(out["draft"].table, {
+                "current_version": out["current_version"], "diff": out["diff"],
+                "evaluation": out["draft"].describe(),
+                "aggregate": out["draft"].aggregate.describe()})
         return JSONResponse(json_value({
             "current_version": out["current_version"],
             "diff": out["diff"],
@@ -120,3 +131,12 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
         return json_value(ws.aggregates.log(aggregate, limit))
 
     return api
+
+
+def arrow_response(table: pa.Table, about: dict[str, Any]) -> Response:
+    """Rows as an Arrow IPC stream, with what they are (``about``, as JSON) in the schema's
+    metadata under ``meterql``: a client rebuilds the rows with their exact types."""
+    text = json.dumps(json_value(about), ensure_ascii=False)
+    tagged = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                            b"meterql": text.encode()})
+    return Response(b"".join(encode(tagged, "arrow")), media_type=ARROW_STREAM)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 import meterql
-from meterql.catalog import Source
+from meterql.catalog import Source, Table
 from meterql.encoders import json_value
 from meterql.errors import AmbiguousNameError, UnknownTableError
 from meterql.server import problems
@@ -29,6 +29,18 @@ def source_json(ws: meterql.Workspace, source: Source) -> dict[str, Any]:
     })
 
 
+def table_json(table: Table) -> dict[str, Any]:
+    """A table as the API shows it: its name and parts, kind, key, estimated rows and
+    columns (the same fields a :class:`~meterql.Table` has)."""
+    return json_value({
+        "name": table.full_name, "source": table.source, "schema": table.schema,
+        "table": table.name, "kind": table.kind, "rows": table.rows,
+        "primary_key": list(table.primary_key),
+        "columns": [{"name": c.name, "type": c.type, "source_type": c.source_type,
+                     "nullable": c.nullable} for c in table.columns],
+    })
+
+
 def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
     """``timeout``: the time limit of a table's sample query."""
     api = APIRouter(tags=["catalog"], dependencies=[read])
@@ -38,16 +50,31 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
         """Registered sources (passwords shown as ***) and their replicas' watermarks."""
         return [source_json(ws, source) for source in ws.sources()]
 
+    @api.get("/v1/sources/{name}")
+    def source(name: str) -> dict[str, Any]:
+        """One source as ``GET /v1/sources`` shows it."""
+        return source_json(ws, ws.sources.get(name))
+
     @api.get("/v1/tables")
-    def tables(source: str | None = None) -> list[dict[str, Any]]:
-        """Every table as source.schema.table."""
+    def tables(source: str | None = None, detail: bool = False) -> list[dict[str, Any]]:
+        """Every table as source.schema.table (of one source when given), with its number of
+        columns; ``detail=true``: each table as ``GET /v1/tables/{name}`` shows it, without
+        a sample."""
+        if detail:
+            return [table_json(t) for t in ws.tables(source)]
         return [{"name": t.full_name, "kind": t.kind, "columns": len(t.columns)}
                 for t in ws.tables(source)]
+
+    @api.get("/v1/functions")
+    def functions() -> list[str]:
+        """The SQL functions a query may call (for completion)."""
+        return ws.tables.functions()
 
     @api.get("/v1/tables/{name}")
     async def table(request: Request, name: str,
                     sample: Annotated[int, Query(ge=0, le=1000)] = 10) -> JSONResponse:
-        """A table's columns and a sample of its rows."""
+        """A table's columns, its freshness (a replica's last sync, a local table's last
+        write; null for a direct source's table) and a sample of its rows."""
         try:
             entry = ws.tables.get(name)
         except (UnknownTableError, AmbiguousNameError) as exc:
@@ -60,12 +87,10 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
             result = await until_done(request, asyncio.wrap_future(running.future),
                                       running.cancel)
             rows = result.to_pylist()
-        return JSONResponse(json_value({
-            "name": entry.full_name, "kind": entry.kind,
-            "primary_key": list(entry.primary_key),
-            "columns": [{"name": c.name, "type": c.type, "source_type": c.source_type,
-                         "nullable": c.nullable} for c in entry.columns],
-            "sample": rows,
-        }))
+        return JSONResponse({
+            **table_json(entry),
+            "freshness": json_value(ws.tables.freshness(entry.full_name)),
+            "sample": json_value(rows),
+        })
 
     return api

@@ -21,6 +21,7 @@ STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.UnknownAggregateError, 404),
     (e.UnknownStreamError, 404),
     (e.UnknownBackfillError, 404),
+    (e.UnknownQueryError, 404),
     (e.SourceExistsError, 409),
     (e.SourceUnavailableError, 503),
     (e.SourceError, 502),

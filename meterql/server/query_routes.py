@@ -1,11 +1,18 @@
 """``POST /v1/query``: one SELECT, answered as JSON, CSV or Arrow (scope ``read``), written by
-:mod:`meterql.encoders` as the CLI writes them; small results in one body, large ones streamed."""
+:mod:`meterql.encoders` as the CLI writes them; small results in one body, large ones streamed.
+
+A query sent with an ``X-Meterql-Query-Id`` header can be cancelled from another connection by
+the same key (``POST /v1/queries/{id}/cancel``): it stops at its sources and in DuckDB, as
+closing the connection does. That is how a client's Ctrl-C reaches the server through proxies
+that hide a closed connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,12 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field
 import meterql
 from meterql.encoders import encode, json_envelope, json_value
 from meterql.engine import Result
+from meterql.errors import ConflictError, QueryError, UnknownQueryError
 from meterql.server.disconnect import until_done
+from meterql.workspace import RunningQuery
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 #: Results up to this many bytes (in Arrow) are sent in one piece, larger ones streamed.
 SMALL_RESULT = 1 << 20
+
+#: The header naming a query for ``POST /v1/queries/{id}/cancel``, and what an id may be.
+QUERY_ID = "X-Meterql-Query-Id"
+QUERY_ID_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class QueryRequest(BaseModel):
@@ -31,12 +44,16 @@ class QueryRequest(BaseModel):
                                    description="values for :name parameters (always bound)")
     timeout_s: float | None = Field(None, gt=0, description="at most the server's limit")
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
+    dialect: str = Field("duckdb", max_length=64,
+                         description="the SQL dialect the query is written in")
 
 
 def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
            log: logging.Logger) -> APIRouter:
     """``timeout`` and ``max_rows``: the server's bounds; a request may ask for less."""
     api = APIRouter(tags=["query"], dependencies=[read])
+    #: queries sent with an id, by (key id, query id), while they run
+    running: dict[tuple[str, str], RunningQuery] = {}
 
     @api.post("/v1/query", responses={
         200: {"content": {"application/json": {}, "text/csv": {}, ARROW_STREAM: {}},
@@ -45,12 +62,39 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         """Run one SELECT. The answer's format follows ``Accept``; large results stream."""
         limit = timeout if body.timeout_s is None else min(body.timeout_s, timeout)
         cap = max_rows if body.max_rows is None else min(body.max_rows, max_rows)
-        running = ws.submit(body.sql, body.params, timeout=limit, max_rows=cap)
-        result = await until_done(request, asyncio.wrap_future(running.future), running.cancel)
+        query_id = request.headers.get(QUERY_ID)
+        if query_id is not None and not QUERY_ID_FORM.fullmatch(query_id):
+            raise QueryError(f"{QUERY_ID} '{query_id[:80]}' is not a query id",
+                             hint="1 to 64 letters, digits, '-' or '_'")
+        named = None if query_id is None else (str(request.state.key), query_id)
+        if named is not None and named in running:
+            raise ConflictError(f"query '{query_id}' is running already",
+                                hint="give each query its own id")
+        job = ws.submit(body.sql, body.params, body.dialect, timeout=limit, max_rows=cap)
+        if named is not None:
+            running[named] = job
+        try:
+            result = await until_done(request, asyncio.wrap_future(job.future), job.cancel)
+        finally:
+            if named is not None:
+                running.pop(named, None)
         log.info("query key=%s rows=%d truncated=%s %.1f ms params=%s sql=%s",
                  request.state.key, result.num_rows, result.truncated, result.seconds * 1000,
                  sorted(body.params), " ".join(body.sql.split()))
         return rows_response(result, request.headers.get("accept", ""))
+
+    @api.post("/v1/queries/{query_id}/cancel", status_code=202, responses={
+        404: {"description": "no query of this key runs with that id"}})
+    def cancel(request: Request, query_id: str) -> dict[str, str]:
+        """Stop a query this key sent with ``X-Meterql-Query-Id``, at its sources and in
+        DuckDB; its own request then answers ``QueryCancelledError``."""
+        job = running.get((request.state.key, query_id))
+        if job is None:
+            raise UnknownQueryError(f"no query with id '{query_id[:80]}' is running for this key",
+                                    hint="it may have finished; a query is cancelled by the "
+                                         "key that sent it")
+        job.cancel()
+        return {"cancelled": query_id}
 
     return api
 

@@ -40,8 +40,8 @@ class SourceIn(BaseModel):
 class SourceChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     mode: Mode | None = None
-    options: dict[str, int | str | bool] | None = Field(
-        None, description="replaces the source's options")
+    options: dict[str, int | str | bool | None] | None = Field(
+        None, description="the options to change (others are kept); null removes one")
 
 
 def router(ws: meterql.Workspace) -> APIRouter:
@@ -62,7 +62,7 @@ def router(ws: meterql.Workspace) -> APIRouter:
 
     @api.patch("/v1/sources/{name}", dependencies=[ADMIN])
     def change(name: str, body: SourceChange) -> dict[str, Any]:
-        """Switch a source's mode and/or replace its options."""
+        """Switch a source's mode and/or change its options."""
         if body.options is not None:
             ws.sources.set_options(name, body.options)
         if body.mode is not None:
