@@ -22,6 +22,9 @@ from meterql.workspace import Workspace
 @home_option
 def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -> None:
     """Copy what changed at synced sources into their replicas (all synced sources by default)."""
+    if watch and not isinstance(ws, Workspace):
+        raise click.UsageError("the server runs the sync schedule itself (meterql status shows "
+                               "it): run meterql sync without --watch to sync now")
     names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")

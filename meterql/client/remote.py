@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,8 @@ class Client:
                 f"parameters must be passed by name as a mapping, not as a "
                 f"{type(params).__name__}",
                 hint="write :name in the SQL and pass params={'name': value}")
-        body = {"sql": sql, "params": {k: _param(v) for k, v in (params or {}).items()},
+        body = {"sql": sql,
+                "params": {k: exact_json.param_json(v) for k, v in (params or {}).items()},
                 "dialect": dialect, "timeout_s": timeout, "max_rows": max_rows}
         return RemoteQuery(self.transport, body, sql, timeout)
 
@@ -205,14 +205,6 @@ class _Body(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
-
-
-def _param(value: Any) -> Any:
-    """A parameter as JSON carries it exactly: decimals and times as their text (the server
-    binds a text as the type of what it is compared with)."""
-    if isinstance(value, Decimal | date | datetime):
-        return str(value) if isinstance(value, Decimal) else value.isoformat()
-    return value
 
 
 def _with_sql(exc: MeterqlError, sql: str) -> MeterqlError:

@@ -20,9 +20,10 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
+from meterql import exact_json
 from meterql.encoders import encode, json_envelope, json_value
 from meterql.engine import Result
-from meterql.errors import ConflictError, QueryError, UnknownQueryError
+from meterql.errors import ConflictError, ParameterError, QueryError, UnknownQueryError
 from meterql.server.disconnect import until_done
 from meterql.workspace import RunningQuery
 
@@ -40,8 +41,11 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sql: str = Field(description="one SELECT; tables as source.schema.table",
                      examples=["SELECT count(*) AS n FROM pg.public.events"])
-    params: dict[str, Any] = Field(default_factory=dict,
-                                   description="values for :name parameters (always bound)")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="values for :name parameters (always bound); a decimal, date, time or "
+        "timestamp as {\"type\": \"decimal\"|\"date\"|\"time\"|\"timestamp\"|"
+        "\"timestamptz\", \"value\": TEXT} keeps its type, as in Python")
     timeout_s: float | None = Field(None, gt=0, description="at most the server's limit")
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
     dialect: str = Field("duckdb", max_length=64,
@@ -70,7 +74,12 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         if named is not None and named in running:
             raise ConflictError(f"query '{query_id}' is running already",
                                 hint="give each query its own id")
-        job = ws.submit(body.sql, body.params, body.dialect, timeout=limit, max_rows=cap)
+        try:
+            params = {k: exact_json.param_value(v) for k, v in body.params.items()}
+        except ValueError as exc:
+            raise ParameterError(str(exc), hint="e.g. {\"type\": \"date\", \"value\": "
+                                 "\"2026-10-01\"}") from None
+        job = ws.submit(body.sql, params, body.dialect, timeout=limit, max_rows=cap)
         if named is not None:
             running[named] = job
         try:
