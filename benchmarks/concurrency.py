@@ -3,7 +3,7 @@ beside a sync, and concurrent manual row inserts (``meterql serve``, over HTTP).
 
 Run from the repo root (about 3-5 minutes with the defaults on 2 cores):
 
-    .venv/bin/python -m benchmarks.concurrency [--rows 4000000] [--customers 1000] [--runs 3]
+    .venv/bin/python -m benchmarks.concurrency [--rows 10000000] [--customers 1000] [--runs 3]
                                                [--slow duckdb,postgres] [--slow-seconds 10]
                                                [--idle-queries 200] [--writers 8]
                                                [--writes 400]
@@ -44,6 +44,13 @@ Each run measures, in this order (so every ratio has its baseline from the same 
 
 Ratios: (b) p50 / (a) p50 and (c) p50 / (a) p50, per run, then the median over the runs;
 target: within 2x. Writes: throughput at ``--writers`` connections / over one.
+
+Reference (after the server stops, unless ``--no-native``; ``duckdb`` in ``--slow``): the same
+two queries in DuckDB itself, in this process, on the replica file (attached read-only as
+``pg``), each run: ``--idle-queries`` fast queries on one cursor, then fast queries on it while
+the slow query (same ``k``) runs on another cursor in a thread. What DuckDB's own scheduling and
+the two cores allow, without HTTP and without meterql; compared by the milliseconds the slow
+query adds to the fast one's p50 as well as by the ratio.
 
 Writes ``benchmarks/results/concurrency.json`` (machine, versions, every run).
 """
@@ -88,6 +95,7 @@ from benchmarks.http_load import (
 )
 from devtools.pgcluster import PostgresCluster
 from meterql.access.keys import create_key
+from meterql.sync.replica import replica_path
 
 DB = "conc"
 HOST = "127.0.0.1"
@@ -251,12 +259,73 @@ def calibrate(base: str, key: str, kind: str, seconds: float, rows: int) -> dict
         if response.status_code != 200:
             raise RuntimeError(f"slow query ({kind}): HTTP {response.status_code} "
                                f"{response.text[:500]}")
-        if took >= seconds / 8 or k >= rows:
+        if took >= seconds / 4 or k >= rows:
             break
-        k = min(rows, k * 4)
+        k = min(rows, k * 3)
     target = max(1, min(rows, round(k * seconds / took)))
     print(f"calibrated the {kind} slow query: k={k} took {took:.2f} s -> k={target}", flush=True)
     return {"k": target, "probe_k": k, "probe_s": took}
+
+
+def native_runs(home: Path, args, k: int, per_customer: int) -> list[dict]:
+    """The reference: the fast query beside the slow one in DuckDB directly (see the module
+    docstring)."""
+    import duckdb
+
+    fast_sql = FAST_SQL.replace(":c", "?")
+    slow_sql = SLOW_SQL.format(src="pg").replace(":k", "?")
+    duck = duckdb.connect()
+    duck.execute(f"ATTACH '{replica_path(home, 'pg')}' AS pg (READ_ONLY)")
+    fast_cur, slow_cur = duck.cursor(), duck.cursor()
+    customers = itertools.cycle(range(0, args.customers, 7))
+    wrong = 0
+
+    def one() -> float:
+        nonlocal wrong
+        t0 = time.perf_counter()
+        n = fast_cur.execute(fast_sql, [next(customers)]).fetchall()[0][0]
+        elapsed = time.perf_counter() - t0
+        wrong += n != per_customer
+        return elapsed
+
+    for _ in range(20):
+        one()
+    runs = []
+    try:
+        for i in range(1, args.runs + 1):
+            idle = percentiles([one() for _ in range(args.idle_queries)])
+            done = threading.Event()
+            took: dict = {}
+
+            def slow(done: threading.Event, took: dict) -> None:
+                t0 = time.perf_counter()
+                try:
+                    slow_cur.execute(slow_sql, [k]).fetchall()
+                finally:
+                    took["s"] = time.perf_counter() - t0
+                    done.set()
+
+            thread = threading.Thread(target=slow, args=(done, took), daemon=True)
+            thread.start()
+            done.wait(0.3)
+            latencies = []
+            while not done.is_set():
+                latencies.append(one())
+            thread.join()
+            beside_ = percentiles(latencies)
+            run = {"run": i, "idle": idle, "beside": beside_, "slow_s": took["s"],
+                   "ratio_p50": beside_["p50_ms"] / idle["p50_ms"] if beside_["p50_ms"] else None,
+                   "added_ms": (beside_["p50_ms"] - idle["p50_ms"]) if beside_["p50_ms"] else None}
+            runs.append(run)
+            print(f"native run {i}: idle p50 {idle['p50_ms']:.2f} ms; beside the slow query "
+                  f"({took['s']:.1f} s) p50 {beside_['p50_ms'] or 0:.2f} ms, p90 "
+                  f"{beside_['p90_ms'] or 0:.2f} ms ({beside_['n']} queries): "
+                  f"{run['ratio_p50'] or 0:.2f}x", flush=True)
+    finally:
+        duck.close()
+    if wrong:
+        raise RuntimeError(f"native fast query: {wrong} wrong counts")
+    return runs
 
 
 # -- writes ----------------------------------------------------------------------------------
@@ -368,7 +437,7 @@ def one_run(i: int, args, base: str, port: int, keys: dict, fast: FastQueries, s
 # -- report ----------------------------------------------------------------------------------
 
 
-def summarize(runs: list[dict], args) -> dict:
+def summarize(runs: list[dict], args, native: list[dict] | None) -> dict:
     s: dict = {"idle": {"p50_ms": med([r["idle"] for r in runs], "p50_ms"),
                         "p90_ms": med([r["idle"] for r in runs], "p90_ms")}}
     for name in [f"slow_{k}" for k in args.slow] + ["sync"]:
@@ -382,6 +451,16 @@ def summarize(runs: list[dict], args) -> dict:
                             "p50_ms": med([r["writes"][c] for r in runs], "p50_ms"),
                             "counts_ok": all(r["writes"][c]["count_ok"] for r in runs)}
     s["writes_speedup"] = statistics.median(r["writes"]["speedup"] for r in runs)
+    for name in [f"slow_{k}" for k in args.slow] + ["sync"]:
+        s[name]["added_ms"] = statistics.median(
+            r[name]["p50_ms"] - r["idle"]["p50_ms"] for r in runs if r[name]["p50_ms"])
+    if native:
+        s["native"] = {"idle_p50_ms": med([r["idle"] for r in native], "p50_ms"),
+                       "beside_p50_ms": med([r["beside"] for r in native], "p50_ms"),
+                       "beside_p90_ms": med([r["beside"] for r in native], "p90_ms"),
+                       "ratio_p50": med(native, "ratio_p50"),
+                       "added_ms": med(native, "added_ms"),
+                       "slow_s": med(native, "slow_s")}
     return s
 
 
@@ -393,10 +472,16 @@ def print_report(report: dict) -> None:
     for kind in p["slow"]:
         x = s[f"slow_{kind}"]
         print(f"  (b) beside the {kind} slow query ({x['seconds']:.1f} s, k={p['slow_k'][kind]}):"
-              f" p50 {x['p50_ms']:.2f} ms, p90 {x['p90_ms']:.2f} ms: {x['ratio_p50']:.2f}x idle")
+              f" p50 {x['p50_ms']:.2f} ms, p90 {x['p90_ms']:.2f} ms: {x['ratio_p50']:.2f}x idle "
+              f"(+{x['added_ms']:.2f} ms)")
+    if "native" in s:
+        x = s["native"]
+        print(f"  reference, DuckDB directly in one process: idle p50 {x['idle_p50_ms']:.2f} ms, "
+              f"beside the slow query ({x['slow_s']:.1f} s) p50 {x['beside_p50_ms']:.2f} ms, "
+              f"p90 {x['beside_p90_ms']:.2f} ms: {x['ratio_p50']:.2f}x (+{x['added_ms']:.2f} ms)")
     x = s["sync"]
     print(f"  (c) beside a sync ({x['seconds']:.1f} s): p50 {x['p50_ms']:.2f} ms, p90 "
-          f"{x['p90_ms']:.2f} ms: {x['ratio_p50']:.2f}x idle")
+          f"{x['p90_ms']:.2f} ms: {x['ratio_p50']:.2f}x idle (+{x['added_ms']:.2f} ms)")
     w1, wn = s["writes_c1"], s[f"writes_c{p['writers']}"]
     print(f"  (d) row inserts: {w1['rows_per_s']:,.0f} rows/s over 1 connection, "
           f"{wn['rows_per_s']:,.0f} over {p['writers']} ({s['writes_speedup']:.2f}x); every row "
@@ -409,7 +494,7 @@ def print_report(report: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.concurrency",
                                  description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=4_000_000, help="rows of events")
+    ap.add_argument("--rows", type=int, default=10_000_000, help="rows of events")
     ap.add_argument("--customers", type=int, default=1_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--slow", default="duckdb,postgres",
@@ -421,6 +506,8 @@ def main() -> None:
     ap.add_argument("--writes", type=int, default=400, help="row inserts per write phase")
     ap.add_argument("--wait-idle", type=float, default=10, metavar="S",
                     help="before each phase wait up to S s for the machine to go quiet; 0 skips")
+    ap.add_argument("--no-native", action="store_true",
+                    help="skip the reference run in DuckDB directly")
     ap.add_argument("--output", default=str(RESULTS / "concurrency.json"))
     args = ap.parse_args()
     args.slow = [k.strip() for k in args.slow.split(",") if k.strip()]
@@ -478,10 +565,12 @@ def main() -> None:
                 fast.close()
                 report["server"]["alive_after_load"] = proc.poll() is None
             report["server"]["log_tail"] = log_path.read_text(errors="replace")[-2000:]
+            if "duckdb" in args.slow and not args.no_native:
+                report["native"] = native_runs(home, args, slow_k["duckdb"]["k"], per_customer)
         report["runs"] = runs
         report["wrong_answers"] = len(fast.wrong)
         report["wrong_examples"] = fast.wrong[:10]
-        s = report["summary"] = summarize(runs, args)
+        s = report["summary"] = summarize(runs, args, report.get("native"))
         report["target_met"] = {
             **{f"slow_{k}_p50_within_2x": (s[f"slow_{k}"]["ratio_p50"] or 0) <= TARGET_RATIO
                and s[f"slow_{k}"]["queries"] > 0 for k in args.slow},
