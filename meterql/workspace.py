@@ -25,6 +25,7 @@ from meterql.catalog.uri import file_exists, file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.dialects import dialect_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
+from meterql.engine.workers import Workers
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.file_modes import private_folder, private_opener, private_workspace
 from meterql.local.events import EventStreams
@@ -193,6 +194,8 @@ class Workspace:
                                         self.query, self.submit)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
+        # submitted queries run on reused threads, each at once (engine/workers.py)
+        self._query_threads = Workers("meterql-query")
         # the workspace's own data (local.events, local.uploads, local.manual)
         self._local = LocalStore(self._engine.duck, self.home, self.catalog)
         self._events = EventStreams(self._local, lambda: self.catalog.settings)
@@ -600,7 +603,7 @@ class Workspace:
             else:
                 running._future.set_result(result)
 
-        threading.Thread(target=work, name="meterql-query", daemon=True).start()
+        self._query_threads.run(work)
         return running
 
     def explain(self, sql: str, dialect: str = "duckdb") -> Plan:

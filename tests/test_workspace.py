@@ -513,6 +513,23 @@ def test_cancel_stops_a_running_query(limits, pg_cluster):
     assert ws.query("SELECT count(*) AS n FROM pg.public.usage").rows() == [(10,)]
 
 
+def test_a_submitted_query_runs_beside_a_running_one(limits, pg_cluster):
+    """Submitted queries run at once (the server submits every query): a quick one answers
+    while a slow one is still in flight."""
+    ws, db = limits
+    slow = ws.submit("SELECT x FROM pg.public.slow")
+    try:
+        assert wait_until(lambda: sleeping_backends(pg_cluster, db) == 1, timeout=10)
+        quick = ws.submit("SELECT count(*) AS n FROM pg.public.usage")
+        assert quick.result(timeout=10).rows() == [(10,)]
+        assert not slow.done()  # both were in flight at once
+    finally:
+        slow.cancel()
+    with pytest.raises(QueryCancelledError):
+        slow.result(timeout=10)
+    assert wait_until(lambda: sleeping_backends(pg_cluster, db) == 0, timeout=3)
+
+
 def test_submit_returns_the_result(limits):
     ws, _ = limits
     running = ws.submit("SELECT id FROM pg.public.usage WHERE id <= :n ORDER BY id", {"n": 3})
