@@ -1,5 +1,6 @@
 """``POST /v1/query``: one SELECT, answered as JSON, CSV or Arrow (scope ``read``), written by
-:mod:`meterql.encoders` as the CLI writes them; small results in one body, large ones streamed."""
+:mod:`meterql.encoders` as the CLI writes them; small results in one body, large ones streamed.
+``POST /v1/explain``: a query's plan, the text ``meterql explain`` prints."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ class QueryRequest(BaseModel):
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
 
 
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sql: str = Field(description="one SELECT; tables as source.schema.table",
+                     examples=["SELECT count(*) AS n FROM pg.public.events"])
+    dialect: str = Field("duckdb", description="the SQL dialect the query is written in",
+                         examples=["postgres"])
+
+
 def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
            log: logging.Logger) -> APIRouter:
     """``timeout`` and ``max_rows``: the server's bounds; a request may ask for less."""
@@ -51,6 +60,12 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
                  request.state.key, result.num_rows, result.truncated, result.seconds * 1000,
                  sorted(body.params), " ".join(body.sql.split()))
         return rows_response(result, request.headers.get("accept", ""))
+
+    @api.post("/v1/explain")
+    def explain(body: ExplainRequest) -> dict[str, str]:
+        """How a query would run, without running it: each fragment with its source and SQL,
+        and the residual (the text ``meterql explain`` prints; no source URI in it)."""
+        return {"plan": str(ws.explain(body.sql, body.dialect))}
 
     return api
 

@@ -1,0 +1,65 @@
+"""The control plane's endpoints for the CLI's remaining commands: ``POST /v1/explain``,
+``GET /v1/streams``, manual tables (create, audit), ``POST /v1/aggregates/apply``, and the
+NDJSON progress of ``POST /v1/sync``. Each answers what the library call answers (the CLI's
+output comes from the same call)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from fastapi.testclient import TestClient
+
+import meterql
+from meterql.access.keys import create_key
+from meterql.server.app import create_app
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("control")
+    con = duckdb.connect(str(root / "usage.duckdb"))
+    con.execute("CREATE TABLE events (customer_id VARCHAR, ts TIMESTAMPTZ, qty DECIMAL(18,6))")
+    con.execute("INSERT INTO events VALUES ('acme', '2026-10-05 10:00:00+00', 1.5), "
+                "('bolt', '2026-10-10 00:00:00+00', 0.5)")
+    con.close()
+    ws = meterql.connect(root / "home")
+    ws.sources.add("dk", f"duckdb://{root / 'usage.duckdb'}")
+    keys = {scope: create_key(ws.keys, scope, f"{scope} key")[1]
+            for scope in ("read", "ingest", "admin")}
+    with TestClient(create_app(ws)) as client:
+        yield client, keys, ws
+    ws.close()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+
+def test_explain_answers_the_plan_the_cli_prints(server):
+    client, keys, ws = server
+    sql = "SELECT customer_id, sum(qty) AS q FROM dk.main.events WHERE qty > 1 GROUP BY 1"
+    answer = client.post("/v1/explain", json={"sql": sql}, headers=auth(keys["read"]))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"plan": str(ws.explain(sql))}
+    assert "fragment f1 on source 'dk'" in answer.json()["plan"]
+
+    pg_style = client.post("/v1/explain", headers=auth(keys["read"]), json={
+        "sql": "SELECT customer_id::text AS c FROM dk.main.events", "dialect": "postgres"})
+    assert pg_style.json() == {"plan": str(ws.explain(
+        "SELECT customer_id::text AS c FROM dk.main.events", "postgres"))}
+
+    assert client.post("/v1/explain", json={"sql": sql}).status_code == 401
+    unknown = client.post("/v1/explain", headers=auth(keys["read"]),
+                          json={"sql": "SELECT * FROM dk.main.evnts"})
+    assert unknown.status_code == 400 and unknown.json()["title"] == "UnknownTableError"
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert "did you mean" in unknown.json()["hint"]
+    not_a_select = client.post("/v1/explain", headers=auth(keys["read"]),
+                               json={"sql": "DELETE FROM dk.main.events"})
+    assert not_a_select.status_code == 400
+    extra = client.post("/v1/explain", headers=auth(keys["read"]),
+                        json={"sql": sql, "params": {}})
+    assert extra.status_code == 422 and extra.json()["title"] == "InvalidRequest"
