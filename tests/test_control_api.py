@@ -63,3 +63,34 @@ def test_explain_answers_the_plan_the_cli_prints(server):
     extra = client.post("/v1/explain", headers=auth(keys["read"]),
                         json={"sql": sql, "params": {}})
     assert extra.status_code == 422 and extra.json()["title"] == "InvalidRequest"
+
+
+# -- event streams -----------------------------------------------------------------------------
+
+
+def test_streams_are_created_listed_and_shown(server):
+    client, keys, ws = server
+    made = client.put("/v1/events/calls", headers=auth(keys["ingest"]), json={
+        "id_field": "event_id", "customer_field": "account",
+        "columns": {"event_id": "VARCHAR", "timestamp": "TIMESTAMPTZ", "account": "VARCHAR",
+                    "qty": "DECIMAL(18,2)"}})
+    assert made.status_code == 201, made.text
+    config = ws.events.stream("calls")
+    expected = {"stream": "calls", "id_field": "event_id", "timestamp_field": "timestamp",
+                "customer_field": "account", "declared": True,
+                "columns": dict(config.columns)}
+    assert made.json() == expected
+    assert list(expected["columns"]) == ["event_id", "timestamp", "account", "qty"]
+
+    shown = client.get("/v1/streams/calls", headers=auth(keys["read"]))
+    assert shown.status_code == 200 and shown.json() == expected
+    listed = client.get("/v1/streams", headers=auth(keys["read"]))
+    assert listed.status_code == 200
+    assert [s["stream"] for s in listed.json()] == [c.name for c in ws.events.streams()]
+    assert expected in listed.json()
+
+    unknown = client.get("/v1/streams/cals", headers=auth(keys["read"]))
+    assert unknown.status_code == 404 and unknown.json()["title"] == "UnknownStreamError"
+    assert client.get("/v1/streams").status_code == 401
+    assert client.put("/v1/events/other", headers=auth(keys["read"]),
+                      json={}).status_code == 403

@@ -195,6 +195,7 @@ OPERATIONS = (
     "POST /v1/aggregates/{name}/evaluate", "POST /v1/aggregates/{name}/dry-run",
     "GET /v1/evaluations", "GET /v1/sources", "GET /v1/tables", "GET /v1/tables/{name}",
     "POST /v1/events/{stream}", "PUT /v1/events/{stream}",
+    "GET /v1/streams", "GET /v1/streams/{stream}",
     "POST /v1/events/{stream}/{event_id}/amend", "POST /v1/events/{stream}/{event_id}/void",
     "POST /v1/events/{stream}/backfills", "GET /v1/backfills/{backfill}",
     "POST /v1/backfills/{backfill}/close", "POST /v1/backfills/{backfill}/revert",
@@ -233,6 +234,7 @@ MUST_SEE = {
     # generated SQL reached the engine and was refused as a client error, not a crash
     ("POST /v1/query", "positive"): 400, ("POST /v1/aggregates", "positive"): 400,
     ("POST /v1/explain", "positive"): 400,
+    ("GET /v1/streams", "positive"): 200, ("GET /v1/streams/{stream}", "existing"): 200,
 }
 
 
@@ -270,6 +272,7 @@ def fuzzing(served) -> Fuzzing:
         "/v1/aggregates/{name}/dry-run": {"name": "usage_amount"},
         "/v1/tables/{name}": {"name": "pg.public.usage"},
         "/v1/events/{stream}": {"stream": "calls"},
+        "/v1/streams/{stream}": {"stream": "calls"},
         "/v1/events/{stream}/{event_id}/amend": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/{event_id}/void": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/backfills": {"stream": "calls"},

@@ -35,6 +35,7 @@ from meterql.server import (
     settings_routes,
     source_routes,
     status_routes,
+    stream_routes,
     sync_routes,
 )
 from meterql.server.access_log import AccessLog
@@ -95,6 +96,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
                                            log=log))
     app.include_router(aggregate_routes.router(ws, read, admin, timeout=timeout))
     app.include_router(catalog_routes.router(ws, read, timeout=timeout))
+    app.include_router(stream_routes.router(ws, read))
     app.include_router(status_routes.router(ws, admin, scheduler))
     app.include_router(settings_routes.router(ws, admin))
     app.include_router(source_routes.router(ws))
