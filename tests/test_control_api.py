@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 import meterql
 from meterql.access.keys import create_key
+from meterql.encoders import json_value
 from meterql.server.app import create_app
 
 
@@ -94,3 +95,62 @@ def test_streams_are_created_listed_and_shown(server):
     assert client.get("/v1/streams").status_code == 401
     assert client.put("/v1/events/other", headers=auth(keys["read"]),
                       json={}).status_code == 403
+
+
+# -- manual tables -----------------------------------------------------------------------------
+
+
+def test_manual_tables_are_created_shown_and_audited(server):
+    client, keys, ws = server
+    admin, read = auth(keys["admin"]), auth(keys["read"])
+    body = {"name": "credits", "columns": {"customer_id": "VARCHAR",
+                                           "amount": "decimal(18, 2)", "note": "TEXT"},
+            "key": ["customer_id"]}
+    assert client.post("/v1/manual", headers=auth(keys["ingest"]), json=body).status_code == 403
+    made = client.post("/v1/manual", headers=admin, json=body)
+    assert made.status_code == 201, made.text
+    expected = {"table": "local.manual.credits", "name": "credits",
+                "columns": {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                            "note": "VARCHAR"},
+                "key": ["customer_id"]}
+    assert made.json() == expected
+    entry = ws.tables.get("local.manual.credits")
+    assert [c.name for c in entry.columns] == list(expected["columns"])
+    assert list(entry.primary_key) == ["customer_id"]
+
+    assert client.get("/v1/manual/credits", headers=read).json() == expected
+    assert expected in client.get("/v1/manual", headers=read).json()
+    unknown = client.get("/v1/manual/credit", headers=read)
+    assert unknown.status_code == 404 and unknown.json()["title"] == "UnknownTableError"
+    assert unknown.json()["hint"] == "did you mean 'credits'?"
+
+    again = client.post("/v1/manual", headers=admin, json=body)
+    assert again.status_code == 400 and "local.manual.credits exists" in again.text
+    no_key = client.post("/v1/manual", headers=admin, json={**body, "key": ["nope"]})
+    assert no_key.status_code == 400 and no_key.json()["title"] == "IngestError"
+    bad_type = client.post("/v1/manual", headers=admin,
+                           json={**body, "name": "c2", "columns": {"a": "NOT A TYPE"},
+                                 "key": ["a"]})
+    assert bad_type.status_code == 400, bad_type.text
+    assert client.post("/v1/manual", headers=admin,
+                       json={**body, "extra": 1}).status_code == 422
+
+    ingest = auth(keys["ingest"])
+    assert client.post("/v1/tables/credits/rows", headers=ingest, json={
+        "values": {"customer_id": "acme", "amount": 12.5}}).status_code == 201
+    assert client.patch("/v1/tables/credits/rows", headers=ingest, json={
+        "key": {"customer_id": "acme"}, "values": {"amount": 20}}).status_code == 200
+
+    logged = client.get("/v1/audit", headers=read, params={"table": "credits"})
+    assert logged.status_code == 200
+    assert logged.json() == json_value(ws.manual.audit("credits"))
+    assert [(e["action"], e["actor"]) for e in logged.json()] == [
+        ("create", keys["admin"].split("_")[1]), ("insert", keys["ingest"].split("_")[1]),
+        ("update", keys["ingest"].split("_")[1])]
+    assert logged.json()[2]["before"] == {"customer_id": "acme", "amount": "12.50",
+                                          "note": None}
+    assert logged.json()[2]["after"]["amount"] == "20.00"
+    everything = client.get("/v1/audit", headers=read).json()
+    assert everything == json_value(ws.manual.audit())
+    assert client.get("/v1/audit", headers=read, params={"table": "nope"}).json() == []
+    assert client.get("/v1/audit").status_code == 401

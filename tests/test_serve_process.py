@@ -196,6 +196,7 @@ OPERATIONS = (
     "GET /v1/evaluations", "GET /v1/sources", "GET /v1/tables", "GET /v1/tables/{name}",
     "POST /v1/events/{stream}", "PUT /v1/events/{stream}",
     "GET /v1/streams", "GET /v1/streams/{stream}",
+    "POST /v1/manual", "GET /v1/manual", "GET /v1/manual/{name}", "GET /v1/audit",
     "POST /v1/events/{stream}/{event_id}/amend", "POST /v1/events/{stream}/{event_id}/void",
     "POST /v1/events/{stream}/backfills", "GET /v1/backfills/{backfill}",
     "POST /v1/backfills/{backfill}/close", "POST /v1/backfills/{backfill}/revert",
@@ -235,6 +236,8 @@ MUST_SEE = {
     ("POST /v1/query", "positive"): 400, ("POST /v1/aggregates", "positive"): 400,
     ("POST /v1/explain", "positive"): 400,
     ("GET /v1/streams", "positive"): 200, ("GET /v1/streams/{stream}", "existing"): 200,
+    ("GET /v1/manual", "positive"): 200, ("GET /v1/manual/{name}", "existing"): 200,
+    ("GET /v1/audit", "positive"): 200,
 }
 
 
@@ -273,6 +276,7 @@ def fuzzing(served) -> Fuzzing:
         "/v1/tables/{name}": {"name": "pg.public.usage"},
         "/v1/events/{stream}": {"stream": "calls"},
         "/v1/streams/{stream}": {"stream": "calls"},
+        "/v1/manual/{name}": {"name": "credits"},
         "/v1/events/{stream}/{event_id}/amend": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/{event_id}/void": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/backfills": {"stream": "calls"},

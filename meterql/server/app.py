@@ -30,6 +30,7 @@ from meterql.server import (
     docs,
     ingest,
     key_routes,
+    manual_routes,
     problems,
     query_routes,
     settings_routes,
@@ -97,6 +98,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(aggregate_routes.router(ws, read, admin, timeout=timeout))
     app.include_router(catalog_routes.router(ws, read, timeout=timeout))
     app.include_router(stream_routes.router(ws, read))
+    app.include_router(manual_routes.router(ws, read, admin))
     app.include_router(status_routes.router(ws, admin, scheduler))
     app.include_router(settings_routes.router(ws, admin))
     app.include_router(source_routes.router(ws))
