@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 import meterql
 from meterql.access.keys import create_key
 from meterql.encoders import json_value
+from meterql.errors import InvalidAggregateError
 from meterql.server.app import create_app
 
 
@@ -154,3 +155,84 @@ def test_manual_tables_are_created_shown_and_audited(server):
     assert everything == json_value(ws.manual.audit())
     assert client.get("/v1/audit", headers=read, params={"table": "nope"}).json() == []
     assert client.get("/v1/audit").status_code == 401
+
+
+# -- aggregates: a set of definitions ----------------------------------------------------------
+
+SQL = ("SELECT customer_id, sum(qty) AS quantity\nFROM dk.main.events\n"
+       "WHERE ts >= :period_start AND ts < :period_end\nGROUP BY customer_id")
+
+
+def test_a_set_of_definitions_is_applied_all_or_nothing(server, tmp_path):
+    client, keys, ws = server
+    admin = auth(keys["admin"])
+    qty = {"origin": "qty.sql", "text": "-- name: qty_sum\n-- unit: unit\n\n" + SQL + ";\n"}
+    calls = {"origin": "calls.sql", "text": "-- name: calls_n\n" + SQL.replace(
+        "sum(qty)", "count(*)")}
+    bad = {"origin": "bad.sql", "text": "-- name: bad_one\n-- unit: x\n\n"
+                                        + SQL.replace("sum(qty)", "sum(qtty)")}
+    refused = client.post("/v1/aggregates/apply", headers=admin,
+                          json={"definitions": [qty, calls, bad]})
+    assert refused.status_code == 400, refused.text
+    problem = refused.json()
+    assert problem["title"] == "InvalidAggregateError"
+    assert problem["detail"].startswith("bad.sql: ") and "qtty" in problem["detail"]
+    assert (problem["line"], problem["column"]) == (4, 25)  # the line in bad.sql
+    assert problem["hint"] == "did you mean 'qty'?"
+    assert [a.name for a in ws.aggregates.list()
+            if a.name in ("qty_sum", "calls_n", "bad_one")] == []  # nothing saved
+
+    header = client.post("/v1/aggregates/apply", headers=admin, json={"definitions": [
+        qty, {"origin": "h.sql", "text": "-- name: h\n-- units: x\n" + SQL}]})
+    assert header.status_code == 400 and header.json()["detail"].startswith("h.sql: ")
+    twice = client.post("/v1/aggregates/apply", headers=admin, json={"definitions": [
+        qty, {**qty, "origin": "copy.sql"}]})
+    assert twice.status_code == 400
+    assert "copy.sql and qty.sql both define 'qty_sum'" in twice.json()["detail"]
+    assert client.post("/v1/aggregates/apply", headers=admin,
+                       json={"definitions": []}).status_code == 422
+    assert client.post("/v1/aggregates/apply", headers=auth(keys["ingest"]),
+                       json={"definitions": [qty]}).status_code == 403
+
+    applied = client.post("/v1/aggregates/apply", headers=admin,
+                          json={"definitions": [qty, calls]})
+    assert applied.status_code == 200, applied.text
+    assert applied.json() == [{"name": "qty_sum", "version": 1, "new": True},
+                              {"name": "calls_n", "version": 1, "new": True}]
+    saved = ws.aggregates.get("qty_sum")
+    assert (saved.unit, saved.sql) == ("unit", SQL)
+
+    # the same files through the library's folder reader: the same definitions, unchanged
+    folder = tmp_path / "aggs"
+    folder.mkdir()
+    for d in (qty, calls):
+        (folder / d["origin"]).write_text(d["text"])
+    assert [(a.name, a.version, new) for a, new in ws.aggregates.apply(folder)] == [
+        ("calls_n", 1, False), ("qty_sum", 1, False)]
+    changed = client.post("/v1/aggregates/apply", headers=admin, json={"definitions": [
+        {**qty, "text": qty["text"].replace("unit: unit", "unit: kg")}, calls]})
+    assert changed.json() == [{"name": "qty_sum", "version": 2, "new": True},
+                              {"name": "calls_n", "version": 1, "new": False}]
+
+    read = auth(keys["read"])
+    first = client.get("/v1/aggregates/qty_sum/versions/1", headers=read)
+    assert first.status_code == 200
+    assert first.json() == ws.aggregates.get("qty_sum", 1).describe()
+    assert first.json()["unit"] == "unit"
+    missing = client.get("/v1/aggregates/qty_sum/versions/3", headers=read)
+    assert missing.status_code == 404 and "its versions are 1 to 2" in missing.json()["hint"]
+    assert client.get("/v1/aggregates/qty_sum/versions/0", headers=read).status_code == 422
+
+
+def test_a_folder_error_names_the_file_and_its_line(server, tmp_path):
+    _, _, ws = server
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "b.sql").write_text("-- name: b_folder\n\n\n" + SQL.replace("qty)", "qtty)"))
+    with pytest.raises(InvalidAggregateError) as excinfo:
+        ws.aggregates.apply(folder)
+    assert excinfo.value.message.startswith(f"{folder / 'b.sql'}: ")
+    assert (excinfo.value.line, excinfo.value.column) == (4, 25)
+    assert excinfo.value.caret().splitlines()[0] == SQL.splitlines()[0].replace("qty", "qtty")
+    with pytest.raises(InvalidAggregateError, match="holds no .sql files"):
+        ws.aggregates.apply(tmp_path / "broken" / "..")

@@ -192,6 +192,7 @@ def test_a_client_that_goes_away_cancels_its_query_at_the_source(served, pg_clus
 OPERATIONS = (
     "GET /v1/health", "POST /v1/query", "POST /v1/explain",
     "GET /v1/aggregates", "POST /v1/aggregates", "GET /v1/aggregates/{name}",
+    "POST /v1/aggregates/apply", "GET /v1/aggregates/{name}/versions/{version}",
     "POST /v1/aggregates/{name}/evaluate", "POST /v1/aggregates/{name}/dry-run",
     "GET /v1/evaluations", "GET /v1/sources", "GET /v1/tables", "GET /v1/tables/{name}",
     "POST /v1/events/{stream}", "PUT /v1/events/{stream}",
@@ -234,7 +235,8 @@ MUST_SEE = {
     ("DELETE /v1/keys/{key_id}", "existing"): 204,
     # generated SQL reached the engine and was refused as a client error, not a crash
     ("POST /v1/query", "positive"): 400, ("POST /v1/aggregates", "positive"): 400,
-    ("POST /v1/explain", "positive"): 400,
+    ("POST /v1/explain", "positive"): 400, ("POST /v1/aggregates/apply", "positive"): 400,
+    ("GET /v1/aggregates/{name}/versions/{version}", "existing"): 200,
     ("GET /v1/streams", "positive"): 200, ("GET /v1/streams/{stream}", "existing"): 200,
     ("GET /v1/manual", "positive"): 200, ("GET /v1/manual/{name}", "existing"): 200,
     ("GET /v1/audit", "positive"): 200,
@@ -273,6 +275,7 @@ def fuzzing(served) -> Fuzzing:
         "/v1/aggregates/{name}": {"name": "usage_amount"},
         "/v1/aggregates/{name}/evaluate": {"name": "usage_amount"},
         "/v1/aggregates/{name}/dry-run": {"name": "usage_amount"},
+        "/v1/aggregates/{name}/versions/{version}": {"name": "usage_amount", "version": "1"},
         "/v1/tables/{name}": {"name": "pg.public.usage"},
         "/v1/events/{stream}": {"stream": "calls"},
         "/v1/streams/{stream}": {"stream": "calls"},
