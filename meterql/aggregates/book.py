@@ -73,7 +73,7 @@ class AggregateBook:
 
     def apply_definitions(self, definitions: Iterable[tuple[str, str]]
                           ) -> builtins.list[tuple[Aggregate, bool]]:
-        """Validate a set of definitions, each ``(origin, text)``: a file's name and its text
+        r"""Validate a set of definitions, each ``(origin, text)``: a file's name and its text
         (a header, then the SQL), and save each one that changed as a new version. All are
         validated first and none is saved unless all are valid; an error names the origin,
         and its line is the line in that text. Returns each version in force (in the order

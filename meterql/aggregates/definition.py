@@ -125,7 +125,7 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
 
 
 def sql_line(text: str) -> int:
-    """The line of a definition file's text where its SQL starts (1-based): where an error's
+    r"""The line of a definition file's text where its SQL starts (1-based): where an error's
     line in the SQL is in the file.
 
     >>> sql_line("-- name: calls\n-- unit: call\n\nSELECT 1")
