@@ -5,6 +5,9 @@ output comes from the same call)."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +15,9 @@ from fastapi.testclient import TestClient
 import meterql
 from meterql.access.keys import create_key
 from meterql.encoders import json_value
-from meterql.errors import InvalidAggregateError
+from meterql.errors import InvalidAggregateError, SourceUnavailableError
 from meterql.server.app import create_app
+from meterql.sync.runner import SyncReport
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +240,92 @@ def test_a_folder_error_names_the_file_and_its_line(server, tmp_path):
     assert excinfo.value.caret().splitlines()[0] == SQL.splitlines()[0].replace("qty", "qtty")
     with pytest.raises(InvalidAggregateError, match="holds no .sql files"):
         ws.aggregates.apply(tmp_path / "broken" / "..")
+
+
+# -- sync progress -----------------------------------------------------------------------------
+
+
+def test_sync_streams_its_progress_as_ndjson_when_asked(tmp_path):
+    lite = tmp_path / "lite.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE usage (id INTEGER PRIMARY KEY, qty INTEGER)")
+    con.execute("CREATE TABLE plans (id INTEGER PRIMARY KEY, name TEXT)")
+    con.executemany("INSERT INTO usage VALUES (?, ?)", [(i, i) for i in range(1, 3001)])
+    con.execute("INSERT INTO plans VALUES (1, 'starter')")
+    con.commit()
+    con.close()
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.sources.add("lite", f"sqlite://{lite}", mode="sync")
+        admin = auth(create_key(ws.keys, "admin")[1])
+        told: list[tuple[str, int]] = []
+        ws.sync("lite", progress=lambda table, rows: told.append((table, rows)))
+        assert told  # the library reports progress for this source
+        with TestClient(create_app(ws)) as client:
+            answer = client.post("/v1/sync", json={"sources": ["lite"]},
+                                 headers={**admin, "Accept": "application/x-ndjson"})
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "application/x-ndjson"
+            lines = [json.loads(line) for line in answer.text.splitlines()]
+            progress, done = lines[:-1], lines[-1]
+            # a full copy again: the same progress as the library reported
+            assert [(p["event"], p["source"], p["table"], p["rows"]) for p in progress] == [
+                ("progress", "lite", table, rows) for table, rows in told]
+            assert done["event"] == "done"
+            [report] = done["reports"]
+            assert (report["source"], report["rows"], report["error"]) == ("lite", 3001, None)
+
+            plain = client.post("/v1/sync", json={"sources": ["lite"]}, headers=admin)
+            assert plain.status_code == 200
+            assert plain.headers["content-type"] == "application/json"
+            assert set(plain.json()) == {"reports"}
+            assert [{**r, "seconds": 0, "tables": [{**t, "seconds": 0} for t in r["tables"]]}
+                    for r in plain.json()["reports"]] == [
+                {**r, "seconds": 0, "tables": [{**t, "seconds": 0} for t in r["tables"]]}
+                for r in done["reports"]]
+
+            unknown = client.post("/v1/sync", json={"sources": ["lit"]},
+                                  headers={**admin, "Accept": "application/x-ndjson"})
+            assert unknown.status_code == 400
+            assert unknown.headers["content-type"] == "application/problem+json"
+            assert "did you mean 'lite'" in unknown.json()["hint"]
+
+
+def test_a_failing_sync_streams_its_retries_and_ends_with_the_error(tmp_path, monkeypatch):
+    lite = tmp_path / "lite.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE usage (id INTEGER PRIMARY KEY, qty INTEGER)")
+    con.commit()
+    con.close()
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.sources.add("lite", f"sqlite://{lite}", mode="sync")
+        admin = auth(create_key(ws.keys, "admin")[1])
+
+        def failing(name, progress=None):  # (the source goes away mid-copy, every time)
+            if progress is not None:
+                progress("lite.main.usage", 10)
+            return [SyncReport(name, error=SourceUnavailableError(
+                "the source is down", hint="try later"))]
+
+        monkeypatch.setattr(ws.sync, "run", failing)
+        with TestClient(create_app(ws)) as client:
+            answer = client.post("/v1/sync", json={},
+                                 headers={**admin, "Accept": "application/x-ndjson"})
+            assert answer.status_code == 200, answer.text
+            lines = [json.loads(line) for line in answer.text.splitlines()]
+            error = {"title": "SourceUnavailableError", "detail": "the source is down",
+                     "hint": "try later"}
+            progress = {"event": "progress", "source": "lite", "table": "lite.main.usage",
+                        "rows": 10}
+            # three attempts (the schedule's retries, 1 s then 2 s apart), then the report
+            assert lines[:-1] == [
+                progress, {"event": "retry", "source": "lite", "attempt": 1, "retry_in_s": 1.0,
+                           "error": error},
+                progress, {"event": "retry", "source": "lite", "attempt": 2, "retry_in_s": 2.0,
+                           "error": error},
+                progress]
+            assert lines[-1]["event"] == "done"
+            assert [(r["source"], r["error"]) for r in lines[-1]["reports"]] == [
+                ("lite", error)]
+            plain = client.post("/v1/sync", json={}, headers=admin)
+            assert plain.status_code == 207
+            assert plain.json()["reports"][0]["error"] == error
