@@ -329,3 +329,16 @@ def test_a_failing_sync_streams_its_retries_and_ends_with_the_error(tmp_path, mo
             plain = client.post("/v1/sync", json={}, headers=admin)
             assert plain.status_code == 207
             assert plain.json()["reports"][0]["error"] == error
+
+
+def test_a_query_may_be_written_in_another_dialect(server):
+    client, keys, ws = server
+    sql = "SELECT customer_id::text AS c FROM dk.main.events ORDER BY 1"
+    answer = client.post("/v1/query", headers=auth(keys["read"]),
+                         json={"sql": sql, "dialect": "postgres"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == [[r["c"]] for r in ws.query(sql, dialect="postgres")
+                                     .to_pylist()] == [["acme"], ["bolt"]]
+    unknown = client.post("/v1/query", headers=auth(keys["read"]),
+                          json={"sql": sql, "dialect": "nope"})
+    assert unknown.status_code == 400, unknown.text

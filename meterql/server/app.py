@@ -4,7 +4,9 @@ Every endpoint but ``/v1/health`` needs ``Authorization: Bearer KEY`` with a sco
 it; errors are ``application/problem+json``; OpenAPI is at ``/openapi.json`` and ``/docs``.
 
 :func:`create_app` composes the route groups, one module each (``query_routes``,
-``aggregate_routes``, ``catalog_routes``, ``ingest``, ``key_routes``), and three plain ASGI
+``aggregate_routes``, ``catalog_routes``, ``stream_routes``, ``manual_routes``, ``ingest``,
+``key_routes``, ``status_routes``, ``settings_routes``, ``source_routes``, ``sync_routes``),
+and three plain ASGI
 middlewares in front of FastAPI's routing, outermost first:
 
 1. :class:`AccessLog` (access_log.py): a line per request; an unexpected error becomes a 500

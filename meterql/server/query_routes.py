@@ -32,6 +32,8 @@ class QueryRequest(BaseModel):
                                    description="values for :name parameters (always bound)")
     timeout_s: float | None = Field(None, gt=0, description="at most the server's limit")
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
+    dialect: str = Field("duckdb", description="the SQL dialect the query is written in "
+                         "(as meterql query --dialect)", examples=["postgres"])
 
 
 class ExplainRequest(BaseModel):
@@ -54,7 +56,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         """Run one SELECT. The answer's format follows ``Accept``; large results stream."""
         limit = timeout if body.timeout_s is None else min(body.timeout_s, timeout)
         cap = max_rows if body.max_rows is None else min(body.max_rows, max_rows)
-        running = ws.submit(body.sql, body.params, timeout=limit, max_rows=cap)
+        running = ws.submit(body.sql, body.params, body.dialect, timeout=limit, max_rows=cap)
         result = await until_done(request, asyncio.wrap_future(running.future), running.cancel)
         log.info("query key=%s rows=%d truncated=%s %.1f ms params=%s sql=%s",
                  request.state.key, result.num_rows, result.truncated, result.seconds * 1000,
