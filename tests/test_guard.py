@@ -158,6 +158,10 @@ def test_a_declared_length_over_the_limit_is_refused_unread(served):
     cases = [("POST", "/v1/query", "read", "http_max_body_mb"),
              ("POST", "/v1/aggregates/x/evaluate", "read", "http_max_body_mb"),
              ("POST", "/v1/keys", "admin", "http_max_body_mb"),
+             ("POST", "/v1/explain", "read", "http_max_body_mb"),
+             ("POST", "/v1/aggregates/apply", "admin", "http_max_body_mb"),
+             ("POST", "/v1/manual", "admin", "http_max_body_mb"),
+             ("POST", "/v1/sync", "admin", "http_max_body_mb"),
              ("POST", "/v1/events/calls", "ingest", "http_max_events_mb"),
              ("POST", "/v1/tables/t/upload", "ingest", "http_max_upload_mb")]
     for method, path, scope, setting in cases:
@@ -177,7 +181,8 @@ def test_a_chunked_body_is_cut_at_the_limit(served):
     app, keys, _ = served
     chunk = b" " * (64 << 10)
     for path, scope in (("/v1/query", "read"), ("/v1/tables/t/rows", "ingest"),
-                        ("/v1/keys", "admin")):
+                        ("/v1/keys", "admin"), ("/v1/aggregates/apply", "admin"),
+                        ("/v1/explain", "read")):
         # 1 MB of JSON whitespace, then more: no Content-Length, so it is counted as it comes
         chunks = [b'{"sql": "SELECT 1"'] + [chunk] * 40 + [b"}"]
         sent = Exchange(app, "POST", path, bearer(keys[scope]), chunks)

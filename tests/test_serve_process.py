@@ -137,6 +137,16 @@ def test_a_key_revoked_through_the_api_fails_on_the_next_request(served):
     assert key not in served.log() and key.split("_", 2)[2] not in served.log()
 
 
+def test_explain_shows_the_plan_without_the_source_password(served):
+    answer = httpx.post(f"{served.base}/v1/explain", headers=auth(served.keys["read"]),
+                        timeout=30, json={"sql": "SELECT customer_id, sum(amount) AS total "
+                                          "FROM pg.public.usage GROUP BY customer_id"})
+    assert answer.status_code == 200, answer.text
+    plan = answer.json()["plan"]
+    assert "source 'pg' (postgres)" in plan and "sql: SELECT" in plan
+    assert served.password not in answer.text and "postgresql://" not in answer.text
+
+
 # -- cancellation ------------------------------------------------------------------------------
 
 
@@ -180,11 +190,14 @@ def test_a_client_that_goes_away_cancels_its_query_at_the_source(served, pg_clus
 #: Every operation of the API: the live schema must have exactly these (a new route is fuzzed
 #: once it is added here), and each is fuzzed by its own test below.
 OPERATIONS = (
-    "GET /v1/health", "POST /v1/query",
+    "GET /v1/health", "POST /v1/query", "POST /v1/explain",
     "GET /v1/aggregates", "POST /v1/aggregates", "GET /v1/aggregates/{name}",
+    "POST /v1/aggregates/apply", "GET /v1/aggregates/{name}/versions/{version}",
     "POST /v1/aggregates/{name}/evaluate", "POST /v1/aggregates/{name}/dry-run",
     "GET /v1/evaluations", "GET /v1/sources", "GET /v1/tables", "GET /v1/tables/{name}",
     "POST /v1/events/{stream}", "PUT /v1/events/{stream}",
+    "GET /v1/streams", "GET /v1/streams/{stream}",
+    "POST /v1/manual", "GET /v1/manual", "GET /v1/manual/{name}", "GET /v1/audit",
     "POST /v1/events/{stream}/{event_id}/amend", "POST /v1/events/{stream}/{event_id}/void",
     "POST /v1/events/{stream}/backfills", "GET /v1/backfills/{backfill}",
     "POST /v1/backfills/{backfill}/close", "POST /v1/backfills/{backfill}/revert",
@@ -222,6 +235,11 @@ MUST_SEE = {
     ("DELETE /v1/keys/{key_id}", "existing"): 204,
     # generated SQL reached the engine and was refused as a client error, not a crash
     ("POST /v1/query", "positive"): 400, ("POST /v1/aggregates", "positive"): 400,
+    ("POST /v1/explain", "positive"): 400, ("POST /v1/aggregates/apply", "positive"): 400,
+    ("GET /v1/aggregates/{name}/versions/{version}", "existing"): 200,
+    ("GET /v1/streams", "positive"): 200, ("GET /v1/streams/{stream}", "existing"): 200,
+    ("GET /v1/manual", "positive"): 200, ("GET /v1/manual/{name}", "existing"): 200,
+    ("GET /v1/audit", "positive"): 200,
 }
 
 
@@ -257,8 +275,11 @@ def fuzzing(served) -> Fuzzing:
         "/v1/aggregates/{name}": {"name": "usage_amount"},
         "/v1/aggregates/{name}/evaluate": {"name": "usage_amount"},
         "/v1/aggregates/{name}/dry-run": {"name": "usage_amount"},
+        "/v1/aggregates/{name}/versions/{version}": {"name": "usage_amount", "version": "1"},
         "/v1/tables/{name}": {"name": "pg.public.usage"},
         "/v1/events/{stream}": {"stream": "calls"},
+        "/v1/streams/{stream}": {"stream": "calls"},
+        "/v1/manual/{name}": {"name": "credits"},
         "/v1/events/{stream}/{event_id}/amend": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/{event_id}/void": {"stream": "calls", "event_id": "e1"},
         "/v1/events/{stream}/backfills": {"stream": "calls"},

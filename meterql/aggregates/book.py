@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import builtins  # (the class's method list hides the type in its annotations)
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from meterql.aggregates.definition import Aggregate, new_aggregate, parse_definition
+from meterql.aggregates.definition import (
+    Aggregate,
+    new_aggregate,
+    parse_definition,
+    sql_line,
+)
 from meterql.aggregates.evaluate import Cancel, Evaluation, Window, diff, evaluate, validate
 from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog
@@ -53,28 +58,50 @@ class AggregateBook:
         return self._store.save(draft)
 
     def apply(self, folder: str | Path) -> list[tuple[Aggregate, bool]]:
-        """Load every ``*.sql`` file of a folder (see :mod:`meterql.aggregates.definition`):
-        all are validated first and none is saved unless all are valid."""
+        """Load every ``*.sql`` file of a folder (see :mod:`meterql.aggregates.definition`)
+        with :meth:`apply_definitions`: all are validated first and none is saved unless all
+        are valid."""
         path = Path(folder)
         if not path.is_dir():
             raise InvalidAggregateError(f"{path} is not a folder",
                                         hint="give the folder holding the .sql files")
-        drafts: dict[str, tuple[Path, Aggregate]] = {}
-        for file in sorted(path.glob("*.sql")):
-            draft = parse_definition(file.read_text(), origin=str(file))
+        files = sorted(path.glob("*.sql"))
+        if not files:
+            raise InvalidAggregateError(f"{path} holds no .sql files",
+                                        hint="write one aggregate per .sql file")
+        return self.apply_definitions([(str(file), file.read_text()) for file in files])
+
+    def apply_definitions(self, definitions: Iterable[tuple[str, str]]
+                          ) -> builtins.list[tuple[Aggregate, bool]]:
+        r"""Validate a set of definitions, each ``(origin, text)``: a file's name and its text
+        (a header, then the SQL), and save each one that changed as a new version. All are
+        validated first and none is saved unless all are valid; an error names the origin,
+        and its line is the line in that text. Returns each version in force (in the order
+        given) and whether it is new.
+
+        Example::
+
+            ws.aggregates.apply_definitions([("calls.sql", "-- name: calls\nSELECT ...")])
+        """
+        drafts: dict[str, tuple[str, Aggregate]] = {}
+        for origin, text in definitions:
+            draft = parse_definition(text, origin=origin)
             if draft.name in drafts:
                 raise InvalidAggregateError(
-                    f"{file} and {drafts[draft.name][0]} both define '{draft.name}'",
+                    f"{origin} and {drafts[draft.name][0]} both define '{draft.name}'",
                     hint="give each aggregate its own name")
             try:
                 validate(self._engine, draft)
             except InvalidAggregateError as exc:
-                exc.message = f"{file}: {exc.message}"
+                exc.message = f"{origin}: {exc.message}"
+                if exc.line is not None and exc.sql == draft.sql:  # (a line of the SQL)
+                    exc.line += sql_line(text) - 1
+                    exc.sql = text
                 raise
-            drafts[draft.name] = (file, draft)
+            drafts[draft.name] = (origin, draft)
         if not drafts:
-            raise InvalidAggregateError(f"{path} holds no .sql files",
-                                        hint="write one aggregate per .sql file")
+            raise InvalidAggregateError("no aggregate definitions were given",
+                                        hint="give one definition per aggregate")
         return [self._store.save(draft) for _, draft in drafts.values()]
 
     def list(self) -> list[Aggregate]:

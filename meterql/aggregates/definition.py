@@ -86,12 +86,7 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
     # The header is the leading block of "--" lines; those without a colon are free comments
     # (kept out of the grammar as blank lines, so line numbers stay right).
     lines = text.splitlines(keepends=True)
-    header_end = 0
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("--"):
-            break
-        header_end = i + 1
+    header_end = _header_end(lines)
     header = "".join(line if ":" in line else "\n" for line in lines[:header_end])
     try:
         tree = _HEADER.parse(header)
@@ -127,6 +122,34 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
                          unit=values.get("unit") or None,
                          dialect=values.get("dialect") or "duckdb",
                          customer_column=values.get("customer") or "customer_id")
+
+
+def sql_line(text: str) -> int:
+    r"""The line of a definition file's text where its SQL starts (1-based): where an error's
+    line in the SQL is in the file.
+
+    >>> sql_line("-- name: calls\n-- unit: call\n\nSELECT 1")
+    4
+    """
+    lines = text.splitlines(keepends=True)
+    header_end = _header_end(lines)
+    blank = 0
+    for line in lines[header_end:]:
+        if line.strip():
+            break
+        blank += 1
+    return header_end + blank + 1
+
+
+def _header_end(lines: list[str]) -> int:
+    """How many of the lines are the header: the leading ``--`` and blank lines."""
+    header_end = 0
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("--"):
+            break
+        header_end = i + 1
+    return header_end
 
 
 def new_aggregate(name: str, sql: str, **fields) -> Aggregate:

@@ -1,5 +1,5 @@
-"""Aggregates over HTTP: list, save (scope ``admin``), versions, evaluate, dry-run, and the
-evaluation log (scope ``read``)."""
+"""Aggregates over HTTP: list, save and apply a set of definitions (scope ``admin``),
+versions, evaluate, dry-run, and the evaluation log (scope ``read``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import pyarrow as pa
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,24 @@ class AggregateIn(BaseModel):
     unit: str | None = None
     dialect: str = "duckdb"
     customer_column: str = "customer_id"
+
+
+class DefinitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    origin: str = Field(max_length=1000, description="where the text comes from, named in "
+                        "errors: the file's name", examples=["api_calls.sql"])
+    text: str = Field(description="the file's text: '-- key: value' header lines, then the "
+                      "SQL", examples=["-- name: api_calls\n-- unit: call\nSELECT "
+                                       "customer_id, count(*) AS quantity FROM pg.public.events "
+                                       "WHERE ts >= :period_start AND ts < :period_end "
+                                       "GROUP BY customer_id"])
+
+
+class ApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    definitions: list[DefinitionIn] = Field(
+        min_length=1, max_length=10_000,
+        description="one definition per aggregate: the .sql files of a folder")
 
 
 class Period(BaseModel):
@@ -75,10 +93,26 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
                                         customer_column=body.customer_column)
         return JSONResponse({**saved.describe(), "created": new}, status_code=201 if new else 200)
 
+    @api.post("/v1/aggregates/apply", dependencies=[admin])
+    def apply(body: ApplyIn) -> list[dict[str, Any]]:
+        """Validate a set of definitions (the .sql files of a folder, as ``meterql aggregate
+        apply``) and save each changed one as a new version: all or nothing, an invalid one
+        is a 400 naming its origin and line, and nothing is saved. Answers each aggregate's
+        version in force and whether it is new, in the order sent."""
+        applied = ws.aggregates.apply_definitions([(d.origin, d.text)
+                                                   for d in body.definitions])
+        return [{"name": saved.name, "version": saved.version, "new": new}
+                for saved, new in applied]
+
     @api.get("/v1/aggregates/{name}", dependencies=[read])
     def aggregate_versions(name: str) -> list[dict[str, Any]]:
         """Every version of one aggregate, oldest first."""
         return [a.describe() for a in ws.aggregates.versions(name)]
+
+    @api.get("/v1/aggregates/{name}/versions/{version}", dependencies=[read])
+    def aggregate_version(name: str, version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+        """One version of an aggregate (an unknown version: 404, naming the versions)."""
+        return ws.aggregates.get(name, version).describe()
 
     @api.post("/v1/aggregates/{name}/evaluate", dependencies=[read])
     async def evaluate(request: Request, name: str, body: EvaluateRequest) -> Response:

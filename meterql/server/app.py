@@ -4,7 +4,9 @@ Every endpoint but ``/v1/health`` needs ``Authorization: Bearer KEY`` with a sco
 it; errors are ``application/problem+json``; OpenAPI is at ``/openapi.json`` and ``/docs``.
 
 :func:`create_app` composes the route groups, one module each (``query_routes``,
-``aggregate_routes``, ``catalog_routes``, ``ingest``, ``key_routes``), and three plain ASGI
+``aggregate_routes``, ``catalog_routes``, ``stream_routes``, ``manual_routes``, ``ingest``,
+``key_routes``, ``status_routes``, ``settings_routes``, ``source_routes``, ``sync_routes``),
+and three plain ASGI
 middlewares in front of FastAPI's routing, outermost first:
 
 1. :class:`AccessLog` (access_log.py): a line per request; an unexpected error becomes a 500
@@ -30,11 +32,13 @@ from meterql.server import (
     docs,
     ingest,
     key_routes,
+    manual_routes,
     problems,
     query_routes,
     settings_routes,
     source_routes,
     status_routes,
+    stream_routes,
     sync_routes,
 )
 from meterql.server.access_log import AccessLog
@@ -95,6 +99,8 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
                                            log=log))
     app.include_router(aggregate_routes.router(ws, read, admin, timeout=timeout))
     app.include_router(catalog_routes.router(ws, read, timeout=timeout))
+    app.include_router(stream_routes.router(ws, read))
+    app.include_router(manual_routes.router(ws, read, admin))
     app.include_router(status_routes.router(ws, admin, scheduler))
     app.include_router(settings_routes.router(ws, admin))
     app.include_router(source_routes.router(ws))

@@ -22,6 +22,7 @@ from meterql.local.events import answer_json, count_outcomes
 from meterql.local.uploads import Mode as UploadMode
 from meterql.server import problems
 from meterql.server.guard import BODY_LIMIT
+from meterql.server.stream_routes import stream_json
 
 #: The push endpoint, answered by this module's route and by :class:`meterql.server.push.EventPush`.
 EVENTS_PATH = "/v1/events/{stream}"
@@ -125,14 +126,11 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
     @api.put(EVENTS_PATH, status_code=201)
     def create_stream(stream: str, body: StreamIn) -> dict[str, Any]:
         """Create a stream before its first event: to name its required fields, or to declare
-        its columns (then enforced)."""
+        its columns (then enforced). Answers the stream as ``GET /v1/streams/{stream}``."""
         config = ws.events.create_stream(
             stream, id_field=body.id_field, timestamp_field=body.timestamp_field,
             customer_field=body.customer_field, schema=body.columns)
-        return {"stream": config.name, "id_field": config.id_field,
-                "timestamp_field": config.timestamp_field,
-                "customer_field": config.customer_field, "declared": config.declared,
-                "columns": config.columns}
+        return stream_json(config)
 
     @api.post("/v1/events/{stream}/{event_id}/amend", openapi_extra=_exact_schema(EventIn))
     def amend(request: Request, stream: str, event_id: str,

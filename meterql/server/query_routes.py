@@ -5,6 +5,8 @@ A query sent with an ``X-Meterql-Query-Id`` header can be cancelled from another
 the same key (``POST /v1/queries/{id}/cancel``): it stops at its sources and in DuckDB, as
 closing the connection does. That is how a client's Ctrl-C reaches the server through proxies
 that hide a closed connection.
+
+``POST /v1/explain``: a query's plan, the text ``meterql explain`` prints.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ class QueryRequest(BaseModel):
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
     dialect: str = Field("duckdb", max_length=64,
                          description="the SQL dialect the query is written in")
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sql: str = Field(description="one SELECT; tables as source.schema.table",
+                     examples=["SELECT count(*) AS n FROM pg.public.events"])
+    dialect: str = Field("duckdb", description="the SQL dialect the query is written in",
+                         examples=["postgres"])
 
 
 def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
