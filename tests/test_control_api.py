@@ -49,13 +49,16 @@ def test_explain_answers_the_plan_the_cli_prints(server):
     sql = "SELECT customer_id, sum(qty) AS q FROM dk.main.events WHERE qty > 1 GROUP BY 1"
     answer = client.post("/v1/explain", json={"sql": sql}, headers=auth(keys["read"]))
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"plan": str(ws.explain(sql))}
+    assert answer.json() == {"plan": str(ws.explain(sql)), "params": []}
     assert "fragment f1 on source 'dk'" in answer.json()["plan"]
 
     pg_style = client.post("/v1/explain", headers=auth(keys["read"]), json={
         "sql": "SELECT customer_id::text AS c FROM dk.main.events", "dialect": "postgres"})
     assert pg_style.json() == {"plan": str(ws.explain(
-        "SELECT customer_id::text AS c FROM dk.main.events", "postgres"))}
+        "SELECT customer_id::text AS c FROM dk.main.events", "postgres")), "params": []}
+    with_params = client.post("/v1/explain", headers=auth(keys["read"]), json={
+        "sql": "SELECT * FROM dk.main.events WHERE customer_id = :c AND qty > :q"})
+    assert with_params.json()["params"] == ["c", "q"]
 
     assert client.post("/v1/explain", json={"sql": sql}).status_code == 401
     unknown = client.post("/v1/explain", headers=auth(keys["read"]),
@@ -201,8 +204,9 @@ def test_a_set_of_definitions_is_applied_all_or_nothing(server, tmp_path):
     applied = client.post("/v1/aggregates/apply", headers=admin,
                           json={"definitions": [qty, calls]})
     assert applied.status_code == 200, applied.text
-    assert applied.json() == [{"name": "qty_sum", "version": 1, "new": True},
-                              {"name": "calls_n", "version": 1, "new": True}]
+    assert [{k: a[k] for k in ("name", "version", "new")} for a in applied.json()] == [
+        {"name": "qty_sum", "version": 1, "new": True},
+        {"name": "calls_n", "version": 1, "new": True}]
     saved = ws.aggregates.get("qty_sum")
     assert (saved.unit, saved.sql) == ("unit", SQL)
 
@@ -215,8 +219,9 @@ def test_a_set_of_definitions_is_applied_all_or_nothing(server, tmp_path):
         ("calls_n", 1, False), ("qty_sum", 1, False)]
     changed = client.post("/v1/aggregates/apply", headers=admin, json={"definitions": [
         {**qty, "text": qty["text"].replace("unit: unit", "unit: kg")}, calls]})
-    assert changed.json() == [{"name": "qty_sum", "version": 2, "new": True},
-                              {"name": "calls_n", "version": 1, "new": False}]
+    assert [{k: a[k] for k in ("name", "version", "new")} for a in changed.json()] == [
+        {"name": "qty_sum", "version": 2, "new": True},
+        {"name": "calls_n", "version": 1, "new": False}]
 
     read = auth(keys["read"])
     first = client.get("/v1/aggregates/qty_sum/versions/1", headers=read)

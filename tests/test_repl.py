@@ -1,9 +1,11 @@
 """The REPL driven in a real pseudo-terminal (pexpect): a query, multi-line input, completion
 of a column after an alias, meta-commands, a parse error, Ctrl-C during a slow PostgreSQL query
-(the backend is gone afterwards), Ctrl-D; and a script piped in."""
+(the backend is gone afterwards), Ctrl-D; and a script piped in. The shell's tests run twice:
+on the workspace itself, and through a real ``meterql serve`` that holds it."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -15,6 +17,8 @@ import pytest
 import meterql
 from meterql.repl.commands import COMMANDS, parse_command
 from meterql.repl.session import split_script
+from meterql.server.presence import read_presence
+from tests.support.served import serve
 from tests.support.waiting import sleeping_backends, wait_until
 
 METERQL = str(Path(sys.executable).parent / "meterql")
@@ -25,20 +29,25 @@ SETUP = (
 )
 
 
-@pytest.fixture()
-def shell(pg_cluster, pg_database, tmp_path):
+@pytest.fixture(params=["alone", "through a server"])
+def shell(request, pg_cluster, pg_database, tmp_path):
     db = pg_database("repl", SETUP)
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
         ws.sources.add("pg", pg_cluster.uri(db))
-    child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
-                          timeout=30, dimensions=(40, 200),
-                          env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
-    child.expect("meterql>")
-    yield child, db, home
-    if child.isalive():
-        child.terminate(force=True)
+    with contextlib.ExitStack() as stack:
+        if request.param != "alone":
+            stack.enter_context(serve(home))
+            assert wait_until(lambda: read_presence(home) is not None, timeout=10)
+        child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
+                              timeout=30, dimensions=(40, 200),
+                              env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
+                                   "HOME": str(tmp_path)})
+        child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
+        child.expect("meterql>")
+        yield child, db, home
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_queries_commands_errors_and_completion(shell):

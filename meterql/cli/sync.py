@@ -4,6 +4,7 @@ schedule (``--watch``)."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,6 +12,9 @@ from meterql.cli.common import console, escape, home_option, print_error
 from meterql.sync.runner import SyncReport
 from meterql.sync.schedule import SyncAttempt, SyncSchedule
 from meterql.workspace import Workspace
+
+if TYPE_CHECKING:
+    from meterql.client import Client
 
 
 @click.command("sync")
@@ -28,6 +32,11 @@ def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -
     names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
+    if not isinstance(ws, Workspace):  # the server runs the same schedule and retries
+        reports = _sync_through_server(ws, names)
+        if any(report.error is not None for report in reports):
+            raise SystemExit(1)
+        return
     # the one schedule and retry policy of the CLI and the server (meterql/sync/schedule.py)
     schedule = SyncSchedule(ws, duration(every), sources=names,
                             run=lambda name: _sync_with_progress(ws, name), notify=_print)
@@ -51,6 +60,22 @@ def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
             progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
 
         return ws.sync(name, progress=show)[0]
+
+
+def _sync_through_server(client: Client, names: list[str]) -> list[SyncReport]:
+    """The sources synced by the server, with the same progress line and output."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console(stderr=True), transient=True) as progress:
+        task = progress.add_task(f"sync {', '.join(names)}", total=None)
+        started = time.perf_counter()
+
+        def show(source: str, table: str, rows: int) -> None:
+            rate = rows / max(time.perf_counter() - started, 1e-6)
+            progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
+
+        return client.sync.run_due(names, progress=show, notify=_print)
 
 
 def _print(attempt: SyncAttempt) -> None:

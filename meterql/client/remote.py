@@ -38,6 +38,7 @@ from meterql.local.events.schemas import StreamConfig
 from meterql.local.uploads import UploadReport
 from meterql.sync.replica import ReplicaWatermark
 from meterql.sync.runner import SyncReport, TableSyncReport
+from meterql.sync.schedule import SyncAttempt
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: A query's own limits, as the in-process defaults (the server may hold lower ones).
@@ -114,7 +115,7 @@ class Client:
                                          json={"sql": sql, "dialect": dialect})
         except MeterqlError as exc:
             raise _with_sql(exc, sql) from None
-        return RemotePlan(answer["plan"])
+        return RemotePlan(answer["plan"], tuple(answer.get("params") or ()))
 
     def status(self) -> dict[str, Any]:
         """The server's ``GET /v1/status`` document."""
@@ -124,9 +125,10 @@ class Client:
 
 @dataclass(frozen=True)
 class RemotePlan:
-    """A plan as the server explains it."""
+    """A plan as the server explains it: its text, and the names of its parameters."""
 
     text: str
+    params: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.text
@@ -311,23 +313,39 @@ class RemoteSync:
 
     def run(self, name: str | None = None,
             progress: Callable[[str, int], None] | None = None) -> list[SyncReport]:
-        """Sync one source (or every source in sync mode) now; ``progress(table, rows)`` is
-        called as the server reports it."""
-        body = {"sources": None if name is None else [name]}
-        reports: list[SyncReport] = []
-        with self._t.stream("POST", "/v1/sync", json=body,
+        """Sync one source (or every source in sync mode) now, with the server's schedule's
+        retries; ``progress(table, rows)`` is called as the server reports it."""
+        return self.run_due(None if name is None else [name],
+                            progress=lambda source, table, rows: progress(table, rows)
+                            if progress is not None else None)
+
+    def run_due(self, names: builtins.list[str] | None = None, *,
+                progress: Callable[[str, str, int], None] | None = None,
+                notify: Callable[[SyncAttempt], None] | None = None
+                ) -> builtins.list[SyncReport]:
+        """Sync these sources (default: every source in sync mode) now, as
+        :meth:`meterql.sync.schedule.SyncSchedule.run_due` does in-process:
+        ``progress(source, table, rows)`` as rows arrive, ``notify(attempt)`` for each attempt
+        tried again and each source's last report."""
+        reports: builtins.list[SyncReport] = []
+        with self._t.stream("POST", "/v1/sync", json={"sources": names},
                             headers={"Accept": "application/x-ndjson"}, timeout=None) as answer:
-            if not answer.headers.get("content-type", "").startswith("application/x-ndjson"):
-                answer.read()
-                return [report_of(r) for r in answer.json()["reports"]]
             for line in answer.iter_lines():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event.get("event") == "progress" and progress is not None:
-                    progress(event["table"], event["rows"])
-                elif event.get("event") == "done":
+                event = json.loads(line) if line.strip() else {}
+                kind = event.get("event")
+                if kind == "progress" and progress is not None:
+                    progress(event["source"], event["table"], event["rows"])
+                elif kind == "retry" and notify is not None:
+                    notify(SyncAttempt(SyncReport(event["source"],
+                                                  error=error_of(event["error"])),
+                                       event["attempt"], event["retry_in_s"], None))
+                elif kind == "error":
+                    raise error_of(event)
+                elif kind == "done":
                     reports = [report_of(r) for r in event["reports"]]
+        for report in reports:
+            if notify is not None:
+                notify(SyncAttempt(report, 1, None, None))
         return reports
 
     def watermarks(self, name: str) -> list[ReplicaWatermark]:
@@ -604,7 +622,7 @@ class RemoteManual:
                         headers={"Content-Type": "application/json"})
 
     def audit(self, table: str | None = None) -> builtins.list[dict[str, Any]]:
-        entries = self._t.json("GET", "/v1/manual/audit",
+        entries = self._t.json("GET", "/v1/audit",
                                params={"table": table} if table else None)
         return [{**e, "changed_at": _instant(e["changed_at"])} for e in entries]
 

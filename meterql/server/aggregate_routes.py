@@ -98,11 +98,11 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
         """Validate a set of definitions (the .sql files of a folder, as ``meterql aggregate
         apply``) and save each changed one as a new version: all or nothing, an invalid one
         is a 400 naming its origin and line, and nothing is saved. Answers each aggregate's
-        version in force and whether it is new, in the order sent."""
+        version in force (as ``GET /v1/aggregates/{name}`` shows a version) and whether it is
+        new, in the order sent."""
         applied = ws.aggregates.apply_definitions([(d.origin, d.text)
                                                    for d in body.definitions])
-        return [{"name": saved.name, "version": saved.version, "new": new}
-                for saved, new in applied]
+        return [{**saved.describe(), "new": new} for saved, new in applied]
 
     @api.get("/v1/aggregates/{name}", dependencies=[read])
     def aggregate_versions(name: str) -> list[dict[str, Any]]:

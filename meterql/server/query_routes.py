@@ -115,6 +115,14 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         job.cancel()
         return {"cancelled": query_id}
 
+    @api.post("/v1/explain")
+    def explain(body: ExplainRequest) -> dict[str, Any]:
+        """How a query would run, without running it: each fragment with its source and SQL,
+        and the residual (the text ``meterql explain`` prints; no source URI in it), and the
+        names of the parameters it takes."""
+        plan = ws.explain(body.sql, body.dialect)
+        return {"plan": str(plan), "params": list(plan.params)}
+
     return api
 
 
