@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TypeGuard
 
 import duckdb
@@ -152,3 +152,23 @@ def check_name(name: object, what: str, error: type[MeterqlError]) -> str:
     shown = repr(name) if not isinstance(name, str) else f"'{name[:80]}'"
     raise error(f"{shown} is not a valid {what} name",
                 hint="use a lowercase identifier: letters, digits and _, at most 63")
+
+
+def column_pairs(values: Iterable[str]) -> dict[str, str]:
+    """Repeated ``NAME:TYPE`` texts (``--column`` options, ``column=`` query values) as column
+    types, in order; the types are checked later, by :func:`sql_types`.
+
+    >>> column_pairs(["amount:DECIMAL(18,2)", " plan : VARCHAR"])
+    {'amount': 'DECIMAL(18,2)', 'plan': 'VARCHAR'}
+    >>> column_pairs(["amount"])
+    Traceback (most recent call last):
+    ...
+    ValueError: 'amount' is not NAME:TYPE
+    """
+    out = {}
+    for pair in values:
+        name, sep, typ = pair.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"'{pair[:80]}' is not NAME:TYPE")
+        out[name.strip()] = typ.strip()
+    return out

@@ -110,6 +110,11 @@ def _script(d: dict[str, Path]) -> list[list[str]]:
         ["load", str(d["root"] / "prices.csv"), "--table", "prices"],
         ["load", str(d["root"] / "prices.csv"), "--table", "prices"],  # unchanged
         ["query", "SELECT * FROM local.uploads.prices ORDER BY plan"],
+        ["load", str(d["root"] / "prices.csv"), "--table", "typed", "--column", "plan:VARCHAR",
+         "--column", "price:DECIMAL(10,4)"],
+        ["describe", "local.uploads.typed"],
+        ["events", "backfill", "open", "calls", "--from", "2026-09-01", "--to", "2026-09-02"],
+        ["events", "backfill", "show", "nosuchbackfill"],
         ["rows", "create", "credits", "--column", "customer_id:VARCHAR",
          "--column", "amount:DECIMAL(18,2)", "--key", "customer_id"],
         ["rows", "insert", "credits", "--set", "customer_id=1", "--set", "amount=5.25"],
@@ -142,6 +147,7 @@ MASKS = [
      "<time>"),
     (re.compile(r'"(id|seconds|evaluated_at|started_at)": ("[^"]*"|[\d.]+)'), r'"\1": <v>'),
     (re.compile(r"evaluation [0-9a-f-]{8,}"), "evaluation <id>"),
+    (re.compile(r"\bbf_[0-9a-f]+\b"), "<backfill>"),
 ]
 
 
@@ -201,6 +207,7 @@ def test_the_script_exercises_every_group_and_its_refusals(both_ways):
     assert len(refused) >= 8, refused  # (errors are compared too, not only successes)
     by_command = dict(zip((" ".join(a) for a in script), alone, strict=True))
     assert "did you mean" in by_command["source show crn"][1]
+    assert "DECIMAL(10, 4)" in by_command["describe local.uploads.typed"][1]  # (declared)
     listed = by_command["query SELECT id, name, credit FROM crm.main.customers ORDER BY id "
                         "-f csv"][1]
     assert listed.startswith("id,name,credit\n1,Ann,10.50\n2,O'Brien,\n3,Zoë,0.01\n")

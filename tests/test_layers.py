@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": {"errors", "exact_json", "catalog", "engine", "local", "sync", "aggregates",
                "server"},
     "repl": {"errors", "encoders", "catalog", "engine", "workspace", "package"},
-    "cli": {"errors", "encoders", "catalog", "dialects", "engine", "local", "sync",
+    "cli": {"errors", "sql_text", "encoders", "catalog", "dialects", "engine", "local", "sync",
             "aggregates", "access", "workspace", "server", "client", "repl", "demo",
             "package"},
     "demo": {"errors", "workspace", "package"},

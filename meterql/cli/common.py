@@ -22,6 +22,7 @@ import click
 from click.core import ParameterSource
 
 from meterql.errors import AuthenticationError, MeterqlError
+from meterql.sql_text import column_pairs
 from meterql.workspace import Workspace, connect, default_home
 
 if TYPE_CHECKING:
@@ -170,10 +171,7 @@ def pairs(values: tuple[str, ...], option: str, form: str = "NAME=VALUE") -> dic
 
 def typed_columns(values: tuple[str, ...]) -> dict[str, str]:
     """Repeated ``--column NAME:TYPE`` options as a dict of column types."""
-    out = {}
-    for pair in values:
-        name, sep, typ = pair.partition(":")
-        if not sep:
-            raise click.BadParameter(f"'{pair}' is not NAME:TYPE", param_hint="--column")
-        out[name.strip()] = typ.strip()
-    return out
+    try:
+        return column_pairs(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--column") from None

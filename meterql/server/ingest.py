@@ -23,6 +23,7 @@ from meterql.local.uploads import Mode as UploadMode
 from meterql.server import problems
 from meterql.server.guard import BODY_LIMIT
 from meterql.server.stream_routes import stream_json
+from meterql.sql_text import column_pairs
 
 #: The push endpoint, answered by this module's route and by :class:`meterql.server.push.EventPush`.
 EVENTS_PATH = "/v1/events/{stream}"
@@ -171,7 +172,10 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
                      mode: UploadMode = "append",
                      key: Annotated[list[str] | None, Query()] = None,
                      keep_good: bool = False,
-                     round_decimals: Annotated[bool, Query(alias="round")] = False
+                     round_decimals: Annotated[bool, Query(alias="round")] = False,
+                     column: Annotated[list[str] | None, Query(
+                         description="NAME:TYPE, repeated: the file's columns declared "
+                         "instead of sniffed (as meterql load --column)")] = None
                      ) -> JSONResponse:
         """A CSV file (multipart field ``file``) into ``local.uploads.<name>``: all rows or
         none (``keep_good=true`` loads the good ones and lists the others); the same file
@@ -183,7 +187,7 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
             raise _too_large(UPLOAD_LIMIT, limit, "file")
         report = await run_in_threadpool(
             ws.uploads.load, data, name, mode=mode, key=key, keep_good=keep_good,
-            round_decimals=round_decimals)
+            columns=_declared(column), round_decimals=round_decimals)
         return JSONResponse(json_value(report.describe()),
                             status_code=201 if report.status == "loaded" else 200)
 
@@ -216,6 +220,19 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         return Response(status_code=204)
 
     return api
+
+
+def _declared(columns: list[str] | None) -> dict[str, str] | None:
+    """``NAME:TYPE`` query values as the column types an upload declares.
+
+    >>> _declared(["amount:DECIMAL(18,2)", "plan:VARCHAR"])
+    {'amount': 'DECIMAL(18,2)', 'plan': 'VARCHAR'}
+    """
+    try:
+        return column_pairs(columns) if columns else None
+    except ValueError as exc:
+        raise InvalidBodyError(f"column {exc}", hint="e.g. column=amount:DECIMAL(18,2)"
+                               ) from None
 
 
 async def push_response(ws: meterql.Workspace, stream: str, path: str, headers: Mapping[str, str],
