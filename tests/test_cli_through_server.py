@@ -207,7 +207,7 @@ def test_the_script_exercises_every_group_and_its_refusals(both_ways):
     assert len(refused) >= 8, refused  # (errors are compared too, not only successes)
     by_command = dict(zip((" ".join(a) for a in script), alone, strict=True))
     assert "did you mean" in by_command["source show crn"][1]
-    assert "DECIMAL(10, 4)" in by_command["describe local.uploads.typed"][1]  # (declared)
+    assert "DECIMAL(10,4)" in by_command["describe local.uploads.typed"][1]  # (declared)
     listed = by_command["query SELECT id, name, credit FROM crm.main.customers ORDER BY id "
                         "-f csv"][1]
     assert listed.startswith("id,name,credit\n1,Ann,10.50\n2,O'Brien,\n3,Zoë,0.01\n")
