@@ -37,10 +37,12 @@ def _constant(name: str) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """JSON with :class:`Decimal` numbers written exactly (the inverse of :func:`loads`).
+    """Compact JSON with :class:`Decimal` numbers written exactly (the inverse of
+    :func:`loads`); a value JSON cannot hold (NaN, a set, ...) raises ``ValueError`` or
+    ``TypeError``.
 
     >>> dumps({"gb": Decimal("3.50"), "n": 2, "tags": ["a", None]})
-    '{"gb": 3.50, "n": 2, "tags": ["a", null]}'
+    '{"gb":3.50,"n":2,"tags":["a",null]}'
     >>> loads(dumps({"x": Decimal("12345678901234567.89")}))
     {'x': Decimal('12345678901234567.89')}
     """
@@ -49,11 +51,10 @@ def dumps(value: Any) -> str:
             raise NotJsonError(f"{value} is not a JSON number")
         return str(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v)}"
-                               for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(dumps(v) for v in value) + "]"
-    return json.dumps(value, ensure_ascii=False)
+        return "[" + ",".join(dumps(v) for v in value) + "]"
+    return json.dumps(value, allow_nan=False)
 
 
 #: A query parameter's JSON form when JSON has no type for it: ``{"type": T, "value": text}``.

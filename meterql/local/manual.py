@@ -302,17 +302,8 @@ def _fit(value: Any, typ: str, round_decimals: bool) -> Any:
 def _json_text(value: Any) -> str:
     """``value`` as JSON text, its numbers exactly as given (``json.dumps`` cannot write a
     Decimal, and DuckDB's own conversion turns ``[1, "a"]`` into ``["1","a"]``)."""
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_json_text(v)}"
-                              for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json_text(v) for v in value) + "]"
     try:
-        return json.dumps(value, allow_nan=False)
+        return exact_json.dumps(value)
     except (TypeError, ValueError):
         raise ValueError(f"{_shown(value)} is not a JSON value") from None
 
