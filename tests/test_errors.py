@@ -59,6 +59,7 @@ TREE = {
     "InputLimitError": "LimitError",
     "ConflictError": "DataError",
     "QueryCancelledError": "MeterqlError",
+    "UnknownQueryError": "MeterqlError",
     "UnknownAggregateError": "CatalogError",
     "InvalidAggregateError": "QueryError",
     "AccessError": "MeterqlError",

@@ -208,6 +208,7 @@ OPERATIONS = (
     "POST /v1/sources", "PATCH /v1/sources/{name}", "POST /v1/sources/{name}/test",
     "POST /v1/sources/{name}/refresh", "DELETE /v1/sources/{name}",
     "POST /v1/sync", "PUT /v1/tables/{name}/sync",
+    "GET /v1/sources/{name}", "GET /v1/functions", "POST /v1/queries/{query_id}/cancel",
 )
 #: Generated requests per operation and pass (positive, negative, and "existing": positive
 #: data with path parameters naming things that exist). Bounded so that the whole run, about
@@ -240,6 +241,9 @@ MUST_SEE = {
     ("GET /v1/streams", "positive"): 200, ("GET /v1/streams/{stream}", "existing"): 200,
     ("GET /v1/manual", "positive"): 200, ("GET /v1/manual/{name}", "existing"): 200,
     ("GET /v1/audit", "positive"): 200,
+    ("GET /v1/functions", "positive"): 200,
+    # no query runs under a generated id: the lookup ran and said so
+    ("POST /v1/queries/{query_id}/cancel", "positive"): 404,
 }
 
 
