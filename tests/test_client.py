@@ -139,3 +139,18 @@ def test_the_cli_with_server_and_a_read_key(served_billing, tmp_path):
     wrong = _cli("--server", served.base, "tables", key="mq_00000000_nope")
     assert wrong.returncode == 1 and "API key is not valid" in wrong.stderr
     assert os.environ.get("METERQL_SERVER") is None  # (nothing leaked into this process)
+
+
+def test_settings_and_keys_through_the_client(served_billing, billing):
+    served, keys = served_billing
+    with meterql.connect(served.base, key=keys["admin"]) as admin:
+        assert admin.settings.get("http_max_body_mb") == billing.ws.settings.get(
+            "http_max_body_mb")
+        with pytest.raises(meterql.errors.InvalidSettingError, match="did you mean"):
+            admin.settings.get("http_max_bdy_mb")
+        assert admin.settings.set("http_max_body_mb", 3) == 3
+        assert admin.settings.get("http_max_body_mb") == 3
+        assert admin.settings.set("http_max_body_mb", None) == billing.ws.settings.get(
+            "http_max_body_mb")
+        listed = {k["id"]: k for k in admin.keys.list()}
+        assert listed[keys["read"].split("_")[1]]["scope"] == "read"

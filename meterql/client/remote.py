@@ -30,9 +30,15 @@ from meterql import exact_json
 from meterql.aggregates.definition import Aggregate
 from meterql.aggregates.evaluate import Evaluation
 from meterql.catalog import Column, Source, Table
+from meterql.catalog.settings import setting
 from meterql.client.transport import DEFAULT_TIMEOUT_S, Transport, error_of
 from meterql.engine import Result
-from meterql.errors import MeterqlError, ParameterError, UnknownAggregateError
+from meterql.errors import (
+    InvalidSettingError,
+    MeterqlError,
+    ParameterError,
+    UnknownAggregateError,
+)
 from meterql.local.events.outcomes import Outcome
 from meterql.local.events.schemas import StreamConfig
 from meterql.local.uploads import UploadReport
@@ -384,7 +390,9 @@ class RemoteSettings:
         for entry in self.describe():
             if entry["name"] == name:
                 return entry["value"]
-        return self.set(name, self.describe())  # (the server's error, with "did you mean")
+        setting(name)  # (an unknown name: InvalidSettingError with "did you mean")
+        raise InvalidSettingError(f"the server has no setting named '{name}'",
+                                  hint="it runs another version of meterql")
 
     def set(self, name: str, value: Any) -> Any:
         return self._t.json("PUT", f"/v1/settings/{_quote(name)}", json={"value": value})["value"]
