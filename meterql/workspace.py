@@ -10,7 +10,6 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from meterql.catalog.uri import file_exists, file_path, parse_uri
 from meterql.connectors import Connector, connector_for
 from meterql.dialects import dialect_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
+from meterql.engine.result import PendingResult
 from meterql.engine.workers import Workers
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.file_modes import private_folder, private_opener, private_workspace
@@ -70,27 +70,16 @@ def connect(home: str | os.PathLike[str] | None = None) -> Workspace:
     return Workspace(Path(home) if home is not None else default_home())
 
 
-class RunningQuery:
+class RunningQuery(PendingResult):
     """A query running in the background: ``result()`` waits for it, ``cancel()`` stops it."""
 
     def __init__(self, control: QueryControl) -> None:
+        super().__init__()
         self._control = control
-        self._future: Future[Result] = Future()
 
     def cancel(self) -> None:
         """Stop the query at every source and in DuckDB; ``result()`` then raises."""
         self._control.cancel()
-
-    def result(self, timeout: float | None = None) -> Result:
-        return self._future.result(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    @property
-    def future(self) -> Future[Result]:
-        """The result as a :class:`concurrent.futures.Future` (for asyncio.wrap_future)."""
-        return self._future
 
 
 class Workspace:

@@ -22,6 +22,7 @@ from typing import Any
 from meterql.aggregates.definition import (
     Aggregate,
     new_aggregate,
+    one_version,
     parse_definition,
     sql_line,
 )
@@ -118,15 +119,7 @@ class AggregateBook:
         return versions
 
     def get(self, name: str, version: int | None = None) -> Aggregate:
-        versions = self.versions(name)
-        if version is None:
-            return versions[-1]
-        for aggregate in versions:
-            if aggregate.version == version:
-                return aggregate
-        raise UnknownAggregateError(
-            f"aggregate '{name}' has no version {version}",
-            hint=f"its versions are 1 to {versions[-1].version}")
+        return one_version(name, self.versions(name), version)
 
     def _unknown(self, name: str) -> UnknownAggregateError:
         names = [a.name for a in self.list()]

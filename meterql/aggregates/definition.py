@@ -29,7 +29,7 @@ from datetime import datetime
 
 from lark import Lark, LarkError, Tree, UnexpectedInput
 
-from meterql.errors import InvalidAggregateError
+from meterql.errors import InvalidAggregateError, UnknownAggregateError
 from meterql.sql_text import is_name
 
 #: Parameters the engine supplies to an aggregate's SQL.
@@ -79,6 +79,18 @@ class Aggregate:
             "sql": self.sql,
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
         }
+
+
+def one_version(name: str, versions: list[Aggregate], version: int | None) -> Aggregate:
+    """``version`` of ``versions`` (one aggregate's, oldest first), or the latest if None."""
+    if version is None:
+        return versions[-1]
+    for aggregate in versions:
+        if aggregate.version == version:
+            return aggregate
+    raise UnknownAggregateError(
+        f"aggregate '{name}' has no version {version}",
+        hint=f"its versions are 1 to {versions[-1].version} (meterql aggregate show {name})")
 
 
 def parse_definition(text: str, origin: str = "definition") -> Aggregate:

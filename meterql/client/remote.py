@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,17 +26,16 @@ from typing import Any
 import pyarrow as pa
 
 from meterql import exact_json
-from meterql.aggregates.definition import Aggregate
+from meterql.aggregates.definition import Aggregate, one_version
 from meterql.aggregates.evaluate import Evaluation
 from meterql.catalog import Column, Source, Table
 from meterql.catalog.settings import setting
 from meterql.client.transport import DEFAULT_TIMEOUT_S, Transport, error_of
-from meterql.engine import Result
+from meterql.engine.result import PendingResult, Result
 from meterql.errors import (
     InvalidSettingError,
     MeterqlError,
     ParameterError,
-    UnknownAggregateError,
 )
 from meterql.local.events.outcomes import Outcome
 from meterql.local.events.schemas import StreamConfig
@@ -140,14 +138,14 @@ class RemotePlan:
         return self.text
 
 
-class RemoteQuery:
+class RemoteQuery(PendingResult):
     """A query running on the server: ``result()`` waits for it, ``cancel()`` stops it."""
 
     def __init__(self, transport: Transport, body: dict[str, Any], sql: str,
                  timeout: float | None) -> None:
+        super().__init__()
         self._transport = transport
         self.id = uuid.uuid4().hex
-        self._future: Future[Result] = Future()
         self._sql = sql
         wait = None if timeout is None else timeout + DEFAULT_TIMEOUT_S
         threading.Thread(target=self._run, args=(body, wait), daemon=True,
@@ -182,15 +180,6 @@ class RemoteQuery:
         except MeterqlError:
             pass  # (the server is gone: nothing runs there any more)
 
-    def result(self, timeout: float | None = None) -> Result:
-        return self._future.result(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    @property
-    def future(self) -> Future[Result]:
-        return self._future
 
 
 class _Body(io.RawIOBase):
@@ -451,15 +440,7 @@ class RemoteAggregates:
         return [aggregate_of(d) for d in self._t.json("GET", f"/v1/aggregates/{_quote(name)}")]
 
     def get(self, name: str, version: int | None = None) -> Aggregate:
-        versions = self.versions(name)
-        if version is None:
-            return versions[-1]
-        for aggregate in versions:
-            if aggregate.version == version:
-                return aggregate
-        raise UnknownAggregateError(
-            f"aggregate '{name}' has no version {version}",
-            hint=f"versions 1 to {versions[-1].version} exist (meterql aggregate show {name})")
+        return one_version(name, self.versions(name), version)
 
     def apply(self, folder: str | Path) -> builtins.list[tuple[Aggregate, bool]]:
         """Send every ``FOLDER/*.sql`` definition; the server saves them all or none."""
