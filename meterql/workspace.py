@@ -352,7 +352,7 @@ class Workspace:
         """Re-read a source's tables; store them only if a table or column changed (storing
         makes a new catalog version, which drops cached plans)."""
         tables = self._connector(name).introspect()
-        known = [t for t in self.catalog.tables(name) if t.kind != "sync state"]
+        known = self.catalog.tables(name)
         if _shape(tables) != _shape(known):
             self.catalog.replace_tables(name, tables)
 

@@ -201,11 +201,16 @@ class Catalog:
         return self.settings[name]
 
     # -- tables ----------------------------------------------------------------------------
-    def tables(self, source: str | None = None) -> list[Table]:
+    def tables(self, source: str | None = None, internal: bool = False) -> list[Table]:
+        """The tables a person works with (of one source when given). The replicas' sync
+        state (``<source>.__meterql__.sync_state``) is named and queried like a table but
+        listed only with ``internal``."""
+        tables = self._tables if internal else [t for t in self._tables
+                                                if t.kind != SYNC_STATE_KIND]
         if source is None:
-            return list(self._tables)
+            return list(tables)
         name = self.source(source).name
-        return [t for t in self._tables if t.source == name]
+        return [t for t in tables if t.source == name]
 
     def table(self, name: str | Sequence[str]) -> Table:
         """Resolve a table name (``'pg.public.events'`` or its parts) to one table."""
@@ -223,6 +228,8 @@ class Catalog:
 #: Where a synced source's replica keeps its state, queryable by SQL as
 #: ``<source>.__meterql__.sync_state``.
 SYNC_STATE_SCHEMA, SYNC_STATE_TABLE = "__meterql__", "sync_state"
+#: The kind of those tables (not listed among a source's tables).
+SYNC_STATE_KIND = "sync state"
 
 
 def _sync_state_table(source: str) -> Table:
@@ -236,7 +243,7 @@ def _sync_state_table(source: str) -> Table:
         Column("rows", "BIGINT", "BIGINT", False),
         Column("synced_at", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", False),
     )
-    return Table(source, SYNC_STATE_SCHEMA, SYNC_STATE_TABLE, columns, kind="sync state")
+    return Table(source, SYNC_STATE_SCHEMA, SYNC_STATE_TABLE, columns, kind=SYNC_STATE_KIND)
 
 
 def _validate_options(source: Source) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from meterql.cli.common import SERVER, home_path_option
+from meterql.cli.sync import DURATION
 from meterql.workspace import connect
 
 LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve offers them
@@ -26,8 +27,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve
               help="Row cap of every query (requests may ask for less).")
 @click.option("--sync/--no-sync", default=True, show_default=True,
               help="Run the synced sources' schedules in the background.")
-@click.option("--sync-every", default=900.0, show_default=True, type=float,
-              help="Seconds between syncs of a source without its own sync_every_s.")
+@click.option("--sync-every", default="15m", show_default=True, type=DURATION,
+              help="How often a source without its own sync_every_s is synced, e.g. 15m, "
+                   "1h30m (or seconds).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(LOG_LEVELS))
 def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int, sync: bool,

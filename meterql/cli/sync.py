@@ -4,12 +4,15 @@ schedule (``--watch``)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from meterql.cli.common import console, escape, home_option, print_error
-from meterql.sync.runner import SyncReport
+from meterql.sync.durations import format_duration, parse_duration
+from meterql.sync.runner import SyncReport, TableSyncReport
 from meterql.sync.schedule import SyncAttempt, SyncSchedule
 from meterql.workspace import Workspace
 
@@ -17,14 +20,33 @@ if TYPE_CHECKING:
     from meterql.client import Client
 
 
+class Duration(click.ParamType):
+    """A duration option (``30s``, ``15m``, ``1h30m`` or seconds), as seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = Duration()
+
+
 @click.command("sync")
 @click.argument("sources", nargs=-1)
 @click.option("--watch", is_flag=True,
-              help="Keep running: sync each source every --every (or its sync_every_s option).")
-@click.option("--every", default="15m", show_default=True,
-              help="With --watch: how often, e.g. 30s, 15m, 1h.")
+              help="Keep running: sync each source every --every (or its sync_every_s option), "
+                   "printing each run's time and the next one's.")
+@click.option("--every", default="15m", show_default=True, type=DURATION,
+              help="With --watch: how often, e.g. 30s, 15m, 1h30m.")
 @home_option
-def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -> None:
+def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: float) -> None:
     """Copy what changed at synced sources into their replicas (all synced sources by default)."""
     if watch and not isinstance(ws, Workspace):
         raise click.UsageError("the server runs the sync schedule itself (meterql status shows "
@@ -33,13 +55,14 @@ def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: str) -
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
     if not isinstance(ws, Workspace):  # the server runs the same schedule and retries
-        reports = _sync_through_server(ws, names)
+        reports = _sync_through_server(ws, names, printer(watch=False))
         if any(report.error is not None for report in reports):
             raise SystemExit(1)
         return
     # the one schedule and retry policy of the CLI and the server (meterql/sync/schedule.py)
-    schedule = SyncSchedule(ws, duration(every), sources=names,
-                            run=lambda name: _sync_with_progress(ws, name), notify=_print)
+    schedule = SyncSchedule(ws, every, sources=names,
+                            run=lambda name: _sync_with_progress(ws, name),
+                            notify=printer(watch))
     if watch:
         schedule.run()  # until Ctrl-C
     elif any(report.error is not None for report in schedule.run_due()):
@@ -62,7 +85,8 @@ def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
         return ws.sync(name, progress=show)[0]
 
 
-def _sync_through_server(client: Client, names: list[str]) -> list[SyncReport]:
+def _sync_through_server(client: Client, names: list[str],
+                         notify: Callable[[SyncAttempt], None]) -> list[SyncReport]:
     """The sources synced by the server, with the same progress line and output."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
@@ -75,35 +99,73 @@ def _sync_through_server(client: Client, names: list[str]) -> list[SyncReport]:
             rate = rows / max(time.perf_counter() - started, 1e-6)
             progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
 
-        return client.sync.run_due(names, progress=show, notify=_print)
+        return client.sync.run_due(names, progress=show, notify=notify)
 
 
-def _print(attempt: SyncAttempt) -> None:
-    report = attempt.report
-    for t in report.tables:
-        click.echo(f"{t.table}: {t.strategy}, {t.rows:,} "
-                   + ("rows and changes" if t.changes is not None else "rows")
-                   + f" read in {t.seconds:.2f} s"
-                   + (f"; {t.note}" if t.note else ""))
-    if report.error is None:
-        return
-    if attempt.retry_in is not None:
-        console(stderr=True).print(f"[yellow]retrying[/yellow] {report.source} in "
-                                   f"{attempt.retry_in:.0f} s: {escape(str(report.error))}")
-    else:
-        print_error(report.error)
+def printer(watch: bool) -> Callable[[SyncAttempt], None]:
+    """The ``notify`` of ``meterql sync``: a line per table, the failed tables' errors, and a
+    line per run (with ``--watch``: its time and the next run's)."""
+
+    def notify(attempt: SyncAttempt) -> None:
+        report = attempt.report
+        for t in report.tables:
+            click.echo(table_line(t))
+        if watch:
+            line = (f"{datetime.now():%Y-%m-%d %H:%M:%S} {report.source}: "
+                    f"{run_summary(report)}")
+            if attempt.next_turn_in is not None:
+                at = datetime.now() + timedelta(seconds=attempt.next_turn_in)
+                line += (f"; next run at {at:%H:%M:%S} "
+                         f"(in {format_duration(attempt.next_turn_in)})")
+            click.echo(line)
+        if report.error is None:
+            return
+        if attempt.retry_in is not None:
+            console(stderr=True).print(f"[yellow]retrying[/yellow] {report.source} in "
+                                       f"{format_duration(attempt.retry_in)}: "
+                                       f"{escape(str(report.error))}")
+            return
+        failed = [t.error for t in report.failed if t.error is not None]
+        for error in failed or [report.error]:
+            print_error(error)
+
+    return notify
 
 
-def duration(text: str) -> float:
-    """Seconds in ``30s``, ``15m``, ``1h``, ``1d`` or a bare number of seconds.
+def count(n: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,024 new rows``.
 
     Example:
-        >>> duration("15m"), duration("90")
-        (900.0, 90.0)
+        >>> count(1, "row"), count(0, "new row"), count(1024, "row")
+        ('1 row', '0 new rows', '1,024 rows')
     """
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise click.BadParameter(f"'{text}' is not a duration like 30s, 15m or 1h",
-                                 param_hint="--every") from None
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def table_line(t: TableSyncReport) -> str:
+    """One table of a sync run, as ``meterql sync`` prints it."""
+    if t.error is not None:
+        return f"{t.table}: {t.strategy}, not synced (its replica keeps its last state)"
+    if t.changes is not None:
+        done = count(t.rows, "row") + " and changes"
+    elif t.strategy == "append":
+        done = count(t.rows, "new row")
+    elif t.strategy == "merge":
+        done = count(t.rows, "row") + " changed"
+    else:
+        done = count(t.rows, "row") + " copied"
+    if t.read is not None and t.read != t.rows:
+        done += f" ({count(t.read, 'row')} read)"
+    return (f"{t.table}: {t.strategy}, {done} in {format_duration(t.seconds)}"
+            + (f"; {t.note}" if t.note else ""))
+
+
+def run_summary(report: SyncReport) -> str:
+    """One run of one source in a few words."""
+    synced = len(report.tables) - len(report.failed)
+    tables = (count(synced, "table") if not report.failed
+              else f"{synced} of {count(len(report.tables), 'table')}")
+    text = f"{tables} synced, {count(report.rows, 'row')} in {format_duration(report.seconds)}"
+    if report.error is not None and not report.failed:
+        text = f"failed after {format_duration(report.seconds)}"
+    return text

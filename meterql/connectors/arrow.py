@@ -86,12 +86,39 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.R
         try:
             columns.append(pc.cast(plain, field.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            value = _first_unfit(plain, field.type)
+            shown = "" if value is None else f" (value {value})"
             raise SourceQueryError(
-                f"column '{field.name}' from source '{source}' does not fit {field.type}: {exc}",
+                f"column '{field.name}' from source '{source}' does not fit "
+                f"{field.type}{shown}: {exc}",
                 source=source,
                 hint=_hint(field.type),
+                field=field.name, value=value,
             ) from exc
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _first_unfit(column: pa.Array, target: pa.DataType) -> str | None:
+    """The first value of ``column`` that does not cast to ``target`` safely, as text (found by
+    halving: a few casts, on the error path only)."""
+
+    def fits(part: pa.Array) -> bool:
+        try:
+            pc.cast(part, target, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+        return True
+
+    low, high = 0, len(column)  # the first unfit value is in column[low:high]
+    if fits(column):
+        return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(column.slice(low, middle - low)):
+            low = middle
+        else:
+            high = middle
+    return str(column[low].as_py())
 
 
 def _hint(target: pa.DataType) -> str:

@@ -40,16 +40,22 @@ class StrategyIn(BaseModel):
 
 
 def report_json(report: SyncReport) -> dict[str, Any]:
-    """A sync run as the API answers it (an error as its class, message and hint)."""
-    error = report.error
+    """A sync run as the API answers it, table by table (an error as its class, message and
+    hint: the run's, and each failed table's)."""
     return json_value({
         "source": report.source, "rows": report.rows, "seconds": round(report.seconds, 3),
-        "tables": [{"table": t.table, "strategy": t.strategy, "rows": t.rows,
-                    "seconds": round(t.seconds, 3), "note": t.note, "changes": t.changes}
+        "tables": [{"table": t.table, "strategy": t.strategy, "rows": t.rows, "read": t.read,
+                    "seconds": round(t.seconds, 3), "note": t.note, "changes": t.changes,
+                    "error": _error_json(t.error)}
                    for t in report.tables],
-        "error": None if error is None else {"title": type(error).__name__,
-                                              "detail": error.message, "hint": error.hint},
+        "error": _error_json(report.error),
     })
+
+
+def _error_json(error: MeterqlError | None) -> dict[str, Any] | None:
+    return None if error is None else {"title": type(error).__name__, "detail": error.message,
+                                       "hint": error.hint, "source": error.source,
+                                       "table": error.table}
 
 
 def _sources(ws: meterql.Workspace, body: SyncIn) -> list[str]:

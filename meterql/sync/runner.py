@@ -25,10 +25,12 @@ meanwhile see that state.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
@@ -39,7 +41,7 @@ from meterql.catalog import Column, Source, Table
 from meterql.connectors import Connector
 from meterql.dialects import dialect_for
 from meterql.engine.planner.scan_sql import scan_select
-from meterql.errors import MeterqlError, SourceQueryError
+from meterql.errors import MeterqlError, SourceQueryError, SourceUnavailableError
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
 from meterql.sync.config import TableSyncConfig
@@ -55,11 +57,18 @@ class TableSyncReport:
     cursor: Any = None
     note: str | None = None  # e.g. why an incremental table was copied whole this time
     changes: dict[str, int] | None = None  # cdc: inserts, updates, deletes, truncates applied
+    #: Rows read from the source when that differs from ``rows`` (append and merge read their
+    #: cursor's window again, so rows already in the replica are read but are not new).
+    read: int | None = None
+    #: Why this table was not synced (its replica table keeps its last committed state).
+    error: MeterqlError | None = None
 
 
 @dataclass
 class SyncReport:
-    """What one sync run of one source copied, or the error that stopped it."""
+    """What one sync run of one source copied, table by table, and its error: the error that
+    stopped it, or the failed tables' (each table's own is in its report; the other tables
+    were synced)."""
 
     source: str
     tables: list[TableSyncReport] = field(default_factory=list)
@@ -68,7 +77,12 @@ class SyncReport:
 
     @property
     def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
+        return sum(t.rows for t in self.tables if t.error is None)
+
+    @property
+    def failed(self) -> list[TableSyncReport]:
+        """The tables that were not synced."""
+        return [t for t in self.tables if t.error is not None]
 
 
 Progress = Callable[[str, int], None]
@@ -83,8 +97,10 @@ def sync_source(
     progress: Progress | None = None,
     full_copy_on_schema_change: bool = True,
 ) -> SyncReport:
-    """Sync every table of one source; the first failing table stops the run (the tables
-    already committed stay committed, each is consistent on its own)."""
+    """Sync every table of one source, each in its own transaction. A table that fails is
+    reported (its replica table keeps its last committed state) and the others are synced;
+    the report's error then names the failed tables. An error of the source as a whole (it is
+    unreachable) stops the run."""
     report = SyncReport(source.name)
     t0 = time.perf_counter()
     try:
@@ -98,13 +114,71 @@ def sync_source(
                 report.tables += _sync_cdc(duck, connector, source, cdc, progress,
                                            full_copy_on_schema_change)
             for table, config in chosen:
-                if config.strategy != "cdc":
-                    report.tables.append(_sync_table(duck, connector, table, config, progress,
-                                                     full_copy_on_schema_change))
+                if config.strategy == "cdc":
+                    continue
+                started = time.perf_counter()
+                try:
+                    with connector.savepoint():  # (a failed read leaves the snapshot usable)
+                        report.tables.append(_sync_table(duck, connector, table, config,
+                                                         progress, full_copy_on_schema_change))
+                except MeterqlError as exc:
+                    if isinstance(exc, SourceUnavailableError):
+                        raise  # (the source is gone: the next tables cannot be read either)
+                    report.tables.append(TableSyncReport(
+                        table.full_name, config.strategy, seconds=time.perf_counter() - started,
+                        error=_table_error(connector, table, exc)))
+        report.error = _failed_tables_error(source, report)
     except MeterqlError as exc:
         report.error = exc
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _table_error(connector: Connector, table: Table, exc: MeterqlError) -> MeterqlError:
+    """A table's error naming the table (and, for a value that does not fit its column, the
+    column, the value and the fix)."""
+    field, value = exc.details.get("field"), exc.details.get("value")
+    column = table.column(field) if isinstance(field, str) else None
+    hint = exc.hint
+    if column is not None and value is not None and column.source_type.lower() == "numeric":
+        scale = _decimals(str(value))
+        current = connector.unconstrained_decimal[1]
+        if scale is not None and scale > current:
+            hint = (f"{table.source}'s numeric columns without a declared scale are read with "
+                    f"{current} decimals and this value has {scale}: keep them with "
+                    f"'meterql source set {table.source} --option numeric_scale={scale}' and "
+                    "sync again, or declare the column numeric(p,s) at the source")
+    message = exc.message
+    if table.full_name not in message:
+        message = f"{table.full_name}: {message}"
+    details = dict(exc.details)
+    return type(exc)(f"{message}; its replica keeps its last state", hint=hint,
+                     source=table.source, table=table.full_name, **details)
+
+
+def _decimals(text: str) -> int | None:
+    """The decimals of a number written as text (``"0.120"``: 3), or None if it is not one."""
+    try:
+        exponent = Decimal(text).as_tuple().exponent
+    except InvalidOperation:
+        return None
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _failed_tables_error(source: Source, report: SyncReport) -> MeterqlError | None:
+    """The run's error when tables failed: the one table's, or one naming them all."""
+    failed = report.failed
+    if not failed:
+        return None
+    first = failed[0].error
+    assert first is not None
+    if len(failed) == 1:
+        return first
+    names = ", ".join(t.table for t in failed)
+    return type(first)(
+        f"{len(failed)} of {len(report.tables)} tables of '{source.name}' were not synced "
+        f"({names}); the first: {first.message}",
+        hint=first.hint, source=source.name, table=first.table)
 
 
 def _sync_table(
@@ -141,20 +215,24 @@ def _sync_table(
                                       expression=exp.Placeholder(this="cursor")))
             params = [low]
         scan = scan_select(table, list(table.columns), dialect, conditions)
-        with connector.stream(scan.sql, params, schema=scan.schema) as reader:
+        with connector.stream(scan.sql, params, schema=scan.schema) as reader, \
+                _writing(table):
             counted = _Counted(reader, table.full_name, progress)
             with transaction(cur):
                 if config.strategy == "merge":
-                    _merge(cur, target, table, counted, connector, dialect,
-                           reconcile=config.soft_delete is None)
+                    new = _merge(cur, target, table, counted, connector, dialect,
+                                 reconcile=config.soft_delete is None)
                 else:
+                    again = 0  # rows of the window read again (already in the replica)
                     if low is not None:
-                        cur.execute(f"DELETE FROM {target} WHERE {quote_ident(config.cursor)} >= ?",
-                                    [low])
+                        again = cur.execute(
+                            f"DELETE FROM {target} WHERE {quote_ident(config.cursor)} >= ?",
+                            [low]).fetchall()[0][0]
                     _insert(cur, target, counted)
+                    new = counted.rows - again
                 cursor_value = _write_state(cur, table, config)
-        return TableSyncReport(table.full_name, config.strategy, counted.rows,
-                               time.perf_counter() - t0, cursor_value, note)
+        return TableSyncReport(table.full_name, config.strategy, new,
+                               time.perf_counter() - t0, cursor_value, note, read=counted.rows)
     except duckdb.Error as exc:
         raise _replica_error(table, exc) from exc
     finally:
@@ -226,7 +304,7 @@ def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Tab
     transaction); returns the rows copied."""
     target = _target(table)
     scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
-    with connector.stream(scan.sql, [], schema=scan.schema) as reader:
+    with connector.stream(scan.sql, [], schema=scan.schema) as reader, _writing(table):
         counted = _Counted(reader, table.full_name, progress)
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_qualified(table.source, table.schema)}")
         cur.execute(f"DROP TABLE IF EXISTS {target}")
@@ -241,11 +319,28 @@ def _insert(cur: duckdb.DuckDBPyConnection, target: str, counted: _Counted) -> N
     try:
         cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
     except duckdb.Error:
-        if counted.error is not None:
+        if counted.error is not None:  # (reading the source failed: that error, not DuckDB's)
             raise counted.error from None
         raise
     finally:
-        cur.unregister("sync_rows")
+        _unregister(cur, "sync_rows")
+
+
+def _unregister(cur: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered view; in a transaction a failure aborted, DuckDB refuses that (the
+    cursor is closed with the run anyway), and the failure is what the caller reports."""
+    with contextlib.suppress(duckdb.Error):
+        cur.unregister(name)
+
+
+@contextlib.contextmanager
+def _writing(table: Table):
+    """DuckDB's errors while a source's rows stream in, as the replica's (the connector's
+    stream would otherwise take them for the source's)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise _replica_error(table, exc) from exc
 
 
 def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, config: TableSyncConfig) -> Any:
@@ -277,19 +372,24 @@ def _replica_error(table: Table, exc: duckdb.Error) -> SourceQueryError:
 
 
 def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connector,
-           dialect, reconcile: bool = True) -> None:
+           dialect, reconcile: bool = True) -> int:
     """Upsert the changed rows by primary key, then (unless deletes at the source are soft,
-    i.e. updates the cursor already carries) drop replica rows whose key is gone."""
+    i.e. updates the cursor already carries) drop replica rows whose key is gone. Returns the
+    rows that changed: new, updated (a row read again as the replica has it is not) and
+    deleted."""
     changed = counted.reader().read_all()
     key = ", ".join(quote_ident(k) for k in table.primary_key)
     cur.register("sync_rows", changed)
     try:
+        [(new,)] = cur.execute(
+            f"SELECT count(*) FROM (SELECT * FROM sync_rows EXCEPT ALL SELECT * FROM {target} "
+            f"WHERE ({key}) IN (SELECT ({key}) FROM sync_rows))").fetchall()
         cur.execute(f"DELETE FROM {target} WHERE ({key}) IN (SELECT ({key}) FROM sync_rows)")
         cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
     finally:
-        cur.unregister("sync_rows")
+        _unregister(cur, "sync_rows")
     if not reconcile:
-        return
+        return new
     key_columns: list[Column] = []
     for name in table.primary_key:
         key_column = table.column(name)
@@ -297,15 +397,16 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
             raise RuntimeError(f"{table.full_name} has no column {name} of its primary key")
         key_columns.append(key_column)
     scan = scan_select(table, key_columns, dialect)
-    with connector.stream(scan.sql, [], schema=scan.schema) as reader:
+    with connector.stream(scan.sql, [], schema=scan.schema) as reader, _writing(table):
         keys = reader.read_all()
     cur.register("source_keys", keys)
     try:
-        cur.execute(
+        [(gone,)] = cur.execute(
             f"DELETE FROM {target} WHERE ({key}) NOT IN (SELECT ({key}) FROM source_keys)"
-        )
+        ).fetchall()
     finally:
-        cur.unregister("source_keys")
+        _unregister(cur, "source_keys")
+    return int(new) + int(gone)
 
 
 def _describe_change(had: list[tuple[str, str]], wants: list[tuple[str, str]]) -> str:

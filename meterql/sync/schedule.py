@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from meterql.catalog import Source
 from meterql.errors import MeterqlError
+from meterql.sync.durations import format_duration
 from meterql.sync.runner import SyncReport
 
 
@@ -231,12 +232,13 @@ def log_attempts(log: logging.Logger) -> Callable[[SyncAttempt], None]:
     def notify(attempt: SyncAttempt) -> None:
         report = attempt.report
         if report.error is None:
-            log.info("sync %s: %d rows in %.2f s", report.source, report.rows, report.seconds)
+            log.info("sync %s: %d rows in %s", report.source, report.rows,
+                     format_duration(report.seconds))
         elif attempt.retry_in is not None:
-            log.warning("sync %s failed (attempt %d), retrying in %.0f s: %s", report.source,
-                        attempt.attempt, attempt.retry_in, report.error)
+            log.warning("sync %s failed (attempt %d), retrying in %s: %s", report.source,
+                        attempt.attempt, format_duration(attempt.retry_in), report.error)
         else:
-            log.warning("sync %s failed: %s; next try in %.0f s", report.source, report.error,
-                        attempt.next_turn_in)
+            log.warning("sync %s failed: %s; next try in %s", report.source, report.error,
+                        format_duration(attempt.next_turn_in or 0.0))
 
     return notify

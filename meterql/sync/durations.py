@@ -1,0 +1,56 @@
+"""Sync intervals and run times, written one way everywhere (``30s``, ``15m``, ``1h30m``):
+one parser for what a person types (``--every``, ``--sync-every``) and one formatter for what
+meterql prints.
+
+Example:
+    >>> parse_duration("1h30m"), parse_duration("15m"), parse_duration("90")
+    (5400.0, 900.0, 90.0)
+    >>> format_duration(5400), format_duration(900), format_duration(0.0432)
+    ('1h30m', '15m', '0.04s')
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?[dhms])+")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration: units ``d``, ``h``, ``m``, ``s`` in that order (``1h30m``,
+    ``15m``, ``2.5s``) or a bare number of seconds.
+
+    Raises:
+        ValueError: not a duration (the message shows the accepted forms).
+    """
+    value = text.strip().lower()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    if _WHOLE.fullmatch(value):
+        parts = _PART.findall(value)
+        units = [unit for _, unit in parts]
+        order = list(_UNITS)
+        if len(set(units)) == len(units) and units == sorted(units, key=order.index):
+            return float(sum(float(number) * _UNITS[unit] for number, unit in parts))
+    raise ValueError(f"'{text}' is not a duration like 30s, 15m, 1h30m or a number of seconds")
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as meterql prints it: whole units from days down to seconds (``1h30m``,
+    ``15m``, ``2s``), and hundredths under a minute when there are any (``0.04s``, ``12.50s``).
+
+    Example:
+        >>> [format_duration(s) for s in (0, 2, 59.999, 61, 3600, 90061)]
+        ['0s', '2s', '1m', '1m1s', '1h', '1d1h1m1s']
+    """
+    if seconds < 59.995 and seconds != int(seconds):
+        return f"{seconds:.2f}s"
+    rest = int(round(seconds))
+    parts = []
+    for unit, size in _UNITS.items():
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
