@@ -225,7 +225,7 @@ def test_sync_mode_from_the_command_line(files):
     assert not_yet.exit_code == 1 and "meterql sync crm" in not_yet.stderr
     synced = run(files, "sync")
     assert synced.exit_code == 0, synced.output
-    assert "crm.main.customers: full, 3 rows read" in synced.output
+    assert "crm.main.customers: full, 3 rows copied in " in synced.output
     shown = run(files, "source", "show", "crm")
     assert "synced" in shown.output and "3 rows, full" in shown.output
     out = run(files, "query", "SELECT name, credit FROM customers ORDER BY id", "-f", "csv")
@@ -237,7 +237,10 @@ def test_sync_mode_from_the_command_line(files):
     strategy = run(files, "source", "strategy", "customers", "append", "--cursor", "id")
     assert strategy.exit_code == 0 and "append on id" in strategy.output
     again = run(files, "sync", "crm")
-    assert "crm.main.customers: append, 2 rows read" in again.output  # the boundary row + new
+    # the boundary row read again is not new
+    assert "crm.main.customers: append, 1 new row (2 rows read) in " in again.output
+    nothing_new = run(files, "sync", "crm")
+    assert "crm.main.customers: append, 0 new rows (1 row read) in " in nothing_new.output
     count = run(files, "query", "SELECT count(*) AS n FROM customers", "-f", "csv")
     assert count.output.splitlines() == ["n", "4"]
     assert run(files, "source", "set", "crm", "--mode", "direct").exit_code == 0

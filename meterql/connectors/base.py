@@ -174,13 +174,6 @@ class Connector(ABC):
         meterql reads them in one run, so the default does nothing."""
         yield
 
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Inside :meth:`snapshot`: a statement of the block that fails leaves the snapshot
-        usable for the statements after it (a sync run goes on with its other tables). Sources
-        without a transaction have nothing to restore, so the default does nothing."""
-        yield
-
     def close(self) -> None:  # noqa: B027 - optional for connectors without a pool
         """Release pooled connections."""
 

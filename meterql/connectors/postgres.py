@@ -101,34 +101,6 @@ class PostgresConnector(AdbcConnector):
                 self._pinned.conn = None
                 cur.close()
 
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A SAVEPOINT in this thread's snapshot: a failed statement of the block (which aborts
-        a PostgreSQL transaction) is rolled back to it, and the snapshot reads on."""
-        conn = getattr(self._pinned, "conn", None)
-        if conn is None:
-            yield
-            return
-        cur = conn.cursor()
-        cur.adbc_statement.set_options(**{"adbc.postgresql.use_copy": "false"})
-        try:
-            try:
-                cur.execute("SAVEPOINT meterql_table")
-            except Exception as exc:
-                raise self.translate_error(exc) from exc
-            try:
-                yield
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    cur.execute("ROLLBACK TO SAVEPOINT meterql_table")
-                raise
-            try:
-                cur.execute("RELEASE SAVEPOINT meterql_table")
-            except Exception as exc:
-                raise self.translate_error(exc) from exc
-        finally:
-            cur.close()
-
     # -- queries ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _stream(

@@ -103,35 +103,50 @@ def sync_source(
     unreachable) stops the run."""
     report = SyncReport(source.name)
     t0 = time.perf_counter()
+    chosen = [(t, configs.get((t.schema, t.name), TableSyncConfig())) for t in tables]
+    pending = [(t, config) for t, config in chosen if config.strategy != "cdc"]
     try:
         # All tables of one run are read in one snapshot of the source (PostgreSQL: one
         # REPEATABLE READ transaction), so the replica never mixes two moments of the source.
+        # A table that fails may have ended that transaction: the tables after it are read in
+        # a new snapshot.
         with connector.snapshot():
-            chosen = [(t, configs.get((t.schema, t.name), TableSyncConfig())) for t in tables]
             # The change log first: its slot position is read at the snapshot's start.
             cdc = [t for t, config in chosen if config.strategy == "cdc"]
             if cdc:
                 report.tables += _sync_cdc(duck, connector, source, cdc, progress,
                                            full_copy_on_schema_change)
-            for table, config in chosen:
-                if config.strategy == "cdc":
-                    continue
-                started = time.perf_counter()
-                try:
-                    with connector.savepoint():  # (a failed read leaves the snapshot usable)
-                        report.tables.append(_sync_table(duck, connector, table, config,
-                                                         progress, full_copy_on_schema_change))
-                except MeterqlError as exc:
-                    if isinstance(exc, SourceUnavailableError):
-                        raise  # (the source is gone: the next tables cannot be read either)
-                    report.tables.append(TableSyncReport(
-                        table.full_name, config.strategy, seconds=time.perf_counter() - started,
-                        error=_table_error(connector, table, exc)))
+            _sync_tables(duck, connector, pending, progress, full_copy_on_schema_change,
+                         report)
+        while pending:
+            with connector.snapshot():
+                _sync_tables(duck, connector, pending, progress, full_copy_on_schema_change,
+                             report)
         report.error = _failed_tables_error(source, report)
     except MeterqlError as exc:
         report.error = exc
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _sync_tables(duck: duckdb.DuckDBPyConnection, connector: Connector,
+                 pending: list[tuple[Table, TableSyncConfig]], progress: Progress | None,
+                 full_copy_on_schema_change: bool, report: SyncReport) -> None:
+    """Sync the pending tables in order, each taken off ``pending`` and added to ``report``,
+    until one fails (reported; the caller goes on with the rest in a new snapshot)."""
+    while pending:
+        table, config = pending.pop(0)
+        started = time.perf_counter()
+        try:
+            report.tables.append(_sync_table(duck, connector, table, config, progress,
+                                             full_copy_on_schema_change))
+        except MeterqlError as exc:
+            if isinstance(exc, SourceUnavailableError):
+                raise  # (the source is gone: the other tables cannot be read either)
+            report.tables.append(TableSyncReport(
+                table.full_name, config.strategy, seconds=time.perf_counter() - started,
+                error=_table_error(connector, table, exc)))
+            return
 
 
 def _table_error(connector: Connector, table: Table, exc: MeterqlError) -> MeterqlError:
