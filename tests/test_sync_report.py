@@ -15,7 +15,7 @@ import meterql
 from meterql.access.keys import create_key
 from meterql.cli import main
 from meterql.errors import SourceQueryError
-from meterql.sync.durations import format_duration, parse_duration
+from meterql.sync.wording import format_duration, parse_duration
 
 SETUP = """
 CREATE TABLE a_customers (id int PRIMARY KEY, name text);
@@ -107,6 +107,9 @@ def test_the_cli_prints_a_line_per_table_and_fails(bad_source, tmp_path):
     again = cli(home, "sync", "pg")
     assert again.exit_code == 0, again.output
     assert re.search(r"pg\.public\.b_rates: full, 3 rows copied", again.stdout)
+    tables = cli(home, "tables", "pg")
+    assert tables.exit_code == 0 and "pg.public.b_rates" in tables.output
+    assert "sync_state" not in tables.output
 
 
 def test_the_http_answer_reports_each_table(bad_source, tmp_path):
@@ -120,6 +123,8 @@ def test_the_http_answer_reports_each_table(bad_source, tmp_path):
         with TestClient(create_app(ws)) as http:
             answer = http.post("/v1/sync", json={"sources": ["pg"]},
                                headers={"Authorization": f"Bearer {key}"})
+            listed = http.get("/v1/tables", params={"source": "pg"},
+                              headers={"Authorization": f"Bearer {key}"})
     assert answer.status_code == 207
     [report] = answer.json()["reports"]
     tables = {t["table"]: t for t in report["tables"]}
@@ -129,6 +134,10 @@ def test_the_http_answer_reports_each_table(bad_source, tmp_path):
     assert bad["table"] == "pg.public.b_rates" and "0.123456789012" in bad["detail"]
     assert "numeric_scale=12" in bad["hint"]
     assert report["error"]["table"] == "pg.public.b_rates"
+    # the replica's bookkeeping is not one of the source's tables
+    names = str(listed.json())
+    assert listed.status_code == 200 and "pg.public.a_customers" in names
+    assert "sync_state" not in names
 
 
 def test_durations_are_read_and_written_one_way():

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from meterql.cli.common import console, escape, home_option, print_error
-from meterql.sync.durations import format_duration, parse_duration
-from meterql.sync.runner import SyncReport, TableSyncReport
+from meterql.sync.runner import SyncReport
 from meterql.sync.schedule import SyncAttempt, SyncSchedule
+from meterql.sync.wording import count, format_duration, parse_duration
 from meterql.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def printer(watch: bool) -> Callable[[SyncAttempt], None]:
     def notify(attempt: SyncAttempt) -> None:
         report = attempt.report
         for t in report.tables:
-            click.echo(table_line(t))
+            click.echo(t.line())
         if watch:
             line = (f"{datetime.now():%Y-%m-%d %H:%M:%S} {report.source}: "
                     f"{run_summary(report)}")
@@ -130,34 +130,6 @@ def printer(watch: bool) -> Callable[[SyncAttempt], None]:
             print_error(error)
 
     return notify
-
-
-def count(n: int, noun: str) -> str:
-    """``1 row``, ``2 rows``, ``1,024 new rows``.
-
-    Example:
-        >>> count(1, "row"), count(0, "new row"), count(1024, "row")
-        ('1 row', '0 new rows', '1,024 rows')
-    """
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def table_line(t: TableSyncReport) -> str:
-    """One table of a sync run, as ``meterql sync`` prints it."""
-    if t.error is not None:
-        return f"{t.table}: {t.strategy}, not synced (its replica keeps its last state)"
-    if t.changes is not None:
-        done = count(t.rows, "row") + " and changes"
-    elif t.strategy == "append":
-        done = count(t.rows, "new row")
-    elif t.strategy == "merge":
-        done = count(t.rows, "row") + " changed"
-    else:
-        done = count(t.rows, "row") + " copied"
-    if t.read is not None and t.read != t.rows:
-        done += f" ({count(t.read, 'row')} read)"
-    return (f"{t.table}: {t.strategy}, {done} in {format_duration(t.seconds)}"
-            + (f"; {t.note}" if t.note else ""))
 
 
 def run_summary(report: SyncReport) -> str:

@@ -46,6 +46,7 @@ from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
 from meterql.sync.config import TableSyncConfig
 from meterql.sync.replica import STATE_SCHEMA, transaction
+from meterql.sync.wording import count, format_duration
 
 
 @dataclass
@@ -62,6 +63,24 @@ class TableSyncReport:
     read: int | None = None
     #: Why this table was not synced (its replica table keeps its last committed state).
     error: MeterqlError | None = None
+
+    def line(self) -> str:
+        """This table's run in one line, as ``meterql sync`` prints it (``pg.public.usage:
+        append, 0 new rows (1 row read) in 0.01s``)."""
+        if self.error is not None:
+            return f"{self.table}: {self.strategy}, not synced (its replica keeps its last state)"
+        if self.changes is not None:
+            done = count(self.rows, "row") + " and changes"
+        elif self.strategy == "append":
+            done = count(self.rows, "new row")
+        elif self.strategy == "merge":
+            done = count(self.rows, "row") + " changed"
+        else:
+            done = count(self.rows, "row") + " copied"
+        if self.read is not None and self.read != self.rows:
+            done += f" ({count(self.read, 'row')} read)"
+        return (f"{self.table}: {self.strategy}, {done} in {format_duration(self.seconds)}"
+                + (f"; {self.note}" if self.note else ""))
 
 
 @dataclass
@@ -274,9 +293,10 @@ def _sync_cdc(
     seconds = time.perf_counter() - t0
     reports = []
     for result in results:
-        counts = ", ".join(f"{n} {op}s" for op, n in result.changes.items() if n)
+        counts = ", ".join(count(n, op) for op, n in result.changes.items() if n)
         note = "; ".join(filter(None, [
-            result.note, f"copied {result.copied_rows} rows" if result.copied_rows else None,
+            result.note,
+            f"copied {count(result.copied_rows, 'row')}" if result.copied_rows else None,
             counts or "no changes"]))
         reports.append(TableSyncReport(
             result.table.full_name, "cdc", result.copied_rows + sum(result.changes.values()),

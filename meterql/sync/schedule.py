@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 from meterql.catalog import Source
 from meterql.errors import MeterqlError
-from meterql.sync.durations import format_duration
 from meterql.sync.runner import SyncReport
+from meterql.sync.wording import count, format_duration
 
 
 class SourceList(Protocol):
@@ -232,7 +232,7 @@ def log_attempts(log: logging.Logger) -> Callable[[SyncAttempt], None]:
     def notify(attempt: SyncAttempt) -> None:
         report = attempt.report
         if report.error is None:
-            log.info("sync %s: %d rows in %s", report.source, report.rows,
+            log.info("sync %s: %s in %s", report.source, count(report.rows, "row"),
                      format_duration(report.seconds))
         elif attempt.retry_in is not None:
             log.warning("sync %s failed (attempt %d), retrying in %s: %s", report.source,

@@ -1,6 +1,6 @@
-"""Sync intervals and run times, written one way everywhere (``30s``, ``15m``, ``1h30m``):
-one parser for what a person types (``--every``, ``--sync-every``) and one formatter for what
-meterql prints.
+"""How sync writes for people, one way everywhere: durations (``30s``, ``15m``, ``1h30m``: one
+parser for what a person types, ``--every`` and ``--sync-every``, and one formatter for what
+meterql prints) and counts (``1 row``, ``2 rows``).
 
 Example:
     >>> parse_duration("1h30m"), parse_duration("15m"), parse_duration("90")
@@ -54,3 +54,13 @@ def format_duration(seconds: float) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def count(n: int, noun: str) -> str:
+    """A count and its noun, singular for one (``1 row``, ``0 new rows``, ``1,024 rows``).
+
+    Example:
+        >>> count(1, "row"), count(0, "new row"), count(1024, "insert")
+        ('1 row', '0 new rows', '1,024 inserts')
+    """
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
