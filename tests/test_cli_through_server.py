@@ -140,7 +140,7 @@ def _script(d: dict[str, Path]) -> list[list[str]]:
 #: What differs by nature between two runs, masked before comparing.
 MASKS = [
     (re.compile(r"\b\d+(\.\d+)? ms\b"), "<ms>"),
-    (re.compile(r"\b\d+\.\d+ s\b"), "<s>"),
+    (re.compile(r"\b\d+\.\d+ ?s\b"), "<s>"),
     (re.compile(r"mq_[0-9a-f]{8}_[\w-]+"), "<key>"),
     (re.compile(r"\b[0-9a-f]{8}\b(?=  read|  ingest|  admin| with scope)"), "<key id>"),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?( ?(UTC|[+-]\d\d:?\d\d|Z))?"),

@@ -53,9 +53,11 @@ def report_json(report: SyncReport) -> dict[str, Any]:
 
 
 def _error_json(error: MeterqlError | None) -> dict[str, Any] | None:
-    return None if error is None else {"title": type(error).__name__, "detail": error.message,
-                                       "hint": error.hint, "source": error.source,
-                                       "table": error.table}
+    if error is None:
+        return None
+    out = {"title": type(error).__name__, "detail": error.message, "hint": error.hint}
+    out.update({k: v for k, v in (("source", error.source), ("table", error.table)) if v})
+    return out
 
 
 def _sources(ws: meterql.Workspace, body: SyncIn) -> list[str]:
