@@ -173,16 +173,17 @@ def _table_error(connector: Connector, table: Table, exc: MeterqlError) -> Meter
     column, the value and the fix)."""
     field, value = exc.details.get("field"), exc.details.get("value")
     column = table.column(field) if isinstance(field, str) else None
-    hint = exc.hint
+    hint, message = exc.hint, exc.message
     if column is not None and value is not None and column.source_type.lower() == "numeric":
         scale = _decimals(str(value))
         current = connector.unconstrained_decimal[1]
         if scale is not None and scale > current:
+            message = (f"column '{column.name}' (numeric) has the value {value}, with more "
+                       f"decimals than {column.type} keeps")
             hint = (f"{table.source}'s numeric columns without a declared scale are read with "
                     f"{current} decimals and this value has {scale}: keep them with "
                     f"'meterql source set {table.source} --option numeric_scale={scale}' and "
                     "sync again, or declare the column numeric(p,s) at the source")
-    message = exc.message
     if table.full_name not in message:
         message = f"{table.full_name}: {message}"
     details = dict(exc.details)
