@@ -275,8 +275,7 @@ class Repl:
         self._want(args, 1, "\\sync SOURCE")
         [report] = self.ws.sync(args[0])
         for t in report.tables:
-            self.out.print(escape(f"{t.table}: {t.strategy}, {t.rows:,} rows in "
-                                  f"{t.seconds:.2f} s" + (f"; {t.note}" if t.note else "")))
+            self.out.print(escape(t.line()))
         if report.error is not None:
             raise report.error
 
