@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -39,6 +40,19 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdro
 ORDER BY n.nspname, c.relname, a.attnum
 """
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
+
+
+def _in_transaction(params: Sequence[Any]) -> list[Any]:
+    """Parameters for a statement inside :meth:`PostgresConnector.snapshot`'s transaction.
+
+    ADBC's PostgreSQL driver binds a time-zone-aware timestamp between its own ``BEGIN`` and
+    ``COMMIT`` (it sets the session's zone around the bind), which commits the snapshot's
+    transaction: the statements after it would read a later state of the database. The session's
+    zone is UTC (``TimeZone=UTC`` on connect), so the same instant bound as a UTC timestamp
+    without zone compares the same and leaves the transaction alone.
+    """
+    return [p.astimezone(UTC).replace(tzinfo=None)
+            if isinstance(p, datetime) and p.tzinfo is not None else p for p in params]
 
 
 class PostgresConnector(AdbcConnector):
@@ -108,7 +122,7 @@ class PostgresConnector(AdbcConnector):
     ) -> Iterator[pa.RecordBatchReader]:
         pinned = getattr(self._pinned, "conn", None)
         if pinned is not None:  # inside snapshot(): no retry, the snapshot is that connection's
-            with cursor_stream(pinned, sql, params, cancel) as raw:
+            with cursor_stream(pinned, sql, _in_transaction(params), cancel) as raw:
                 yield raw
             return
         # A pooled connection may have been closed by the server (restart, idle timeout,
