@@ -174,6 +174,7 @@ class Executor:
     """Runs plans against connectors and an in-memory DuckDB."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector]):
+        self.duck = duck
         self._duck = duck
         self._connector = connector
         self._types: OrderedDict[_TypingKey, pa.Schema | None] = OrderedDict()
