@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from meterql.catalog import Catalog
 from meterql.connectors import Connector
+from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
@@ -102,6 +103,8 @@ class Engine:
                 cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
                 cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({cols})")
             return cur.sql(typing.sql, params=dict(params or {}) or None).to_arrow_table().schema
+        except USER_FAULTS as exc:
+            raise query_fault(exc, sql) from exc
         except duckdb.Error as exc:
             raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}",
                              sql=sql) from exc
