@@ -235,3 +235,40 @@ def test_repl_prints_explain_as_text(ws, capsys):
     assert "Plan: 2 fragment(s)" in out and re.search(r"^- result: 1 rows?$", out, re.M)
     assert "┃" not in out and "│" not in out
     assert any(len(line) > 50 for line in out.splitlines())
+
+
+# -- over HTTP -----------------------------------------------------------------------------------
+def test_http_time_zone_and_tableless(tmp_path):
+    import pyarrow as pa
+    from fastapi.testclient import TestClient
+
+    from meterql.access.keys import create_key
+    from meterql.engine.result import Result, plan_text
+    from meterql.server.app import create_app
+
+    with meterql.connect(tmp_path / "home") as ws:
+        key = create_key(ws.keys, "read")[1]
+        auth = {"Authorization": f"Bearer {key}"}
+        with TestClient(create_app(ws)) as client:
+            one = client.post("/v1/query", headers=auth, json={"sql": "SELECT 1 AS one"})
+            assert one.status_code == 200 and one.json()["rows"] == [[1]]
+            zoned = client.post("/v1/query", headers={**auth, "Accept": "text/csv"}, json={
+                "sql": "SELECT TIMESTAMPTZ '2024-01-01 00:00:00+00' AS t, "
+                       "current_setting('TimeZone') AS z", "time_zone": "europe/berlin"})
+            assert zoned.status_code == 200, zoned.text
+            assert "+01" in zoned.text and "Europe/Berlin" in zoned.text
+            bad = client.post("/v1/query", headers=auth,
+                              json={"sql": "SELECT 1", "time_zone": "Europe/Berln"})
+            assert bad.status_code == 400 and "Europe/Berlin" in bad.json()["hint"]
+            # SET TimeZone's answer names the zone, in the Arrow schema too (a remote client's
+            # session reads it there), and EXPLAIN's answer is marked as a plan
+            setting = client.post("/v1/query", headers={
+                **auth, "Accept": "application/vnd.apache.arrow.stream"},
+                json={"sql": "SET TimeZone = 'Asia/Tokyo'"})
+            table = pa.ipc.open_stream(setting.content).read_all()
+            assert Result(table, plan=None).time_zone == "Asia/Tokyo"
+            explained = client.post("/v1/query", headers={
+                **auth, "Accept": "application/vnd.apache.arrow.stream"},
+                json={"sql": "EXPLAIN SELECT 1"})
+            text = plan_text(pa.ipc.open_stream(explained.content).read_all())
+            assert text is not None and text.startswith("Plan: ")
