@@ -50,7 +50,7 @@ class Engine:
         self._duck = open_embedded(files=files, folders=folders, settings=settings)
         self._executor = Executor(self._duck, connector)
         self._settings = settings
-        #: a DuckDB per session time zone, with no file at all, for queries that read no table
+        #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
         self._zoned: dict[str, Executor] = {}
         self._zoned_lock = threading.Lock()
         self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
@@ -177,8 +177,9 @@ class Engine:
         control = control or QueryControl(timeout)
         control.timeout = timeout
         executor = self._executor
-        if zone is not None and zone != "UTC" and not plan.fragments and not plan.local_tables:
-            executor = self._in_zone(zone)
+        if not plan.fragments and not plan.local_tables:
+            # reads no table: a DuckDB that may open no file at all, in the session's zone
+            executor = self._in_zone(zone or "UTC")
         result = executor.run(plan, values, control, max_rows, on_row_limit)
         result.watermarks = marks
         if zone is not None:
