@@ -274,3 +274,29 @@ def test_http_time_zone_and_tableless(tmp_path):
                 json={"sql": "EXPLAIN SELECT 1"})
             text = plan_text(pa.ipc.open_stream(explained.content).read_all())
             assert text is not None and text.startswith("Plan: ")
+
+
+def test_tz_over_postgresql(pg_cluster, pg_database, tmp_path):
+    """A whole query sent to PostgreSQL, a query across it and a table-less one: the same
+    instants, written in the session's zone."""
+    db = pg_database("tz", "CREATE TABLE stamps (id int, at timestamptz); INSERT INTO stamps "
+                          "VALUES (1, '2024-06-30 22:30:00+00'), (2, '2024-12-31 23:30:00+00')")
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.sources.add("pg", pg_cluster.uri(db))
+        whole = ws.query("SELECT id, at FROM pg.public.stamps ORDER BY id", tz="Europe/Berlin")
+        assert whole.plan is not None and whole.plan.residual is None  # sent whole
+        assert whole.rows() == [
+            (1, dt.datetime(2024, 7, 1, 0, 30, tzinfo=BERLIN)),
+            (2, dt.datetime(2025, 1, 1, 0, 30, tzinfo=BERLIN))]
+        assert [v.utcoffset() for _, v in whole.rows()] == [
+            dt.timedelta(hours=2), dt.timedelta(hours=1)]
+        split = ws.query("SELECT s.id, s.at, v.x FROM pg.public.stamps s "
+                         "JOIN (VALUES (1, 'a')) AS v(id, x) ON s.id = v.id",
+                         tz="America/New_York")
+        (row,) = split.rows()
+        assert row[1] == dt.datetime(2024, 6, 30, 18, 30,
+                                     tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+        assert row[1].utcoffset() == dt.timedelta(hours=-4)
+        # without a zone: UTC, as before
+        assert ws.query("SELECT at FROM pg.public.stamps WHERE id = 1").rows()[0][0] == \
+            dt.datetime(2024, 6, 30, 22, 30, tzinfo=dt.UTC)
