@@ -25,6 +25,7 @@ from meterql.connectors import Connector, connector_for
 from meterql.dialects import dialect_for
 from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
 from meterql.engine.result import PendingResult
+from meterql.engine.time_zone import check_time_zone
 from meterql.engine.workers import Workers
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.file_modes import private_folder, private_opener, private_workspace
@@ -538,6 +539,7 @@ class Workspace:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_rows: int | None = DEFAULT_MAX_ROWS,
         on_row_limit: Literal["truncate", "error"] = "truncate",
+        tz: str | None = None,
     ) -> Result:
         """Run a SELECT over the registered sources.
 
@@ -548,6 +550,11 @@ class Workspace:
             timeout: seconds before the query is stopped (``QueryTimeoutError``).
             max_rows: the row cap; past it the result is cut and ``truncated`` set, or
                 ``RowLimitError`` raised when ``on_row_limit="error"``.
+            tz: the session's time zone (IANA name, e.g. ``Europe/Berlin``; UTC when
+                ``None``): TIMESTAMPTZ values are shown in it, and a query that reads no table
+                (``SELECT now()``, ``SELECT current_date``) evaluates in it. A
+                ``SET TimeZone = 'zone'`` statement runs nothing; its ``Result.time_zone``
+                is the zone to pass as ``tz`` from then on.
 
         Example:
             >>> ws.query("SELECT count(*) AS n FROM pg.public.events WHERE customer_id = :c",
@@ -557,7 +564,8 @@ class Workspace:
         self._check_open()
         _check_params_mapping(params)
         return self._engine.run(
-            sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit
+            sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit,
+            tz=tz,
         )
 
     def submit(
@@ -569,9 +577,13 @@ class Workspace:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_rows: int | None = DEFAULT_MAX_ROWS,
         on_row_limit: Literal["truncate", "error"] = "truncate",
+        tz: str | None = None,
     ) -> RunningQuery:
-        """Start a query in the background; the returned handle can cancel it."""
+        """Start a query in the background; the returned handle can cancel it (arguments as
+        :meth:`query`'s)."""
         self._check_open()
+        if tz is not None:
+            check_time_zone(tz)  # a wrong name fails here, not in the handle
         _check_params_mapping(params)
         control = QueryControl(timeout)
         running = RunningQuery(control)
@@ -586,6 +598,7 @@ class Workspace:
                     max_rows=max_rows,
                     on_row_limit=on_row_limit,
                     control=control,
+                    tz=tz,
                 )
             except BaseException as exc:
                 running._future.set_exception(exc)

@@ -135,7 +135,7 @@ def test_max_rows_warns(files):
     ("sql", "expected"),
     [
         ("SELECT * FROM custmers", "did you mean 'crm.main.customers'"),
-        ("DELETE FROM customers", "only SELECT, WITH and EXPLAIN"),
+        ("DELETE FROM customers", "only SELECT, WITH, VALUES and EXPLAIN"),
         ("SELECT nme FROM customers", "did you mean 'name'"),
         ("SELECT id FROM customers WHERE", "line 1, column"),
     ],

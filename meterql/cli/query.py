@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -9,7 +10,11 @@ import click
 
 from meterql.cli.common import console, home_option
 from meterql.encoders import BINARY_FORMATS, FORMATS, Format, encode, render_table, save
+from meterql.engine.result import plan_text
 from meterql.workspace import Workspace
+
+#: An EXPLAIN already written in front of the query given to ``meterql explain``.
+_EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
 
 
 def query_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -42,15 +47,23 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
               help="Seconds before the query is stopped.")
 @click.option("--max-rows", type=int, default=1_000_000, show_default=True,
               help="Row cap; the result is cut there with a warning.")
+@click.option("--tz", "tz", metavar="ZONE",
+              help="The session's time zone (e.g. Europe/Berlin): TIMESTAMPTZ values are shown "
+                   "in it and now()/current_date evaluate in it. Default UTC.")
 @home_option
 def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
-              output: Path | None, dialect: str, timeout: float, max_rows: int) -> None:
+              output: Path | None, dialect: str, timeout: float, max_rows: int,
+              tz: str | None) -> None:
     """Run a SELECT over the registered sources. Use - to read the SQL from standard input."""
     if sql == "-":
         sql = sys.stdin.read()
-    result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows)
+    result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows,
+                      tz=tz)
     table = result.to_arrow()
-    if fmt == "table" and output is None:
+    text = plan_text(table)
+    if text is not None and fmt == "table" and output is None:
+        click.echo(text)  # EXPLAIN: plain text, never a table
+    elif fmt == "table" and output is None:
         out = console()
         out.print(render_table(table))
         out.print(f"[dim]{table.num_rows} rows in {result.seconds * 1000:.1f} ms[/dim]")
@@ -73,9 +86,27 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
 @click.command("explain")
 @click.argument("sql")
 @click.option("--dialect", default="duckdb", show_default=True)
+@click.option("--analyze", is_flag=True,
+              help="Run the query and add each fragment's rows, bytes and time (EXPLAIN "
+                   "ANALYZE).")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="A named parameter, as for 'meterql query' (needed with --analyze).")
+@click.option("--timeout", type=float, default=300.0, show_default=True,
+              help="Seconds before an --analyze run is stopped.")
 @home_option
-def explain_cmd(ws: Workspace, sql: str, dialect: str) -> None:
-    """Show how a query is split: each fragment with its source and SQL, and the residual."""
+def explain_cmd(ws: Workspace, sql: str, dialect: str, analyze: bool, params: tuple[str, ...],
+                timeout: float) -> None:
+    """Show how a query is split: each fragment with its source and SQL, and the residual.
+    With --analyze the query runs, and what each part cost is added."""
     if sql == "-":
         sql = sys.stdin.read()
-    click.echo(str(ws.explain(sql, dialect)))
+    values = query_params(params)
+    if not analyze:
+        click.echo(str(ws.explain(sql, dialect)))
+        return
+    # The statement is checked as written (positions in errors are the user's); EXPLAIN
+    # ANALYZE in front of it runs it.
+    sql = _EXPLAIN.sub("", sql, count=1)
+    ws.explain(sql, dialect)
+    result = ws.query(f"EXPLAIN ANALYZE {sql}", values, dialect, timeout=timeout)
+    click.echo(plan_text(result.to_arrow()) or "")

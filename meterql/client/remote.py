@@ -32,6 +32,7 @@ from meterql.catalog import Column, Source, Table
 from meterql.catalog.settings import setting
 from meterql.client.transport import DEFAULT_TIMEOUT_S, Transport, error_of
 from meterql.engine.result import PendingResult, Result
+from meterql.engine.time_zone import check_time_zone
 from meterql.errors import (
     InvalidSettingError,
     MeterqlError,
@@ -88,10 +89,11 @@ class Client:
     # -- queries -------------------------------------------------------------------------------
     def query(self, sql: str, params: Mapping[str, Any] | None = None,
               dialect: str = "duckdb", *, timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
-              max_rows: int | None = DEFAULT_MAX_ROWS) -> Result:
+              max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None) -> Result:
         """Run a SELECT on the server; the rows arrive as Arrow. Ctrl-C (KeyboardInterrupt)
-        cancels it at the server and its sources."""
-        running = self.submit(sql, params, dialect, timeout=timeout, max_rows=max_rows)
+        cancels it at the server and its sources. ``tz``: the session's time zone, as in
+        ``Workspace.query``."""
+        running = self.submit(sql, params, dialect, timeout=timeout, max_rows=max_rows, tz=tz)
         try:
             return running.result()
         except KeyboardInterrupt:
@@ -100,7 +102,7 @@ class Client:
 
     def submit(self, sql: str, params: Mapping[str, Any] | None = None,
                dialect: str = "duckdb", *, timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
-               max_rows: int | None = DEFAULT_MAX_ROWS) -> RemoteQuery:
+               max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None) -> RemoteQuery:
         """Start a query; the handle's ``cancel()`` stops it at the server and its sources."""
         if params is not None and not isinstance(params, Mapping):
             raise ParameterError(
@@ -110,6 +112,8 @@ class Client:
         body = {"sql": sql,
                 "params": {k: exact_json.param_json(v) for k, v in (params or {}).items()},
                 "dialect": dialect, "timeout_s": timeout, "max_rows": max_rows}
+        if tz is not None:
+            body["time_zone"] = check_time_zone(tz)
         return RemoteQuery(self.transport, body, sql, timeout)
 
     def explain(self, sql: str, dialect: str = "duckdb") -> RemotePlan:

@@ -14,11 +14,11 @@ from meterql.catalog.model import Source
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector, bound_cursor, require_file
 from meterql.connectors.duckdb_arrow import carried_reader
+from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.introspection import ColumnRow
-from meterql.connectors.lockdown import QUERY_FAULTS, file_cursor, open_file_read_only
+from meterql.connectors.lockdown import file_cursor, open_file_read_only
 from meterql.errors import (
     MeterqlError,
-    QueryError,
     SourceQueryError,
     SourceUnavailableError,
 )
@@ -94,7 +94,6 @@ class DuckDBFileConnector(Connector):
                 source=name,
                 hint="another process may hold the file open for writing",
             )
-        if isinstance(exc, QUERY_FAULTS):
-            return QueryError(f"the query failed at source '{name}': {text}", source=name,
-                              hint="check the query's types, casts and functions")
+        if isinstance(exc, USER_FAULTS):
+            return query_fault(exc, source=name)
         return SourceQueryError(f"source '{name}' failed the query: {text}", source=name)

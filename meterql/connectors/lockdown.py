@@ -48,9 +48,11 @@ _AT_OPEN = {
 
 
 def open_embedded(*, files: Sequence[Path] = (), folders: Sequence[Path] = (),
-                  settings: dict[str, str] | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB in UTC that may open only ``files`` and what is inside ``folders``
-    (for ATTACH), with ``settings`` applied before the configuration is locked.
+                  settings: dict[str, str] | None = None,
+                  time_zone: str = "UTC") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB in ``time_zone`` (UTC unless told; a name checked by the caller)
+    that may open only ``files`` and what is inside ``folders`` (for ATTACH), with ``settings``
+    applied before the configuration is locked.
 
     >>> con = open_embedded()
     >>> con.execute("SELECT current_setting('enable_external_access')").fetchone()
@@ -58,7 +60,7 @@ def open_embedded(*, files: Sequence[Path] = (), folders: Sequence[Path] = (),
     """
     con = duckdb.connect(":memory:", config=dict(_AT_OPEN))
     try:
-        lock_down(con, files=files, folders=folders, settings=settings)
+        lock_down(con, files=files, folders=folders, settings=settings, time_zone=time_zone)
     except BaseException:
         con.close()
         raise
@@ -91,10 +93,11 @@ def file_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, *, files: Sequence[Path] = (),
-              folders: Sequence[Path] = (), settings: dict[str, str] | None = None) -> None:
+              folders: Sequence[Path] = (), settings: dict[str, str] | None = None,
+              time_zone: str = "UTC") -> None:
     """Turn file access off (but for ``files`` and ``folders``) and lock the configuration."""
     # GLOBAL: statements run on cursors, which a plain SET would miss.
-    con.execute("SET GLOBAL TimeZone = 'UTC'")
+    con.execute(f"SET GLOBAL TimeZone = {quote_literal(time_zone)}")
     for name, value in (settings or {}).items():
         con.execute(f"SET GLOBAL {_setting(name)} = {quote_literal(value)}")
     if files:

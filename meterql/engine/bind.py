@@ -195,6 +195,13 @@ def check_params(needed: list[str], given: Mapping[str, Any] | None) -> dict[str
     return {n: given[n] for n in needed}
 
 
+#: Values written as a bare keyword (``CURRENT_DATE``): DuckDB reads ``CURRENT_DATE AS
+#: "CURRENT_DATE"`` as a column named by its own alias and refuses it; unaliased, DuckDB names
+#: the column by the keyword itself.
+_KEYWORD_VALUES = (exp.CurrentDate, exp.CurrentTime, exp.CurrentTimestamp, exp.Localtime,
+                   exp.Localtimestamp)
+
+
 def _name_outputs(tree: exp.Expression, dialect: str) -> None:
     """Name unnamed output expressions by their SQL text, the same in every execution path."""
     select = tree
@@ -203,7 +210,7 @@ def _name_outputs(tree: exp.Expression, dialect: str) -> None:
     if not isinstance(select, exp.Select):
         return
     for i, projection in enumerate(select.expressions):
-        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star, *_KEYWORD_VALUES)):
             continue
         text = projection.sql(dialect=dialect)
         select.expressions[i] = exp.alias_(projection, text, quoted=True)

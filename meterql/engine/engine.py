@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pyarrow as pa
 
 from meterql.catalog import Catalog
 from meterql.connectors import Connector
+from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
@@ -18,7 +20,8 @@ from meterql.engine.parse import parse_query
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import Plan, plan_query
 from meterql.engine.planner.fragments import result_typing
-from meterql.engine.result import Result
+from meterql.engine.result import Result, plan_table, time_zone_table
+from meterql.engine.time_zone import check_time_zone, in_time_zone, set_time_zone
 from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
 from meterql.sql_text import quote_ident
 
@@ -46,6 +49,10 @@ class Engine:
         self._watermark = watermark
         self._duck = open_embedded(files=files, folders=folders, settings=settings)
         self._executor = Executor(self._duck, connector)
+        self._settings = settings
+        #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
+        self._zoned: dict[str, Executor] = {}
+        self._zoned_lock = threading.Lock()
         self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
             catalog.settings["plan_cache_size"]
         )
@@ -57,6 +64,28 @@ class Engine:
 
     def close(self) -> None:
         self._duck.close()
+        with self._zoned_lock:
+            for executor in self._zoned.values():
+                executor.duck.close()
+            self._zoned.clear()
+
+    def _in_zone(self, zone: str) -> Executor:
+        """The executor whose DuckDB computes in ``zone`` (locked down as the engine's own, and
+        allowed no file): a query that reads no table runs there whole."""
+        with self._zoned_lock:
+            executor = self._zoned.get(zone)
+            if executor is None:
+                if len(self._zoned) >= _ZONES_KEPT:
+                    _, old = self._zoned.popitem()
+                    old.duck.close()
+                duck = open_embedded(settings={k: v for k, v in (self._settings or {}).items()
+                                               if k != "temp_directory"}, time_zone=zone)
+                executor = self._zoned[zone] = Executor(duck, lambda source: self._no_source())
+            return executor
+
+    @staticmethod
+    def _no_source() -> Connector:
+        raise RuntimeError("a query that reads no table asked for a source")
 
     def output_schema(self, sql: str, params: Mapping[str, Any] | None = None,
                       dialect: str = "duckdb") -> pa.Schema:
@@ -74,6 +103,8 @@ class Engine:
                 cols = ", ".join(f"{quote_ident(c)} {t}" for c, t in columns)
                 cur.execute(f"CREATE TEMPORARY TABLE {quote_ident(name)} ({cols})")
             return cur.sql(typing.sql, params=dict(params or {}) or None).to_arrow_table().schema
+        except USER_FAULTS as exc:
+            raise query_fault(exc, sql) from exc
         except duckdb.Error as exc:
             raise QueryError(f"the query cannot run: {str(exc).splitlines()[0]}",
                              sql=sql) from exc
@@ -92,14 +123,18 @@ class Engine:
         return planned
 
     def _plan(self, sql: str, dialect: str) -> tuple[Plan, bool, bool]:
+        zone = set_time_zone(sql)
+        if zone is not None:
+            return Plan(sql, [], None, [], [
+                f"SET TimeZone: the session's time zone becomes {zone}; no source is asked"],
+                time_zone=zone), False, False
         parsed = parse_query(sql, dialect)
         bound = bind(parsed.tree, self.catalog, dialect, sql)
         if not bound.tables:
-            raise QueryError(
-                "the query reads no table",
-                sql=sql,
-                hint="meterql queries registered tables; list them with 'meterql tables'",
-            )
+            # SELECT 1, SELECT now(), VALUES (1): DuckDB runs it, in the session's time zone
+            return Plan(sql, [], bound.tree.copy(), bound.params, [
+                "the query reads no table: it runs in the local DuckDB (no source is asked)"],
+                ), parsed.explain, parsed.analyze
         return plan_query(bound, self.catalog, sql), parsed.explain, parsed.analyze
 
     def run(
@@ -112,11 +147,21 @@ class Engine:
         max_rows: int | None = DEFAULT_MAX_ROWS,
         on_row_limit: str = "truncate",
         control: QueryControl | None = None,
+        tz: str | None = None,
     ) -> Result:
+        """Run one statement. ``tz``: the session's time zone (an IANA name; UTC when
+        ``None``): TIMESTAMPTZ values are shown in it, and a query that reads no table
+        (``SELECT now()``, ``SELECT current_date``) runs in it. ``SET TimeZone = 'zone'``
+        runs nothing: its result names the zone (``Result.time_zone``), which the caller's
+        session keeps and passes as ``tz``."""
+        zone = None if tz is None else check_time_zone(tz)
         plan, explain, analyze = self.plan(sql, dialect)
+        if plan.time_zone is not None:
+            check_params(plan.params, params)
+            return Result(time_zone_table(plan.time_zone), plan)
+        if explain and not analyze:  # nothing runs: parameters may be left out
+            return Result(plan_table(str(plan)), plan)
         values = check_params(plan.params, params)
-        if explain and not analyze:
-            return Result(_plan_table(str(plan)), plan)
         marks = []
         for table in plan.local_tables:
             mark = self._watermark(table)
@@ -131,8 +176,14 @@ class Engine:
             marks.append(mark)
         control = control or QueryControl(timeout)
         control.timeout = timeout
-        result = self._executor.run(plan, values, control, max_rows, on_row_limit)
+        executor = self._executor
+        if not plan.fragments and not plan.local_tables:
+            # reads no table: a DuckDB that may open no file at all, in the session's zone
+            executor = self._in_zone(zone or "UTC")
+        result = executor.run(plan, values, control, max_rows, on_row_limit)
         result.watermarks = marks
+        if zone is not None:
+            result.table = in_time_zone(result.table, zone)
         if analyze:
             lines = [str(plan), f"- ran in {result.seconds * 1000:.1f} ms"]
             for s in result.fragments:
@@ -141,10 +192,10 @@ class Engine:
                     f"{s.seconds * 1000:.1f} ms" + (f"; {s.note}" if s.note else "")
                 )
             lines.append(f"- result: {result.num_rows} rows")
-            return Result(_plan_table("\n".join(lines)), plan, seconds=result.seconds,
+            return Result(plan_table("\n".join(lines)), plan, seconds=result.seconds,
                           fragments=result.fragments)
         return result
 
 
-def _plan_table(text: str) -> pa.Table:
-    return pa.table({"plan": text.splitlines()})
+#: Time zones whose DuckDB is kept open (each a few MB).
+_ZONES_KEPT = 8

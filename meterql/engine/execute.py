@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from meterql.connectors import CancelHandle, Connector
 from meterql.connectors.duckdb_arrow import answer_table, carried_reader
-from meterql.connectors.lockdown import QUERY_FAULTS
+from meterql.connectors.duckdb_errors import FROM_DUCKDB, USER_FAULTS, place, query_fault
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
 from meterql.engine.planner.plan import Fragment, Plan, ResultTyping, fragment_table
@@ -174,6 +174,7 @@ class Executor:
     """Runs plans against connectors and an in-memory DuckDB."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector]):
+        self.duck = duck
         self._duck = duck
         self._connector = connector
         self._types: OrderedDict[_TypingKey, pa.Schema | None] = OrderedDict()
@@ -197,6 +198,8 @@ class Executor:
         except MeterqlError as exc:
             if control.cancelled and not isinstance(exc, (QueryTimeoutError,)):
                 control.check()
+            if isinstance(exc, QueryError) and exc.sql is None and exc.details.get(FROM_DUCKDB):
+                place(exc, plan.sql)  # a DuckDB source's complaint, placed in the query
             raise
         except duckdb.InterruptException:
             control.check()
@@ -324,10 +327,9 @@ class Executor:
             except duckdb.InterruptException:
                 control.check()
                 raise
-            except QUERY_FAULTS as exc:
-                # the query itself is wrong for its data (a cast, a type, a range): the caller's
-                raise QueryError(f"the query failed in DuckDB: {exc}",
-                                 hint="check the query's types, casts and functions") from exc
+            except USER_FAULTS as exc:
+                # the query itself is wrong (a GROUP BY, a cast, a type, a range): the caller's
+                raise query_fault(exc, plan.sql) from exc
             except duckdb.Error as exc:
                 raise SourceQueryError(
                     f"DuckDB failed the query: {exc}",

@@ -1,4 +1,5 @@
-"""Parse a query and refuse anything that is not a read: SELECT, WITH ... SELECT, EXPLAIN."""
+"""Parse a query and refuse anything that is not a read: SELECT, WITH ... SELECT, VALUES,
+EXPLAIN."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sqlglot.tokens import TokenType
 from meterql.errors import ParameterError, SqlParseError, StatementNotAllowedError
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN(\s+ANALY[SZ]E)?\b", re.IGNORECASE)
-_READS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+_READS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def parse_query(sql: str, dialect: str = "duckdb") -> ParsedQuery:
     if not isinstance(tree, _READS):
         kind = _statement_word(body)
         raise StatementNotAllowedError(
-            f"only SELECT, WITH and EXPLAIN statements are accepted, not {kind}",
+            f"only SELECT, WITH, VALUES and EXPLAIN statements are accepted, not {kind}",
             sql=sql,
             hint=_LOOK_HINT if kind in _LOOKS else
             "meterql never writes to a source; run changes on the source itself",

@@ -10,6 +10,37 @@ import pyarrow as pa
 
 from meterql.engine.planner.plan import Plan
 
+#: Schema metadata of a result that is a plan's text (EXPLAIN, EXPLAIN ANALYZE): one line a row.
+PLAN_METADATA = b"meterql.plan"
+#: Schema metadata of the result of ``SET TimeZone``: the zone the session takes.
+TIME_ZONE_METADATA = b"meterql.time_zone"
+
+
+def plan_table(text: str) -> pa.Table:
+    """A plan's text as a result: a column ``plan``, one line a row, marked as a plan (the
+    mark survives Arrow IPC, so a remote result is known as one too)."""
+    return pa.table({"plan": text.splitlines()}, metadata={PLAN_METADATA: b"true"})
+
+
+def plan_text(table: pa.Table) -> str | None:
+    """The plan's text if ``table`` is one (see :func:`plan_table`), else ``None``: EXPLAIN is
+    printed as plain text wherever it is shown, never as a table.
+
+    >>> plan_text(plan_table("Plan: a\\n- b"))
+    'Plan: a\\n- b'
+    >>> plan_text(pa.table({"plan": ["x"]})) is None
+    True
+    """
+    meta = table.schema.metadata or {}
+    if meta.get(PLAN_METADATA) != b"true" or table.column_names != ["plan"]:
+        return None
+    return "\n".join(str(line) for line in table.column("plan").to_pylist())
+
+
+def time_zone_table(zone: str) -> pa.Table:
+    """The result of ``SET TimeZone``: one row naming the zone, marked with it."""
+    return pa.table({"TimeZone": [zone]}, metadata={TIME_ZONE_METADATA: zone.encode()})
+
 
 @dataclass
 class FragmentStats:
@@ -60,6 +91,13 @@ class Result:
         """Rows as tuples, in result order."""
         columns = [col.to_pylist() for col in self.table.columns]
         return list(zip(*columns, strict=True)) if columns else []
+
+    @property
+    def time_zone(self) -> str | None:
+        """The zone a ``SET TimeZone`` statement set (the caller's session keeps it and passes
+        it as ``tz`` to its next queries); ``None`` for every other statement."""
+        zone = (self.table.schema.metadata or {}).get(TIME_ZONE_METADATA)
+        return None if zone is None else zone.decode()
 
     @property
     def columns(self) -> list[str]:

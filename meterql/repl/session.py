@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from meterql.encoders import column_text, encode, render_table, row_texts, save
+from meterql.engine.result import plan_text
+from meterql.engine.time_zone import check_time_zone
 from meterql.errors import MeterqlError, ParameterError, QueryCancelledError
 from meterql.repl.commands import COMMANDS, Command, parse_command
 
@@ -36,6 +38,8 @@ class Repl:
         self.format = "table" if interactive else "csv"
         self.timing = interactive
         self.params: dict[str, Any] = {}
+        #: the session's time zone (None: UTC); SET TimeZone changes it (see set_time_zone)
+        self.time_zone: str | None = None
         self.last: pa.Table | None = None
         self._errors = 0
 
@@ -125,10 +129,16 @@ class Repl:
         if self.debug:
             self.out.print(escape(traceback.format_exc()))
 
+    def set_time_zone(self, name: str) -> str:
+        """Make ``name`` the session's time zone (checked: an unknown name raises a
+        ParameterError naming the closest ones); returns its canonical spelling."""
+        self.time_zone = check_time_zone(name)
+        return self.time_zone
+
     def query(self, sql: str) -> None:
         plan = self.ws.explain(sql)
         params = {n: self.params[n] for n in plan.params if n in self.params}
-        running = self.ws.submit(sql, params)
+        running = self.ws.submit(sql, params, tz=self.time_zone)
         t0 = time.perf_counter()
         try:
             while True:
@@ -145,12 +155,18 @@ class Repl:
                 pass
             self.out.print("[yellow]query cancelled[/yellow] (stopped at the source too)")
             return
+        if result.time_zone is not None:
+            self.time_zone = result.time_zone
         self.last = result.to_arrow()
         self.show(self.last, time.perf_counter() - t0, result.truncated)
 
     # -- output --------------------------------------------------------------------------------
     def show(self, table: pa.Table, seconds: float | None = None,
              truncated: bool = False) -> None:
+        text = plan_text(table)
+        if text is not None:  # EXPLAIN: plain text, never a table
+            self.out.print(escape(text), soft_wrap=True)
+            return
         fmt = self.format
         if fmt == "table" and self._too_wide(table):
             fmt = "vertical"

@@ -52,6 +52,10 @@ class QueryRequest(BaseModel):
     max_rows: int | None = Field(None, ge=0, description="at most the server's row cap")
     dialect: str = Field("duckdb", max_length=64,
                          description="the SQL dialect the query is written in")
+    time_zone: str | None = Field(
+        None, max_length=64, examples=["Europe/Berlin"],
+        description="the session's time zone (IANA name; UTC if absent): TIMESTAMPTZ values "
+        "are written in it, and a query that reads no table (SELECT now()) runs in it")
 
 
 class ExplainRequest(BaseModel):
@@ -89,7 +93,8 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         except ValueError as exc:
             raise ParameterError(str(exc), hint="e.g. {\"type\": \"date\", \"value\": "
                                  "\"2026-10-01\"}") from None
-        job = ws.submit(body.sql, params, body.dialect, timeout=limit, max_rows=cap)
+        job = ws.submit(body.sql, params, body.dialect, timeout=limit, max_rows=cap,
+                        tz=body.time_zone)
         if named is not None:
             running[named] = job
         try:

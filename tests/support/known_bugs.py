@@ -162,7 +162,8 @@ KNOWN_BUGS: tuple[KnownBug, ...] = (
     KnownBug("order", "evaluation order: an expression that raises for some rows (a cast, a "
              "division by zero, an overflow) is computed where the rows are, before the "
              "filters and joins that DuckDB's own plan would have applied first",
-             REFUSED, _error(r"Conversion Error|out of range|Division by zero|Overflow")),
+             REFUSED,
+             _error(r"Conversion Error|Could not convert|out of range|Division by zero|Overflow")),
 )
 
 

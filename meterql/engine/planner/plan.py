@@ -260,6 +260,7 @@ class Plan:
         residual: the DuckDB query over the fragments, each read as ``fragment_table(id)``.
         notes: why the plan has this shape.
         local_tables: tables read from their local replica (sources in sync mode).
+        time_zone: for ``SET TimeZone``, the zone it sets (nothing runs).
     """
 
     sql: str
@@ -268,6 +269,7 @@ class Plan:
     params: list[str]
     notes: list[str] = field(default_factory=list)
     local_tables: list[str] = field(default_factory=list)
+    time_zone: str | None = None
 
     @functools.cached_property
     def residual_params(self) -> list[str]:
@@ -284,7 +286,9 @@ class Plan:
 
     def __str__(self) -> str:
         lines = []
-        if self.residual is None:
+        if self.time_zone is not None:
+            lines.append("Plan: nothing runs")
+        elif self.residual is None:
             lines.append("Plan: the whole query runs on one source")
         else:
             lines.append(f"Plan: {len(self.fragments)} fragment(s), run locally in DuckDB")
