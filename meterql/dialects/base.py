@@ -116,6 +116,24 @@ class SourceDialect:
     computes_differently: Callable[[str], str | None] = lambda source_type: None
     file_uri: bool = False
 
+    def fetches_as_text(self, duckdb_type: str, source_type: str | None = None) -> bool:
+        """Whether a value of this type is read as the source's text form: the one decision for
+        every read of a source (a table's scan, a query or subquery sent whole), so that no path
+        gets the driver's raw form of a type that only its text converts exactly (PostgreSQL's
+        uuid arrives as 16 raw bytes). ``source_type`` is the column's type at the source, when
+        the value is a column as stored.
+
+        >>> from meterql.dialects import dialect_for
+        >>> pg = dialect_for("postgres")
+        >>> pg.fetches_as_text("UUID"), pg.fetches_as_text("DECIMAL(38, 10)")
+        (True, True)
+        >>> pg.fetches_as_text("VARCHAR", "inet"), pg.fetches_as_text("VARCHAR", "text")
+        (True, False)
+        """
+        if source_type is not None and self.read_as_text(source_type):
+            return True
+        return type_family(duckdb_type) in self.fetch_as_text
+
 
 def type_family(duckdb_type: str) -> str:
     """The family of a DuckDB type: ``DECIMAL(18,6)`` -> ``DECIMAL``, ``TIMESTAMP WITH TIME ZONE``

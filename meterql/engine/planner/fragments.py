@@ -9,7 +9,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from meterql.catalog import Catalog, Table
-from meterql.dialects import dialect_for
+from meterql.dialects import SourceDialect, dialect_for
 from meterql.engine.bind import REF, TABLE
 from meterql.engine.planner.markers import column_types, compared_types, mark_params
 from meterql.engine.planner.plan import QueryFragment, ResultTyping
@@ -35,6 +35,7 @@ def single_source_fragment(
     """
     dialect = dialect_for(catalog.source(source).kind)
     compared = None
+    as_text: list[bool] = []
     if not dialect.capabilities.same_engine:
         shorthand = _duckdb_shorthand(tree)
         if shorthand is not None:
@@ -45,6 +46,7 @@ def single_source_fragment(
             return blocker
         if dialect.capabilities.typed_parameters:
             compared = compared_types(annotated)
+        as_text = _outputs_as_text(annotated, refs, dialect)
         local = {c.name.lower(): reason for _, t in refs for c in t.columns
                  if (reason := dialect.computes_differently(c.source_type)) is not None}
         if local:
@@ -63,6 +65,8 @@ def single_source_fragment(
     if not dialect.capabilities.same_engine:
         _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
+    if any(as_text):
+        sent = _fetch_outputs_as_text(sent, qualified, as_text)
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types, compared)
     try:
@@ -71,6 +75,71 @@ def single_source_fragment(
         return f"{dialect.kind} cannot express the query exactly ({exc})"
     typing = None if dialect.capabilities.same_engine else result_typing(chosen)
     return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
+
+
+def _outputs_as_text(
+    annotated: exp.Expr, refs: list[tuple[exp.Table, Table]], dialect: SourceDialect
+) -> list[bool]:
+    """Per output column of a query sent whole, whether it is read as the source's text form,
+    as a scan reads a column of that type (``SourceDialect.fetches_as_text`` decides both)."""
+    if isinstance(annotated, exp.SetOperation):
+        left = _outputs_as_text(annotated.left, refs, dialect)
+        right = _outputs_as_text(annotated.right, refs, dialect)
+        return [a or b for a, b in zip(left, right, strict=False)]
+    if not isinstance(annotated, exp.Select):
+        return []
+    by_alias = {t.alias_or_name: entry for t, entry in refs}
+    result = []
+    for projection in annotated.selects:
+        value = projection.unalias()
+        source_type = None
+        if isinstance(value, exp.Column) and value.table in by_alias:
+            stored = {c.name.lower(): c for c in by_alias[value.table].columns}
+            column = stored.get(value.name.lower())
+            source_type = column.source_type if column is not None else None
+        typ = value.type
+        known = typ is not None and not typ.is_type(exp.DType.UNKNOWN, exp.DType.NULL)
+        result.append(known and dialect.fetches_as_text(typ.sql("duckdb"), source_type)
+                      if typ is not None else False)
+    return result
+
+
+def _fetch_outputs_as_text(
+    sent: exp.Expr, qualified: exp.Expression, as_text: list[bool]
+) -> exp.Expr:
+    """``sent`` inside a SELECT that reads the columns of ``as_text`` as text and the others as
+    they are, keeping their names and order (the query itself, its ORDER BY and DISTINCT, is
+    untouched: it still compares the source's own values).
+
+    >>> import sqlglot
+    >>> tree = sqlglot.parse_one("SELECT id, u FROM t ORDER BY u", read="postgres")
+    >>> print(_fetch_outputs_as_text(tree, tree, [False, True]).sql("postgres", pretty=True))
+    SELECT
+      q.c1 AS "id",
+      CAST(q.c2 AS TEXT) AS "u"
+    FROM (
+      SELECT
+        id,
+        u
+      FROM t
+      ORDER BY
+        u
+    ) AS q(c1, c2)
+    """
+    names = qualified.named_selects if isinstance(qualified, exp.Query) else []
+    positions = [f"c{i}" for i in range(1, len(names) + 1)]
+    inner = exp.Subquery(
+        this=sent,
+        alias=exp.TableAlias(this=exp.to_identifier("q"),
+                             columns=[exp.to_identifier(p) for p in positions]),
+    )
+    projections = []
+    for name, position, text in zip(names, positions, as_text, strict=False):
+        value: exp.Expr = exp.column(position, table="q")
+        if text:
+            value = exp.cast(value, "TEXT")
+        projections.append(exp.alias_(value, name, quoted=True))
+    return exp.select(*projections).from_(inner)
 
 
 def _explicit_cross_joins(tree: exp.Expr) -> None:
