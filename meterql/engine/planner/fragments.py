@@ -35,7 +35,7 @@ def single_source_fragment(
     """
     dialect = dialect_for(catalog.source(source).kind)
     compared = None
-    as_text: list[bool] = []
+    as_text: list[_Output] = []
     if not dialect.capabilities.same_engine:
         shorthand = _duckdb_shorthand(tree)
         if shorthand is not None:
@@ -65,8 +65,8 @@ def single_source_fragment(
     if not dialect.capabilities.same_engine:
         _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
-    if any(as_text):
-        sent = _fetch_outputs_as_text(sent, qualified, as_text)
+    if any(text for text, _ in as_text):
+        sent = _fetch_outputs_as_text(sent, qualified, as_text, dialect)
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types, compared)
     try:
@@ -77,19 +77,25 @@ def single_source_fragment(
     return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
 
 
+#: Per output column of a query sent whole: whether it is read as the source's text form, and
+#: its type at the source when it is a stored column (else ``None``).
+_Output = tuple[bool, str | None]
+
+
 def _outputs_as_text(
     annotated: exp.Expr, refs: list[tuple[exp.Table, Table]], dialect: SourceDialect
-) -> list[bool]:
-    """Per output column of a query sent whole, whether it is read as the source's text form,
-    as a scan reads a column of that type (``SourceDialect.fetches_as_text`` decides both)."""
+) -> list[_Output]:
+    """How each output column of a query sent whole is read: as text where a scan would read a
+    column of its type as text (``SourceDialect.fetches_as_text`` decides both)."""
     if isinstance(annotated, exp.SetOperation):
         left = _outputs_as_text(annotated.left, refs, dialect)
         right = _outputs_as_text(annotated.right, refs, dialect)
-        return [a or b for a, b in zip(left, right, strict=False)]
+        return [(a or b, ta if ta == tb else None)
+                for (a, ta), (b, tb) in zip(left, right, strict=False)]
     if not isinstance(annotated, exp.Select):
         return []
     by_alias = {t.alias_or_name: entry for t, entry in refs}
-    result = []
+    outputs: list[_Output] = []
     for projection in annotated.selects:
         value = projection.unalias()
         source_type = None
@@ -98,22 +104,26 @@ def _outputs_as_text(
             column = stored.get(value.name.lower())
             source_type = column.source_type if column is not None else None
         typ = value.type
-        known = typ is not None and not typ.is_type(exp.DType.UNKNOWN, exp.DType.NULL)
-        result.append(known and dialect.fetches_as_text(typ.sql("duckdb"), source_type)
-                      if typ is not None else False)
-    return result
+        if typ is None or typ.is_type(exp.DType.UNKNOWN, exp.DType.NULL):
+            outputs.append((False, source_type))
+        else:
+            outputs.append((dialect.fetches_as_text(typ.sql("duckdb"), source_type), source_type))
+    return outputs
 
 
 def _fetch_outputs_as_text(
-    sent: exp.Expr, qualified: exp.Expression, as_text: list[bool]
+    sent: exp.Expr, qualified: exp.Expression, outputs: list[_Output], dialect: SourceDialect
 ) -> exp.Expr:
-    """``sent`` inside a SELECT that reads the columns of ``as_text`` as text and the others as
-    they are, keeping their names and order (the query itself, its ORDER BY and DISTINCT, is
-    untouched: it still compares the source's own values).
+    """``sent`` inside a SELECT that reads the columns marked in ``outputs`` as the source
+    prints them and the others as they are, keeping their names and order (the query itself,
+    its ORDER BY and DISTINCT, is untouched: it still compares the source's own values).
 
     >>> import sqlglot
+    >>> from meterql.dialects import dialect_for
     >>> tree = sqlglot.parse_one("SELECT id, u FROM t ORDER BY u", read="postgres")
-    >>> print(_fetch_outputs_as_text(tree, tree, [False, True]).sql("postgres", pretty=True))
+    >>> outputs = [(False, "integer"), (True, "uuid")]
+    >>> sent = _fetch_outputs_as_text(tree, tree, outputs, dialect_for("postgres"))
+    >>> print(sent.sql("postgres", pretty=True))
     SELECT
       q.c1 AS "id",
       CAST(q.c2 AS TEXT) AS "u"
@@ -134,10 +144,10 @@ def _fetch_outputs_as_text(
                              columns=[exp.to_identifier(p) for p in positions]),
     )
     projections = []
-    for name, position, text in zip(names, positions, as_text, strict=False):
+    for name, position, (text, source_type) in zip(names, positions, outputs, strict=False):
         value: exp.Expr = exp.column(position, table="q")
         if text:
-            value = exp.cast(value, "TEXT")
+            value = dialect.text_form(value, source_type)
         projections.append(exp.alias_(value, name, quoted=True))
     return exp.select(*projections).from_(inner)
 

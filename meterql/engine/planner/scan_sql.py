@@ -88,7 +88,7 @@ def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expr:
     name = entry.name
     column = exp.column(exp.to_identifier(name, quoted=True))
     if dialect.fetches_as_text(entry.type, entry.source_type):
-        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
+        return exp.alias_(dialect.text_form(column, entry.source_type), name, quoted=True)
     if type_family(entry.type) in dialect.fetch_as_integer:
         return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
     return column
