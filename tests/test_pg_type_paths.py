@@ -76,7 +76,7 @@ TYPES: dict[str, tuple[str, list[str], Callable[[str], Any], bool]] = {
     "numeric_wide": ("numeric(50,2)", ["123456789012345678901234567890123456.78", "-0.01"],
                      Decimal, True),
     "numeric_plain": ("numeric", ["0.1234567891", "-1234567890123456789012345678.5", "1e-10",
-                                  "42"], Decimal, True),
+                                  "42", "9.5", "10", "1.0", "1.00"], Decimal, True),
     "timestamptz": ("timestamp with time zone",
                     ["'2024-03-10 03:00:00-04'", "'0001-01-01 00:00:00+00'",
                      "'9999-12-31 23:59:59.999999+00'", "'1970-01-01 00:00:00+00'"],
@@ -231,3 +231,36 @@ def test_every_path_reads_what_postgres_prints(env, name):
     for path, (arrow_type, rows) in results.items():
         assert rows == expected, f"{name} via {path}"
         assert arrow_type == results["whole"][0], f"{name} via {path}: {arrow_type}"
+
+
+@pytest.mark.parametrize(
+    "sql, params",
+    [
+        # ordered, distinct and grouped by the source's own values, not by their text
+        ("SELECT v FROM {s}.public.t_numeric_plain ORDER BY v DESC", {}),
+        ("SELECT DISTINCT v FROM {s}.public.t_numeric_plain ORDER BY v", {}),
+        ("SELECT v, count(*) AS n FROM {s}.public.t_uuid GROUP BY v ORDER BY v", {}),
+        ("SELECT max(v) AS top, sum(v) AS total, count(*) FROM {s}.public.t_numeric_wide", {}),
+        ("SELECT id, id, v FROM {s}.public.t_uuid ORDER BY id", {}),
+        ("SELECT coalesce(v, '00000000-0000-0000-0000-000000000001') AS v "
+         "FROM {s}.public.t_uuid ORDER BY 1", {}),
+        ("SELECT v FROM {s}.public.t_uuid WHERE id = 1 "
+         "UNION ALL SELECT v FROM {s}.public.t_uuid WHERE id = 3", {}),
+        ("SELECT id FROM {s}.public.t_uuid WHERE v = :u",
+         {"u": "FFFFFFFF-ffff-ffff-ffff-ffffffffffff"}),
+        ("SELECT u.v, n.v AS amount FROM {s}.public.t_uuid u JOIN {s}.public.t_numeric_ps n "
+         "ON n.id = u.id ORDER BY n.v DESC NULLS LAST", {}),
+    ],
+)
+def test_whole_queries_on_text_read_types_match_the_replica(env, sql, params):
+    """A query sent whole reads uuid and numeric results as text around the query, not inside
+    it: its ORDER BY, DISTINCT, GROUP BY, UNION and parameters keep PostgreSQL's meaning, and
+    the answer (names, types, rows, order) is the replica's."""
+    ws, _ = env
+    whole = sql.format(s="pg")
+    assert ws.explain(whole).residual is None
+    got = ws.query(whole, params=params).table
+    want = ws.query(sql.format(s="rep"), params=params).table
+    assert got.schema == want.schema
+    assert got.to_pylist() == want.to_pylist()
+    assert got.num_rows > 0

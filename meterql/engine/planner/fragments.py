@@ -136,7 +136,7 @@ def _fetch_outputs_as_text(
         u
     ) AS q(c1, c2)
     """
-    names = qualified.named_selects if isinstance(qualified, exp.Query) else []
+    names = _output_names(sent, qualified)
     positions = [f"c{i}" for i in range(1, len(names) + 1)]
     inner = exp.Subquery(
         this=sent,
@@ -150,6 +150,21 @@ def _fetch_outputs_as_text(
             value = dialect.text_form(value, source_type)
         projections.append(exp.alias_(value, name, quoted=True))
     return exp.select(*projections).from_(inner)
+
+
+def _output_names(sent: exp.Expr, qualified: exp.Expression) -> list[str]:
+    """The names the source gives the columns of ``sent``: as the query spells them where it
+    names them, else (a ``*``, an expression without an alias) as qualify names them."""
+    names = qualified.named_selects if isinstance(qualified, exp.Query) else []
+    if not isinstance(sent, exp.Query) or any(
+        isinstance(s, exp.Star) or isinstance(s, exp.Column) and isinstance(s.this, exp.Star)
+        for s in sent.selects
+    ):
+        return names
+    spelled = sent.named_selects
+    if len(spelled) != len(names):
+        return names
+    return [own or name for own, name in zip(spelled, names, strict=True)]
 
 
 def _explicit_cross_joins(tree: exp.Expr) -> None:
