@@ -1,11 +1,12 @@
 """Every PostgreSQL type of docs/guide.md's type table reads the same through every path.
 
 One table per type (``id``, ``v``) holds edge values (extremes, empty values, NULL). Each is read
-four ways: a query sent whole to PostgreSQL, a cross-source join (the table scanned into DuckDB),
-a single-source derived table inside a cross-source query (sent as one fragment), and the replica
-of a sync-mode source on the same database. All four must give the same rows, and the values
-must be what PostgreSQL itself prints for them: the expected value of each row is computed from
-``COPY ... TO STDOUT`` (the type's own output function), never written down by hand.
+five ways: a query sent whole to PostgreSQL, a cross-source join (the table scanned into DuckDB),
+a single-source derived table inside a cross-source query (sent as one fragment), the replica of
+a sync-mode source on the same database, and a replica whose rows arrived as changes through a
+logical replication slot (``cdc``). All must give the same rows, and the values must be what
+PostgreSQL itself prints for them: the expected value of each row is computed from ``COPY ... TO
+STDOUT`` (the type's own output function), never written down by hand.
 """
 
 from __future__ import annotations
@@ -164,15 +165,24 @@ def _postgres_text(pg_cluster, db: str, table: str) -> list[tuple[int, str | Non
 def env(pg_cluster, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pg_type_paths")
     pg_cluster.create_database("type_paths")
-    setup = []
+    creates, inserts = [], []
     ids = 0
     for name, (pg_type, literals, _, _) in TYPES.items():
         rows = [f"({i}, {lit})" for i, lit in enumerate(literals, start=1)]
         rows.append(f"({len(literals) + 1}, NULL)")  # NULLs stay NULL
         ids = max(ids, len(rows))
-        setup.append(f"CREATE TABLE t_{name} (id integer PRIMARY KEY, v {pg_type});\n"
-                     f"INSERT INTO t_{name} VALUES {', '.join(rows)};")
-    pg_cluster.run_sql("\n".join(setup), dbname="type_paths")
+        creates.append(f"CREATE TABLE t_{name} (id integer PRIMARY KEY, v {pg_type});")
+        inserts.append(f"INSERT INTO t_{name} VALUES {', '.join(rows)};")
+    pg_cluster.run_sql("\n".join(creates + inserts), dbname="type_paths")
+    # The same tables, filled only after a first sync: their rows reach the replica as changes
+    # read from a logical replication slot (PostgreSQL's pgoutput text), not by a scan.
+    pg_cluster.create_database("type_paths_cdc")
+    pg_cluster.run_sql(
+        "ALTER DATABASE type_paths_cdc SET synchronous_commit = on;\n" + "\n".join(creates)
+        + "\nCREATE PUBLICATION type_paths FOR ALL TABLES;\n"
+        "SELECT pg_create_logical_replication_slot('type_paths_slot', 'pgoutput');",
+        dbname="type_paths_cdc",
+    )
     other = folder / "other.duckdb"
     con = duckdb.connect(str(other))
     con.execute(f"CREATE TABLE ids AS SELECT range::INTEGER AS id FROM range(1, {ids + 1})")
@@ -181,9 +191,22 @@ def env(pg_cluster, tmp_path_factory):
         ws.sources.add("pg", pg_cluster.uri("type_paths"))
         ws.sources.add("rep", pg_cluster.uri("type_paths"), mode="sync")
         ws.sources.add("dk", f"duckdb://{other}")
-        reports = ws.sync("rep")
-        assert [r.error for r in reports] == [None] * len(reports)
-        yield ws, pg_cluster
+        ws.sources.add("cdc", pg_cluster.uri("type_paths_cdc"), mode="sync",
+                       options={"cdc_slot": "type_paths_slot", "cdc_publication": "type_paths"})
+        try:
+            for source in ("rep", "cdc"):
+                reports = ws.sync(source)
+                assert [r.error for r in reports] == [None] * len(reports)
+            pg_cluster.run_sql("\n".join(inserts), dbname="type_paths_cdc")
+            [report] = ws.sync("cdc")
+            assert report.error is None
+            assert {t.strategy for t in report.tables} == {"cdc"}
+            assert sum(t.changes["insert"] for t in report.tables) == sum(
+                len(literals) + 1 for _, literals, _, _ in TYPES.values())
+            yield ws, pg_cluster
+        finally:
+            pg_cluster.run_sql("SELECT pg_drop_replication_slot('type_paths_slot')",
+                               dbname="type_paths_cdc")
 
 
 def _comparable(rows: list[dict]) -> list[tuple]:
@@ -219,13 +242,15 @@ def test_every_path_reads_what_postgres_prints(env, name):
         "subquery": f"SELECT s.* FROM (SELECT * FROM pg.public.{table}) AS s "
                     "JOIN dk.main.ids AS i ON i.id = s.id ORDER BY s.id",
         "replica": f"SELECT * FROM rep.public.{table} ORDER BY id",
+        "change log": f"SELECT * FROM cdc.public.{table} ORDER BY id",
     }
     plans = {path: ws.explain(sql) for path, sql in queries.items()}
     assert (plans["whole"].residual is None) == whole, plans["whole"]
     assert plans["cross-source"].residual is not None
     assert _pg_fragments(plans["cross-source"]) == [ScanFragment]
     assert _pg_fragments(plans["subquery"]) == [QueryFragment if whole else ScanFragment]
-    assert not plans["replica"].fragments and plans["replica"].local_tables
+    for replica in ("replica", "change log"):
+        assert not plans[replica].fragments and plans[replica].local_tables
 
     results = {path: _read(ws, sql) for path, sql in queries.items()}
     for path, (arrow_type, rows) in results.items():
