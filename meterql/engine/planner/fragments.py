@@ -137,6 +137,8 @@ def _fetch_outputs_as_text(
     ) AS q(c1, c2)
     """
     names = _output_names(sent, qualified)
+    if len(names) != len(outputs) or not all(names):
+        return sent  # (columns not known one by one: the driver's forms are conformed as read)
     positions = [f"c{i}" for i in range(1, len(names) + 1)]
     inner = exp.Subquery(
         this=sent,
@@ -144,7 +146,7 @@ def _fetch_outputs_as_text(
                              columns=[exp.to_identifier(p) for p in positions]),
     )
     projections = []
-    for name, position, (text, source_type) in zip(names, positions, outputs, strict=False):
+    for name, position, (text, source_type) in zip(names, positions, outputs, strict=True):
         value: exp.Expr = exp.column(position, table="q")
         if text:
             value = dialect.text_form(value, source_type)
