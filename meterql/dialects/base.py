@@ -94,6 +94,9 @@ class SourceDialect:
         parameter_marker: the prefix of a numbered bound parameter (``$1``, ``?1``).
         read_as_text: source types (as the source spells them) that the scan reads as the
             source's text form because meterql carries them as VARCHAR (PostgreSQL arrays).
+        text_function: for a source type whose cast to text is not the text the source prints
+            for it, the function that gives that text (PostgreSQL's ``inet``: ``abbrev``);
+            ``None`` for the others (see :meth:`text_form`).
         computes_differently: why the source compares or computes a source type otherwise
             than DuckDB does on the values as read (``None`` when it does not): no filter, key
             set or whole query using such a column is sent; its scan reads it as it is and
@@ -115,6 +118,41 @@ class SourceDialect:
     read_as_text: Callable[[str], bool] = lambda source_type: False
     computes_differently: Callable[[str], str | None] = lambda source_type: None
     file_uri: bool = False
+    text_function: Callable[[str], str | None] = lambda source_type: None
+
+    def fetches_as_text(self, duckdb_type: str, source_type: str | None = None) -> bool:
+        """Whether a value of this type is read as the source's text form: the one decision for
+        every read of a source (a table's scan, a query or subquery sent whole), so that no path
+        gets the driver's raw form of a type that only its text converts exactly (PostgreSQL's
+        uuid arrives as 16 raw bytes). ``source_type`` is the column's type at the source, when
+        the value is a column as stored.
+
+        >>> from meterql.dialects import dialect_for
+        >>> pg = dialect_for("postgres")
+        >>> pg.fetches_as_text("UUID"), pg.fetches_as_text("DECIMAL(38, 10)")
+        (True, True)
+        >>> pg.fetches_as_text("VARCHAR", "inet"), pg.fetches_as_text("VARCHAR", "text")
+        (True, False)
+        """
+        if source_type is not None and self.read_as_text(source_type):
+            return True
+        return type_family(duckdb_type) in self.fetch_as_text
+
+    def text_form(self, value: exp.Expr, source_type: str | None = None) -> exp.Expr:
+        """``value`` as the source prints it: ``CAST(value AS TEXT)``, or the function
+        ``text_function`` names for a source type whose cast to text prints otherwise.
+
+        >>> from meterql.dialects import dialect_for
+        >>> pg = dialect_for("postgres")
+        >>> pg.text_form(exp.column("v"), "inet").sql("postgres")
+        'ABBREV(v)'
+        >>> pg.text_form(exp.column("v"), "uuid").sql("postgres")
+        'CAST(v AS TEXT)'
+        """
+        function = self.text_function(source_type) if source_type is not None else None
+        if function is not None:
+            return exp.Anonymous(this=function, expressions=[value])
+        return exp.cast(value, "TEXT")
 
 
 def type_family(duckdb_type: str) -> str:

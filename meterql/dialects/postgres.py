@@ -71,6 +71,18 @@ DuckDB computes in DOUBLE', None)
     return None
 
 
+def text_function(source_type: str) -> str | None:
+    """The function printing a type as PostgreSQL's output function does, where
+    ``CAST(... AS TEXT)`` prints it otherwise: ``text(inet)`` always adds the netmask
+    (``10.0.0.1/32``) where psql shows ``10.0.0.1``; ``abbrev(inet)`` is the output function's
+    text.
+
+    >>> text_function("inet"), text_function("cidr"), text_function("inet[]")
+    ('abbrev', None, None)
+    """
+    return "abbrev" if source_type.strip().lower() == "inet" else None
+
+
 DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
@@ -86,5 +98,6 @@ DIALECT = SourceDialect(
     # UUIDs arrive from the driver as 16 raw bytes; their text form converts exactly.
     fetch_as_text=frozenset({"DECIMAL", "UUID"}),
     read_as_text=read_as_text,
+    text_function=text_function,
     computes_differently=computes_differently,
 )

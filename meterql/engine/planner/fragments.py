@@ -9,7 +9,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.annotate_types import annotate_types
 
 from meterql.catalog import Catalog, Table
-from meterql.dialects import dialect_for
+from meterql.dialects import SourceDialect, dialect_for
 from meterql.engine.bind import REF, TABLE
 from meterql.engine.planner.markers import column_types, compared_types, mark_params
 from meterql.engine.planner.plan import QueryFragment, ResultTyping
@@ -35,6 +35,7 @@ def single_source_fragment(
     """
     dialect = dialect_for(catalog.source(source).kind)
     compared = None
+    as_text: list[_Output] = []
     if not dialect.capabilities.same_engine:
         shorthand = _duckdb_shorthand(tree)
         if shorthand is not None:
@@ -45,6 +46,7 @@ def single_source_fragment(
             return blocker
         if dialect.capabilities.typed_parameters:
             compared = compared_types(annotated)
+        as_text = _outputs_as_text(annotated, refs, dialect)
         local = {c.name.lower(): reason for _, t in refs for c in t.columns
                  if (reason := dialect.computes_differently(c.source_type)) is not None}
         if local:
@@ -63,6 +65,8 @@ def single_source_fragment(
     if not dialect.capabilities.same_engine:
         _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
+    if any(text for text, _ in as_text):
+        sent = _fetch_outputs_as_text(sent, qualified, as_text, dialect)
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types, compared)
     try:
@@ -71,6 +75,98 @@ def single_source_fragment(
         return f"{dialect.kind} cannot express the query exactly ({exc})"
     typing = None if dialect.capabilities.same_engine else result_typing(chosen)
     return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
+
+
+#: Per output column of a query sent whole: whether it is read as the source's text form, and
+#: its type at the source when it is a stored column (else ``None``).
+_Output = tuple[bool, str | None]
+
+
+def _outputs_as_text(
+    annotated: exp.Expr, refs: list[tuple[exp.Table, Table]], dialect: SourceDialect
+) -> list[_Output]:
+    """How each output column of a query sent whole is read: as text where a scan would read a
+    column of its type as text (``SourceDialect.fetches_as_text`` decides both)."""
+    if isinstance(annotated, exp.SetOperation):
+        left = _outputs_as_text(annotated.left, refs, dialect)
+        right = _outputs_as_text(annotated.right, refs, dialect)
+        return [(a or b, ta if ta == tb else None)
+                for (a, ta), (b, tb) in zip(left, right, strict=False)]
+    if not isinstance(annotated, exp.Select):
+        return []
+    by_alias = {t.alias_or_name: entry for t, entry in refs}
+    outputs: list[_Output] = []
+    for projection in annotated.selects:
+        value = projection.unalias()
+        source_type = None
+        if isinstance(value, exp.Column) and value.table in by_alias:
+            stored = {c.name.lower(): c for c in by_alias[value.table].columns}
+            column = stored.get(value.name.lower())
+            source_type = column.source_type if column is not None else None
+        typ = value.type
+        if typ is None or typ.is_type(exp.DType.UNKNOWN, exp.DType.NULL):
+            outputs.append((False, source_type))
+        else:
+            outputs.append((dialect.fetches_as_text(typ.sql("duckdb"), source_type), source_type))
+    return outputs
+
+
+def _fetch_outputs_as_text(
+    sent: exp.Expr, qualified: exp.Expression, outputs: list[_Output], dialect: SourceDialect
+) -> exp.Expr:
+    """``sent`` inside a SELECT that reads the columns marked in ``outputs`` as the source
+    prints them and the others as they are, keeping their names and order (the query itself,
+    its ORDER BY and DISTINCT, is untouched: it still compares the source's own values).
+
+    >>> import sqlglot
+    >>> from meterql.dialects import dialect_for
+    >>> tree = sqlglot.parse_one("SELECT id, u FROM t ORDER BY u", read="postgres")
+    >>> outputs = [(False, "integer"), (True, "uuid")]
+    >>> sent = _fetch_outputs_as_text(tree, tree, outputs, dialect_for("postgres"))
+    >>> print(sent.sql("postgres", pretty=True))
+    SELECT
+      q.c1 AS "id",
+      CAST(q.c2 AS TEXT) AS "u"
+    FROM (
+      SELECT
+        id,
+        u
+      FROM t
+      ORDER BY
+        u
+    ) AS q(c1, c2)
+    """
+    names = _output_names(sent, qualified)
+    if len(names) != len(outputs) or not all(names):
+        return sent  # (columns not known one by one: the driver's forms are conformed as read)
+    positions = [f"c{i}" for i in range(1, len(names) + 1)]
+    inner = exp.Subquery(
+        this=sent,
+        alias=exp.TableAlias(this=exp.to_identifier("q"),
+                             columns=[exp.to_identifier(p) for p in positions]),
+    )
+    projections = []
+    for name, position, (text, source_type) in zip(names, positions, outputs, strict=True):
+        value: exp.Expr = exp.column(position, table="q")
+        if text:
+            value = dialect.text_form(value, source_type)
+        projections.append(exp.alias_(value, name, quoted=True))
+    return exp.select(*projections).from_(inner)
+
+
+def _output_names(sent: exp.Expr, qualified: exp.Expression) -> list[str]:
+    """The names the source gives the columns of ``sent``: as the query spells them where it
+    names them, else (a ``*``, an expression without an alias) as qualify names them."""
+    names = qualified.named_selects if isinstance(qualified, exp.Query) else []
+    if not isinstance(sent, exp.Query) or any(
+        isinstance(s, exp.Star) or isinstance(s, exp.Column) and isinstance(s.this, exp.Star)
+        for s in sent.selects
+    ):
+        return names
+    spelled = sent.named_selects
+    if len(spelled) != len(names):
+        return names
+    return [own or name for own, name in zip(spelled, names, strict=True)]
 
 
 def _explicit_cross_joins(tree: exp.Expr) -> None:

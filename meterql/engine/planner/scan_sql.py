@@ -87,10 +87,9 @@ def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
 def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expr:
     name = entry.name
     column = exp.column(exp.to_identifier(name, quoted=True))
-    family = type_family(entry.type)
-    if family in dialect.fetch_as_text or dialect.read_as_text(entry.source_type):
-        return exp.alias_(exp.cast(column, "TEXT"), name, quoted=True)
-    if family in dialect.fetch_as_integer:
+    if dialect.fetches_as_text(entry.type, entry.source_type):
+        return exp.alias_(dialect.text_form(column, entry.source_type), name, quoted=True)
+    if type_family(entry.type) in dialect.fetch_as_integer:
         return exp.alias_(exp.cast(column, "BIGINT"), name, quoted=True)
     return column
 

@@ -6,7 +6,7 @@ SELECT c.name, u.qty FROM (
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): subquery
-    sql: SELECT customer_id, SUM(quantity) AS qty FROM public.events AS events WHERE ts >= CAST('2026-10-01' AS TIMESTAMPTZ) AND ts < CAST('2026-11-01' AS TIMESTAMPTZ) GROUP BY customer_id
+    sql: SELECT q.c1 AS "customer_id", CAST(q.c2 AS TEXT) AS "qty" FROM (SELECT customer_id, SUM(quantity) AS qty FROM public.events AS events WHERE ts >= CAST('2026-10-01' AS TIMESTAMPTZ) AND ts < CAST('2026-11-01' AS TIMESTAMPTZ) GROUP BY customer_id) AS q(c1, c2)
     pushed: the whole subquery u
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "name" FROM "main"."customers"

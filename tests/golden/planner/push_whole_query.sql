@@ -4,7 +4,7 @@ WHERE customer_id = :c AND ts >= :start AND ts < :end GROUP BY meter
 -- plan:
 Plan: the whole query runs on one source
 - fragment f1 on source 'pg' (postgres): whole query
-    sql: SELECT meter, COUNT(*) AS n, SUM(quantity) AS qty FROM public.events AS events WHERE customer_id = $1 AND ts >= $2 AND ts < $3 GROUP BY meter
+    sql: SELECT q.c1 AS "meter", q.c2 AS "n", CAST(q.c3 AS TEXT) AS "qty" FROM (SELECT meter, COUNT(*) AS n, SUM(quantity) AS qty FROM public.events AS events WHERE customer_id = $1 AND ts >= $2 AND ts < $3 GROUP BY meter) AS q(c1, c2, c3)
     params: :c, :start, :end
 
 -- ====
@@ -15,7 +15,7 @@ GROUP BY e.customer_id, p.name ORDER BY amount DESC NULLS LAST, e.customer_id LI
 -- plan:
 Plan: the whole query runs on one source
 - fragment f1 on source 'pg' (postgres): whole query
-    sql: SELECT e.customer_id, p.name, SUM(e.quantity * p.price) AS amount FROM public.events AS e JOIN public.plans AS p ON p.id = e.customer_id GROUP BY e.customer_id, p.name ORDER BY amount DESC NULLS LAST, e.customer_id LIMIT 10
+    sql: SELECT q.c1 AS "customer_id", q.c2 AS "name", CAST(q.c3 AS TEXT) AS "amount" FROM (SELECT e.customer_id, p.name, SUM(e.quantity * p.price) AS amount FROM public.events AS e JOIN public.plans AS p ON p.id = e.customer_id GROUP BY e.customer_id, p.name ORDER BY amount DESC NULLS LAST, e.customer_id LIMIT 10) AS q(c1, c2, c3)
 
 -- ====
 -- title: window functions and CTEs go down too
