@@ -89,8 +89,11 @@ def test_query_formats(files, tmp_path):
     assert as_json == [{"name": "Ann", "qty": "3.750000"}, {"name": "Zoë", "qty": "0.000001"}]
     lines = run(files, "query", sql, "-f", "jsonl").output.strip().splitlines()
     assert [json.loads(x)["name"] for x in lines] == ["Ann", "Zoë"]
-    table_out = run(files, "query", sql)
-    assert "Ann" in table_out.output and "2 rows" in table_out.output
+    assert run(files, "query", sql).output == as_csv.output  # not a terminal: CSV
+    table_out = run(files, "query", sql, "-f", "table")
+    assert table_out.output.splitlines()[2:5] == [
+        "┃ VARCHAR ┃ DECIMAL(38,6) ┃", "┡━━━━━━━━━╇━━━━━━━━━━━━━━━┩", "│ Ann     │      3.750000 │"]
+    assert "2 rows in" in table_out.output
     parquet = tmp_path / "out.parquet"
     assert run(files, "query", sql, "-f", "parquet", "-o", str(parquet)).exit_code == 0
     assert pq.read_table(parquet).column("qty").type == pa.decimal128(38, 6)

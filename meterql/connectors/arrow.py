@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterql.dialects.arrow_types import DUCKDB_TYPE
+from meterql.dialects.arrow_types import DUCKDB_TYPE, sql_type_name
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL
 from meterql.errors import SourceQueryError
 
@@ -87,7 +87,8 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.R
             columns.append(pc.cast(plain, field.type, safe=True))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SourceQueryError(
-                f"column '{field.name}' from source '{source}' does not fit {field.type}: {exc}",
+                f"column '{field.name}' from source '{source}' does not fit "
+                f"{sql_type_name(field)}: {exc}",
                 source=source,
                 hint=_hint(field.type),
             ) from exc
