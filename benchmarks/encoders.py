@@ -1,8 +1,10 @@
-"""Benchmark: how fast meterql.encoders writes a large result as CSV, JSON and JSON lines.
+"""Benchmark: how fast meterql.encoders writes a large result as CSV, JSON, JSON lines and the
+box table for people.
 
 A table of --rows rows (int, double, DECIMAL(18,6), a UTC timestamp, text) is encoded with
 ``meterql.encoders.encode`` (what ``meterql query --format`` and ``POST /v1/query`` with
-``Accept: text/csv`` write) and ``json_envelope`` (the HTTP JSON answer); the baseline is
+``Accept: text/csv`` write), ``json_envelope`` (the HTTP JSON answer) and ``boxes`` (the table
+``meterql query`` draws on a terminal, styled); the baseline is
 Arrow's own CSV writer over the same table (``pyarrow.csv.write_csv``), which writes other text
 for several types but shows what a fully vectorised CSV costs on this machine. Medians of --runs
 after a warm-up; the CSV is read back and checked against the table.
@@ -26,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from benchmarks.common import RESULTS, dist_version, finish_report, git, machine
-from meterql.encoders import encode, json_envelope
+from meterql.encoders import boxes, encode, json_envelope
 
 
 def bench_table(rows: int, seed: int = 7) -> pa.Table:
@@ -93,6 +95,8 @@ def main() -> None:
         "json": lambda: _size(encode(table, "json")),
         "jsonl": lambda: _size(encode(table, "jsonl")),
         "http json envelope": lambda: _size(json_envelope(table, tail)),
+        "table (boxes, styled)": lambda: sum(len(c.encode()) for c in boxes(
+            table, styled=True).chunks()),
         "baseline: pyarrow.csv.write_csv": lambda: _arrow_csv(table),
     }
     report = {"rows": args.rows, "runs": args.runs, "machine": machine(),

@@ -89,8 +89,11 @@ def test_query_formats(files, tmp_path):
     assert as_json == [{"name": "Ann", "qty": "3.750000"}, {"name": "Zoë", "qty": "0.000001"}]
     lines = run(files, "query", sql, "-f", "jsonl").output.strip().splitlines()
     assert [json.loads(x)["name"] for x in lines] == ["Ann", "Zoë"]
-    table_out = run(files, "query", sql)
-    assert "Ann" in table_out.output and "2 rows" in table_out.output
+    assert run(files, "query", sql).output == as_csv.output  # not a terminal: CSV
+    table_out = run(files, "query", sql, "-f", "table")
+    assert table_out.output.splitlines()[2:5] == [
+        "┃ VARCHAR ┃ DECIMAL(38,6) ┃", "┡━━━━━━━━━╇━━━━━━━━━━━━━━━┩", "│ Ann     │      3.750000 │"]
+    assert "2 rows in" in table_out.output
     parquet = tmp_path / "out.parquet"
     assert run(files, "query", sql, "-f", "parquet", "-o", str(parquet)).exit_code == 0
     assert pq.read_table(parquet).column("qty").type == pa.decimal128(38, 6)
@@ -337,3 +340,85 @@ def test_the_installed_package_imports_nothing_of_the_checkout():
             found += [f"{path.relative_to(package)}: {n}" for n in names
                       if n.split(".")[0] in ("benchmarks", "devtools", "tests")]
     assert not found, found
+
+
+# -- output: CSV on a pipe, boxes (paged when tall) on a terminal ---------------------------------
+
+LONG = "external-reference-" + "0123456789" * 20
+
+
+@pytest.fixture()
+def rows_home(tmp_path: Path) -> Path:
+    """A workspace with dk.main.t: 200 rows of an id, a 219-character note, a boolean and an
+    interval."""
+    path = tmp_path / "t.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE TABLE t AS SELECT range AS id, '{LONG}' || range AS note, "
+                "range % 2 = 0 AS even, INTERVAL 1 day * range + INTERVAL 2 hour AS span "
+                "FROM range(200)")
+    con.close()
+    home = tmp_path / "home"
+    import meterql
+
+    with meterql.connect(home) as ws:
+        ws.sources.add("dk", f"duckdb://{path}")
+    return home
+
+
+def _meterql(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("meterql")
+    return subprocess.run([str(exe), *args, "--home", str(home)], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120, cwd=home.parent)
+
+
+def test_a_piped_query_prints_csv_and_never_cuts_a_value(rows_home):
+    paged = rows_home.parent / "paged"
+    sql = "SELECT * FROM dk.main.t ORDER BY id"
+    proc = _meterql(rows_home, "query", sql, PAGER=f"cat > {paged}")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:3] == ["id,note,even,span", f"0,{LONG}0,true,02:00:00",
+                         f"1,{LONG}1,false,1 day 02:00:00"]  # booleans and intervals as SQL
+    assert len(lines) == 201 and not paged.exists()  # every row, no pager on a pipe
+    table = _meterql(rows_home, "query", sql, "--format", "table", PAGER=f"cat > {paged}")
+    [last] = [line for line in table.stdout.splitlines() if f"{LONG}199" in line]
+    assert [cell.strip() for cell in last.split("│")] == [  # whole, never cut to a width
+        "", "199", f"{LONG}199", "false", "199 days 02:00:00", ""]
+    assert "\x1b[" not in table.stdout and not paged.exists()
+    assert table.stdout.splitlines()[-1].startswith("200 rows in ")
+    one = _meterql(rows_home, "query", "SELECT id FROM dk.main.t WHERE id = 3", "-f", "table")
+    assert one.stdout.splitlines()[-1].startswith("1 row in ")
+
+
+@pytest.mark.parametrize(("extra", "env", "paged"), [
+    ((), {}, True),
+    (("--no-pager",), {}, False),
+    ((), {"PAGER": ""}, False),
+])
+def test_a_table_taller_than_the_terminal_goes_through_the_pager(rows_home, extra, env, paged):
+    import pexpect
+
+    out = rows_home.parent / "paged"
+    exe = str(Path(sys.executable).with_name("meterql"))
+
+    def run_in_terminal(sql: str) -> str:
+        child = pexpect.spawn(exe, ["query", sql, *extra, "--home", str(rows_home)],
+                              encoding="utf-8", timeout=60, dimensions=(24, 300),
+                              env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
+                                   "HOME": str(rows_home.parent),
+                                   "PAGER": f"cat > {out}", **env})
+        child.expect(pexpect.EOF)
+        return child.before
+
+    screen = run_in_terminal("SELECT id, even FROM dk.main.t ORDER BY id")  # 205 lines
+    if paged:
+        text = out.read_text()
+        assert "\x1b[1mid\x1b[0m" in text and "\x1b[2mBIGINT\x1b[0m" in text  # styled
+        assert "│    199 │ false   │" in text and "200 rows in" in text
+        assert "199" not in screen
+        out.unlink()
+    else:
+        assert "│    199 │ false   │" in screen and "200 rows in" in screen
+        assert not out.exists()
+    short = run_in_terminal("SELECT id, even FROM dk.main.t WHERE id < 3 ORDER BY id")
+    assert "│      2 │ true    │" in short and "3 rows in" in short and not out.exists()

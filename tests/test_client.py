@@ -91,6 +91,24 @@ def test_submit_cancel_stops_the_query_at_the_source(pg_cluster, pg_database, tm
         assert client.query("SELECT 2 AS n FROM pg.public.slow LIMIT 0").num_rows == 0
 
 
+def test_a_result_streamed_in_many_chunks_arrives_whole(tmp_path):
+    import duckdb
+
+    path = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE big AS SELECT range AS id, 'c' || (range % 100) AS customer_id "
+                "FROM range(300000)")  # about 4 MB as Arrow: streamed, not one body
+    con.close()
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("dk", f"duckdb://{path}")
+        local = ws.query("SELECT * FROM dk.main.big ORDER BY id").to_arrow()
+    key = new_key(home, "read")
+    with serve(home) as served, meterql.connect(served.base, key=key) as client:
+        remote = client.query("SELECT * FROM dk.main.big ORDER BY id").to_arrow()
+    assert remote.num_rows == 300_000 and remote.equals(local)
+
+
 def test_a_revoked_key_is_refused_on_its_next_request(served_billing):
     served, keys = served_billing
     with meterql.connect(served.base, key=keys["admin"]) as admin:

@@ -21,13 +21,17 @@ from fastapi.testclient import TestClient
 import meterql
 from meterql.access.keys import create_key
 from meterql.cli import main
+from meterql.dialects.arrow_types import arrow_type, sql_type_name
 from meterql.encoders import (
     BATCH_ROWS,
+    boxes,
     column_text,
     encode,
+    expanded,
     json_column,
     json_envelope,
     json_text,
+    row_count,
     save,
     value_text,
 )
@@ -37,46 +41,53 @@ AWKWARD = r"""
 CREATE TABLE awkward AS SELECT * FROM (VALUES
  (1, 'plain', 1.0::DOUBLE, 0::DECIMAL(38,12), TIMESTAMPTZ '2026-10-05 10:00:00+00',
   TIMESTAMP '2026-10-05 10:00:00.5', DATE '2026-10-05', TIME '10:00:00', '\x00\xff'::BLOB,
-  true, [1, 2], {'a': 1, 'b': 'x'}),
+  true, [1, 2], {'a': 1, 'b': 'x'}, INTERVAL '1 day 2 hours'),
  (2, '', 'nan'::DOUBLE, 1.23456E-7::DECIMAL(38,12), TIMESTAMPTZ '2026-10-31 23:30:00.25+00',
-  NULL, NULL, TIME '10:00:00.000005', ''::BLOB, false, [], NULL),
- (3, NULL, 'inf'::DOUBLE, -12.5::DECIMAL(38,12), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  NULL, NULL, TIME '10:00:00.000005', ''::BLOB, false, [], NULL,
+  INTERVAL '-1 year -2 months 3 days' - INTERVAL '1.5 seconds'),
+ (3, NULL, 'inf'::DOUBLE, -12.5::DECIMAL(38,12), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  INTERVAL '0 seconds'),
  (4, 'a,b "q"' || chr(10) || 'z', 1e20::DOUBLE, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-  NULL, NULL),
- (5, 'Zoë', 1e-5::DOUBLE, 1.5::DECIMAL(38,12), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
- (6, ' ', '-inf'::DOUBLE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
- (7, 'x', -0.0::DOUBLE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
-) t(id, s, f, d, tstz, ts, dt, tm, b, bo, l, st)
+  NULL, NULL, NULL),
+ (5, 'Zoë', 1e-5::DOUBLE, 1.5::DECIMAL(38,12), NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL),
+ (6, ' ', '-inf'::DOUBLE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (7, 'x', -0.0::DOUBLE, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+) t(id, s, f, d, tstz, ts, dt, tm, b, bo, l, st, iv)
 """
 SQL = "SELECT * FROM dk.main.awkward ORDER BY id"
+#: Its columns' types as SQL names them (DuckDB's own names of them).
+TYPES = ["INTEGER", "VARCHAR", "DOUBLE", "DECIMAL(38,12)", "TIMESTAMPTZ", "TIMESTAMP", "DATE",
+         "TIME", "BLOB", "BOOLEAN", "INTEGER[]", "STRUCT(a INTEGER, b VARCHAR)", "INTERVAL"]
 
 #: The one CSV text of the awkward table: a field is quoted only when it must be (a comma, a
 #: quote, a line break) or when it is an empty string, so that NULL (nothing) and '' differ.
 CSV = (
-    "id,s,f,d,tstz,ts,dt,tm,b,bo,l,st\n"
+    "id,s,f,d,tstz,ts,dt,tm,b,bo,l,st,iv\n"
     '1,plain,1.0,0.000000000000,2026-10-05T10:00:00+00:00,2026-10-05T10:00:00.500000,'
-    '2026-10-05,10:00:00,00ff,true,"[1, 2]","{""a"": 1, ""b"": ""x""}"\n'
-    '2,"",nan,0.000000123456,2026-10-31T23:30:00.250000+00:00,,,10:00:00.000005,"",false,[],\n'
-    "3,,inf,-12.500000000000,,,,,,,,\n"
-    '4,"a,b ""q""\nz",1e+20,,,,,,,,,\n'
-    "5,Zoë,1e-05,1.500000000000,,,,,,,,\n"
-    "6, ,-inf,,,,,,,,,\n"
-    "7,x,-0.0,,,,,,,,,\n"
+    '2026-10-05,10:00:00,00ff,true,"[1, 2]","{""a"": 1, ""b"": ""x""}",1 day 02:00:00\n'
+    '2,"",nan,0.000000123456,2026-10-31T23:30:00.250000+00:00,,,10:00:00.000005,"",false,[],,'
+    '-1 year -2 months 3 days -00:00:01.5\n'
+    "3,,inf,-12.500000000000,,,,,,,,,00:00:00\n"
+    '4,"a,b ""q""\nz",1e+20,,,,,,,,,,\n'
+    "5,Zoë,1e-05,1.500000000000,,,,,,,,,\n"
+    "6, ,-inf,,,,,,,,,,\n"
+    "7,x,-0.0,,,,,,,,,,\n"
 )
 
-#: The same rows as JSON values: decimals, times and bytes are strings, NaN and the infinities
-#: too (JSON has no number for them), lists and structs stay JSON.
+#: The same rows as JSON values: decimals, times, intervals and bytes are strings, NaN and the
+#: infinities too (JSON has no number for them), lists and structs stay JSON.
 ROWS = [
     [1, "plain", 1.0, "0.000000000000", "2026-10-05T10:00:00+00:00",
      "2026-10-05T10:00:00.500000", "2026-10-05", "10:00:00", "00ff", True, [1, 2],
-     {"a": 1, "b": "x"}],
+     {"a": 1, "b": "x"}, "1 day 02:00:00"],
     [2, "", "nan", "0.000000123456", "2026-10-31T23:30:00.250000+00:00", None, None,
-     "10:00:00.000005", "", False, [], None],
-    [3, None, "inf", "-12.500000000000"] + [None] * 8,
-    [4, 'a,b "q"\nz', 1e20] + [None] * 9,
-    [5, "Zoë", 1e-5, "1.500000000000"] + [None] * 8,
-    [6, " ", "-inf"] + [None] * 9,
-    [7, "x", -0.0] + [None] * 9,
+     "10:00:00.000005", "", False, [], None, "-1 year -2 months 3 days -00:00:01.5"],
+    [3, None, "inf", "-12.500000000000"] + [None] * 8 + ["00:00:00"],
+    [4, 'a,b "q"\nz', 1e20] + [None] * 10,
+    [5, "Zoë", 1e-5, "1.500000000000"] + [None] * 9,
+    [6, " ", "-inf"] + [None] * 10,
+    [7, "x", -0.0] + [None] * 10,
 ]
 
 
@@ -91,7 +102,7 @@ def awkward(tmp_path_factory):
         ws.sources.add("dk", f"duckdb://{root / 'a.duckdb'}")
         key = create_key(ws.keys, "read")[1]
     cli = {}
-    for fmt in ("csv", "json", "jsonl"):
+    for fmt in ("csv", "json", "jsonl", "table"):
         out = CliRunner().invoke(main, ["query", SQL, "--format", fmt, "--home", str(home)])
         assert out.exit_code == 0, out.output
         cli[fmt] = out.stdout_bytes
@@ -120,6 +131,20 @@ def test_the_cli_and_the_http_api_write_the_same_json_values(awkward):
     assert [list(json.loads(line).values()) for line in cli["jsonl"].splitlines()] == ROWS
     for body in (cli["json"], cli["jsonl"], envelope.content):
         assert "Zoë".encode() in body  # UTF-8, as JSON text is (RFC 8259), never \u escapes
+    assert [c["type"] for c in envelope.json()["columns"]] == TYPES  # SQL's names, not Arrow's
+
+
+def test_the_table_shows_every_value_whole_under_its_sql_type(awkward):
+    cli, _ = awkward
+    lines = cli["table"].decode().splitlines()
+    assert [cell.strip() for cell in lines[1].split("┃")[1:-1]] == CSV.split("\n")[0].split(",")
+    assert [cell.strip() for cell in lines[2].split("┃")[1:-1]] == TYPES
+    body = "\n".join(lines[4:])
+    for value in ("2026-10-31T23:30:00.250000+00:00", "-1 year -2 months 3 days -00:00:01.5",
+                  '{"a": 1, "b": "x"}', "0.000000123456", "1 day 02:00:00"):
+        assert value in body  # whole, never cut to fit a width
+    assert lines[-1].startswith("7 rows in ")
+    assert len({_cells(line) for line in lines[:-1]}) == 1  # every line as wide: aligned
 
 
 # -- the rule over whole columns equals the rule for one value -----------------------------------
@@ -165,7 +190,9 @@ def _columns():
     yield pa.array([[1, 2], [], None, [None]])
     yield pa.array([{"a": 1, "b": "x"}, None])
     yield pa.array([[("k", 1)], None], pa.map_(pa.string(), pa.int32()))
-    yield pa.array([timedelta(seconds=1.5), None])
+    yield pa.array([timedelta(seconds=1.5), timedelta(days=-1, hours=1), None])
+    yield pa.array([pa.MonthDayNano([1, 2, 3_000_000_000]), pa.MonthDayNano([-25, 0, -1]), None],
+                   pa.month_day_nano_interval())
     yield pa.array([None, None])
     yield pa.array([1.0, 0.5, math.nan, math.inf, -math.inf, -0.0, None, 1e-7, 1e-5, 1e15, 1e20])
     yield pa.array([0.1, 1.5, None], pa.float32())
@@ -247,3 +274,124 @@ def _read(fmt: str, data: bytes) -> pa.Table:
     if fmt == "parquet":
         return pq.read_table(io.BytesIO(data))
     return pa.ipc.open_stream(data).read_all()
+
+
+# -- intervals and type names as SQL writes them ------------------------------------------------
+
+INTERVALS = ["1 day 2 hours", "-1 day -2 hours", "0 seconds", "36 hours", "13 months",
+             "-13 months", "1 year 2 months 3 days 04:05:06.789", "-1 microsecond",
+             "2 years -3 days 00:00:00.5", "-10 months 1 day", "1 month -00:00:01"]
+
+
+def test_intervals_read_as_duckdb_writes_them():
+    con = duckdb.connect()
+    rows = ", ".join(f"(INTERVAL '{text}')" for text in INTERVALS)
+    result = con.sql(f"SELECT i, i::VARCHAR AS text FROM (VALUES {rows}) t(i)").to_arrow_table()
+    expected = result.column("text").to_pylist()
+    assert expected[0] == "1 day 02:00:00"
+    assert column_text(result.column("i").combine_chunks()).to_pylist() == expected
+    assert [json.loads(v) for v in json_column(result.column("i").combine_chunks())
+            .to_pylist()] == expected
+
+
+SQL_TYPES = ["BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT",
+             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL(38,10)", "DECIMAL(18,0)",
+             "VARCHAR", "BLOB", "DATE", "TIME", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS",
+             "TIMESTAMP_NS", "TIMESTAMPTZ", "INTERVAL", "INTEGER[]", "VARCHAR[3]",
+             'STRUCT(a INTEGER, "b c" VARCHAR)', "MAP(VARCHAR, DOUBLE)", "DECIMAL(12,2)[]"]
+
+
+@pytest.mark.parametrize("name", SQL_TYPES)
+def test_a_type_has_the_name_duckdb_gives_it(name):
+    con = duckdb.connect()
+    typed = con.sql(f"SELECT CAST(NULL AS {name}) AS v")
+    # the name DuckDB itself gives the type (TIMESTAMPTZ being its short name, the issue's)
+    assert typed.types[0] == {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(name, name)
+    assert sql_type_name(typed.to_arrow_table().schema.field("v")) == name
+    simple = arrow_type(name)
+    if simple is not None:  # and back: the SQL name reads as the same Arrow type
+        assert arrow_type(sql_type_name(simple)) == simple
+
+
+def test_the_names_of_types_duckdb_does_not_hand_out():
+    assert sql_type_name(pa.large_string()) == "VARCHAR"
+    assert sql_type_name(pa.duration("us")) == "INTERVAL"
+    assert sql_type_name(pa.dictionary(pa.int32(), pa.string())) == "VARCHAR"
+    assert sql_type_name(pa.decimal256(60, 4)) == "DECIMAL(60,4)"
+    assert sql_type_name(pa.timestamp("ns", tz="Europe/Berlin")) == "TIMESTAMPTZ"
+
+
+def test_rows_are_counted_in_words():
+    assert [row_count(n) for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert row_count(1, 1) == "1 row" and row_count(400_000, 40) == "400000 rows (40 shown)"
+
+
+# -- the table for people ------------------------------------------------------------------------
+
+def _cells(line: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(line)
+
+
+def test_boxes_keep_every_value_whole_and_aligned():
+    long = "external-reference-" + "x" * 300
+    table = pa.table({
+        "id": pa.array([1, 22, None], pa.int64()),
+        "note": [long, "two\nlines", "日本語 wide"],
+        "amount": pa.array([Decimal("1.5"), None, Decimal("-10.25")], pa.decimal128(38, 10)),
+        "ctl": ["tab\there", "\x1b[31mred", None],
+    })
+    view = boxes(table)
+    text = view.text()
+    lines = text.splitlines()
+    assert long in text and "two" in text and "lines" in text
+    assert "┃ BIGINT ┃ VARCHAR" in lines[2] and "DECIMAL(38,10)" in lines[2]
+    assert len({_cells(line) for line in lines}) == 1 == len({view.width})
+    assert _cells(lines[0]) == view.width and len(lines) == view.height == 9  # 2 lines for one
+    assert lines[4].startswith("│      1 │ external-")  # numbers to the right
+    assert "│ -10.2500000000 │" in lines[7] and "NULL" in lines[5]
+    assert "\x1b" not in text.replace("\\x1b", "") and "tab\\there" in text  # escaped
+    assert "\x1b[" not in text  # no styles unless asked
+    styled = boxes(table, styled=True).text()
+    assert "\x1b[1mid\x1b[0m" in styled and "\x1b[2mNULL\x1b[0m" in styled
+    assert "+--" in boxes(table, ascii=True).text() and "┃" not in boxes(table, ascii=True).text()
+
+
+def test_a_limit_draws_the_first_and_last_rows_and_counts_them_all():
+    table = pa.table({"i": pa.array(range(400_000), pa.int64()),
+                      "s": pa.array([f"r{i}" for i in range(400_000)])})
+    view = boxes(table, limit=40)
+    lines = view.text().splitlines()
+    assert (view.rows, view.shown) == (400_000, 40) and len(lines) == view.height == 46
+    body = [line.split("│")[1].strip() for line in lines[4:-1]]
+    assert body == [str(i) for i in range(20)] + ["⋮"] + [str(i) for i in range(399_980, 400_000)]
+    rows = expanded(table, limit=4).text().splitlines()
+    assert rows[:3] == ["-[ row 1 ]-", "i | 0", "s | r0"]
+    assert "⋮ (399996 rows not shown)" in rows and rows[-3:] == [
+        "-[ row 400000 ]-", "i | 399999", "s | r399999"]
+    assert boxes(table.slice(0, 3), limit=40).shown == 3
+
+
+def test_ten_thousand_rows_render_in_well_under_a_second():
+    import time
+
+    n = 10_000
+    table = pa.table({"id": pa.array(range(n), pa.int64()),
+                      "customer": pa.array([f"customer-{i % 97}" for i in range(n)]),
+                      "amount": pa.array([Decimal(i) / 4 for i in range(n)], pa.decimal128(18, 6)),
+                      "ts": pa.array([BASE] * n, pa.timestamp("us", tz="UTC")),
+                      "note": pa.array([f"external-reference-{i:032x}" for i in range(n)])})
+    t0 = time.perf_counter()
+    text = boxes(table, styled=True).text()
+    seconds = time.perf_counter() - t0
+    assert text.count("\n") == n + 5
+    assert seconds < 1.0, f"10,000 rows took {seconds:.2f} s to draw"  # (rich took 4 s)
+
+
+def test_expanded_rows_show_one_column_value_pair_a_line():
+    table = pa.table({"id": [2], "customer_id": ["c2"], "note": ["a\nb"], "n": pa.array(
+        [None], pa.int64())})
+    assert expanded(table).text().splitlines() == [
+        "-[ row 1 ]-", "id          | 2", "customer_id | c2", "note        | a",
+        "            | b", "n           | NULL"]

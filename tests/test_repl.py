@@ -1,6 +1,8 @@
 """The REPL driven in a real pseudo-terminal (pexpect): a query, multi-line input, completion
 of a column after an alias, meta-commands, a parse error, Ctrl-C during a slow PostgreSQL query
-(the backend is gone afterwards), Ctrl-D; and a script piped in. The shell's tests run twice:
+(the backend is gone afterwards), a 400,000-row result (its count at once, 40 rows shown),
+Ctrl-C while a result prints (back at the prompt, parameters kept), Ctrl-D; and a script piped
+in. The shell's tests run twice:
 on the workspace itself, and through a real ``meterql serve`` that holds it."""
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ SETUP = (
     "CREATE TABLE usage (id int PRIMARY KEY, customer_id text, amount numeric(12,2));"
     "INSERT INTO usage SELECT g, 'c' || (g % 3), g FROM generate_series(1, 10) g;"
     "CREATE VIEW slow AS SELECT 1 AS x FROM pg_sleep(30);"
+    "CREATE TABLE big AS SELECT g AS id, 'c' || (g % 100) AS customer_id "
+    "FROM generate_series(1, 400000) g;"
 )
 
 
@@ -103,6 +107,45 @@ def test_ctrl_c_stops_the_query_at_the_source(shell, pg_cluster):
     child.expect("meterql>")
     child.send("SELECT count(*) AS n FROM pg.public.usage;\r")  # the shell is still usable
     child.expect(r"1 row in")
+    child.send("\\q\r")
+    child.expect(pexpect.EOF)
+
+
+def test_a_large_result_shows_its_count_at_once_and_ctrl_c_keeps_the_shell(shell):
+    child, _, _ = shell
+    child.send("\\param top 5\r")
+    child.expect(":top = 5")
+    child.expect("meterql>")
+    t0 = time.monotonic()
+    child.send("SELECT * FROM pg.public.big ORDER BY id;\r")
+    child.expect(r"400000 rows \(40 shown\) in [\d.]+ ms", timeout=60)
+    # the rows are read in about a second; drawing every one of them took minutes and 1 GB
+    assert time.monotonic() - t0 < 20
+    drawn = [[cell.strip() for cell in line.split("│")[1:-1]]
+             for line in child.before.splitlines() if line.startswith("│")]
+    assert drawn == ([[str(i), f"c{i % 100}"] for i in range(1, 21)] + [["⋮", "⋮"]]
+                     + [[str(i), f"c{i % 100}"] for i in range(399_981, 400_001)])
+    child.expect("meterql>")
+    if child.pid is not None:  # the shell's own process (through a server, it holds rows too)
+        peak = Path(f"/proc/{child.pid}/status").read_text().split("VmHWM:")[1].split()[0]
+        assert int(peak) < 1_000_000, f"the shell peaked at {peak} kB"
+    # Ctrl-C while a result prints (every row as CSV): back at the prompt, parameters kept
+    child.send("\\format csv\r")
+    child.expect("format is csv")
+    child.expect("meterql>")
+    child.send("SELECT * FROM pg.public.big ORDER BY id;\r")
+    child.expect("\r\n5000,c0\r\n", timeout=60)  # printing has begun
+    child.sendcontrol("c")
+    child.expect("interrupted", timeout=30)
+    child.expect("meterql>")
+    assert "Aborted" not in child.before and child.isalive()
+    time.sleep(0.3)
+    child.send("\\params\r")
+    child.expect(":top = 5")
+    child.expect("meterql>")
+    child.send("SELECT count(*) AS n FROM pg.public.big WHERE id < :top;\r")
+    child.expect("\r\n4\r\n")
+    child.expect("1 row")
     child.send("\\q\r")
     child.expect(pexpect.EOF)
 

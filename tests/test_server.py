@@ -102,7 +102,7 @@ def test_query_answers_json_csv_and_arrow(server):
     as_json = client.post("/v1/query", json=body, headers=auth(keys["read"]))
     payload = as_json.json()
     assert payload["rows"] == [["acme", "1.000001"], ["acme", "2.000000"]]  # exact decimals
-    assert payload["columns"][1] == {"name": "qty", "type": "decimal128(18, 6)"}
+    assert payload["columns"][1] == {"name": "qty", "type": "DECIMAL(18,6)"}
     assert payload["row_count"] == 2 and payload["truncated"] is False
     as_csv = client.post("/v1/query", json=body, headers={**auth(keys["read"]),
                                                            "Accept": "text/csv"})

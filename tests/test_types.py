@@ -229,5 +229,5 @@ def test_postgres_numeric_fits_exactly_or_fails_clearly(ws, path):
         ws.query("SELECT w.id, w.n FROM pg.public.wide w WHERE w.id = 2" + extra)
     err = info.value
     assert err.source == "pg"
-    assert "'n'" in err.message and "decimal128(38, 10)" in err.message
+    assert "'n'" in err.message and "does not fit DECIMAL(38,10)" in err.message
     assert "numeric_scale" in (err.hint or "")

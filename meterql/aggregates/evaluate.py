@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterql.aggregates.definition import ENGINE_PARAMETERS, Aggregate
+from meterql.dialects.arrow_types import sql_type_name
 from meterql.engine import Engine, Result
 from meterql.errors import InvalidAggregateError, MeterqlError, ParameterError
 
@@ -280,8 +281,8 @@ def _typed(values: list[str], typ: pa.DataType) -> pa.Array:
         return pa.array(values, pa.string()).cast(typ)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise ParameterError(f"customer {values[0]!r} is not a value of the customer column's "
-                             f"type {typ}", hint="pass customers as the column holds them"
-                             ) from None
+                             f"type {sql_type_name(typ)}",
+                             hint="pass customers as the column holds them") from None
 
 
 def _sorted(table: pa.Table, aggregate: Aggregate) -> pa.Table:

@@ -12,7 +12,7 @@ import click
 from meterql.aggregates import parse_definition
 from meterql.aggregates.evaluate import Window
 from meterql.cli.common import MeterqlGroup, console, escape, home_option
-from meterql.encoders import json_value, render_table
+from meterql.encoders import json_value, render_table, row_count
 from meterql.workspace import Workspace
 
 EVALUATION_FORMATS = ("table", "json")  # what an evaluation prints as, here
@@ -108,8 +108,9 @@ def aggregate_evaluate(ws: Workspace, name: str, start: str, end: str,
         return
     out = console()
     out.print(render_table(ev.table))
-    out.print(f"[dim]{ev.aggregate.name} v{ev.aggregate.version}, {ev.table.num_rows} rows in "
-              f"{ev.seconds * 1000:.1f} ms; evaluation {ev.id}; {ev.result_hash}[/dim]")
+    out.print(f"[dim]{ev.aggregate.name} v{ev.aggregate.version}, "
+              f"{row_count(ev.table.num_rows)} in {ev.seconds * 1000:.1f} ms; "
+              f"evaluation {ev.id}; {ev.result_hash}[/dim]")
 
 
 @aggregate.command("dry-run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from meterql.cli.common import console, escape, home_option
-from meterql.encoders import render_table
+from meterql.encoders import render_table, row_count
 from meterql.workspace import Workspace
 
 
@@ -29,6 +29,6 @@ def demo_cmd(ws: Workspace, plan_name: str) -> None:
     out.print("\n[bold]plan[/bold]")
     out.print(escape(str(result.plan)), style="dim")
     out.print(render_table(result.to_arrow()))
-    out.print(f"[dim]{result.num_rows} rows in {result.seconds * 1000:.1f} ms[/dim]")
+    out.print(f"[dim]{row_count(result.num_rows)} in {result.seconds * 1000:.1f} ms[/dim]")
     out.print("\nNext: meterql tables --home " + str(ws.home)
               + "   |   meterql query \"SELECT ...\" --home " + str(ws.home))

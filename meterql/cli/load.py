@@ -8,6 +8,7 @@ from typing import get_args
 import click
 
 from meterql.cli.common import ROUND_HELP, home_option, typed_columns
+from meterql.encoders import row_count
 from meterql.local.uploads import Mode
 from meterql.workspace import Workspace
 
@@ -32,6 +33,6 @@ def load_cmd(ws: Workspace, file: Path, table: str, mode: Mode, key: tuple[str, 
     if report.status == "unchanged":
         click.echo(report.note)
         return
-    click.echo(f"{report.table}: {report.rows} rows loaded ({report.mode})")
+    click.echo(f"{report.table}: {row_count(report.rows)} loaded ({report.mode})")
     for row in report.rejected:
         click.echo(f"line {row['line']}: {row['reason']}", err=True)

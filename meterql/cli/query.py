@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import re
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from meterql.cli.common import console, home_option
-from meterql.encoders import BINARY_FORMATS, FORMATS, Format, encode, render_table, save
+from meterql.encoders import (
+    BINARY_FORMATS,
+    FORMATS,
+    Format,
+    boxes,
+    encode,
+    row_count,
+    save,
+    show_text,
+)
 from meterql.engine.result import plan_text
 from meterql.workspace import Workspace
 
@@ -37,10 +49,13 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("sql")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="A named parameter (:NAME in the SQL); bound, never spliced.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table",
-              show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default=None,
+              help="[default: table on a terminal, csv when piped, redirected or --output]")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to a file instead of standard output.")
+@click.option("--pager/--no-pager", default=True, show_default=True,
+              help="Show a table taller or wider than the terminal through $PAGER "
+                   "(PAGER= set empty turns it off too).")
 @click.option("--dialect", default="duckdb", show_default=True,
               help="The SQL dialect the query is written in.")
 @click.option("--timeout", type=float, default=300.0, show_default=True,
@@ -51,22 +66,31 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
               help="The session's time zone (e.g. Europe/Berlin): TIMESTAMPTZ values are shown "
                    "in it and now()/current_date evaluate in it. Default UTC.")
 @home_option
-def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
-              output: Path | None, dialect: str, timeout: float, max_rows: int,
-              tz: str | None) -> None:
-    """Run a SELECT over the registered sources. Use - to read the SQL from standard input."""
+def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format | None,
+              output: Path | None, pager: bool, dialect: str, timeout: float,
+              max_rows: int, tz: str | None) -> None:
+    """Run a SELECT over the registered sources. Use - to read the SQL from standard input.
+
+    On a terminal the result is a table (paged when it does not fit); piped or redirected it
+    is CSV, every value whole."""
     if sql == "-":
         sql = sys.stdin.read()
     result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows,
                       tz=tz)
     table = result.to_arrow()
     text = plan_text(table)
+    if fmt is None:
+        fmt = "table" if output is None and (text is not None or sys.stdout.isatty()) else "csv"
     if text is not None and fmt == "table" and output is None:
         click.echo(text)  # EXPLAIN: plain text, never a table
     elif fmt == "table" and output is None:
-        out = console()
-        out.print(render_table(table))
-        out.print(f"[dim]{table.num_rows} rows in {result.seconds * 1000:.1f} ms[/dim]")
+        out = console()  # (styles on a terminal that has them: not TERM=dumb)
+        styled = out.is_terminal and out.color_system is not None
+        view = boxes(table, styled=styled, ascii=not _unicode(sys.stdout))
+        footer = f"{row_count(table.num_rows)} in {result.seconds * 1000:.1f} ms"
+        footer = f"\x1b[2m{footer}\x1b[0m\n" if styled else footer + "\n"
+        show_text(itertools.chain(view.chunks(), (footer,)), width=view.width,
+                  height=view.height + 1, pager=pager)
     else:
         file_fmt = "csv" if fmt == "table" else fmt
         if output is not None:
@@ -81,6 +105,14 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format,
         console(stderr=True).print(
             f"[yellow]warning:[/yellow] result cut at {max_rows} rows (raise --max-rows)"
         )
+
+
+def _unicode(out: TextIO) -> bool:
+    """Whether ``out`` writes Unicode (the box lines), else the table is drawn in ASCII."""
+    try:
+        return codecs.lookup(out.encoding or "ascii").name.startswith("utf")
+    except LookupError:
+        return False
 
 
 @click.command("explain")

@@ -8,6 +8,7 @@ import click
 
 from meterql.catalog import Mode
 from meterql.cli.common import MeterqlGroup, console, escape, home_option, pairs
+from meterql.encoders import row_count
 from meterql.sync.config import Strategy
 from meterql.workspace import Workspace
 
@@ -87,7 +88,8 @@ def source_show(ws: Workspace, name: str) -> None:
         mark = marks.get(table.full_name)
         if src.mode == "sync":
             line += (
-                f"; synced {mark.synced_at:%Y-%m-%d %H:%M:%S %Z}, {mark.rows} rows, {mark.strategy}"
+                f"; synced {mark.synced_at:%Y-%m-%d %H:%M:%S %Z}, {row_count(mark.rows)}, "
+                f"{mark.strategy}"
                 + (f", cursor {mark.cursor_column} = {mark.cursor}" if mark.cursor_column else "")
                 if mark is not None else "; not synced yet"
             )

@@ -161,7 +161,9 @@ class RemoteQuery(PendingResult):
             headers = {"Accept": ARROW_STREAM, "X-Meterql-Query-Id": self.id}
             with self._transport.stream("POST", "/v1/query", json=body, headers=headers,
                                         timeout=wait) as response:
-                table = pa.ipc.open_stream(_Body(response.iter_bytes())).read_all()
+                # (buffered: Arrow asks for whole messages, a raw read returns one chunk)
+                table = pa.ipc.open_stream(io.BufferedReader(_Body(response.iter_bytes()))
+                                           ).read_all()
                 result = Result(
                     table, plan=None,
                     truncated=response.headers.get("X-Meterql-Truncated") == "true",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterql.dialects.arrow_types import DUCKDB_TYPE
+from meterql.dialects.arrow_types import DUCKDB_TYPE, sql_type_name
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL
 from meterql.errors import SourceQueryError
 
@@ -90,7 +90,7 @@ def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.R
             shown = "" if value is None else f" (value {value})"
             raise SourceQueryError(
                 f"column '{field.name}' from source '{source}' does not fit "
-                f"{field.type}{shown}: {exc}",
+                f"{sql_type_name(field)}{shown}: {exc}",
                 source=source,
                 hint=_hint(field.type),
                 field=field.name, value=value,

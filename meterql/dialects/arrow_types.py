@@ -1,10 +1,13 @@
-"""DuckDB type -> Arrow type: the types meterql hands out for a catalog column."""
+"""DuckDB type -> Arrow type: the types meterql hands out for a catalog column; and back, the
+SQL name of an Arrow type as people read it (:func:`sql_type_name`)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ParseError
+
+from meterql.sql_text import quote_ident_if_needed
 
 _SIMPLE: dict[str, pa.DataType] = {
     "BOOLEAN": pa.bool_(),
@@ -99,3 +102,75 @@ def arrow_type(duckdb_type: str) -> pa.DataType | None:
         scale = params[1] if len(params) > 1 else (3 if not params else 0)
         return pa.decimal128(precision, scale)
     return _SIMPLE.get(family)
+
+
+#: Arrow types whose SQL name has no parameter, as DuckDB spells it.
+_NAMES: dict[pa.DataType, str] = {
+    pa.null(): "NULL",
+    pa.bool_(): "BOOLEAN",
+    pa.int8(): "TINYINT",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.uint8(): "UTINYINT",
+    pa.uint16(): "USMALLINT",
+    pa.uint32(): "UINTEGER",
+    pa.uint64(): "UBIGINT",
+    pa.float16(): "FLOAT",
+    pa.float32(): "FLOAT",
+    pa.float64(): "DOUBLE",
+    pa.date32(): "DATE",
+    pa.date64(): "DATE",
+    pa.month_day_nano_interval(): "INTERVAL",
+}
+_TIMESTAMPS = {"s": "TIMESTAMP_S", "ms": "TIMESTAMP_MS", "us": "TIMESTAMP", "ns": "TIMESTAMP_NS"}
+
+
+def sql_type_name(typ: pa.DataType | pa.Field) -> str:
+    """The SQL name of an Arrow type (or of a field's type) as DuckDB spells it: the one name a
+    column type has in table headers, error messages and the HTTP API's JSON. A field carried
+    as text (:func:`arrow_field`) has the name of the DuckDB type it carries.
+
+    >>> sql_type_name(pa.decimal128(38, 10)), sql_type_name(pa.timestamp("us", tz="UTC"))
+    ('DECIMAL(38,10)', 'TIMESTAMPTZ')
+    >>> sql_type_name(pa.string()), sql_type_name(pa.int64()), sql_type_name(pa.list_(pa.int32()))
+    ('VARCHAR', 'BIGINT', 'INTEGER[]')
+    >>> sql_type_name(pa.struct([("a b", pa.int32()), ("n", pa.string())]))
+    'STRUCT("a b" INTEGER, n VARCHAR)'
+    >>> sql_type_name(arrow_field("n", "HUGEINT"))
+    'HUGEINT'
+    """
+    if isinstance(typ, pa.Field):
+        carried = carried_types(pa.schema([typ]))
+        return carried[typ.name] if carried else sql_type_name(typ.type)
+    if typ in _NAMES:
+        return _NAMES[typ]
+    if pa.types.is_decimal(typ):
+        return f"DECIMAL({typ.precision},{typ.scale})"
+    if pa.types.is_timestamp(typ):
+        return "TIMESTAMPTZ" if typ.tz is not None else _TIMESTAMPS[typ.unit]
+    if pa.types.is_time(typ):
+        return "TIME"
+    if pa.types.is_duration(typ) or pa.types.is_interval(typ):
+        return "INTERVAL"
+    if (pa.types.is_string(typ) or pa.types.is_large_string(typ)
+            or pa.types.is_string_view(typ)):
+        return "VARCHAR"
+    if (pa.types.is_binary(typ) or pa.types.is_large_binary(typ)
+            or pa.types.is_fixed_size_binary(typ) or pa.types.is_binary_view(typ)):
+        return "BLOB"
+    if pa.types.is_fixed_size_list(typ):
+        return f"{sql_type_name(typ.value_type)}[{typ.list_size}]"
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_list_view(typ):
+        return f"{sql_type_name(typ.value_type)}[]"
+    if pa.types.is_map(typ):
+        return f"MAP({sql_type_name(typ.key_type)}, {sql_type_name(typ.item_type)})"
+    if pa.types.is_struct(typ):
+        return "STRUCT(" + ", ".join(f"{quote_ident_if_needed(f.name)} {sql_type_name(f.type)}"
+                                     for f in typ) + ")"
+    if pa.types.is_dictionary(typ):
+        return sql_type_name(typ.value_type)
+    if isinstance(typ, pa.ExtensionType):
+        name = typ.extension_name.removeprefix("arrow.")
+        return name.upper() if name in ("uuid", "json") else sql_type_name(typ.storage_type)
+    return str(typ).upper()  # (a type DuckDB has no name for: Arrow's own, upper case)

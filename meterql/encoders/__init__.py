@@ -13,13 +13,16 @@ boolean               ``true``, ``false``
 decimal               exact, positional, its own scale: ``0.000000123456``
 date, time, timestamp ISO 8601: ``2026-10-05T10:00:00+00:00``, a fraction only when
                       not zero
+interval              as SQL writes it: ``1 year 2 months 3 days 04:05:06.5``,
+                      ``1 day 02:00:00``, ``-01:30:00``
 bytes                 hex: ``00ff``
 list, struct, map     JSON text: ``[1, 2]``, ``{"a": 1}``
 ====================  =========================================================
 
 :mod:`~meterql.encoders.values` holds the rule for one value, :mod:`~meterql.encoders.columns`
 the same rule over whole Arrow columns, :mod:`~meterql.encoders.formats` the byte chunks of each
-format, :mod:`~meterql.encoders.table_view` the rich table for people.
+format, :mod:`~meterql.encoders.table_view` the box table and the expanded rows for people,
+:mod:`~meterql.encoders.pager` long text through the user's pager.
 """
 
 from meterql.encoders.columns import column_text, csv_column, json_column
@@ -33,11 +36,21 @@ from meterql.encoders.formats import (
     json_envelope,
     save,
 )
-from meterql.encoders.table_view import render_table, row_texts
-from meterql.encoders.values import decimal_text, json_text, json_value, value_text
+from meterql.encoders.pager import pager_command, show_text
+from meterql.encoders.table_view import (
+    RESET,
+    View,
+    boxes,
+    expanded,
+    render_table,
+    row_count,
+    row_texts,
+)
+from meterql.encoders.values import decimal_text, interval_text, json_text, json_value, value_text
 
 __all__ = [
-    "BATCH_ROWS", "BINARY_FORMATS", "FORMATS", "FileFormat", "Format", "column_text",
-    "csv_column", "decimal_text", "encode", "json_column", "json_envelope", "json_text",
-    "json_value", "render_table", "row_texts", "save", "value_text",
+    "BATCH_ROWS", "BINARY_FORMATS", "FORMATS", "RESET", "FileFormat", "Format", "View", "boxes",
+    "column_text", "csv_column", "decimal_text", "encode", "expanded", "interval_text",
+    "json_column", "json_envelope", "json_text", "json_value", "pager_command", "render_table",
+    "row_count", "row_texts", "save", "show_text", "value_text",
 ]

@@ -30,6 +30,7 @@ from typing import Any, Literal, get_args
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meterql.dialects.arrow_types import sql_type_name
 from meterql.encoders.columns import csv_column, json_column
 from meterql.encoders.values import json_value
 
@@ -72,15 +73,16 @@ def encode(table: pa.Table, fmt: FileFormat) -> Iterator[bytes]:
 
 def json_envelope(table: pa.Table, tail: Mapping[str, Any]) -> Iterator[bytes]:
     """The HTTP API's JSON answer: ``{"columns": [{"name", "type"}], "rows": [[...]], ...}``
-    with the rows as lists and the fields of ``tail`` after them.
+    with each column's SQL type name (:func:`~meterql.dialects.arrow_types.sql_type_name`),
+    the rows as lists and the fields of ``tail`` after them.
 
     Example:
         >>> import pyarrow as pa
         >>> body = b"".join(json_envelope(pa.table({"n": [1, None]}), {"row_count": 2}))
         >>> body.decode()
-        '{"columns": [{"name": "n", "type": "int64"}], "rows": [[1], [null]], "row_count": 2}'
+        '{"columns": [{"name": "n", "type": "BIGINT"}], "rows": [[1], [null]], "row_count": 2}'
     """
-    columns = [{"name": f.name, "type": str(f.type)} for f in table.schema]
+    columns = [{"name": f.name, "type": sql_type_name(f)} for f in table.schema]
     yield b'{"columns": ' + _json(columns) + b', "rows": ['
     separator = b""
     for batch in _batches(table):

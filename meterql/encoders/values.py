@@ -1,8 +1,9 @@
 """The text of one value, the rule every output follows: JSON values for the API's JSON bodies,
 and the text a CSV field, a table cell or a vertical row shows.
 
-Decimals are exact, in positional notation with their own scale; times ISO 8601; bytes hex;
-NaN and the infinities strings (JSON has no number for them); lists and structs JSON.
+Decimals are exact, in positional notation with their own scale; times ISO 8601; intervals as
+SQL writes them (``1 day 02:00:00``); bytes hex; NaN and the infinities strings (JSON has no
+number for them); lists and structs JSON.
 :mod:`meterql.encoders.columns` writes whole Arrow columns by the same rule, fast.
 """
 
@@ -14,14 +15,19 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pyarrow import MonthDayNano
+
 
 def json_value(value: Any) -> Any:
-    """A JSON-safe value: decimals as strings (exact), times in ISO 8601, bytes in hex,
-    NaN and infinities as strings; lists and dicts converted throughout.
+    """A JSON-safe value: decimals as strings (exact), times in ISO 8601, intervals as
+    :func:`interval_text` writes them, bytes in hex, NaN and infinities as strings; lists and
+    dicts converted throughout.
 
     Example:
         >>> json_value([Decimal("1E-7"), datetime(2026, 10, 5, 10, 0), b"\\x00\\xff", math.inf])
         ['0.0000001', '2026-10-05T10:00:00', '00ff', 'inf']
+        >>> json_value([MonthDayNano([0, 1, 7_200_000_000_000]), timedelta(minutes=90)])
+        ['1 day 02:00:00', '01:30:00']
     """
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -31,8 +37,10 @@ def json_value(value: Any) -> Any:
         return decimal_text(value)
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
+    if isinstance(value, MonthDayNano):  # (before tuple: it is a named tuple)
+        return interval_text(value.months, value.days, value.nanoseconds)
     if isinstance(value, timedelta):
-        return value.total_seconds()
+        return interval_text(0, 0, (value // timedelta(microseconds=1)) * 1000)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, (list, tuple)):
@@ -52,6 +60,36 @@ def decimal_text(value: Decimal) -> str:
         ('12.50', '1000')
     """
     return format(value, "f")
+
+
+def interval_text(months: int, days: int, nanoseconds: int) -> str:
+    """An interval as DuckDB writes it: years and months, days, then the time of day as
+    ``HH:MM:SS`` with a fraction only when there is one (hours are not folded into days, nor
+    days into months: an interval keeps its parts); ``00:00:00`` for none.
+
+    Example:
+        >>> interval_text(0, 1, 7_200_000_000_000), interval_text(14, 3, 0)
+        ('1 day 02:00:00', '1 year 2 months 3 days')
+        >>> interval_text(0, -1, -7_200_000_000_000), interval_text(0, 0, 129_600_000_000_000)
+        ('-1 day -02:00:00', '36:00:00')
+        >>> interval_text(0, 0, 0), interval_text(0, 0, 1_500), interval_text(-1, 0, 0)
+        ('00:00:00', '00:00:00.0000015', '-1 month')
+    """
+    parts = []
+    years, rest = abs(months) // 12, abs(months) % 12
+    sign = -1 if months < 0 else 1
+    for count, unit in ((sign * years, "year"), (sign * rest, "month"), (days, "day")):
+        if count:
+            parts.append(f"{count} {unit}{'' if abs(count) == 1 else 's'}")
+    if nanoseconds or not parts:
+        seconds, fraction = divmod(abs(nanoseconds), 10**9)
+        minutes, secs = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{'-' if nanoseconds < 0 else ''}{hours:02d}:{minutes:02d}:{secs:02d}"
+        if fraction:
+            clock += "." + f"{fraction:09d}".rstrip("0")
+        parts.append(clock)
+    return " ".join(parts)
 
 
 def json_text(value: Any) -> str:

@@ -1,9 +1,11 @@
 r"""The interactive shell: ``meterql repl`` (and ``meterql`` alone in a terminal).
 
 SQL ends at ``;`` and may span lines; lines starting with ``\`` are meta-commands
-(:mod:`meterql.repl.commands`). Ctrl-C stops the running query (at the source too) and keeps
-the shell; Ctrl-D leaves it. History is kept per workspace in ``<home>/repl_history``. Piped
-input (``meterql repl < script.sql``) runs the same statements and commands with plain output.
+(:mod:`meterql.repl.commands`). Ctrl-C stops the running query (at the source too) or the
+printing of a result and keeps the shell (and its parameters); Ctrl-D leaves it. A large result
+shows its first and last rows and its whole count (:attr:`Repl.max_shown`). History is kept
+per workspace in ``<home>/repl_history``. Piped input (``meterql repl < script.sql``) runs the
+same statements and commands with plain output.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import fnmatch
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 
-from meterql.encoders import column_text, encode, render_table, row_texts, save
+from meterql.encoders import RESET, boxes, encode, expanded, row_count, save
 from meterql.engine.result import plan_text
 from meterql.engine.time_zone import check_time_zone
 from meterql.errors import MeterqlError, ParameterError, QueryCancelledError
@@ -84,8 +87,12 @@ class Repl:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 break
-            if not self.handle(text):
-                break
+            try:
+                if not self.handle(text):
+                    break
+            except KeyboardInterrupt:  # Ctrl-C while printing (or planning): back to the prompt
+                self.out.file.write(RESET + "\n")
+                self.out.print("[yellow]interrupted[/yellow]")
 
     def run_script(self, text: str) -> int:
         """Run piped statements and commands; returns the number that failed."""
@@ -161,6 +168,11 @@ class Repl:
         self.show(self.last, time.perf_counter() - t0, result.truncated)
 
     # -- output --------------------------------------------------------------------------------
+    #: Rows a table (or expanded rows) shows at most in the shell: the first and last halves
+    #: with a ⋮ row between, as the DuckDB shell does; the footer has the whole count, and
+    #: \save writes every row. A script's output (not a terminal) is never cut.
+    max_shown = 40
+
     def show(self, table: pa.Table, seconds: float | None = None,
              truncated: bool = False) -> None:
         text = plan_text(table)
@@ -168,26 +180,26 @@ class Repl:
             self.out.print(escape(text), soft_wrap=True)
             return
         fmt = self.format
-        if fmt == "table" and self._too_wide(table):
-            fmt = "vertical"
-        if fmt == "table":
-            self.out.print(render_table(table))
-        elif fmt == "vertical":
-            for number, row in enumerate(row_texts(table), 1):
-                self.out.print(f"-[ row {number} ]" + "-" * 20, style="dim")
-                width = max((len(k) for k in table.column_names), default=0)
-                for key, text in zip(table.column_names, row, strict=True):
-                    self.out.print(f"{escape(key.ljust(width))} | "
-                                   f"{escape('NULL' if text is None else text)}")
+        shown = table.num_rows
+        if fmt in ("table", "vertical"):
+            limit = self.max_shown if self.interactive else None
+            styled = (self.interactive and self.out.is_terminal
+                      and self.out.color_system is not None)
+            view = boxes(table, limit=limit, styled=styled,
+                         ascii=not (self.out.encoding or "").lower().startswith("utf"))
+            if fmt == "vertical" or (self.interactive and table.num_columns
+                                     and view.width > self.out.width):
+                view = expanded(table, limit=limit, styled=styled)  # (psql's \x auto)
+            self._write(view.chunks())
+            shown = view.shown
         elif self.interactive:
-            text = b"".join(encode(table, fmt)).decode()  # type: ignore[arg-type]
-            self.out.print(escape(text.rstrip("\n")))
-        else:
+            self._write(chunk.decode() for chunk in encode(table, fmt))  # type: ignore[arg-type]
+        else:  # a script's CSV or JSON: the bytes meterql query writes
             sys.stdout.flush()
             for chunk in encode(table, fmt):  # type: ignore[arg-type]
                 sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
-        footer = f"{table.num_rows} row{'s' if table.num_rows != 1 else ''}"
+        footer = row_count(table.num_rows, shown)
         if self.timing and seconds is not None:
             footer += f" in {seconds * 1000:.1f} ms"
         if truncated:
@@ -195,15 +207,14 @@ class Repl:
         if self.interactive or self.timing:
             self.out.print(f"[dim]{footer}[/dim]")
 
-    def _too_wide(self, table: pa.Table) -> bool:
-        if not self.interactive or table.num_columns == 0:
-            return False
-        head = table.slice(0, 50)
-        widths = [max([len(f.name), 8] + [len(v or "") for v in
-                                          column_text(head.column(i).combine_chunks())
-                                          .to_pylist()])
-                  for i, f in enumerate(table.schema)]
-        return sum(widths) + 3 * len(widths) > self.out.width
+    def _write(self, chunks: Iterable[str]) -> None:
+        """Text as it is (no markup) to the shell's output; Ctrl-C stops it between chunks
+        or within one (:meth:`run_interactive` goes back to the prompt)."""
+        file = self.out.file
+        file.flush()
+        for chunk in chunks:
+            file.write(chunk)
+        file.flush()
 
     # -- meta-commands -------------------------------------------------------------------------
     def command(self, cmd: Command) -> bool:
@@ -322,7 +333,7 @@ class Repl:
         fmt = {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl",
                ".arrow": "arrow"}.get(path.suffix.lower(), "csv")
         save(self.last, fmt, path)  # type: ignore[arg-type]
-        self.out.print(f"saved {self.last.num_rows} rows to {escape(str(path))} ({fmt})")
+        self.out.print(f"saved {row_count(self.last.num_rows)} to {escape(str(path))} ({fmt})")
 
     def _version(self) -> str:
         import meterql
