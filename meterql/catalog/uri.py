@@ -39,6 +39,13 @@ class ParsedURI:
 def parse_uri(uri: str) -> ParsedURI:
     """Split a source URI, raising :class:`InvalidSourceError` with the expected shape."""
     parts = urlsplit(uri)
+    if uri.lower().rsplit("?", 1)[0].endswith((".csv", ".csv.gz", ".tsv")):
+        raise InvalidSourceError(
+            f"'{redact_uri(uri)}' is a CSV file, which is loaded rather than registered as a "
+            "source",
+            hint="load it into a table: meterql load FILE --table NAME (ws.uploads.load in "
+            "Python, POST /v1/tables/NAME/upload over HTTP), then query local.uploads.NAME",
+        )
     if not parts.scheme:
         raise InvalidSourceError(
             f"'{redact_uri(uri)}' is not a source URI",
