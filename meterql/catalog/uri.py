@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -43,8 +44,10 @@ def parse_uri(uri: str) -> ParsedURI:
         raise InvalidSourceError(
             f"'{redact_uri(uri)}' is a CSV file, which is loaded rather than registered as a "
             "source",
-            hint="load it into a table: meterql load FILE --table NAME (ws.uploads.load in "
-            "Python, POST /v1/tables/NAME/upload over HTTP), then query local.uploads.NAME",
+            hint=f"load it into a table instead: meterql load "
+            f"{shlex.quote(redact_uri(uri))} --table NAME, then query local.uploads.NAME; "
+            "in Python ws.uploads.load, over HTTP "
+            "POST /v1/tables/NAME/upload",
         )
     if not parts.scheme:
         raise InvalidSourceError(
