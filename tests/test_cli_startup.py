@@ -105,3 +105,19 @@ def test_home_before_the_command(tmp_path, monkeypatch):
     clash = runner.invoke(main, ["--home", str(before), "--server", "http://127.0.0.1:9",
                                  "source", "list"])
     assert clash.exit_code == 2 and "--home and --server together" in clash.output
+
+
+def test_home_before_no_command_opens_the_shell_on_that_folder(tmp_path):
+    import os
+
+    import pexpect
+
+    script = str(Path(sys.executable).with_name("meterql"))
+    env = {k: v for k, v in os.environ.items() if k not in ("METERQL_HOME", "METERQL_SERVER")}
+    home = tmp_path / "chosen"
+    child = pexpect.spawn(script, ["--home", str(home)], encoding="utf-8", timeout=60,
+                          env=env, cwd=str(tmp_path))
+    child.expect("meterql>")
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    assert (home / "catalog.duckdb").exists() and not (tmp_path / "meterql_home").exists()
