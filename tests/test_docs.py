@@ -145,3 +145,19 @@ def _unknown_in(args: list[str]) -> str | None:
         if word.startswith("-") and word != "-" and word.split("=")[0] not in options:
             return f"no option {word}"
     return None
+
+
+def test_the_commands_in_the_docs_text_are_valid_bash_too():
+    """`meterql ...` in the prose (outside code blocks) pastes as well: one line, quoted."""
+    import re
+    import subprocess
+
+    spans = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        prose = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+        spans += [(path.name, m.group(1)) for m in
+                  re.finditer(r"(?<!`)`(meterql [^`]+)`(?!`)", prose)]
+    assert len(spans) >= 100
+    broken = [(name, span) for name, span in spans if "\n" in span or subprocess.run(
+        ["bash", "-n"], input=span, capture_output=True, text=True).returncode]
+    assert not broken, broken
