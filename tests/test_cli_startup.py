@@ -121,3 +121,17 @@ def test_home_before_no_command_opens_the_shell_on_that_folder(tmp_path):
     child.sendcontrol("d")
     child.expect(pexpect.EOF)
     assert (home / "catalog.duckdb").exists() and not (tmp_path / "meterql_home").exists()
+
+
+def test_home_and_server_before_a_bare_meterql_are_refused_together(tmp_path):
+    import os
+
+    import pexpect
+
+    script = str(Path(sys.executable).with_name("meterql"))
+    env = {k: v for k, v in os.environ.items() if k not in ("METERQL_HOME", "METERQL_SERVER")}
+    child = pexpect.spawn(script, ["--home", str(tmp_path / "h"), "--server",
+                                   "http://127.0.0.1:9"], encoding="utf-8", timeout=60,
+                          env=env, cwd=str(tmp_path))
+    child.expect("--home and --server together")
+    child.expect(pexpect.EOF)

@@ -145,6 +145,8 @@ def chosen_server(home: Path | None) -> str | None:
     if server is None or home is None:
         return server
     home_from = ctx.get_parameter_source("home")
+    if home_from is None and ctx.meta.get(HOME) is not None:  # (the shell of a bare meterql)
+        home_from = ParameterSource.COMMANDLINE
     server_from = ctx.find_root().meta.get(f"{SERVER}.source")
     if home_from == ParameterSource.COMMANDLINE and server_from == ParameterSource.COMMANDLINE:
         raise click.UsageError(f"--home and --server together: drop --home to work through "
