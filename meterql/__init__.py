@@ -11,18 +11,52 @@ Example:
     >>> ws = meterql.connect("https://meterql.internal:8080", key="mq_...")  # doctest: +SKIP
 """
 
+from __future__ import annotations
+
+import importlib
 import os
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from meterql import errors
-from meterql.catalog import Column, Source, Table
-from meterql.client import Client
-from meterql.engine import Plan, Result
 from meterql.errors import MeterqlError
-from meterql.workspace import RunningQuery, Workspace
-from meterql.workspace import connect as _open
+
+if TYPE_CHECKING:
+    from meterql.catalog import Column, Source, Table
+    from meterql.client import Client
+    from meterql.engine import Plan, Result
+    from meterql.workspace import RunningQuery, Workspace
+
+#: The public names that live in heavier modules, imported on first use (``import meterql``
+#: stays cheap, so the command line starts fast): name -> module.
+_LAZY = {
+    "Column": "meterql.catalog",
+    "Source": "meterql.catalog",
+    "Table": "meterql.catalog",
+    "Client": "meterql.client",
+    "Plan": "meterql.engine",
+    "Result": "meterql.engine",
+    "RunningQuery": "meterql.workspace",
+    "Workspace": "meterql.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("meterql")  # one version, pyproject.toml's
+        except PackageNotFoundError:  # pragma: no cover - a source tree without an install
+            found = "0+unknown"
+        globals()["__version__"] = found
+        return found
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meterql' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def connect(target: str | Path | None = None, *, key: str | None = None) -> Workspace | Client:
@@ -42,12 +76,10 @@ def connect(target: str | Path | None = None, *, key: str | None = None) -> Work
     if key is not None:
         raise errors.WorkspaceError("key= is for a server's URL, not a workspace folder",
                                     hint="give an http:// or https:// URL, or drop key=")
-    return _open(target)
+    from meterql.workspace import connect as open_folder
 
-try:
-    __version__ = _version("meterql")  # one version, pyproject.toml's
-except PackageNotFoundError:  # pragma: no cover - a source tree without an install
-    __version__ = "0+unknown"
+    return open_folder(target)
+
 
 __all__ = [
     "Client",

@@ -38,6 +38,7 @@ the API) whether trying again may help.
     │   ├── UnknownStreamError    no event stream with that name
     │   ├── UnknownBackfillError  no backfill with that id (or none of that stream)
     │   └── InvalidBodyError      a request body that cannot be read (not UTF-8, not JSON, gzip)
+    │       └── UnsupportedMediaTypeError  of a media type the route does not read (HTTP 415)
     ├── DataError                 data pushed to meterql does not fit its table (rows named)
     │   └── ConflictError         it conflicts with what is stored (a key that exists)
     └── AccessError               the HTTP API refused a request
@@ -249,6 +250,11 @@ class UnknownBackfillError(IngestError):
 class InvalidBodyError(IngestError):
     """A request body that cannot be read: not UTF-8, not JSON (a JSON body; an NDJSON line is
     rejected alone), gzip that does not decompress, or cut short (HTTP 400)."""
+
+
+class UnsupportedMediaTypeError(InvalidBodyError):
+    """A request body of a media type the route does not read, e.g. a CSV upload sent as
+    ``text/csv`` instead of ``multipart/form-data`` (HTTP 415)."""
 
 
 class DataError(MeterqlError):

@@ -429,6 +429,8 @@ INVALID = [
     ("x", "mysql://u:pw@h/db", {}, "unknown source kind 'mysql'"),
     ("x", "not a uri", {}, "not a source URI"),
     ("x", "", {}, "not a source URI"),
+    ("fx", "prices.csv", {}, "is a CSV file, which is loaded"),
+    ("fx", "file:///data/PRICES.CSV", {}, "is a CSV file, which is loaded"),
     ("x", "postgresql://u:pw@h:notaport/db", {}, "bad port"),
     ("x", "sqlite:///nonexistent/dir/file.db", {}, "does not exist"),
     ("x", "duckdb:///nonexistent/dir/file.duckdb", {}, "does not exist"),

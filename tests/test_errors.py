@@ -68,6 +68,7 @@ TREE = {
     "UnknownStreamError": "IngestError",
     "UnknownBackfillError": "IngestError",
     "InvalidBodyError": "IngestError",
+    "UnsupportedMediaTypeError": "InvalidBodyError",
     "AuthenticationError": "AccessError",
     "ScopeError": "AccessError",
 }

@@ -939,3 +939,28 @@ def test_uploads_over_http_refuse_rounding_and_empty_files_and_show_no_server_pa
             assert answer.status_code in (201, 422), answer.text
             text = answer.text
             assert tempfile.gettempdir() not in text and "upload.csv" not in text, text
+
+
+def test_a_csv_upload_sent_as_text_csv_gets_a_415_saying_to_send_multipart(api):
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+    body = b"plan,price\nstarter,10.5\n"
+    for content_type in ("text/csv", "application/octet-stream"):
+        raw = client.post("/v1/tables/prices/upload", content=body,
+                          headers={**h, "Content-Type": content_type})
+        assert raw.status_code == 415, raw.text
+        assert raw.headers["content-type"] == "application/problem+json"
+        problem = raw.json()
+        assert problem["title"] == "UnsupportedMediaTypeError"
+        assert f"sent as {content_type}" in problem["detail"]
+        assert "multipart field 'file'" in problem["hint"]
+    bare = client.post("/v1/tables/prices/upload", content=body, headers=h)
+    assert bare.status_code == 415 and "without a Content-Type" in bare.json()["detail"]
+    # the key is checked first, and nothing was loaded
+    anonymous = client.post("/v1/tables/prices/upload", content=body,
+                            headers={"Content-Type": "text/csv"})
+    assert anonymous.status_code == 401
+    assert "local.uploads.prices" not in {t.full_name for t in ws.tables("local")}
+    sent = client.post("/v1/tables/prices/upload", headers=h,
+                       files={"file": ("p.csv", body, "text/csv")})
+    assert sent.status_code == 201 and sent.json()["rows"] == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -39,6 +40,15 @@ class ParsedURI:
 def parse_uri(uri: str) -> ParsedURI:
     """Split a source URI, raising :class:`InvalidSourceError` with the expected shape."""
     parts = urlsplit(uri)
+    if uri.lower().rsplit("?", 1)[0].endswith((".csv", ".csv.gz", ".tsv")):
+        raise InvalidSourceError(
+            f"'{redact_uri(uri)}' is a CSV file, which is loaded rather than registered as a "
+            "source",
+            hint=f"load it into a table instead: meterql load "
+            f"{shlex.quote(redact_uri(uri))} --table NAME, then query local.uploads.NAME; "
+            "in Python ws.uploads.load, over HTTP "
+            "POST /v1/tables/NAME/upload",
+        )
     if not parts.scheme:
         raise InvalidSourceError(
             f"'{redact_uri(uri)}' is not a source URI",

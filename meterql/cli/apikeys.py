@@ -30,9 +30,17 @@ def apikey_create(ws: Workspace, scope: str, name: str | None) -> None:
 @home_option
 def apikey_list(ws: Workspace) -> None:
     """Keys by id, name and scope (never the keys themselves)."""
-    for key in ws.keys.list():
-        state = f"revoked {key['revoked_at']:%Y-%m-%d}" if key["revoked_at"] else "active"
-        click.echo(f"{key['id']}  {key['scope']:<6}  {state:<18}  {key['name'] or ''}")
+    keys = ws.keys.list()
+    rows = [("id", "scope", "state", "name")] + [
+        (key["id"], key["scope"],
+         f"revoked {key['revoked_at']:%Y-%m-%d}" if key["revoked_at"] else "active",
+         key["name"] or "") for key in keys]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join([*(v.ljust(w) for v, w in zip(row, widths, strict=False)),
+                              row[3]]).rstrip())
+    if not keys:
+        click.echo("no API keys yet: meterql apikey create --scope read", err=True)
 
 
 @apikey.command("revoke")

@@ -22,25 +22,57 @@ import click
 from click.core import ParameterSource
 
 from meterql.errors import AuthenticationError, MeterqlError
-from meterql.sql_text import column_pairs
-from meterql.workspace import Workspace, connect, default_home
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from meterql.client import Client
+    from meterql.workspace import Workspace
 
 ROUND_HELP = ("Round numbers with more decimal places than their column keeps (half away "
               "from zero) instead of refusing them.")
+
+#: Where the root group keeps a ``--home`` given before the command (``ctx.meta``).
+HOME = "meterql.home"
+
+
+def _home_given_before(ctx: click.Context, param: click.Parameter,
+                       value: Path | None) -> Path | None:
+    """A command's ``--home``: its own if given on the command line, else the one given
+    before the command (``meterql --home DIR source list``), else ``$METERQL_HOME``."""
+    before = ctx.meta.get(HOME)
+    if before is not None and ctx.get_parameter_source("home") != ParameterSource.COMMANDLINE:
+        ctx.set_parameter_source("home", ParameterSource.COMMANDLINE)
+        return Path(before)
+    return value
+
 
 home_path_option = click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="METERQL_HOME",
     default=None,
+    callback=_home_given_before,
     help="Workspace folder [default: $METERQL_HOME or ./meterql_home].",
 )
 """``--home`` alone: the command receives the folder (``home``) and opens it itself."""
+
+
+def _keep_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[HOME] = value
+
+
+root_home_option = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    expose_value=False,
+    callback=_keep_home,
+    help="Workspace folder for the command (the same as the command's own --home).",
+)
+"""``meterql --home DIR COMMAND``: the root group's ``--home``, which every command takes as
+if given after it."""
 
 
 server_option = click.option(
@@ -76,10 +108,13 @@ def open_workspace(home: Path | None) -> Iterator[Workspace | Client]:
     that server with ``$METERQL_API_KEY``'s scope; else, when a live ``meterql serve`` holds
     the folder, a client of it through its owner's socket (admin scope); else the folder
     itself, opened here."""
-    from meterql import client
+    from meterql.server.presence import read_presence
+    from meterql.workspace import connect, default_home
 
     server = chosen_server(home)
     if server is not None:
+        from meterql import client
+
         key = os.environ.get("METERQL_API_KEY")
         if not key:
             raise AuthenticationError(f"working through {server} needs an API key",
@@ -88,11 +123,15 @@ def open_workspace(home: Path | None) -> Iterator[Workspace | Client]:
         with client.remote(server, key) as remote:
             yield remote
         return
-    owner = client.owner(home or default_home())
-    if owner is not None:
-        with owner:
-            yield owner
-        return
+    # the client (httpx) is imported only when a server holds the folder
+    if read_presence(home or default_home()) is not None:
+        from meterql import client
+
+        owner = client.owner(home or default_home())
+        if owner is not None:
+            with owner:
+                yield owner
+            return
     with connect(home) as ws:
         yield ws
 
@@ -106,6 +145,8 @@ def chosen_server(home: Path | None) -> str | None:
     if server is None or home is None:
         return server
     home_from = ctx.get_parameter_source("home")
+    if home_from is None and ctx.meta.get(HOME) is not None:  # (the shell of a bare meterql)
+        home_from = ParameterSource.COMMANDLINE
     server_from = ctx.find_root().meta.get(f"{SERVER}.source")
     if home_from == ParameterSource.COMMANDLINE and server_from == ParameterSource.COMMANDLINE:
         raise click.UsageError(f"--home and --server together: drop --home to work through "
@@ -171,6 +212,8 @@ def pairs(values: tuple[str, ...], option: str, form: str = "NAME=VALUE") -> dic
 
 def typed_columns(values: tuple[str, ...]) -> dict[str, str]:
     """Repeated ``--column NAME:TYPE`` options as a dict of column types."""
+    from meterql.sql_text import column_pairs
+
     try:
         return column_pairs(values)
     except ValueError as exc:

@@ -58,8 +58,8 @@ class ManualTables:
                                      hint="use a lowercase identifier: letters, digits and _")
         if not columns or not key or any(k not in columns for k in key):
             raise IngestError("a manual table needs columns and a key among them",
-                                 hint="e.g. --column customer_id:VARCHAR --column credit:"
-                                 "DECIMAL(18,2) --key customer_id")
+                                 hint="e.g. --column customer_id:VARCHAR --column 'credit:"
+                                 "DECIMAL(18,2)' --key customer_id")
         types = sql_types(columns, f"local.manual.{name}", IngestError)
         cols = ", ".join(f"{quote_ident(c)} {sql_type(t)}" for c, t in types.items())
         keys = ", ".join(quote_ident(k) for k in key)

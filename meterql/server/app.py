@@ -33,6 +33,7 @@ from meterql.server import (
     ingest,
     key_routes,
     manual_routes,
+    openapi,
     problems,
     query_routes,
     settings_routes,
@@ -85,6 +86,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.state.log = log
     problems.install(app)
     docs.install(app)
+    openapi.install(app)
 
     read, admin = Depends(Access("read")), Depends(Access("admin"))
     app.include_router(ingest.router(ws, Depends(Access("ingest"))))

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 import meterql
 from meterql import exact_json
 from meterql.encoders import json_value
-from meterql.errors import InputLimitError, InvalidBodyError
+from meterql.errors import InputLimitError, InvalidBodyError, UnsupportedMediaTypeError
 from meterql.local.events import answer_json, count_outcomes
 from meterql.local.uploads import Mode as UploadMode
 from meterql.server import problems
@@ -167,7 +167,8 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         return json_value(ws.events.revert_backfill(backfill))
 
     @api.post("/v1/tables/{name}/upload", status_code=201,
-              openapi_extra={BODY_LIMIT: UPLOAD_LIMIT})
+              openapi_extra={BODY_LIMIT: UPLOAD_LIMIT},
+              dependencies=[Depends(_multipart_upload)])
     async def upload(request: Request, name: str, file: UploadFile,
                      mode: UploadMode = "append",
                      key: Annotated[list[str] | None, Query()] = None,
@@ -220,6 +221,19 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
         return Response(status_code=204)
 
     return api
+
+
+def _multipart_upload(request: Request) -> None:
+    """Refuse an upload that is not ``multipart/form-data`` (a CSV sent as the raw body, as
+    ``curl --data-binary @file.csv -H 'Content-Type: text/csv'`` does) with the way to send it,
+    before its form is read as missing its field."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+        sent = f"as {content_type}" if content_type else "without a Content-Type"
+        raise UnsupportedMediaTypeError(
+            f"an upload is sent as multipart/form-data; this one was sent {sent}",
+            hint="send the CSV file as the multipart field 'file': curl -F file=@FILE.csv "
+                 "(or meterql load FILE --table NAME, which does it for you)")
 
 
 def _declared(columns: list[str] | None) -> dict[str, str] | None:

@@ -22,6 +22,7 @@ STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.UnknownStreamError, 404),
     (e.UnknownBackfillError, 404),
     (e.UnknownQueryError, 404),
+    (e.UnsupportedMediaTypeError, 415),
     (e.SourceExistsError, 409),
     (e.SourceUnavailableError, 503),
     (e.SourceError, 502),
