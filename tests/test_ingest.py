@@ -291,6 +291,29 @@ def test_an_unknown_stream_or_backfill_is_a_404_and_an_unreadable_body_a_400(api
     assert ws.query("SELECT count(*) FROM local.events.calls").rows() == [(1,)]
 
 
+def test_events_sent_as_csv_or_a_form_get_a_415_naming_the_upload_route(api):
+    client, keys, ws = api
+    h = bearer(keys["ingest"])
+    ws.events.ingest("calls", [event(1)])
+    before = ws.query("SELECT count(*) FROM local.events.calls").rows()
+    for content_type in ("text/csv", "multipart/form-data; boundary=x",
+                         "application/x-www-form-urlencoded"):
+        r = client.post("/v1/events/calls", content=b'{"id": "c1"}',
+                        headers={**h, "Content-Type": content_type})
+        assert r.status_code == 415, r.text
+        problem = r.json()
+        assert problem["title"] == "UnsupportedMediaTypeError"
+        assert f"sent as {content_type.split(';')[0]}" in problem["detail"]
+        assert "/upload" in problem["hint"]
+    # text/plain is still read as JSON (clients send it), and nothing above was stored
+    plain = client.post("/v1/events/calls", headers={**h, "Content-Type": "text/plain"},
+                        content=json.dumps({"id": "p1", "timestamp": T,
+                                            "customer_id": "acme"}).encode())
+    assert plain.status_code in (200, 201), plain.text
+    after = ws.query("SELECT count(*) FROM local.events.calls").rows()
+    assert after[0][0] == before[0][0] + 1
+
+
 def test_push_formats_and_answers(api):
     client, keys, ws = api
     h = bearer(keys["ingest"])

@@ -18,11 +18,13 @@ import re
 from typing import Any
 
 from meterql import exact_json
-from meterql.errors import InputLimitError, InvalidBodyError
+from meterql.errors import InputLimitError, InvalidBodyError, UnsupportedMediaTypeError
 from meterql.local.event_values import Limits
 
 #: The media types read as NDJSON: one event per line.
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+#: Media types that are surely not events (any other is read as JSON: clients send text/plain).
+NOT_EVENTS = ("text/csv", "multipart/form-data", "application/x-www-form-urlencoded")
 
 LONE_SURROGATE = ("the event holds a lone UTF-16 surrogate (an escape such as \\ud800 without "
                   "its pair): not valid Unicode")
@@ -115,6 +117,11 @@ def _unreadable(exc: BaseException, limits: Limits) -> str:
 
 
 def _parse(data: bytes, kind: str, limits: Limits) -> list[Any]:
+    if kind in NOT_EVENTS:
+        raise UnsupportedMediaTypeError(
+            f"events are JSON, a JSON array or NDJSON; the body was sent as {kind}",
+            hint="send Content-Type: application/json or application/x-ndjson; a CSV file "
+                 "goes to a table: POST /v1/tables/{table}/upload (meterql load)")
     text = check_utf8(data, kind)
     if kind in NDJSON_TYPES:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
