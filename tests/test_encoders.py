@@ -323,7 +323,7 @@ def test_the_names_of_types_duckdb_does_not_hand_out():
 
 def test_rows_are_counted_in_words():
     assert [row_count(n) for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
-    assert row_count(1, 1) == "1 row" and row_count(400_000, 40) == "400000 rows (40 shown)"
+    assert row_count(1, 1) == "1 row" and row_count(400_000, 40) == "400,000 rows (40 shown)"
 
 
 # -- the table for people ------------------------------------------------------------------------
@@ -368,7 +368,7 @@ def test_a_limit_draws_the_first_and_last_rows_and_counts_them_all():
     assert body == [str(i) for i in range(20)] + ["⋮"] + [str(i) for i in range(399_980, 400_000)]
     rows = expanded(table, limit=4).text().splitlines()
     assert rows[:3] == ["-[ row 1 ]-", "i | 0", "s | r0"]
-    assert "⋮ (399996 rows not shown)" in rows and rows[-3:] == [
+    assert "⋮ (399,996 rows not shown)" in rows and rows[-3:] == [
         "-[ row 400000 ]-", "i | 399999", "s | r399999"]
     assert boxes(table.slice(0, 3), limit=40).shown == 3
 

@@ -118,7 +118,7 @@ def test_a_large_result_shows_its_count_at_once_and_ctrl_c_keeps_the_shell(shell
     child.expect("meterql>")
     t0 = time.monotonic()
     child.send("SELECT * FROM pg.public.big ORDER BY id;\r")
-    child.expect(r"400000 rows \(40 shown\) in [\d.]+ ms", timeout=60)
+    child.expect(r"400,000 rows \(40 shown\) in [\d.]+ ms", timeout=60)
     # the rows are read in about a second; drawing every one of them took minutes and 1 GB
     assert time.monotonic() - t0 < 20
     drawn = [[cell.strip() for cell in line.split("│")[1:-1]]

@@ -15,7 +15,7 @@ import meterql
 from meterql.access.keys import create_key
 from meterql.cli import main
 from meterql.errors import SourceQueryError
-from meterql.sync.wording import format_duration, parse_duration
+from meterql.wording import format_duration, parse_duration
 
 SETUP = """
 CREATE TABLE a_customers (id int PRIMARY KEY, name text);

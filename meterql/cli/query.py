@@ -23,6 +23,7 @@ from meterql.encoders import (
     show_text,
 )
 from meterql.engine.result import plan_text
+from meterql.wording import count
 from meterql.workspace import Workspace
 
 #: An EXPLAIN already written in front of the query given to ``meterql explain``.
@@ -103,7 +104,7 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format | No
             sys.stdout.buffer.flush()
     if result.truncated:
         console(stderr=True).print(
-            f"[yellow]warning:[/yellow] result cut at {max_rows} rows (raise --max-rows)"
+            f"[yellow]warning:[/yellow] result cut at {count(max_rows, 'row')} (raise --max-rows)"
         )
 
 

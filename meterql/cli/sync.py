@@ -13,7 +13,7 @@ import click
 from meterql.cli.common import console, escape, home_option, print_error
 from meterql.sync.runner import SyncReport
 from meterql.sync.schedule import SyncAttempt, SyncSchedule
-from meterql.sync.wording import count, format_duration, parse_duration
+from meterql.wording import count, format_duration, parse_duration
 from meterql.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
 
         def show(table: str, rows: int) -> None:
             rate = rows / max(time.perf_counter() - started, 1e-6)
-            progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
+            progress.update(task, description=f"sync {table}: {count(rows, 'row')} ({rate:,.0f}/s)")
 
         return ws.sync(name, progress=show)[0]
 
@@ -97,7 +97,7 @@ def _sync_through_server(client: Client, names: list[str],
 
         def show(source: str, table: str, rows: int) -> None:
             rate = rows / max(time.perf_counter() - started, 1e-6)
-            progress.update(task, description=f"sync {table}: {rows:,} rows ({rate:,.0f}/s)")
+            progress.update(task, description=f"sync {table}: {count(rows, 'row')} ({rate:,.0f}/s)")
 
         return client.sync.run_due(names, progress=show, notify=notify)
 

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from meterql.dialects.arrow_types import sql_type_name
 from meterql.encoders.columns import column_text
+from meterql.wording import count
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -84,9 +85,9 @@ def row_count(rows: int, shown: int | None = None) -> str:
 
     Example:
         >>> row_count(1), row_count(0), row_count(400000, 40)
-        ('1 row', '0 rows', '400000 rows (40 shown)')
+        ('1 row', '0 rows', '400,000 rows (40 shown)')
     """
-    text = f"{rows} row{'' if rows == 1 else 's'}"
+    text = count(rows, "row")
     return text if shown is None or shown >= rows else f"{text} ({shown} shown)"
 
 

@@ -24,6 +24,7 @@ from meterql.engine.result import Result, plan_table, time_zone_table
 from meterql.engine.time_zone import check_time_zone, in_time_zone, set_time_zone
 from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
 from meterql.sql_text import quote_ident
+from meterql.wording import count
 
 #: Defaults for every query unless the caller says otherwise.
 DEFAULT_TIMEOUT_S = 300.0
@@ -188,10 +189,11 @@ class Engine:
             lines = [str(plan), f"- ran in {result.seconds * 1000:.1f} ms"]
             for s in result.fragments:
                 lines.append(
-                    f"- {s.fragment} on '{s.source}': {s.rows} rows, {s.bytes} bytes, "
+                    f"- {s.fragment} on '{s.source}': {count(s.rows, 'row')}, "
+                    f"{count(s.bytes, 'byte')}, "
                     f"{s.seconds * 1000:.1f} ms" + (f"; {s.note}" if s.note else "")
                 )
-            lines.append(f"- result: {result.num_rows} rows")
+            lines.append(f"- result: {count(result.num_rows, 'row')}")
             return Result(plan_table("\n".join(lines)), plan, seconds=result.seconds,
                           fragments=result.fragments)
         return result

@@ -38,6 +38,7 @@ from meterql.errors import (
     SourceQueryError,
 )
 from meterql.sql_text import quote_ident, sql_type
+from meterql.wording import count
 
 #: A watchdog entry: [deadline, sequence number, callback]; the callback is ``None`` once
 #: removed. A list, so that removing it is setting its callback in place.
@@ -209,7 +210,7 @@ class Executor:
         control.check()
         if truncated and on_row_limit == "error":
             raise RowLimitError(
-                f"the result has more than {max_rows} rows",
+                f"the result has more than {count(max_rows or 0, 'row')}",
                 hint="add a LIMIT or a filter, or raise the row cap (--max-rows)",
             )
         return Result(table, plan, truncated, time.perf_counter() - start, stats)

@@ -24,6 +24,7 @@ from meterql.errors import DataError, IngestError
 from meterql.local.exact import exact_scale, text_check
 from meterql.local.store import LocalStore
 from meterql.sql_text import is_name, quote_ident, quote_literal, sql_type, sql_types
+from meterql.wording import count
 
 Mode = Literal["append", "replace", "upsert"]
 MODES: tuple[Mode, ...] = get_args(Mode)
@@ -97,7 +98,8 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
                 shown = rejected[:_SHOWN]
                 more = f" (and {len(rejected) - _SHOWN} more)" if len(rejected) > _SHOWN else ""
                 raise DataError(
-                    f"{origin}: {len(rejected)} rows do not fit{more}; nothing was loaded: "
+                    f"{origin}: {count(len(rejected), 'row')} "
+                    f"{'does' if len(rejected) == 1 else 'do'} not fit{more}; nothing was loaded: "
                     + "; ".join(f"line {r['line']}: {r['reason']}" for r in shown[:3]),
                     table=full, rows=shown,
                     hint="fix those rows, " + ("round the numbers with --round (round=true), "

@@ -46,7 +46,7 @@ from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
 from meterql.sync.config import TableSyncConfig
 from meterql.sync.replica import STATE_SCHEMA, transaction
-from meterql.sync.wording import count, format_duration
+from meterql.wording import count, format_duration
 
 
 @dataclass

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from meterql.catalog import Source
 from meterql.errors import MeterqlError
 from meterql.sync.runner import SyncReport
-from meterql.sync.wording import count, format_duration
+from meterql.wording import count, format_duration
 
 
 class SourceList(Protocol):

@@ -1,4 +1,4 @@
-"""How sync writes for people, one way everywhere: durations (``30s``, ``15m``, ``1h30m``: one
+"""How meterql writes for people, one way everywhere: durations (``30s``, ``15m``, ``1h30m``: one
 parser for what a person types, ``--every`` and ``--sync-every``, and one formatter for what
 meterql prints) and counts (``1 row``, ``2 rows``).
 
