@@ -33,11 +33,11 @@ from meterql.encoders.formats import (
     json_envelope,
     save,
 )
-from meterql.encoders.table_view import render_table, row_texts
+from meterql.encoders.table_view import render_expanded, render_table, row_texts
 from meterql.encoders.values import decimal_text, json_text, json_value, value_text
 
 __all__ = [
     "BATCH_ROWS", "BINARY_FORMATS", "FORMATS", "FileFormat", "Format", "column_text",
     "csv_column", "decimal_text", "encode", "json_column", "json_envelope", "json_text",
-    "json_value", "render_table", "row_texts", "save", "value_text",
+    "json_value", "render_expanded", "render_table", "row_texts", "save", "value_text",
 ]

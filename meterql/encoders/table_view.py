@@ -29,6 +29,33 @@ def render_table(table: pa.Table, title: str | None = None) -> Table:
     return view
 
 
+def render_expanded(table: pa.Table) -> Iterator[str]:
+    """The rows as psql's expanded display (``\\x``): a ``-[ RECORD n ]-`` line, then one
+    ``column | value`` line per field; NULL is empty, as psql shows it, and a value's further
+    lines continue under its first.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> print("\\n".join(render_expanded(pa.table({"id": [1, 2], "name": ["a", None]}))))
+        -[ RECORD 1 ]
+        id   | 1
+        name | a
+        -[ RECORD 2 ]
+        id   | 2
+        name |
+    """
+    width = max((len(name) for name in table.column_names), default=0)
+    values = max((len(line) for row in row_texts(table) for v in row if v
+                  for line in v.split("\n")), default=0)
+    for number, row in enumerate(row_texts(table), 1):
+        head = f"-[ RECORD {number} ]"
+        yield head + "-" * (width + 3 + values - len(head))
+        for name, value in zip(table.column_names, row, strict=True):
+            first, *rest = (value or "").split("\n")
+            yield f"{name.ljust(width)} | {first}".rstrip()
+            yield from (f"{'':{width}} | {line}".rstrip() for line in rest)
+
+
 def row_texts(table: pa.Table) -> Iterator[tuple[str | None, ...]]:
     """Each row's values as text (None for NULL), as a table cell or a vertical row shows them.
 
