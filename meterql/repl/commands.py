@@ -116,7 +116,7 @@ class Copy:
 _COPY = re.compile(r"^\((?P<sql>.+)\)\s+TO\s+(?P<file>'[^']*'|\"[^\"]*\"|[^\s;]+)"
                    r"(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
 _COPY_FORMAT = re.compile(r"^(?:WITH\s*)?(?:\(\s*FORMAT\s+(?P<a>\w+)\s*\)|FORMAT\s+(?P<b>\w+)|"
-                          r"\(?\s*(?P<c>\w+)\s*\)?)?$", re.IGNORECASE)
+                          r"\(?\s*(?P<c>csv|jsonl|json|parquet|arrow)\s*\)?)?$", re.IGNORECASE)
 _COPY_USAGE = "\\copy (SELECT ...) TO FILE [WITH (FORMAT csv|json|jsonl|parquet|arrow)]"
 
 
