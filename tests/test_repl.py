@@ -302,3 +302,35 @@ def test_meterql_alone_in_a_terminal_opens_the_shell(tmp_path):
     help_text = subprocess.run([METERQL], capture_output=True, text=True, timeout=30,
                                stdin=subprocess.DEVNULL).stdout
     assert "Commands:" in help_text and "repl" in help_text
+
+
+def test_eval_takes_a_time_zone_and_shows_the_periods_in_it(tmp_path):
+    import duckdb
+
+    path = tmp_path / "u.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE events (customer_id VARCHAR, ts TIMESTAMPTZ, qty DECIMAL(10,2))")
+    # 23:00 UTC on 30 September is 1 October in Paris: in Paris's October, not in UTC's
+    con.execute("INSERT INTO events VALUES ('c1', '2026-09-30 23:00:00+00', 1.25), "
+                "('c2', '2026-10-15 12:00:00+00', 2.50)")
+    con.close()
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("dk", f"duckdb://{path}")
+        ws.aggregates.save("usage", "SELECT customer_id, sum(qty) AS quantity FROM "
+                           "dk.main.events WHERE ts >= :period_start AND ts < :period_end "
+                           "GROUP BY customer_id")
+    script = ("\\eval usage 2026-10-01 2026-11-01 Europe/Paris\n"
+              "\\eval usage 2026-10-01 2026-11-01 c1 UTC\n"
+              "\\eval usage 2026-10-01 2026-11-01 - America/New_York\n"
+              "\\eval usage 2026-10-01 2026-11-01 c1 Mars/Base\n")
+    proc = subprocess.run([METERQL, "repl", "--home", str(home)], input=script,
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("usage v1")]
+    assert "usage v1 (Europe/Paris); sha256:" in proc.stdout
+    header = "period_start,period_end,customer_id,quantity"
+    assert lines[:3] == [header, "2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,c1,1.25",
+                         "2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,c2,2.50"]
+    assert lines[3:5] == [header, "2026-10-01T00:00:00+00:00,2026-11-01T00:00:00+00:00,c1,0.00"]
+    assert lines[5:7] == [header, "2026-10-01T00:00:00-04:00,2026-11-01T00:00:00-04:00,c2,2.50"]
+    assert "unknown time zone 'Mars/Base'" in proc.stdout

@@ -523,8 +523,8 @@ class Repl:
         self.last = ev.in_zone()
         with self._results():
             self.show(self.last, ev.seconds)
-        self.out.print(f"[dim]{escape(ev.aggregate.name)} v{ev.aggregate.version}; "
-                       f"{ev.result_hash}[/dim]")
+        self.out.print(f"[dim]{escape(ev.aggregate.name)} v{ev.aggregate.version} "
+                       f"({escape(tz)}); {ev.result_hash}[/dim]")
 
     def cmd_save(self, *args) -> None:
         self._want(args, 1, "\\save FILE")
