@@ -323,7 +323,8 @@ def test_eval_takes_a_time_zone_and_shows_the_periods_in_it(tmp_path):
     script = ("\\eval usage 2026-10-01 2026-11-01 Europe/Paris\n"
               "\\eval usage 2026-10-01 2026-11-01 c1 UTC\n"
               "\\eval usage 2026-10-01 2026-11-01 - America/New_York\n"
-              "\\eval usage 2026-10-01 2026-11-01 c1 Mars/Base\n")
+              "\\eval usage 2026-10-01 2026-11-01 c1 Mars/Base\n"
+              "SELECT count(*) AS n FROM dk.main.events;\n\\watch 0.2 c=3\n\\watch 1\n")
     proc = subprocess.run([METERQL, "repl", "--home", str(home)], input=script,
                           capture_output=True, text=True, timeout=60)
     lines = [line for line in proc.stdout.splitlines() if not line.startswith("usage v1")]
@@ -334,3 +335,6 @@ def test_eval_takes_a_time_zone_and_shows_the_periods_in_it(tmp_path):
     assert lines[3:5] == [header, "2026-10-01T00:00:00+00:00,2026-11-01T00:00:00+00:00,c1,0.00"]
     assert lines[5:7] == [header, "2026-10-01T00:00:00-04:00,2026-11-01T00:00:00-04:00,c2,2.50"]
     assert "unknown time zone 'Mars/Base'" in proc.stdout
+    # \\watch in a script: a count of runs, as psql's c=N; without one it is refused
+    assert lines[lines.index("n"):].count("n") == 4 and lines.count("2") == 4
+    assert lines[-1].startswith("error: \\watch runs until Ctrl-C, which a script cannot send")

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "o": ("[FILE]", "send query results to FILE (alone: back to the screen)"),
     "copy": ("(SQL) TO FILE [WITH (FORMAT csv|json|jsonl|parquet)]",
              "run SQL and write its result to FILE"),
-    "watch": ("[SECONDS]", "re-run the last query every SECONDS (2) until Ctrl-C"),
+    "watch": ("[SECONDS] [c=COUNT]", "re-run the last query every SECONDS (2) until Ctrl-C"),
     "sync": ("SOURCE", "sync a source now"),
     "aggregates": ("", "list aggregates"),
     "eval": ("NAME FROM TO [CUSTOMER] [TZ]",

@@ -447,27 +447,43 @@ class Repl:
                        + (" [yellow](cut at the row cap)[/yellow]" if result.truncated else ""))
 
     def cmd_watch(self, *args) -> None:
-        """Run the buffer (or the last query) every SECONDS until Ctrl-C or a failure."""
-        self._want(args, (0, 1), "\\watch [SECONDS]")
-        try:
-            every = float(args[0]) if args else 2.0
-        except ValueError:
-            every = -1.0
-        if not 0 < every <= 86400:
-            raise ParameterError(f"\\watch takes a number of seconds, not '{args[0]}'",
-                                 hint="e.g. \\watch 5")
+        """Run the buffer (or the last query) every SECONDS until Ctrl-C, a failure, or
+        ``c=COUNT`` runs (psql's ``\\watch [i=]SECONDS [c=COUNT]``)."""
+        usage = "\\watch [SECONDS] [c=COUNT]"
+        self._want(args, (0, 2), usage)
+        every, count = 2.0, None
+        for arg in args:
+            key, _, value = arg.rpartition("=")
+            try:
+                if key in ("c", "count"):
+                    count = int(value)
+                elif key in ("", "i", "interval"):
+                    every = float(value)
+                else:
+                    raise ValueError
+            except ValueError:
+                raise ParameterError(f"cannot read '{arg}' in \\watch",
+                                     hint=f"{usage}, e.g. \\watch 5 or \\watch 0.5 c=3") from None
+        if not 0 < every <= 86400 or (count is not None and count < 1):
+            raise ParameterError("\\watch takes seconds between 0 and 86400 and a count of 1 "
+                                 "or more", hint=f"{usage}, e.g. \\watch 5")
+        if count is None and not self.interactive:
+            raise ParameterError("\\watch runs until Ctrl-C, which a script cannot send",
+                                 hint="give the number of runs: \\watch 5 c=3")
         sql = self.buffer.strip().rstrip(";") or self.last_sql
         self.buffer = ""
         if not sql:
             raise ParameterError("no query to watch", hint="run a query first")
+        runs, due = 0, time.monotonic()
         try:
-            while True:
-                started = time.time()
+            while count is None or runs < count:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due = time.monotonic() + every
                 self.out.print(f"[dim]{time.strftime('%a %d %b %Y %H:%M:%S')} "
                                f"(every {every:g} s; Ctrl-C stops)[/dim]")
                 if not self.query(sql):
                     return
-                time.sleep(max(0.0, started + every - time.time()))
+                runs += 1
         except KeyboardInterrupt:
             self.out.print("watch stopped")
 
