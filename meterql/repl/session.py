@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import sys
 import time
 import traceback
@@ -84,7 +85,12 @@ class Repl:
             buffer = event.current_buffer
 
             async def edit() -> None:
-                text = await run_in_terminal(lambda: self._edit(buffer.text), in_executor=True)
+                try:
+                    text = await run_in_terminal(lambda: self._edit(buffer.text),
+                                                 in_executor=True)
+                except MeterqlError as exc:  # no editor: said, and the text stays
+                    await run_in_terminal(functools.partial(self.error, exc))
+                    return
                 if text is not None:
                     buffer.text = text
                     buffer.cursor_position = len(text)
