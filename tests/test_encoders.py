@@ -247,3 +247,16 @@ def _read(fmt: str, data: bytes) -> pa.Table:
     if fmt == "parquet":
         return pq.read_table(io.BytesIO(data))
     return pa.ipc.open_stream(data).read_all()
+
+
+def test_the_expanded_display_is_psqls_with_null_and_empty_apart():
+    from meterql.encoders import render_expanded
+
+    table = pa.table({"id": [1, 22], "note": ["two\nlines of text", ""],
+                      "gone": pa.array([None, None], pa.string())})
+    assert list(render_expanded(table)) == [
+        "-[ RECORD 1 ]-------",  # as wide as the widest line
+        "id   | 1", "note | two", "     | lines of text", "gone | NULL",
+        "-[ RECORD 2 ]-------",
+        "id   | 22", "note |", "gone | NULL",
+    ]

@@ -29,10 +29,10 @@ def render_table(table: pa.Table, title: str | None = None) -> Table:
     return view
 
 
-def render_expanded(table: pa.Table) -> Iterator[str]:
+def render_expanded(table: pa.Table, null: str = "NULL") -> Iterator[str]:
     """The rows as psql's expanded display (``\\x``): a ``-[ RECORD n ]-`` line, then one
-    ``column | value`` line per field; NULL is empty, as psql shows it, and a value's further
-    lines continue under its first.
+    ``column | value`` line per field (NULL written as ``null``, as a table cell shows it, so
+    that it differs from an empty string); a value's further lines continue under its first.
 
     Example:
         >>> import pyarrow as pa
@@ -42,16 +42,16 @@ def render_expanded(table: pa.Table) -> Iterator[str]:
         name | a
         -[ RECORD 2 ]
         id   | 2
-        name |
+        name | NULL
     """
     width = max((len(name) for name in table.column_names), default=0)
-    values = max((len(line) for row in row_texts(table) for v in row if v
-                  for line in v.split("\n")), default=0)
+    values = max((len(line) for row in row_texts(table) for v in row
+                  for line in (null if v is None else v).split("\n")), default=0)
     for number, row in enumerate(row_texts(table), 1):
         head = f"-[ RECORD {number} ]"
         yield head + "-" * (width + 3 + values - len(head))
         for name, value in zip(table.column_names, row, strict=True):
-            first, *rest = (value or "").split("\n")
+            first, *rest = (null if value is None else value).split("\n")
             yield f"{name.ljust(width)} | {first}".rstrip()
             yield from (f"{'':{width}} | {line}".rstrip() for line in rest)
 
