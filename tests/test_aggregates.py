@@ -242,3 +242,59 @@ def test_the_result_hash_is_as_documented(data):
     assert ev.result_hash == result_hash(ev.table) == "sha256:" + digest.hexdigest()
     zero = [r for r in ev.rows() if r["customer_id"] == "nobody"]
     assert len(zero) == 1 and zero[0]["quantity"] == 0
+
+
+def test_evaluate_as_csv_in_its_zone_and_the_dry_run_plan(data, tmp_path):
+    """``--format csv`` writes the periods in ``--tz``; a dry run prints its summary first
+    (customers changed, the totals and their delta), then the current / draft / delta rows,
+    and says when it cut them; ``--format csv`` lists every change."""
+    ws, path = data
+    home = str(ws.home)
+    period = ["--from", "2026-10-01", "--to", "2026-12-01", "--tz", "Europe/Berlin"]
+    draft = tmp_path / "usage.sql"
+    draft.write_text("-- name: usage\n-- unit: unit\n" + SQL.replace(
+        "sum(qty) AS quantity",
+        "CASE WHEN customer_id = 'c0' THEN 2 * sum(qty) ELSE sum(qty) END AS quantity"))
+    ws.close()  # the commands open the workspace themselves
+    try:
+        runner = CliRunner()
+        csv_out = runner.invoke(main, ["aggregate", "evaluate", "usage", *period, "--window",
+                                       "month", "--format", "csv", "--home", home])
+        assert csv_out.exit_code == 0, csv_out.output
+        lines = csv_out.stdout.splitlines()
+        assert lines[0] == "period_start,period_end,customer_id,quantity"
+        rows = [line.split(",") for line in lines[1:]]
+        assert {r[0] for r in rows} == {"2026-10-01T00:00:00+02:00", "2026-11-01T00:00:00+01:00"}
+        want = expected(path, "Europe/Berlin", "2026-10-01", "2026-12-01", "month")
+        assert {(datetime.fromisoformat(r[0]).replace(tzinfo=None), r[2]): Decimal(r[3])
+                for r in rows} == want
+
+        plan = runner.invoke(main, ["aggregate", "dry-run", str(draft), *period, "--window", "day",
+                                    "--home", home], env={"COLUMNS": "200"})
+        assert plan.exit_code == 0, plan.output
+        c0_total = sum(q for (_, c), q in expected(path, "Europe/Berlin", "2026-10-01",
+                                                  "2026-12-01").items() if c == "c0")
+        days = len({w for w, c in expected(path, "Europe/Berlin", "2026-10-01", "2026-12-01",
+                                           "day") if c == "c0"})
+        text = plan.stdout
+        summary = text.index(f"Plan: 1 customer changed; 0 to add, {days} to change, 0 to remove")
+        assert f"(delta +{c0_total})" in text
+        assert summary < text.index("current / draft / delta") < text.index("+02:00")
+        assert f"(cut: 50 of {days} changes shown; --format csv or json lists them all)" in text
+        listed = runner.invoke(main, ["aggregate", "dry-run", str(draft), *period, "--window",
+                                      "day", "--format", "csv", "--home", home])
+        lines = listed.stdout.splitlines()
+        assert lines[0] == "period_start,customer_id,change,current,draft,delta"
+        changes = [line.split(",") for line in lines[1:]]
+        assert len(changes) == days and {c[1] for c in changes} == {"c0"}
+        assert all(Decimal(c[5]) == Decimal(c[4]) - Decimal(c[3]) == Decimal(c[3])
+                   for c in changes)
+        assert sum(Decimal(c[5]) for c in changes) == c0_total
+        same = tmp_path / "same.sql"
+        same.write_text("-- name: usage\n-- unit: unit\n" + SQL)
+        unchanged = runner.invoke(main, ["aggregate", "dry-run", str(same), *period,
+                                         "--home", home])
+        assert "No changes. The draft gives the same 4 rows as version 1." in unchanged.stdout
+    finally:
+        reopened = meterql.connect(home)
+        data[0].__dict__.update(reopened.__dict__)  # the module fixture's workspace, reopened

@@ -367,9 +367,9 @@ def test_a_limit_draws_the_first_and_last_rows_and_counts_them_all():
     body = [line.split("│")[1].strip() for line in lines[4:-1]]
     assert body == [str(i) for i in range(20)] + ["⋮"] + [str(i) for i in range(399_980, 400_000)]
     rows = expanded(table, limit=4).text().splitlines()
-    assert rows[:3] == ["-[ row 1 ]-", "i | 0", "s | r0"]
+    assert rows[:3] == ["-[ RECORD 1 ]", "i | 0", "s | r0"]
     assert "⋮ (399,996 rows not shown)" in rows and rows[-3:] == [
-        "-[ row 400000 ]-", "i | 399999", "s | r399999"]
+        "-[ RECORD 400000 ]", "i | 399999", "s | r399999"]
     assert boxes(table.slice(0, 3), limit=40).shown == 3
 
 
@@ -393,5 +393,16 @@ def test_expanded_rows_show_one_column_value_pair_a_line():
     table = pa.table({"id": [2], "customer_id": ["c2"], "note": ["a\nb"], "n": pa.array(
         [None], pa.int64())})
     assert expanded(table).text().splitlines() == [
-        "-[ row 1 ]-", "id          | 2", "customer_id | c2", "note        | a",
+        "-[ RECORD 1 ]-----", "id          | 2", "customer_id | c2", "note        | a",
         "            | b", "n           | NULL"]
+
+
+def test_the_expanded_display_is_psqls_with_null_and_empty_apart():
+    table = pa.table({"id": [1, 22], "note": ["two\nlines of text", ""],
+                      "gone": pa.array([None, None], pa.string())})
+    assert expanded(table).text().splitlines() == [
+        "-[ RECORD 1 ]-------",  # as wide as the widest line
+        "id   | 1", "note | two", "     | lines of text", "gone | NULL",
+        "-[ RECORD 2 ]-------",
+        "id   | 22", "note |", "gone | NULL",
+    ]

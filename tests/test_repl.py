@@ -8,6 +8,7 @@ on the workspace itself, and through a real ``meterql serve`` that holds it."""
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 import time
@@ -17,8 +18,8 @@ import pexpect
 import pytest
 
 import meterql
-from meterql.repl.commands import COMMANDS, parse_command
-from meterql.repl.session import split_script
+from meterql.repl.commands import COMMANDS, Copy, parse_command, parse_copy, relation_pattern
+from meterql.repl.session import split_script, trailing_command
 from meterql.server.presence import read_presence
 from tests.support.served import serve
 from tests.support.waiting import sleeping_backends, wait_until
@@ -43,10 +44,14 @@ def shell(request, pg_cluster, pg_database, tmp_path):
         if request.param != "alone":
             stack.enter_context(serve(home))
             assert wait_until(lambda: read_presence(home) is not None, timeout=10)
+        # \\e and Ctrl-X Ctrl-E run this "editor": it renames a column and ends the SQL with ;
+        editor = tmp_path / "editor.sh"
+        editor.write_text("#!/bin/sh\nsed -i -e 's/ AS n / AS edited_n /' -e 's/;*$/;/' \"$1\"\n")
+        editor.chmod(0o755)
         child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
                               timeout=30, dimensions=(40, 200),
                               env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
-                                   "HOME": str(tmp_path)})
+                                   "HOME": str(tmp_path), "EDITOR": str(editor)})
         child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
         child.expect("meterql>")
         yield child, db, home
@@ -146,6 +151,132 @@ def test_a_large_result_shows_its_count_at_once_and_ctrl_c_keeps_the_shell(shell
     child.send("SELECT count(*) AS n FROM pg.public.big WHERE id < :top;\r")
     child.expect("\r\n4\r\n")
     child.expect("1 row")
+
+
+def test_psql_listing_expanded_display_copy_output_file_and_include(shell, tmp_path):
+    child, _, _ = shell
+    # \\dt lists tables only, by a psql pattern; \\d alone lists every relation
+    child.send("\\dt us*\r")
+    child.expect(r"1 row")
+    assert "usage" in child.before and "slow" not in child.before
+    child.expect("meterql>")
+    child.send("\\dt pg.public.?low\r")  # the view is no table
+    child.expect(r"0 rows")
+    child.expect("meterql>")
+    child.send("\\d\r")
+    child.expect(r"2 rows")
+    assert "slow" in child.before and "view" in child.before
+    child.send("\\dn\r")
+    child.expect(r"public\s+.\s+2\s")
+    child.expect("meterql>")
+    child.send("\\l\r")
+    child.expect(r"1 row")
+    assert "pg" in child.before and "direct" in child.before
+    # \\x on: one 'column | value' line per field, records between -[ RECORD n ]- lines
+    child.send("\\x on\r")
+    child.expect("expanded display is on")
+    child.send("SELECT id, customer_id FROM pg.public.usage WHERE id <= 2 ORDER BY id;\r")
+    child.expect(r"2 rows")
+    lines = [line.rstrip() for line in re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "",
+                                              child.before).splitlines()]
+    start = next(i for i, line in enumerate(lines) if line.startswith("-[ RECORD 1 ]"))
+    assert lines[start + 1:start + 6] == ["id          | 1", "customer_id | c1"] + [
+        lines[start + 3]] + ["id          | 2", "customer_id | c2"]
+    assert lines[start + 3].startswith("-[ RECORD 2 ]-")
+    child.send("\\x auto\r")  # a narrow table fits: boxes again
+    child.expect("expanded display is used automatically")
+    child.send("SELECT id FROM pg.public.usage WHERE id = 2;\r")
+    child.expect(r"1 row")
+    assert "RECORD" not in child.before and "\u2502" in child.before  # a box's side
+    # \\copy: client side, CSV unless the format (or the suffix) says otherwise
+    out_csv, out_parquet = tmp_path / "out.csv", tmp_path / "out dir.parquet"
+    child.send(f"\\copy (SELECT id, amount FROM pg.public.usage WHERE id <= 3 ORDER BY id) "
+               f"TO {out_csv}\r")
+    child.expect(r"wrote 3 rows to .*out\.csv \(csv\)")
+    assert out_csv.read_text().splitlines() == ["id,amount", "1,1.00", "2,2.00", "3,3.00"]
+    child.send(f"\\copy (SELECT customer_id, sum(amount) AS total FROM pg.public.usage "
+               f"GROUP BY 1 ORDER BY 1) TO '{out_parquet}' WITH (FORMAT parquet)\r")
+    child.expect(r"wrote 3 rows to .* \(parquet\)")
+    from decimal import Decimal
+
+    import pyarrow.parquet as pq
+    assert pq.read_table(out_parquet).to_pylist() == [
+        {"customer_id": "c0", "total": Decimal("18.00")},
+        {"customer_id": "c1", "total": Decimal("22.00")},
+        {"customer_id": "c2", "total": Decimal("15.00")}]
+    child.send("\\copy pg.public.usage FROM x.csv\r")
+    child.expect("never writes to one")
+    # \\o FILE: results go to the file, messages stay on screen; \\o alone: the screen again
+    results = tmp_path / "results.txt"
+    child.send(f"\\o {results}\r")
+    child.expect("results go to")
+    child.send("SELECT sum(amount) AS total_to_file FROM pg.public.usage;\r")
+    child.expect("meterql>")
+    assert "total_to_file" not in child.before
+    child.send("\\o\r")
+    child.expect("results go to the screen")
+    child.send("SELECT 7 * count(*) AS on_screen FROM pg.public.usage;\r")
+    child.expect(r"1 row")
+    assert "70" in child.before
+    written = results.read_text()
+    assert "total_to_file" in written and "55.00" in written and "on_screen" not in written
+    assert "\x1b[" not in written  # no colours in a file
+    # \\i FILE runs its statements and commands in order
+    script = tmp_path / "script.sql"
+    script.write_text("\\x off\nSELECT max(id) AS top\n  FROM pg.public.usage;\n")
+    child.send(f"\\i {script}\r")
+    child.expect("expanded display is off")
+    child.expect(r"1 row")
+    assert "top" in child.before and "10" in child.before
+    child.send(f"\\i {tmp_path / 'missing.sql'}\r")
+    child.expect("cannot read .*missing.sql: No such file")
+    child.send("\\q\r")
+    child.expect(pexpect.EOF)
+
+
+def test_edit_in_editor_reset_and_watch(shell):
+    child, _, _ = shell
+    child.send("SELECT count(*) AS n FROM pg.public.usage;\r")
+    child.expect(r"1 row in")
+    child.expect("meterql>")
+    # \\e: the last query in $EDITOR (which renames the column), then run
+    child.send("\\e\r")
+    child.expect(r"edited_n")
+    child.expect(r"1 row in")
+    assert "10" in child.before
+    child.expect("meterql>")
+    # Ctrl-X Ctrl-E: the text being typed, in $EDITOR; run as it ends with ; now
+    time.sleep(0.3)
+    child.send("SELECT 2 * count(*) AS n FROM pg.public.usage")
+    child.sendcontrol("x")
+    child.sendcontrol("e")
+    child.expect(r"1 row in")
+    assert "edited_n" in child.before and "20" in child.before
+    child.expect("meterql>")
+    # \\r on a line after an unfinished statement drops it
+    child.send("SELECT 'dropped' AS gone\r")
+    child.expect(r"\.\.>")
+    child.send("\\r\r")
+    child.expect("query buffer reset")
+    child.expect("meterql>")
+    # \\watch: the last query again and again until Ctrl-C, which returns to the prompt
+    child.send("SELECT 3 * count(*) AS watched FROM pg.public.usage;\r")
+    child.expect(r"1 row in")
+    child.expect("meterql>")
+    child.send("\\watch 0.5\r")
+    t0 = time.monotonic()
+    for _ in range(3):
+        child.expect(r"every 0\.5 s")
+        child.expect(r"1 row in")
+        assert "30" in child.before
+    assert time.monotonic() - t0 >= 1.0  # three runs, half a second apart
+    child.sendcontrol("c")
+    child.expect(r"watch stopped|query cancelled")
+    child.expect("meterql>")
+    assert "dropped" not in child.before
+    child.send("SELECT count(*) AS after_watch FROM pg.public.usage;\r")
+    child.expect(r"1 row in")
+    assert "after_watch" in child.before
     child.send("\\q\r")
     child.expect(pexpect.EOF)
 
@@ -180,7 +311,18 @@ def test_meta_command_grammar_and_script_splitting():
     with pytest.raises(meterql.errors.ParameterError, match="did you mean \\\\tables"):
         parse_command("\\tabels")
     assert set(COMMANDS) >= {"sources", "tables", "d", "explain", "timing", "format", "param",
-                             "sync", "aggregates", "eval", "save", "help", "q"}
+                             "sync", "aggregates", "eval", "save", "help", "q", "x", "dt", "dn",
+                             "l", "e", "i", "o", "copy", "watch", "r"}
+    assert parse_command("\\?").name == "help"
+    assert parse_copy("(SELECT 'a) TO b' AS t) TO \"x y.json\" FORMAT json") == Copy(
+        "SELECT 'a) TO b' AS t", "x y.json", "json")
+    with pytest.raises(meterql.errors.ParameterError, match="cannot read the \\\\copy options"):
+        parse_copy("(SELECT 1) TO f.csv WITH (HEADER)")
+    match = relation_pattern('pg."Usage*"')
+    assert [match(("x", "pg", n)) for n in ("Usage*", "usage*", "Usage_x")] == [True, False,
+                                                                                 False]
+    assert trailing_command("SELECT 1\nFROM t\n\\e") == ("SELECT 1\nFROM t", "\\e")
+    assert trailing_command("\\e") == ("\\e", None)
     pieces = split_script("SELECT 'a;b'\nFROM t;\n\\timing on\n\nSELECT 2;")
     assert pieces == ["SELECT 'a;b'\nFROM t;", "\\timing on", "SELECT 2;"]
 
@@ -201,3 +343,39 @@ def test_meterql_alone_in_a_terminal_opens_the_shell(tmp_path):
     help_text = subprocess.run([METERQL], capture_output=True, text=True, timeout=30,
                                stdin=subprocess.DEVNULL).stdout
     assert "Commands:" in help_text and "repl" in help_text
+
+
+def test_eval_takes_a_time_zone_and_shows_the_periods_in_it(tmp_path):
+    import duckdb
+
+    path = tmp_path / "u.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE events (customer_id VARCHAR, ts TIMESTAMPTZ, qty DECIMAL(10,2))")
+    # 23:00 UTC on 30 September is 1 October in Paris: in Paris's October, not in UTC's
+    con.execute("INSERT INTO events VALUES ('c1', '2026-09-30 23:00:00+00', 1.25), "
+                "('c2', '2026-10-15 12:00:00+00', 2.50)")
+    con.close()
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("dk", f"duckdb://{path}")
+        ws.aggregates.save("usage", "SELECT customer_id, sum(qty) AS quantity FROM "
+                           "dk.main.events WHERE ts >= :period_start AND ts < :period_end "
+                           "GROUP BY customer_id")
+    script = ("\\eval usage 2026-10-01 2026-11-01 Europe/Paris\n"
+              "\\eval usage 2026-10-01 2026-11-01 c1 UTC\n"
+              "\\eval usage 2026-10-01 2026-11-01 - America/New_York\n"
+              "\\eval usage 2026-10-01 2026-11-01 c1 Mars/Base\n"
+              "SELECT count(*) AS n FROM dk.main.events;\n\\watch 0.2 c=3\n\\watch 1\n")
+    proc = subprocess.run([METERQL, "repl", "--home", str(home)], input=script,
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in proc.stdout.splitlines() if not line.startswith("usage v1")]
+    assert "usage v1 (Europe/Paris); sha256:" in proc.stdout
+    header = "period_start,period_end,customer_id,quantity"
+    assert lines[:3] == [header, "2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,c1,1.25",
+                         "2026-10-01T00:00:00+02:00,2026-11-01T00:00:00+01:00,c2,2.50"]
+    assert lines[3:5] == [header, "2026-10-01T00:00:00+00:00,2026-11-01T00:00:00+00:00,c1,0.00"]
+    assert lines[5:7] == [header, "2026-10-01T00:00:00-04:00,2026-11-01T00:00:00-04:00,c2,2.50"]
+    assert "unknown time zone 'Mars/Base'" in proc.stdout
+    # \\watch in a script: a count of runs, as psql's c=N; without one it is refused
+    assert lines[lines.index("n"):].count("n") == 4 and lines.count("2") == 4
+    assert lines[-1].startswith("error: \\watch runs until Ctrl-C, which a script cannot send")

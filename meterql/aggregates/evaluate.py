@@ -173,6 +173,24 @@ class Evaluation:
     def rows(self) -> list[dict[str, Any]]:
         return self.table.to_pylist()
 
+    @property
+    def tz(self) -> str:
+        """The time zone the evaluation was asked in (its periods' midnights)."""
+        return str(self.provenance.get("parameters", {}).get("tz") or "UTC")
+
+    def in_zone(self) -> pa.Table:
+        """The rows with ``period_start`` and ``period_end`` in the evaluation's time zone, as
+        they are shown and written (the same instants; :attr:`table` keeps them in UTC and the
+        result hash is over that)."""
+        table = self.table
+        for name in ("period_start", "period_end"):
+            if name in table.column_names:
+                column = table.column(name)
+                zoned = pa.timestamp(column.type.unit, tz=self.tz)
+                table = table.set_column(table.column_names.index(name), name,
+                                         column.cast(zoned))
+        return table
+
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "aggregate": self.aggregate.name,
                 "version": self.aggregate.version, "result_hash": self.result_hash,

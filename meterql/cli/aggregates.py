@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import click
 
 from meterql.aggregates import parse_definition
 from meterql.aggregates.evaluate import Window
+from meterql.aggregates.plan import dry_run_plan
 from meterql.cli.common import MeterqlGroup, console, escape, home_option
-from meterql.encoders import json_value, render_table, row_count
+from meterql.encoders import encode, json_value, render_table, row_count
+from meterql.wording import count
 from meterql.workspace import Workspace
 
-EVALUATION_FORMATS = ("table", "json")  # what an evaluation prints as, here
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+EVALUATION_FORMATS = ("table", "csv", "json")  # what an evaluation prints as, here
+#: The changes a dry run lists as a table before it says it cut them (csv and json list all).
+PLAN_ROWS = 50
 
 
 def period_bound(text: str) -> date | datetime:
@@ -102,15 +110,25 @@ def aggregate_evaluate(ws: Workspace, name: str, start: str, end: str,
     ev = ws.aggregates.evaluate(name, period_bound(start), period_bound(end),
                                 customers=customers or None, tz=tz,
                                 window=window, version=version)
+    rows = ev.in_zone()  # the periods in --tz
     if fmt == "json":
         click.echo(json.dumps({"evaluation": json_value(ev.describe()),
-                               "rows": json_value(ev.rows())}, indent=2))
+                               "rows": json_value(rows.to_pylist())}, indent=2))
+        return
+    if fmt == "csv":
+        _write(rows)
         return
     out = console()
-    out.print(render_table(ev.table))
-    out.print(f"[dim]{ev.aggregate.name} v{ev.aggregate.version}, "
-              f"{row_count(ev.table.num_rows)} in {ev.seconds * 1000:.1f} ms; "
-              f"evaluation {ev.id}; {ev.result_hash}[/dim]")
+    out.print(render_table(rows))
+    out.print(f"[dim]{ev.aggregate.name} v{ev.aggregate.version}, {row_count(rows.num_rows)} in "
+              f"{ev.seconds * 1000:.1f} ms ({tz}); evaluation {ev.id}; {ev.result_hash}[/dim]")
+
+
+def _write(table: pa.Table) -> None:
+    """``table`` as CSV on standard output (the text of every value as ``meterql query``)."""
+    for chunk in encode(table, "csv"):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
 
 
 @aggregate.command("dry-run")
@@ -125,16 +143,33 @@ def aggregate_dry_run(ws: Workspace, file: Path, start: str, end: str,
     out = ws.aggregates.dry_run(draft, period_bound(start), period_bound(end),
                                 customers=customers or None, tz=tz,
                                 window=window)
+    plan = dry_run_plan(out, draft)
     if fmt == "json":
         click.echo(json.dumps(json_value({"current_version": out["current_version"],
+                                          "summary": plan.summary(),
                                           "diff": out["diff"],
-                                          "rows": out["draft"].rows()}), indent=2))
+                                          "rows": out["draft"].in_zone().to_pylist()}),
+                              indent=2))
+        return
+    if fmt == "csv":
+        _write(plan.changes)
         return
     view = console()
-    view.print(render_table(out["draft"].table, title=f"draft of {draft.name}"))
-    summary = out["diff"]["summary"]
-    against = (f"version {out['current_version']}" if out["current_version"]
-               else "nothing (new aggregate)")
-    view.print(f"against {against}: " + ", ".join(f"{n} {k}" for k, n in summary.items()))
-    for change in out["diff"]["changes"][:50]:
-        view.print(escape(f"  {change['kind']}: {json_value(change)}"))
+    against = (f"version {plan.against}" if plan.against else "nothing (a new aggregate)")
+    view.print(f"Dry run of {escape(plan.name)} from {escape(file.name)} against {against}, "
+               f"{escape(f'[{start}, {end})')} in {escape(tz)}")
+    counts = plan.counts
+    if not counts["added"] + counts["changed"] + counts["removed"]:
+        view.print("[bold]No changes.[/bold] The draft gives the same "
+                   f"{row_count(counts['unchanged'])} as {against}.")
+        return
+    view.print(f"[bold]Plan:[/bold] {count(plan.customers_changed, 'customer')} changed; "
+               f"{counts['added']} to add, {counts['changed']} to change, "
+               f"{counts['removed']} to remove, {counts['unchanged']} unchanged.")
+    view.print(f"[bold]Total quantity:[/bold] {plan.current_total} -> {plan.draft_total} "
+               f"(delta {'+' if plan.delta >= 0 else ''}{plan.delta})")
+    shown = plan.changes.slice(0, PLAN_ROWS)
+    view.print(render_table(shown, title="current / draft / delta"))
+    if shown.num_rows < plan.changes.num_rows:
+        view.print(f"(cut: {shown.num_rows} of {plan.changes.num_rows} changes shown; "
+                   "--format csv or json lists them all)")

@@ -25,7 +25,7 @@ Example:
     │   NULL │ Zoë     │
     └────────┴─────────┘
     >>> print(expanded(pa.table({"n": [1], "who": ["ann"]})).text(), end="")
-    -[ row 1 ]-
+    -[ RECORD 1 ]
     n   | 1
     who | ann
 """
@@ -144,29 +144,51 @@ def boxes(table: pa.Table, *, limit: int | None = None, styled: bool = False,
 
 
 def expanded(table: pa.Table, *, limit: int | None = None, styled: bool = False) -> View:
-    """``table`` one column-value pair a line, each row under a ``-[ row N ]-`` line (psql's
-    expanded output, ``\\x``); ``limit`` as for :func:`boxes`."""
+    """``table`` as psql's expanded display (``\\x``): each row under a ``-[ RECORD n ]-`` line
+    as wide as the widest line, then one ``column | value`` line per field (NULL written as
+    ``NULL``, as a table cell shows it, so that it differs from an empty string; a value's
+    further lines continue under its first); ``limit`` as for :func:`boxes`.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> print(expanded(pa.table({"id": [1, 2], "name": ["a", None]})).text(), end="")
+        -[ RECORD 1 ]
+        id   | 1
+        name | a
+        -[ RECORD 2 ]
+        id   | 2
+        name | NULL
+    """
     shown, gap = _shown(table, limit)
     names = [_display(name) for name in table.column_names]
     key_width = max((_cells_width(n) for n in names), default=0)
     texts = [column_text(c.combine_chunks()).to_pylist() for c in shown.columns]
     skipped = table.num_rows - shown.num_rows
-    lines: list[str] = []
+    lines: list[str | int] = []  # (an int: the number of a record, whose line comes last)
+    widest = 0
     for i in range(shown.num_rows):
         if i == gap:
             lines.append(f"{DIM if styled else ''}⋮ ({row_count(skipped)} not shown)"
                          f"{RESET if styled else ''}")
-        number = i + 1 + (skipped if gap is not None and i >= gap else 0)
-        lines.append(f"{DIM if styled else ''}-[ row {number} ]-{RESET if styled else ''}")
+        lines.append(i + 1 + (skipped if gap is not None and i >= gap else 0))
         for name, column in zip(names, texts, strict=True):
             value = column[i]
             pieces = [NULL] if value is None else _display(value).split("\n")
+            widest = max([widest, *(_cells_width(piece) for piece in pieces)])
             first = _styled(pieces[0], DIM, styled) if value is None else pieces[0]
-            lines.append(f"{_pad(name.split(chr(10))[0], key_width, False)} | {first}")
-            lines.extend(f"{' ' * key_width} | {piece}" for piece in pieces[1:])
-    width = max((_cells_width(_plain(line)) for line in lines), default=0)
-    text = "".join(line + "\n" for line in lines)
-    return View(width, len(lines), table.num_rows, shown.num_rows, lambda: iter((text,)))
+            lines.append(f"{_pad(name.split(chr(10))[0], key_width, False)} | {first}".rstrip())
+            lines.extend(f"{' ' * key_width} | {piece}".rstrip() for piece in pieces[1:])
+    width = key_width + 3 + widest
+    texts_out = [_record(line, width, styled) if isinstance(line, int) else line
+                 for line in lines]
+    width = max((_cells_width(_plain(line)) for line in texts_out), default=0)
+    text = "".join(line + "\n" for line in texts_out)
+    return View(width, len(texts_out), table.num_rows, shown.num_rows, lambda: iter((text,)))
+
+
+def _record(number: int, width: int, styled: bool) -> str:
+    head = f"-[ RECORD {number} ]"
+    return _styled(head + "-" * (width - len(head)), DIM, styled)
 
 
 def render_table(table: pa.Table, title: str | None = None) -> Text:

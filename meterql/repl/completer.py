@@ -58,8 +58,10 @@ class SqlCompleter(Completer):
             return
         command = parts[0][1:]
         partial = "" if line.endswith(" ") else parts[-1]
-        if command in ("d", "tables"):
+        if command in ("d", "dt", "tables"):
             yield from _matching(partial, self._table_names())
+        elif command in ("i", "o"):
+            yield from self._paths(partial)
         elif command == "sync":
             yield from _matching(partial, [s.name for s in self._ws.sources()])
         elif command == "eval":
@@ -68,6 +70,15 @@ class SqlCompleter(Completer):
             yield from _matching(partial, ["table", "csv", "json", "vertical"])
         elif command == "timing":
             yield from _matching(partial, ["on", "off"])
+        elif command == "x":
+            yield from _matching(partial, ["on", "off", "auto"])
+
+    def _paths(self, partial: str):
+        """Files and folders for ``\\i`` and ``\\o``."""
+        from prompt_toolkit.completion import CompleteEvent, PathCompleter
+
+        document = Document(partial, len(partial))
+        yield from PathCompleter(expanduser=True).get_completions(document, CompleteEvent())
 
     def _dotted(self, head: str, partial: str, text: str):
         aliases = self._tables_in(text)

@@ -10,24 +10,34 @@ same statements and commands with plain output.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import functools
 import sys
 import time
 import traceback
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, get_args
 
 import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 
-from meterql.encoders import RESET, boxes, encode, expanded, row_count, save
+from meterql.encoders import (
+    RESET,
+    FileFormat,
+    boxes,
+    encode,
+    expanded,
+    row_count,
+    save,
+)
 from meterql.engine.result import plan_text
 from meterql.engine.time_zone import check_time_zone
 from meterql.errors import MeterqlError, ParameterError, QueryCancelledError
-from meterql.repl.commands import COMMANDS, Command, parse_command
+from meterql.repl.commands import COMMANDS, Command, parse_command, parse_copy, relation_pattern
 
 PROMPT, MORE = "meterql> ", "     ..> "
 
@@ -44,6 +54,16 @@ class Repl:
         #: the session's time zone (None: UTC); SET TimeZone changes it (see set_time_zone)
         self.time_zone: str | None = None
         self.last: pa.Table | None = None
+        self.last_sql: str | None = None
+        #: \x: "on", "off", or "auto" (expanded when the table is wider than the terminal)
+        self.expanded = "auto"
+        #: The query buffer: the lines typed before a meta-command on the same entry
+        #: (``\e`` edits it, ``\r`` clears it, any other command gives it back to the prompt).
+        self.buffer = ""
+        self._next_input = ""  # the text the next prompt starts with
+        self._results_file: IO[str] | None = None  # \o FILE
+        self._history: Any = None
+        self._depth = 0  # \i within \i
         self._errors = 0
 
     # -- loops -------------------------------------------------------------------------------
@@ -61,10 +81,31 @@ class Repl:
         @bindings.add("enter")
         def _(event) -> None:
             buffer = event.current_buffer
-            if complete(buffer.text):
+            if complete(buffer.text) or trailing_command(buffer.text)[1] is not None:
                 buffer.validate_and_handle()
             else:
                 buffer.insert_text("\n")
+
+        @bindings.add("c-x", "c-e")
+        def _(event) -> None:  # edit the buffer in $EDITOR; run it if it ends with ;
+            from prompt_toolkit.application import run_in_terminal
+
+            buffer = event.current_buffer
+
+            async def edit() -> None:
+                try:
+                    text = await run_in_terminal(lambda: self._edit(buffer.text),
+                                                 in_executor=True)
+                except MeterqlError as exc:  # no editor: said, and the text stays
+                    await run_in_terminal(functools.partial(self.error, exc))
+                    return
+                if text is not None:
+                    buffer.text = text
+                    buffer.cursor_position = len(text)
+                    if text.strip() and complete(text):
+                        buffer.validate_and_handle()
+
+            event.app.create_background_task(edit())
 
         functions = self.ws.tables.functions()
         session: PromptSession[str] = PromptSession(
@@ -78,30 +119,38 @@ class Repl:
             key_bindings=bindings,
             prompt_continuation=lambda width, line, wrap: MORE,
         )
+        self._history = session.history
         self.out.print(f"meterql {self._version()}: SQL ends with ;  \\help for commands, "
                        "Ctrl-D to leave")
-        while True:
-            try:
-                text = session.prompt(PROMPT)
-            except KeyboardInterrupt:
-                continue  # Ctrl-C at the prompt clears the line
-            except EOFError:
-                break
-            try:
-                if not self.handle(text):
+        try:
+            while True:
+                default, self._next_input = self._next_input, ""
+                try:
+                    text = session.prompt(PROMPT, default=default)
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C at the prompt clears the line
+                except EOFError:
                     break
-            except KeyboardInterrupt:  # Ctrl-C while printing (or planning): back to the prompt
-                self.out.file.write(RESET + "\n")
-                self.out.print("[yellow]interrupted[/yellow]")
+                try:
+                    if not self.handle(text):
+                        break
+                except KeyboardInterrupt:  # Ctrl-C while printing (or planning): the prompt
+                    self.out.file.write(RESET + "\n")
+                    self.out.print("[yellow]interrupted[/yellow]")
+        finally:
+            self._results_to(None)
 
     def run_script(self, text: str) -> int:
         """Run piped statements and commands; returns the number that failed."""
         failed = 0
-        for piece in split_script(text):
-            before = self._errors
-            if not self.handle(piece):
-                break
-            failed += self._errors - before
+        try:
+            for piece in split_script(text):
+                before = self._errors
+                if not self.handle(piece):
+                    break
+                failed += self._errors - before
+        finally:
+            self._results_to(None)
         return failed
 
     # -- one entry -----------------------------------------------------------------------------
@@ -112,9 +161,16 @@ class Repl:
             return True
         if text.lower().rstrip(";") in ("quit", "exit"):
             return False
+        body, line = trailing_command(text)
+        if line is not None:  # 'SELECT ...\n\\e': a command on the lines typed so far
+            self.buffer, text = body, line
         try:
             if text.startswith("\\"):
-                return self.command(parse_command(text))
+                try:
+                    return self.command(parse_command(text))
+                finally:  # the buffer is the next prompt's text, as psql keeps it
+                    self._next_input = self._next_input or self.buffer
+                    self.buffer = ""
             self.query(text.rstrip().rstrip(";"))
         except MeterqlError as exc:
             self.error(exc)
@@ -142,7 +198,22 @@ class Repl:
         self.time_zone = check_time_zone(name)
         return self.time_zone
 
-    def query(self, sql: str) -> None:
+    def query(self, sql: str) -> bool:
+        """Run and show one statement; False when Ctrl-C stopped it."""
+        ran = self._run(sql)
+        if ran is None:
+            return False
+        result, seconds = ran
+        if result.time_zone is not None:  # SET TimeZone
+            self.time_zone = result.time_zone
+        self.last = result.to_arrow()
+        with self._results():
+            self.show(self.last, seconds, result.truncated)
+        return True
+
+    def _run(self, sql: str) -> tuple[Any, float] | None:
+        """The result of ``sql`` and its time; None when Ctrl-C cancelled it."""
+        self.last_sql = sql
         plan = self.ws.explain(sql)
         params = {n: self.params[n] for n in plan.params if n in self.params}
         running = self.ws.submit(sql, params, tz=self.time_zone)
@@ -161,11 +232,35 @@ class Repl:
             except QueryCancelledError:
                 pass
             self.out.print("[yellow]query cancelled[/yellow] (stopped at the source too)")
+            return None
+        return result, time.perf_counter() - t0
+
+    @contextlib.contextmanager
+    def _results(self):
+        """Query results go to the \\o file while one is set (messages stay on screen)."""
+        if self._results_file is None:
+            yield
             return
-        if result.time_zone is not None:
-            self.time_zone = result.time_zone
-        self.last = result.to_arrow()
-        self.show(self.last, time.perf_counter() - t0, result.truncated)
+        screen = self.out
+        self.out = Console(file=self._results_file, width=screen.width, no_color=True,
+                           highlight=False)
+        try:
+            with contextlib.redirect_stdout(self._results_file):
+                yield
+        finally:
+            self.out = screen
+            self._results_file.flush()
+
+    def _results_to(self, path: Path | None) -> None:
+        if self._results_file is not None:
+            self._results_file.close()
+            self._results_file = None
+        if path is not None:
+            try:
+                self._results_file = open(path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise ParameterError(f"cannot write to {path}: {exc.strerror}",
+                                     hint="give a file in a folder you can write to") from None
 
     # -- output --------------------------------------------------------------------------------
     #: Rows a table (or expanded rows) shows at most in the shell: the first and last halves
@@ -182,14 +277,15 @@ class Repl:
         fmt = self.format
         shown = table.num_rows
         if fmt in ("table", "vertical"):
-            limit = self.max_shown if self.interactive else None
+            # (a script's output and an \o file get every row, as psql writes them)
+            limit = self.max_shown if self.interactive and self._results_file is None else None
             styled = (self.interactive and self.out.is_terminal
                       and self.out.color_system is not None)
             view = boxes(table, limit=limit, styled=styled,
                          ascii=not (self.out.encoding or "").lower().startswith("utf"))
-            if fmt == "vertical" or (self.interactive and table.num_columns
-                                     and view.width > self.out.width):
-                view = expanded(table, limit=limit, styled=styled)  # (psql's \x auto)
+            wide = self.interactive and table.num_columns and view.width > self.out.width
+            if fmt == "vertical" or self.expanded == "on" or (self.expanded == "auto" and wide):
+                view = expanded(table, limit=limit, styled=styled)  # psql's \x
             self._write(view.chunks())
             shown = view.shown
         elif self.interactive:
@@ -231,12 +327,42 @@ class Repl:
 
     def cmd_help(self, *args) -> None:
         for name, (params, what) in COMMANDS.items():
-            self.out.print(f"\\{name} {escape(params)}".ljust(34) + escape(what))
+            usage = f"\\{name} {params}"
+            # (a usage too long for its column puts the text on the next line)
+            line = (usage.ljust(34) + what if len(usage) < 34
+                    else usage + "\n" + " " * 34 + what)
+            self.out.print(escape(line), highlight=False)
 
     def cmd_sources(self, *args) -> None:
         rows = [(s.name, s.kind, s.mode, len(self.ws.tables(s.name))) for s in self.ws.sources()]
         self.show(pa.table({"name": [r[0] for r in rows], "kind": [r[1] for r in rows],
                             "mode": [r[2] for r in rows], "tables": [r[3] for r in rows]}))
+
+    cmd_l = cmd_sources
+
+    def cmd_dn(self, *args) -> None:
+        self._want(args, 0, "\\dn")
+        counts: dict[tuple[str, str], int] = {}
+        for t in self.ws.tables():
+            counts[(t.source, t.schema)] = counts.get((t.source, t.schema), 0) + 1
+        keys = sorted(counts)
+        self.show(pa.table({"source": [k[0] for k in keys], "schema": [k[1] for k in keys],
+                            "tables": [counts[k] for k in keys]}))
+
+    def cmd_dt(self, *args) -> None:
+        self._want(args, (0, 1), "\\dt [PATTERN]")
+        self._relations(args[0] if args else None, kinds=("table",))
+
+    def _relations(self, pattern: str | None, kinds: tuple[str, ...] | None = None) -> None:
+        """The relations (of ``kinds``) whose name matches psql's ``pattern``."""
+        match = relation_pattern(pattern) if pattern else None
+        found = sorted((t for t in self.ws.tables()
+                        if (kinds is None or t.kind in kinds) and (match is None or match(t.key))),
+                       key=lambda t: t.key)
+        self.show(pa.table({"source": [t.source for t in found],
+                            "schema": [t.schema for t in found],
+                            "name": [t.name for t in found],
+                            "type": [t.kind for t in found]}))
 
     def cmd_tables(self, *args) -> None:
         self._want(args, (0, 1), "\\tables [PATTERN]")
@@ -248,7 +374,10 @@ class Repl:
         self.show(pa.table({"table": names}))
 
     def cmd_d(self, *args) -> None:
-        self._want(args, 1, "\\d TABLE")
+        self._want(args, (0, 1), "\\d [TABLE]")
+        if not args or any(c in args[0] for c in "*?"):
+            self._relations(args[0] if args else None)
+            return
         table = self.ws.tables.get(args[0])
         source = self.ws.sources.get(table.source)
         self.out.print(f"[bold]{escape(table.full_name)}[/bold] ({table.kind}; source "
@@ -276,6 +405,124 @@ class Repl:
             raise ParameterError("usage: \\timing on|off")
         self.timing = (args[0] == "on") if args else not self.timing
         self.out.print(f"timing is {'on' if self.timing else 'off'}")
+
+    def cmd_x(self, *args) -> None:
+        self._want(args, (0, 1), "\\x [on|off|auto]")
+        if args and args[0] not in ("on", "off", "auto"):
+            raise ParameterError("usage: \\x [on|off|auto]")
+        self.expanded = args[0] if args else ("off" if self.expanded == "on" else "on")
+        self.out.print("expanded display is " + ("used automatically" if self.expanded == "auto"
+                                                 else self.expanded))
+
+    def cmd_r(self, *args) -> None:
+        self._want(args, 0, "\\r")
+        self.buffer = ""
+        self.out.print("query buffer reset (cleared)")
+
+    def cmd_e(self, *args) -> bool:
+        """Edit the query buffer (or, when empty, the last query); run the text if it ends
+        with ``;``, else give it back to the prompt to go on typing."""
+        self._want(args, 0, "\\e")
+        text = self.buffer or (self.last_sql + ";" if self.last_sql else "")
+        self.buffer = ""
+        edited = self._edit(text)
+        if edited is None:
+            self.out.print("[yellow]the editor failed; nothing run[/yellow]")
+            return True
+        if not edited.strip() or not complete(edited):
+            self._next_input = edited
+            return True
+        if self._history is not None:
+            self._history.append_string(edited)
+        self.out.print(escape(edited), highlight=False)
+        return all(self.handle(piece) for piece in split_script(edited))
+
+    def _edit(self, text: str) -> str | None:
+        from meterql.repl.editor import edit_text
+
+        return edit_text(text)
+
+    def cmd_i(self, *args) -> bool:
+        self._want(args, 1, "\\i FILE")
+        path = Path(args[0]).expanduser()
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ParameterError(f"cannot read {path}: {getattr(exc, 'strerror', exc)}",
+                                 hint="give the path of a SQL script") from None
+        if self._depth >= 16:
+            raise ParameterError(f"\\i {path}: scripts include each other more than 16 deep",
+                                 hint="does a script include itself?")
+        self._depth += 1
+        try:
+            return all(self.handle(piece) for piece in split_script(text))
+        finally:
+            self._depth -= 1
+
+    def cmd_o(self, *args) -> None:
+        self._want(args, (0, 1), "\\o [FILE]")
+        path = Path(args[0]).expanduser() if args else None
+        self._results_to(path)
+        self.out.print(f"results go to {escape(str(path))}" if path else
+                       "results go to the screen")
+
+    def cmd_copy(self, *args) -> None:
+        self._want(args, 1, "\\copy (SQL) TO FILE [WITH (FORMAT csv|json|parquet)]")
+        copy = parse_copy(args[0])
+        path = Path(copy.path).expanduser()
+        fmt = copy.fmt or file_format(path)
+        if fmt not in get_args(FileFormat):
+            raise ParameterError(f"unknown format '{fmt}'",
+                                 hint="use csv, json, jsonl, parquet or arrow")
+        ran = self._run(copy.sql)
+        if ran is None:
+            return
+        result, _ = ran
+        table = result.to_arrow()
+        save(table, fmt, path)  # type: ignore[arg-type]
+        self.out.print(f"wrote {_rows(table.num_rows)} to {escape(str(path))} ({fmt})"
+                       + (" [yellow](cut at the row cap)[/yellow]" if result.truncated else ""))
+
+    def cmd_watch(self, *args) -> None:
+        """Run the buffer (or the last query) every SECONDS until Ctrl-C, a failure, or
+        ``c=COUNT`` runs (psql's ``\\watch [i=]SECONDS [c=COUNT]``)."""
+        usage = "\\watch [SECONDS] [c=COUNT]"
+        self._want(args, (0, 2), usage)
+        every, count = 2.0, None
+        for arg in args:
+            key, _, value = arg.rpartition("=")
+            try:
+                if key in ("c", "count"):
+                    count = int(value)
+                elif key in ("", "i", "interval"):
+                    every = float(value)
+                else:
+                    raise ValueError
+            except ValueError:
+                raise ParameterError(f"cannot read '{arg}' in \\watch",
+                                     hint=f"{usage}, e.g. \\watch 5 or \\watch 0.5 c=3") from None
+        if not 0 < every <= 86400 or (count is not None and count < 1):
+            raise ParameterError("\\watch takes seconds between 0 and 86400 and a count of 1 "
+                                 "or more", hint=f"{usage}, e.g. \\watch 5")
+        if count is None and not self.interactive:
+            raise ParameterError("\\watch runs until Ctrl-C, which a script cannot send",
+                                 hint="give the number of runs: \\watch 5 c=3")
+        sql = self.buffer.strip().rstrip(";") or self.last_sql
+        self.buffer = ""
+        if not sql:
+            raise ParameterError("no query to watch", hint="run a query first")
+        runs, due = 0, time.monotonic()
+        try:
+            while count is None or runs < count:
+                time.sleep(max(0.0, due - time.monotonic()))
+                due = time.monotonic() + every
+                self.out.print(f"[dim]{time.strftime('%a %d %b %Y %H:%M:%S')} "
+                               f"(every {every:g} s; Ctrl-C stops)[/dim]")
+                if not self.query(sql):
+                    return
+                runs += 1
+        except KeyboardInterrupt:
+            self.out.print("watch stopped")
 
     def cmd_format(self, *args) -> None:
         self._want(args, 1, "\\format table|csv|json|vertical")
@@ -313,25 +560,30 @@ class Repl:
                             "description": [a.description for a in aggs]}))
 
     def cmd_eval(self, *args) -> None:
-        self._want(args, (3, 4), "\\eval NAME FROM TO [CUSTOMER]")
+        """``\\eval NAME FROM TO [CUSTOMER] [TZ]``: a 4th argument that names a time zone
+        (``Europe/Paris``, ``UTC``) is the zone; ``-`` as CUSTOMER is every customer."""
+        self._want(args, (3, 5), "\\eval NAME FROM TO [CUSTOMER] [TZ]")
         try:
             start, end = date.fromisoformat(args[1]), date.fromisoformat(args[2])
         except ValueError:
             raise ParameterError("FROM and TO are dates like 2026-10-01") from None
-        ev = self.ws.aggregates.evaluate(args[0], start, end,
-                                         customers=[args[3]] if len(args) == 4 else None)
-        self.last = ev.table
-        self.show(ev.table, ev.seconds)
-        self.out.print(f"[dim]{escape(ev.aggregate.name)} v{ev.aggregate.version}; "
-                       f"{ev.result_hash}[/dim]")
+        rest = list(args[3:])
+        tz = rest.pop() if len(rest) == 2 or (rest and _is_zone(rest[0])) else "UTC"
+        customer = rest[0] if rest and rest[0] != "-" else None
+        ev = self.ws.aggregates.evaluate(args[0], start, end, tz=tz,
+                                         customers=[customer] if customer else None)
+        self.last = ev.in_zone()
+        with self._results():
+            self.show(self.last, ev.seconds)
+        self.out.print(f"[dim]{escape(ev.aggregate.name)} v{ev.aggregate.version} "
+                       f"({escape(tz)}); {ev.result_hash}[/dim]")
 
     def cmd_save(self, *args) -> None:
         self._want(args, 1, "\\save FILE")
         if self.last is None:
             raise ParameterError("no result to save yet", hint="run a query first")
-        path = Path(args[0])
-        fmt = {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl",
-               ".arrow": "arrow"}.get(path.suffix.lower(), "csv")
+        path = Path(args[0]).expanduser()
+        fmt = file_format(path)
         save(self.last, fmt, path)  # type: ignore[arg-type]
         self.out.print(f"saved {row_count(self.last.num_rows)} to {escape(str(path))} ({fmt})")
 
@@ -339,6 +591,38 @@ class Repl:
         import meterql
 
         return meterql.__version__
+
+
+def file_format(path: Path) -> str:
+    """The format a file's suffix names (``\\save``, ``\\copy``): CSV unless .parquet,
+    .json, .jsonl or .arrow."""
+    return {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl",
+            ".arrow": "arrow"}.get(path.suffix.lower(), "csv")
+
+
+def _rows(count: int) -> str:
+    return f"{count} row{'s' if count != 1 else ''}"
+
+
+def _is_zone(text: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if "/" not in text and text.upper() not in ("UTC", "GMT"):
+        return False
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def trailing_command(text: str) -> tuple[str, str | None]:
+    """An entry of several lines whose last line is a meta-command (``SELECT 1\\n\\\\e``):
+    (the lines before it, the command line); else (text, None)."""
+    head, _, last = text.rstrip().rpartition("\n")
+    if head.strip() and last.strip().startswith("\\"):
+        return head, last.strip()
+    return text, None
 
 
 def complete(text: str) -> bool:
