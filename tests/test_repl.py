@@ -164,10 +164,10 @@ def test_psql_listing_expanded_display_copy_output_file_and_include(shell, tmp_p
     child.expect(r"0 rows")
     child.expect("meterql>")
     child.send("\\d\r")
-    child.expect(r"2 rows")
-    assert "slow" in child.before and "view" in child.before
+    child.expect(r"3 rows")  # big, slow, usage
+    assert "slow" in child.before and "view" in child.before and "big" in child.before
     child.send("\\dn\r")
-    child.expect(r"public\s+.\s+2\s")
+    child.expect(r"public\s+.\s+3\s")
     child.expect("meterql>")
     child.send("\\l\r")
     child.expect(r"1 row")
