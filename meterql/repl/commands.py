@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dn": ("", "list the schemas of every source"),
     "explain": ("SQL", "show how a query is split between sources and DuckDB"),
     "timing": ("on|off", "show each query's time"),
+    "timezone": ("[ZONE]", "the session's time zone (TIMESTAMPTZ shown in it; now() in it); "
+                 "alone: show it"),
     "format": ("table|csv|json|vertical", "how results are printed"),
     "x": ("[on|off|auto]", "expanded display: one 'column | value' line per field"),
     "param": ("NAME VALUE", "set :NAME for the next queries (\\param NAME alone clears it)"),

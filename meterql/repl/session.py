@@ -406,6 +406,12 @@ class Repl:
         self.timing = (args[0] == "on") if args else not self.timing
         self.out.print(f"timing is {'on' if self.timing else 'off'}")
 
+    def cmd_timezone(self, *args) -> None:
+        self._want(args, (0, 1), "\\timezone [ZONE]")
+        if args:
+            self.set_time_zone(args[0])
+        self.out.print(f"time zone is {escape(self.time_zone or 'UTC')}")
+
     def cmd_x(self, *args) -> None:
         self._want(args, (0, 1), "\\x [on|off|auto]")
         if args and args[0] not in ("on", "off", "auto"):
@@ -561,14 +567,16 @@ class Repl:
 
     def cmd_eval(self, *args) -> None:
         """``\\eval NAME FROM TO [CUSTOMER] [TZ]``: a 4th argument that names a time zone
-        (``Europe/Paris``, ``UTC``) is the zone; ``-`` as CUSTOMER is every customer."""
+        (``Europe/Paris``, ``UTC``) is the zone, else the session's (``\\timezone``); ``-``
+        as CUSTOMER is every customer."""
         self._want(args, (3, 5), "\\eval NAME FROM TO [CUSTOMER] [TZ]")
         try:
             start, end = date.fromisoformat(args[1]), date.fromisoformat(args[2])
         except ValueError:
             raise ParameterError("FROM and TO are dates like 2026-10-01") from None
         rest = list(args[3:])
-        tz = rest.pop() if len(rest) == 2 or (rest and _is_zone(rest[0])) else "UTC"
+        tz = (rest.pop() if len(rest) == 2 or (rest and _is_zone(rest[0]))
+              else self.time_zone or "UTC")  # (the session's zone by default)
         customer = rest[0] if rest and rest[0] != "-" else None
         ev = self.ws.aggregates.evaluate(args[0], start, end, tz=tz,
                                          customers=[customer] if customer else None)
