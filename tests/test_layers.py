@@ -39,7 +39,8 @@ ALLOWED: dict[str, set[str]] = {
     # a workspace through its server (the server package only for server.presence)
     "client": {"errors", "exact_json", "catalog", "engine", "local", "sync", "aggregates",
                "server"},
-    "repl": {"wording", "errors", "encoders", "catalog", "engine", "workspace", "package"},
+    "repl": {"wording", "errors", "sql_text", "encoders", "catalog", "engine", "workspace",
+             "package"},
     "cli": {"wording", "errors", "sql_text", "encoders", "catalog", "dialects", "engine", "local",
             "sync", "aggregates", "access", "workspace", "server", "client", "repl", "demo",
             "package"},

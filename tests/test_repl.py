@@ -8,6 +8,7 @@ on the workspace itself, and through a real ``meterql serve`` that holds it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import sys
@@ -204,6 +205,10 @@ def test_psql_listing_expanded_display_copy_output_file_and_include(shell, tmp_p
         {"customer_id": "c0", "total": Decimal("18.00")},
         {"customer_id": "c1", "total": Decimal("22.00")},
         {"customer_id": "c2", "total": Decimal("15.00")}]
+    out_json = tmp_path / "usage.json"  # psql's table form: the whole table
+    child.send(f"\\copy pg.public.usage TO {out_json}\r")
+    child.expect(r"wrote 10 rows to .*usage\.json \(json\)")
+    assert sorted(r["id"] for r in json.loads(out_json.read_text())) == list(range(1, 11))
     child.send("\\copy pg.public.usage FROM x.csv\r")
     child.expect("never writes to one")
     # \\o FILE: results go to the file, messages stay on screen; \\o alone: the screen again
@@ -316,6 +321,10 @@ def test_meta_command_grammar_and_script_splitting():
     assert parse_command("\\?").name == "help"
     assert parse_copy("(SELECT 'a) TO b' AS t) TO \"x y.json\" FORMAT json") == Copy(
         "SELECT 'a) TO b' AS t", "x y.json", "json")
+    assert parse_copy('pg."My Schema".t TO f.csv') == Copy(
+        'SELECT * FROM "pg"."My Schema"."t"', "f.csv", None)
+    with pytest.raises(meterql.errors.ParameterError, match="cannot read the \\\\copy command"):
+        parse_copy('pg."a"";DROP".t TO f.csv')  # (names are quoted, never spliced)
     with pytest.raises(meterql.errors.ParameterError, match="cannot read the \\\\copy options"):
         parse_copy("(SELECT 1) TO f.csv WITH (HEADER)")
     match = relation_pattern('pg."Usage*"')

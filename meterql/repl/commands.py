@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from lark import Lark, LarkError, Token, UnexpectedInput
 
 from meterql.errors import ParameterError
+from meterql.sql_text import quote_qualified
 
 #: name -> (arguments, what it does): the \help text and the completer's list.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -119,7 +120,12 @@ _COPY = re.compile(r"^\((?P<sql>.+)\)\s+TO\s+(?P<file>'[^']*'|\"[^\"]*\"|[^\s;]+
                    r"(?P<rest>.*)$", re.IGNORECASE | re.DOTALL)
 _COPY_FORMAT = re.compile(r"^(?:WITH\s*)?(?:\(\s*FORMAT\s+(?P<a>\w+)\s*\)|FORMAT\s+(?P<b>\w+)|"
                           r"\(?\s*(?P<c>csv|jsonl|json|parquet|arrow)\s*\)?)?$", re.IGNORECASE)
-_COPY_USAGE = "\\copy (SELECT ...) TO FILE [WITH (FORMAT csv|json|jsonl|parquet|arrow)]"
+#: psql's other form: a table's name instead of the query (``\\copy pg.public.usage TO f.csv``).
+_COPY_TABLE = re.compile(r'^(?P<table>(?:"[^"]+"|[A-Za-z_]\w*)(?:\.(?:"[^"]+"|[A-Za-z_]\w*)){0,2})'
+                         r"\s+TO\s+(?P<file>'[^']*'|\"[^\"]*\"|[^\s;]+)(?P<rest>.*)$",
+                         re.IGNORECASE | re.DOTALL)
+_COPY_USAGE = ("\\copy (SELECT ...) TO FILE [WITH (FORMAT csv|json|jsonl|parquet|arrow)], or "
+               "\\copy TABLE TO FILE ...")
 
 
 def parse_copy(text: str) -> Copy:
@@ -129,10 +135,19 @@ def parse_copy(text: str) -> Copy:
     Copy(sql='SELECT 1 AS n', path='/tmp/n.parquet', fmt='parquet')
     >>> parse_copy("(SELECT ')' AS p) TO out.csv")
     Copy(sql="SELECT ')' AS p", path='out.csv', fmt=None)
+    >>> parse_copy('pg."My Schema".usage TO out.json')
+    Copy(sql='SELECT * FROM "pg"."My Schema"."usage"', path='out.json', fmt=None)
     """
     text = text.strip().rstrip(";").strip()
     match = _COPY.match(text)
-    if not match:
+    table = None if match else _COPY_TABLE.match(text)
+    if match:
+        sql = match.group("sql").strip()
+    elif table:
+        match = table
+        parts = re.findall(r'"([^"]+)"|([^.]+)', table.group("table"))
+        sql = f"SELECT * FROM {quote_qualified(*(quoted or plain for quoted, plain in parts))}"
+    else:
         if re.search(r"\sFROM\s", text, re.IGNORECASE) and not text.startswith("("):
             raise ParameterError("\\copy ... FROM would write into a source; meterql never "
                                  "writes to one", hint="load a file with 'meterql load FILE "
@@ -145,8 +160,7 @@ def parse_copy(text: str) -> Copy:
         raise ParameterError(f"cannot read the \\copy options '{rest}'",
                              hint=f"write it as {_COPY_USAGE}")
     fmt = options.group("a") or options.group("b") or options.group("c")
-    return Copy(match.group("sql").strip(), _unquote(match.group("file")),
-                fmt.lower() if fmt else None)
+    return Copy(sql, _unquote(match.group("file")), fmt.lower() if fmt else None)
 
 
 def relation_pattern(pattern: str) -> Callable[[tuple[str, ...]], bool]:

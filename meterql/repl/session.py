@@ -486,7 +486,7 @@ class Repl:
         result, _ = ran
         table = result.to_arrow()
         save(table, fmt, path)  # type: ignore[arg-type]
-        self.out.print(f"wrote {_rows(table.num_rows)} to {escape(str(path))} ({fmt})"
+        self.out.print(f"wrote {row_count(table.num_rows)} to {escape(str(path))} ({fmt})"
                        + (" [yellow](cut at the row cap)[/yellow]" if result.truncated else ""))
 
     def cmd_watch(self, *args) -> None:
@@ -606,10 +606,6 @@ def file_format(path: Path) -> str:
     .json, .jsonl or .arrow."""
     return {".parquet": "parquet", ".json": "json", ".jsonl": "jsonl",
             ".arrow": "arrow"}.get(path.suffix.lower(), "csv")
-
-
-def _rows(count: int) -> str:
-    return f"{count} row{'s' if count != 1 else ''}"
 
 
 def _is_zone(text: str) -> bool:
