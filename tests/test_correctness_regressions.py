@@ -106,6 +106,12 @@ CASES: list[tuple[str, str, dict[str, Any], bool, list | None, pytest.MarkDecora
     ("R3_ubigint_dynamic_filter_keys",
      "SELECT count(*) AS n FROM duck.main.devices t1 JOIN pg.public.invoices t2 "
      "ON t1.serial = t2.account_id", {}, False, None, None),
+    # a subquery sent whole, whose numeric outputs are read as text, once its unread columns
+    # are pruned: the text reading follows the pruned outputs, not the written ones
+    ("R5_pruned_subquery_read_as_text",
+     "WITH w1 AS (SELECT t1.amount, t1.ratio, t1.customer_id FROM pg.public.accounts AS t1) "
+     "SELECT t6.note, t9.ratio FROM lite.main.payments AS t6 JOIN w1 AS t9 "
+     "ON t6.customer_id = t9.customer_id", {}, False, None, None),
 ]
 
 

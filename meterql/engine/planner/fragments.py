@@ -55,9 +55,13 @@ def single_source_fragment(
                 if name in used:
                     return f"{name} is {reason}"
     # the query without the columns nobody reads, when it differs
-    chosen = tree
+    chosen, shape = tree, qualified
     if pruned is not None and pruned.sql("duckdb") != qualified.sql("duckdb"):
-        chosen = pruned
+        chosen = shape = pruned
+        if as_text:  # (its outputs are fewer: each is read as the pruned query gives it)
+            as_text = _outputs_as_text(
+                annotate_types(pruned.copy(), schema=catalog.schema, dialect="duckdb"), refs,
+                dialect)
     sent = chosen.copy()
     for table in sent.find_all(exp.Table):
         if TABLE in table.meta:
@@ -66,7 +70,7 @@ def single_source_fragment(
         _explicit_cross_joins(sent)
     _exact_column_spelling(sent, [t for _, t in refs])
     if any(text for text, _ in as_text):
-        sent = _fetch_outputs_as_text(sent, qualified, as_text, dialect)
+        sent = _fetch_outputs_as_text(sent, shape, as_text, dialect)
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types, compared)
     try:
