@@ -139,4 +139,4 @@ def test_explain_analyze_reports_the_keys(setup):
     ws, _ = setup
     text = "\n".join(ws.query("EXPLAIN ANALYZE " + ENTERPRISE).to_pylist()[i]["plan"]
                      for i in range(ws.query("EXPLAIN ANALYZE " + ENTERPRISE).num_rows))
-    assert "dynamic filter: 11 keys" in text and "1000 rows" in text
+    assert "dynamic filter: 11 keys" in text and "1,000 rows" in text
