@@ -164,9 +164,11 @@ def test_source_list_opens_only_the_catalog(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    listing, imported = proc.stdout.rsplit("\n", 2)[0], proc.stdout.splitlines()[-1]
+    *listing, imported = proc.stdout.splitlines()
     assert imported == "[]", proc.stdout
-    assert "crm" in listing and "rep" in listing and "sync" in listing
+    rows = [line.split("│")[1:4] for line in listing if "sqlite" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [["crm", "sqlite", "direct"],
+                                                               ["rep", "sqlite", "sync"]]
     # the workspace still opens its engine when a command needs it: the sync source's
     # replica is attached and queryable
     queried = runner.invoke(main, ["--home", str(home), "query",
