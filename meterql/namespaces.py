@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 from meterql.catalog import Source, Table
 from meterql.catalog.model import Mode
 from meterql.catalog.settings import SETTINGS, setting
-from meterql.local.uploads import Mode as UploadMode
-from meterql.local.uploads import UploadReport
-from meterql.sync import ReplicaWatermark, SyncReport
 from meterql.sync.config import Strategy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the workspace imports the modules behind them on first use)
+    from meterql.local.uploads import Mode as UploadMode
+    from meterql.local.uploads import UploadReport
+    from meterql.sync import ReplicaWatermark, SyncReport
     from meterql.workspace import Workspace
 
 

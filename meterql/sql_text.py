@@ -24,10 +24,6 @@ from collections.abc import Iterable, Mapping
 from typing import TypeGuard
 
 import duckdb
-import sqlglot
-from sqlglot import exp
-from sqlglot.dialects.duckdb import DuckDB
-from sqlglot.errors import ParseError, TokenError
 
 from meterql.errors import MeterqlError
 
@@ -51,13 +47,18 @@ def quote_ident_if_needed(name: str) -> str:
     >>> [quote_ident_if_needed(n) for n in ("plans", "order", "Plans")]
     ['plans', '"order"', '"Plans"']
     """
-    if NAME.match(name) and name not in _RESERVED:
+    if NAME.match(name) and name not in _reserved():
         return name
     return quote_ident(name)
 
 
-#: Words SQL reserves (DuckDB's list, a superset of PostgreSQL's for names of tables).
-_RESERVED = DuckDB.Generator.RESERVED_KEYWORDS
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Words SQL reserves (DuckDB's list, a superset of PostgreSQL's for names of tables);
+    sqlglot is imported on first use, so that this module loads without it."""
+    from sqlglot.dialects.duckdb import DuckDB
+
+    return frozenset(DuckDB.Generator.RESERVED_KEYWORDS)
 
 
 def quote_qualified(*parts: str) -> str:
@@ -106,6 +107,10 @@ def sql_type(text: str) -> str:
     """
     if not isinstance(text, str) or not text.strip() or len(text) > 1000:
         raise ValueError(f"{text!r:.80} is not a column type")
+    import sqlglot  # (on first use: this module loads without sqlglot)
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
     try:
         parsed = sqlglot.parse_one(text, into=exp.DataType, read="duckdb")
     except (ParseError, TokenError):

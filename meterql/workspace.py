@@ -10,43 +10,46 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
 from meterql.access.keys import KeyStore
-from meterql.aggregates.book import AggregateBook
-from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog, Source, Table
 from meterql.catalog.model import Mode
 from meterql.catalog.uri import file_exists, file_path, parse_uri
-from meterql.connectors import Connector, connector_for
 from meterql.dialects import dialect_for
-from meterql.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine, Plan, QueryControl, Result
-from meterql.engine.result import PendingResult
-from meterql.engine.time_zone import check_time_zone
+from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+from meterql.engine.pending import PendingResult
 from meterql.engine.workers import Workers
 from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, WorkspaceError
 from meterql.file_modes import private_folder, private_opener, private_workspace
-from meterql.local.events import EventStreams
-from meterql.local.manual import ManualTables
-from meterql.local.store import LocalStore
-from meterql.local.uploads import UploadReport, load_csv
+from meterql.local import EVENT_LOG
 from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
-from meterql.sync import (
+from meterql.sync.config import Strategy, choose_strategy, table_configs
+from meterql.sync.replica import (
+    STATE_SCHEMA,
     ReplicaWatermark,
-    SyncReport,
     attach,
-    choose_strategy,
     detach,
+    replica_folder,
     replica_path,
-    sync_source,
-    table_configs,
     watermarks,
 )
-from meterql.sync.config import Strategy
-from meterql.sync.replica import STATE_SCHEMA, replica_folder
+
+if TYPE_CHECKING:
+    # The modules behind these import pyarrow, sqlglot and the rest of the engine: they are
+    # imported when the workspace opens its engine (``_open_parts``), not when it opens.
+    from meterql.aggregates.book import AggregateBook
+    from meterql.connectors import Connector
+    from meterql.engine import Engine, Plan, QueryControl, Result
+    from meterql.local.events import EventStreams
+    from meterql.local.manual import ManualTables
+    from meterql.local.store import LocalStore
+    from meterql.local.uploads import UploadReport
+    from meterql.sync.runner import SyncReport
 
 DEFAULT_HOME = "meterql_home"
 
@@ -69,6 +72,17 @@ def connect(home: str | os.PathLike[str] | None = None) -> Workspace:
         []
     """
     return Workspace(Path(home) if home is not None else default_home())
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a workspace opens on first use (``Workspace._open``)."""
+
+    engine: Engine
+    local: LocalStore
+    events: EventStreams
+    manual: ManualTables
+    aggregates: AggregateBook
 
 
 class RunningQuery(PendingResult):
@@ -142,20 +156,7 @@ class Workspace:
                 ) from exc
             raise
         self._catalog_db = catalog_db
-        try:
-            self._open_parts(catalog_db)
-        except BaseException:
-            # as above: a workspace that did not open holds nothing
-            engine = self.__dict__.get("_engine")
-            if engine is not None:
-                with contextlib.suppress(Exception):
-                    engine.close()
-            with contextlib.suppress(Exception):
-                catalog_db.close()
-            self._release()
-            raise
-
-    def _open_parts(self, catalog_db: duckdb.DuckDBPyConnection) -> None:
+        self._closed = False
         #: Sources: ``add``, ``get``, ``remove``, ``refresh``, ``set_mode``, ``set_options``,
         #: ``test``; ``ws.sources()`` lists them.
         self.sources = Sources(self)
@@ -170,51 +171,112 @@ class Workspace:
         self._keys = KeyStore(catalog_db)
         self._connectors: dict[str, Connector] = {}
         self._connectors_lock = threading.Lock()
-        # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
-        # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,
-        # meant a checkpoint every 50,000 events or so under a steady push load, a quarter of
-        # the cost of applying them. The price: a longer log to replay after a crash.
-        self._engine = Engine(self.catalog, self._connector, self._before_reading,
-                             files=[self.home / "local.duckdb"],
-                             folders=[replica_folder(self.home)],
-                             settings={"checkpoint_threshold": "256MB",
-                                       # what spills past memory stays in the workspace (0700)
-                                       "temp_directory": str(self.home / "tmp")})
-        self._aggregates = AggregateBook(AggregateStore(catalog_db), self._engine, self.catalog,
-                                        self.query, self.submit)
         self._watermarks: dict[str, dict[tuple[str, str], ReplicaWatermark]] = {}
         self._sync_lock = threading.Lock()
         # submitted queries run on reused threads, each at once (engine/workers.py)
         self._query_threads = Workers("meterql-query")
-        # the workspace's own data (local.events, local.uploads, local.manual)
-        self._local = LocalStore(self._engine.duck, self.home, self.catalog)
-        self._events = EventStreams(self._local, lambda: self.catalog.settings)
-        # pushes answered but still in the event log reach DuckDB before a query reads them
-        self._local.before_read("events", self._events.flush)
-        self._manual = ManualTables(self._local)
-        self._closed = False
-        for source in self.catalog.sources():
-            if source.mode == "sync":
-                self._attach(source.name)
+        # The engine and the workspace's own data open on first use (_open), so that what
+        # reads only the catalog (``meterql source list``) imports no pyarrow or sqlglot.
+        self._parts: _Parts | None = None
+        self._parts_lock = threading.Lock()
         try:
             private_workspace(self.home)  # what DuckDB just created; older workspaces' files
         except OSError as exc:
             self.close()
             raise WorkspaceError(f"cannot make the files of {self.home} private: {exc}",
                                  hint="run meterql as the user who owns the folder") from exc
+        if _holds_data(self.home / EVENT_LOG):
+            # answered events a crash left unapplied: applied now, when the workspace opens
+            try:
+                self._open()
+            except BaseException:
+                self.close()
+                raise
+
+    def _open(self) -> _Parts:
+        """The engine and the workspace's own data, opened on first use (once, whichever
+        thread asks first; the others wait for it)."""
+        parts = self._parts
+        if parts is not None:
+            return parts
+        with self._parts_lock:
+            self._check_open()
+            if self._parts is None:
+                self._parts = self._open_parts()
+            return self._parts
+
+    def _open_parts(self) -> _Parts:
+        """Open the engine (with the replicas of the sources in sync mode attached), the local
+        store and its event streams (recovering the event log), the manual tables and the
+        aggregates. They open together: a read of ``local.events`` must find the event log
+        applied, and the replicas attached. On failure nothing of them stays open (the
+        workspace stays open; the next use tries again)."""
+        from meterql.aggregates.book import AggregateBook
+        from meterql.aggregates.store import AggregateStore
+        from meterql.engine import Engine
+        from meterql.local.events import EventStreams
+        from meterql.local.manual import ManualTables
+        from meterql.local.store import LocalStore
+
+        # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
+        # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,
+        # meant a checkpoint every 50,000 events or so under a steady push load, a quarter of
+        # the cost of applying them. The price: a longer log to replay after a crash.
+        engine = Engine(self.catalog, self._connector, self._before_reading,
+                        files=[self.home / "local.duckdb"],
+                        folders=[replica_folder(self.home)],
+                        settings={"checkpoint_threshold": "256MB",
+                                  # what spills past memory stays in the workspace (0700)
+                                  "temp_directory": str(self.home / "tmp")})
+        events: EventStreams | None = None
+        try:
+            # the workspace's own data (local.events, local.uploads, local.manual)
+            local = LocalStore(engine.duck, self.home, self.catalog)
+            events = EventStreams(local, lambda: self.catalog.settings)
+            # pushes answered but still in the event log reach DuckDB before a query reads them
+            local.before_read("events", events.flush)
+            for source in self.catalog.sources():
+                if source.mode == "sync":
+                    self._attach_to(engine.duck, source.name)
+            try:
+                private_workspace(self.home)  # what DuckDB just created
+            except OSError as exc:
+                raise WorkspaceError(f"cannot make the files of {self.home} private: {exc}",
+                                     hint="run meterql as the user who owns the folder") from exc
+            aggregates = AggregateBook(AggregateStore(self._catalog_db), engine, self.catalog,
+                                       self.query, self.submit)
+        except BaseException:
+            if events is not None:
+                with contextlib.suppress(Exception):
+                    events.close()
+            with contextlib.suppress(Exception):
+                engine.close()
+            self._watermarks.clear()
+            raise
+        return _Parts(engine, local, events, ManualTables(local), aggregates)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._events.close()  # queued events are written before the store closes
+        with self._parts_lock:  # (a part being opened now is opened, then closed here)
+            if self._closed:
+                return
+            self._closed = True
+            parts = self._parts
+        if parts is not None:
+            parts.events.close()  # queued events are written before the store closes
         for connector in self._connectors.values():
             with contextlib.suppress(Exception):
                 connector.close()
-        self._engine.close()
+        if parts is not None:
+            parts.engine.close()
         self._catalog_db.close()
         self._release()
+
+    def open_parts(self) -> None:
+        """Open the engine, the local store and the event streams now rather than on first
+        use (``meterql serve`` does, so that a part that cannot open is reported at start and
+        the event log is recovered before the first request)."""
+        self._open()
 
     def label_owner(self, owner: str) -> None:
         """Say who holds the workspace (``meterql serve on URL (pid N)``): the text another
@@ -248,19 +310,27 @@ class Workspace:
         """Aggregates: ``save``, ``apply``, ``list``, ``get``, ``evaluate``, ``dry_run``,
         ``log``."""
         self._check_open()
-        return self._aggregates
+        return self._open().aggregates
 
     @property
     def events(self) -> EventStreams:
         """Usage event streams: ``ingest``, ``amend``, ``void``, backfills."""
         self._check_open()
-        return self._events
+        return self._open().events
 
     @property
     def manual(self) -> ManualTables:
         """Tables edited by hand, with an audit of every change."""
         self._check_open()
-        return self._manual
+        return self._open().manual
+
+    @property
+    def _engine(self) -> Engine:
+        return self._open().engine
+
+    @property
+    def _local(self) -> LocalStore:
+        return self._open().local
 
     def _check_open(self) -> None:
         if self._closed:
@@ -273,6 +343,8 @@ class Workspace:
         self._check_open()
         with self._connectors_lock:
             if name not in self._connectors:
+                from meterql.connectors import connector_for  # (pyarrow, on first use)
+
                 self._connectors[name] = connector_for(self.catalog.source(name))
             return self._connectors[name]
 
@@ -311,6 +383,8 @@ class Workspace:
         uri = _normalise_uri(kind, uri)
         source = Source(name, kind, uri, mode, dict(options or {}))
         self.catalog.validate_source(source)
+        from meterql.connectors import connector_for
+
         connector = connector_for(source)
         try:
             tables = connector.introspect()
@@ -416,6 +490,8 @@ class Workspace:
         names = [name] if name is not None else [
             s.name for s in self.catalog.sources() if s.mode == "sync"
         ]
+        from meterql.sync.runner import SyncReport, sync_source
+
         reports = []
         with self._sync_lock:
             for source_name in names:
@@ -444,6 +520,7 @@ class Workspace:
     def _replica_watermarks(self, name: str) -> list[ReplicaWatermark]:
         """The last committed sync of each replica table of a source."""
         self._check_open()
+        self._open()  # (the replicas' watermarks are read when they are attached)
         return list(self._watermarks.get(self.catalog.source(name).name, {}).values())
 
     def _before_reading(self, table: str) -> dict[str, Any] | None:
@@ -457,6 +534,7 @@ class Workspace:
 
     def _watermark(self, table: str) -> dict[str, Any] | None:
         """A table's freshness (no side effect)."""
+        self._open()  # (the replicas' watermarks are read when they are attached)
         source, schema, name = table.split(".", 2)
         if source == "local":
             return self._local.watermark(table)
@@ -472,8 +550,11 @@ class Workspace:
                 "('scalar', 'aggregate', 'macro') ORDER BY 1").fetchall()]
 
     def _attach(self, name: str) -> None:
-        attach(self._engine.duck, self.home, name)
-        self._watermarks[name] = watermarks(self._engine.duck, name)
+        self._attach_to(self._engine.duck, name)
+
+    def _attach_to(self, duck: duckdb.DuckDBPyConnection, name: str) -> None:
+        attach(duck, self.home, name)
+        self._watermarks[name] = watermarks(duck, name)
 
     def _detach(self, name: str, delete: bool) -> None:
         self._watermarks.pop(name, None)
@@ -500,6 +581,8 @@ class Workspace:
                 data = Path(data).read_bytes()
             except OSError as exc:
                 raise ParameterError(f"cannot read {origin}: {exc.strerror}") from None
+        from meterql.local.uploads import load_csv
+
         return load_csv(self._local, data, table, mode=mode, key=key,  # type: ignore[arg-type]
                         keep_good=keep_good, columns=columns, origin=origin,
                         round_decimals=round_decimals)
@@ -522,11 +605,14 @@ class Workspace:
     # -- tables --------------------------------------------------------------------------------
     def _tables(self, source: str | None = None) -> list[Table]:
         self._check_open()
+        if source is None or self.catalog.source(source).name == "local":
+            self._open()  # the local tables are known once the local store is open
         return self.catalog.tables(source)
 
     def _table(self, name: str) -> Table:
         """Resolve a table name (full, two-part or bare) to its catalog entry."""
         self._check_open()
+        self._open()  # (a bare name may be a local table's)
         return self.catalog.table(name)
 
     # -- queries -------------------------------------------------------------------------------
@@ -583,8 +669,12 @@ class Workspace:
         :meth:`query`'s)."""
         self._check_open()
         if tz is not None:
+            from meterql.engine.time_zone import check_time_zone
+
             check_time_zone(tz)  # a wrong name fails here, not in the handle
         _check_params_mapping(params)
+        from meterql.engine import QueryControl
+
         control = QueryControl(timeout)
         running = RunningQuery(control)
 
@@ -622,6 +712,13 @@ def _check_params_mapping(params: object) -> None:
             f"parameters must be passed by name as a mapping, not as a {type(params).__name__}",
             hint="write :name in the SQL and pass params={'name': value}",
         )
+
+
+def _holds_data(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _shape(tables: list[Table]) -> set[tuple]:

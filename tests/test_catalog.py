@@ -450,8 +450,8 @@ INVALID = [
 
 def test_invalid_sources_are_refused_and_nothing_stored(small_ws):
     ws, lite, tmp_path = small_ws
-    before_version = ws.catalog.version
     before = _listing(ws)
+    before_version = ws.catalog.version  # (after the listing opened the local store)
     for name, uri, kwargs, message in INVALID:
         case = (name, uri, kwargs)
         with pytest.raises(InvalidSourceError) as excinfo:

@@ -135,3 +135,42 @@ def test_home_and_server_before_a_bare_meterql_are_refused_together(tmp_path):
                           env=env, cwd=str(tmp_path))
     child.expect("--home and --server together")
     child.expect(pexpect.EOF)
+
+
+def test_source_list_opens_only_the_catalog(tmp_path):
+    """``meterql source list`` reads the catalog (a DuckDB file): the engine, the local store
+    and their pyarrow, numpy and sqlglot are not imported, on an empty workspace and on one
+    with sources (a sync-mode source's replica is attached only when the engine opens)."""
+    home = tmp_path / "home"
+    assert heavy_in(modules_after(tmp_path, "--home", str(home), "source", "list")) == [
+        "duckdb"]
+    import sqlite3
+
+    lite = tmp_path / "crm.db"
+    with sqlite3.connect(lite) as con:
+        con.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+    runner = CliRunner()
+    for name, mode in (("crm", "direct"), ("rep", "sync")):
+        added = runner.invoke(main, ["--home", str(home), "source", "add", name,
+                                     f"sqlite://{lite}", "--mode", mode])
+        assert added.exit_code == 0, added.output
+    script = ("import sys\n"
+              "from meterql.cli import main\n"
+              "try:\n"
+              f"    main(['--home', {str(home)!r}, 'source', 'list'])\n"
+              "except SystemExit as exc:\n"
+              "    assert not exc.code, exc.code\n"
+              "print(sorted(m for m in ('pyarrow', 'sqlglot', 'numpy') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    *listing, imported = proc.stdout.splitlines()
+    assert imported == "[]", proc.stdout
+    rows = [line.split("│")[1:4] for line in listing if "sqlite" in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [["crm", "sqlite", "direct"],
+                                                               ["rep", "sqlite", "sync"]]
+    # the workspace still opens its engine when a command needs it: the sync source's
+    # replica is attached and queryable
+    queried = runner.invoke(main, ["--home", str(home), "query",
+                                   "SELECT count(*) AS n FROM rep.__meterql__.sync_state"])
+    assert queried.exit_code == 0, queried.output

@@ -353,11 +353,20 @@ def test_a_replica_from_a_newer_meterql_is_refused_and_leaves_the_folder_free(tm
     con = duckdb.connect(str(replica))
     con.execute("UPDATE __meterql__.meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(WorkspaceError, match="replica of source 'crm'.*newer meterql") as first:
-        meterql.connect(home)
-    assert first.value.source == "crm" and "crm.duckdb" in first.value.hint
-    with pytest.raises(WorkspaceError, match="newer meterql") as again:
-        meterql.connect(home)  # nothing of the failed open is held
+    # The replica is attached when the workspace opens its engine (on first use): listing the
+    # sources reads only the catalog; a query is refused, and so is the next one (nothing of
+    # the failed opening is kept).
+    with meterql.connect(home) as ws:
+        assert [s.name for s in ws.sources()] == ["crm"]
+        with pytest.raises(WorkspaceError, match="replica of source 'crm'.*newer meterql"
+                           ) as first:
+            ws.query("SELECT 1")
+        assert first.value.source == "crm" and "crm.duckdb" in first.value.hint
+        with pytest.raises(WorkspaceError, match="newer meterql"):
+            ws.sync.watermarks("crm")
+    with meterql.connect(home) as ws, pytest.raises(WorkspaceError,
+                                                   match="newer meterql") as again:
+        ws.open_parts()  # the folder was left free: refused again for the same reason
     assert "in use" not in str(again.value)
     # the replica itself was not touched
     con = duckdb.connect(str(replica))

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -260,6 +261,37 @@ def test_a_closed_workspace_refuses_work(tmp_path):
             call()
     with meterql.connect(tmp_path / "home") as again:
         assert [s.name for s in again.sources()] == ["lite"]
+
+
+def test_the_engine_and_local_data_open_on_first_use_once(tmp_path):
+    home = tmp_path / "home"
+    lite = make_sqlite(tmp_path / "lite.db")
+    with meterql.connect(home) as ws:
+        ws.sources.add("lite", lite)
+        assert [s.name for s in ws.sources()] == ["lite"]
+        # adding and listing sources read the catalog only: the local store is not opened
+        assert not (home / "local.duckdb").exists()
+    # a workspace whose parts never opened closes and frees the folder (and vice versa)
+    ws = meterql.connect(home)
+    try:
+        start = threading.Barrier(6)
+
+        def first_use(_: int) -> tuple[object, ...]:
+            start.wait()
+            return ws.events, ws.aggregates, ws.manual, ws._engine, ws._local
+
+        with ThreadPoolExecutor(6) as pool:
+            seen = list(pool.map(first_use, range(6)))
+        # every thread got the same parts: they were opened once
+        assert all(len({id(part) for part in parts}) == 1 for parts in zip(*seen, strict=True))
+        assert (home / "local.duckdb").exists()
+        assert ws.query("SELECT count(*) FROM lite.main.customers").rows() == [(10,)]
+    finally:
+        ws.close()
+    with pytest.raises(WorkspaceError, match="is closed"):
+        ws.events  # noqa: B018
+    with meterql.connect(home) as again:
+        assert again.tables("lite")[0].name == "customers"
 
 
 def test_unusable_home_folder(tmp_path):

@@ -2,6 +2,5 @@
 
 from meterql.catalog.catalog import Catalog
 from meterql.catalog.model import MODES, Column, Mode, Source, Table
-from meterql.catalog.schema import CatalogSchema
 
-__all__ = ["MODES", "Catalog", "CatalogSchema", "Column", "Mode", "Source", "Table"]
+__all__ = ["MODES", "Catalog", "Column", "Mode", "Source", "Table"]

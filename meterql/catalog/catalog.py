@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import duckdb
 
 from meterql.catalog.model import MODES, Column, Source, Table
 from meterql.catalog.names import resolve_table
-from meterql.catalog.schema import CatalogSchema
 from meterql.catalog.settings import SETTINGS, setting
 from meterql.catalog.store import CatalogStore
 from meterql.catalog.uri import parse_uri
-from meterql.dialects import DIALECTS, kind_for_scheme
+from meterql.dialects import kind_for_scheme, uri_schemes
 from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceError
 from meterql.sql_text import is_name
+
+if TYPE_CHECKING:
+    from meterql.catalog.schema import CatalogSchema
 
 #: The workspace's own data (events, uploads, manual rows) in its DuckDB file ``local.duckdb``,
 #: read by DuckDB directly as replicas are.
@@ -130,7 +132,7 @@ class Catalog:
         scheme = parse_uri(uri).scheme
         kind = kind_for_scheme(scheme)
         if kind is None:
-            accepted = ", ".join(s for d in DIALECTS.values() for s in d.uri_schemes)
+            accepted = ", ".join(uri_schemes())
             raise InvalidSourceError(
                 f"unknown source kind '{scheme}'", hint=f"URI schemes meterql knows: {accepted}"
             )
@@ -221,6 +223,8 @@ class Catalog:
     def schema(self) -> CatalogSchema:
         """The catalog as sqlglot's optimizer schema (built lazily, per catalog version)."""
         if self._schema is None:
+            from meterql.catalog.schema import CatalogSchema  # (sqlglot: only when planning)
+
             self._schema = CatalogSchema(self._tables)
         return self._schema
 

@@ -55,6 +55,7 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     with connect(home) as ws:
+        ws.open_parts()  # now, not at the first request: a damaged part is reported here
         owner = owner_socket(ws.home)
         path = None if owner is None else owner.getsockname()
         app = create_app(ws, timeout=timeout, max_rows=max_rows, sync=sync,

@@ -8,7 +8,6 @@ import click
 
 from meterql.catalog import Mode
 from meterql.cli.common import MeterqlGroup, console, escape, home_option, pairs
-from meterql.encoders import row_count
 from meterql.sync.config import Strategy
 from meterql.workspace import Workspace
 
@@ -76,6 +75,8 @@ def source_list(ws: Workspace) -> None:
 @home_option
 def source_show(ws: Workspace, name: str) -> None:
     """Show one source and its tables."""
+    from meterql.encoders import row_count
+
     src = ws.sources.get(name)
     out = console()
     out.print(f"name:    {src.name}\nkind:    {src.kind}\nmode:    {src.mode}")

@@ -31,7 +31,8 @@ from meterql.aggregates.evaluate import Evaluation
 from meterql.catalog import Column, Source, Table
 from meterql.catalog.settings import setting
 from meterql.client.transport import DEFAULT_TIMEOUT_S, Transport, error_of
-from meterql.engine.result import PendingResult, Result
+from meterql.engine.pending import PendingResult
+from meterql.engine.result import Result
 from meterql.engine.time_zone import check_time_zone
 from meterql.errors import (
     InvalidSettingError,

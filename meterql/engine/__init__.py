@@ -1,9 +1,45 @@
-"""The planner and executor: parse, bind, plan (fragments + residual), execute."""
+"""The planner and executor: parse, bind, plan (fragments + residual), execute.
 
-from meterql.engine.engine import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, Engine
-from meterql.engine.execute import QueryControl
-from meterql.engine.planner import Fragment, Plan, QueryFragment, ScanFragment
-from meterql.engine.result import FragmentStats, Result
+The names below are imported from their modules on first use: ``meterql.engine.limits`` and
+``meterql.engine.pending`` stay importable without pyarrow, sqlglot and DuckDB (a workspace
+imports those only once it opens its engine).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meterql.engine.engine import Engine
+    from meterql.engine.execute import QueryControl
+    from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
+    from meterql.engine.planner import Fragment, Plan, QueryFragment, ScanFragment
+    from meterql.engine.result import FragmentStats, Result
+
+#: name -> the module that defines it
+_LAZY = {
+    "DEFAULT_MAX_ROWS": "meterql.engine.limits",
+    "DEFAULT_TIMEOUT_S": "meterql.engine.limits",
+    "Engine": "meterql.engine.engine",
+    "Fragment": "meterql.engine.planner",
+    "FragmentStats": "meterql.engine.result",
+    "Plan": "meterql.engine.planner",
+    "QueryControl": "meterql.engine.execute",
+    "QueryFragment": "meterql.engine.planner",
+    "Result": "meterql.engine.result",
+    "ScanFragment": "meterql.engine.planner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'meterql.engine' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_MAX_ROWS",

@@ -16,6 +16,7 @@ from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
+from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from meterql.engine.parse import parse_query
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import Plan, plan_query
@@ -25,10 +26,6 @@ from meterql.engine.time_zone import check_time_zone, in_time_zone, set_time_zon
 from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
 from meterql.sql_text import quote_ident
 from meterql.wording import count
-
-#: Defaults for every query unless the caller says otherwise.
-DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_MAX_ROWS = 1_000_000
 
 
 class Engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,21 +107,3 @@ class Result:
     def num_rows(self) -> int:
         count: int = self.table.num_rows
         return count
-
-
-class PendingResult:
-    """A query's answer still coming: ``result()`` waits for it; subclasses add ``cancel()``."""
-
-    def __init__(self) -> None:
-        self._future: Future[Result] = Future()
-
-    def result(self, timeout: float | None = None) -> Result:
-        return self._future.result(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    @property
-    def future(self) -> Future[Result]:
-        """The result as a :class:`concurrent.futures.Future` (for asyncio.wrap_future)."""
-        return self._future

@@ -34,6 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from meterql.errors import WorkspaceError
+from meterql.local import EVENT_LOG
 from meterql.local.event_values import Limits
 from meterql.local.eventlog import EventLog, Record, body_payload, rows_payload, set_aside
 from meterql.local.events.checks import AcceptWindow, storable_ids
@@ -88,7 +89,7 @@ class LoggedPath:
         self._settings = settings
         self._busy = busy
         self._log_grew = log_grew
-        self._log = EventLog(store.home / "events.log")
+        self._log = EventLog(store.home / EVENT_LOG)
         self._log_writing = threading.Lock()  # one write_log at a time: tickets in order
         self._lock = threading.Condition()  # guards everything below
         self._closed = False
