@@ -13,13 +13,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meterql import errors
 from meterql.errors import MeterqlError
+from meterql.lazy import lazy_names
 
 if TYPE_CHECKING:
     from meterql.catalog import Column, Source, Table
@@ -41,6 +41,9 @@ _LAZY = {
 }
 
 
+_lazy = lazy_names(globals(), _LAZY)
+
+
 def __getattr__(name: str) -> Any:
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
@@ -51,12 +54,7 @@ def __getattr__(name: str) -> Any:
             found = "0+unknown"
         globals()["__version__"] = found
         return found
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'meterql' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return _lazy(name)
 
 
 def connect(target: str | Path | None = None, *, key: str | None = None) -> Workspace | Client:

@@ -19,17 +19,18 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "exact_json": set(),
     "file_modes": set(),
-    "wording": set(),  # counts and durations as meterql prints them
+    "wording": set(),
+    "lazy": set(),  # names imported on first use  # counts and durations as meterql prints them
     "sql_text": {"errors"},
     "dialects": {"errors", "sql_text"},
     "encoders": {"wording", "dialects"},  # (for the SQL names of types)
     "catalog": {"errors", "sql_text", "dialects", "file_modes"},
     "connectors": {"errors", "sql_text", "dialects", "catalog"},
-    "engine": {"wording", "errors", "sql_text", "dialects", "catalog", "connectors"},
+    "engine": {"lazy", "wording", "errors", "sql_text", "dialects", "catalog", "connectors"},
     "local": {"wording", "errors", "sql_text", "exact_json", "file_modes", "dialects", "catalog",
               "connectors", "engine"},
-    "sync": {"wording", "errors", "sql_text", "file_modes", "dialects", "catalog", "connectors",
-             "engine"},
+    "sync": {"lazy", "wording", "errors", "sql_text", "file_modes", "dialects", "catalog",
+             "connectors", "engine"},
     "aggregates": {"wording", "errors", "sql_text", "dialects", "catalog", "engine"},
     "workspace": {"errors", "sql_text", "file_modes", "dialects", "catalog", "connectors",
                   "engine", "local", "sync", "aggregates", "access", "namespaces"},
@@ -46,7 +47,8 @@ ALLOWED: dict[str, set[str]] = {
             "package"},
     "demo": {"errors", "workspace", "package"},
     "namespaces": {"errors", "catalog", "local", "sync", "workspace"},
-    "package": {"errors", "catalog", "engine", "workspace", "client"},  # meterql/__init__.py
+    # meterql/__init__.py
+    "package": {"lazy", "errors", "catalog", "engine", "workspace", "client"},
     "main": {"cli"},  # meterql/__main__.py
 }
 

@@ -7,8 +7,9 @@ imports those only once it opens its engine).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from meterql.lazy import lazy_names
 
 if TYPE_CHECKING:
     from meterql.engine.engine import Engine
@@ -32,14 +33,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'meterql.engine' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(globals(), _LAZY)
 
 __all__ = [
     "DEFAULT_MAX_ROWS",

@@ -6,8 +6,9 @@ the command line reads for its choices, imports no DuckDB engine, pyarrow or sql
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from meterql.lazy import lazy_names
 
 if TYPE_CHECKING:
     from meterql.sync.config import STRATEGIES, TableSyncConfig, choose_strategy, table_configs
@@ -37,14 +38,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'meterql.sync' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(globals(), _LAZY)
 
 __all__ = [
     "STRATEGIES",
