@@ -3,7 +3,6 @@ the caret where the user wrote the name, a hint; never "DuckDB failed the query"
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import duckdb
@@ -14,27 +13,12 @@ import meterql
 from meterql.cli import main
 from meterql.connectors.duckdb_errors import query_fault
 from meterql.errors import QueryError, UnknownColumnError
+from tests.support.small_home import small_home
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("duckdb_errors")
-    lite = root / "crm.db"
-    con = sqlite3.connect(lite)
-    con.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
-    con.executemany("INSERT INTO customers VALUES (?, ?)", [(1, "Ann"), (2, "Bob")])
-    con.commit()
-    con.close()
-    dk = root / "usage.duckdb"
-    dcon = duckdb.connect(str(dk))
-    dcon.execute("CREATE TABLE events (customer_id BIGINT, qty DECIMAL(18,6))")
-    dcon.execute("INSERT INTO events VALUES (1, 1.5), (2, 2)")
-    dcon.close()
-    ws = meterql.connect(root / "home")
-    ws.sources.add("crm", f"sqlite://{lite}")
-    ws.sources.add("usage", f"duckdb://{dk}")
-    ws.close()
-    return root / "home"
+    return small_home(tmp_path_factory.mktemp("duckdb_errors"))
 
 
 @pytest.fixture()

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 import zoneinfo
 from pathlib import Path
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -18,29 +16,14 @@ from meterql.cli import main
 from meterql.engine.time_zone import check_time_zone, set_time_zone
 from meterql.errors import ParameterError, QueryError, StatementNotAllowedError
 from meterql.repl.session import Repl
+from tests.support.small_home import small_home
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture()
 def home(tmp_path: Path) -> Path:
-    lite = tmp_path / "crm.db"
-    con = sqlite3.connect(lite)
-    con.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
-    con.executemany("INSERT INTO customers VALUES (?, ?)", [(1, "Ann"), (2, "Bob")])
-    con.commit()
-    con.close()
-    dk = tmp_path / "usage.duckdb"
-    dcon = duckdb.connect(str(dk))
-    dcon.execute("CREATE TABLE events (customer_id BIGINT, qty DECIMAL(18,6), ts TIMESTAMPTZ)")
-    dcon.execute("INSERT INTO events VALUES (1, 1.5, '2024-01-01 23:30:00+00'), "
-                 "(2, 2, '2024-01-02 00:30:00+00')")
-    dcon.close()
-    ws = meterql.connect(tmp_path / "home")
-    ws.sources.add("crm", f"sqlite://{lite}")
-    ws.sources.add("usage", f"duckdb://{dk}")
-    ws.close()
-    return tmp_path / "home"
+    return small_home(tmp_path)
 
 
 @pytest.fixture()
