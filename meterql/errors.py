@@ -43,7 +43,8 @@ the API) whether trying again may help.
     │   └── ConflictError         it conflicts with what is stored (a key that exists)
     └── AccessError               the HTTP API refused a request
         ├── AuthenticationError   no API key, or one that is unknown or revoked
-        └── ScopeError            the API key's scope does not allow this request
+        ├── ScopeError            the API key's scope does not allow this request
+        └── CsrfError             a signed-in browser's change without its session's CSRF token
 
 Example:
     >>> try:
@@ -276,6 +277,11 @@ class AuthenticationError(AccessError):
 
 class ScopeError(AccessError):
     """The API key's scope does not cover this request."""
+
+
+class CsrfError(AccessError):
+    """A request changing something, sent with a navigator session's cookie but without the
+    session's CSRF token (a form field ``csrf`` or the ``X-CSRF-Token`` header)."""
 
 
 __all__ = [name for name in dir() if name.endswith("Error")]

@@ -71,6 +71,7 @@ TREE = {
     "UnsupportedMediaTypeError": "InvalidBodyError",
     "AuthenticationError": "AccessError",
     "ScopeError": "AccessError",
+    "CsrfError": "AccessError",
 }
 
 

@@ -108,7 +108,13 @@ def check_key(keys: KeyStore, authorization: str | None, needs: Scope) -> str:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise AuthenticationError("this endpoint needs an API key",
                                   hint="send 'Authorization: Bearer KEY' (meterql apikey create)")
-    key = authorization[7:].strip()
+    key_id, scope = key_scope(keys, authorization[7:].strip())
+    check_scope(scope, needs)
+    return key_id
+
+
+def key_scope(keys: KeyStore, key: str) -> tuple[str, Scope]:
+    """The id and scope of a valid, unrevoked API key (else :class:`AuthenticationError`)."""
     parts = key.split("_")
     found = keys.get(parts[1]) if len(parts) >= 3 and parts[0] == "mq" else None
     if found is None or not hmac.compare_digest(found[1], _hash(key)):
@@ -118,10 +124,14 @@ def check_key(keys: KeyStore, authorization: str | None, needs: Scope) -> str:
     if revoked is not None:
         raise AuthenticationError("the API key was revoked",
                                   hint="create a new one with 'meterql apikey create'")
+    return parts[1], scope  # type: ignore[return-value]
+
+
+def check_scope(scope: str, needs: Scope) -> None:
+    """Raise :class:`ScopeError` unless ``scope`` covers ``needs`` (admin > ingest > read)."""
     if SCOPES.index(scope) < SCOPES.index(needs):
         raise ScopeError(f"this request needs the {needs} scope; the key has {scope}",
                          hint=f"use a key created with --scope {needs}")
-    return parts[1]
 
 
 def _hash(key: str) -> str:

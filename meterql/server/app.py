@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 
 import meterql
+from meterql.access.sessions import SessionStore
 from meterql.server import (
     aggregate_routes,
     catalog_routes,
@@ -33,6 +34,7 @@ from meterql.server import (
     ingest,
     key_routes,
     manual_routes,
+    navigator,
     openapi,
     problems,
     query_routes,
@@ -107,11 +109,14 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(settings_routes.router(ws, admin))
     app.include_router(source_routes.router(ws))
     app.include_router(sync_routes.router(ws, admin))
+    sessions = SessionStore()
+    navigator.install(app, ws, sessions, timeout=timeout)
 
     # The routes' policies are read now, once: a route added later is refused (fails closed).
     policies = route_policies(app.routes)
     # (add_middleware puts each one outside the ones before it)
     app.add_middleware(EventPush, ws=ws)
-    app.add_middleware(RequestGuard, ws=ws, policies=policies, owner_socket=owner_socket)
+    app.add_middleware(RequestGuard, ws=ws, policies=policies, owner_socket=owner_socket,
+                       sessions=sessions)
     app.add_middleware(AccessLog, log=log)
     return app

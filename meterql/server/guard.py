@@ -30,20 +30,25 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Route
 
 import meterql
 from meterql.access.keys import Scope, check_key
-from meterql.errors import InputLimitError, MeterqlError
+from meterql.access.sessions import COOKIE, SessionStore
+from meterql.errors import AuthenticationError, CsrfError, InputLimitError, MeterqlError
 from meterql.server import problems
 
 #: ``openapi_extra`` key naming the setting (in MB) that bounds a route's body.
@@ -150,12 +155,16 @@ class RequestGuard:
     """
 
     def __init__(self, app: Any, ws: meterql.Workspace,
-                 policies: Iterable[RoutePolicy] = (), owner_socket: str | None = None) -> None:
+                 policies: Iterable[RoutePolicy] = (), owner_socket: str | None = None,
+                 sessions: SessionStore | None = None) -> None:
         """``policies``: every route's, from :func:`route_policies` (or see :meth:`load`).
         ``owner_socket``: the path of the server's Unix socket inside the workspace (0600 in
         a 0700 folder: only the workspace's owner can connect), whose requests stand for
-        the admin scope without a key (key id :data:`OWNER_KEY`)."""
+        the admin scope without a key (key id :data:`OWNER_KEY`). ``sessions``: the
+        navigator's signed-in browsers, whose session cookie stands for their key (see
+        :meth:`_session`)."""
         self.app, self.ws = app, ws
+        self.sessions = sessions
         self._owner_socket = owner_socket
         self._fixed: dict[tuple[str, str], RoutePolicy] = {}
         self._patterns: dict[str, tuple[re.Pattern[str], dict[str, RoutePolicy]]] = {}
@@ -194,22 +203,39 @@ class RequestGuard:
             return
         path = scope["path"]
         policy = self.policy(scope["method"], path)
-        authorization = length = None
+        authorization = length = cookie = csrf = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == b"cookie":
+                cookie = value.decode("latin-1")
+            elif name == b"x-csrf-token":
+                csrf = value.decode("latin-1")
         try:
             if policy is not None and policy.needs is not None:
-                key = (OWNER_KEY if self._from_owner(scope)
-                       else check_key(self.ws.keys, authorization, policy.needs))
                 state = scope.setdefault("state", {})
+                if self._from_owner(scope):
+                    key = OWNER_KEY
+                elif authorization is None and self.sessions is not None and (
+                        cookie is not None or not path.startswith("/v1/")):
+                    key = self._session(scope, state, policy, cookie, csrf)
+                else:
+                    key = check_key(self.ws.keys, authorization, policy.needs)
                 state["key"], state["access"] = key, policy.needs
             setting = DEFAULT_BODY_LIMIT if policy is None else policy.body_limit
             limit = self.ws.catalog.settings[setting] << 20
             if length is not None and (not length.isdigit() or int(length) > limit):
                 raise _too_large(setting, limit)
+        except AuthenticationError as exc:
+            if scope["method"] == "GET" and not path.startswith("/v1/"):
+                # (a navigator page: to the sign-in form, and back here after it)
+                target = "/signin?" + urlencode({"next": path})
+                await RedirectResponse(target, status_code=303)(scope, receive, send)
+            else:
+                await problems.meterql_problem(exc, path)(scope, receive, send)
+            return
         except MeterqlError as exc:
             await problems.meterql_problem(exc, path)(scope, receive, send)
             return
@@ -218,6 +244,28 @@ class RequestGuard:
             return
         await _CountedBody(self.app, setting, limit)(scope, receive, send)
 
+
+    def _session(self, scope: dict[str, Any], state: dict[str, Any], policy: RoutePolicy,
+                 cookie: str | None, csrf: str | None) -> str:
+        """The key id of a navigator session's cookie, checked as a key is. A request that
+        changes something (not GET or HEAD) must carry the session's CSRF token: the
+        ``X-CSRF-Token`` header, checked here, or (a navigator form, not ``/v1``) the form
+        field ``csrf``, which the page checks once it reads its form
+        (``state["csrf_pending"]``)."""
+        assert self.sessions is not None and policy.needs is not None
+        jar = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            jar.load(cookie or "")
+        morsel = jar.get(COOKIE)
+        session = self.sessions.check(self.ws.keys, morsel.value if morsel else None,
+                                      policy.needs)
+        state["session"] = session
+        if scope["method"] not in ("GET", "HEAD") and not session.csrf_ok(csrf):
+            if csrf is not None or scope["path"].startswith("/v1/"):
+                raise CsrfError("this request lacks the session's CSRF token",
+                                hint="reload the page and try again")
+            state["csrf_pending"] = True
+        return session.key_id
 
     def _from_owner(self, scope: dict[str, Any]) -> bool:
         """Whether the request came through the owner's Unix socket (the listening socket's

@@ -18,6 +18,7 @@ PROBLEM = "application/problem+json"
 STATUS: tuple[tuple[type[e.MeterqlError], int], ...] = (
     (e.AuthenticationError, 401),
     (e.ScopeError, 403),
+    (e.CsrfError, 403),
     (e.UnknownAggregateError, 404),
     (e.UnknownStreamError, 404),
     (e.UnknownBackfillError, 404),

@@ -1,0 +1,34 @@
+// The workbench's SQL editor: CodeMirror 6 with SQL highlighting and completion of the
+// catalog's tables, columns and functions (given by the page as a schema object).
+import { EditorView, basicSetup } from "codemirror";
+import { keymap } from "@codemirror/view";
+import { sql, PostgreSQL } from "@codemirror/lang-sql";
+import { EditorSelection } from "@codemirror/state";
+
+export function createEditor(parent, { doc = "", schema = {}, functions = [], onRun, onChange } = {}) {
+  const run = keymap.of([{ key: "Mod-Enter", run: () => { onRun && onRun(); return true; } }]);
+  const view = new EditorView({
+    doc,
+    parent,
+    extensions: [
+      run,
+      basicSetup,
+      sql({ dialect: PostgreSQL, schema, upperCaseKeywords: true,
+            defaultSchema: undefined }),
+      EditorView.updateListener.of((u) => { if (u.docChanged && onChange) onChange(view); }),
+      EditorView.contentAttributes.of({ "aria-label": "SQL" }),
+    ],
+  });
+  view.meterqlFunctions = functions;
+  return view;
+}
+
+// Select the span [from, to) of the document (an error's position) and scroll to it.
+export function markError(view, from, to) {
+  const end = Math.max(from + 1, to || from + 1);
+  view.dispatch({ selection: EditorSelection.range(from, Math.min(end, view.state.doc.length)),
+                  scrollIntoView: true });
+  view.focus();
+}
+
+export function text(view) { return view.state.doc.toString(); }

@@ -1,0 +1,1 @@
+"""The navigator's pages, one module each (listed in ``navigator.app.PAGES``)."""
