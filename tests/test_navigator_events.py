@@ -99,6 +99,9 @@ def test_upload_with_one_bad_row_is_previewed_then_its_good_rows_stored(home, pa
         assert result.inner_text() == ("2 rows stored in local.uploads.prices (append), "
                                        "1 rejected.")
         assert page.locator("#result-rejected tbody tr").inner_text().startswith("3\tamount")
+        assert page.locator("#preview").is_hidden()
+        listed = page.locator("#uploaded-tables").get_by_role("cell", name="local.uploads.prices")
+        listed.wait_for()  # the list of uploaded tables is read again
         names = [t["name"] for t in page.request.get(f"{server.base}/v1/tables").json()]
         assert "local.uploads.prices" in names
     with meterql.connect(home) as ws:

@@ -5,7 +5,7 @@ per hour as a chart, amend and void from a row (scope ``ingest``, the same libra
 from __future__ import annotations
 
 import json
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -141,11 +141,14 @@ def _stream_view(ws: Any, stream: dict[str, Any], number: int) -> dict[str, Any]
                       {"n": PER_PAGE, "o": (number - 1) * PER_PAGE})
     columns = [c for c in result.columns if not c.startswith("_")]
     rows = [{c: row[c] for c in columns} for row in result.to_pylist()]
-    hours = ws.query(
-        f"SELECT strftime(date_trunc('hour', {ts}), '%Y-%m-%d %H:00') AS hour, count(*) AS n "
-        f"FROM {table} WHERE {ts} > (SELECT max({ts}) FROM {table}) - INTERVAL {HOURS} HOUR "
-        "GROUP BY 1 ORDER BY 1").rows()
-    chart = {"labels": [h for h, _ in hours], "counts": [n for _, n in hours],
+    counted = dict(ws.query(
+        f"SELECT date_trunc('hour', {ts}) AS hour, count(*) AS n FROM {table} "
+        f"WHERE {ts} >= date_trunc('hour', (SELECT max({ts}) FROM {table})) "
+        f"- INTERVAL {HOURS - 1} HOUR GROUP BY 1").rows())
+    hours = ([max(counted) - timedelta(hours=h) for h in range(HOURS - 1, -1, -1)]
+             if counted else [])
+    chart = {"labels": [h.strftime("%Y-%m-%d %H:00") for h in hours],
+             "counts": [counted.get(h, 0) for h in hours],
              "label": f"{stream['stream']}: events per hour (UTC)"}
     return {"total": total, "columns": columns, "rows": rows,
             "pages": max((total + PER_PAGE - 1) // PER_PAGE, 1),

@@ -50,7 +50,7 @@ def router(ctx: Any) -> APIRouter:
                                   hint=f"raise the workspace setting {UPLOAD_LIMIT}")
         table = str(form.get("table", "")).strip()
         mode = str(form.get("mode", "append"))
-        answer = await run_in_threadpool(ws.uploads.preview, data, table, mode=mode)  # type: ignore[arg-type]
+        answer = await run_in_threadpool(ws.uploads.preview, data, table, mode=mode)
         return JSONResponse(json_value(answer))
 
     return api

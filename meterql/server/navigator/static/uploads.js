@@ -120,6 +120,8 @@ async function store() {
   fillRejected(list.querySelector("tbody"), rejected);
   list.hidden = rejected.length === 0;
   document.getElementById("result").hidden = false;
+  document.getElementById("preview").hidden = true;
+  document.body.dispatchEvent(new Event("meterql:stored"));  // htmx reloads the table list
 }
 
 input.addEventListener("change", () => choose(input.files[0] || null));
@@ -132,7 +134,10 @@ for (const name of ["dragleave", "drop"]) {
 zone.addEventListener("drop", (event) => {
   event.preventDefault();
   const dropped = event.dataTransfer && event.dataTransfer.files[0];
-  if (dropped) choose(dropped);
+  if (dropped) {
+    try { input.files = event.dataTransfer.files; } catch { /* a browser that refuses keeps its own */ }
+    choose(dropped);
+  }
 });
 mode.addEventListener("change", () => {
   document.getElementById("key-field").hidden = mode.value !== "upsert";
