@@ -182,3 +182,29 @@ def test_a_read_key_sees_no_upload_or_void_control_and_a_forced_post_is_refused(
     with meterql.connect(home) as ws:
         assert ws.query("SELECT count(*) FROM local.events.api_calls").rows() == [(5,)]
         assert not [t for t in ws.tables("local") if t.schema == "uploads"]
+
+
+def test_preview_reads_as_the_load_does_and_stores_nothing(tmp_path):
+    with meterql.connect(tmp_path / "home") as ws:
+        shown = ws.uploads.preview(CSV.encode(), "prices")
+        assert shown["columns"] == {"customer": "VARCHAR", "amount": "DECIMAL(38,9)",
+                                    "day": "DATE"}
+        assert shown["good"] == 2 and [r["line"] for r in shown["rejected"]] == [3]
+        assert not [t for t in ws.tables("local") if t.schema == "uploads"]
+        report = ws.uploads.load(CSV.encode(), "prices", keep_good=True)
+        assert report.rows == shown["good"] and report.rejected == shown["rejected"]
+        # appending reads with the table's types, as the load would
+        again = ws.uploads.preview(b"customer,amount,day\nx,1.5,2026-02-01\n", "prices")
+        assert again["exists"] and again["columns"]["amount"] == "DECIMAL(38,9)"
+
+
+def test_backfills_are_listed_with_their_state(home):
+    with meterql.connect(home) as ws:
+        now = datetime.now(UTC)
+        first = ws.events.open_backfill("api_calls", now - timedelta(days=90),
+                                        now - timedelta(days=80))
+        second = ws.events.open_backfill("api_calls", now - timedelta(days=70),
+                                         now - timedelta(days=60))
+        ws.events.close_backfill(first)
+        listed = ws.events.backfills("api_calls")
+    assert {(b["id"], b["state"]) for b in listed} == {(first, "closed"), (second, "open")}
