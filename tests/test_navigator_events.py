@@ -168,8 +168,8 @@ def test_a_read_key_sees_no_upload_or_void_control_and_a_forced_post_is_refused(
         forced = [
             page.request.post(f"{server.base}/events/api_calls/e1/void",
                               form={"csrf": csrf, "page_number": "1"}),
-            page.request.post(f"{server.base}/uploads/preview", headers={"X-CSRF-Token": csrf},
-                              multipart={"table": "prices", "file": {
+            page.request.post(f"{server.base}/v1/tables/prices/upload?dry_run=true",
+                              headers={"X-CSRF-Token": csrf}, multipart={"file": {
                                   "name": "p.csv", "mimeType": "text/csv",
                                   "buffer": CSV.encode()}}),
             page.request.post(f"{server.base}/v1/tables/prices/upload",

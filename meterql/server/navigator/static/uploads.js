@@ -1,6 +1,6 @@
-// The Uploads page: a CSV chosen or dropped, previewed (POST /uploads/preview: the load's own
-// reader, nothing stored), then stored by the API (POST /v1/tables/{name}/upload). Every value
-// is written with textContent.
+// The Uploads page: a CSV chosen or dropped, previewed by the API's upload route with
+// dry_run=true (the load's own reader, nothing stored), then stored by the same route. Every
+// value is written with textContent.
 const form = document.getElementById("upload-form");
 const input = document.getElementById("upload-file");
 const zone = document.getElementById("drop-zone");
@@ -62,12 +62,12 @@ async function preview() {
   if (!table.reportValidity()) return;
   const data = new FormData();
   data.append("file", file);
-  data.append("table", table.value);
-  data.append("mode", mode.value);
+  const params = new URLSearchParams({ mode: mode.value, dry_run: "true" });
   previewButton.disabled = true;
   try {
-    const body = await answer(await fetch("/uploads/preview", {
-      method: "POST", body: data, headers: window.meterqlHeaders(), credentials: "same-origin" }));
+    const body = await answer(await fetch(
+      `/v1/tables/${encodeURIComponent(table.value)}/upload?${params}`,
+      { method: "POST", body: data, headers: window.meterqlHeaders(), credentials: "same-origin" }));
     if (!body) return;
     const columns = Object.keys(body.columns);
     document.getElementById("preview-summary").textContent =
