@@ -50,6 +50,14 @@ function choose(chosen) {
   if (file) preview();
 }
 
+function tableOk() {
+  if (table.checkValidity()) return true;
+  showError({ detail: `'${table.value}' is not a valid table name`,
+              hint: "use a lowercase identifier: letters, digits and _" });
+  table.focus();
+  return false;
+}
+
 async function answer(response) {
   const body = await response.json().catch(() => ({ title: `HTTP ${response.status}` }));
   if (!response.ok) { showError(body); return null; }
@@ -59,7 +67,7 @@ async function answer(response) {
 
 async function preview() {
   if (!file) { showError({ detail: "choose a CSV file first" }); return; }
-  if (!table.reportValidity()) return;
+  if (!tableOk()) return;
   const data = new FormData();
   data.append("file", file);
   const params = new URLSearchParams({ mode: mode.value, dry_run: "true" });
@@ -99,7 +107,7 @@ async function preview() {
 }
 
 async function store() {
-  if (!file || !table.reportValidity()) return;
+  if (!file || !tableOk()) return;
   const params = new URLSearchParams({ mode: mode.value, keep_good: "true" });
   if (mode.value === "upsert") {
     for (const k of key.value.split(",").map((s) => s.trim()).filter(Boolean)) params.append("key", k);
