@@ -208,3 +208,31 @@ def test_backfills_are_listed_with_their_state(home):
         ws.events.close_backfill(first)
         listed = ws.events.backfills("api_calls")
     assert {(b["id"], b["state"]) for b in listed} == {(first, "closed"), (second, "open")}
+
+
+def test_a_file_chosen_with_the_input_upserts_by_its_key(home, page):
+    ingest = new_key(home, "ingest")
+    with meterql.connect(home) as ws:
+        ws.uploads.load(b"customer,amount\nacme,1.00\nbeta,2.00\n", "credits")
+    with serve(home) as server:
+        sign_in(page, server.base, ingest, then="/uploads")
+        page.get_by_role("textbox", name="Table").fill("credits")
+        page.get_by_label("Mode").select_option("upsert")
+        page.get_by_label("Key columns").fill("customer")
+        page.get_by_label("Choose a CSV file").set_input_files(files=[{
+            "name": "credits.csv", "mimeType": "text/csv",
+            "buffer": b"customer,amount\nbeta,20.00\ngamma,3.00\n"}])
+        summary = page.locator("#preview-summary")
+        summary.wait_for()
+        assert summary.inner_text().startswith(
+            "2 rows fit, 0 rejected; into local.uploads.credits (which exists: upsert)")
+        assert page.locator("#preview-rejected-block").is_hidden()
+        page.get_by_role("button", name="Store", exact=True).click()
+        page.locator("#result-summary").wait_for()
+        assert page.locator("#result-summary").inner_text() == (
+            "2 rows stored in local.uploads.credits (upsert), 0 rejected.")
+    with meterql.connect(home) as ws:
+        rows = ws.query("SELECT customer, amount FROM local.uploads.credits "
+                        "ORDER BY customer").rows()
+    assert [(c, str(a)) for c, a in rows] == [("acme", "1.000000000"), ("beta", "20.000000000"),
+                                              ("gamma", "3.000000000")]
