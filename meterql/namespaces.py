@@ -163,3 +163,12 @@ class Uploads:
         """Load a CSV file (a path or its bytes): all rows or none unless ``keep_good``."""
         return self._ws._load_csv(data, table, mode=mode, key=key, keep_good=keep_good,
                                   columns=columns, round_decimals=round_decimals)
+
+    def preview(self, data: bytes, table: str, *, mode: UploadMode = "append",
+                columns: dict[str, str] | None = None,
+                round_decimals: bool = False) -> dict[str, Any]:
+        """What :meth:`load` would read, stored nowhere: the columns with their types (as the
+        load chooses them), the first rows, how many fit, and the rows that do not (line and
+        reason)."""
+        return self._ws._preview_csv(data, table, mode=mode, columns=columns,
+                                     round_decimals=round_decimals)

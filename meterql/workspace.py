@@ -587,6 +587,17 @@ class Workspace:
                         keep_good=keep_good, columns=columns, origin=origin,
                         round_decimals=round_decimals)
 
+    def _preview_csv(self, data: bytes, table: str, *, mode: str = "append",
+                     columns: dict[str, str] | None = None,
+                     round_decimals: bool = False) -> dict[str, Any]:
+        """What ``_load_csv`` would read from ``data``, stored nowhere (see
+        ``meterql.local.uploads.preview_csv``)."""
+        self._check_open()
+        from meterql.local.uploads import preview_csv
+
+        return preview_csv(self._local, data, table, mode=mode,  # type: ignore[arg-type]
+                           columns=columns, round_decimals=round_decimals)
+
     # -- settings -------------------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
         """Every setting with the value in force (see ``meterql settings``)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import duckdb
+import pyarrow as pa
 
 from meterql.errors import DataError, IngestError
 from meterql.local.exact import exact_scale, text_check
@@ -139,10 +140,65 @@ def load_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append
     return UploadReport(full, mode, "loaded", loaded, rejected)
 
 
+def preview_csv(store: LocalStore, data: bytes, table: str, *, mode: Mode = "append",
+                columns: dict[str, str] | None = None, round_decimals: bool = False,
+                origin: str = "upload", shown: int = 20) -> dict[str, Any]:
+    """What :func:`load_csv` would read from ``data`` into ``local.uploads.<table>``, without
+    storing anything: the columns and their types (declared, the existing table's when
+    appending, or sniffed, as the load would choose them), the first ``shown`` rows that fit,
+    how many fit, and every row that does not (line, column, value, reason). The file is read
+    by the same reader as the load (:func:`_parse`).
+
+    Raises:
+        DataError: the file is empty or cannot be read as CSV.
+    """
+    if not is_name(table):
+        raise IngestError(f"'{table}' is not a valid table name",
+                          hint="use a lowercase identifier: letters, digits and _")
+    if mode not in MODES:
+        raise IngestError(f"unknown mode '{mode}'", hint="use append, replace or upsert")
+    full = f"local.uploads.{table}"
+    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+        raise DataError(f"{origin} is empty: no header, no columns; nothing was loaded",
+                        table=full, hint="send a CSV file with a header line")
+    cur = store.read()
+    try:
+        existing = dict(cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = "
+            "'local' AND schema_name = 'uploads' AND table_name = ? ORDER BY column_index",
+            [table]).fetchall())
+    finally:
+        cur.close()
+    types = columns or (existing if existing and mode != "replace" else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.csv"
+        path.write_bytes(data)
+        chosen, rows, rejected, _ = _parse(path, types, origin, round_decimals)
+    return {"table": full, "mode": mode, "exists": bool(existing), "columns": chosen,
+            "rows": rows.slice(0, shown).to_pylist(), "good": rows.num_rows,
+            "rejected": rejected}
+
+
 def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | None,
           origin: str, round_decimals: bool) -> tuple[str, list[dict[str, Any]], bool]:
-    """Read the file into a temporary table of ``cur``; returns its name, the rows that did
-    not fit, and whether rounding would take some of them.
+    """Read the file (:func:`_parse`) into a temporary table of ``cur``; returns its name, the
+    rows that did not fit, and whether rounding would take some of them."""
+    staged = f"upload_{uuid.uuid4().hex[:8]}"
+    chosen, rows, rejected, roundable = _parse(path, types, origin, round_decimals)
+    ddl = ", ".join(f"{quote_ident(name)} {sql_type(typ)}" for name, typ in chosen.items())
+    cur.execute(f"CREATE TEMP TABLE {staged} ({ddl})")
+    cur.register(f"{staged}_rows", rows)
+    try:
+        cur.execute(f"INSERT INTO {staged} SELECT * FROM {staged}_rows")
+    finally:
+        cur.unregister(f"{staged}_rows")
+    return staged, rejected, roundable
+
+
+def _parse(path: Path, types: dict[str, str] | None, origin: str, round_decimals: bool
+           ) -> tuple[dict[str, str], pa.Table, list[dict[str, Any]], bool]:
+    """Read the file: its columns and types (``types``, or sniffed), the rows that fit (as
+    Arrow), the rows that did not, and whether rounding would take some of them.
 
     The file is read by a DuckDB of its own: the engine's DuckDB, which runs users' SQL, has no
     file access at all (see Workspace), and this one never sees a user's SQL. The rows cross
@@ -155,8 +211,6 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
     :mod:`meterql.local.exact`). The check is SQL over whole columns (no Python per cell);
     the file is read a second time only when it rejects cells, to find their lines (see
     :func:`_lines`)."""
-    tag = uuid.uuid4().hex[:8]
-    staged = f"upload_{tag}"
     reader = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                 "autoload_known_extensions": False})
     try:
@@ -208,14 +262,7 @@ def _read(cur: duckdb.DuckDBPyConnection, path: Path, types: dict[str, str] | No
                           "ORDER BY rowid").to_arrow_table()
     finally:
         reader.close()
-    ddl = ", ".join(f"{quote_ident(name)} {sql_type(typ)}" for name, typ in chosen.items())
-    cur.execute(f"CREATE TEMP TABLE {staged} ({ddl})")
-    cur.register(f"{staged}_rows", rows)
-    try:
-        cur.execute(f"INSERT INTO {staged} SELECT * FROM {staged}_rows")
-    finally:
-        cur.unregister(f"{staged}_rows")
-    return staged, rejected, roundable
+    return chosen, rows, rejected, roundable
 
 
 def _sniffed(reader: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:

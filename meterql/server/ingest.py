@@ -173,6 +173,10 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
                      mode: UploadMode = "append",
                      key: Annotated[list[str] | None, Query()] = None,
                      keep_good: bool = False,
+                     dry_run: Annotated[bool, Query(
+                         description="read the file as the load would and answer what it "
+                         "read (columns and types, the first rows, the rows that do not fit); "
+                         "nothing is stored")] = False,
                      round_decimals: Annotated[bool, Query(alias="round")] = False,
                      column: Annotated[list[str] | None, Query(
                          description="NAME:TYPE, repeated: the file's columns declared "
@@ -180,12 +184,18 @@ def router(ws: meterql.Workspace, ingest: Any) -> APIRouter:
                      ) -> JSONResponse:
         """A CSV file (multipart field ``file``) into ``local.uploads.<name>``: all rows or
         none (``keep_good=true`` loads the good ones and lists the others); the same file
-        uploaded again adds nothing (200, status ``unchanged``). A number with more decimal
+        uploaded again adds nothing (200, status ``unchanged``); ``dry_run=true`` answers
+        what the load would read and stores nothing (200). A number with more decimal
         places than its column keeps is a rejected row, unless ``round=true``."""
         limit = ws.catalog.settings[UPLOAD_LIMIT] << 20
         data = await file.read(limit + 1)
         if len(data) > limit:  # (the request guard counted the whole body already)
             raise _too_large(UPLOAD_LIMIT, limit, "file")
+        if dry_run:
+            preview = await run_in_threadpool(
+                ws.uploads.preview, data, name, mode=mode, columns=_declared(column),
+                round_decimals=round_decimals)
+            return JSONResponse(json_value(preview), status_code=200)
         report = await run_in_threadpool(
             ws.uploads.load, data, name, mode=mode, key=key, keep_good=keep_good,
             columns=_declared(column), round_decimals=round_decimals)

@@ -106,6 +106,16 @@ class Backfills:
             raise UnknownBackfillError(f"no backfill {backfill}")
         return dict(zip(_FIELDS, rows[0], strict=True))
 
+    def recent(self, stream: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The backfills (of ``stream``, or of every stream), newest first, at most ``limit``."""
+        where, params = ("WHERE stream = ?", [stream]) if stream else ("", [])
+        with self._store.read() as cur:
+            rows = cur.execute("SELECT id, stream, starts, ends, state, events, opened_at, "
+                               "closed_at, reverted_at FROM local.__meterql__.backfills "
+                               f"{where} ORDER BY opened_at DESC LIMIT ?",
+                               [*params, limit]).fetchall()
+        return [dict(zip(_FIELDS, row, strict=True)) for row in rows]
+
     def refuse_unless_open(self, stream: str, backfill: str | None) -> None:
         """Raise now, before queueing, for a backfill that is not open for ``stream`` (a
         request failing inside a group commit makes the group be written one by one)."""

@@ -201,6 +201,10 @@ class EventStreams:
     def backfill(self, backfill: str) -> dict[str, Any]:
         return self._backfills.describe(backfill)
 
+    def backfills(self, stream: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The backfills of ``stream`` (or of every stream) with their state, newest first."""
+        return self._backfills.recent(stream, limit)
+
 
 def _check_name(stream: str) -> None:
     if not is_name(stream):
