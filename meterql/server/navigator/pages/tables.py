@@ -47,9 +47,9 @@ def preview_sql(table: Table, preview: Preview, *, count: bool = False) -> str:
     >>> t = Table("crm", "main", "people", (Column('a"b', "BIGINT", "INTEGER"),),
     ...           primary_key=('a"b',))
     >>> sql = preview_sql(t, Preview(sort='a"b', desc=True, column='a"b', value="7", page=2))
-    >>> print(sql.replace(" ORDER", "\nORDER"))
+    >>> for part in sql.split(" ORDER BY "): print(part)
     SELECT * FROM "crm"."main"."people" WHERE "a""b" = CAST(:value AS BIGINT)
-    ORDER BY "a""b" DESC NULLS LAST, "a""b" LIMIT 51 OFFSET 100
+    "a""b" DESC NULLS LAST, "a""b" LIMIT 51 OFFSET 100
     """
     sql = f"SELECT {'count(*) AS n' if count else '*'} FROM {_table_ident(table)}"
     filtered = table.column(preview.column) if preview.column else None
