@@ -204,3 +204,49 @@ def test_a_read_key_sees_no_controls_and_a_forced_post_is_refused(served, page):
     answer = page.request.post(f"{server.base}/v1/sync", data={"sources": ["ledger"]},
                                headers={"X-CSRF-Token": csrf})
     assert answer.status == 403 and answer.json()["title"] == "ScopeError"
+
+
+@pytest.fixture(scope="module")
+def served_with_schedule(tmp_path_factory):
+    """A sync-mode SQLite source whose file is gone, served with the sync schedule on."""
+    root = tmp_path_factory.mktemp("nav-sources-schedule")
+    lite = root / "gone.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    con.commit()
+    con.close()
+    home = root / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("gone", f"sqlite://{lite}", mode="sync")
+    lite.unlink()
+    key = new_key(home, "admin")
+    with serve(home, "--sync") as server:
+        yield server, key
+
+
+def test_the_last_error_shows_with_its_hint(served_with_schedule, page):
+    server, key = served_with_schedule
+    sign_in(page, server.base, key, "/sources")
+    card = page.locator("#source-gone")
+    # The schedule's first turn (three attempts, 3 s of waits) ends with the error
+    for _ in range(20):
+        if re.search(r"next sync\s+in", card.locator(".facts").inner_text()):
+            break
+        page.wait_for_timeout(500)
+        page.reload()
+    facts = card.locator(".facts").inner_text()
+    assert "does not exist (check the path in the source URI)" in facts
+    assert re.search(r"next sync\s+in \d+ s \(every 900 s\)", facts), facts
+    assert re.search(r"last sync\s+never", facts), facts
+
+    card.get_by_role("button", name="Test connection").click()
+    alert = card.locator(".health").get_by_role("alert")
+    alert.wait_for()
+    assert alert.inner_text().endswith("does not exist (check the path in the source URI)")
+
+    card.get_by_role("button", name="Sync now").click()
+    log = card.locator(".progress")
+    log.locator("li.error").wait_for(timeout=30_000)
+    lines = log.locator("li").all_inner_texts()
+    assert any(line.startswith("attempt 1 failed, trying again in 1") for line in lines), lines
+    assert lines[-1].endswith("does not exist (check the path in the source URI)"), lines
