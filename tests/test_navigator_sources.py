@@ -31,6 +31,8 @@ def served(tmp_path_factory):
     con.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)",
                     [(i, XSS if i == 77 else f"customer {i:03}", ("free", "pro", "team")[i % 3],
                       (i * 37) % 11) for i in range(1, 121)])
+    con.execute('CREATE TABLE "odd ""name""?" ("a b" INTEGER, "c""d" TEXT)')
+    con.execute("""INSERT INTO "odd ""name""?" VALUES (1, 'x'), (2, 'y'), (3, 'x')""")
     con.commit()
     con.close()
     ledger = root / "ledger.db"
@@ -127,6 +129,19 @@ def test_browse_to_a_table_and_preview_it(served, page):
 
     link = page.get_by_role("link", name="Query this table").get_attribute("href")
     assert link == "/workbench?sql=SELECT+%2A%0AFROM+crm.main.customers%0ALIMIT+100"
+
+
+def test_names_with_quotes_spaces_and_question_marks(served, page):
+    server, keys, _, _ = served
+    sign_in(page, server.base, keys["read"], "/tables")
+    page.get_by_role("link", name='odd "name"?').click()
+    assert page.get_by_role("heading", name='odd "name"?').is_visible()
+    page.get_by_role("link", name='c"d').click()
+    page.get_by_label("Column").select_option("a b")
+    page.get_by_label("equals").fill("3")
+    page.get_by_role("button", name="Filter").click()
+    assert shown_rows(page) == [("3", "x")]
+    assert page.locator(".row-count").inner_text().startswith("Rows 1–1 of 1 where a b = 3")
 
 
 def test_a_customer_named_with_html_shows_as_text(served, page):
