@@ -265,3 +265,12 @@ def test_the_last_error_shows_with_its_hint(served_with_schedule, page):
     lines = log.locator("li").all_inner_texts()
     assert any(line.startswith("attempt 1 failed, trying again in 1") for line in lines), lines
     assert lines[-1].endswith("does not exist (check the path in the source URI)"), lines
+
+
+def test_an_unknown_table_is_an_error_page_with_its_hint(served, page):
+    server, keys, _, _ = served
+    sign_in(page, server.base, keys["read"], "/tables")
+    answer = page.goto(f"{server.base}/tables/crm.main.customer")
+    assert answer.status == 404
+    alert = page.get_by_role("alert").inner_text()
+    assert "crm.main.customer" in alert and "did you mean" in alert, alert

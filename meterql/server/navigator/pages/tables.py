@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from meterql.catalog import Column, Table
-from meterql.errors import MeterqlError
+from meterql.errors import AmbiguousNameError, CatalogError, MeterqlError
 from meterql.server.catalog_routes import table_json
 from meterql.server.navigator.render import page
 from meterql.sql_text import quote_ident, quote_ident_if_needed, quote_qualified, sql_type
@@ -101,7 +101,10 @@ def router(ctx: Any) -> APIRouter:
 
     @api.get("/tables", dependencies=[ctx.read])
     def tables(request: Request, source: str | None = None, page_no: int = 0) -> HTMLResponse:
-        every = sorted(ws.tables(source), key=lambda t: (t.source, t.schema, t.name))
+        try:
+            every = sorted(ws.tables(source or None), key=lambda t: (t.source, t.schema, t.name))
+        except CatalogError as exc:
+            return _not_found(request, exc)
         pages = max(1, -(-len(every) // TREE_PAGE))
         page_no = min(max(page_no, 0), pages - 1)
         shown = every[page_no * TREE_PAGE:(page_no + 1) * TREE_PAGE]
@@ -111,7 +114,10 @@ def router(ctx: Any) -> APIRouter:
     @api.get("/tables/{name:path}", dependencies=[ctx.read])
     def table(request: Request, name: str, sort: str | None = None, desc: bool = False,
               column: str | None = None, value: str = "", page_no: int = 0) -> HTMLResponse:
-        entry = ws.tables.get(name)
+        try:
+            entry = ws.tables.get(name)
+        except CatalogError as exc:
+            return _not_found(request, exc)
         preview = Preview(sort if sort and entry.column(sort) else None, desc,
                           column if column and entry.column(column) else None, value,
                           max(page_no, 0))
@@ -137,6 +143,12 @@ def router(ctx: Any) -> APIRouter:
                     freshness=ws.tables.freshness(entry.full_name))
 
     return api
+
+
+def _not_found(request: Request, error: CatalogError) -> HTMLResponse:
+    status = 400 if isinstance(error, AmbiguousNameError) else 404
+    return page(request, "catalog_error.html", status_code=status, heading="Tables",
+                back="/tables", error=error)
 
 
 def _link(table: Table, preview: Preview, **change: Any) -> str:
