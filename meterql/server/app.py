@@ -110,6 +110,7 @@ def create_app(ws: meterql.Workspace, *, timeout: float = 60.0, max_rows: int = 
     app.include_router(source_routes.router(ws))
     app.include_router(sync_routes.router(ws, admin))
     sessions = SessionStore()
+    app.state.sync_schedule = scheduler  # (the navigator shows its next turns)
     navigator.install(app, ws, sessions, timeout=timeout)
 
     # The routes' policies are read now, once: a route added later is refused (fails closed).
