@@ -5,10 +5,11 @@ audit matching ``GET /v1/audit``; a key created, used, revoked; a read key kept 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 import meterql
 from tests.support.browser import chromium, sign_in
@@ -19,12 +20,12 @@ SHOTS = "/tmp"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """A workspace with a manual table ``credits``, served, and a read and an admin key."""
+    """A workspace with a manual table ``credits``, served, and a key of each scope."""
     home = tmp_path_factory.mktemp("navigator-manual") / "home"
     with meterql.connect(home) as ws:
         ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
                                      "units": "INTEGER", "note": "VARCHAR"}, ["customer_id"])
-    keys = {scope: new_key(home, scope) for scope in ("read", "admin")}
+    keys = {scope: new_key(home, scope) for scope in ("read", "ingest", "admin")}
     with serve(home) as server:
         yield server, keys
 
@@ -109,7 +110,7 @@ def test_add_edit_delete_a_row_and_see_the_audit(served, page):
     for tr, entry in zip(shown, reversed(audit), strict=True):
         when, who, action, key, before, after = (
             td.inner_text() for td in tr.locator("td").all())
-        at = datetime.fromisoformat(entry["changed_at"]).astimezone(timezone.utc)
+        at = datetime.fromisoformat(entry["changed_at"]).astimezone(UTC)
         assert when == at.strftime("%Y-%m-%d %H:%M:%S UTC")
         assert action == entry["action"]
         assert json.loads(key) == entry["key"]
@@ -149,6 +150,23 @@ def test_a_read_key_sees_rows_and_audit_without_controls(served, page):
     assert "needs the admin scope" in page.content()
 
 
+def test_an_ingest_key_edits_rows_as_through_the_api(served, page):
+    server, keys = served
+    sign_in(page, server.base, keys["ingest"], "/manual/credits")
+    add = page.locator("form#add")
+    add.get_by_label("customer_id").fill("zeta")
+    add.get_by_label("amount").fill("1")
+    page.get_by_role("button", name="Add row").click()
+    page.wait_for_url(f"{server.base}/manual/credits?done=added")
+    assert "zeta" in [r[0] for r in rows(server, keys["read"])]
+    assert page.get_by_role("link", name="Keys").count() == 0  # keys stay the admin's
+    page.once("dialog", lambda dialog: dialog.accept())
+    row = page.get_by_role("row").filter(has=page.locator("input[value=zeta]"))
+    row.get_by_role("button", name="Delete").click()
+    page.wait_for_url(f"{server.base}/manual/credits?done=deleted")
+    assert "zeta" not in [r[0] for r in rows(server, keys["read"])]
+
+
 def test_a_forced_post_without_the_csrf_token_is_refused(served, page):
     server, keys = served
     sign_in(page, server.base, keys["admin"], "/keys")
@@ -173,7 +191,7 @@ def test_create_use_and_revoke_a_key(served, page):
     assert key.startswith("mq_")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.get_by_role("button", name="Copy").click()
-    assert page.locator(".copied").inner_text() == "Copied."
+    expect(page.locator(".copied")).to_have_text("Copied.")
     assert page.evaluate("navigator.clipboard.readText()") == key
     key_id = key.split("_")[1]
     row = page.get_by_role("row").filter(has=page.get_by_text(key_id, exact=True))
@@ -213,3 +231,18 @@ def test_revoking_the_sessions_own_key_signs_it_out(served, page):
     page.get_by_role("button", name=f"Revoke key {made['id']}").click()
     page.wait_for_url(f"{server.base}/signin?next=*")
     assert page.get_by_label("API key").is_visible()
+
+
+def test_a_refused_row_names_every_cell_that_does_not_fit(tmp_path):
+    """(What the page's per-cell reasons come from: ws.manual's DataError lists every
+    refused column, its message still the first's.)"""
+    with meterql.connect(tmp_path / "home") as ws:
+        ws.manual.create("credits", {"customer_id": "VARCHAR", "amount": "DECIMAL(18,2)",
+                                     "units": "INTEGER"}, ["customer_id"])
+        with pytest.raises(meterql.errors.DataError) as refused:
+            ws.manual.insert("credits", {"customer_id": "a", "amount": "x", "units": 1.5})
+        assert str(refused.value).startswith("local.manual.credits: column amount: ")
+        assert [(r["column"], r["reason"]) for r in refused.value.details["rows"]] == [
+            ("amount", '"x" is not a number (DECIMAL(18,2))'),
+            ("units", "1.5 is not a whole number (INTEGER)")]
+        assert ws.manual.audit("credits")[-1]["action"] == "create"

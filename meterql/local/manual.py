@@ -248,12 +248,12 @@ def _fit_row(table: str, types: dict[str, str], values: dict[str, Any], round_de
         except ValueError as exc:
             refused.append((column, value, exc))
     if refused:
-        column, _, exc = refused[0]
-        raise DataError(f"local.manual.{table}: {what} {column}: {exc}",
+        first, _, problem = refused[0]
+        raise DataError(f"local.manual.{table}: {what} {first}: {problem}",
                         table=f"local.manual.{table}",
                         rows=[{"column": c, "reason": str(e), "value": (
                             v if isinstance(v, str) else _shown(v))} for c, v, e in refused],
-                        hint=_hint(types[column], exc))
+                        hint=_hint(types[first], problem))
     return fitted
 
 

@@ -1,7 +1,7 @@
-"""Manual tables: the list, one table's rows (admins add, edit and delete them, each value
-checked by ``ws.manual`` as ``/v1/tables/{name}/rows`` checks it, a refused cell's reason shown
-next to it and nothing stored) and its audit (who, when, before, after), as ``GET /v1/audit``
-shows it.
+"""Manual tables: the list, one table's rows and its audit (who, when, before, after) as
+``GET /v1/audit`` shows it. Keys that may write rows through ``/v1/tables/{name}/rows`` (scope
+ingest or admin) add, edit and delete them here: each value is checked by ``ws.manual``, a
+refused cell's reason is shown next to it, and nothing is stored.
 
 A form sends every value as text, as the CLI does; an empty field is NULL.
 """
@@ -9,11 +9,11 @@ A form sends every value as text, as the CLI does; an empty field is NULL.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -21,6 +21,7 @@ from meterql import exact_json
 from meterql.catalog import Table
 from meterql.encoders import json_value
 from meterql.errors import MeterqlError, UnknownTableError
+from meterql.server.guard import Access
 from meterql.server.manual_routes import manual_tables, table_json
 from meterql.server.navigator.forms import checked_form, session_of
 from meterql.server.navigator.render import page
@@ -35,6 +36,7 @@ _DONE = {"added": "Row added.", "saved": "Row saved.", "deleted": "Row deleted."
 def router(ctx: Any) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     ws = ctx.ws
+    ingest = Depends(Access("ingest"))  # (rows are written with ingest, as /v1/tables/.../rows)
 
     def table_of(name: str) -> Table:
         found = manual_tables(ws)
@@ -73,7 +75,7 @@ def router(ctx: Any) -> APIRouter:
                     rows=rows, total=total, rows_page=rows_page, row_pages=-(-total // ROWS),
                     entries=entries, audit_total=len(audit), audit_page=audit_page,
                     audit_pages=-(-len(audit) // AUDIT), edit=edit, done=_DONE.get(done or ""),
-                    quote=quote)
+                    editor=session_of(request).scope in ("ingest", "admin"))
 
     @router.get("/manual", dependencies=[ctx.read])
     def tables(request: Request) -> HTMLResponse:
@@ -121,15 +123,15 @@ def router(ctx: Any) -> APIRouter:
                         "ConflictError" else 422, edit=edit)
         return RedirectResponse(f"/manual/{quote(name)}?done={done}", status_code=303)
 
-    @router.post("/manual/{name}/add", dependencies=[ctx.admin])
+    @router.post("/manual/{name}/add", dependencies=[ingest])
     async def add(request: Request, name: str) -> Response:
         return await change(request, name, "add")
 
-    @router.post("/manual/{name}/save", dependencies=[ctx.admin])
+    @router.post("/manual/{name}/save", dependencies=[ingest])
     async def save(request: Request, name: str) -> Response:
         return await change(request, name, "save")
 
-    @router.post("/manual/{name}/delete", dependencies=[ctx.admin])
+    @router.post("/manual/{name}/delete", dependencies=[ingest])
     async def delete(request: Request, name: str) -> Response:
         return await change(request, name, "delete")
 
@@ -161,6 +163,6 @@ def _when(value: Any) -> str:
     """A change's time in UTC, to the second."""
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     return str(value)
