@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from meterql import exact_json
 from meterql.catalog import Table
 from meterql.encoders import json_value
-from meterql.errors import MeterqlError, UnknownTableError
+from meterql.errors import ConflictError, MeterqlError, UnknownTableError
 from meterql.server.guard import Access
 from meterql.server.manual_routes import manual_tables, table_json
 from meterql.server.navigator.forms import checked_form, session_of
@@ -107,6 +107,8 @@ def router(ctx: Any) -> APIRouter:
                 done = "added"
             else:
                 key = exact_json.loads(key_text)
+                if not isinstance(key, dict):
+                    raise ValueError(f"the row's key {key_text[:80]!r} is not a JSON object")
                 if action == "save":
                     ws.manual.update(name, key, values, actor=actor)
                     done = "saved"
@@ -119,8 +121,8 @@ def router(ctx: Any) -> APIRouter:
             edit = {"form": "add" if action == "add" else key_text,
                     "values": {c: str(form.get(f"c.{c}", "")) for c in types},
                     "errors": cells, "error": exc}
-            return show(request, name, status_code=409 if exc.__class__.__name__ ==
-                        "ConflictError" else 422, edit=edit)
+            return show(request, name, edit=edit,
+                        status_code=409 if isinstance(exc, ConflictError) else 422)
         return RedirectResponse(f"/manual/{quote(name)}?done={done}", status_code=303)
 
     @router.post("/manual/{name}/add", dependencies=[ingest])
