@@ -146,6 +146,10 @@ def test_a_read_key_sees_rows_and_audit_without_controls(served, page):
     assert page.get_by_role("link", name="Keys").count() == 0
     answer = page.request.get(f"{server.base}/keys")
     assert answer.status == 403 and answer.json()["title"] == "ScopeError"
+    made = page.request.post(f"{server.base}/keys", form={"csrf": csrf, "scope": "admin"})
+    assert made.status == 403 and made.json()["title"] == "ScopeError"
+    assert all(k["scope"] != "admin" or k["name"] == "admin key" for k in httpx.get(
+        f"{server.base}/v1/keys", headers=auth(keys["admin"])).json())
     page.goto(f"{server.base}/keys")
     assert "needs the admin scope" in page.content()
 
