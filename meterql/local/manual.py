@@ -233,9 +233,11 @@ class ManualTables:
 
 def _fit_row(table: str, types: dict[str, str], values: dict[str, Any], round_decimals: bool,
              what: str = "column") -> dict[str, Any]:
-    """``values`` as they are bound for their columns, or a :class:`DataError` naming the first
-    that does not fit."""
+    """``values`` as they are bound for their columns, or a :class:`DataError` whose message
+    and hint are those of the first that does not fit and whose ``rows`` name every one (a form
+    shows each cell's reason next to it)."""
     fitted = {}
+    refused: list[tuple[str, Any, ValueError]] = []
     for column, value in values.items():
         if column not in types:
             raise DataError(f"local.manual.{table} has no column {column!r:.80}",
@@ -244,11 +246,14 @@ def _fit_row(table: str, types: dict[str, str], values: dict[str, Any], round_de
         try:
             fitted[column] = _fit(value, types[column], round_decimals)
         except ValueError as exc:
-            raise DataError(f"local.manual.{table}: {what} {column}: {exc}",
-                            table=f"local.manual.{table}",
-                            rows=[{"column": column, "reason": str(exc), "value": (
-                                value if isinstance(value, str) else _shown(value))}],
-                            hint=_hint(types[column], exc)) from None
+            refused.append((column, value, exc))
+    if refused:
+        first, _, problem = refused[0]
+        raise DataError(f"local.manual.{table}: {what} {first}: {problem}",
+                        table=f"local.manual.{table}",
+                        rows=[{"column": c, "reason": str(e), "value": (
+                            v if isinstance(v, str) else _shown(v))} for c, v, e in refused],
+                        hint=_hint(types[first], problem))
     return fitted
 
 

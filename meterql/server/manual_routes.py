@@ -39,28 +39,30 @@ def table_json(table: Table) -> dict[str, Any]:
             "key": list(table.primary_key)}
 
 
+def manual_tables(ws: meterql.Workspace) -> dict[str, Table]:
+    """The workspace's manual tables by short name."""
+    return {t.name: t for t in ws.tables("local") if t.schema == "manual"}
+
+
 def router(ws: meterql.Workspace, read: Any, admin: Any) -> APIRouter:
     api = APIRouter(tags=["manual tables"])
-
-    def manual_tables() -> dict[str, Table]:
-        return {t.name: t for t in ws.tables("local") if t.schema == "manual"}
 
     @api.post("/v1/manual", dependencies=[admin], status_code=201)
     def create(request: Request, body: ManualTableIn) -> dict[str, Any]:
         """Create ``local.manual.<name>`` (audited; the actor is the key's id). Answers the
         table as ``GET /v1/manual/{name}`` shows it, types as DuckDB spells them."""
         ws.manual.create(body.name, body.columns, body.key, actor=request.state.key)
-        return table_json(manual_tables()[body.name])
+        return table_json(manual_tables(ws)[body.name])
 
     @api.get("/v1/manual", dependencies=[read])
     def tables() -> list[dict[str, Any]]:
         """Every manual table, with its columns and key."""
-        return [table_json(t) for t in manual_tables().values()]
+        return [table_json(t) for t in manual_tables(ws).values()]
 
     @api.get("/v1/manual/{name}", dependencies=[read])
     def table(request: Request, name: str) -> JSONResponse:
         """One manual table's columns and key (an unknown table: 404)."""
-        found = manual_tables()
+        found = manual_tables(ws)
         if name not in found:
             close = difflib.get_close_matches(name, list(found), n=1)
             unknown = UnknownTableError(
