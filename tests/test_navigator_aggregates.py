@@ -93,7 +93,8 @@ def fill_period(page, period: dict[str, str], customers: str = "") -> None:
 
 def table_rows(page, selector: str) -> tuple[list[str], list[list[str]]]:
     head = page.locator(f"{selector} thead th").all_inner_texts()
-    body = [row.locator("td").all_inner_texts() for row in page.locator(f"{selector} tbody tr").all()]
+    body = [row.locator("td").all_inner_texts()
+            for row in page.locator(f"{selector} tbody tr").all()]
     return head, body
 
 
@@ -158,8 +159,8 @@ def test_create_dry_run_save_evaluate(home, page):
         page.wait_for_url(f"{server.base}/aggregates/calls/versions/2")
         assert page.get_by_role("heading", level=1).inner_text() == "calls version 2 of 2"
         page.goto(f"{server.base}/aggregates")
-        assert page.locator("tr", has=page.get_by_role("link", name="calls", exact=True)).locator("td").all_inner_texts()[:3] == \
-            ["calls", "2", "2"]
+        row = page.locator("tr", has=page.get_by_role("link", name="calls", exact=True))
+        assert row.locator("td").all_inner_texts()[:3] == ["calls", "2", "2"]
 
         page.get_by_role("link", name="calls", exact=True).click()
         fill_period(page, PERIOD)

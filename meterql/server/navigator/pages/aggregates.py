@@ -11,6 +11,7 @@ Every action calls the library as the HTTP API and the CLI do: ``check_definitio
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime
 from typing import Any
 
@@ -21,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from meterql.aggregates import WINDOWS, Aggregate, Cancel
 from meterql.aggregates.plan import dry_run_plan
-from meterql.dialects.arrow_types import sql_type_name
-from meterql.encoders import json_value
+from meterql.encoders import json_envelope, json_value
 from meterql.errors import UnknownAggregateError
 from meterql.server.aggregate_routes import EvaluateRequest, Period
 from meterql.server.disconnect import until_done
@@ -77,12 +77,13 @@ def when(value: Any) -> Any:
 
 def table_json(table: pa.Table) -> dict[str, Any]:
     """Columns with their types and rows as lists of JSON values, the periods as shown."""
-    columns = [{"name": f.name, "type": sql_type_name(f)} for f in table.schema]
+    # (the column list of the API's JSON answers: each column's SQL type name)
+    columns = json.loads(b"".join(json_envelope(table.schema.empty_table(), {})))["columns"]
     rows = [[json_value(when(v)) for v in row.values()] for row in table.to_pylist()]
     return {"columns": columns, "rows": rows}
 
 
-def _defaults() -> dict[str, str]:
+def _defaults() -> dict[str, Any]:
     today = date.today()
     first = today.replace(day=1)
     following = (first.replace(year=first.year + 1, month=1) if first.month == 12
