@@ -221,6 +221,19 @@ def test_a_read_key_sees_no_save_control_and_a_forced_save_is_refused(home, page
         versions = httpx.get(f"{server.base}/v1/aggregates/seeded",
                              headers=auth(keys["read"])).json()
         assert [v["version"] for v in versions] == [1]
+        # A reader evaluates; an error shows with its hint, not a traceback
+        page.goto(f"{server.base}/aggregates/seeded")
+        fill_period(page, {**PERIOD, "tz": "Mars/Olympus"})
+        page.get_by_role("button", name="Evaluate").click()
+        alert = page.locator("#eval-error")
+        alert.wait_for()
+        assert "Mars/Olympus" in alert.inner_text() and "Hint: " in alert.inner_text()
+        assert "Traceback" not in alert.inner_text()
+        # An unknown aggregate: a 404 page naming the ones there are
+        answer = page.goto(f"{server.base}/aggregates/seedd")
+        assert answer.status == 404
+        assert page.get_by_role("alert").inner_text() == (
+            "no aggregate named 'seedd'\n\nHint: did you mean 'seeded'?")
 
 
 def test_an_sql_error_is_marked_in_the_editor(home, page):
