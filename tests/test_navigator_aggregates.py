@@ -221,8 +221,21 @@ def test_a_read_key_sees_no_save_control_and_a_forced_save_is_refused(home, page
         versions = httpx.get(f"{server.base}/v1/aggregates/seeded",
                              headers=auth(keys["read"])).json()
         assert [v["version"] for v in versions] == [1]
-        # A reader evaluates; an error shows with its hint, not a traceback
+        # A reader evaluates a customer list per day: a zero where one has no usage, the
+        # table a page at a time
         page.goto(f"{server.base}/aggregates/seeded")
+        fill_period(page, {**PERIOD, "from": "2026-09-01", "to": "2026-11-15"}, "acme,\nbeta")
+        page.get_by_role("button", name="Evaluate").click()
+        page.locator("#eval-status[data-hash]").wait_for()
+        pager = page.locator(".pager").first
+        assert pager.locator("span").inner_text().strip() == "rows 1–100 of 150"
+        assert pager.get_by_role("button", name="Previous").is_disabled()
+        first = table_rows(page, "#eval-table")[1]
+        assert first[0] == ["2026-09-01", "2026-09-02", "acme", "0"] and len(first) == 100
+        pager.get_by_role("button", name="Next").click()
+        rest = table_rows(page, "#eval-table")[1]
+        assert len(rest) == 50 and rest[-1][:3] == ["2026-11-14", "2026-11-15", "beta"]
+        # An error shows with its hint, not a traceback
         fill_period(page, {**PERIOD, "tz": "Mars/Olympus"})
         page.get_by_role("button", name="Evaluate").click()
         alert = page.locator("#eval-error")

@@ -31,6 +31,10 @@ from meterql.server.navigator.render import page, render_fragment
 NAV = ("Aggregates", "/aggregates", "read")
 #: The evaluations the log shows, newest first.
 LOG_ROWS = 50
+#: The rows of an evaluation or a dry run sent to the page (it shows them a page at a time).
+ROW_CAP = 5000
+#: The customers drawn in an evaluation's chart (those with the largest totals).
+SERIES = 12
 #: What errors call the editor's text.
 ORIGIN = "draft"
 #: A new aggregate's text in the editor: the definition file's format.
@@ -76,11 +80,36 @@ def when(value: Any) -> Any:
 
 
 def table_json(table: pa.Table) -> dict[str, Any]:
-    """Columns with their types and rows as lists of JSON values, the periods as shown."""
+    """Columns with their types and the first :data:`ROW_CAP` rows as lists of JSON values,
+    the periods as shown, and how many rows there are."""
     # (the column list of the API's JSON answers: each column's SQL type name)
     columns = json.loads(b"".join(json_envelope(table.schema.empty_table(), {})))["columns"]
-    rows = [[json_value(when(v)) for v in row.values()] for row in table.to_pylist()]
-    return {"columns": columns, "rows": rows}
+    rows = [[json_value(when(v)) for v in row.values()]
+            for row in table.slice(0, ROW_CAP).to_pylist()]
+    return {"columns": columns, "rows": rows, "row_count": table.num_rows}
+
+
+def chart_json(table: pa.Table, customer: str) -> dict[str, Any]:
+    """The chart of an evaluation: the quantity per customer and period (dimensions summed),
+    for the :data:`SERIES` customers with the largest totals."""
+    if table.num_rows == 0:
+        return {"labels": [], "series": [], "customers": 0}
+    keyed = pa.table({"customer": table.column(customer).cast(pa.string()),
+                      "period": table.column("period_start"),
+                      "quantity": table.column("quantity")})
+    sums = keyed.group_by(["customer", "period"]).aggregate([("quantity", "sum")]).to_pylist()
+    totals: dict[str, Any] = {}
+    cells: dict[tuple[str, Any], Any] = {}
+    for row in sums:
+        name = "" if row["customer"] is None else row["customer"]
+        totals[name] = totals.get(name, 0) + (row["quantity_sum"] or 0)
+        cells[name, row["period"]] = row["quantity_sum"] or 0
+    periods = sorted({row["period"] for row in sums})
+    top = sorted(totals, key=lambda c: (-totals[c], c))[:SERIES]
+    return {"labels": [json_value(when(p)) for p in periods],
+            "series": [{"name": c, "values": [float(cells.get((c, p), 0)) for p in periods]}
+                       for c in top],
+            "customers": len(totals)}
 
 
 def _defaults() -> dict[str, Any]:
@@ -183,8 +212,10 @@ def router(ctx: Any) -> APIRouter:
 
         loop = asyncio.get_running_loop()
         ev = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        zoned = ev.in_zone()
         return JSONResponse({"evaluation": json_value(ev.describe()),
                              "customer_column": ev.aggregate.customer_column,
-                             "unit": ev.aggregate.unit, **table_json(ev.in_zone())})
+                             "unit": ev.aggregate.unit, **table_json(zoned),
+                             "chart": chart_json(zoned, ev.aggregate.customer_column)})
 
     return nav

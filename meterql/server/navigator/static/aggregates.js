@@ -4,7 +4,7 @@ import { createEditor, markError, text } from "./vendor/editor.js";
 import { Chart } from "./vendor/chart.js";
 
 const $ = (id) => document.getElementById(id);
-const MAX_SERIES = 12; // customers drawn in the chart (the largest totals)
+const PAGE_ROWS = 100; // rows of a result table shown at a time
 
 async function post(url, body) {
   const answer = await fetch(url, {
@@ -44,7 +44,10 @@ function periodBody(form) {
 
 const NUMERIC = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|DECIMAL|DOUBLE|REAL|FLOAT|NUMERIC)/;
 
-function fillTable(table, columns, rows, numeric = (c) => NUMERIC.test(c.type || "")) {
+// A result table a page at a time, with its pager after it (rowCount: the rows there are, of
+// which the server sent the first rows.length).
+function fillTable(table, columns, rows, rowCount, whole) {
+  const numeric = (c) => NUMERIC.test(c.type || "");
   const head = el("thead"); const tr = el("tr");
   for (const c of columns) {
     const th = el("th", c.name); th.scope = "col";
@@ -54,12 +57,32 @@ function fillTable(table, columns, rows, numeric = (c) => NUMERIC.test(c.type ||
   }
   head.append(tr);
   const body = el("tbody");
-  for (const row of rows) {
-    const r = el("tr");
-    row.forEach((v, i) => r.append(el("td", v === null ? "" : v, numeric(columns[i]) ? "num" : null)));
-    body.append(r);
-  }
   table.replaceChildren(head, body);
+  let pager = table.parentElement.nextElementSibling;
+  if (!pager || !pager.classList.contains("pager")) {
+    pager = el("div", null, "pager");
+    table.parentElement.after(pager);
+  }
+  const show = (first) => {
+    body.replaceChildren(...rows.slice(first, first + PAGE_ROWS).map((row) => {
+      const r = el("tr");
+      row.forEach((v, i) => r.append(el("td", v === null ? "" : v, numeric(columns[i]) ? "num" : null)));
+      return r;
+    }));
+    pager.replaceChildren();
+    if (rows.length > PAGE_ROWS) {
+      const back = el("button", "Previous", "secondary"); back.type = "button";
+      const next = el("button", "Next", "secondary"); next.type = "button";
+      back.disabled = first === 0; next.disabled = first + PAGE_ROWS >= rows.length;
+      back.addEventListener("click", () => show(Math.max(0, first - PAGE_ROWS)));
+      next.addEventListener("click", () => show(first + PAGE_ROWS));
+      pager.append(back, el("span", ` rows ${first + 1}–${Math.min(rows.length, first + PAGE_ROWS)} of ${rowCount} `), next);
+    }
+    if (rowCount > rows.length) {
+      pager.append(el("p", `The first ${rows.length} of ${rowCount} rows are here; ${whole} gives them all.`, "muted"));
+    }
+  };
+  show(0);
 }
 
 // ---- the draft editor ------------------------------------------------------------------------
@@ -86,10 +109,14 @@ function draftPage() {
   overlay.hidden = true;
   overlay.setAttribute("aria-hidden", "true");
   parent.append(overlay);
+  view.contentDOM.setAttribute("aria-describedby", "check");
   view.scrollDOM.addEventListener("scroll", drawMark);
   window.addEventListener("resize", drawMark);
 
-  function clearMark() { mark = null; overlay.hidden = true; goto.hidden = true; }
+  function clearMark() {
+    mark = null; overlay.hidden = true; goto.hidden = true;
+    view.contentDOM.removeAttribute("aria-invalid");
+  }
 
   function drawMark() {
     if (!mark) return;
@@ -119,6 +146,7 @@ function draftPage() {
     status.replaceChildren(el("span", "✗ ", "error"), el("span", problem.detail || problem.title, "error"));
     if (problem.hint) status.append(el("span", ` Hint: ${problem.hint}`, "muted"));
     status.dataset.state = "invalid";
+    view.contentDOM.setAttribute("aria-invalid", "true");
     mark = place(problem);
     if (mark) {
       overlay.dataset.text = view.state.doc.sliceString(mark.from, mark.to);
@@ -210,7 +238,8 @@ function showPlan(plan, form) {
     lines.push(p1, p2);
   }
   box.replaceChildren(...lines);
-  fillTable($("dry-table"), plan.columns, plan.rows);
+  fillTable($("dry-table"), plan.columns, plan.rows, plan.row_count,
+            "meterql aggregate dry-run --format csv");
   $("dry-table").hidden = !plan.rows.length;
   $("dry-result").hidden = false;
 }
@@ -236,10 +265,11 @@ function aggregatePage() {
         return;
       }
       const ev = answer.data.evaluation;
-      status.replaceChildren(el("span", `${answer.data.rows.length} rows in ${(ev.seconds * 1000).toFixed(1)} ms (${body.tz}); result hash `),
+      status.replaceChildren(el("span", `${answer.data.row_count} rows in ${(ev.seconds * 1000).toFixed(1)} ms (${body.tz}); result hash `),
                              el("code", ev.result_hash, "hash"));
       status.dataset.hash = ev.result_hash;
-      fillTable($("eval-table"), answer.data.columns, answer.data.rows);
+      fillTable($("eval-table"), answer.data.columns, answer.data.rows, answer.data.row_count,
+                "meterql aggregate evaluate --format csv");
       $("eval-result").hidden = false;
       draw(answer.data);
       document.body.dispatchEvent(new CustomEvent("evaluated"));
@@ -250,33 +280,18 @@ function aggregatePage() {
 }
 
 function draw(result) {
-  const names = result.columns.map((c) => c.name);
-  const at = names.indexOf("period_start");
-  const who = names.indexOf(result.customer_column);
-  const qty = names.indexOf("quantity");
-  const periods = [...new Set(result.rows.map((r) => r[at]))];
-  const totals = new Map();
-  const cells = new Map();
-  for (const row of result.rows) {
-    const customer = String(row[who]);
-    const value = Number(row[qty]);
-    totals.set(customer, (totals.get(customer) || 0) + value);
-    const key = `${customer}\u0000${row[at]}`;
-    cells.set(key, (cells.get(key) || 0) + value);
-  }
-  const customers = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
-  const shown = customers.slice(0, MAX_SERIES);
+  const { labels, series, customers } = result.chart;
   const note = $("chart-note");
-  note.textContent = customers.length > shown.length
-    ? `The chart shows the ${shown.length} customers with the largest totals of ${customers.length}; the table lists all.` : "";
-  const perPeriod = periods.length > 1;
+  note.textContent = customers > series.length
+    ? `The chart shows the ${series.length} customers with the largest totals of ${customers}; the table lists all.` : "";
+  const perPeriod = labels.length > 1;
   const datasets = perPeriod
-    ? shown.map((c) => ({ label: c, data: periods.map((p) => cells.get(`${c}\u0000${p}`) || 0) }))
-    : [{ label: result.unit ? `quantity (${result.unit})` : "quantity", data: shown.map((c) => totals.get(c)) }];
+    ? series.map((s) => ({ label: s.name, data: s.values }))
+    : [{ label: result.unit ? `quantity (${result.unit})` : "quantity", data: series.map((s) => s.values[0]) }];
   if (chart) chart.destroy();
   chart = new Chart($("eval-chart"), {
     type: perPeriod ? "line" : "bar",
-    data: { labels: perPeriod ? periods : shown, datasets },
+    data: { labels: perPeriod ? labels : series.map((s) => s.name), datasets },
     options: { animation: false, responsive: true, maintainAspectRatio: false,
                scales: { y: { beginAtZero: true } },
                plugins: { legend: { display: perPeriod } } },
