@@ -86,24 +86,31 @@ class AggregateBook:
         """
         drafts: dict[str, tuple[str, Aggregate]] = {}
         for origin, text in definitions:
-            draft = parse_definition(text, origin=origin)
+            draft = self.check_definition(origin, text)
             if draft.name in drafts:
                 raise InvalidAggregateError(
                     f"{origin} and {drafts[draft.name][0]} both define '{draft.name}'",
                     hint="give each aggregate its own name")
-            try:
-                validate(self._engine, draft)
-            except InvalidAggregateError as exc:
-                exc.message = f"{origin}: {exc.message}"
-                if exc.line is not None and exc.sql == draft.sql:  # (a line of the SQL)
-                    exc.line += sql_line(text) - 1
-                    exc.sql = text
-                raise
             drafts[draft.name] = (origin, draft)
         if not drafts:
             raise InvalidAggregateError("no aggregate definitions were given",
                                         hint="give one definition per aggregate")
         return [self._store.save(draft) for _, draft in drafts.values()]
+
+    def check_definition(self, origin: str, text: str) -> Aggregate:
+        """The draft of one definition's text (a header, then the SQL), validated as
+        :meth:`apply_definitions` validates each, without saving it: an error names the origin,
+        and its line is the line in ``text``."""
+        draft = parse_definition(text, origin=origin)
+        try:
+            validate(self._engine, draft)
+        except InvalidAggregateError as exc:
+            exc.message = f"{origin}: {exc.message}"
+            if exc.line is not None and exc.sql == draft.sql:  # (a line of the SQL)
+                exc.line += sql_line(text) - 1
+                exc.sql = text
+            raise
+        return draft
 
     def list(self) -> list[Aggregate]:
         """The latest version of every aggregate."""
