@@ -4,8 +4,15 @@ import { EditorView, basicSetup } from "codemirror";
 import { keymap } from "@codemirror/view";
 import { sql, PostgreSQL } from "@codemirror/lang-sql";
 import { EditorSelection } from "@codemirror/state";
+import { completeFromList, ifNotIn } from "@codemirror/autocomplete";
 
 export function createEditor(parent, { doc = "", schema = {}, functions = [], onRun, onChange } = {}) {
+  // The catalog's functions complete as NAME( outside strings and comments.
+  const functionNames = completeFromList(functions.map((name) => (
+    { label: name, type: "function", apply: `${name}(` })));
+  const completeFunctions = PostgreSQL.language.data.of({
+    autocomplete: ifNotIn(["String", "QuotedIdentifier", "LineComment", "BlockComment"], functionNames),
+  });
   const run = keymap.of([{ key: "Mod-Enter", run: () => { onRun && onRun(); return true; } }]);
   const view = new EditorView({
     doc,
@@ -15,6 +22,7 @@ export function createEditor(parent, { doc = "", schema = {}, functions = [], on
       basicSetup,
       sql({ dialect: PostgreSQL, schema, upperCaseKeywords: true,
             defaultSchema: undefined }),
+      completeFunctions,
       EditorView.updateListener.of((u) => { if (u.docChanged && onChange) onChange(view); }),
       EditorView.contentAttributes.of({ "aria-label": "SQL" }),
     ],

@@ -26,7 +26,7 @@ from meterql.server.navigator.forms import checked_form, session_of
 from meterql.server.navigator.render import page
 
 #: The page modules under meterql/server/navigator/pages, in menu order.
-PAGES: tuple[str, ...] = ()
+PAGES: tuple[str, ...] = ("workbench",)
 STATIC = "/static/navigator"
 
 
