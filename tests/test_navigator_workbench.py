@@ -177,3 +177,20 @@ def test_ten_thousand_rows_render_and_scroll(served, page):
     started = time.monotonic()
     assert page.evaluate("1 + 1") == 2
     assert time.monotonic() - started < 0.5
+
+
+def test_the_editor_completes_columns_of_the_tables_named_and_functions(served, page):
+    server, _, _ = served
+    open_with(page, server.base, "SELECT \nFROM pg.public.usage")
+    page.locator(".cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("End")
+    page.keyboard.type("cust")
+    options = page.locator(".cm-tooltip-autocomplete li")
+    options.first.wait_for()
+    assert options.first.inner_text().startswith("customer_id")
+    page.keyboard.press("Enter")
+    page.keyboard.type(", string_ag")
+    page.locator(".cm-tooltip-autocomplete li", has_text="string_agg").first.wait_for()
+    page.keyboard.press("Enter")
+    assert page.locator(".cm-content").inner_text().startswith("SELECT customer_id, string_agg(")

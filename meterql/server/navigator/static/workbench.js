@@ -190,7 +190,7 @@ function showRows(body, elapsed) {
   if (state.grid) { state.grid.destroy(); state.grid = null; }
   $("wb-results").hidden = false;
   state.grid = new Tabulator($("wb-grid"), {
-    data, columns, index: "_n", height: "min(60vh, 640px)", layout: "fitData",
+    data, columns, index: "_n", maxHeight: "min(60vh, 640px)", layout: "fitData",
     renderVertical: "virtual", placeholder: "no rows", columnDefaults: { maxWidth: 480 },
   });
   const rows = body.row_count;
