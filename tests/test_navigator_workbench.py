@@ -153,6 +153,18 @@ def test_download_csv_gives_the_rows_of_the_query(served, page, pg_cluster):
 
     table = pq.read_table(info.value.path())
     assert table.num_rows == 31 and table.column_names == ["id", "customer_id", "amount"]
+    # A forced download without the session's CSRF token is refused as the API refuses it
+    forced = page.request.post(f"{server.base}/workbench/download",
+                               data={"sql": "SELECT 1 AS one", "format": "csv"})
+    assert forced.status == 403 and forced.json()["title"] == "CsrfError"
+
+
+def test_the_page_answers_fast(served, page):
+    server, _, _ = served
+    page.request.get(f"{server.base}/workbench")  # (the first opens the engine's functions)
+    started = time.monotonic()
+    answer = page.request.get(f"{server.base}/workbench?sql=SELECT%201")
+    assert answer.status == 200 and time.monotonic() - started < 0.25
 
 
 def test_ten_thousand_rows_render_and_scroll(served, page):
