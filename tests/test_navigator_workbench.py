@@ -80,6 +80,10 @@ def test_a_query_with_a_parameter_shows_its_rows_and_types(served, page, pg_clus
     sql = ("SELECT id, customer_id, amount FROM pg.public.usage\n"
            "WHERE customer_id = :customer OR id = :extra ORDER BY id")
     open_with(page, server.base, sql)
+    page.get_by_role("button", name="Run").click()  # asks for the values first
+    page.get_by_text("Give a value for :customer, :extra, then run again.").wait_for()
+    assert page.get_by_label(":customer", exact=True).evaluate("e => e === document.activeElement")
+    assert page.locator("#wb-results").is_hidden()
     page.get_by_label(":customer", exact=True).fill("c1")
     page.get_by_label(":extra", exact=True).fill("31")
     page.keyboard.press("Enter")  # Enter in a parameter runs, like Ctrl-Enter in the editor
@@ -201,8 +205,10 @@ def test_the_editor_completes_columns_of_the_tables_named_and_functions(served, 
     options = page.locator(".cm-tooltip-autocomplete li")
     options.first.wait_for()
     assert options.first.inner_text().startswith("customer_id")
+    page.wait_for_timeout(200)  # (a popup takes no keys in its first 75 ms)
     page.keyboard.press("Enter")
     page.keyboard.type(", string_ag")
     page.locator(".cm-tooltip-autocomplete li", has_text="string_agg").first.wait_for()
+    page.wait_for_timeout(200)
     page.keyboard.press("Enter")
     assert page.locator(".cm-content").inner_text().startswith("SELECT customer_id, string_agg(")

@@ -61,6 +61,7 @@ async function refreshParams() {
 }
 
 function showParams(names) {
+  if (names.join("\n") === state.params.map((p) => p.name).join("\n")) return;  // (keep focus)
   const old = new Map(state.params.map((p) => [p.name, p]));
   const list = $("wb-param-list");
   const kept = [];
@@ -95,7 +96,7 @@ function showParams(names) {
     });
     row.append(label, input, typeLabel, select);
     list.append(row);
-    kept.push({ name, input, select, isNew: !before });
+    kept.push({ name, input, select, isNew: before ? before.isNew : true });
   });
   state.params = kept;
   $("wb-params").hidden = names.length === 0;
@@ -220,9 +221,10 @@ async function run() {
   if (!sql.trim()) { status("Write a query first."); return; }
   const planned = await refreshParams();
   if (planned.problem) { status(""); showError(planned.problem); return; }
+  // A parameter not run with before must be given (or left empty, NULL, on purpose)
   const missing = state.params.filter((p) => p.isNew && p.input.value === "");
+  state.params.forEach((p) => { p.isNew = false; });
   if (missing.length) {
-    state.params.forEach((p) => { p.isNew = false; });
     status(`Give a value for ${missing.map((p) => ":" + p.name).join(", ")}, then run again.`);
     missing[0].input.focus();
     return;
@@ -266,10 +268,15 @@ async function cancel() {
   const id = state.running;
   if (!id) return;
   status("Cancelling…");
-  const answer = await fetch(`/v1/queries/${encodeURIComponent(id)}/cancel`, {
-    method: "POST", credentials: "same-origin", headers: window.meterqlHeaders(),
-  });
-  if (!answer.ok && answer.status !== 404) showError(await problemOf(answer));
+  // (A query the server has not registered yet answers 404: try again while it runs.)
+  for (let attempt = 0; attempt < 20 && state.running === id; attempt += 1) {
+    const answer = await fetch(`/v1/queries/${encodeURIComponent(id)}/cancel`, {
+      method: "POST", credentials: "same-origin", headers: window.meterqlHeaders(),
+    });
+    if (answer.ok) return;
+    if (answer.status !== 404) { showError(await problemOf(answer)); return; }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
 }
 
 async function explain() {
