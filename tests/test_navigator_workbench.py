@@ -212,3 +212,32 @@ def test_the_editor_completes_columns_of_the_tables_named_and_functions(served, 
     page.wait_for_timeout(200)
     page.keyboard.press("Enter")
     assert page.locator(".cm-content").inner_text().startswith("SELECT customer_id, string_agg(")
+
+
+def test_explain_shows_each_fragment_its_sql_and_what_was_pushed(served, page):
+    server, _, _ = served
+    open_with(page, server.base, "SELECT customer_id, count(*) AS n FROM pg.public.usage\n"
+              "WHERE amount > :least GROUP BY customer_id ORDER BY customer_id")
+    page.get_by_role("button", name="Explain").click()
+    plan = page.get_by_role("region", name="Plan").locator("pre")
+    plan.wait_for()
+    shown = plan.inner_text()
+    assert "note: not sent whole to 'pg': ordering or comparing text depends on the " \
+        "source's collation" in shown  # what was kept, and why
+    assert "- fragment f1 on source 'pg' (postgres): scan pg.public.usage" in shown
+    assert 'FROM "public"."usage" WHERE "amount" > $1' in shown
+    assert "params: :least" in shown
+    assert "pushed: filter usage.amount > $least (from WHERE)" in shown
+    assert "- residual in DuckDB:" in shown
+    assert page.get_by_label(":least", exact=True).is_visible()
+
+
+def test_a_parse_error_marks_its_position(served, page):
+    server, _, _ = served
+    open_with(page, server.base, "SELECT id\nFROM pg.public.usage\nWHERE id >")
+    page.get_by_role("button", name="Run").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    shown = alert.inner_text()
+    assert shown.startswith("SqlParseError\ncannot parse the SQL") and "line 3, column 10" in shown
+    assert page.evaluate("window.getSelection().toString()") == ">"
