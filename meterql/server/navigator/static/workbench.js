@@ -194,6 +194,14 @@ function showRows(body, elapsed) {
     data, columns, index: "_n", maxHeight: "min(60vh, 640px)", layout: "fitData",
     renderVertical: "virtual", placeholder: "no rows", columnDefaults: { maxWidth: 480 },
   });
+  state.grid.on("tableBuilt", () => {  // keyboard users scroll the rows with the arrow keys
+    const holder = $("wb-grid").querySelector(".tabulator-tableholder");
+    if (holder) {
+      holder.tabIndex = 0;
+      holder.setAttribute("role", "region");
+      holder.setAttribute("aria-label", "result rows");
+    }
+  });
   const rows = body.row_count;
   const server = body.seconds != null ? `${(body.seconds * 1000).toFixed(1)} ms` : "";
   $("wb-results").dataset.rows = String(rows);
