@@ -26,8 +26,8 @@ from meterql.server.navigator.forms import checked_form, session_of
 from meterql.server.navigator.render import page
 
 #: The page modules under meterql/server/navigator/pages, in menu order.
-PAGES: tuple[str, ...] = ("sources", "tables", "aggregates", "events", "uploads", "manual",
-                           "keys")
+PAGES: tuple[str, ...] = ("sources", "tables", "workbench", "aggregates", "events", "uploads",
+                           "manual", "keys")
 STATIC = "/static/navigator"
 
 
