@@ -9,6 +9,7 @@ It builds the demo workspace in a temporary folder and serves it with the real c
 (``meterql demo --serve``, which prints an admin key made for it), signs in with that key in
 Chromium (devtools/chromium.py), then follows the links of the menu as they are when it runs:
 ``/sources`` becomes ``sources.png``, and the sign-in form ``signin.png``. Nothing else is kept.
+A page that answers with an error is named on standard error and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -82,10 +83,11 @@ def file_name(href: str) -> str:
     return "-".join(part for part in href.strip("/").split("/") if part) + ".png"
 
 
-def shoot(browser: Any, base: str, key: str, out: Path) -> list[Path]:
-    """The sign-in page and each page of the menu into ``out``; the files written."""
+def shoot(browser: Any, base: str, key: str, out: Path) -> tuple[list[Path], list[str]]:
+    """The sign-in page and each page of the menu into ``out``: the files written, and the
+    pages that answered with an error instead (not pictured)."""
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, failed = [], []
     context = browser.new_context(viewport=SIZE)
     try:
         page = context.new_page()
@@ -104,15 +106,15 @@ def shoot(browser: Any, base: str, key: str, out: Path) -> list[Path]:
                 continue
             answer = page.goto(f"{base}{href}")
             if answer is None or answer.status >= 400:
-                status = "no answer" if answer is None else answer.status
-                print(f"skipped {label} ({href}): {status}", file=sys.stderr)
+                failed.append(f"{label} ({href}): "
+                              f"{'no answer' if answer is None else answer.status}")
                 continue
             settle(page)
             written.append(out / file_name(href))
             page.screenshot(path=str(written[-1]))
     finally:
         context.close()
-    return written
+    return written, failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="meterql-screenshots-") as tmp:
         with demo_server(Path(tmp)) as (base, key), launch() as browser:
-            written = shoot(browser, base, key, args.out.resolve())
+            written, failed = shoot(browser, base, key, args.out.resolve())
     for path in written:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-    return 0
+    for page in failed:
+        print(f"not pictured, the page answered with an error: {page}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -224,6 +224,19 @@ def test_demo_runs_through_the_installed_entry_point(tmp_path):
     last = again.stdout.strip().splitlines()[-1]
     assert last.startswith("Data Navigator: meterql demo --serve --home ")
     assert str(tmp_path / "demo_home") in last
+    # The workspace holds something for each page of the navigator, once however often the
+    # demo runs: an aggregate evaluated once, an event stream, an upload, a manual table.
+    with meterql.connect(tmp_path / "demo_home") as ws:
+        assert [(a.name, a.version) for a in ws.aggregates.list()] == [("api_calls", 1)]
+        assert len(ws.aggregates.log("api_calls")) == 1
+
+        def count(table: str) -> int:
+            return ws.query(f"SELECT count(*) FROM {table}").rows()[0][0]
+
+        assert count("local.events.api_requests") == 600
+        assert count("local.uploads.prices") == 9
+        assert count("local.manual.credits") == 3
+        assert len(ws.manual.audit("credits")) == 4  # the table's creation and its 3 rows
 
 
 def test_demo_serve_serves_the_navigator_with_a_key_it_prints(tmp_path):
