@@ -27,7 +27,8 @@ DEMO_KEY_NAME = "demo navigator"
               help="With --serve: the port.")
 @home_path_option
 def demo_cmd(home: Path | None, plan_name: str, then_serve: bool, host: str, port: int) -> None:
-    """Build a small SQLite + DuckDB workspace and run a federated billing query on it."""
+    """Build a small SQLite + DuckDB workspace and run a federated billing query on it
+    (--serve: then serve the Data Navigator on it)."""
     from meterql.server.presence import read_presence
 
     folder = home or default_home()
