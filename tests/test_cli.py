@@ -285,6 +285,16 @@ def test_demo_serve_serves_the_navigator_with_a_key_it_prints(tmp_path):
             assert keys.status_code == 200, keys.text
             mine = [k for k in keys.json() if key.startswith(f"mq_{k['id']}_")]
             assert [(k["scope"], k["name"]) for k in mine] == [("admin", "demo navigator")]
+        # Beside it, plain demo works through the server and points at it; a second --serve
+        # is refused.
+        beside = subprocess.run([METERQL, "demo", "--home", str(home)], capture_output=True,
+                                text=True, env=clean_env(), timeout=120)
+        assert beside.returncode == 0, beside.stderr
+        assert beside.stdout.strip().splitlines()[-1] == (
+            f"Data Navigator: {base}/ (the server holding this folder)")
+        second = subprocess.run([METERQL, "demo", "--serve", "--home", str(home)],
+                                capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert second.returncode == 2 and f"open {base} in a browser" in second.stderr
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         try:

@@ -42,6 +42,10 @@ def demo_cmd(home: Path | None, plan_name: str, then_serve: bool, host: str, por
         folder = ws.home or folder
     out = console()
     if not then_serve:
+        held = read_presence(folder)
+        if held is not None:
+            out.print(f"\nData Navigator: {held.url}/ (the server holding this folder)")
+            return
         out.print(f"\nData Navigator: meterql demo --serve --home {escape(str(folder))}   "
                   f"(serves it on http://{host}:{port} and prints an admin key to sign in with)")
         return
