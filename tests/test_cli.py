@@ -246,10 +246,13 @@ def test_demo_serve_serves_the_navigator_with_a_key_it_prints(tmp_path):
 
     import httpx
 
+    import meterql
     from tests.support.served import METERQL, clean_env, free_port
     from tests.support.waiting import wait_until
 
     port, home = free_port(), tmp_path / "demo_home"
+    with meterql.connect(home) as ws:  # (an earlier run's key, which this run revokes)
+        earlier, _ = ws.keys.create("admin", "demo navigator")
     out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
@@ -285,6 +288,8 @@ def test_demo_serve_serves_the_navigator_with_a_key_it_prints(tmp_path):
             assert keys.status_code == 200, keys.text
             mine = [k for k in keys.json() if key.startswith(f"mq_{k['id']}_")]
             assert [(k["scope"], k["name"]) for k in mine] == [("admin", "demo navigator")]
+            assert [k["revoked_at"] is not None for k in keys.json()
+                    if k["id"] == earlier] == [True]
         # Beside it, plain demo works through the server and points at it; a second --serve
         # is refused.
         beside = subprocess.run([METERQL, "demo", "--home", str(home)], capture_output=True,

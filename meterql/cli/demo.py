@@ -52,10 +52,13 @@ def demo_cmd(home: Path | None, plan_name: str, then_serve: bool, host: str, por
     from meterql.cli.serve import run_server
 
     def ready(ws: Workspace, url: str) -> None:
+        for earlier in ws.keys.list():  # one demo key at a time: an earlier run's ends now
+            if earlier["name"] == DEMO_KEY_NAME and earlier["revoked_at"] is None:
+                ws.keys.revoke(earlier["id"])
         key_id, key = ws.keys.create("admin", DEMO_KEY_NAME)
         out.print(f"\n[bold]Data Navigator[/bold] {url}/")
-        out.print(f"sign in with this admin key (made for the demo, shown only now; "
-                  f"meterql apikey revoke {key_id} ends it):")
+        out.print(f"sign in with this admin key (made for the demo, shown only now; the next "
+                  f"demo --serve or meterql apikey revoke {key_id} ends it):")
         out.print(key, markup=False)
         out.print("Ctrl-C stops the server.", style="dim")
 
