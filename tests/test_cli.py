@@ -220,6 +220,96 @@ def test_demo_runs_through_the_installed_entry_point(tmp_path):
         [str(exe), "demo"], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path
     )
     assert again.returncode == 0, again.stderr
+    # It ends on its own, saying how to open the navigator on the same folder.
+    last = again.stdout.strip().splitlines()[-1]
+    assert last.startswith("Data Navigator: meterql demo --serve --home ")
+    assert str(tmp_path / "demo_home") in last
+    # The workspace holds something for each page of the navigator, once however often the
+    # demo runs: an aggregate evaluated once, an event stream, an upload, a manual table.
+    with meterql.connect(tmp_path / "demo_home") as ws:
+        assert [(a.name, a.version) for a in ws.aggregates.list()] == [("api_calls", 1)]
+        assert len(ws.aggregates.log("api_calls")) == 1
+
+        def count(table: str) -> int:
+            return ws.query(f"SELECT count(*) FROM {table}").rows()[0][0]
+
+        assert count("local.events.api_requests") == 600
+        assert count("local.uploads.prices") == 9
+        assert count("local.manual.credits") == 3
+        assert len(ws.manual.audit("credits")) == 4  # the table's creation and its 3 rows
+
+
+def test_demo_serve_serves_the_navigator_with_a_key_it_prints(tmp_path):
+    """``meterql demo --serve``: the demo, then the navigator on it (a real process); the
+    printed admin key signs in through the form, and Ctrl-C stops it (status 0)."""
+    import signal
+
+    import httpx
+
+    import meterql
+    from tests.support.served import METERQL, clean_env, free_port
+    from tests.support.waiting import wait_until
+
+    port, home = free_port(), tmp_path / "demo_home"
+    with meterql.connect(home) as ws:  # (an earlier run's key, which this run revokes)
+        earlier, _ = ws.keys.create("admin", "demo navigator")
+    out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [METERQL, "demo", "--serve", "--home", str(home), "--port", str(port)],
+            stdout=out, stderr=err, env=clean_env(), cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def printed_key() -> bool:
+            return proc.poll() is not None or "Ctrl-C stops" in out_path.read_text()
+
+        assert wait_until(printed_key, timeout=90, interval=0.2), out_path.read_text()
+        assert proc.poll() is None, err_path.read_text()
+        lines = out_path.read_text().splitlines()
+        assert "rows in" in out_path.read_text()  # the demo's query ran first
+        at = lines.index(f"Data Navigator {base}/")
+        assert lines[at + 1].startswith("sign in with this admin key")
+        key = lines[at + 2]
+        assert key.startswith("mq_")
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert http.get("/v1/health").status_code == 200
+            home_page = http.get("/")
+            assert home_page.status_code == 303
+            assert home_page.headers["location"].startswith("/signin")
+            wrong = http.post("/signin", data={"key": key[:-2] + "xx", "next": "/"})
+            assert wrong.status_code == 401 and "meterql_session" not in http.cookies
+            signed = http.post("/signin", data={"key": key, "next": "/"})
+            assert signed.status_code == 303 and signed.headers["location"] == "/"
+            assert "meterql_session" in http.cookies
+            shown = http.get("/")
+            assert shown.status_code == 200 and "crm" in shown.text and "usage" in shown.text
+            # The key is an admin key of the workspace, made for the demo.
+            keys = http.get("/v1/keys", headers={"Authorization": f"Bearer {key}"})
+            assert keys.status_code == 200, keys.text
+            mine = [k for k in keys.json() if key.startswith(f"mq_{k['id']}_")]
+            assert [(k["scope"], k["name"]) for k in mine] == [("admin", "demo navigator")]
+            assert [k["revoked_at"] is not None for k in keys.json()
+                    if k["id"] == earlier] == [True]
+        # Beside it, plain demo works through the server and points at it; a second --serve
+        # is refused.
+        beside = subprocess.run([METERQL, "demo", "--home", str(home)], capture_output=True,
+                                text=True, env=clean_env(), timeout=120)
+        assert beside.returncode == 0, beside.stderr
+        assert beside.stdout.strip().splitlines()[-1] == (
+            f"Data Navigator: {base}/ (the server holding this folder)")
+        second = subprocess.run([METERQL, "demo", "--serve", "--home", str(home)],
+                                capture_output=True, text=True, env=clean_env(), timeout=60)
+        assert second.returncode == 2 and f"open {base} in a browser" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, err_path.read_text()
+    assert "meterql server stopped" in err_path.read_text()
+    assert not (home / "server.json").exists()
 
 
 def test_sync_mode_from_the_command_line(files):

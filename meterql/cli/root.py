@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                 "Show how a query is split: each fragment with its source and SQL, and the "
                 "residual."),
     "demo": ("meterql.cli.demo", "demo_cmd",
-             "Build a small SQLite + DuckDB workspace and run a federated billing query on it."),
+             "Build a small SQLite + DuckDB workspace and run a federated billing query on it "
+             "(--serve: then serve the Data Navigator on it)."),
     "repl": ("meterql.cli.repl", "repl_cmd",
              "The interactive shell: SQL ending with ;, meta-commands (\\help), completion, "
              "history."),

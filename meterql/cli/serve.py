@@ -12,7 +12,7 @@ import click
 
 from meterql.cli.common import SERVER, home_path_option
 from meterql.cli.sync import DURATION
-from meterql.workspace import connect
+from meterql.workspace import Workspace, connect
 
 LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve offers them
 
@@ -35,10 +35,22 @@ LOG_LEVELS = ("debug", "info", "warning", "error")  # uvicorn's, as far as serve
 def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int, sync: bool,
           sync_every: float, log_level: str) -> None:
     """Serve the HTTP API (OpenAPI at /docs) until interrupted."""
-    server = click.get_current_context().find_root().meta.get(SERVER)
+    run_server(home, host=host, port=port, timeout=timeout, max_rows=max_rows, sync=sync,
+               sync_every=sync_every, log_level=log_level)
+
+
+def run_server(home: Path | None, *, host: str = "127.0.0.1", port: int = 8080,
+               timeout: float = 60.0, max_rows: int = 10_000_000, sync: bool = True,
+               sync_every: float = 900.0, log_level: str = "info",
+               ready: Callable[[Workspace, str], object] | None = None) -> None:
+    """Serve the workspace at ``home`` (the API and the navigator) until interrupted: what
+    ``meterql serve`` and ``meterql demo --serve`` run. ``ready(ws, url)`` is called once the
+    server listens. Ctrl-C stops it and returns."""
+    command = click.get_current_context()
+    server = command.find_root().meta.get(SERVER)
     if server is not None:
-        raise click.UsageError(f"serve holds a workspace folder itself: drop --server "
-                               f"{server} (or unset METERQL_SERVER)")
+        raise click.UsageError(f"{command.command_path} holds a workspace folder itself: drop "
+                               f"--server {server} (or unset METERQL_SERVER)")
     import logging
 
     import uvicorn
@@ -64,11 +76,18 @@ def serve(home: Path | None, host: str, port: int, timeout: float, max_rows: int
         ws.label_owner(Presence(url, os.getpid(), "").describe())
         config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                                 access_log=False)
-        server = _announcing_server()(config, lambda: write_presence(ws.home, url, path),
-                                      lambda: remove_presence(ws.home))
+
+        def announce() -> None:
+            write_presence(ws.home, url, path)
+            if ready is not None:
+                ready(ws, url)
+
+        server = _announcing_server()(config, announce, lambda: remove_presence(ws.home))
         try:
             click.echo(f"meterql serving {ws.home} on {url} (docs at /docs)", err=True)
             server.run(sockets=[config.bind_socket()] + ([owner] if owner else []))
+        except KeyboardInterrupt:  # uvicorn stopped, then raised the Ctrl-C again
+            click.echo("meterql server stopped", err=True)
         finally:
             remove_presence(ws.home)
 

@@ -5,39 +5,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-#: Flags for a closed network (no background connections, no Google lookups) and root.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from devtools.chromium import MISSING, launch
+from devtools.chromium import chromium_path as installed_chromium
 
 
 def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    found = installed_chromium()
     if found is None:
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
         if os.environ.get("CI"):
-            pytest.fail(f"Chromium needed under CI: {reason}", pytrace=False)
-        pytest.skip(reason)
+            pytest.fail(f"Chromium needed under CI: {MISSING}", pytrace=False)
+        pytest.skip(MISSING)
     return found
 
 
 @contextlib.contextmanager
 def chromium() -> Iterator[Any]:
-    """A headless Chromium for the block."""
-    from playwright.sync_api import sync_playwright
-
-    path = chromium_path()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, headless=True, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    """A headless Chromium for the block (devtools/chromium.py launches it)."""
+    with launch(chromium_path()) as browser:
+        yield browser
 
 
 def sign_in(page: Any, base: str, key: str, then: str = "/") -> None:
