@@ -68,6 +68,12 @@ def test_a_forced_request_without_the_csrf_token_is_refused(served, page):
     sign_in(page, server.base, keys["admin"])
     answer = page.request.post(f"{server.base}/signout", form={"csrf": "forged"})
     assert answer.status == 403 and answer.json()["title"] == "CsrfError"
+    # A page's route that reads JSON, not a form, is refused by the guard itself without the
+    # header: no page can forget the check
+    for route in ("/workbench/download", "/aggregates/check"):
+        forced = page.request.post(f"{server.base}{route}",
+                                   data={"sql": "SELECT 1", "format": "csv", "params": {}})
+        assert forced.status == 403 and forced.json()["title"] == "CsrfError", route
     # The same session, through the API, with and without the header
     status = page.request.get(f"{server.base}/v1/tables")
     assert status.status == 200

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -239,6 +239,12 @@ class RequestGuard:
         except MeterqlError as exc:
             await problems.meterql_problem(exc, path)(scope, receive, send)
             return
+        if scope.get("state", {}).get("csrf_pending"):
+            try:
+                receive = await _form_with_token(scope, receive, setting, limit)
+            except MeterqlError as exc:
+                await problems.meterql_problem(exc, path)(scope, receive, send)
+                return
         if length is not None:
             await self.app(scope, receive, send)
             return
@@ -250,8 +256,7 @@ class RequestGuard:
         """The key id of a navigator session's cookie, checked as a key is. A request that
         changes something (not GET or HEAD) must carry the session's CSRF token: the
         ``X-CSRF-Token`` header, checked here, or (a navigator form, not ``/v1``) the form
-        field ``csrf``, which the page checks once it reads its form
-        (``state["csrf_pending"]``)."""
+        field ``csrf``, checked before the page runs (:func:`_form_with_token`)."""
         assert self.sessions is not None and policy.needs is not None
         jar = SimpleCookie()
         with contextlib.suppress(CookieError):
@@ -273,6 +278,41 @@ class RequestGuard:
         server = scope.get("server")
         return (self._owner_socket is not None and server is not None and server[1] is None
                 and server[0] == self._owner_socket)
+
+
+async def _form_with_token(scope: dict[str, Any], receive: Any, setting: str,
+                           limit: int) -> Any:
+    """A navigator form's body, read (up to ``limit``) before the page runs, once its ``csrf``
+    field is the session's token; returns a ``receive`` that hands the page the same body.
+    Anything but a URL-encoded form must carry the ``X-CSRF-Token`` header instead."""
+    kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+    if kind != b"application/x-www-form-urlencoded":
+        raise CsrfError("this request lacks the session's CSRF token",
+                        hint="send the X-CSRF-Token header the page carries")
+    body, more = b"", True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > limit:
+            raise _too_large(setting, limit)
+    token = parse_qs(body.decode("latin-1")).get("csrf", [None])[0]
+    if not scope["state"]["session"].csrf_ok(token):
+        raise CsrfError("this form lacks the session's CSRF token",
+                        hint="reload the page and send the form again")
+    scope["state"]["csrf_pending"] = False
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return await receive()  # (the client's disconnect, if it comes)
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class _CountedBody:

@@ -1,5 +1,5 @@
-"""The navigator's forms: read with their size bounded by the guard, and checked against the
-session's CSRF token when the guard left that to the page (``state["csrf_pending"]``)."""
+"""The navigator's forms: read with their size bounded by the guard, which has also checked
+their ``csrf`` field against the session's token before the page runs (guard.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ def session_of(request: Request) -> Session:
 
 
 async def checked_form(request: Request) -> Any:
-    """The request's form, once its ``csrf`` field is the session's token (or the guard has
-    checked the ``X-CSRF-Token`` header already)."""
+    """The request's form; its ``csrf`` field (or the ``X-CSRF-Token`` header) has been
+    checked by the guard, and is checked again here should a form reach a page unchecked."""
     form = await request.form()
     state = request.scope.get("state", {})
     if state.get("csrf_pending"):
