@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a file (python devtools/screenshots.py)
@@ -112,9 +113,37 @@ def shoot(browser: Any, base: str, key: str, out: Path) -> tuple[list[Path], lis
             settle(page)
             written.append(out / file_name(href))
             page.screenshot(path=str(written[-1]))
+        for name, href, action in DEEPER:
+            answer = page.goto(f"{base}{href}")
+            if answer is None or answer.status >= 400:
+                failed.append(f"{name} ({href}): "
+                              f"{'no answer' if answer is None else answer.status}")
+                continue
+            settle(page)
+            if action is not None:
+                action(page)
+                settle(page)
+            written.append(out / f"{name}.png")
+            page.screenshot(path=str(written[-1]))
     finally:
         context.close()
     return written, failed
+
+
+def _run_query(page: Any) -> None:
+    page.locator("#wb-run").click()
+    page.locator("#wb-results[data-rows]").wait_for(state="attached", timeout=15000)
+
+
+#: Pages one step below the menu, pictured after it: (file name, path, what to do there).
+DEEPER: list[tuple[str, str, Any]] = [
+    ("table", "/tables/usage.main.events", None),
+    ("workbench-result", "/workbench?" + urlencode({"sql": (
+        "SELECT c.plan, count(DISTINCT c.id) AS customers, sum(e.quantity) AS quantity\n"
+        "FROM usage.main.events AS e\nJOIN crm.main.customers AS c ON c.id = e.customer_id\n"
+        "GROUP BY c.plan\nORDER BY quantity DESC")}), _run_query),
+    ("aggregate", "/aggregates/api_calls", None),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
