@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import meterql
 from meterql.aggregates import Cancel, new_aggregate
-from meterql.aggregates.evaluate import Window
+from meterql.aggregates.evaluate import Evaluation, Window
 from meterql.encoders import encode, json_value
 from meterql.server.disconnect import until_done
 from meterql.server.query_routes import ARROW_STREAM
@@ -117,15 +117,7 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
     @api.post("/v1/aggregates/{name}/evaluate", dependencies=[read])
     async def evaluate(request: Request, name: str, body: EvaluateRequest) -> Response:
         """Billable usage per customer (and window) for a period, with its provenance."""
-        cancel = Cancel()
-
-        def work():
-            return ws.aggregates.evaluate(name, body.start, body.end, customers=body.customers,
-                                          tz=body.tz, window=body.window, version=body.version,
-                                          timeout=timeout, cancel=cancel)
-
-        loop = asyncio.get_running_loop()
-        ev = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        ev = await evaluation(request, ws, name, body, timeout)
         if ARROW_STREAM in request.headers.get("accept", ""):
             return arrow_response(ev.table, {"evaluation": ev.describe(),
                                              "aggregate": ev.aggregate.describe()})
@@ -174,3 +166,18 @@ def arrow_response(table: pa.Table, about: dict[str, Any]) -> Response:
     tagged = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                             b"meterql": text.encode()})
     return Response(b"".join(encode(tagged, "arrow")), media_type=ARROW_STREAM)
+
+
+async def evaluation(request: Request, ws: meterql.Workspace, name: str, body: EvaluateRequest,
+                     timeout: float) -> Evaluation:
+    """``name`` evaluated as ``body`` asks, off the event loop; a client that goes away
+    cancels it (the API's and the navigator's evaluate)."""
+    cancel = Cancel()
+
+    def work() -> Evaluation:
+        return ws.aggregates.evaluate(name, body.start, body.end, customers=body.customers,
+                                      tz=body.tz, window=body.window, version=body.version,
+                                      timeout=timeout, cancel=cancel)
+
+    loop = asyncio.get_running_loop()
+    return await until_done(request, loop.run_in_executor(None, work), cancel.cancel)

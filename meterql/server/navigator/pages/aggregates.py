@@ -24,7 +24,7 @@ from meterql.aggregates import WINDOWS, Aggregate, Cancel
 from meterql.aggregates.plan import dry_run_plan
 from meterql.encoders import json_envelope, json_value
 from meterql.errors import UnknownAggregateError
-from meterql.server.aggregate_routes import EvaluateRequest, Period
+from meterql.server.aggregate_routes import EvaluateRequest, Period, evaluation
 from meterql.server.disconnect import until_done
 from meterql.server.navigator.render import page, render_fragment
 
@@ -203,15 +203,7 @@ def router(ctx: Any) -> APIRouter:
 
     @nav.post("/aggregates/{name}/evaluate", dependencies=[ctx.read])
     async def evaluate(request: Request, name: str, body: EvaluateRequest) -> Response:
-        cancel = Cancel()
-
-        def work():
-            return ws.aggregates.evaluate(name, body.start, body.end, customers=body.customers,
-                                          tz=body.tz, window=body.window, version=body.version,
-                                          timeout=timeout, cancel=cancel)
-
-        loop = asyncio.get_running_loop()
-        ev = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
+        ev = await evaluation(request, ws, name, body, timeout)
         zoned = ev.in_zone()
         return JSONResponse({"evaluation": json_value(ev.describe()),
                              "customer_column": ev.aggregate.customer_column,
