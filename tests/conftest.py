@@ -76,3 +76,14 @@ def random_env(pg_cluster, tmp_path_factory):
         yield env
     finally:
         env.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright, one per test module (tests/support/browser.py;
+    each test opens its own context: its own cookies and storage). Not one per run: Playwright's
+    sync API keeps an event loop of its own while it is open."""
+    from tests.support.browser import chromium
+
+    with chromium() as b:
+        yield b

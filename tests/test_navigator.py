@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import meterql
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import new_key, serve
 
 
@@ -29,12 +29,6 @@ def served(tmp_path_factory):
     keys = {scope: new_key(home, scope) for scope in ("read", "admin")}
     with serve(home) as server:
         yield server, keys
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

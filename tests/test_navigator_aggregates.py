@@ -19,7 +19,7 @@ from meterql.aggregates import parse_definition
 from meterql.aggregates.plan import dry_run_plan
 from meterql.encoders import json_value
 from meterql.server.navigator.pages.aggregates import when
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import auth, new_key, serve
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -56,12 +56,6 @@ def home(tmp_path_factory):
         ws.aggregates.apply_definitions([("seeded.sql", V1.replace("calls", "seeded"))])
     keys = {scope: new_key(home, scope) for scope in ("read", "admin")}
     return home, keys
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import meterql
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import new_key, serve
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -33,12 +33,6 @@ def home(tmp_path):
              "customer_id": XSS if i == 3 else f"c{i % 2}", "qty": i} for i in range(1, 6)])
         assert all(o.status == "accepted" for o in outcomes)
     return home
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 import meterql
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import auth, new_key, serve
 
 SHOTS = "/tmp"
@@ -28,12 +28,6 @@ def served(tmp_path_factory):
     keys = {scope: new_key(home, scope) for scope in ("read", "ingest", "admin")}
     with serve(home) as server:
         yield server, keys
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 import meterql
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import new_key, serve
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -50,12 +50,6 @@ def served(tmp_path_factory):
     keys = {scope: new_key(home, scope) for scope in ("read", "admin")}
     with serve(home) as server:
         yield server, keys, crm, ledger
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

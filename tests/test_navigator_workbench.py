@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 import meterql
-from tests.support.browser import chromium, sign_in
+from tests.support.browser import sign_in
 from tests.support.served import new_key, serve
 from tests.support.waiting import sleeping_backends, wait_until
 
@@ -37,12 +37,6 @@ def served(pg_cluster, pg_database, tmp_path_factory):
     key = new_key(home, "read")
     with serve(home) as server:
         yield server, key, db
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()
