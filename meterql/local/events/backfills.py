@@ -108,12 +108,12 @@ class Backfills:
 
     def recent(self, stream: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The backfills (of ``stream``, or of every stream), newest first, at most ``limit``."""
-        where, params = ("WHERE stream = ?", [stream]) if stream else ("", [])
         with self._store.read() as cur:
             rows = cur.execute("SELECT id, stream, starts, ends, state, events, opened_at, "
                                "closed_at, reverted_at FROM local.__meterql__.backfills "
-                               f"{where} ORDER BY opened_at DESC LIMIT ?",
-                               [*params, limit]).fetchall()
+                               "WHERE ?::VARCHAR IS NULL OR stream = ? "
+                               "ORDER BY opened_at DESC LIMIT ?",
+                               [stream, stream, limit]).fetchall()
         return [dict(zip(_FIELDS, row, strict=True)) for row in rows]
 
     def refuse_unless_open(self, stream: str, backfill: str | None) -> None:
