@@ -25,6 +25,8 @@ Text is cast by DuckDB to the column's type: it is how the CLI sends every value
 from __future__ import annotations
 
 import json
+import math
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -107,7 +109,7 @@ class ManualTables:
             self._run(cur, f"INSERT INTO {target} ({names}) VALUES ({marks})",
                       list(values.values()), table)
             key = {k: values.get(k) for k in key_cols}
-            after = self._row(cur, target, key)
+            after = self._row(cur, target, key, types)
             self._audit(cur, table, "insert", key, None, after, actor)
             self._store.touch(cur, f"manual.{table}")
             return self._stored(cur, target, key, types)
@@ -125,13 +127,13 @@ class ManualTables:
         sets = ", ".join(f"{quote_ident(c)} = ?" for c in changes)
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
-            before = self._row(cur, target, key)
+            before = self._row(cur, target, key, types)
             if before is None:
                 raise DataError(f"local.manual.{table} has no row with key {key}")
             self._run(cur, f"UPDATE {target} SET {sets} WHERE {where}",
                       [*changes.values(), *key.values()], table)
             new_key = {k: changes.get(k, v) for k, v in key.items()}
-            after = self._row(cur, target, new_key)
+            after = self._row(cur, target, new_key, types)
             self._audit(cur, table, "update", key, before, after, actor)
             self._store.touch(cur, f"manual.{table}")
             return self._stored(cur, target, new_key, types)
@@ -141,7 +143,7 @@ class ManualTables:
         key = _fit_row(table, types, self._key(key_cols, key, table), False, "key column")
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         with self._store.write() as cur:
-            before = self._row(cur, target, key)
+            before = self._row(cur, target, key, types)
             if before is None:
                 raise DataError(f"local.manual.{table} has no row with key {key}")
             cur.execute(f"DELETE FROM {target} WHERE {where}", list(key.values()))
@@ -184,12 +186,19 @@ class ManualTables:
         return {k: key[k] for k in key_cols}
 
     @staticmethod
-    def _row(cur, target: str, key: dict[str, Any]) -> str | None:
-        """The row as DuckDB's JSON (decimals written exactly), or None."""
+    def _row(cur, target: str, key: dict[str, Any], types: dict[str, str]) -> str | None:
+        """The row as the audit keeps it (JSON), or None: each value as the table shows it,
+        a decimal with its column's scale (``25.00``, never ``25.0``: DuckDB's ``to_json``
+        drops trailing zeros of some decimal widths), a time in ISO 8601."""
         where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
-        rows = cur.execute(f"SELECT to_json(t) FROM {target} t WHERE {where}",
-                           list(key.values())).fetchall()
-        return rows[0][0] if rows else None
+        cur.execute(f"SELECT * FROM {target} WHERE {where}", list(key.values()))
+        found = cur.fetchone()
+        if found is None:
+            return None
+        names = [d[0] for d in cur.description]
+        row = {n: exact_json.loads(v) if isinstance(v, str) and types.get(n) == "JSON"
+               else _audit_value(v) for n, v in zip(names, found, strict=True)}
+        return exact_json.dumps(row)
 
     @staticmethod
     def _stored(cur, target: str, key: dict[str, Any], types: dict[str, str]
@@ -338,6 +347,24 @@ def _hint(typ: str, problem: ValueError) -> str:
 
 def _text(row: str | dict[str, Any] | None) -> str | None:
     return row if row is None or isinstance(row, str) else json.dumps(row, default=str)
+
+
+def _audit_value(value: Any) -> Any:
+    """A stored value as audit JSON holds it: decimals exact (with their scale), times in ISO
+    8601, bytes in hex, NaN and infinities as text; lists and structs throughout."""
+    if value is None or isinstance(value, (bool, int, str, Decimal)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_audit_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _audit_value(v) for k, v in value.items()}
+    return str(value)
 
 
 def _parse(row: str | None) -> dict[str, Any] | None:
