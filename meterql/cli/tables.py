@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from meterql.cli.common import console, home_option
+from meterql.dialects.arrow_types import type_name
 from meterql.workspace import Workspace
 
 
@@ -33,5 +34,6 @@ def describe_cmd(ws: Workspace, table: str) -> None:
     view = Table("column", "type", "source type", "nullable", header_style="bold",
                  title=f"{entry.full_name} ({src.kind}, {src.mode})")
     for col in entry.columns:
-        view.add_row(col.name, col.type, col.source_type, "yes" if col.nullable else "no")
+        view.add_row(col.name, type_name(col.type), col.source_type,
+                     "yes" if col.nullable else "no")
     console().print(view)

@@ -174,3 +174,21 @@ def sql_type_name(typ: pa.DataType | pa.Field) -> str:
         name = typ.extension_name.removeprefix("arrow.")
         return name.upper() if name in ("uuid", "json") else sql_type_name(typ.storage_type)
     return str(typ).upper()  # (a type DuckDB has no name for: Arrow's own, upper case)
+
+
+def type_name(duckdb_type: str) -> str:
+    """A catalog column's DuckDB type as meterql names it everywhere else
+    (:func:`sql_type_name`, the names of query headers); the catalog keeps its own spelling.
+    A type with no Arrow counterpart here (an enum, HUGEINT, ...) keeps its name.
+
+    >>> type_name("TIMESTAMP WITH TIME ZONE"), type_name("DECIMAL(18, 6)"), type_name("INT")
+    ('TIMESTAMPTZ', 'DECIMAL(18,6)', 'INTEGER')
+    >>> type_name("JSON"), type_name("HUGEINT"), type_name("TEXT"), type_name("INTEGER[]")
+    ('JSON', 'HUGEINT', 'VARCHAR', 'INTEGER[]')
+    """
+    try:
+        family = _family(duckdb_type)
+        arrow = arrow_type(duckdb_type) if family not in CARRIED_AS_TEXT | {"JSON"} else None
+    except (ParseError, ValueError):
+        return duckdb_type
+    return duckdb_type if arrow is None else sql_type_name(arrow)

@@ -25,6 +25,7 @@ format, :mod:`~meterql.encoders.table_view` the box table and the expanded rows 
 :mod:`~meterql.encoders.pager` long text through the user's pager.
 """
 
+from meterql.dialects.arrow_types import type_name
 from meterql.encoders.columns import column_text, csv_column, json_column
 from meterql.encoders.formats import (
     BATCH_ROWS,
@@ -49,6 +50,7 @@ from meterql.encoders.table_view import (
 from meterql.encoders.values import decimal_text, interval_text, json_text, json_value, value_text
 
 __all__ = [
+    "type_name",
     "BATCH_ROWS", "BINARY_FORMATS", "FORMATS", "RESET", "FileFormat", "Format", "View", "boxes",
     "column_text", "csv_column", "decimal_text", "encode", "expanded", "interval_text",
     "json_column", "json_envelope", "json_text", "json_value", "pager_command", "render_table",

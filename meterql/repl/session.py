@@ -33,6 +33,7 @@ from meterql.encoders import (
     expanded,
     row_count,
     save,
+    type_name,
 )
 from meterql.engine.result import plan_text
 from meterql.engine.time_zone import check_time_zone
@@ -385,7 +386,7 @@ class Repl:
         key = set(table.primary_key)
         self.show(pa.table({
             "column": [c.name for c in table.columns],
-            "type": [c.type for c in table.columns],
+            "type": [type_name(c.type) for c in table.columns],
             "source type": [c.source_type for c in table.columns],
             "nullable": [c.nullable for c in table.columns],
             "key": [c.name in key for c in table.columns],

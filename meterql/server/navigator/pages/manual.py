@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from meterql import exact_json
 from meterql.catalog import Table
-from meterql.encoders import json_value
+from meterql.encoders import json_value, type_name
 from meterql.errors import ConflictError, MeterqlError, UnknownTableError
 from meterql.server.guard import Access
 from meterql.server.manual_routes import manual_tables, table_json
@@ -53,6 +53,7 @@ def router(ctx: Any) -> APIRouter:
         text, ``values``, ``errors`` by column, ``error``) shown again with its reasons."""
         table = table_of(name)
         info = table_json(table)
+        info["columns"] = {c: type_name(t) for c, t in info["columns"].items()}  # (as headers)
         key_cols = info["key"]
         ident = quote_qualified("local", "manual", name)
         order = ", ".join(quote_ident(k) for k in key_cols)

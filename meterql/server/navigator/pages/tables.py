@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from meterql.catalog import Column, Table
+from meterql.encoders import type_name
 from meterql.errors import AmbiguousNameError, CatalogError, MeterqlError
 from meterql.server.catalog_routes import table_json
 from meterql.server.navigator.render import page
@@ -134,7 +135,10 @@ def router(ctx: Any) -> APIRouter:
                              timeout=ctx.timeout).to_pylist()[0]["n"]
         except MeterqlError as exc:
             error = exc
-        return page(request, "table.html", table=table_json(entry), entry=entry,
+        shown = table_json(entry)
+        for column in shown["columns"]:  # (named as query headers name them)
+            column["type"] = type_name(column["type"])
+        return page(request, "table.html", table=shown, entry=entry,
                     preview=preview, rows=rows[:PREVIEW_PAGE], more=len(rows) > PREVIEW_PAGE,
                     count=count, error=error, seconds=time.perf_counter() - started,
                     first=preview.page * PREVIEW_PAGE, page_size=PREVIEW_PAGE,
