@@ -13,7 +13,7 @@ from tests.support.browser import chromium, sign_in
 from tests.support.served import serve
 
 #: Pages one step below the menu, checked too.
-DEEPER = ["/tables/usage.main.events", "/aggregates/api_calls", "/aggregates/new",
+DEEPER = ["/tables/usage.main.events", "/aggregates/api_calls", "/aggregates/+new",
           "/manual/credits"]
 
 UNNAMED = """() => [...document.querySelectorAll('input, select, textarea, button')]

@@ -104,7 +104,7 @@ def test_create_dry_run_save_evaluate(home, page):
     with serve(home_path) as server:
         sign_in(page, server.base, keys["admin"], then="/aggregates")
         page.get_by_role("link", name="New aggregate").click()
-        page.wait_for_url(f"{server.base}/aggregates/new")
+        page.wait_for_url(f"{server.base}/aggregates/+new")
         type_definition(page, V1)
         page.locator("#check[data-state=valid]").wait_for()
         assert page.locator("#check").inner_text() == "✓ Valid: aggregate calls"
@@ -246,7 +246,7 @@ def test_a_read_key_sees_no_save_control_and_a_forced_save_is_refused(home, page
 def test_an_sql_error_is_marked_in_the_editor(home, page):
     home_path, keys = home
     with serve(home_path) as server:
-        sign_in(page, server.base, keys["admin"], then="/aggregates/new")
+        sign_in(page, server.base, keys["admin"], then="/aggregates/+new")
         type_definition(page, V1.replace("sum(n)", "sum(nn)"))
         page.locator("#check[data-state=invalid]").wait_for()
         said = page.locator("#check").inner_text()

@@ -132,7 +132,7 @@ def router(ctx: Any) -> APIRouter:
         rows = [(a, len(ws.aggregates.versions(a.name))) for a in ws.aggregates.list()]
         return page(request, "aggregates.html", rows=rows)
 
-    @nav.get("/aggregates/new", dependencies=[ctx.read])
+    @nav.get("/aggregates/+new", dependencies=[ctx.read])
     def new_aggregate(request: Request) -> HTMLResponse:
         return page(request, "aggregate_editor.html", name=None, based_on=None,
                     text=TEMPLATE, windows=WINDOWS, **_defaults())
