@@ -136,8 +136,8 @@ def router(ctx: Any) -> APIRouter:
         except MeterqlError as exc:
             error = exc
         shown = table_json(entry)
-        for column in shown["columns"]:  # (named as query headers name them)
-            column["type"] = type_name(column["type"])
+        for shown_column in shown["columns"]:  # (named as query headers name them)
+            shown_column["type"] = type_name(shown_column["type"])
         return page(request, "table.html", table=shown, entry=entry,
                     preview=preview, rows=rows[:PREVIEW_PAGE], more=len(rows) > PREVIEW_PAGE,
                     count=count, error=error, seconds=time.perf_counter() - started,
