@@ -62,7 +62,7 @@ def test_source_lifecycle(files):
     tables = run(files, "tables")
     assert "crm.main.customers" in tables.output and "usage.main.events" in tables.output
     described = run(files, "describe", "customers")
-    assert "DECIMAL(10, 2)" in described.output
+    assert "DECIMAL(10,2)" in described.output  # (as query headers name it)
     # A new table at the source shows up after a refresh.
     con = sqlite3.connect(files["lite"])
     con.execute("CREATE TABLE plans (name TEXT)")
