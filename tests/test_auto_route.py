@@ -194,3 +194,87 @@ def test_failover_reports_the_replica_read_and_refuses_past_the_bound(
     assert route.kind == "replica" and route.failover
     assert route.reason == ("failover: source unreachable, replica synced 3m ago, within the "
                             "bound 5m")
+
+
+# -- the bound through every interface ----------------------------------------------------------
+
+@pytest.fixture()
+def stale(pg_cluster, pg_database, tmp_path):
+    """An auto source synced with 200 rows; the source has 201 since. The workspace is closed
+    (the CLI and the server open it)."""
+    db = pg_database("iface", SETUP)
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
+        ws.sync("pg")
+    pg_cluster.run_sql("INSERT INTO usage VALUES (201, 1, 99)", dbname=db)
+    return home
+
+
+COUNT = "SELECT count(*) AS n FROM pg.public.usage"
+
+
+def test_the_bound_through_the_cli(stale):
+    from click.testing import CliRunner
+
+    from meterql.cli import main
+
+    def cli(*args):
+        out = CliRunner().invoke(main, [*args, "--home", str(stale)])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    assert cli("query", COUNT, "--format", "csv").splitlines() == ["n", "200"]
+    assert cli("query", COUNT, "--format", "csv", "--max-staleness", "0").splitlines() == [
+        "n", "201"]
+    assert cli("query", COUNT, "--format", "csv", "--max-staleness", "5m").splitlines() == [
+        "n", "200"]
+    assert "route: pg.public.usage -> source: replica synced" in cli(
+        "explain", COUNT, "--max-staleness", "0")
+    assert "route: pg.public.usage -> replica: synced" in cli(
+        "explain", COUNT, "--max-staleness", "1h")
+    cli("settings", "set", "max_staleness", "0")
+    assert cli("query", COUNT, "--format", "csv").splitlines() == ["n", "201"]
+    bad = CliRunner().invoke(main, ["query", COUNT, "--max-staleness", "soon", "--home",
+                                    str(stale)])
+    assert bad.exit_code != 0 and "max_staleness" in bad.output
+
+
+def test_the_bound_through_http(stale):
+    from fastapi.testclient import TestClient
+
+    from meterql.access.keys import create_key
+    from meterql.server.app import create_app
+
+    ws = meterql.connect(stale)
+    try:
+        key = create_key(ws.keys, "read", "read key")[1]
+        headers = {"Authorization": f"Bearer {key}"}
+        with TestClient(create_app(ws)) as client:
+            def post(path, **body):
+                return client.post(path, json={"sql": COUNT, **body}, headers=headers)
+
+            live = post("/v1/query", max_staleness="0").json()
+            assert live["rows"] == [[201]]
+            assert live["watermarks"][0]["route"] == "source"
+            cached = post("/v1/query", max_staleness="5m").json()
+            assert cached["rows"] == [[200]] and cached["warnings"] == []
+            assert cached["watermarks"][0]["route"] == "replica"
+            assert post("/v1/query").json()["rows"] == [[200]]
+            plan = post("/v1/explain", max_staleness="0").json()["plan"]
+            assert "route: pg.public.usage -> source" in plan
+            bad = post("/v1/query", max_staleness="soon")
+            assert bad.status_code == 400 and "max_staleness" in bad.text
+    finally:
+        ws.close()
+
+
+def test_the_bound_through_the_remote_client(stale):
+    from tests.support.served import new_key, serve
+
+    key = new_key(stale, "read")
+    with serve(stale) as served, meterql.connect(served.base, key=key) as client:
+        assert client.query(COUNT, max_staleness=0).rows() == [(201,)]
+        result = client.query(COUNT, max_staleness="1h")
+        assert result.rows() == [(200,)] and result.watermarks[0]["route"] == "replica"
+        assert "-> source" in str(client.explain(COUNT, max_staleness=0))
