@@ -105,7 +105,7 @@ def source_show(ws: Workspace, name: str) -> None:
               help="Set a source option (KEY= with no value removes it), e.g. cdc_slot=meterql.")
 @home_option
 def source_set(ws: Workspace, name: str, mode: Mode | None, options: tuple[str, ...]) -> None:
-    """Switch a source between direct and sync mode (the SQL stays the same), or change its
+    """Switch a source between direct, sync and auto mode (the SQL stays the same), or change its
     options."""
     if mode is None and not options:
         raise click.UsageError("give --mode and/or --option KEY=VALUE")
