@@ -278,3 +278,30 @@ def test_the_bound_through_the_remote_client(stale):
         result = client.query(COUNT, max_staleness="1h")
         assert result.rows() == [(200,)] and result.watermarks[0]["route"] == "replica"
         assert "-> source" in str(client.explain(COUNT, max_staleness=0))
+
+
+def test_the_mode_is_set_through_the_cli_and_http(pg_cluster, pg_database, tmp_path):
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from meterql.access.keys import create_key
+    from meterql.cli import main
+    from meterql.server.app import create_app
+
+    db = pg_database("modes", SETUP)
+    home = tmp_path / "home"
+    with meterql.connect(home) as ws:
+        ws.sources.add("pg", pg_cluster.uri(db))
+        ws.sources.add("pg2", pg_cluster.uri(db))
+    out = CliRunner().invoke(main, ["source", "set", "pg", "--mode", "auto", "--home", str(home)])
+    assert out.exit_code == 0 and "source 'pg' is now in auto mode" in out.output
+    out = CliRunner().invoke(main, ["sync", "--home", str(home)])
+    assert out.exit_code == 0, out.output
+    with meterql.connect(home) as ws:
+        assert [m.rows for m in ws.sync.watermarks("pg")] == [5, 200]
+        key = create_key(ws.keys, "admin", "admin key")[1]
+        with TestClient(create_app(ws)) as client:
+            answer = client.patch("/v1/sources/pg2", json={"mode": "auto"},
+                                  headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 200 and answer.json()["mode"] == "auto"
+        assert ws.sources.get("pg2").mode == "auto"
