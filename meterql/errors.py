@@ -24,6 +24,7 @@ the API) whether trying again may help.
     │   └── InvalidAggregateError an aggregate definition that cannot be saved (names the problem)
     ├── SourceError               talking to a source failed
     │   ├── SourceUnavailableError   cannot connect (down, wrong host or port)   [retryable]
+    │   │   └── StaleReplicaError    unreachable, and the replica is past the freshness bound
     │   ├── SourceAuthError          the source refused the credentials
     │   └── SourceQueryError         the source rejected or failed the query
     ├── LimitError                a limit was hit
@@ -195,6 +196,11 @@ class SourceUnavailableError(SourceError):
     """The source cannot be reached."""
 
     retryable = True
+
+
+class StaleReplicaError(SourceUnavailableError):
+    """An ``auto`` source cannot be reached and its replica is older than the query's bound
+    (or it has none): the message names the table, the replica's age and the bound."""
 
 
 class SourceAuthError(SourceError):

@@ -236,7 +236,7 @@ class Workspace:
             # pushes answered but still in the event log reach DuckDB before a query reads them
             local.before_read("events", events.flush)
             for source in self.catalog.sources():
-                if source.mode == "sync":
+                if source.replicated:
                     self._attach_to(engine.duck, source.name)
             try:
                 private_workspace(self.home)  # what DuckDB just created
@@ -368,7 +368,9 @@ class Workspace:
             name: a lowercase identifier, the first part of its table names.
             uri: ``postgresql://user:env:PGPASSWORD@host:5432/db``, ``sqlite:///path.db``
                 or ``duckdb:///path.duckdb``.
-            mode: ``direct`` (query the source at query time).
+            mode: ``direct`` (query the source at query time), ``sync`` (query its replica)
+                or ``auto`` (synced; each query reads the replica or the source per table,
+                by the freshness bound ``max_staleness``).
             options: ``statement_timeout_ms``, ``numeric_scale``.
 
         Raises:
@@ -394,7 +396,7 @@ class Workspace:
             raise
         with self._connectors_lock:
             self._connectors[name] = connector
-        if mode == "sync":
+        if mode in ("sync", "auto"):
             self._attach(name)
         return source
 
@@ -411,7 +413,7 @@ class Workspace:
         self._check_open()
         source = self.catalog.remove_source(name)
         self._drop_connector(source.name)
-        if source.mode == "sync":
+        if source.replicated:
             self._detach(source.name, delete=True)
         return source
 
@@ -441,7 +443,7 @@ class Workspace:
         """
         self._check_open()
         source = self.catalog.set_mode(name, mode)
-        if mode == "sync":
+        if mode in ("sync", "auto"):
             self._attach(source.name)
         return source
 
@@ -488,7 +490,7 @@ class Workspace:
         """
         self._check_open()
         names = [name] if name is not None else [
-            s.name for s in self.catalog.sources() if s.mode == "sync"
+            s.name for s in self.catalog.sources() if s.replicated
         ]
         from meterql.sync.runner import SyncReport, sync_source
 
@@ -496,7 +498,7 @@ class Workspace:
         with self._sync_lock:
             for source_name in names:
                 source = self.catalog.source(source_name)
-                if source.mode != "sync":
+                if not source.replicated:
                     raise InvalidSourceError(
                         f"source '{source.name}' is in {source.mode} mode",
                         source=source.name,
@@ -637,6 +639,7 @@ class Workspace:
         max_rows: int | None = DEFAULT_MAX_ROWS,
         on_row_limit: Literal["truncate", "error"] = "truncate",
         tz: str | None = None,
+        max_staleness: float | str | None = None,
     ) -> Result:
         """Run a SELECT over the registered sources.
 
@@ -652,6 +655,11 @@ class Workspace:
                 (``SELECT now()``, ``SELECT current_date``) evaluates in it. A
                 ``SET TimeZone = 'zone'`` statement runs nothing; its ``Result.time_zone``
                 is the zone to pass as ``tz`` from then on.
+            max_staleness: the freshness bound for sources in ``auto`` mode: seconds or a
+                duration (``"5m"``; ``0`` is live) or ``"none"`` (a replica of any age);
+                ``None`` takes the workspace setting ``max_staleness``. A table is read from
+                its replica when synced within the bound, else from the source;
+                ``Result.watermarks`` carries each table's route.
 
         Example:
             >>> ws.query("SELECT count(*) AS n FROM pg.public.events WHERE customer_id = :c",
@@ -662,7 +670,7 @@ class Workspace:
         _check_params_mapping(params)
         return self._engine.run(
             sql, params, dialect, timeout=timeout, max_rows=max_rows, on_row_limit=on_row_limit,
-            tz=tz,
+            tz=tz, max_staleness=max_staleness,
         )
 
     def submit(
@@ -675,6 +683,7 @@ class Workspace:
         max_rows: int | None = DEFAULT_MAX_ROWS,
         on_row_limit: Literal["truncate", "error"] = "truncate",
         tz: str | None = None,
+        max_staleness: float | str | None = None,
     ) -> RunningQuery:
         """Start a query in the background; the returned handle can cancel it (arguments as
         :meth:`query`'s)."""
@@ -684,6 +693,7 @@ class Workspace:
 
             check_time_zone(tz)  # a wrong name fails here, not in the handle
         _check_params_mapping(params)
+        self._engine.bound(max_staleness)  # a wrong bound fails here, not in the handle
         from meterql.engine import QueryControl
 
         control = QueryControl(timeout)
@@ -700,6 +710,7 @@ class Workspace:
                     on_row_limit=on_row_limit,
                     control=control,
                     tz=tz,
+                    max_staleness=max_staleness,
                 )
             except BaseException as exc:
                 running._future.set_exception(exc)
@@ -709,10 +720,13 @@ class Workspace:
         self._query_threads.run(work)
         return running
 
-    def explain(self, sql: str, dialect: str = "duckdb") -> Plan:
-        """The plan of a query: each fragment with its source and SQL, and the residual."""
+    def explain(self, sql: str, dialect: str = "duckdb",
+                max_staleness: float | str | None = None) -> Plan:
+        """The plan of a query: each fragment with its source and SQL, the residual, and the
+        route of each table of an ``auto`` source under ``max_staleness`` (as :meth:`query`'s).
+        """
         self._check_open()
-        plan, _, _ = self._engine.plan(sql, dialect)
+        plan, _, _ = self._engine.plan(sql, dialect, max_staleness)
         return plan
 
 

@@ -51,6 +51,7 @@ TREE = {
     "ParameterError": "QueryError",
     "SourceError": "MeterqlError",
     "SourceUnavailableError": "SourceError",
+    "StaleReplicaError": "SourceUnavailableError",
     "SourceAuthError": "SourceError",
     "SourceQueryError": "SourceError",
     "LimitError": "MeterqlError",
@@ -87,7 +88,8 @@ def test_the_tree_is_as_drawn():
 
 def test_only_unavailability_and_timeouts_are_retryable():
     retryable = {n for n in TREE if getattr(errors, n).retryable}
-    assert retryable == {"SourceUnavailableError", "QueryTimeoutError"}
+    # (a replica past the bound with its source down: it answers once the source is back)
+    assert retryable == {"SourceUnavailableError", "StaleReplicaError", "QueryTimeoutError"}
     assert errors.SourceUnavailableError("x").to_dict()["retryable"] is True
 
 

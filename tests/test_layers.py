@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "sql_text": {"errors"},
     "dialects": {"errors", "sql_text"},
     "encoders": {"wording", "dialects"},  # (for the SQL names of types)
-    "catalog": {"errors", "sql_text", "dialects", "file_modes"},
+    "catalog": {"wording", "errors", "sql_text", "dialects", "file_modes"},  # (durations)
     "connectors": {"errors", "sql_text", "dialects", "catalog"},
     "engine": {"lazy", "wording", "errors", "sql_text", "dialects", "catalog", "connectors"},
     "local": {"wording", "errors", "sql_text", "exact_json", "file_modes", "dialects", "catalog",

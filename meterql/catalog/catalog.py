@@ -56,7 +56,7 @@ class Catalog:
         self._sources[LOCAL.name] = LOCAL
         self._stored_tables = self._store.tables() + [
             _sync_state_table(s.name) for s in self._sources.values()
-            if s.mode == "sync" and s is not LOCAL
+            if s.replicated and s is not LOCAL
         ]
         self._stored_version = self._store.version
         self._index()

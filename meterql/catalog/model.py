@@ -7,7 +7,7 @@ from typing import Any, Literal, get_args
 
 from meterql.catalog.uri import redact_uri
 
-Mode = Literal["direct", "sync"]
+Mode = Literal["direct", "sync", "auto"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
 
@@ -19,7 +19,9 @@ class Source:
         name: lowercase identifier; the first part of every table name.
         kind: ``postgres``, ``sqlite`` or ``duckdb``.
         uri: the connection URI as stored (a password in it stays in the workspace only).
-        mode: ``direct`` (query the source at query time) or ``sync``.
+        mode: ``direct`` (query the source at query time), ``sync`` (query its replica) or
+            ``auto`` (synced like ``sync``; each query reads the replica or the source per
+            table, by the freshness bound ``max_staleness``).
         options: kind-specific settings (``statement_timeout_ms``, ``numeric_scale``, ...).
     """
 
@@ -28,6 +30,11 @@ class Source:
     uri: str
     mode: Mode = "direct"
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def replicated(self) -> bool:
+        """Whether the source is synced to a local replica (modes ``sync`` and ``auto``)."""
+        return self.mode in ("sync", "auto")
 
     @property
     def display_uri(self) -> str:

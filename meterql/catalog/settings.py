@@ -7,6 +7,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from meterql.errors import InvalidSettingError
+from meterql.wording import format_duration, parse_duration
+
+
+def parse_staleness(value: Any) -> float | None:
+    """A freshness bound in seconds: a duration (``0`` is live) or ``none`` (``None``: a
+    replica of any age is fine).
+
+    >>> parse_staleness("5m"), parse_staleness(0), parse_staleness("none")
+    (300.0, 0.0, None)
+
+    Raises:
+        ValueError: neither a duration nor ``none``.
+    """
+    if value is None or str(value).strip().lower() == "none":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"a negative bound: {value}")
+        return float(value)
+    return parse_duration(str(value))
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,14 @@ class Setting:
             raise InvalidSettingError(
                 f"setting {self.name} takes on or off, not {value!r}", hint=self.help
             )
+        if self.type is str:  # a duration, or none
+            try:
+                seconds = parse_staleness(value)
+            except ValueError:
+                raise InvalidSettingError(
+                    f"setting {self.name} takes a duration (0, 30s, 5m, 1h) or none, "
+                    f"not {value!r}", hint=self.help) from None
+            return "none" if seconds is None else format_duration(seconds)
         try:
             number = int(str(value).strip()) if not isinstance(value, bool) else None
         except ValueError:
@@ -139,6 +167,14 @@ SETTINGS: dict[str, Setting] = {
             "event with a longer number is rejected",
             38,
             4_000,
+        ),
+        Setting(
+            "max_staleness",
+            str,
+            "none",
+            "the default freshness bound of a query (0 = live, 5m, 1h, none = any age): a "
+            "table of an auto source is read from its replica when synced within it, else "
+            "from the source",
         ),
         Setting(
             "http_max_body_mb",

@@ -66,10 +66,14 @@ def query_params(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tz", "tz", metavar="ZONE",
               help="The session's time zone (e.g. Europe/Berlin): TIMESTAMPTZ values are shown "
                    "in it and now()/current_date evaluate in it. Default UTC.")
+@click.option("--max-staleness", "max_staleness", metavar="DURATION",
+              help="Freshness bound for sources in auto mode (0 = live, 5m, 1h, none = any "
+                   "age): a table is read from its replica when synced within it, else from "
+                   "the source. Default: the setting max_staleness.")
 @home_option
 def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format | None,
               output: Path | None, pager: bool, dialect: str, timeout: float,
-              max_rows: int, tz: str | None) -> None:
+              max_rows: int, tz: str | None, max_staleness: str | None) -> None:
     """Run a SELECT over the registered sources. Use - to read the SQL from standard input.
 
     On a terminal the result is a table (paged when it does not fit); piped or redirected it
@@ -77,7 +81,7 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format | No
     if sql == "-":
         sql = sys.stdin.read()
     result = ws.query(sql, query_params(params), dialect, timeout=timeout, max_rows=max_rows,
-                      tz=tz)
+                      tz=tz, max_staleness=max_staleness)
     table = result.to_arrow()
     text = plan_text(table)
     if fmt is None:
@@ -106,6 +110,8 @@ def query_cmd(ws: Workspace, sql: str, params: tuple[str, ...], fmt: Format | No
         console(stderr=True).print(
             f"[yellow]warning:[/yellow] result cut at {count(max_rows, 'row')} (raise --max-rows)"
         )
+    for warning in result.warnings:
+        console(stderr=True).print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
 def _unicode(out: TextIO) -> bool:
@@ -126,20 +132,23 @@ def _unicode(out: TextIO) -> bool:
               help="A named parameter, as for 'meterql query' (needed with --analyze).")
 @click.option("--timeout", type=float, default=300.0, show_default=True,
               help="Seconds before an --analyze run is stopped.")
+@click.option("--max-staleness", "max_staleness", metavar="DURATION",
+              help="Freshness bound for sources in auto mode, as for 'meterql query'.")
 @home_option
 def explain_cmd(ws: Workspace, sql: str, dialect: str, analyze: bool, params: tuple[str, ...],
-                timeout: float) -> None:
+                timeout: float, max_staleness: str | None) -> None:
     """Show how a query is split: each fragment with its source and SQL, and the residual.
     With --analyze the query runs, and what each part cost is added."""
     if sql == "-":
         sql = sys.stdin.read()
     values = query_params(params)
     if not analyze:
-        click.echo(str(ws.explain(sql, dialect)))
+        click.echo(str(ws.explain(sql, dialect, max_staleness)))
         return
     # The statement is checked as written (positions in errors are the user's); EXPLAIN
     # ANALYZE in front of it runs it.
     sql = _EXPLAIN.sub("", sql, count=1)
-    ws.explain(sql, dialect)
-    result = ws.query(f"EXPLAIN ANALYZE {sql}", values, dialect, timeout=timeout)
+    ws.explain(sql, dialect, max_staleness)
+    result = ws.query(f"EXPLAIN ANALYZE {sql}", values, dialect, timeout=timeout,
+                      max_staleness=max_staleness)
     click.echo(plan_text(result.to_arrow()) or "")

@@ -52,7 +52,7 @@ def source_add(ws: Workspace, name: str, uri: str, mode: Mode, options: tuple[st
     src = ws.sources.add(name, uri, mode=mode, options=source_options(options))
     n = len(ws.tables(src.name))
     click.echo(f"added source '{src.name}' ({src.kind}, {src.mode}): {n} tables")
-    if src.mode == "sync":
+    if src.replicated:
         click.echo(f"next: meterql sync {src.name}   (copies its tables into the local replica)")
 
 
@@ -87,7 +87,7 @@ def source_show(ws: Workspace, name: str) -> None:
     for table in ws.tables(src.name):
         line = f"table:   {table.full_name} ({len(table.columns)} columns, {table.kind})"
         mark = marks.get(table.full_name)
-        if src.mode == "sync":
+        if src.replicated:
             line += (
                 f"; synced {mark.synced_at:%Y-%m-%d %H:%M:%S %Z}, {row_count(mark.rows)}, "
                 f"{mark.strategy}"
@@ -105,7 +105,7 @@ def source_show(ws: Workspace, name: str) -> None:
               help="Set a source option (KEY= with no value removes it), e.g. cdc_slot=meterql.")
 @home_option
 def source_set(ws: Workspace, name: str, mode: Mode | None, options: tuple[str, ...]) -> None:
-    """Switch a source between direct and sync mode (the SQL stays the same), or change its
+    """Switch a source between direct, sync and auto mode (the SQL stays the same), or change its
     options."""
     if mode is None and not options:
         raise click.UsageError("give --mode and/or --option KEY=VALUE")

@@ -51,7 +51,7 @@ def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: float)
     if watch and not isinstance(ws, Workspace):
         raise click.UsageError("the server runs the sync schedule itself (meterql status shows "
                                "it): run meterql sync without --watch to sync now")
-    names = list(sources) or [s.name for s in ws.sources() if s.mode == "sync"]
+    names = list(sources) or [s.name for s in ws.sources() if s.replicated]
     if not names:
         raise click.UsageError("no source is in sync mode (meterql source set NAME --mode sync)")
     if not isinstance(ws, Workspace):  # the server runs the same schedule and retries

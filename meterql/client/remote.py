@@ -90,11 +90,13 @@ class Client:
     # -- queries -------------------------------------------------------------------------------
     def query(self, sql: str, params: Mapping[str, Any] | None = None,
               dialect: str = "duckdb", *, timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
-              max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None) -> Result:
+              max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None,
+              max_staleness: float | str | None = None) -> Result:
         """Run a SELECT on the server; the rows arrive as Arrow. Ctrl-C (KeyboardInterrupt)
-        cancels it at the server and its sources. ``tz``: the session's time zone, as in
-        ``Workspace.query``."""
-        running = self.submit(sql, params, dialect, timeout=timeout, max_rows=max_rows, tz=tz)
+        cancels it at the server and its sources. ``tz``: the session's time zone, and
+        ``max_staleness``: the freshness bound for auto sources, as in ``Workspace.query``."""
+        running = self.submit(sql, params, dialect, timeout=timeout, max_rows=max_rows, tz=tz,
+                              max_staleness=max_staleness)
         try:
             return running.result()
         except KeyboardInterrupt:
@@ -103,7 +105,8 @@ class Client:
 
     def submit(self, sql: str, params: Mapping[str, Any] | None = None,
                dialect: str = "duckdb", *, timeout: float | None = DEFAULT_QUERY_TIMEOUT_S,
-               max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None) -> RemoteQuery:
+               max_rows: int | None = DEFAULT_MAX_ROWS, tz: str | None = None,
+               max_staleness: float | str | None = None) -> RemoteQuery:
         """Start a query; the handle's ``cancel()`` stops it at the server and its sources."""
         if params is not None and not isinstance(params, Mapping):
             raise ParameterError(
@@ -115,13 +118,18 @@ class Client:
                 "dialect": dialect, "timeout_s": timeout, "max_rows": max_rows}
         if tz is not None:
             body["time_zone"] = check_time_zone(tz)
+        if max_staleness is not None:
+            body["max_staleness"] = max_staleness
         return RemoteQuery(self.transport, body, sql, timeout)
 
-    def explain(self, sql: str, dialect: str = "duckdb") -> RemotePlan:
+    def explain(self, sql: str, dialect: str = "duckdb",
+                max_staleness: float | str | None = None) -> RemotePlan:
         """The plan of a query, as the server would run it (``str()`` is its EXPLAIN)."""
+        body: dict[str, Any] = {"sql": sql, "dialect": dialect}
+        if max_staleness is not None:
+            body["max_staleness"] = max_staleness
         try:
-            answer = self.transport.json("POST", "/v1/explain",
-                                         json={"sql": sql, "dialect": dialect})
+            answer = self.transport.json("POST", "/v1/explain", json=body)
         except MeterqlError as exc:
             raise _with_sql(exc, sql) from None
         return RemotePlan(answer["plan"], tuple(answer.get("params") or ()))
@@ -169,7 +177,8 @@ class RemoteQuery(PendingResult):
                     table, plan=None,
                     truncated=response.headers.get("X-Meterql-Truncated") == "true",
                     seconds=time.perf_counter() - started,
-                    watermarks=json.loads(response.headers.get("X-Meterql-Watermarks", "[]")))
+                    watermarks=json.loads(response.headers.get("X-Meterql-Watermarks", "[]")),
+                    warnings=json.loads(response.headers.get("X-Meterql-Warnings", "[]")))
         except MeterqlError as exc:
             self._future.set_exception(_with_sql(exc, self._sql))
         except BaseException as exc:

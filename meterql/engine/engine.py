@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from meterql.catalog import Catalog
+from meterql.catalog.settings import parse_staleness
 from meterql.connectors import Connector
 from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
@@ -21,9 +23,15 @@ from meterql.engine.parse import parse_query
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import Plan, plan_query
 from meterql.engine.planner.fragments import result_typing
+from meterql.engine.planner.routes import route_tables
 from meterql.engine.result import Result, plan_table, time_zone_table
 from meterql.engine.time_zone import check_time_zone, in_time_zone, set_time_zone
-from meterql.errors import QueryError, SourceUnavailableError, StatementNotAllowedError
+from meterql.errors import (
+    QueryError,
+    SourceUnavailableError,
+    StaleReplicaError,
+    StatementNotAllowedError,
+)
 from meterql.sql_text import quote_ident
 from meterql.wording import count
 
@@ -109,18 +117,33 @@ class Engine:
         finally:
             cur.close()
 
-    def plan(self, sql: str, dialect: str = "duckdb") -> tuple[Plan, bool, bool]:
-        """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE."""
+    def plan(self, sql: str, dialect: str = "duckdb", max_staleness: float | str | None = None,
+             unreachable: frozenset[str] = frozenset()) -> tuple[Plan, bool, bool]:
+        """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE.
+        ``max_staleness``: the freshness bound for ``auto`` sources (seconds, a duration, or
+        ``"none"``; ``None`` takes the workspace setting ``max_staleness``)."""
         key = (sql, dialect, self.catalog.version)
         cached = self.plans.get(key)
-        if cached is not None:
+        # A plan with routes depends on the bound and the replicas' age: made again each time.
+        if cached is not None and not cached[0].routes:
             return cached
         self.plans.size = self.catalog.settings["plan_cache_size"]
-        planned = self._plan(sql, dialect)
+        planned = self._plan(sql, dialect, self.bound(max_staleness), unreachable)
         self.plans.put(key, planned)
         return planned
 
-    def _plan(self, sql: str, dialect: str) -> tuple[Plan, bool, bool]:
+    def bound(self, max_staleness: float | str | None) -> float | None:
+        """A freshness bound in seconds (``None``: any age), or ``QueryError``."""
+        try:
+            return parse_staleness(self.catalog.settings["max_staleness"]
+                                   if max_staleness is None else max_staleness)
+        except ValueError:
+            raise QueryError(
+                f"max_staleness takes a duration (0, 30s, 5m, 1h) or none, not "
+                f"{max_staleness!r}", hint="0 reads auto sources live") from None
+
+    def _plan(self, sql: str, dialect: str, max_staleness: float | None = None,
+              unreachable: frozenset[str] = frozenset()) -> tuple[Plan, bool, bool]:
         zone = set_time_zone(sql)
         if zone is not None:
             return Plan(sql, [], None, [], [
@@ -133,7 +156,10 @@ class Engine:
             return Plan(sql, [], bound.tree.copy(), bound.params, [
                 "the query reads no table: it runs in the local DuckDB (no source is asked)"],
                 ), parsed.explain, parsed.analyze
-        return plan_query(bound, self.catalog, sql), parsed.explain, parsed.analyze
+        routes = route_tables(
+            [table.full_name for _, table in bound.tables], self.catalog, self._watermark,
+            max_staleness, datetime.now(UTC), unreachable)
+        return plan_query(bound, self.catalog, sql, routes), parsed.explain, parsed.analyze
 
     def run(
         self,
@@ -146,14 +172,33 @@ class Engine:
         on_row_limit: str = "truncate",
         control: QueryControl | None = None,
         tz: str | None = None,
+        max_staleness: float | str | None = None,
     ) -> Result:
         """Run one statement. ``tz``: the session's time zone (an IANA name; UTC when
         ``None``): TIMESTAMPTZ values are shown in it, and a query that reads no table
         (``SELECT now()``, ``SELECT current_date``) runs in it. ``SET TimeZone = 'zone'``
         runs nothing: its result names the zone (``Result.time_zone``), which the caller's
-        session keeps and passes as ``tz``."""
+        session keeps and passes as ``tz``. ``max_staleness``: as :meth:`plan`'s; when an
+        ``auto`` source routed to is unreachable, its tables are read from the replica if
+        within the bound (the result's ``warnings`` say so), else ``StaleReplicaError``."""
+        try:
+            return self._run(sql, params, dialect, timeout, max_rows, on_row_limit, control, tz,
+                             max_staleness, frozenset())
+        except SourceUnavailableError as exc:
+            source = exc.source
+            if (isinstance(exc, StaleReplicaError) or source is None
+                    or source not in {s.name for s in self.catalog.sources()}
+                    or self.catalog.source(source).mode != "auto"):
+                raise
+            return self._run(sql, params, dialect, timeout, max_rows, on_row_limit, control, tz,
+                             max_staleness, frozenset({source}))
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None, dialect: str,
+             timeout: float | None, max_rows: int | None, on_row_limit: str,
+             control: QueryControl | None, tz: str | None,
+             max_staleness: float | str | None, unreachable: frozenset[str]) -> Result:
         zone = None if tz is None else check_time_zone(tz)
-        plan, explain, analyze = self.plan(sql, dialect)
+        plan, explain, analyze = self.plan(sql, dialect, max_staleness, unreachable)
         if plan.time_zone is not None:
             check_params(plan.params, params)
             return Result(time_zone_table(plan.time_zone), plan)
@@ -179,7 +224,15 @@ class Engine:
             # reads no table: a DuckDB that may open no file at all, in the session's zone
             executor = self._in_zone(zone or "UTC")
         result = executor.run(plan, values, control, max_rows, on_row_limit)
-        result.watermarks = marks
+        routes = {route.table: route for route in plan.routes}
+        for mark in marks:
+            if mark.get("table") in routes:
+                mark["route"] = "replica"
+        result.watermarks = marks + [
+            {"table": r.table, "route": "source", "reason": r.reason}
+            for r in plan.routes if r.kind == "source"]
+        result.warnings = [
+            f"{r.table} was read from its replica: {r.reason}" for r in plan.routes if r.failover]
         if zone is not None:
             result.table = in_time_zone(result.table, zone)
         if analyze:

@@ -63,7 +63,10 @@ class Result:
         seconds: wall time of the query.
         fragments: rows, bytes and time per fragment.
         watermarks: for every table read from a local replica, its last committed sync
-            (table, strategy, synced_at, rows, cursor).
+            (table, strategy, synced_at, rows, cursor); for a table of an ``auto`` source,
+            its ``route`` too (``replica``, or ``source`` with the ``reason``).
+        warnings: what the caller should know about the answer (a table read from its
+            replica because its source was unreachable).
 
     Example:
         >>> import pyarrow as pa
@@ -78,6 +81,7 @@ class Result:
     seconds: float = 0.0
     fragments: list[FragmentStats] = field(default_factory=list)
     watermarks: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_arrow(self) -> pa.Table:
         return self.table

@@ -25,7 +25,7 @@ def source_json(ws: meterql.Workspace, source: Source) -> dict[str, Any]:
         "uri": source.display_uri, "options": source.options,
         "tables": len(ws.tables(source.name)),
         "watermarks": [w.describe() for w in ws.sync.watermarks(source.name)]
-        if source.mode == "sync" else [],
+        if source.replicated else [],
     })
 
 

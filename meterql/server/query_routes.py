@@ -39,6 +39,13 @@ QUERY_ID = "X-Meterql-Query-Id"
 QUERY_ID_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+MAX_STALENESS = (
+    "the freshness bound for sources in auto mode: a duration (\"0\" is live, \"5m\", "
+    "\"1h\") or \"none\" (a replica of any age); absent: the workspace setting "
+    "max_staleness. A table is read from its replica when synced within it, else from the "
+    "source")
+
+
 class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sql: str = Field(description="one SELECT; tables as source.schema.table",
@@ -56,6 +63,8 @@ class QueryRequest(BaseModel):
         None, max_length=64, examples=["Europe/Berlin"],
         description="the session's time zone (IANA name; UTC if absent): TIMESTAMPTZ values "
         "are written in it, and a query that reads no table (SELECT now()) runs in it")
+    max_staleness: str | float | None = Field(
+        None, examples=["5m"], description=MAX_STALENESS)
 
 
 class ExplainRequest(BaseModel):
@@ -64,6 +73,8 @@ class ExplainRequest(BaseModel):
                      examples=["SELECT count(*) AS n FROM pg.public.events"])
     dialect: str = Field("duckdb", description="the SQL dialect the query is written in",
                          examples=["postgres"])
+    max_staleness: str | float | None = Field(
+        None, examples=["5m"], description=MAX_STALENESS)
 
 
 def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
@@ -94,7 +105,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
             raise ParameterError(str(exc), hint="e.g. {\"type\": \"date\", \"value\": "
                                  "\"2026-10-01\"}") from None
         job = ws.submit(body.sql, params, body.dialect, timeout=limit, max_rows=cap,
-                        tz=body.time_zone)
+                        tz=body.time_zone, max_staleness=body.max_staleness)
         if named is not None:
             running[named] = job
         try:
@@ -125,7 +136,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float, max_rows: int,
         """How a query would run, without running it: each fragment with its source and SQL,
         and the residual (the text ``meterql explain`` prints; no source URI in it), and the
         names of the parameters it takes."""
-        plan = ws.explain(body.sql, body.dialect)
+        plan = ws.explain(body.sql, body.dialect, body.max_staleness)
         return {"plan": str(plan), "params": list(plan.params)}
 
     return api
@@ -139,6 +150,8 @@ def rows_response(result: Result, accept: str) -> Response:
         "X-Meterql-Truncated": "true" if result.truncated else "false",
         "X-Meterql-Watermarks": json.dumps(json_value(result.watermarks)),
     }
+    if result.warnings:
+        headers["X-Meterql-Warnings"] = json.dumps(result.warnings)
     table = result.to_arrow()
     if ARROW_STREAM in accept:
         chunks, media = encode(table, "arrow"), ARROW_STREAM
@@ -148,6 +161,7 @@ def rows_response(result: Result, accept: str) -> Response:
         chunks, media = json_envelope(table, {
             "row_count": result.num_rows, "truncated": result.truncated,
             "seconds": round(result.seconds, 6), "watermarks": result.watermarks,
+            "warnings": result.warnings,
         }), "application/json"
     if table.nbytes <= SMALL_RESULT:  # one body: streaming costs a thread hop per chunk
         return Response(b"".join(chunks), media_type=media, headers=headers)

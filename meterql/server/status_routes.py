@@ -25,7 +25,7 @@ def workspace_status(ws: meterql.Workspace, schedule: SyncSchedule | None,
     sources = []
     for source in ws.sources():
         entry: dict[str, Any] = {"name": source.name, "kind": source.kind, "mode": source.mode}
-        if source.mode == "sync":
+        if source.replicated:
             entry["replicas"] = [w.describe() for w in ws.sync.watermarks(source.name)]
             entry["schedule"] = turns.get(source.name)
         sources.append(entry)

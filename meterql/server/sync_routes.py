@@ -62,7 +62,7 @@ def _error_json(error: MeterqlError | None) -> dict[str, Any] | None:
 
 def _sources(ws: meterql.Workspace, body: SyncIn) -> list[str]:
     """The sources a request syncs, by their names (checked: "did you mean")."""
-    names = body.sources or [s.name for s in ws.sources() if s.mode == "sync"]
+    names = body.sources or [s.name for s in ws.sources() if s.replicated]
     if not names:
         raise InvalidSourceError("no source is in sync mode",
                                  hint="PATCH /v1/sources/{name} with {\"mode\": \"sync\"}")

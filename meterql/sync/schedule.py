@@ -147,7 +147,7 @@ class SyncSchedule:
         """Run every source whose turn has come (all of them the first time), retries
         included; returns each one's last report."""
         names = self._names if self._names is not None else [
-            s.name for s in self._ws.sources() if s.mode == "sync"]
+            s.name for s in self._ws.sources() if s.replicated]
         self._due = {n: t for n, t in self._due.items() if n in names}  # (left sync mode)
         reports = []
         for name in names:

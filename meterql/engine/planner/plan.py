@@ -15,6 +15,7 @@ from typing import ClassVar, Literal, TypeAlias
 import pyarrow as pa
 from sqlglot import exp
 
+from meterql.engine.planner.routes import Route
 from meterql.engine.planner.scan_sql import ScanSelect
 
 #: The clause a pushed filter came from.
@@ -260,6 +261,7 @@ class Plan:
         residual: the DuckDB query over the fragments, each read as ``fragment_table(id)``.
         notes: why the plan has this shape.
         local_tables: tables read from their local replica (sources in sync mode).
+        routes: where each table of an ``auto`` source is read, and why.
         time_zone: for ``SET TimeZone``, the zone it sets (nothing runs).
     """
 
@@ -270,6 +272,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     local_tables: list[str] = field(default_factory=list)
     time_zone: str | None = None
+    routes: list[Route] = field(default_factory=list)
 
     @functools.cached_property
     def residual_params(self) -> list[str]:
@@ -294,6 +297,8 @@ class Plan:
             lines.append(f"Plan: {len(self.fragments)} fragment(s), run locally in DuckDB")
         for note in self.notes:
             lines.append(f"  note: {note}")
+        for route in self.routes:
+            lines.append(f"  route: {route}")
         for frag in self.fragments:
             lines.append(
                 f"- fragment {frag.id} on source '{frag.source}' ({frag.kind}): {frag.what}"

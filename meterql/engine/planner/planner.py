@@ -9,17 +9,22 @@ from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.plan import PartialPlan, Plan
 from meterql.engine.planner.push_single_source_subqueries import push_single_source_subqueries
 from meterql.engine.planner.push_whole_query import push_whole_query
+from meterql.engine.planner.routes import Route
 from meterql.engine.planner.split_into_scans import split_into_scans
 
 #: The rules, in the order ``plan_query`` applies them.
 RULES = (push_whole_query, push_single_source_subqueries, split_into_scans, add_dynamic_filters)
 
 
-def plan_query(bound: BoundQuery, catalog: Catalog, sql: str) -> Plan:
+def plan_query(bound: BoundQuery, catalog: Catalog, sql: str,
+               routes: dict[str, Route] | None = None) -> Plan:
     """The plan of a bound query: sent whole if it can be, else split into subquery and scan
-    fragments; then dynamic filters on the scans."""
-    ctx = PlanContext(bound, catalog, sql, dict(catalog.settings))
+    fragments; then dynamic filters on the scans. ``routes``: where each table of an ``auto``
+    source is read (``planner/routes.py``); the plan lists them."""
+    ctx = PlanContext(bound, catalog, sql, dict(catalog.settings), dict(routes or {}))
     shaped = push_whole_query(ctx)
     if isinstance(shaped, PartialPlan):
         shaped = split_into_scans(ctx, push_single_source_subqueries(ctx, shaped))
-    return add_dynamic_filters(ctx, shaped)
+    plan = add_dynamic_filters(ctx, shaped)
+    plan.routes = list(ctx.routes.values())
+    return plan

@@ -61,7 +61,7 @@ def push_single_source_subqueries(ctx: PlanContext, partial: PartialPlan) -> Par
         refs = _catalog_tables(query)
         if refs is None or len({t.source for _, t in refs}) != 1 or _correlated(twin.this):
             continue
-        if ctx.catalog.source(refs[0][1].source).mode == "sync":
+        if any(ctx.reads_replica(t.full_name, t.source) for _, t in refs):
             continue  # read from the replica by the residual itself
         frag = single_source_fragment(
             f"f{len(fragments) + 1}", query, twin.this, refs, ctx.catalog, refs[0][1].source,

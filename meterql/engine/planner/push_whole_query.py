@@ -25,13 +25,14 @@ def push_whole_query(ctx: PlanContext) -> Plan | PartialPlan:
     not sent whole to 'lite': sqlite sources do not run whole queries (weak typing); scans only
     """
     sources = {table.source for _, table in ctx.bound.tables}
-    if all(ctx.catalog.source(name).mode == "sync" for name in sources):
+    if all(ctx.reads_replica(table.full_name, table.source) for _, table in ctx.bound.tables):
         # Every table has a local replica: DuckDB runs the query as written.
         local = [table.full_name for _, table in ctx.bound.tables]
         return Plan(ctx.sql, [], ctx.bound.tree.copy(), ctx.bound.params,
                     ["every table is read from its local replica"],
                     local_tables=sorted(set(local)))
-    if len(sources) != 1:
+    if len(sources) != 1 or any(
+            ctx.reads_replica(table.full_name, table.source) for _, table in ctx.bound.tables):
         return PartialPlan(ctx.bound.tree)
     source = ctx.catalog.source(next(iter(sources)))
     frag = single_source_fragment(

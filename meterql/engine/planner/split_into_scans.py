@@ -57,7 +57,7 @@ def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
         if ref in partial.read or ref not in residual_tables:
             continue
         source = catalog.source(table.source)
-        if source.mode == "sync":
+        if ctx.reads_replica(table.full_name, source.name):
             local.add(table.full_name)  # the residual reads the replica under the same name
             continue
         dialect = dialect_for(source.kind)
