@@ -239,7 +239,7 @@ class RequestGuard:
         except MeterqlError as exc:
             await problems.meterql_problem(exc, path)(scope, receive, send)
             return
-        if scope.get("state", {}).get("csrf_pending"):
+        if scope.get("state", {}).pop("csrf_pending", False):
             try:
                 receive = await _form_with_token(scope, receive, setting, limit)
             except MeterqlError as exc:
@@ -302,7 +302,6 @@ async def _form_with_token(scope: dict[str, Any], receive: Any, setting: str,
     if not scope["state"]["session"].csrf_ok(token):
         raise CsrfError("this form lacks the session's CSRF token",
                         hint="reload the page and send the form again")
-    scope["state"]["csrf_pending"] = False
     sent = False
 
     async def replay() -> dict[str, Any]:

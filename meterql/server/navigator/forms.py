@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import Request
 
 from meterql.access.sessions import Session
-from meterql.errors import CsrfError
 
 
 def session_of(request: Request) -> Session:
@@ -17,14 +16,6 @@ def session_of(request: Request) -> Session:
 
 
 async def checked_form(request: Request) -> Any:
-    """The request's form; its ``csrf`` field (or the ``X-CSRF-Token`` header) has been
-    checked by the guard, and is checked again here should a form reach a page unchecked."""
-    form = await request.form()
-    state = request.scope.get("state", {})
-    if state.get("csrf_pending"):
-        token = form.get("csrf")
-        if not isinstance(token, str) or not session_of(request).csrf_ok(token):
-            raise CsrfError("this form lacks the session's CSRF token",
-                            hint="reload the page and send the form again")
-        state["csrf_pending"] = False
-    return form
+    """The request's form (the guard has checked its ``csrf`` field, or the
+    ``X-CSRF-Token`` header, before the page runs)."""
+    return await request.form()
