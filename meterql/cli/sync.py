@@ -3,8 +3,9 @@ schedule (``--watch``)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -69,37 +70,35 @@ def sync_cmd(ws: Workspace, sources: tuple[str, ...], watch: bool, every: float)
         raise SystemExit(1)
 
 
-def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
-    """One run of one source, with a progress line."""
+@contextlib.contextmanager
+def _progress_line(title: str) -> Iterator[Callable[[str, int], None]]:
+    """A transient ``sync TABLE: N rows (R/s)`` line on standard error; yields its update."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console(stderr=True), transient=True) as progress:
-        task = progress.add_task(f"sync {name}", total=None)
+        task = progress.add_task(f"sync {title}", total=None)
         started = time.perf_counter()
 
         def show(table: str, rows: int) -> None:
             rate = rows / max(time.perf_counter() - started, 1e-6)
             progress.update(task, description=f"sync {table}: {count(rows, 'row')} ({rate:,.0f}/s)")
 
+        yield show
+
+
+def _sync_with_progress(ws: Workspace, name: str) -> SyncReport:
+    """One run of one source, with a progress line."""
+    with _progress_line(name) as show:
         return ws.sync(name, progress=show)[0]
 
 
 def _sync_through_server(client: Client, names: list[str],
                          notify: Callable[[SyncAttempt], None]) -> list[SyncReport]:
     """The sources synced by the server, with the same progress line and output."""
-    from rich.progress import Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console(stderr=True), transient=True) as progress:
-        task = progress.add_task(f"sync {', '.join(names)}", total=None)
-        started = time.perf_counter()
-
-        def show(source: str, table: str, rows: int) -> None:
-            rate = rows / max(time.perf_counter() - started, 1e-6)
-            progress.update(task, description=f"sync {table}: {count(rows, 'row')} ({rate:,.0f}/s)")
-
-        return client.sync.run_due(names, progress=show, notify=notify)
+    with _progress_line(", ".join(names)) as show:
+        return client.sync.run_due(names, progress=lambda _source, table, rows: show(table, rows),
+                                   notify=notify)
 
 
 def printer(watch: bool) -> Callable[[SyncAttempt], None]:
