@@ -112,6 +112,15 @@ CASES: list[tuple[str, str, dict[str, Any], bool, list | None, pytest.MarkDecora
      "WITH w1 AS (SELECT t1.amount, t1.ratio, t1.customer_id FROM pg.public.accounts AS t1) "
      "SELECT t6.note, t9.ratio FROM lite.main.payments AS t6 JOIN w1 AS t9 "
      "ON t6.customer_id = t9.customer_id", {}, False, None, None),
+    # a query sent whole whose unread CTE (and with it its parameter) is pruned: its result
+    # types come from DuckDB over the sent query, with only the parameters that query binds
+    ("R6_pruned_parameter_keeps_decimal_types",
+     "WITH w1 AS (SELECT t1.account_id FROM pg.public.invoices AS t1 WHERE t1.account_id > :p1) "
+     "SELECT t2.total AS c3 FROM pg.public.invoices AS t2", {"p1": 123}, False, None, None),
+    ("R6_pruned_timestamp_parameter_keeps_decimal_types",
+     "WITH w1 AS (SELECT t1.country AS unread FROM duck.main.sessions AS t1 "
+     "WHERE t1.started >= :p1) SELECT t3.amount AS c0 FROM pg.public.accounts AS t3",
+     {"p1": "2024-03-10 01:59:59-05"}, False, None, None),
 ]
 
 

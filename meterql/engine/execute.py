@@ -256,7 +256,7 @@ class Executor:
         values = self._bind(frag, frag.params, params)
         schema = frag.schema
         if schema is None and frag.typing is not None:
-            schema = self._duckdb_types(frag.typing, {n: params[n] for n in plan.params})
+            schema = self._duckdb_types(frag.typing, {n: params[n] for n in frag.params})
         with connector.stream(
             frag.sql, values, schema=schema, cancel=control.handle()
         ) as reader:
