@@ -29,6 +29,7 @@ from meterql.file_modes import private_folder, private_opener, private_workspace
 from meterql.local import EVENT_LOG
 from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
 from meterql.sync.config import Strategy, choose_strategy, table_configs
+from meterql.sync.delta import ReplicaDeltas
 from meterql.sync.replica import (
     STATE_SCHEMA,
     ReplicaWatermark,
@@ -227,7 +228,8 @@ class Workspace:
                         folders=[replica_folder(self.home)],
                         settings={"checkpoint_threshold": "256MB",
                                   # what spills past memory stays in the workspace (0700)
-                                  "temp_directory": str(self.home / "tmp")})
+                                  "temp_directory": str(self.home / "tmp")},
+                        deltas=ReplicaDeltas(self.catalog, self._connector, lambda: engine.duck))
         events: EventStreams | None = None
         try:
             # the workspace's own data (local.events, local.uploads, local.manual)

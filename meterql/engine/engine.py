@@ -18,6 +18,7 @@ from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
 from meterql.engine.bind import bind, check_params
 from meterql.engine.execute import Executor, QueryControl
+from meterql.engine.hybrid import Deltas, NoDeltas
 from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from meterql.engine.parse import parse_query
 from meterql.engine.plan_cache import PlanCache
@@ -48,13 +49,16 @@ class Engine:
         files: Sequence[Path] = (),
         folders: Sequence[Path] = (),
         settings: dict[str, str] | None = None,
+        deltas: Deltas | None = None,
     ) -> None:
         """``files`` and ``folders``: the only files its DuckDB may open (to attach the local
-        store and replicas); everything else is refused (connectors/lockdown.py)."""
+        store and replicas); everything else is refused (connectors/lockdown.py). ``deltas``:
+        the replicas' deltas, for the hybrid route (``engine/hybrid.py``)."""
         self.catalog = catalog
+        self._deltas = deltas or NoDeltas()
         self._watermark = watermark
         self._duck = open_embedded(files=files, folders=folders, settings=settings)
-        self._executor = Executor(self._duck, connector)
+        self._executor = Executor(self._duck, connector, self._deltas)
         self._settings = settings
         #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
         self._zoned: dict[str, Executor] = {}
@@ -158,7 +162,7 @@ class Engine:
                 ), parsed.explain, parsed.analyze
         routes = route_tables(
             [table.full_name for _, table in bound.tables], self.catalog, self._watermark,
-            max_staleness, datetime.now(UTC), unreachable)
+            max_staleness, datetime.now(UTC), unreachable, self._deltas)
         return plan_query(bound, self.catalog, sql, routes), parsed.explain, parsed.analyze
 
     def run(
@@ -226,8 +230,11 @@ class Engine:
         result = executor.run(plan, values, control, max_rows, on_row_limit)
         routes = {route.table: route for route in plan.routes}
         for mark in marks:
-            if mark.get("table") in routes:
-                mark["route"] = "replica"
+            route = routes.get(mark.get("table", ""))
+            if route is not None:
+                mark["route"] = route.kind
+                if route.kind == "hybrid":
+                    mark["reason"] = route.reason
         result.watermarks = marks + [
             {"table": r.table, "route": "source", "reason": r.reason}
             for r in plan.routes if r.kind == "source"]

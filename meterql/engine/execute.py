@@ -26,6 +26,7 @@ from meterql.connectors.duckdb_arrow import answer_table, carried_reader
 from meterql.connectors.duckdb_errors import FROM_DUCKDB, USER_FAULTS, place, query_fault
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
+from meterql.engine.hybrid import Deltas, NoDeltas
 from meterql.engine.planner.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
@@ -174,10 +175,12 @@ _Loaded = TypeVar("_Loaded")
 class Executor:
     """Runs plans against connectors and an in-memory DuckDB."""
 
-    def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector]):
+    def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Callable[[str], Connector],
+                 deltas: Deltas | None = None):
         self.duck = duck
         self._duck = duck
         self._connector = connector
+        self._deltas = deltas or NoDeltas()
         self._types: OrderedDict[_TypingKey, pa.Schema | None] = OrderedDict()
         self._types_lock = threading.Lock()
 
@@ -319,6 +322,10 @@ class Executor:
             # Registrations are local to this cursor: concurrent queries never see each other's.
             for frag_id, table in tables.items():
                 register_typed(base, fragment_table(frag_id), table)
+            if plan.hybrid:
+                # One transaction: the replica the overlays start from is the one the query reads.
+                base.begin()
+                stats += self._overlays(base, plan, control)
             values = {name: params[name] for name in plan.residual_params}
             try:
                 relation = base.sql(residual_sql, params=values or None)
@@ -339,6 +346,28 @@ class Executor:
             return table, truncated, stats
         finally:
             base.close()
+
+    def _overlays(self, cur: duckdb.DuckDBPyConnection, plan: Plan,
+                  control: QueryControl) -> list[FragmentStats]:
+        """Make each hybrid table's view on ``cur``: the replica plus the source's delta."""
+        stats = []
+        for read in plan.hybrid:
+            control.check()
+            source = read.table.split(".", 1)[0]
+            try:
+                overlay = self._deltas.overlay(cur, read.table, read.name)
+            except duckdb.Error as exc:
+                raise SourceQueryError(
+                    f"reading the replica of {read.table} failed: {exc}", table=read.table,
+                    hint="run the query again; if it fails again, sync the source") from exc
+            for name, frame in overlay.frames.items():
+                register_typed(cur, name, frame)
+            cur.execute(f"CREATE TEMPORARY VIEW {quote_ident(read.name)} AS {overlay.sql}")
+            done = FragmentStats(read.name, source)
+            done.rows, done.seconds, done.note = overlay.rows, overlay.seconds, overlay.note
+            done.bytes = sum(frame.nbytes for frame in overlay.frames.values())
+            stats.append(done)
+        return stats
 
     def _load_fragments(
         self, fragments: list[Fragment], params: Mapping[str, Any], control: QueryControl

@@ -35,9 +35,8 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlglot import exp
 
-from meterql.catalog import Column, Source, Table
+from meterql.catalog import Source, Table
 from meterql.connectors import Connector
 from meterql.dialects import dialect_for
 from meterql.engine.planner.scan_sql import scan_select
@@ -45,6 +44,7 @@ from meterql.errors import MeterqlError, SourceQueryError, SourceUnavailableErro
 from meterql.sql_text import quote_ident, quote_qualified
 from meterql.sync.cdc import sync_cdc
 from meterql.sync.config import TableSyncConfig
+from meterql.sync.delta import column_change, delta_scan, key_scan, replica_columns
 from meterql.sync.replica import STATE_SCHEMA, transaction
 from meterql.wording import count, format_duration
 
@@ -225,12 +225,11 @@ def _sync_table(
     full_copy_on_schema_change: bool = True,
 ) -> TableSyncReport:
     t0 = time.perf_counter()
-    dialect = dialect_for(connector.source.kind)
     target = _target(table)
     cur = duck.cursor()
     try:
         note = _shape_change(cur, table, full_copy_on_schema_change)
-        exists = _replica_columns(cur, table) != []
+        exists = replica_columns(cur, table) != []
         incremental = config.strategy in ("append", "merge") and exists and note is None
         if not incremental:
             with transaction(cur):
@@ -240,22 +239,13 @@ def _sync_table(
                                    time.perf_counter() - t0, cursor_value, note)
         if config.cursor is None:
             raise RuntimeError(f"the {config.strategy} sync of {table.full_name} has no cursor")
-        column = table.column(config.cursor)
-        assert column is not None
-        conditions, params, low = [], [], None
-        last = cur.execute(f"SELECT max({quote_ident(column.name)}) FROM {target}").fetchall()[0][0]
-        if last is not None:
-            low = _minus_lag(last, config.lag)
-            conditions.append(exp.GTE(this=exp.column(column.name),
-                                      expression=exp.Placeholder(this="cursor")))
-            params = [low]
-        scan = scan_select(table, list(table.columns), dialect, conditions)
+        scan, params, low = delta_scan(cur, table, config, connector.source.kind)
         with connector.stream(scan.sql, params, schema=scan.schema) as reader, \
                 _writing(table):
             counted = _Counted(reader, table.full_name, progress)
             with transaction(cur):
                 if config.strategy == "merge":
-                    new = _merge(cur, target, table, counted, connector, dialect,
+                    new = _merge(cur, target, table, counted, connector,
                                  reconcile=config.soft_delete is None)
                 else:
                     again = 0  # rows of the window read again (already in the replica)
@@ -305,24 +295,16 @@ def _sync_cdc(
     return reports
 
 
-def _replica_columns(cur: duckdb.DuckDBPyConnection, table: Table) -> list[tuple[str, str]]:
-    return cur.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
-        "AND schema_name = ? AND table_name = ? ORDER BY column_index",
-        [table.source, table.schema, table.name]).fetchall()
-
-
 def _shape_change(cur: duckdb.DuckDBPyConnection, table: Table,
                   full_copy_on_schema_change: bool) -> str | None:
     """Why the replica table must be copied whole because its columns changed, or None.
 
     A new, dropped or retyped column at the source makes this run copy the table whole, or,
     when the setting forbids that, stops the run with the replica as it was."""
-    replica_columns = _replica_columns(cur, table)
-    wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
-    if not replica_columns or replica_columns == wanted:
+    changed = column_change(cur, table)
+    if changed is None:
         return None
-    change = _describe_change(replica_columns, wanted)
+    change = _describe_change(*changed)
     if not full_copy_on_schema_change:
         raise SourceQueryError(
             f"{table.full_name} changed at the source ({change}); the replica keeps "
@@ -408,7 +390,7 @@ def _replica_error(table: Table, exc: duckdb.Error) -> SourceQueryError:
 
 
 def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connector,
-           dialect, reconcile: bool = True) -> int:
+           reconcile: bool = True) -> int:
     """Upsert the changed rows by primary key, then (unless deletes at the source are soft,
     i.e. updates the cursor already carries) drop replica rows whose key is gone. Returns the
     rows that changed: new, updated (a row read again as the replica has it is not) and
@@ -426,13 +408,7 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
         _unregister(cur, "sync_rows")
     if not reconcile:
         return new
-    key_columns: list[Column] = []
-    for name in table.primary_key:
-        key_column = table.column(name)
-        if key_column is None:
-            raise RuntimeError(f"{table.full_name} has no column {name} of its primary key")
-        key_columns.append(key_column)
-    scan = scan_select(table, key_columns, dialect)
+    scan = key_scan(table, connector.source.kind)
     with connector.stream(scan.sql, [], schema=scan.schema) as reader, _writing(table):
         keys = reader.read_all()
     cur.register("source_keys", keys)
@@ -451,11 +427,6 @@ def _describe_change(had: list[tuple[str, str]], wants: list[tuple[str, str]]) -
     parts += [f"dropped column {c}" for c in old if c not in new]
     parts += [f"{c} {old[c]} -> {new[c]}" for c in new if c in old and old[c] != new[c]]
     return ", ".join(parts) or "column order"
-
-
-def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
-    """A type as DuckDB spells it in its catalog (``DECIMAL(18, 6)`` -> ``DECIMAL(18,6)``)."""
-    return cur.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type}))").fetchall()[0][0]
 
 
 #: DuckDB's row group size. Batches of other lengths leave partial row groups that DuckDB
@@ -488,16 +459,6 @@ def whole_row_groups(reader: pa.RecordBatchReader, size: int = ROW_GROUP):
             count = rest.num_rows
     if count:
         yield from pa.Table.from_batches(pending, schema=schema).combine_chunks().to_batches()
-
-
-def _minus_lag(value: Any, lag: int) -> Any:
-    if not lag:
-        return value
-    if isinstance(value, datetime):
-        from datetime import timedelta
-
-        return value - timedelta(seconds=lag)
-    return value - lag
 
 
 class _Counted:

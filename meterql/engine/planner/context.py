@@ -32,9 +32,10 @@ class PlanContext:
 
     def reads_replica(self, table: str, source: str) -> bool:
         """Whether a table (full name) is read from its local replica: every table of a
-        ``sync`` source, and the tables of an ``auto`` source routed to the replica."""
+        ``sync`` source, and the tables of an ``auto`` source routed to the replica (or to the
+        replica plus its delta: the residual reads both)."""
         mode = self.catalog.source(source).mode
         if mode == "auto":
             route = self.routes.get(table)
-            return route is not None and route.kind == "replica"
+            return route is not None and route.kind in ("replica", "hybrid")
         return mode == "sync"

@@ -251,6 +251,43 @@ def fragment_table(fragment_id: str) -> str:
     return f"__fragment_{fragment_id}"
 
 
+def read_as(node: exp.Table, name: str) -> None:
+    """Replace a table reference of a residual by a read of ``name`` (a fragment's rows, a
+    hybrid table), under the same alias and column aliases."""
+    alias = node.args.get("alias")
+    replacement = exp.Table(
+        this=exp.to_identifier(name),
+        alias=exp.TableAlias(
+            this=exp.to_identifier(node.alias),
+            columns=[c.copy() for c in (alias.columns if alias is not None else [])]),
+    )
+    # A parenthesised join hangs off its first table: keep it (and PIVOT, samples, ...).
+    for key, value in node.args.items():
+        if key not in ("this", "db", "catalog", "alias") and value:
+            replacement.set(key, value)
+    node.replace(replacement)
+
+
+@dataclass(frozen=True)
+class HybridRead:
+    """A table read as its replica plus the source's delta (the ``hybrid`` route).
+
+    Attributes:
+        table: its full name.
+        name: what the residual reads it as (a view made per query, ``hybrid_table(i)``).
+        delta: how its delta is read, e.g. ``append on id``.
+    """
+
+    table: str
+    name: str
+    delta: str
+
+
+def hybrid_table(index: int) -> str:
+    """The name a hybrid table's rows have in the residual (a view per query cursor)."""
+    return f"__hybrid_{index}"
+
+
 @dataclass
 class Plan:
     """Fragments plus the residual; ``residual`` is ``None`` when one fragment is the whole query.
@@ -262,6 +299,7 @@ class Plan:
         notes: why the plan has this shape.
         local_tables: tables read from their local replica (sources in sync mode).
         routes: where each table of an ``auto`` source is read, and why.
+        hybrid: the tables read as replica plus delta (also in ``local_tables``).
         time_zone: for ``SET TimeZone``, the zone it sets (nothing runs).
     """
 
@@ -273,6 +311,7 @@ class Plan:
     local_tables: list[str] = field(default_factory=list)
     time_zone: str | None = None
     routes: list[Route] = field(default_factory=list)
+    hybrid: list[HybridRead] = field(default_factory=list)
 
     @functools.cached_property
     def residual_params(self) -> list[str]:
@@ -317,8 +356,13 @@ class Plan:
                 )
             for item in frag.kept:
                 lines.append(f"    kept local: {item}")
+        hybrid = {h.table: h for h in self.hybrid}
         for table in self.local_tables:
-            lines.append(f"- replica {table}: read locally (source in sync mode)")
+            if table in hybrid:
+                lines.append(f"- replica {table} + its delta from the source "
+                             f"({hybrid[table].delta}), read as {hybrid[table].name}")
+            else:
+                lines.append(f"- replica {table}: read locally")
         if self.residual is not None:
             lines.append("- residual in DuckDB:")
             lines.append(f"    sql: {self.residual_sql}")

@@ -24,6 +24,7 @@ from meterql.engine.planner.plan import (
     PushedFilter,
     ScanFragment,
     fragment_table,
+    read_as,
 )
 from meterql.engine.planner.pushdown import filter_blocker
 from meterql.engine.planner.scan_sql import conjuncts, scan_select
@@ -77,19 +78,7 @@ def split_into_scans(ctx: PlanContext, partial: PartialPlan) -> Plan:
             frag = replace(frag, ref=ref)
             scans[(frag.source, frag.sql, tuple(frag.params))] = len(fragments)
             fragments.append(frag)
-        node = residual_tables[ref]
-        alias = node.alias
-        replacement = exp.Table(
-            this=exp.to_identifier(fragment_table(frag.id)),
-            alias=exp.TableAlias(
-                this=exp.to_identifier(alias), columns=[c.copy() for c in _alias_columns(node)]
-            ),
-        )
-        # A parenthesised join hangs off its first table: keep it (and PIVOT, samples, ...).
-        for key, value in node.args.items():
-            if key not in ("this", "db", "catalog", "alias") and value:
-                replacement.set(key, value)
-        node.replace(replacement)
+        read_as(residual_tables[ref], fragment_table(frag.id))
     return Plan(ctx.sql, fragments, residual, bound.params, list(partial.notes),
                 local_tables=sorted(local))
 
