@@ -1,6 +1,8 @@
 """Parity: every differential query reading PostgreSQL gives the same rows and Arrow types with
 ``pg`` in auto mode as in direct mode, under the bounds 0 (live: every table from the source),
-none (any replica age: every table from the replica) and 1h (the replica, synced just now)."""
+none (any replica age: every table from the replica) and 1h (the replica, synced just now); and
+under the bound 0 with incremental strategies, where events and plans are read as replica plus
+delta (hybrid) and the tables without a delta from the source."""
 
 from __future__ import annotations
 
@@ -23,6 +25,36 @@ def auto(billing, tmp_path_factory):
     assert [r.error for r in ws.sync()] == [None]
     yield ws
     ws.close()
+
+
+@pytest.fixture(scope="module")
+def hybrid(billing, tmp_path_factory):
+    ws = meterql.connect(tmp_path_factory.mktemp("hybrid") / "home")
+    ws.sources.add("pg", billing.pg_uri, mode="auto")
+    ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
+    ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
+    ws.sync.set_strategy("pg.public.events", "append", "id")
+    ws.sync.set_strategy("pg.public.plans", "merge", "updated_at")
+    assert [r.error for r in ws.sync()] == [None]
+    yield ws
+    ws.close()
+
+
+@pytest.mark.parametrize("q", [pytest.param(q, id=q.id) for q in PG_QUERIES])
+def test_same_answer_direct_and_hybrid(billing, hybrid, q):
+    try:
+        direct = billing.ws.query(q.sql, q.params, max_rows=None)
+    except MeterqlError:
+        with pytest.raises(MeterqlError):
+            hybrid.query(q.sql, q.params, max_rows=None, max_staleness=0)
+        return
+    result = hybrid.query(q.sql, q.params, max_rows=None, max_staleness=0)
+    assert_same_rows(result.table, direct.table, q.ordered)
+    assert result.table.schema.types == direct.table.schema.types
+    routes = {m["table"]: m["route"] for m in result.watermarks if "route" in m}
+    for table in ("pg.public.events", "pg.public.plans"):
+        assert routes.get(table, "hybrid") == "hybrid"
+    assert set(routes.values()) <= {"hybrid", "source"}
 
 
 @pytest.mark.parametrize("bound", list(BOUNDS))
