@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 import meterql
+from tests.test_cdc import make_db  # noqa: F401 - the fixture (a database set up for cdc)
 
 SETUP = """
 CREATE TABLE ev (id bigint PRIMARY KEY, customer_id int, ts timestamptz, qty numeric(12,3),
@@ -152,3 +153,68 @@ def test_hybrid_with_the_source_down_refuses_past_the_bound(hybrid, pg_cluster):
     # routed hybrid, the delta's read fails: planned again as unreachable, past the bound
     with pytest.raises(meterql.errors.StaleReplicaError, match="pg.public.ev .*past the bound 0s"):
         ws.query("SELECT count(*) FROM pg.public.ev", max_staleness=0)
+
+
+# -- cdc: the slot's pending changes, peeked, never consumed -------------------------------------
+
+CDC_QUERIES = [
+    "SELECT * FROM {s}.public.usage ORDER BY id",
+    "SELECT customer_id, sum(qty) AS q, count(*) AS n FROM {s}.public.usage "
+    "GROUP BY customer_id ORDER BY customer_id",
+]
+
+
+@pytest.fixture()
+def cdc_auto(pg_cluster, make_db, tmp_path):
+    db = make_db("cdch")
+    ws = meterql.connect(tmp_path / "home")
+    ws.sources.add("pg", pg_cluster.uri(db, f"{db}_reader", "reader-secret"), mode="auto",
+                  options={"cdc_slot": f"{db}_slot", "cdc_publication": "meterql_pg"})
+    ws.sources.add("src", pg_cluster.uri(db))
+    yield ws, db
+    ws.close()
+
+
+def slot_position(pg_cluster, db):
+    return pg_cluster.run_sql(
+        f"SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '{db}_slot'",
+        dbname=db, tuples_only=True).strip()
+
+
+def check_cdc_exact(ws):
+    direct = {sql: rows(ws, sql, "src") for sql in CDC_QUERIES}
+    for sql in CDC_QUERIES:
+        result = ws.query(sql.format(s="pg"), max_rows=None, max_staleness=0)
+        assert routes(result)["pg.public.usage"] == "hybrid", sql
+        assert result.rows() == direct[sql], sql
+    ws.sync("pg")
+    for sql in CDC_QUERIES:
+        assert rows(ws, sql, max_staleness="none") == direct[sql], sql
+
+
+def test_cdc_pending_changes_are_read_and_left_in_the_slot(cdc_auto, pg_cluster):
+    ws, db = cdc_auto
+    ws.sync("pg")
+    pg_cluster.run_sql(
+        "INSERT INTO usage VALUES (201, 1, 2.5, 'new'), (202, 2, 3.5, 'gone soon');"
+        "UPDATE usage SET qty = qty + 10, note = 'changed' WHERE id IN (1, 2, 201);"
+        "DELETE FROM usage WHERE id IN (3, 202);"
+        "UPDATE usage SET id = 999 WHERE id = 4;"  # a key change: the old key is gone
+        "BEGIN; INSERT INTO usage VALUES (300, 1, 1, 'rolled back'); ROLLBACK;",
+        dbname=db)
+    before = slot_position(pg_cluster, db)
+    explained = "\n".join(r[0] for r in rows(
+        ws, "EXPLAIN ANALYZE SELECT count(*) FROM {s}.public.usage", max_staleness=0))
+    assert (f"cdc delta: 2 inserts, 4 updates, 2 deletes pending in slot {db}_slot"
+            in explained)
+    assert slot_position(pg_cluster, db) == before  # peeked, not consumed
+    check_cdc_exact(ws)
+    assert slot_position(pg_cluster, db) != before  # the sync consumed them
+
+
+def test_cdc_truncate_then_inserts(cdc_auto, pg_cluster):
+    ws, db = cdc_auto
+    ws.sync("pg")
+    pg_cluster.run_sql("TRUNCATE usage; INSERT INTO usage VALUES (1, 1, 1.5, 'after')",
+                       dbname=db)
+    check_cdc_exact(ws)

@@ -23,6 +23,7 @@ value the replica or an earlier change in the run holds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ import pyarrow as pa
 
 from meterql.catalog import Source, Table
 from meterql.connectors import Connector
+from meterql.engine.hybrid import Overlay
 from meterql.errors import SourceQueryError
 from meterql.sql_text import (
     quote_ident,
@@ -50,6 +52,7 @@ from meterql.sync.pgoutput import (
     parse_lsn,
 )
 from meterql.sync.replica import STATE_SCHEMA, transaction
+from meterql.wording import count
 
 #: Changes held in memory before they are written into the open replica transaction.
 FLUSH_EVERY = 50_000
@@ -195,6 +198,12 @@ def _check_source(connector: Connector, source: Source, tables: list[Table], slo
     return parse_lsn(confirmed), parse_lsn(end)
 
 
+def applied_position(cur: duckdb.DuckDBPyConnection, table: Table) -> int | None:
+    """The change log position a ``cdc`` table's replica has applied (``None``: none yet,
+    its next run copies it whole)."""
+    return _applied_positions(cur, table.source).get((table.schema, table.name))
+
+
 def _applied_positions(cur: duckdb.DuckDBPyConnection, source: str) -> dict[tuple[str, str], int]:
     rows = cur.execute(
         f"SELECT schema_name, table_name, cursor_value FROM {quote_ident(source)}.{STATE_SCHEMA}"
@@ -205,9 +214,25 @@ def _applied_positions(cur: duckdb.DuckDBPyConnection, source: str) -> dict[tupl
 def _apply_log(cur, connector: Connector, slot: str, publication: str, end: int,
                results: dict[tuple[str, str], CdcTableResult], applied: dict[tuple[str, str], int],
                progress: Progress | None) -> None:
+    buffers = {key: _TableBuffer(result.table) for key, result in results.items()}
+
+    def flush() -> None:
+        for buffer in buffers.values():
+            buffer.flush(cur)
+
+    _read_log(connector, slot, publication, end, buffers, results, applied, progress, flush)
+    flush()
+
+
+def _read_log(connector: Connector, slot: str, publication: str, end: int,
+              buffers: dict[tuple[str, str], _TableBuffer],
+              results: dict[tuple[str, str], CdcTableResult],
+              applied: dict[tuple[str, str], int], progress: Progress | None,
+              flush: Callable[[], None] | None) -> None:
+    """Peek the slot's committed changes up to ``end`` into ``buffers`` (nothing is consumed);
+    ``flush``, when given, empties the buffers every ``FLUSH_EVERY`` changes."""
     decoder = Decoder()
     pending: list[Change | Truncate] = []  # the open transaction's changes to our tables
-    buffers = {key: _TableBuffer(result.table) for key, result in results.items()}
     held = 0
     with connector.stream(_PEEK_SQL, [slot, format_lsn(end), publication]) as reader:
         for batch in reader:
@@ -223,15 +248,41 @@ def _apply_log(cur, connector: Connector, slot: str, publication: str, end: int,
                     for change in pending:
                         held += _take(change, message.end_lsn, buffers, results, applied)
                     pending = []
-                    if held >= FLUSH_EVERY:
-                        for buffer in buffers.values():
-                            buffer.flush(cur)
+                    if flush is not None and held >= FLUSH_EVERY:
+                        flush()
                         held = 0
                     if progress is not None:
                         progress(f"{connector.source.name} (cdc)", sum(
                             sum(r.changes.values()) for r in results.values()))
-    for buffer in buffers.values():
-        buffer.flush(cur)
+
+
+def overlay(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Table,
+            prefix: str) -> Overlay:
+    """The hybrid read of a ``cdc`` table: the replica with the slot's pending changes applied
+    in a query, as the next run would apply them (the slot is peeked, never advanced)."""
+    t0 = time.perf_counter()
+    source = connector.source
+    slot, publication = slot_names(source)
+    _, end = _check_source(connector, source, [table], slot, publication)
+    key = (table.schema, table.name)
+    applied = _applied_positions(cur, source.name)
+    if key not in applied:
+        raise RuntimeError(f"{table.full_name} has no change log position applied yet")
+    results = {key: CdcTableResult(table)}
+    buffer = _TableBuffer(table)
+    _read_log(connector, slot, publication, end, {key: buffer}, results, applied, None, None)
+    name = f"{prefix}_changes"
+    names = ", ".join(quote_ident(c) for c in buffer.columns)
+    keys = ", ".join(quote_ident(k) for k in buffer.key)
+    # After a truncate the replica's rows are gone, also as the base of unchanged columns.
+    base = f"(SELECT * FROM {buffer.target} WHERE false)" if buffer.truncated else buffer.target
+    final = buffer.final_sql(name, base)
+    sql = (f"WITH final AS ({final}) SELECT {names} FROM {base} WHERE ({keys}) NOT IN "
+           f"(SELECT ({keys}) FROM final) UNION ALL SELECT {names} FROM final WHERE __op = 'U'")
+    counts = ", ".join(count(n, op) for op, n in results[key].changes.items() if n)
+    return Overlay(sql, {name: buffer.frame()}, sum(results[key].changes.values()),
+                   time.perf_counter() - t0,
+                   f"cdc delta: {counts or 'no changes'} pending in slot {slot}")
 
 
 def _take(change: Change | Truncate, commit_end: int, buffers: dict[tuple[str, str], _TableBuffer],
@@ -292,12 +343,9 @@ class _TableBuffer:
     def truncate(self) -> None:
         self.rows, self.latest, self.truncated = [], {}, True
 
-    def flush(self, cur: duckdb.DuckDBPyConnection) -> None:
-        if self.truncated:
-            cur.execute(f"DELETE FROM {self.target}")
-            self.truncated = False
-        if not self.rows:
-            return
+    def frame(self) -> pa.Table:
+        """The buffered changes: sequence, operation, columns kept as they were, and every
+        column's new value as text."""
         arrays = {
             "__seq": pa.array([seq for seq, _, _ in self.rows], pa.int64()),
             "__op": pa.array([op for _, op, _ in self.rows], pa.string()),
@@ -308,14 +356,11 @@ class _TableBuffer:
             arrays[column] = pa.array(
                 [None if (v := row.get(column)) is UNCHANGED else v for _, _, row in self.rows],
                 pa.string())
-        cur.register("cdc_changes", pa.table(arrays))
-        try:
-            self._write(cur)
-        finally:
-            cur.unregister("cdc_changes")
-        self.rows, self.latest = [], {}
+        return pa.table(arrays)
 
-    def _write(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def final_sql(self, changes: str, base: str) -> str:
+        """Per key, its last change (``__op`` U or D) with the row it leaves, typed as the
+        replica; columns a change left out are taken from ``base`` (the replica)."""
         typed = {c.name: _from_text(f"c.{quote_ident(c.name)}", c.type) for c in self.table.columns}
         key_cols = ", ".join(quote_ident(k) for k in self.key)
         join = " AND ".join(f"r.{quote_ident(k)} = {typed[k]}" for k in self.key)
@@ -324,12 +369,27 @@ class _TableBuffer:
             f"ELSE {typed[c]} END AS {quote_ident(c)}"
             for c in self.columns
         )
-        last = (f"SELECT * FROM cdc_changes QUALIFY row_number() OVER "
+        last = (f"SELECT * FROM {quote_ident(changes)} QUALIFY row_number() OVER "
                 f"(PARTITION BY {key_cols} ORDER BY __seq DESC) = 1")
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE cdc_final AS SELECT c.__op, {values} "
-            f"FROM ({last}) c LEFT JOIN {self.target} r ON {join}"
-        )
+        return f"SELECT c.__op, {values} FROM ({last}) c LEFT JOIN {base} r ON {join}"
+
+    def flush(self, cur: duckdb.DuckDBPyConnection) -> None:
+        if self.truncated:
+            cur.execute(f"DELETE FROM {self.target}")
+            self.truncated = False
+        if not self.rows:
+            return
+        cur.register("cdc_changes", self.frame())
+        try:
+            self._write(cur)
+        finally:
+            cur.unregister("cdc_changes")
+        self.rows, self.latest = [], {}
+
+    def _write(self, cur: duckdb.DuckDBPyConnection) -> None:
+        key_cols = ", ".join(quote_ident(k) for k in self.key)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE cdc_final AS "
+                    f"{self.final_sql('cdc_changes', self.target)}")
         try:
             cur.execute(f"DELETE FROM {self.target} WHERE ({key_cols}) IN "
                         f"(SELECT ({key_cols}) FROM cdc_final)")
@@ -369,4 +429,5 @@ def _write_state(cur: duckdb.DuckDBPyConnection, table: Table, end: int) -> None
     )
 
 
-__all__ = ["CdcTableResult", "setup_sql", "slot_names", "sync_cdc"]
+__all__ = ["CdcTableResult", "applied_position", "overlay", "setup_sql", "slot_names",
+           "sync_cdc"]

@@ -8,7 +8,9 @@ so "the hybrid answer equals sync-then-replica" holds by construction:
   value minus the lag) replace the replica's rows in that window;
 - ``merge``: the rows with ``cursor >= low`` replace the replica's rows by key; the replica's
   rows whose key the source no longer has are gone (unless deletes are soft, i.e. updates of a
-  column the cursor carries).
+  column the cursor carries);
+- ``cdc``: the slot's pending changes, peeked without consuming them, applied per key as the
+  run applies them (``meterql.sync.cdc.overlay``).
 
 ``full`` has no delta (a hybrid read would be the whole table: the source route is that).
 """
@@ -29,11 +31,13 @@ from meterql.dialects import dialect_for
 from meterql.engine.hybrid import Overlay
 from meterql.engine.planner.scan_sql import ScanSelect, scan_select
 from meterql.sql_text import quote_ident, quote_qualified
+from meterql.sync.cdc import applied_position, slot_names
+from meterql.sync.cdc import overlay as cdc_overlay
 from meterql.sync.config import TableSyncConfig, table_configs
 from meterql.wording import count
 
 #: The strategies whose delta a hybrid read can take.
-HYBRID_STRATEGIES = ("append", "merge")
+HYBRID_STRATEGIES = ("append", "merge", "cdc")
 
 
 def minus_lag(value: Any, lag: int) -> Any:
@@ -125,6 +129,10 @@ class ReplicaDeltas:
         try:
             if not replica_columns(cur, table) or column_change(cur, table) is not None:
                 return None  # not synced yet, or the next sync copies it whole
+            if config.strategy == "cdc":
+                if applied_position(cur, table) is None:
+                    return None
+                return f"cdc from slot {slot_names(self._catalog.source(table.source))[0]}"
         finally:
             cur.close()
         return f"{config.strategy} on {config.cursor}"
@@ -134,6 +142,8 @@ class ReplicaDeltas:
         table = self._catalog.table(name)
         config = self.config(table)
         connector = self._connector(table.source)
+        if config.strategy == "cdc":
+            return cdc_overlay(cur, connector, table, prefix)
         kind = connector.source.kind
         target = quote_qualified(table.source, table.schema, table.name)
         columns = replica_columns(cur, table)
