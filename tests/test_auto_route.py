@@ -305,3 +305,20 @@ def test_the_mode_is_set_through_the_cli_and_http(pg_cluster, pg_database, tmp_p
                                   headers={"Authorization": f"Bearer {key}"})
             assert answer.status_code == 200 and answer.json()["mode"] == "auto"
         assert ws.sources.get("pg2").mode == "auto"
+
+
+def test_a_routed_query_is_bound_once_and_routed_each_time(auto, pg_cluster):
+    ws, db = auto
+    ws.sync("pg")
+    sql = QUERIES[1].format(s="pg")
+    ws.query(sql, max_staleness="1h")
+    hits = ws._engine.plans.hits
+    again = ws.query(sql, max_staleness="1h")
+    assert ws._engine.plans.hits == hits + 1
+    assert routes(again) == {"pg.public.usage": "replica"}
+    # the same cached query under another bound: routed anew, to the source
+    pg_cluster.run_sql("INSERT INTO usage VALUES (201, 1, 99)", dbname=db)
+    live = ws.query(sql, max_staleness=0)
+    assert routes(live) == {"pg.public.usage": "source"}
+    assert live.rows() == rows(ws, QUERIES[1], "src")
+    assert ws.query(sql, max_staleness="1h").rows() == again.rows()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from meterql.catalog.settings import parse_staleness
 from meterql.connectors import Connector
 from meterql.connectors.duckdb_errors import USER_FAULTS, query_fault
 from meterql.connectors.lockdown import open_embedded
-from meterql.engine.bind import bind, check_params
+from meterql.engine.bind import BoundQuery, bind, check_params
 from meterql.engine.execute import Executor, QueryControl
 from meterql.engine.hybrid import Deltas, NoDeltas
 from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
@@ -63,7 +65,7 @@ class Engine:
         #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
         self._zoned: dict[str, Executor] = {}
         self._zoned_lock = threading.Lock()
-        self.plans: PlanCache[tuple[Plan, bool, bool]] = PlanCache(
+        self.plans: PlanCache[_Prepared] = PlanCache(
             catalog.settings["plan_cache_size"]
         )
 
@@ -125,16 +127,34 @@ class Engine:
              unreachable: frozenset[str] = frozenset()) -> tuple[Plan, bool, bool]:
         """The plan of a query, and whether it was an EXPLAIN / EXPLAIN ANALYZE.
         ``max_staleness``: the freshness bound for ``auto`` sources (seconds, a duration, or
-        ``"none"``; ``None`` takes the workspace setting ``max_staleness``)."""
+        ``"none"``; ``None`` takes the workspace setting ``max_staleness``).
+
+        A query is parsed and bound once per catalog version. One that reads an ``auto``
+        source is routed each time (the bound and the replicas' age decide), and keeps one
+        plan per combination of routes."""
+        limit = self.bound(max_staleness)
         key = (sql, dialect, self.catalog.version)
-        cached = self.plans.get(key)
-        # A plan with routes depends on the bound and the replicas' age: made again each time.
-        if cached is not None and not cached[0].routes:
-            return cached
-        self.plans.size = self.catalog.settings["plan_cache_size"]
-        planned = self._plan(sql, dialect, self.bound(max_staleness), unreachable)
-        self.plans.put(key, planned)
-        return planned
+        entry = self.plans.get(key)
+        if entry is None:
+            self.plans.size = self.catalog.settings["plan_cache_size"]
+            entry = self._prepare(sql, dialect)
+            self.plans.put(key, entry)
+        if entry.plan is not None:
+            return entry.plan, entry.explain, entry.analyze
+        bound = entry.bound
+        assert bound is not None
+        routes = route_tables(
+            [table.full_name for _, table in bound.tables], self.catalog, self._watermark,
+            limit, datetime.now(UTC), unreachable, self._deltas)
+        shape = tuple((r.table, r.kind, r.delta) for r in routes.values())
+        plan = entry.by_routes.get(shape)
+        if plan is None:
+            plan = plan_query(bound, self.catalog, sql, routes)
+            if len(entry.by_routes) < _ROUTE_PLANS_KEPT:
+                entry.by_routes[shape] = plan
+        routed = copy.copy(plan)  # (keeps the generated residual SQL)
+        routed.routes = list(routes.values())  # this moment's reasons (ages)
+        return routed, entry.explain, entry.analyze
 
     def bound(self, max_staleness: float | str | None) -> float | None:
         """A freshness bound in seconds (``None``: any age), or ``QueryError``."""
@@ -146,24 +166,22 @@ class Engine:
                 f"max_staleness takes a duration (0, 30s, 5m, 1h) or none, not "
                 f"{max_staleness!r}", hint="0 reads auto sources live") from None
 
-    def _plan(self, sql: str, dialect: str, max_staleness: float | None = None,
-              unreachable: frozenset[str] = frozenset()) -> tuple[Plan, bool, bool]:
+    def _prepare(self, sql: str, dialect: str) -> _Prepared:
         zone = set_time_zone(sql)
         if zone is not None:
-            return Plan(sql, [], None, [], [
+            return _Prepared(False, False, Plan(sql, [], None, [], [
                 f"SET TimeZone: the session's time zone becomes {zone}; no source is asked"],
-                time_zone=zone), False, False
+                time_zone=zone))
         parsed = parse_query(sql, dialect)
         bound = bind(parsed.tree, self.catalog, dialect, sql)
         if not bound.tables:
             # SELECT 1, SELECT now(), VALUES (1): DuckDB runs it, in the session's time zone
-            return Plan(sql, [], bound.tree.copy(), bound.params, [
-                "the query reads no table: it runs in the local DuckDB (no source is asked)"],
-                ), parsed.explain, parsed.analyze
-        routes = route_tables(
-            [table.full_name for _, table in bound.tables], self.catalog, self._watermark,
-            max_staleness, datetime.now(UTC), unreachable, self._deltas)
-        return plan_query(bound, self.catalog, sql, routes), parsed.explain, parsed.analyze
+            return _Prepared(parsed.explain, parsed.analyze, Plan(sql, [], bound.tree.copy(),
+                bound.params, [
+                "the query reads no table: it runs in the local DuckDB (no source is asked)"]))
+        if any(self.catalog.source(t.source).mode == "auto" for _, t in bound.tables):
+            return _Prepared(parsed.explain, parsed.analyze, bound=bound)
+        return _Prepared(parsed.explain, parsed.analyze, plan_query(bound, self.catalog, sql))
 
     def run(
         self,
@@ -255,6 +273,21 @@ class Engine:
                           fragments=result.fragments)
         return result
 
+
+@dataclass
+class _Prepared:
+    """A query parsed and bound (cached per catalog version): its plan, or, when it reads an
+    ``auto`` source, its bound tree and the plans made so far per combination of routes."""
+
+    explain: bool
+    analyze: bool
+    plan: Plan | None = None
+    bound: BoundQuery | None = None
+    by_routes: dict[tuple[Any, ...], Plan] = field(default_factory=dict)
+
+
+#: Plans kept per query for different combinations of routes (replica, hybrid, source).
+_ROUTE_PLANS_KEPT = 8
 
 #: Time zones whose DuckDB is kept open (each a few MB).
 _ZONES_KEPT = 8
