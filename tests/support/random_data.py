@@ -398,8 +398,14 @@ class RandomEnv:
     ref: duckdb.DuckDBPyConnection
     folder: Path
     unsynced: dict[str, str] = field(default_factory=dict)
+    uris: dict[str, str] = field(default_factory=dict)
+    hybrid: Any = None  # every source in auto mode, bound 0: tables read as replica + delta
 
     def workspace(self, mode: str) -> Any:
+        if mode == "hybrid":
+            if self.hybrid is None:
+                self.hybrid = open_hybrid(self.folder / "home-hybrid", self.uris)
+            return self.hybrid
         return self.direct if mode == "direct" else self.sync
 
     def reopen(self, mode: str) -> None:
@@ -411,6 +417,8 @@ class RandomEnv:
             ws = meterql.connect(self.folder / f"home-{mode}")
         if mode == "direct":
             self.direct = ws
+        elif mode == "hybrid":
+            self.hybrid = ws
         else:
             self.sync = ws
 
@@ -418,6 +426,35 @@ class RandomEnv:
         self.ref.close()
         self.direct.close()
         self.sync.close()
+        if self.hybrid is not None:
+            self.hybrid.close()
+
+
+#: Types a table's first column of which may serve as an append cursor.
+_CURSOR_TYPES = ("INTEGER", "BIGINT", "SMALLINT", "DECIMAL", "DATE", "TIMESTAMP", "DOUBLE",
+                 "VARCHAR")
+
+
+def open_hybrid(home: Path, uris: dict[str, str]) -> Any:
+    """A workspace with every source in auto mode and the bound 0: each table with a column
+    fit for a cursor is synced ``append`` on it, and then read as its replica plus the delta
+    (the rows at or past the cursor's last value, read again from the source)."""
+    import meterql
+
+    with host_timezone("America/New_York"):
+        ws = meterql.connect(home)
+    for name, uri in uris.items():
+        ws.sources.add(name, uri, mode="auto")
+    for table in ws.tables():
+        for column in table.columns:
+            if column.type.upper().startswith(_CURSOR_TYPES):
+                ws.sync.set_strategy(table.full_name, "append", column.name)
+                break
+    for report in ws.sync():
+        if report.error is not None:
+            ws.sources.set_mode(report.source, "direct")
+    ws.settings.set("max_staleness", "0")
+    return ws
 
 
 def open_random_env(pg_cluster: Any, folder: Path, dbname: str = "randomsql") -> RandomEnv:
@@ -454,4 +491,4 @@ def open_random_env(pg_cluster: Any, folder: Path, dbname: str = "randomsql") ->
         for ws in opened:
             ws.close()
         raise
-    return RandomEnv(data, opened[0], opened[1], ref, folder, unsynced)
+    return RandomEnv(data, opened[0], opened[1], ref, folder, unsynced, uris)

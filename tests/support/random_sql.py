@@ -305,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Random differential SQL: meterql vs DuckDB.")
     parser.add_argument("--seed", type=int, nargs="+", default=[1])
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--mode", choices=("direct", "sync", "both"), default="both")
+    parser.add_argument("--mode", choices=("direct", "sync", "both", "hybrid"), default="both",
+                        help="hybrid: every source in auto mode with the bound 0, tables synced "
+                        "append and read as replica plus delta")
     parser.add_argument("--minimize", choices=("all", "first", "none"), default="first")
     parser.add_argument("--budget", type=float, default=60.0,
                         help="seconds of shrinking per failure")
@@ -320,6 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     with PostgresCluster() as pg, tempfile.TemporaryDirectory() as folder:
         env = open_random_env(pg, Path(folder))
         try:
+            if "hybrid" in modes:
+                ws = env.workspace("hybrid")
+                tables = [t.full_name for t in ws.tables() if not t.source == "local"]
+                result = ws.query(" UNION ALL ".join(
+                    f"SELECT count(*) FROM {t}" for t in tables))  # every table read once
+                kinds = [m.get("route", "") for m in result.watermarks]
+                print(f"hybrid workspace: {kinds.count('hybrid')} of {len(tables)} tables read "
+                      "as replica plus delta", file=sys.stderr)
             report = run(env, args.seed, args.count, modes, minimize_policy=args.minimize,
                          budget_s=args.budget,
                          progress=lambda m: print(m, file=sys.stderr, flush=True))
