@@ -97,13 +97,27 @@ def column_change(cur: duckdb.DuckDBPyConnection, table: Table
     """The replica's (column, type) list and the source's, when the replica exists and they
     differ (the next run copies the table whole); else ``None``."""
     had = replica_columns(cur, table)
+    return _changed(cur, table, had)
+
+
+def _changed(cur: duckdb.DuckDBPyConnection, table: Table, had: list[tuple[str, str]]
+             ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]] | None:
     wanted = [(c.name, _normal_type(cur, c.type)) for c in table.columns]
     return None if not had or had == wanted else (had, wanted)
 
 
 def _normal_type(cur: duckdb.DuckDBPyConnection, duckdb_type: str) -> str:
     """A type as DuckDB spells it in its catalog (``DECIMAL(18, 6)`` -> ``DECIMAL(18,6)``)."""
-    return cur.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type}))").fetchall()[0][0]
+    spelt = _SPELLINGS.get(duckdb_type)
+    if spelt is None:
+        spelt = cur.execute(f"SELECT typeof(CAST(NULL AS {duckdb_type}))").fetchall()[0][0]
+        _SPELLINGS[duckdb_type] = spelt
+    return spelt
+
+
+#: Types as DuckDB spells them, by the catalog's spelling (the same for one DuckDB; the
+#: hybrid route checks a table's columns at every query).
+_SPELLINGS: dict[str, str] = {}
 
 
 class ReplicaDeltas:
@@ -127,7 +141,8 @@ class ReplicaDeltas:
             return None
         cur = self._duck().cursor()
         try:
-            if not replica_columns(cur, table) or column_change(cur, table) is not None:
+            had = replica_columns(cur, table)
+            if not had or _changed(cur, table, had) is not None:
                 return None  # not synced yet, or the next sync copies it whole
             if config.strategy == "cdc":
                 if applied_position(cur, table) is None:
