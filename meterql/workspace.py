@@ -437,6 +437,26 @@ class Workspace:
             self.catalog.replace_tables(name, tables)
         return tables
 
+    def _calibrate(self, name: str) -> dict[str, float]:
+        """Measure a source's costs per row (and its replica's, when synced) with a few short
+        probes, store them for routing and return them (``meterql.engine.calibrate``)."""
+        self._check_open()
+        from meterql.engine.calibrate import calibrate
+
+        source = self.catalog.source(name)
+        tables = self.catalog.tables(source.name)
+        stats = {t.full_name: s for t in tables
+                 if (s := self.catalog.statistics(t.full_name)) is not None}
+        replica_rows: dict[str, int] = {}
+        if source.replicated:
+            self._open()  # (the replicas' watermarks are read when they are attached)
+            replica_rows = {mark.table: mark.rows
+                            for mark in self._watermarks.get(source.name, {}).values()}
+        measured = calibrate(self._connector(source.name), tables, stats,
+                             self._engine.duck if replica_rows else None, replica_rows)
+        self.catalog.set_cost_constants(source.name, measured)
+        return measured
+
     def _refresh_statistics(self, name: str, tables: list[Table]) -> None:
         """Read a source's statistics again (rows, column statistics, indexes). They only
         guide routing, so a source that fails to give them keeps those it had."""

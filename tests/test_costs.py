@@ -115,3 +115,44 @@ def test_selectivity_of_each_predicate_kind(env, where, lo, hi):
     share = selectivity(table_predicates(bound, 0), env.catalog.statistics(table.full_name),
                         table)
     assert lo - 1e-9 <= share <= hi + 1e-9
+
+
+def test_calibrate_measures_stores_and_is_used(env):
+    measured = env.sources.calibrate("pg")
+    assert set(measured) == {"round_trip_ms", "seq_row_ns", "transfer_row_ns", "index_row_ns",
+                             "replica_row_ns"}
+    assert all(value > 0 for value in measured.values())
+    assert env.catalog.cost_constants("pg") == measured
+    constants = CostConstants.measured(env.catalog.cost_constants("pg"))
+    assert constants.seq_row_ns == measured["seq_row_ns"]
+    assert constants.replica_fixed_ms == CostConstants().replica_fixed_ms  # not measured
+    # the measured costs of this machine make the same choices as the defaults
+    assert cheapest(_estimate(env, CUSTOMER_MONTH, constants)[1]).route == "source"
+    assert cheapest(_estimate(env, INVOICE_RUN, constants)[1]).route == "replica"
+
+
+def test_calibrate_and_describe_through_the_cli(env, pg_cluster, tmp_path):
+    from click.testing import CliRunner
+
+    from meterql.cli import main
+
+    db = env.sources.get("pg").uri.rsplit("/", 1)[-1]
+    home = tmp_path / "cli"
+    with meterql.connect(home) as ws:
+        ws.sources.add("pg", pg_cluster.uri(db))
+
+    def cli(*args):
+        out = CliRunner().invoke(main, [*args, "--home", str(home)])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    out = cli("calibrate", "pg")
+    assert "calibrated source 'pg'" in out and "seq_row_ns = " in out
+    assert "replica_row_ns" not in out  # a direct source has no replica to measure
+    described = cli("describe", "pg.public.events")
+    assert "rows at the source: ~200,000 rows" in described
+    assert "index on (customer_id, ts) (events_customer_ts)" in described
+    assert "unique index on (id) (events_pkey)" in described
+    with meterql.connect(home) as ws:
+        assert set(ws.catalog.cost_constants("pg")) == {
+            "round_trip_ms", "seq_row_ns", "transfer_row_ns", "index_row_ns"}

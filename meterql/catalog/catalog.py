@@ -14,7 +14,7 @@ from meterql.catalog.settings import SETTINGS, setting
 from meterql.catalog.stat_values import orders_values
 from meterql.catalog.store import CatalogStore
 from meterql.catalog.uri import parse_uri
-from meterql.dialects import kind_for_scheme, type_family, uri_schemes
+from meterql.dialects import kind_for_scheme, uri_schemes
 from meterql.errors import InvalidSourceError, SourceExistsError, UnknownSourceError
 from meterql.sql_text import is_name
 
@@ -204,6 +204,8 @@ class Catalog:
     def replace_statistics(self, name: str, stats: Sequence[TableStats]) -> None:
         """Store a source's statistics in place of those it had (no new catalog version:
         only routed plans read them, and those are made per query)."""
+        from meterql.dialects import type_family  # (sqlglot: not when the catalog opens)
+
         source = self.source(name).name
         families = {
             (t.full_name, c.name.lower()): family

@@ -1,0 +1,105 @@
+"""``meterql calibrate SOURCE``: the cost model's constants (``planner/costs.py``) measured on
+one source and its replica by a few short probes, each run three times after a warm-up (the
+median counts):
+
+- a round trip: ``SELECT 1``;
+- a sequential scan: ``count(*)`` over at most 1,000,000 rows of the source's largest table;
+- the transfer of rows: at most 100,000 whole rows of it, read as meterql reads them;
+- reads through an index: the first 5,000 rows in the order of an index's first column;
+- the replica's columnar scan (when synced): a hash of every column of every row.
+
+Each probe reads a bounded number of rows, so calibrating a large source takes about a second.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+
+from meterql.catalog import Table, TableStats
+from meterql.connectors import Connector
+from meterql.sql_text import quote_ident, quote_qualified
+
+SEQ_ROWS = 1_000_000
+TRANSFER_ROWS = 100_000
+INDEX_ROWS = 5_000
+RUNS = 3
+
+
+def _median_ms(run: Callable[[], Any]) -> float:
+    run()  # warm-up: connections, caches
+    times = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def calibrate(
+    connector: Connector, tables: list[Table], stats: dict[str, TableStats],
+    duck: duckdb.DuckDBPyConnection | None = None, replica_rows: dict[str, int] | None = None,
+) -> dict[str, float]:
+    """The constants measured on ``connector``'s source (and on its replica through ``duck``,
+    with the rows of each replica table by full name, when given).
+
+    Returns:
+        ``round_trip_ms``, and when the source has a table with rows ``seq_row_ns`` and
+        ``transfer_row_ns``; ``index_row_ns`` when it has an index; ``replica_row_ns`` when
+        a replica table has rows.
+    """
+
+    def read(sql: str) -> int:
+        with connector.stream(sql) as reader:
+            return sum(batch.num_rows for batch in reader)
+
+    out: dict[str, float] = {}
+    round_trip = _median_ms(lambda: read("SELECT 1"))
+    out["round_trip_ms"] = round_trip
+    candidates = [t for t in tables if t.kind == "table"]
+
+    def rows_of(table: Table) -> int:
+        entry = stats.get(table.full_name)
+        return (entry.rows if entry is not None and entry.rows is not None else table.rows) or 0
+
+    largest = max(candidates, key=rows_of, default=None)
+    if largest is not None and rows_of(largest) > 0:
+        name = quote_qualified(largest.schema, largest.name)
+        seq_rows = min(rows_of(largest), SEQ_ROWS)
+        scanned = _median_ms(lambda: read(
+            f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT {seq_rows}) AS probe"))
+        out["seq_row_ns"] = max(0.1, (scanned - round_trip) * 1e6 / seq_rows)
+        moved_rows = min(rows_of(largest), TRANSFER_ROWS)
+        moved = _median_ms(lambda: read(f"SELECT * FROM {name} LIMIT {moved_rows}"))
+        out["transfer_row_ns"] = max(
+            0.1, (moved - round_trip) * 1e6 / moved_rows - out["seq_row_ns"])
+        indexed = [(t, i) for t in candidates for i in
+                   (stats[t.full_name].indexes if t.full_name in stats else ())]
+        if indexed:
+            # the largest table's index, a non-unique one first (it reads like a lookup)
+            table, index = max(indexed, key=lambda ti: (rows_of(ti[0]), not ti[1].unique))
+            limit = min(rows_of(table), INDEX_ROWS)
+            if limit > 0:
+                target = quote_qualified(table.schema, table.name)
+                through = _median_ms(lambda: read(
+                    f"SELECT * FROM {target} ORDER BY {quote_ident(index.columns[0])} "
+                    f"LIMIT {limit}"))
+                out["index_row_ns"] = max(
+                    out["seq_row_ns"],
+                    (through - round_trip) * 1e6 / limit - out["transfer_row_ns"])
+    if duck is not None and replica_rows:
+        full_name, rows = max(replica_rows.items(), key=lambda item: item[1])
+        replica = next((t for t in tables if t.full_name == full_name), None)
+        if replica is not None and rows > 0:
+            source, schema, name = full_name.split(".", 2)
+            target = quote_qualified(source, schema, name)
+            columns = ", ".join(quote_ident(c.name) for c in replica.columns)
+            with duck.cursor() as cur:
+                scanned = _median_ms(lambda: cur.execute(
+                    f"SELECT sum(hash({columns})) FROM {target}").fetchall())
+            out["replica_row_ns"] = max(0.01, scanned * 1e6 / rows)
+    return out
