@@ -121,6 +121,9 @@ class ColumnStats:
         histogram: bounds splitting the values that are not among ``common`` into groups of
             equal size, ascending (numbers, dates and timestamps only).
         common: the most common values with the fraction of rows holding each.
+        correlation: how closely the rows' physical order follows the column's order, from -1
+            to 1 (PostgreSQL's ``correlation``; near 1 for the time of an append-only log),
+            ``None`` when unknown.
     """
 
     column: str
@@ -130,6 +133,7 @@ class ColumnStats:
     max: Any = None
     histogram: tuple[Any, ...] = ()
     common: tuple[tuple[Any, float], ...] = ()
+    correlation: float | None = None
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,8 @@ def _v7(con: duckdb.DuckDBPyConnection) -> None:
             min_value VARCHAR,
             max_value VARCHAR,
             histogram VARCHAR NOT NULL,  -- JSON: the bounds as text
-            common VARCHAR NOT NULL  -- JSON: [[value as text, fraction], ...]
+            common VARCHAR NOT NULL,  -- JSON: [[value as text, fraction], ...]
+            correlation DOUBLE
         )
         """
     )
@@ -402,10 +403,11 @@ class CatalogStore:
                         _text(col.min), _text(col.max),
                         json.dumps([value_text(v) for v in col.histogram] if family else []),
                         json.dumps([[value_text(v), f] for v, f in col.common] if family
-                                   else [])))
+                                   else []),
+                        col.correlation))
                 if columns:
                     self._con.executemany(
-                        "INSERT INTO column_statistics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO column_statistics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         columns)
                 indexes = [(source, schema, name, i.name, i.unique, json.dumps(list(i.columns)))
                            for i in entry.indexes]
@@ -417,7 +419,7 @@ class CatalogStore:
         """Every table's statistics, by full name."""
         columns: dict[str, dict[str, ColumnStats]] = {}
         for (src, schema, table, column, family, distinct, null_frac, low, high, histogram,
-             common) in self._con.execute(
+             common, correlation) in self._con.execute(
                 "SELECT * FROM column_statistics ORDER BY source, schema_name, table_name"
         ).fetchall():
 
@@ -428,7 +430,8 @@ class CatalogStore:
             columns.setdefault(f"{src}.{schema}.{table}", {})[column.lower()] = ColumnStats(
                 column, distinct, null_frac, value(low), value(high),
                 tuple(b for b in bounds if b is not None),
-                tuple((v, f) for t, f in json.loads(common) if (v := value(t)) is not None))
+                tuple((v, f) for t, f in json.loads(common) if (v := value(t)) is not None),
+                correlation)
         indexes: dict[str, list[IndexInfo]] = {}
         for src, schema, table, index, unique, cols in self._con.execute(
             "SELECT * FROM table_indexes ORDER BY source, schema_name, table_name, index_name"

@@ -45,6 +45,7 @@ SELECT DISTINCT ON (s.schemaname, s.tablename, s.attname)
        s.attname::text AS column_name, s.null_frac::float8 AS null_frac,
        s.n_distinct::float8 AS n_distinct, s.most_common_vals::text AS common,
        s.most_common_freqs::text AS freqs, s.histogram_bounds::text AS histogram,
+       s.correlation::float8 AS correlation,
        CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::float8 END AS reltuples
 FROM pg_catalog.pg_stats s
 JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname

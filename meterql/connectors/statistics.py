@@ -90,7 +90,8 @@ def pg_column_stats(rows: Iterable[Mapping[str, Any]], tables: Sequence[Table],
             if seen:
                 low, high = min(seen), max(seen)
         out.setdefault(name, {})[column.name.lower()] = ColumnStats(
-            column.name, distinct, row["null_frac"], low, high, histogram, common)
+            column.name, distinct, row["null_frac"], low, high, histogram, common,
+            row.get("correlation"))
     return out
 
 

@@ -4,7 +4,8 @@ median counts):
 
 - a round trip: ``SELECT 1``;
 - a sequential scan: ``count(*)`` over at most 1,000,000 rows of the source's largest table;
-- the transfer of rows: at most 100,000 whole rows of it, read as meterql reads them;
+- the transfer of rows: at most 100,000 rows of it, read as meterql reads them (its number
+  and time columns, as billing queries read; every column when it has none);
 - reads through an index: the first 5,000 rows in the order of an index's first column;
 - the replica's columnar scan (when synced): a hash of every column of every row.
 
@@ -21,7 +22,9 @@ from typing import Any
 import duckdb
 
 from meterql.catalog import Table, TableStats
+from meterql.catalog.stat_values import orders_values
 from meterql.connectors import Connector
+from meterql.dialects import type_family
 from meterql.sql_text import quote_ident, quote_qualified
 
 SEQ_ROWS = 1_000_000
@@ -74,7 +77,9 @@ def calibrate(
             f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT {seq_rows}) AS probe"))
         out["seq_row_ns"] = max(0.1, (scanned - round_trip) * 1e6 / seq_rows)
         moved_rows = min(rows_of(largest), TRANSFER_ROWS)
-        moved = _median_ms(lambda: read(f"SELECT * FROM {name} LIMIT {moved_rows}"))
+        typical = [c for c in largest.columns if orders_values(type_family(c.type))]
+        listed = ", ".join(quote_ident(c.name) for c in typical or largest.columns)
+        moved = _median_ms(lambda: read(f"SELECT {listed} FROM {name} LIMIT {moved_rows}"))
         out["transfer_row_ns"] = max(
             0.1, (moved - round_trip) * 1e6 / moved_rows - out["seq_row_ns"])
         indexed = [(t, i) for t in candidates for i in
