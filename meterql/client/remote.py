@@ -271,6 +271,11 @@ class RemoteSources:
         return [table_of(d) for d in self._t.json("GET", "/v1/tables",
                                                   params={"source": name, "detail": "true"})]
 
+    def calibrate(self, name: str) -> dict[str, float]:
+        constants: dict[str, float] = self._t.json(
+            "POST", f"/v1/sources/{_quote(name)}/calibrate")["constants"]
+        return constants
+
     def set_mode(self, name: str, mode: str) -> Source:
         return source_of(self._t.json("PATCH", f"/v1/sources/{_quote(name)}",
                                       json={"mode": mode}))

@@ -6,7 +6,8 @@ median counts):
 - a sequential scan: ``count(*)`` over at most 1,000,000 rows of the source's largest table;
 - the transfer of rows: at most 100,000 rows of it, read as meterql reads them (its number
   and time columns, as billing queries read; every column when it has none);
-- reads through an index: the first 5,000 rows in the order of an index's first column;
+- reads through an index: the first 5,000 rows of that table in the order of its index's
+  first column;
 - the replica's columnar scan (when synced): a hash of every column of every row.
 
 Each probe reads a bounded number of rows, so calibrating a large source takes about a second.
@@ -69,33 +70,34 @@ def calibrate(
         entry = stats.get(table.full_name)
         return (entry.rows if entry is not None and entry.rows is not None else table.rows) or 0
 
+    # the largest table by the statistics; its rows are counted (up to the probe's limit), as
+    # an estimate may be stale or unknown (a table never analyzed)
     largest = max(candidates, key=rows_of, default=None)
-    if largest is not None and rows_of(largest) > 0:
+    seq_rows = 0
+    if largest is not None:
         name = quote_qualified(largest.schema, largest.name)
-        seq_rows = min(rows_of(largest), SEQ_ROWS)
-        scanned = _median_ms(lambda: read(
-            f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT {seq_rows}) AS probe"))
+        probe = f"SELECT count(*) FROM (SELECT 1 FROM {name} LIMIT {SEQ_ROWS}) AS probe"
+        with connector.stream(probe) as reader:
+            seq_rows = int(reader.read_all().column(0)[0].as_py())
+    if largest is not None and seq_rows > 0:
+        scanned = _median_ms(lambda: read(probe))
         out["seq_row_ns"] = max(0.1, (scanned - round_trip) * 1e6 / seq_rows)
-        moved_rows = min(rows_of(largest), TRANSFER_ROWS)
+        moved_rows = min(seq_rows, TRANSFER_ROWS)
         typical = [c for c in largest.columns if orders_values(type_family(c.type))]
         listed = ", ".join(quote_ident(c.name) for c in typical or largest.columns)
         moved = _median_ms(lambda: read(f"SELECT {listed} FROM {name} LIMIT {moved_rows}"))
         out["transfer_row_ns"] = max(
             0.1, (moved - round_trip) * 1e6 / moved_rows - out["seq_row_ns"])
-        indexed = [(t, i) for t in candidates for i in
-                   (stats[t.full_name].indexes if t.full_name in stats else ())]
-        if indexed:
-            # the largest table's index, a non-unique one first (it reads like a lookup)
-            table, index = max(indexed, key=lambda ti: (rows_of(ti[0]), not ti[1].unique))
-            limit = min(rows_of(table), INDEX_ROWS)
-            if limit > 0:
-                target = quote_qualified(table.schema, table.name)
-                through = _median_ms(lambda: read(
-                    f"SELECT * FROM {target} ORDER BY {quote_ident(index.columns[0])} "
-                    f"LIMIT {limit}"))
-                out["index_row_ns"] = max(
-                    out["seq_row_ns"],
-                    (through - round_trip) * 1e6 / limit - out["transfer_row_ns"])
+        entry = stats.get(largest.full_name)
+        indexes = sorted(entry.indexes if entry is not None else (), key=lambda i: i.unique)
+        if indexes:  # a non-unique one first: it reads like a lookup
+            limit = min(seq_rows, INDEX_ROWS)
+            through = _median_ms(lambda: read(
+                f"SELECT * FROM {name} ORDER BY {quote_ident(indexes[0].columns[0])} "
+                f"LIMIT {limit}"))
+            out["index_row_ns"] = max(
+                out["seq_row_ns"],
+                (through - round_trip) * 1e6 / limit - out["transfer_row_ns"])
     if duck is not None and replica_rows:
         full_name, rows = max(replica_rows.items(), key=lambda item: item[1])
         replica = next((t for t in tables if t.full_name == full_name), None)
