@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 import meterql
+from meterql.catalog import ColumnStats, IndexInfo, TableStats
 
 EVENTS = """
 CREATE TABLE events (id bigint PRIMARY KEY, customer_id int NOT NULL, meter text,
@@ -126,3 +127,33 @@ def test_duckdb_file_indexes(tmp_path):
             ("primary key", ("a",), True), ("t_c_b", ("c", "b"), False)]
         ws.sources.remove("dk")
         assert ws.catalog.statistics("dk.main.t") is None
+
+
+def test_a_catalog_of_the_previous_version_gains_the_statistics_tables(tmp_path):
+    from meterql.catalog import Catalog, Column, Table
+    from meterql.catalog.store import MIGRATIONS, SCHEMA_VERSION
+
+    con = duckdb.connect(str(tmp_path / "catalog.duckdb"))
+    con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for step in MIGRATIONS[:6]:
+        step(con)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '6')")
+    con.execute("INSERT INTO sources (name, kind, uri, mode, options) "
+                "VALUES ('lite', 'sqlite', 'sqlite:///x.db', 'direct', '{}')")
+    catalog = Catalog(con)
+    assert SCHEMA_VERSION == 7
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        "7",)
+    assert catalog.statistics("lite.main.t") is None and catalog.cost_constants("lite") is None
+    table = Table("lite", "main", "t", (Column("n", "INTEGER", "INTEGER"),), rows=5)
+    catalog.replace_tables("lite", [table])
+    catalog.replace_statistics("lite", [TableStats(
+        "lite.main.t", 5, {"n": ColumnStats("n", 3, 0.0, 1, 9, (1, 4, 9), ((4, 0.4),), 0.5)},
+        (IndexInfo("t_n", ("n",)),))])
+    catalog.set_cost_constants("lite", {"round_trip_ms": 0.3})
+    again = Catalog(con)  # read back from the file, typed
+    assert again.statistics("lite.main.t").columns["n"] == ColumnStats(
+        "n", 3, 0.0, 1, 9, (1, 4, 9), ((4, 0.4),), 0.5)
+    assert again.statistics("lite.main.t").indexes == (IndexInfo("t_n", ("n",)),)
+    assert again.cost_constants("lite") == {"round_trip_ms": 0.3}
+    con.close()

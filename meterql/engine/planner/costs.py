@@ -5,8 +5,8 @@ a person can check.
   ``IN`` lists by the most common values or ``1 / distinct``; ranges (``<``, ``<=``, ``>``,
   ``>=``, ``BETWEEN``, and a lower and an upper bound on one column together) by the histogram
   bounds, the common values, or the column's minimum and maximum; ``IS NULL`` by the null
-  fraction; anything else (a parameter's unknown value in a range, a function) keeps a third.
-  Conjuncts multiply.
+  fraction; ``OR`` as two independent conditions; anything else (a parameter's unknown value in
+  a range, a function) keeps a third. Conjuncts multiply.
 - **Source**: when an index's leading columns are bound by equalities (and optionally a range
   on the next), the source reads the rows the index selects at a cost per index row; else it
   scans every row. Plus the selected rows' transfer and a round trip.
@@ -283,6 +283,10 @@ def _one(node: exp.Expression, stats: TableStats | None, table: Table | None) ->
         return 1.0 - _one(inner, stats, table)
     if isinstance(node, exp.NEQ):
         return 1.0 - _one(exp.EQ(this=node.this, expression=node.expression), stats, table)
+    if isinstance(node, exp.Or):  # (the two sides taken as independent)
+        left = selectivity([node.this], stats, table)
+        right = selectivity([node.expression], stats, table)
+        return left + right - left * right
     return UNKNOWN
 
 
