@@ -15,6 +15,7 @@ from meterql.engine.parse import parse_query
 from meterql.engine.planner.costs import (
     CostConstants,
     cheapest,
+    constants_for,
     estimate_routes,
     selectivity,
     table_predicates,
@@ -137,7 +138,7 @@ def test_calibrate_measures_stores_and_is_used(env):
                              "replica_row_ns"}
     assert all(value > 0 for value in measured.values())
     assert env.catalog.cost_constants("pg") == measured
-    constants = CostConstants.measured(env.catalog.cost_constants("pg"))
+    constants = constants_for(env.catalog, "pg")
     assert constants.seq_row_ns == measured["seq_row_ns"]
     assert constants.replica_fixed_ms == CostConstants().replica_fixed_ms  # not measured
     # the measured costs of this machine make the same choices as the defaults

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from sqlglot import exp
 
-from meterql.catalog import ColumnStats, IndexInfo, Table, TableStats
+from meterql.catalog import Catalog, ColumnStats, IndexInfo, Table, TableStats
 from meterql.catalog.stat_values import read_value
 from meterql.dialects import type_family
 from meterql.engine.bind import REF, BoundQuery
@@ -80,6 +80,12 @@ class CostConstants:
 
     def describe(self) -> dict[str, float]:
         return asdict(self)
+
+
+def constants_for(catalog: Catalog, source: str) -> CostConstants:
+    """The constants of one source: those ``meterql calibrate`` measured, the defaults for the
+    rest."""
+    return CostConstants.measured(catalog.cost_constants(source))
 
 
 @dataclass(frozen=True)
