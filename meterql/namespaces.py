@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meterql.catalog import Source, Table
+from meterql.catalog import Source, Table, TableStats
 from meterql.catalog.model import Mode
 from meterql.catalog.settings import SETTINGS, setting
 from meterql.sync.config import Strategy
@@ -59,8 +59,13 @@ class Sources:
         return self._ws._remove_source(name)
 
     def refresh(self, name: str) -> builtins.list[Table]:
-        """Read a source's tables again (after a schema change)."""
+        """Read a source's tables again (after a schema change), and its statistics."""
         return self._ws._refresh_source(name)
+
+    def calibrate(self, name: str) -> dict[str, float]:
+        """Measure the source's costs per row for routing and store them (see
+        ``Workspace._calibrate``)."""
+        return self._ws._calibrate(name)
 
     def set_mode(self, name: str, mode: Mode) -> Source:
         return self._ws._set_mode(name, mode)
@@ -92,6 +97,11 @@ class Tables:
         local table's last ingest; ``None`` for a direct source's table (always live) or a
         replica not synced yet."""
         return self._ws._watermark(self.get(name).full_name)
+
+    def statistics(self, name: str) -> TableStats | None:
+        """A table's statistics at its source (rows, per-column statistics, indexes), as
+        ``source refresh`` or the last sync read them; ``None`` when never read."""
+        return self._ws.catalog.statistics(self.get(name).full_name)
 
     def functions(self) -> list[str]:
         """The names of the SQL functions a query may call (DuckDB's scalar and aggregate

@@ -64,3 +64,34 @@ def count(n: int, noun: str) -> str:
         ('1 row', '0 new rows', '1,024 inserts')
     """
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def approx_count(n: float) -> str:
+    """A count rounded for a person reading an estimate (``56.6M``, ``11.2k``, ``950``).
+
+    Example:
+        >>> [approx_count(n) for n in (56_581_912, 11_240, 4_700_000, 950, 0.4)]
+        ['56.6M', '11.2k', '4.7M', '950', '0']
+    """
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            scaled = n / size
+            return f"{scaled:.1f}".removesuffix(".0") + unit if scaled < 100 else \
+                f"{scaled:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def approx_duration(ms: float) -> str:
+    """An estimated duration in milliseconds, rounded for a person (``30 ms``, ``7.6 s``).
+
+    Example:
+        >>> [approx_duration(ms) for ms in (0.42, 12.6, 1234, 7654.8, 125_000)]
+        ['0.4 ms', '13 ms', '1.2 s', '7.7 s', '2m5s']
+    """
+    if ms < 1:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return format_duration(ms / 1000)

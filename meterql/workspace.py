@@ -398,6 +398,7 @@ class Workspace:
             raise
         with self._connectors_lock:
             self._connectors[name] = connector
+        self._refresh_statistics(source.name, tables)
         if mode in ("sync", "auto"):
             self._attach(name)
         return source
@@ -425,15 +426,46 @@ class Workspace:
         source = self.catalog.source(name)
         tables = self._connector(source.name).introspect()
         self.catalog.replace_tables(source.name, tables)
+        self.catalog.replace_statistics(
+            source.name, self._connector(source.name).statistics(tables))
         return tables
 
-    def _refresh_if_changed(self, name: str) -> None:
+    def _refresh_if_changed(self, name: str) -> list[Table]:
         """Re-read a source's tables; store them only if a table or column changed (storing
-        makes a new catalog version, which drops cached plans)."""
+        makes a new catalog version, which drops cached plans). Returns them."""
         tables = self._connector(name).introspect()
         known = self.catalog.tables(name)
         if _shape(tables) != _shape(known):
             self.catalog.replace_tables(name, tables)
+        return tables
+
+    def _calibrate(self, name: str) -> dict[str, float]:
+        """Measure a source's costs per row (and its replica's, when synced) with a few short
+        probes, store them for routing and return them (``meterql.engine.calibrate``)."""
+        self._check_open()
+        from meterql.engine.calibrate import calibrate
+
+        source = self.catalog.source(name)
+        tables = self.catalog.tables(source.name)
+        stats = {t.full_name: s for t in tables
+                 if (s := self.catalog.statistics(t.full_name)) is not None}
+        replica_rows: dict[str, int] = {}
+        if source.replicated:
+            self._open()  # (the replicas' watermarks are read when they are attached)
+            replica_rows = {mark.table: mark.rows
+                            for mark in self._watermarks.get(source.name, {}).values()}
+        measured = calibrate(self._connector(source.name), tables, stats,
+                             self._engine.duck if replica_rows else None, replica_rows)
+        self.catalog.set_cost_constants(source.name, measured)
+        return measured
+
+    def _refresh_statistics(self, name: str, tables: list[Table]) -> None:
+        """Read a source's statistics again (rows, column statistics, indexes). They only
+        guide routing, so a source that fails to give them keeps those it had."""
+        try:
+            self.catalog.replace_statistics(name, self._connector(name).statistics(tables))
+        except MeterqlError:
+            pass
 
     # -- sync mode ------------------------------------------------------------------------------
     def _set_mode(self, name: str, mode: Mode) -> Source:
@@ -508,7 +540,7 @@ class Workspace:
                     )
                 try:
                     # New or changed columns at the source reach the replica with this run.
-                    self._refresh_if_changed(source.name)
+                    introspected = self._refresh_if_changed(source.name)
                 except MeterqlError as exc:
                     reports.append(SyncReport(source.name, error=exc))
                     continue
@@ -519,6 +551,8 @@ class Workspace:
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
                 self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
+                if reports[-1].error is None:
+                    self._refresh_statistics(source.name, introspected)
         return reports
 
     def _replica_watermarks(self, name: str) -> list[ReplicaWatermark]:

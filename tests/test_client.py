@@ -73,6 +73,17 @@ def test_catalog_and_explain_through_the_client(served_billing, billing):
         assert str(client.explain(sql)) == str(billing.ws.explain(sql))
         with pytest.raises(meterql.errors.UnknownTableError, match="did you mean"):
             client.query("SELECT * FROM pg.public.evnts")
+        remote, local = (w.tables.statistics("pg.public.events") for w in (client, billing.ws))
+        assert remote.table == local.table and remote.rows == local.rows
+        assert sorted(remote.indexes, key=str) == sorted(local.indexes, key=str)
+        assert set(remote.columns) == set(local.columns)
+
+
+def test_calibrate_through_the_client(served_billing):
+    served, keys = served_billing
+    with meterql.connect(served.base, key=keys["admin"]) as client:
+        measured = client.sources.calibrate("lite")
+    assert {"round_trip_ms", "seq_row_ns", "transfer_row_ns"} <= set(measured)
 
 
 def test_submit_cancel_stops_the_query_at_the_source(pg_cluster, pg_database, tmp_path):

@@ -206,7 +206,8 @@ OPERATIONS = (
     "POST /v1/keys", "GET /v1/keys", "DELETE /v1/keys/{key_id}", "GET /v1/status",
     "GET /v1/settings", "PUT /v1/settings/{name}",
     "POST /v1/sources", "PATCH /v1/sources/{name}", "POST /v1/sources/{name}/test",
-    "POST /v1/sources/{name}/refresh", "DELETE /v1/sources/{name}",
+    "POST /v1/sources/{name}/refresh", "POST /v1/sources/{name}/calibrate",
+    "DELETE /v1/sources/{name}",
     "POST /v1/sync", "PUT /v1/tables/{name}/sync",
     "GET /v1/sources/{name}", "GET /v1/functions", "POST /v1/queries/{query_id}/cancel",
 )

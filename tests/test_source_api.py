@@ -77,6 +77,17 @@ def test_an_admin_key_adds_changes_and_removes_a_postgres_source(tmp_path, pg_cl
             assert synced.status_code == 200 and synced.json()["mode"] == "sync"
             assert ws.sources.get("pg").mode == "sync"
             assert client.post("/v1/sources/pg/refresh", headers=admin).json()["tables"] == 1
+            described = client.get("/v1/tables/pg.public.usage?sample=0", headers=admin).json()
+            assert described.get("statistics", {}).get("read_at") is not None, described
+            assert described["statistics"]["indexes"] == [
+                {"name": "usage_pkey", "columns": ["id"], "unique": True}]
+            calibrated = client.post("/v1/sources/pg/calibrate", headers=admin)
+            assert calibrated.status_code == 200, calibrated.text
+            assert calibrated.json()["constants"] == ws.catalog.cost_constants("pg")
+            assert {"round_trip_ms", "seq_row_ns"} <= set(calibrated.json()["constants"])
+            ingest = {"Authorization": f"Bearer {create_key(ws.keys, 'ingest')[1]}"}
+            refused = client.post("/v1/sources/pg/calibrate", headers=ingest)
+            assert refused.status_code == 403
             gone = client.delete("/v1/sources/pg", headers=admin)
             assert gone.json() == {"removed": "pg"} and ws.sources() == []
             missing = client.post("/v1/sources/pgx/test", headers=admin)

@@ -1,6 +1,16 @@
 """The catalog: sources, tables, columns; persisted, versioned, and sqlglot's optimizer schema."""
 
 from meterql.catalog.catalog import Catalog
-from meterql.catalog.model import MODES, Column, Mode, Source, Table
+from meterql.catalog.model import (
+    MODES,
+    Column,
+    ColumnStats,
+    IndexInfo,
+    Mode,
+    Source,
+    Table,
+    TableStats,
+)
 
-__all__ = ["MODES", "Catalog", "Column", "Mode", "Source", "Table"]
+__all__ = ["MODES", "Catalog", "Column", "ColumnStats", "IndexInfo", "Mode", "Source", "Table",
+           "TableStats"]

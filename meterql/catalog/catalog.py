@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import duckdb
 
-from meterql.catalog.model import MODES, Column, Source, Table
+from meterql.catalog.model import MODES, Column, Source, Table, TableStats
 from meterql.catalog.names import resolve_table
 from meterql.catalog.settings import SETTINGS, setting
+from meterql.catalog.stat_values import orders_values
 from meterql.catalog.store import CatalogStore
 from meterql.catalog.uri import parse_uri
 from meterql.dialects import kind_for_scheme, uri_schemes
@@ -60,6 +61,7 @@ class Catalog:
         ]
         self._stored_version = self._store.version
         self._index()
+        self._load_statistics()
         stored = self._store.settings()
         self.settings = {
             name: definition.parse(stored[name]) if name in stored else definition.default
@@ -188,6 +190,38 @@ class Catalog:
         self._store.set_sync_config(table.source, table.schema, table.name, strategy, cursor, lag,
                                     soft_delete)
         self._load()
+
+    # -- statistics -----------------------------------------------------------------------------
+    def _load_statistics(self) -> None:
+        self._statistics = self._store.statistics()
+        self._cost_constants = self._store.cost_constants()
+
+    def statistics(self, full_name: str) -> TableStats | None:
+        """A table's statistics at its source (``source.schema.table``), as last read by
+        ``source refresh`` or a sync; ``None`` when never read."""
+        return self._statistics.get(full_name)
+
+    def replace_statistics(self, name: str, stats: Sequence[TableStats]) -> None:
+        """Store a source's statistics in place of those it had (no new catalog version:
+        only routed plans read them, and those are made per query)."""
+        from meterql.dialects import type_family  # (sqlglot: not when the catalog opens)
+
+        source = self.source(name).name
+        families = {
+            (t.full_name, c.name.lower()): family
+            for t in self.tables(source) for c in t.columns
+            if orders_values(family := type_family(c.type))
+        }
+        self._store.replace_statistics(source, stats, families)
+        self._load_statistics()
+
+    def cost_constants(self, name: str) -> dict[str, float] | None:
+        """The per-row costs measured for a source by ``meterql calibrate``, if any."""
+        return self._cost_constants.get(self.source(name).name)
+
+    def set_cost_constants(self, name: str, constants: dict[str, float]) -> None:
+        self._store.set_cost_constants(self._registered(name).name, constants)
+        self._load_statistics()
 
     # -- settings -------------------------------------------------------------------------------
     def set_setting(self, name: str, value: Any) -> Any:

@@ -105,3 +105,72 @@ class Table:
             if col.name.lower() == lowered:
                 return col
         return None
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """What a source knows about one column's values (read from its statistics, never computed
+    by scanning the table).
+
+    Attributes:
+        column: the column name as the source spells it.
+        distinct: the number of distinct values (PostgreSQL's ``n_distinct`` made absolute;
+            SQLite's from ``sqlite_stat1``), ``None`` when unknown.
+        null_frac: the fraction of rows that are NULL, ``None`` when unknown.
+        min, max: the smallest and largest value seen (Python values), ``None`` when unknown.
+        histogram: bounds splitting the values that are not among ``common`` into groups of
+            equal size, ascending (numbers, dates and timestamps only).
+        common: the most common values with the fraction of rows holding each.
+        correlation: how closely the rows' physical order follows the column's order, from -1
+            to 1 (PostgreSQL's ``correlation``; near 1 for the time of an append-only log),
+            ``None`` when unknown.
+    """
+
+    column: str
+    distinct: float | None = None
+    null_frac: float | None = None
+    min: Any = None
+    max: Any = None
+    histogram: tuple[Any, ...] = ()
+    common: tuple[tuple[Any, float], ...] = ()
+    correlation: float | None = None
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """An index a source can use to find rows: its key columns in order (an index whose key
+    starts with an expression is not listed; one with an expression later lists the columns
+    before it).
+
+    >>> print(IndexInfo("events_customer_ts", ("customer_id", "ts")))
+    index on (customer_id, ts)
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+
+    def __str__(self) -> str:
+        return f"{'unique ' if self.unique else ''}index on ({', '.join(self.columns)})"
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """A table's statistics at its source: rows, per-column statistics and indexes.
+
+    Attributes:
+        table: the table's full name (``source.schema.table``).
+        rows: the rows the source estimates it holds, ``None`` when unknown.
+        columns: per column (lower-case name), what the source knows of its values.
+        indexes: the indexes the source can use for it.
+        read_at: when they were read (ISO 8601, UTC), ``None`` when never.
+    """
+
+    table: str
+    rows: int | None = None
+    columns: dict[str, ColumnStats] = field(default_factory=dict)
+    indexes: tuple[IndexInfo, ...] = ()
+    read_at: str | None = None
+
+    def column(self, name: str) -> ColumnStats | None:
+        return self.columns.get(name.lower())

@@ -9,9 +9,10 @@ from typing import Any
 
 import duckdb
 
-from meterql.catalog.model import Column, Source, Table
+from meterql.catalog.model import Column, ColumnStats, IndexInfo, Source, Table, TableStats
+from meterql.catalog.stat_values import read_value, value_text
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -136,9 +137,64 @@ def _v6(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    # Statistics are read again at every refresh and sync: they change no catalog version
+    # (routed plans are made per query; other plans do not read them).
+    con.execute(
+        """
+        CREATE TABLE table_statistics (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            rows BIGINT,
+            read_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE column_statistics (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            column_name VARCHAR NOT NULL,
+            family VARCHAR,  -- the DuckDB type family its values are read back as
+            distinct_count DOUBLE,
+            null_frac DOUBLE,
+            min_value VARCHAR,
+            max_value VARCHAR,
+            histogram VARCHAR NOT NULL,  -- JSON: the bounds as text
+            common VARCHAR NOT NULL,  -- JSON: [[value as text, fraction], ...]
+            correlation DOUBLE
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE table_indexes (
+            source VARCHAR NOT NULL,
+            schema_name VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            index_name VARCHAR NOT NULL,
+            is_unique BOOLEAN NOT NULL,
+            columns VARCHAR NOT NULL  -- JSON: the key columns in order
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE cost_constants (
+            source VARCHAR PRIMARY KEY,
+            constants VARCHAR NOT NULL,  -- JSON: name -> number (engine/planner/costs.py)
+            measured_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7)
 
 
 class CatalogStore:
@@ -231,6 +287,8 @@ class CatalogStore:
             self._con.execute("DELETE FROM table_stats WHERE source = ?", [name])
             self._con.execute("DELETE FROM sync_tables WHERE source = ?", [name])
             self._con.execute("DELETE FROM table_keys WHERE source = ?", [name])
+            for table in _STATISTICS_TABLES:
+                self._con.execute(f"DELETE FROM {table} WHERE source = ?", [name])
             self._con.execute("DELETE FROM sources WHERE name = ?", [name])
             self._bump()
 
@@ -322,3 +380,86 @@ class CatalogStore:
                   tuple(keys.get((src, schema, table), ())))
             for (src, schema, table), (kind, cols) in grouped.items()
         ]
+
+    # -- statistics -----------------------------------------------------------------------------
+    def replace_statistics(
+        self, source: str, stats: Iterable[TableStats], families: dict[tuple[str, str], str]
+    ) -> None:
+        """Swap a source's statistics in one transaction; ``families`` gives the DuckDB type
+        family of each (table full name, lower-case column) whose values are kept."""
+        stats = list(stats)
+        with self._transaction():
+            for table in ("table_statistics", "column_statistics", "table_indexes"):
+                self._con.execute(f"DELETE FROM {table} WHERE source = ?", [source])
+            for entry in stats:
+                _, schema, name = entry.table.split(".", 2)
+                self._con.execute("INSERT INTO table_statistics VALUES (?, ?, ?, ?, now())",
+                                  [source, schema, name, entry.rows])
+                columns = []
+                for col in entry.columns.values():
+                    family = families.get((entry.table, col.column.lower()))
+                    columns.append((
+                        source, schema, name, col.column, family, col.distinct, col.null_frac,
+                        _text(col.min), _text(col.max),
+                        json.dumps([value_text(v) for v in col.histogram] if family else []),
+                        json.dumps([[value_text(v), f] for v, f in col.common] if family
+                                   else []),
+                        col.correlation))
+                if columns:
+                    self._con.executemany(
+                        "INSERT INTO column_statistics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        columns)
+                indexes = [(source, schema, name, i.name, i.unique, json.dumps(list(i.columns)))
+                           for i in entry.indexes]
+                if indexes:
+                    self._con.executemany("INSERT INTO table_indexes VALUES (?, ?, ?, ?, ?, ?)",
+                                          indexes)
+
+    def statistics(self) -> dict[str, TableStats]:
+        """Every table's statistics, by full name."""
+        columns: dict[str, dict[str, ColumnStats]] = {}
+        for (src, schema, table, column, family, distinct, null_frac, low, high, histogram,
+             common, correlation) in self._con.execute(
+                "SELECT * FROM column_statistics ORDER BY source, schema_name, table_name"
+        ).fetchall():
+
+            def value(text: str | None, family: str | None = family) -> object:
+                return None if text is None or family is None else read_value(text, family)
+
+            bounds = [value(t) for t in json.loads(histogram)]
+            columns.setdefault(f"{src}.{schema}.{table}", {})[column.lower()] = ColumnStats(
+                column, distinct, null_frac, value(low), value(high),
+                tuple(b for b in bounds if b is not None),
+                tuple((v, f) for t, f in json.loads(common) if (v := value(t)) is not None),
+                correlation)
+        indexes: dict[str, list[IndexInfo]] = {}
+        for src, schema, table, index, unique, cols in self._con.execute(
+            "SELECT * FROM table_indexes ORDER BY source, schema_name, table_name, index_name"
+        ).fetchall():
+            indexes.setdefault(f"{src}.{schema}.{table}", []).append(
+                IndexInfo(index, tuple(json.loads(cols)), unique))
+        out = {}
+        for src, schema, table, rows, read_at in self._con.execute(
+            "SELECT source, schema_name, table_name, rows, read_at FROM table_statistics"
+        ).fetchall():
+            name = f"{src}.{schema}.{table}"
+            out[name] = TableStats(name, rows, columns.get(name, {}),
+                                   tuple(indexes.get(name, ())), read_at.isoformat())
+        return out
+
+    def set_cost_constants(self, source: str, constants: dict[str, float]) -> None:
+        with self._transaction():
+            self._con.execute("INSERT OR REPLACE INTO cost_constants VALUES (?, ?, now())",
+                              [source, json.dumps(constants)])
+
+    def cost_constants(self) -> dict[str, dict[str, float]]:
+        rows = self._con.execute("SELECT source, constants FROM cost_constants").fetchall()
+        return {source: json.loads(constants) for source, constants in rows}
+
+
+#: Tables holding a source's statistics and measured costs (dropped with the source).
+_STATISTICS_TABLES = ("table_statistics", "column_statistics", "table_indexes", "cost_constants")
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else value_text(value)

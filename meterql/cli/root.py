@@ -17,6 +17,9 @@ from meterql.cli.common import HOME, SERVER, MeterqlGroup, root_home_option, ser
 #: tests/test_cli_startup.py checks it against each command's own help.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "source": ("meterql.cli.sources", "source", "Register, inspect and remove sources."),
+    "calibrate": ("meterql.cli.sources", "calibrate_cmd",
+                  "Measure a source's costs per row with a few short probes and store them for "
+                  "routing."),
     "sync": ("meterql.cli.sync", "sync_cmd",
              "Copy what changed at synced sources into their replicas (all synced sources by "
              "default)."),

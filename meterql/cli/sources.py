@@ -161,6 +161,21 @@ def source_remove(ws: Workspace, name: str) -> None:
 @click.argument("name")
 @home_option
 def source_refresh(ws: Workspace, name: str) -> None:
-    """Read a source's tables and columns again."""
+    """Read a source's tables and columns again, and its statistics."""
     tables = ws.sources.refresh(name)
     click.echo(f"refreshed source '{name}': {len(tables)} tables")
+
+
+@click.command("calibrate")
+@click.argument("name")
+@home_option
+def calibrate_cmd(ws: Workspace, name: str) -> None:
+    """Measure a source's costs per row with a few short probes and store them for routing.
+
+    Probes: a round trip (SELECT 1), a sequential scan and a transfer of a bounded number of
+    rows of the largest table, reads through an index, and a scan of the replica when synced.
+    """
+    measured = ws.sources.calibrate(name)
+    click.echo(f"calibrated source '{name}':")
+    for key, value in measured.items():
+        click.echo(f"  {key} = {value:.3g}")

@@ -6,6 +6,7 @@ import click
 
 from meterql.cli.common import console, home_option
 from meterql.dialects.arrow_types import type_name
+from meterql.wording import approx_count, count
 from meterql.workspace import Workspace
 
 
@@ -33,7 +34,18 @@ def describe_cmd(ws: Workspace, table: str) -> None:
     src = ws.sources.get(entry.source)
     view = Table("column", "type", "source type", "nullable", header_style="bold",
                  title=f"{entry.full_name} ({src.kind}, {src.mode})")
+    stats = ws.tables.statistics(entry.full_name)
+    distinct = {} if stats is None else {
+        name: approx_count(c.distinct) for name, c in stats.columns.items()
+        if c.distinct is not None}
+    if distinct:
+        view.add_column("distinct")
     for col in entry.columns:
-        view.add_row(col.name, type_name(col.type), col.source_type,
-                     "yes" if col.nullable else "no")
+        cells = [col.name, type_name(col.type), col.source_type, "yes" if col.nullable else "no"]
+        view.add_row(*cells, *([distinct.get(col.name.lower(), "")] if distinct else []))
     console().print(view)
+    if stats is not None:
+        rows = "unknown" if stats.rows is None else f"~{count(stats.rows, 'row')}"
+        console().print(f"rows at the source: {rows}", highlight=False)
+        for index in stats.indexes:
+            console().print(f"{index} ({index.name})", highlight=False, markup=False)

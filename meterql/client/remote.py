@@ -28,7 +28,7 @@ import pyarrow as pa
 from meterql import exact_json
 from meterql.aggregates.definition import Aggregate, one_version
 from meterql.aggregates.evaluate import Evaluation
-from meterql.catalog import Column, Source, Table
+from meterql.catalog import Column, ColumnStats, IndexInfo, Source, Table, TableStats
 from meterql.catalog.settings import setting
 from meterql.client.transport import DEFAULT_TIMEOUT_S, Transport, error_of
 from meterql.engine.pending import PendingResult
@@ -271,6 +271,11 @@ class RemoteSources:
         return [table_of(d) for d in self._t.json("GET", "/v1/tables",
                                                   params={"source": name, "detail": "true"})]
 
+    def calibrate(self, name: str) -> dict[str, float]:
+        constants: dict[str, float] = self._t.json(
+            "POST", f"/v1/sources/{_quote(name)}/calibrate")["constants"]
+        return constants
+
     def set_mode(self, name: str, mode: str) -> Source:
         return source_of(self._t.json("PATCH", f"/v1/sources/{_quote(name)}",
                                       json={"mode": mode}))
@@ -300,6 +305,20 @@ class RemoteTables:
     def freshness(self, name: str) -> dict[str, Any] | None:
         freshness: dict[str, Any] | None = self._describe(name).get("freshness")
         return freshness
+
+    def statistics(self, name: str) -> TableStats | None:
+        """Rows, indexes, distinct counts and null fractions (the server keeps the values of
+        bounds and histograms)."""
+        described = self._describe(name)
+        doc = described.get("statistics")
+        if doc is None:
+            return None
+        return TableStats(
+            table_of(described).full_name, doc["rows"],
+            {c["name"].lower(): ColumnStats(c["name"], c["distinct"], c["null_frac"])
+             for c in doc["columns"]},
+            tuple(IndexInfo(i["name"], tuple(i["columns"]), i["unique"])
+                  for i in doc["indexes"]), doc["read_at"])
 
     def functions(self) -> list[str]:
         names: list[str] = self._t.json("GET", "/v1/functions")

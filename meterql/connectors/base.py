@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import pyarrow as pa
 
-from meterql.catalog.model import Source, Table
+from meterql.catalog.model import ColumnStats, IndexInfo, Source, Table, TableStats
 from meterql.catalog.uri import file_exists
 from meterql.connectors.arrow import conform_reader
 from meterql.connectors.introspection import ColumnRow, build_tables
@@ -136,6 +136,21 @@ class Connector(ABC):
     def introspect(self) -> list[Table]:
         """Every table and view with its columns and types (DuckDB types via the dialect)."""
         return build_tables(self.source.name, self._column_rows(), self.column_type)
+
+    def statistics(self, tables: Sequence[Table]) -> list[TableStats]:
+        """The source's statistics of ``tables`` (as :meth:`introspect` returned them): rows,
+        per-column statistics where the source keeps them, and indexes."""
+        from meterql.connectors.statistics import table_statistics
+
+        return table_statistics(tables, self._column_statistics(tables), self._indexes(tables))
+
+    def _column_statistics(self, tables: Sequence[Table]) -> dict[str, dict[str, ColumnStats]]:
+        """Per table full name, per lower-case column: what the source knows of its values."""
+        return {}
+
+    def _indexes(self, tables: Sequence[Table]) -> dict[str, list[IndexInfo]]:
+        """Per table full name: its indexes."""
+        return {}
 
     @abstractmethod
     def _column_rows(self) -> Iterable[ColumnRow]:

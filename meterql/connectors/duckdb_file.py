@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from meterql.catalog.model import Source
+from meterql.catalog.model import IndexInfo, Source, Table
 from meterql.catalog.uri import file_path
 from meterql.connectors.base import CancelHandle, Connector, bound_cursor, require_file
 from meterql.connectors.duckdb_arrow import carried_reader
@@ -38,6 +38,11 @@ LEFT JOIN duckdb_constraints() AS k
  AND k.table_name = c.table_name AND k.constraint_type = 'PRIMARY KEY'
 WHERE c.database_name = current_database() AND NOT c.internal
 ORDER BY c.schema_name, c.table_name, c.column_index
+"""
+
+_INDEXES = """
+SELECT schema_name, table_name, index_name, is_unique, expressions FROM duckdb_indexes()
+WHERE database_name = current_database() ORDER BY schema_name, table_name, index_name
 """
 
 
@@ -84,6 +89,21 @@ class DuckDBFileConnector(Connector):
             yield ColumnRow(row["schema_name"], row["table_name"], kind, row["column_name"],
                             row["data_type"], row["is_nullable"], row["key_position"] or None,
                             row["estimated_size"])
+
+    def _indexes(self, tables: Sequence[Table]) -> dict[str, list[IndexInfo]]:
+        from meterql.connectors.statistics import duckdb_index_columns, key_prefix
+
+        by_name = {t.full_name: t for t in tables}
+        out: dict[str, list[IndexInfo]] = {}
+        with self.stream(_INDEXES) as reader:
+            for row in reader.read_all().to_pylist():
+                name = f"{self.source.name}.{row['schema_name']}.{row['table_name']}"
+                key = key_prefix(duckdb_index_columns(row["expressions"] or ""),
+                                 by_name.get(name))
+                if key:
+                    out.setdefault(name, []).append(
+                        IndexInfo(row["index_name"], key, bool(row["is_unique"])))
+        return out
 
     def translate_error(self, exc: Exception) -> MeterqlError:
         name = self.source.name

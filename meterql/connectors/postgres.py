@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
-from meterql.catalog.model import Source
+from meterql.catalog.model import ColumnStats, IndexInfo, Source, Table
 from meterql.catalog.uri import parse_uri, redact_text, resolve_password, with_password
 from meterql.connectors.adbc import AdbcConnector, cursor_stream, driver_message
 from meterql.connectors.base import DEFAULT_STATEMENT_TIMEOUT_MS, CancelHandle
@@ -38,6 +38,40 @@ WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdro
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
   AND has_table_privilege(c.oid, 'SELECT')
 ORDER BY n.nspname, c.relname, a.attnum
+"""
+_COLUMN_STATS = """
+SELECT DISTINCT ON (s.schemaname, s.tablename, s.attname)
+       s.schemaname::text AS schema, s.tablename::text AS table_name,
+       s.attname::text AS column_name, s.null_frac::float8 AS null_frac,
+       s.n_distinct::float8 AS n_distinct, s.most_common_vals::text AS common,
+       s.most_common_freqs::text AS freqs, s.histogram_bounds::text AS histogram,
+       s.correlation::float8 AS correlation,
+       CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::float8 END AS reltuples
+FROM pg_catalog.pg_stats s
+JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
+WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
+  AND s.schemaname NOT LIKE 'pg\\_%'
+ORDER BY s.schemaname, s.tablename, s.attname, s.inherited DESC
+"""
+#: Valid B-tree indexes without a predicate (those a lookup of any row can use); key columns
+#: in order, NULL for an expression.
+_INDEXES = """
+SELECT n.nspname::text AS schema, c.relname::text AS table_name,
+       ic.relname::text AS index_name, i.indisunique AS is_unique,
+       ARRAY(SELECT a.attname::text
+             FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+             WHERE k.position <= i.indnkeyatts ORDER BY k.position) AS columns
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indisvalid AND i.indpred IS NULL AND am.amname = 'btree'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND has_table_privilege(c.oid, 'SELECT')
+ORDER BY n.nspname, c.relname, ic.relname
 """
 _KINDS = {"r": "table", "p": "table", "f": "table", "v": "view", "m": "view"}
 
@@ -151,6 +185,26 @@ class PostgresConnector(AdbcConnector):
             yield ColumnRow(row["schema"], row["name"], _KINDS.get(row["relkind"], "table"),
                             row["column_name"], row["source_type"], bool(row["nullable"]),
                             row["key_position"], estimate)
+
+    def _column_statistics(self, tables: Sequence[Table]) -> dict[str, dict[str, ColumnStats]]:
+        from meterql.connectors.statistics import pg_column_stats
+
+        with self.stream(_COLUMN_STATS) as reader:
+            return pg_column_stats(reader.read_all().to_pylist(), tables, self.source.name)
+
+    def _indexes(self, tables: Sequence[Table]) -> dict[str, list[IndexInfo]]:
+        from meterql.connectors.statistics import key_prefix
+
+        by_name = {t.full_name: t for t in tables}
+        out: dict[str, list[IndexInfo]] = {}
+        with self.stream(_INDEXES) as reader:
+            for row in reader.read_all().to_pylist():
+                name = f"{self.source.name}.{row['schema']}.{row['table_name']}"
+                columns = key_prefix(row["columns"], by_name.get(name))
+                if columns:
+                    out.setdefault(name, []).append(
+                        IndexInfo(row["index_name"], columns, bool(row["is_unique"])))
+        return out
 
     def column_type(self, source_type: str) -> str:
         if source_type == "numeric":  # without a precision: the option numeric_scale applies

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from meterql.catalog.model import Source
+from meterql.catalog.model import ColumnStats, IndexInfo, Source, Table
 from meterql.catalog.uri import file_path
 from meterql.connectors.adbc import AdbcConnector, driver_message
 from meterql.connectors.base import CancelHandle, require_file
@@ -45,6 +45,19 @@ _INTROSPECTED = pa.schema([
     ("table_name", pa.string()), ("table_kind", pa.string()), ("column_name", pa.string()),
     ("declared", pa.string()), ("not_null", pa.int64()), ("pk", pa.int64()),
 ])
+
+_INDEXES = """
+SELECT m.name AS table_name, il.name AS index_name, il."unique" AS is_unique,
+       il.partial AS partial, ii.name AS column_name
+FROM sqlite_master AS m JOIN pragma_index_list(m.name) AS il JOIN pragma_index_info(il.name) AS ii
+WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+ORDER BY m.name, il.name, ii.seqno
+"""
+_INDEXED = pa.schema([
+    ("table_name", pa.string()), ("index_name", pa.string()), ("is_unique", pa.int64()),
+    ("partial", pa.int64()), ("column_name", pa.string()),
+])
+_STAT1 = pa.schema([("tbl", pa.string()), ("idx", pa.string()), ("stat", pa.string())])
 
 
 class SQLiteConnector(AdbcConnector):
@@ -86,6 +99,45 @@ class SQLiteConnector(AdbcConnector):
                 counts[name] = self._count(name, kind)
             yield ColumnRow("main", name, kind, row["column_name"], row["declared"] or "",
                             not row["not_null"], row["pk"] or None, counts[name])
+
+    def _indexes(self, tables: Sequence[Table]) -> dict[str, list[IndexInfo]]:
+        from meterql.connectors.statistics import key_prefix
+
+        by_name = {t.full_name: t for t in tables}
+        names: dict[tuple[str, str, bool], list[str | None]] = {}
+        with self.stream(_INDEXES, schema=_INDEXED) as reader:
+            for row in reader.read_all().to_pylist():
+                if not row["partial"]:  # (a partial index finds only the rows it covers)
+                    names.setdefault((row["table_name"], row["index_name"],
+                                      bool(row["is_unique"])), []).append(row["column_name"])
+        out: dict[str, list[IndexInfo]] = {}
+        for (table, index, unique), columns in names.items():
+            name = f"{self.source.name}.main.{table}"
+            key = key_prefix(columns, by_name.get(name))
+            if key:
+                out.setdefault(name, []).append(IndexInfo(index, key, unique))
+        return out
+
+    def _column_statistics(self, tables: Sequence[Table]) -> dict[str, dict[str, ColumnStats]]:
+        """The distinct values of each index's first column, from ``sqlite_stat1`` when an
+        ``ANALYZE`` at the source made it (meterql never writes to a source)."""
+        from meterql.connectors.statistics import sqlite_distinct
+
+        with self.stream("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'") as r:
+            if not r.read_all().column(0)[0].as_py():
+                return {}
+        with self.stream("SELECT tbl, idx, stat FROM sqlite_stat1", schema=_STAT1) as reader:
+            rows = reader.read_all().to_pylist()
+        firsts = {(i.name, name): i.columns[0]
+                  for name, found in self._indexes(tables).items() for i in found}
+        out: dict[str, dict[str, ColumnStats]] = {}
+        for row in rows:
+            name = f"{self.source.name}.main.{row['tbl']}"
+            column = firsts.get((row["idx"], name))
+            counted = sqlite_distinct(row["stat"] or "")
+            if column is not None and counted is not None:
+                out.setdefault(name, {})[column.lower()] = ColumnStats(column, counted[1])
+        return out
 
     def _count(self, table: str, kind: str) -> int | None:
         """SQLite keeps no statistics by default; counting a table is a fast B-tree walk."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 import meterql
-from meterql.catalog import Source, Table
+from meterql.catalog import Source, Table, TableStats
 from meterql.encoders import json_value
 from meterql.errors import AmbiguousNameError, UnknownTableError
 from meterql.server import problems
@@ -27,6 +27,20 @@ def source_json(ws: meterql.Workspace, source: Source) -> dict[str, Any]:
         "watermarks": [w.describe() for w in ws.sync.watermarks(source.name)]
         if source.replicated else [],
     })
+
+
+def statistics_json(stats: TableStats | None) -> dict[str, Any] | None:
+    """A table's statistics as the API shows them: rows, indexes, and per column the distinct
+    values and null fraction (the values of bounds and histograms stay in the workspace)."""
+    if stats is None:
+        return None
+    return {
+        "rows": stats.rows, "read_at": stats.read_at,
+        "indexes": [{"name": i.name, "columns": list(i.columns), "unique": i.unique}
+                    for i in stats.indexes],
+        "columns": [{"name": c.column, "distinct": c.distinct, "null_frac": c.null_frac}
+                    for c in stats.columns.values()],
+    }
 
 
 def table_json(table: Table) -> dict[str, Any]:
@@ -90,6 +104,7 @@ def router(ws: meterql.Workspace, read: Any, *, timeout: float) -> APIRouter:
         return JSONResponse({
             **table_json(entry),
             "freshness": json_value(ws.tables.freshness(entry.full_name)),
+            "statistics": statistics_json(ws.tables.statistics(entry.full_name)),
             "sample": json_value(rows),
         })
 

@@ -79,6 +79,11 @@ def router(ws: meterql.Workspace) -> APIRouter:
         """Read the source's tables and columns again."""
         return {"name": name, "tables": len(ws.sources.refresh(name))}
 
+    @api.post("/v1/sources/{name}/calibrate", dependencies=[ADMIN])
+    def calibrate(name: str) -> dict[str, Any]:
+        """Measure the source's costs per row for routing (a few short probes) and store them."""
+        return {"name": name, "constants": ws.sources.calibrate(name)}
+
     @api.delete("/v1/sources/{name}", dependencies=[ADMIN])
     def remove(name: str) -> dict[str, Any]:
         """Forget a source (the database itself is not touched)."""

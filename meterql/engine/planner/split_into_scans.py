@@ -100,7 +100,7 @@ def _scan_fragment(
     kept: list[KeptFilter] = []
     local = {c.name.lower(): reason for c in table.columns
              if (reason := dialect.computes_differently(c.source_type)) is not None}
-    for conjunct, where in _candidate_filters(node):
+    for conjunct, where in candidate_filters(node):
         blocker = filter_blocker(conjunct, alias, types, dialect)
         carried = [c.name for c in conjunct.find_all(exp.Column) if c.name.lower() in local]
         if blocker is None and carried:
@@ -119,7 +119,7 @@ def _alias_columns(node: exp.Table) -> list[exp.Expression]:
     return list(alias.columns) if alias is not None else []
 
 
-def _candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, FilterOrigin]]:
+def candidate_filters(node: exp.Table) -> list[tuple[exp.Expression, FilterOrigin]]:
     """WHERE and ON conjuncts that may restrict this table's scan without changing the answer."""
     select = node.find_ancestor(exp.Select)
     if select is None:
