@@ -11,7 +11,7 @@ import duckdb
 
 from meterql.catalog.model import Column, Source, Table
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -136,9 +136,14 @@ def _v6(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    # an aggregate's freshness bound (its header '-- freshness: 1h'), kept with each version
+    con.execute("ALTER TABLE aggregates ADD COLUMN freshness VARCHAR")
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7)
 
 
 class CatalogStore:
