@@ -143,7 +143,8 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
             except ValueError:
                 raise InvalidAggregateError(
                     f"{origin}: the freshness '{value}' is not a duration or none",
-                    line=token.line, column=token.column, sql=text,
+                    line=token.line, sql=text,
+                    column=token.column + len(token) - len(token.lstrip()),  # (at the value)
                     hint="write '-- freshness: 1h' (30s, 5m, 1h30m; 0 reads live; none: a "
                     "replica of any age)") from None
     if not values.get("name"):
