@@ -144,7 +144,7 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
                 raise InvalidAggregateError(
                     f"{origin}: the freshness '{value}' is not a duration or none",
                     line=token.line, sql=text,
-                    column=token.column + len(token) - len(token.lstrip()),  # (at the value)
+                    column=(token.column or 1) + len(token) - len(token.lstrip()),  # (the value)
                     hint="write '-- freshness: 1h' (30s, 5m, 1h30m; 0 reads live; none: a "
                     "replica of any age)") from None
     if not values.get("name"):
