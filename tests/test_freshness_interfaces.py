@@ -66,6 +66,10 @@ def test_the_freshness_header_is_read_normalised_and_checked():
     assert parse_definition(text.replace("90m", "0")).freshness == "0s"
     assert parse_definition(text.replace("90m", "NONE")).freshness == "none"
     assert parse_definition(text.replace("-- freshness: 90m\n", "")).freshness is None
+    # the navigator's editor writes a version back as a file with its bound
+    from meterql.server.navigator.pages.aggregates import definition_text
+
+    assert parse_definition(definition_text(parse_definition(text))).freshness == "1h30m"
     # a changed bound is a changed definition (a new version)
     assert (parse_definition(text).content()
             != parse_definition(text.replace("90m", "1h")).content())
