@@ -153,7 +153,9 @@ MASKS = [
     (re.compile(r"\b[0-9a-f]{8}\b(?=  read|  ingest|  admin| with scope)"), "<key id>"),
     (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?( ?(UTC|[+-]\d\d:?\d\d|Z))?"),
      "<time>"),
-    (re.compile(r'"(id|seconds|evaluated_at|started_at)": ("[^"]*"|[\d.]+)'), r'"\1": <v>'),
+    (re.compile(r'"(id|seconds|evaluated_at|started_at|staleness)": ("[^"]*"|[\d.]+)'),
+     r'"\1": <v>'),
+    (re.compile(r"\b(\d+(\.\d+)?[dhms])+ old\b"), "<age> old"),  # a replica's staleness
     (re.compile(r"evaluation [0-9a-f-]{8,}"), "evaluation <id>"),
     (re.compile(r"\bbf_[0-9a-f]+\b"), "<backfill>"),
 ]

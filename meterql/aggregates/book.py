@@ -31,6 +31,7 @@ from meterql.aggregates.store import AggregateStore
 from meterql.catalog import Catalog
 from meterql.engine import DEFAULT_TIMEOUT_S, Engine, Result
 from meterql.errors import InvalidAggregateError, QueryCancelledError, UnknownAggregateError
+from meterql.wording import format_duration
 
 #: An aggregate returns one row per customer, window and dimension; this caps a runaway one.
 MAX_AGGREGATE_ROWS = 10_000_000
@@ -150,12 +151,19 @@ class AggregateBook:
         version: int | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
         cancel: Cancel | None = None,
+        max_staleness: float | str | None = None,
     ) -> Evaluation:
         """Evaluate a saved aggregate over ``[start, end)`` (dates are midnights in ``tz``),
         per ``window`` if given; customers asked for and without usage get a zero. The
-        evaluation is logged with its provenance (see :meth:`log`)."""
+        evaluation is logged with its provenance (see :meth:`log`): the bound it ran under,
+        and the route, watermark and staleness of every table read.
+
+        ``max_staleness``: the freshness bound for sources in ``auto`` mode (as
+        ``Workspace.query``'s); ``None`` takes the aggregate's header ``-- freshness:``, and
+        without one the workspace setting ``max_staleness``."""
         aggregate = self.get(name, version)
-        result = self._evaluate(aggregate, start, end, customers, tz, window, timeout, cancel)
+        result = self._evaluate(aggregate, start, end, customers, tz, window, timeout, cancel,
+                                max_staleness)
         self._store.log_evaluation({
             "id": result.id, "aggregate": aggregate.name, "version": aggregate.version,
             "started_at": result.provenance["evaluated_at"], "seconds": result.seconds,
@@ -175,16 +183,18 @@ class AggregateBook:
         window: Window | None = None,
         timeout: float | None = DEFAULT_TIMEOUT_S,
         cancel: Cancel | None = None,
+        max_staleness: float | str | None = None,
     ) -> dict[str, Any]:
         """Evaluate a draft without saving it, next to the current version's result for the
-        same period, and what would change."""
+        same period, and what would change. ``max_staleness``: as :meth:`evaluate`'s (each
+        side otherwise takes its own header's bound)."""
         validate(self._engine, draft)
         current = None
         if self._store.versions(draft.name):
             current = self._evaluate(self.get(draft.name), start, end, customers, tz, window,
-                                     timeout, cancel)
+                                     timeout, cancel, max_staleness)
         evaluated = self._evaluate(replace(draft, version=None), start, end, customers, tz,
-                                   window, timeout, cancel)
+                                   window, timeout, cancel, max_staleness)
         return {
             "draft": evaluated,
             "current_version": None if current is None else current.aggregate.version,
@@ -195,16 +205,38 @@ class AggregateBook:
         """The latest evaluations (newest first) with their provenance."""
         return self._store.evaluations(name, limit)
 
+    def freshness(self, aggregate: Aggregate,
+                  max_staleness: float | str | None = None) -> dict[str, Any]:
+        """The bound an evaluation of ``aggregate`` runs under, and where it comes from: the
+        argument ``max_staleness`` if given, else the aggregate's header ``-- freshness:``,
+        else the workspace setting. A bound that is not a duration or ``none`` is a
+        ``QueryError``.
+
+        Returns ``{"max_staleness": "5m" | "0s" | "none", "from": "argument" | "header" |
+        "setting"}``."""
+        if max_staleness is not None:
+            where, value = "argument", max_staleness
+        elif aggregate.freshness is not None:
+            where, value = "header", aggregate.freshness
+        else:
+            where, value = "setting", self._catalog.settings["max_staleness"]
+        seconds = self._engine.bound(value)
+        return {"max_staleness": "none" if seconds is None else format_duration(seconds),
+                "from": where}
+
     def _evaluate(self, aggregate, start, end, customers, tz, window, timeout,
-                  cancel) -> Evaluation:
+                  cancel, max_staleness=None) -> Evaluation:
+        freshness = self.freshness(aggregate, max_staleness)
+        bound = freshness["max_staleness"]
+
         def run(sql: str, params: dict[str, Any], dialect: str) -> Result:
             if cancel is None:
                 return self._query(sql, params, dialect, timeout=timeout,
-                                   max_rows=MAX_AGGREGATE_ROWS)
+                                   max_rows=MAX_AGGREGATE_ROWS, max_staleness=bound)
             if cancel.cancelled.is_set():
                 raise QueryCancelledError(f"evaluation of '{aggregate.name}' was cancelled")
             running = self._submit(sql, params, dialect, timeout=timeout,
-                                   max_rows=MAX_AGGREGATE_ROWS)
+                                   max_rows=MAX_AGGREGATE_ROWS, max_staleness=bound)
             cancel.current = running
             try:
                 return running.result()
@@ -212,7 +244,7 @@ class AggregateBook:
                 cancel.current = None
 
         return evaluate(run, aggregate, start, end, customers=customers, tz=tz, window=window,
-                        sources=self._sources)
+                        sources=self._sources, freshness=freshness)
 
     def _sources(self, result: Result) -> builtins.list[dict[str, Any]]:
         plan = result.plan

@@ -7,6 +7,7 @@ A file holds one aggregate: header lines (``-- key: value``) and then the SELECT
     -- unit: call
     -- dialect: duckdb
     -- customer: customer_id
+    -- freshness: 1h
     SELECT customer_id, count(*) AS quantity
     FROM pg.public.events
     WHERE ts >= :period_start AND ts < :period_end
@@ -14,7 +15,9 @@ A file holds one aggregate: header lines (``-- key: value``) and then the SELECT
 
 The engine supplies ``:period_start`` and ``:period_end`` (half-open) and, when one customer is
 asked for, ``:customer_id``. The output has the customer column, ``quantity`` (an exact number)
-and any other columns, which are dimensions.
+and any other columns, which are dimensions. ``-- freshness:`` is the aggregate's freshness
+bound for sources in ``auto`` mode (a duration, ``0`` for live, or ``none``): an evaluation's
+own ``max_staleness`` wins over it, and it wins over the workspace setting ``max_staleness``.
 
 >>> draft = parse_definition("-- name: calls\\n-- unit: call\\nSELECT 1 AS quantity")
 >>> draft.name, draft.unit, draft.customer_column, draft.sql
@@ -27,14 +30,16 @@ import difflib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from lark import Lark, LarkError, Tree, UnexpectedInput
+from lark import Lark, LarkError, Token, Tree, UnexpectedInput
 
+from meterql.catalog.settings import parse_staleness
 from meterql.errors import InvalidAggregateError, UnknownAggregateError
 from meterql.sql_text import is_name
+from meterql.wording import format_duration
 
 #: Parameters the engine supplies to an aggregate's SQL.
 ENGINE_PARAMETERS = ("period_start", "period_end", "customer_id")
-HEADER_KEYS = ("name", "description", "unit", "dialect", "customer")
+HEADER_KEYS = ("name", "description", "unit", "dialect", "customer", "freshness")
 
 _HEADER = Lark(
     r"""
@@ -62,11 +67,14 @@ class Aggregate:
     version: int | None = None  # None: a draft, not saved
     created_at: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    #: the freshness bound of its evaluations (``-- freshness:``) as a duration (``1h``,
+    #: ``0s``) or ``none``; ``None``: the workspace setting ``max_staleness``
+    freshness: str | None = None
 
     def content(self) -> tuple:
         """What makes two versions the same definition."""
         return (self.sql.strip(), self.description, self.unit, self.dialect,
-                self.customer_column)
+                self.customer_column, self.freshness)
 
     def describe(self) -> dict:
         return {
@@ -76,6 +84,7 @@ class Aggregate:
             "unit": self.unit,
             "dialect": self.dialect,
             "customer_column": self.customer_column,
+            "freshness": self.freshness,
             "sql": self.sql,
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
         }
@@ -111,6 +120,7 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
     except LarkError as exc:  # pragma: no cover - lark's other errors carry no position
         raise InvalidAggregateError(f"{origin}: unreadable header ({exc})") from None
     values: dict[str, str] = {}
+    freshness = None
     for entry in tree.children:
         if not isinstance(entry, Tree):  # (the grammar's start holds only lines)
             raise RuntimeError(f"{origin}: the header parsed to a bare token {entry!r}")
@@ -124,6 +134,19 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
                 else "header keys: " + ", ".join(HEADER_KEYS),
             )
         values[key] = value
+        if key == "freshness":
+            token = entry.children[-1]
+            if not isinstance(token, Token):  # (a header line holds tokens only)
+                raise RuntimeError(f"{origin}: the header line parsed to {token!r}")
+            try:
+                freshness = freshness_text(value)
+            except ValueError:
+                raise InvalidAggregateError(
+                    f"{origin}: the freshness '{value}' is not a duration or none",
+                    line=token.line, sql=text,
+                    column=(token.column or 1) + len(token) - len(token.lstrip()),  # (the value)
+                    hint="write '-- freshness: 1h' (30s, 5m, 1h30m; 0 reads live; none: a "
+                    "replica of any age)") from None
     if not values.get("name"):
         raise InvalidAggregateError(
             f"{origin}: the header has no name",
@@ -133,7 +156,24 @@ def parse_definition(text: str, origin: str = "definition") -> Aggregate:
     return new_aggregate(values["name"], sql, description=values.get("description") or None,
                          unit=values.get("unit") or None,
                          dialect=values.get("dialect") or "duckdb",
-                         customer_column=values.get("customer") or "customer_id")
+                         customer_column=values.get("customer") or "customer_id",
+                         freshness=freshness)
+
+
+def freshness_text(value: object) -> str | None:
+    """A freshness bound as an aggregate keeps it: a duration as meterql prints it, or
+    ``none``; an empty value is no bound (``None``: the workspace setting).
+
+    >>> freshness_text("90m"), freshness_text("0"), freshness_text("NONE"), freshness_text("")
+    ('1h30m', '0s', 'none', None)
+
+    Raises:
+        ValueError: neither a duration nor ``none``.
+    """
+    if value is None or str(value).strip() == "":
+        return None
+    seconds = parse_staleness(value)
+    return "none" if seconds is None else format_duration(seconds)
 
 
 def sql_line(text: str) -> int:
@@ -175,5 +215,12 @@ def new_aggregate(name: str, sql: str, **fields) -> Aggregate:
     if not sql.strip():
         raise InvalidAggregateError(f"aggregate '{name}' has no SQL",
                                     hint="write one SELECT after the header")
+    if fields.get("freshness") is not None:
+        try:
+            fields["freshness"] = freshness_text(fields["freshness"])
+        except ValueError:
+            raise InvalidAggregateError(
+                f"aggregate '{name}': the freshness {fields['freshness']!r} is not a duration "
+                "or none", hint="give a duration (30s, 5m, 1h; 0 reads live) or none") from None
     draft = Aggregate(name, sql.strip().rstrip(";").strip())
     return replace(draft, **{k: v for k, v in fields.items() if v is not None})

@@ -223,8 +223,11 @@ def evaluate(
     tz: str = "UTC",
     window: Window | None = None,
     sources: Callable[[Result], list[dict[str, Any]]] = lambda result: [],
+    freshness: dict[str, Any] | None = None,
 ) -> Evaluation:
-    """Run ``aggregate`` over each period; ``run(sql, params, dialect)`` runs one query."""
+    """Run ``aggregate`` over each period; ``run(sql, params, dialect)`` runs one query.
+    ``freshness``: the bound the queries ran under and where it came from, for the
+    provenance (``{"max_staleness": "5m", "from": "argument"}``)."""
     t0 = time.perf_counter()
     started = datetime.now(UTC)
     wanted = list(dict.fromkeys(str(c) for c in customers)) if customers else None
@@ -262,13 +265,48 @@ def evaluate(
             "periods": [[a.isoformat(), b.isoformat()] for a, b in windows],
         },
         "sources": sorted(read.values(), key=lambda s: s["name"]),
-        "watermarks": [marks[k] for k in sorted(marks)],
+        "watermarks": table_reads([marks[k] for k in sorted(marks)], started),
+        **({} if freshness is None else {"freshness": freshness}),
         "rows": table.num_rows,
         "result_hash": digest,
         "evaluated_at": started.isoformat(),
     }
     return Evaluation(evaluation_id, aggregate, table, provenance, digest,
                       time.perf_counter() - t0)
+
+
+def table_reads(marks: Sequence[dict[str, Any]], at: datetime) -> list[dict[str, Any]]:
+    """The tables a query read, as ``Result.watermarks`` gives them, each with its ``route``
+    and ``staleness``: the age in seconds at ``at`` of what was read. A table read from its
+    replica (a sync-mode table, or an auto one routed to it) is as old as its watermark
+    ``synced_at``; one whose route reads its source (``source``, and any route that adds the
+    source's rows to the replica's) is live, 0. Every other key of a mark is kept as given.
+
+    >>> at = datetime(2026, 10, 1, 12, tzinfo=UTC)
+    >>> table_reads([{"table": "pg.public.a", "synced_at": "2026-10-01T11:55:00+00:00"},
+    ...              {"table": "pg.public.b", "route": "source", "reason": "not synced yet"}],
+    ...             at)  # doctest: +NORMALIZE_WHITESPACE
+    [{'table': 'pg.public.a', 'synced_at': '2026-10-01T11:55:00+00:00', 'route': 'replica',
+      'staleness': 300.0},
+     {'table': 'pg.public.b', 'route': 'source', 'reason': 'not synced yet', 'synced_at': None,
+      'staleness': 0.0}]
+    """
+    out = []
+    for mark in marks:
+        entry = dict(mark)
+        synced = entry.get("synced_at")
+        if "route" not in entry and synced is not None:
+            entry["route"] = "replica"  # (a sync-mode table: always its replica)
+        if "route" in entry:
+            entry.setdefault("synced_at", None)
+            if "staleness" not in entry:
+                if entry["route"] != "replica":
+                    entry["staleness"] = 0.0
+                elif synced is not None:
+                    age = (at - datetime.fromisoformat(str(synced))).total_seconds()
+                    entry["staleness"] = round(max(age, 0.0), 3)
+        out.append(entry)
+    return out
 
 
 def _window_rows(table: pa.Table, aggregate: Aggregate, low: datetime, high: datetime,

@@ -27,7 +27,8 @@ import duckdb
 
 from meterql.aggregates.definition import Aggregate
 
-_AGGREGATE_COLUMNS = "name, version, sql, description, unit, dialect, customer_column, created_at"
+_AGGREGATE_COLUMNS = ("name, version, sql, description, unit, dialect, customer_column, "
+                      "created_at, freshness")
 
 
 class AggregateStore:
@@ -74,9 +75,9 @@ class AggregateStore:
                     raise RuntimeError(f"the stored aggregate '{draft.name}' has no version")
                 cur.execute(
                     "INSERT INTO aggregates (name, version, sql, description, unit, dialect, "
-                    "customer_column) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "customer_column, freshness) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [draft.name, version, draft.sql, draft.description, draft.unit,
-                     draft.dialect, draft.customer_column])
+                     draft.dialect, draft.customer_column, draft.freshness])
                 saved = _aggregate(cur.execute(
                     f"SELECT {_AGGREGATE_COLUMNS} FROM aggregates WHERE name = ? AND version = ?",
                     [draft.name, version]).fetchall()[0])
@@ -116,5 +117,6 @@ class AggregateStore:
 
 
 def _aggregate(row: tuple) -> Aggregate:
-    name, version, sql, description, unit, dialect, customer, created = row
-    return Aggregate(name, sql, description, unit, dialect, customer, version, created)
+    name, version, sql, description, unit, dialect, customer, created, freshness = row
+    return Aggregate(name, sql, description, unit, dialect, customer, version, created,
+                     freshness=freshness)

@@ -12,7 +12,7 @@ import duckdb
 from meterql.catalog.model import Column, ColumnStats, IndexInfo, Source, Table, TableStats
 from meterql.catalog.stat_values import read_value, value_text
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -192,9 +192,14 @@ def _v7(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v8(con: duckdb.DuckDBPyConnection) -> None:
+    # an aggregate's freshness bound (its header '-- freshness: 1h'), kept with each version
+    con.execute("ALTER TABLE aggregates ADD COLUMN freshness VARCHAR")
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 
 
 class CatalogStore:

@@ -15,7 +15,7 @@ from meterql.aggregates.evaluate import Window
 from meterql.aggregates.plan import dry_run_plan
 from meterql.cli.common import MeterqlGroup, console, escape, home_option
 from meterql.encoders import encode, json_value, render_table, row_count
-from meterql.wording import count
+from meterql.wording import count, format_duration
 from meterql.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ def _period_options(func):
                      help="One row set per window."),
         click.option("--format", "-f", "fmt", type=click.Choice(EVALUATION_FORMATS),
                      default="table", show_default=True),
+        click.option("--max-staleness", "max_staleness", metavar="DURATION",
+                     help="Freshness bound for sources in auto mode (0 = live, 5m, 1h, none = "
+                          "any age). Default: the aggregate's header '-- freshness:', else "
+                          "the setting max_staleness."),
     ]):
         func = option(func)
     return func
@@ -95,7 +99,9 @@ def aggregate_show(ws: Workspace, name: str, version: int | None) -> None:
     versions = len(ws.aggregates.versions(name))
     click.echo(f"-- name: {a.name}\n-- version: {a.version} of {versions}\n"
                f"-- description: {a.description or ''}\n-- unit: {a.unit or ''}\n"
-               f"-- dialect: {a.dialect}\n-- customer: {a.customer_column}\n{a.sql}")
+               f"-- dialect: {a.dialect}\n-- customer: {a.customer_column}\n"
+               + (f"-- freshness: {a.freshness}\n" if a.freshness is not None else "")
+               + a.sql)
 
 
 @aggregate.command("evaluate")
@@ -105,11 +111,12 @@ def aggregate_show(ws: Workspace, name: str, version: int | None) -> None:
 @home_option
 def aggregate_evaluate(ws: Workspace, name: str, start: str, end: str,
                        customers: tuple[str, ...], tz: str, window: Window | None, fmt: str,
-                       version: int | None) -> None:
-    """Billable usage per customer for a period (logged with its provenance)."""
+                       max_staleness: str | None, version: int | None) -> None:
+    """Billable usage per customer for a period (logged with its provenance: the freshness
+    bound, and the route, watermark and staleness of each table read)."""
     ev = ws.aggregates.evaluate(name, period_bound(start), period_bound(end),
                                 customers=customers or None, tz=tz,
-                                window=window, version=version)
+                                window=window, version=version, max_staleness=max_staleness)
     rows = ev.in_zone()  # the periods in --tz
     if fmt == "json":
         click.echo(json.dumps({"evaluation": json_value(ev.describe()),
@@ -122,6 +129,38 @@ def aggregate_evaluate(ws: Workspace, name: str, start: str, end: str,
     out.print(render_table(rows))
     out.print(f"[dim]{ev.aggregate.name} v{ev.aggregate.version}, {row_count(rows.num_rows)} in "
               f"{ev.seconds * 1000:.1f} ms ({tz}); evaluation {ev.id}; {ev.result_hash}[/dim]")
+    for line in read_lines(ev.provenance):
+        out.print(f"[dim]{escape(line)}[/dim]")
+
+
+def read_lines(provenance: dict) -> list[str]:
+    """What an evaluation read, one line a table: its route, watermark and staleness, after
+    the freshness bound it ran under (and where the bound came from).
+
+    Example:
+        >>> read_lines({"freshness": {"max_staleness": "5m", "from": "header"},
+        ...             "watermarks": [{"table": "pg.public.usage", "route": "replica",
+        ...                             "synced_at": "2026-10-01T11:58:00+00:00",
+        ...                             "staleness": 120.0}]})
+        ... # doctest: +NORMALIZE_WHITESPACE
+        ['freshness bound 5m (header)',
+         'read pg.public.usage: replica, synced 2026-10-01T11:58:00+00:00, 2m old']
+    """
+    lines = []
+    bound = provenance.get("freshness")
+    if bound:
+        lines.append(f"freshness bound {bound['max_staleness']} ({bound['from']})")
+    for mark in provenance.get("watermarks", []):
+        if "route" not in mark:
+            continue
+        parts = [str(mark["route"])]
+        if mark.get("synced_at"):
+            parts.append(f"synced {mark['synced_at']}")
+        if mark.get("staleness") is not None:
+            parts.append("live" if mark["staleness"] == 0
+                         else f"{format_duration(mark['staleness'])} old")
+        lines.append(f"read {mark['table']}: {', '.join(parts)}")
+    return lines
 
 
 def _write(table: pa.Table) -> None:
@@ -137,12 +176,12 @@ def _write(table: pa.Table) -> None:
 @home_option
 def aggregate_dry_run(ws: Workspace, file: Path, start: str, end: str,
                       customers: tuple[str, ...], tz: str, window: Window | None,
-                      fmt: str) -> None:
+                      fmt: str, max_staleness: str | None) -> None:
     """Evaluate the definition in FILE without saving it, and show what would change."""
     draft = parse_definition(file.read_text(), origin=str(file))
     out = ws.aggregates.dry_run(draft, period_bound(start), period_bound(end),
                                 customers=customers or None, tz=tz,
-                                window=window)
+                                window=window, max_staleness=max_staleness)
     plan = dry_run_plan(out, draft)
     if fmt == "json":
         click.echo(json.dumps(json_value({"current_version": out["current_version"],
@@ -158,6 +197,8 @@ def aggregate_dry_run(ws: Workspace, file: Path, start: str, end: str,
     against = (f"version {plan.against}" if plan.against else "nothing (a new aggregate)")
     view.print(f"Dry run of {escape(plan.name)} from {escape(file.name)} against {against}, "
                f"{escape(f'[{start}, {end})')} in {escape(tz)}")
+    for line in read_lines(out["draft"].provenance):
+        view.print(f"[dim]{escape(line)}[/dim]")
     counts = plan.counts
     if not counts["added"] + counts["changed"] + counts["removed"]:
         view.print("[bold]No changes.[/bold] The draft gives the same "

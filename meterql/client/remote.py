@@ -488,21 +488,24 @@ class RemoteAggregates:
 
     def evaluate(self, name: str, start: date | datetime, end: date | datetime, *,
                  customers: Sequence[str] | None = None, tz: str = "UTC",
-                 window: str | None = None, version: int | None = None) -> Evaluation:
+                 window: str | None = None, version: int | None = None,
+                 max_staleness: float | str | None = None) -> Evaluation:
         """Billable usage per customer for a period, logged by the server with its
-        provenance; the rows keep their exact types (Arrow)."""
+        provenance; the rows keep their exact types (Arrow). ``max_staleness``: as
+        ``AggregateBook.evaluate``'s."""
         table, about = self._arrow(f"/v1/aggregates/{_quote(name)}/evaluate", {
-            **_period(start, end, customers, tz, window), "version": version})
+            **_period(start, end, customers, tz, window, max_staleness), "version": version})
         return evaluation_of(table, about)
 
     def dry_run(self, draft: Aggregate, start: date | datetime, end: date | datetime, *,
                 customers: Sequence[str] | None = None, tz: str = "UTC",
-                window: str | None = None) -> dict[str, Any]:
+                window: str | None = None,
+                max_staleness: float | str | None = None) -> dict[str, Any]:
         """Evaluate ``draft`` without saving it: ``{"current_version", "diff", "draft"}``."""
         table, about = self._arrow(f"/v1/aggregates/{_quote(draft.name)}/dry-run", {
-            **_period(start, end, customers, tz, window), "sql": draft.sql,
+            **_period(start, end, customers, tz, window, max_staleness), "sql": draft.sql,
             "description": draft.description, "unit": draft.unit, "dialect": draft.dialect,
-            "customer_column": draft.customer_column})
+            "customer_column": draft.customer_column, "freshness": draft.freshness})
         return {"current_version": about["current_version"], "diff": about["diff"],
                 "draft": evaluation_of(table, about)}
 
@@ -522,17 +525,19 @@ class RemoteAggregates:
 
 
 def _period(start: date | datetime, end: date | datetime, customers: Sequence[str] | None,
-            tz: str, window: str | None) -> dict[str, Any]:
+            tz: str, window: str | None, max_staleness: float | str | None) -> dict[str, Any]:
     return {"from": start.isoformat(), "to": end.isoformat(),
             "customers": None if customers is None else [str(c) for c in customers],
-            "tz": tz, "window": window}
+            "tz": tz, "window": window,
+            **({} if max_staleness is None else {"max_staleness": max_staleness})}
 
 
 def aggregate_of(doc: dict[str, Any]) -> Aggregate:
     """An aggregate version as the server describes it."""
     return Aggregate(doc["name"], doc["sql"], doc.get("description"), doc.get("unit"),
                      doc.get("dialect", "duckdb"), doc.get("customer_column", "customer_id"),
-                     doc.get("version"), _instant(doc.get("created_at")))
+                     doc.get("version"), _instant(doc.get("created_at")),
+                     freshness=doc.get("freshness"))
 
 
 def evaluation_of(table: pa.Table, about: dict[str, Any]) -> Evaluation:

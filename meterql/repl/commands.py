@@ -31,6 +31,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "timing": ("on|off", "show each query's time"),
     "timezone": ("[ZONE]", "the session's time zone (TIMESTAMPTZ shown in it; now() in it); "
                  "alone: show it"),
+    "freshness": ("[DURATION|none|default]",
+                  "the session's freshness bound for auto sources (0 reads live, 5m, none: any "
+                  "age; default: the setting max_staleness); alone: show it"),
     "format": ("table|csv|json|vertical", "how results are printed"),
     "x": ("[on|off|auto]", "expanded display: one 'column | value' line per field"),
     "param": ("NAME VALUE", "set :NAME for the next queries (\\param NAME alone clears it)"),

@@ -25,6 +25,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.markup import escape
 
+from meterql.catalog.settings import parse_staleness
 from meterql.encoders import (
     RESET,
     FileFormat,
@@ -39,6 +40,7 @@ from meterql.engine.result import plan_text
 from meterql.engine.time_zone import check_time_zone
 from meterql.errors import MeterqlError, ParameterError, QueryCancelledError
 from meterql.repl.commands import COMMANDS, Command, parse_command, parse_copy, relation_pattern
+from meterql.wording import format_duration
 
 PROMPT, MORE = "meterql> ", "     ..> "
 
@@ -54,6 +56,9 @@ class Repl:
         self.params: dict[str, Any] = {}
         #: the session's time zone (None: UTC); SET TimeZone changes it (see set_time_zone)
         self.time_zone: str | None = None
+        #: the session's freshness bound (\freshness): a duration as meterql prints it, or
+        #: "none"; None: the workspace setting max_staleness
+        self.freshness: str | None = None
         self.last: pa.Table | None = None
         self.last_sql: str | None = None
         #: \x: "on", "off", or "auto" (expanded when the table is wider than the terminal)
@@ -215,9 +220,9 @@ class Repl:
     def _run(self, sql: str) -> tuple[Any, float] | None:
         """The result of ``sql`` and its time; None when Ctrl-C cancelled it."""
         self.last_sql = sql
-        plan = self.ws.explain(sql)
+        plan = self.ws.explain(sql, max_staleness=self.freshness)
         params = {n: self.params[n] for n in plan.params if n in self.params}
-        running = self.ws.submit(sql, params, tz=self.time_zone)
+        running = self.ws.submit(sql, params, tz=self.time_zone, max_staleness=self.freshness)
         t0 = time.perf_counter()
         try:
             while True:
@@ -398,7 +403,7 @@ class Repl:
 
     def cmd_explain(self, *args) -> None:
         self._want(args, 1, "\\explain SQL")
-        self.out.print(escape(str(self.ws.explain(args[0]))))
+        self.out.print(escape(str(self.ws.explain(args[0], max_staleness=self.freshness))))
 
     def cmd_timing(self, *args) -> None:
         self._want(args, (0, 1), "\\timing on|off")
@@ -412,6 +417,29 @@ class Repl:
         if args:
             self.set_time_zone(args[0])
         self.out.print(f"time zone is {escape(self.time_zone or 'UTC')}")
+
+    def cmd_freshness(self, *args) -> None:
+        """``\\freshness [DURATION|none|default]``: every query of the session (and
+        ``\\eval``) runs under this bound; ``default`` goes back to the workspace setting."""
+        self._want(args, (0, 1), "\\freshness [DURATION|none|default]")
+        if args:
+            if args[0].lower() == "default":
+                self.freshness = None
+            else:
+                try:
+                    seconds = parse_staleness(args[0])
+                except ValueError:
+                    raise ParameterError(
+                        f"\\freshness takes a duration or none, not '{args[0]}'",
+                        hint="e.g. \\freshness 5m; \\freshness 0 reads auto sources live; "
+                        "\\freshness default takes the setting max_staleness") from None
+                self.freshness = "none" if seconds is None else format_duration(seconds)
+        if self.freshness is None:
+            setting = self.ws.settings.get("max_staleness")
+            self.out.print(f"freshness bound is the setting max_staleness ({escape(str(setting))})")
+        else:
+            self.out.print(f"freshness bound is {escape(self.freshness)}"
+                           + (" (live)" if self.freshness == "0s" else ""))
 
     def cmd_x(self, *args) -> None:
         self._want(args, (0, 1), "\\x [on|off|auto]")
@@ -580,7 +608,8 @@ class Repl:
               else self.time_zone or "UTC")  # (the session's zone by default)
         customer = rest[0] if rest and rest[0] != "-" else None
         ev = self.ws.aggregates.evaluate(args[0], start, end, tz=tz,
-                                         customers=[customer] if customer else None)
+                                         customers=[customer] if customer else None,
+                                         max_staleness=self.freshness)
         self.last = ev.in_zone()
         with self._results():
             self.show(self.last, ev.seconds)

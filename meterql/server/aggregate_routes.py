@@ -18,7 +18,11 @@ from meterql.aggregates import Cancel, new_aggregate
 from meterql.aggregates.evaluate import Evaluation, Window
 from meterql.encoders import encode, json_value
 from meterql.server.disconnect import until_done
-from meterql.server.query_routes import ARROW_STREAM
+from meterql.server.query_routes import ARROW_STREAM, MAX_STALENESS
+
+FRESHNESS = ("the aggregate's freshness bound (as its header '-- freshness: 1h'): a duration "
+             "(\"0\" is live) or \"none\"; an evaluation's max_staleness wins over it, and "
+             "it over the workspace setting max_staleness")
 
 
 class AggregateIn(BaseModel):
@@ -31,6 +35,7 @@ class AggregateIn(BaseModel):
     unit: str | None = None
     dialect: str = "duckdb"
     customer_column: str = "customer_id"
+    freshness: str | None = Field(None, examples=["1h"], description=FRESHNESS)
 
 
 class DefinitionIn(BaseModel):
@@ -61,6 +66,10 @@ class Period(BaseModel):
     tz: str = Field("UTC", description="IANA time zone of the dates and windows",
                     examples=["Europe/Berlin"])
     window: Window | None = None
+    max_staleness: str | float | None = Field(
+        None, examples=["5m"], description=MAX_STALENESS.replace(
+            "absent: the workspace setting", "absent: the aggregate's header '-- freshness:', "
+            "else the workspace setting"))
 
 
 class EvaluateRequest(Period):
@@ -73,6 +82,7 @@ class DryRunRequest(Period):
     unit: str | None = None
     dialect: str = "duckdb"
     customer_column: str = "customer_id"
+    freshness: str | None = Field(None, examples=["1h"], description=FRESHNESS)
 
 
 def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> APIRouter:
@@ -90,7 +100,8 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
         """Validate and save a definition as the aggregate's next version."""
         saved, new = ws.aggregates.save(body.name, body.sql, description=body.description,
                                         unit=body.unit, dialect=body.dialect,
-                                        customer_column=body.customer_column)
+                                        customer_column=body.customer_column,
+                                        freshness=body.freshness)
         return JSONResponse({**saved.describe(), "created": new}, status_code=201 if new else 200)
 
     @api.post("/v1/aggregates/apply", dependencies=[admin])
@@ -129,13 +140,14 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
         """Evaluate a draft without saving it; shows what would change against the current
         version."""
         draft = new_aggregate(name, body.sql, description=body.description, unit=body.unit,
-                              dialect=body.dialect, customer_column=body.customer_column)
+                              dialect=body.dialect, customer_column=body.customer_column,
+                              freshness=body.freshness)
         cancel = Cancel()
 
         def work():
             return ws.aggregates.dry_run(draft, body.start, body.end, customers=body.customers,
                                          tz=body.tz, window=body.window, timeout=timeout,
-                                         cancel=cancel)
+                                         cancel=cancel, max_staleness=body.max_staleness)
 
         loop = asyncio.get_running_loop()
         out = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
@@ -148,6 +160,7 @@ def router(ws: meterql.Workspace, read: Any, admin: Any, *, timeout: float) -> A
             "current_version": out["current_version"],
             "diff": out["diff"],
             "rows": out["draft"].rows(),
+            "evaluation": out["draft"].describe(),
         }))
 
     @api.get("/v1/evaluations", dependencies=[read])
@@ -177,7 +190,8 @@ async def evaluation(request: Request, ws: meterql.Workspace, name: str, body: E
     def work() -> Evaluation:
         return ws.aggregates.evaluate(name, body.start, body.end, customers=body.customers,
                                       tz=body.tz, window=body.window, version=body.version,
-                                      timeout=timeout, cancel=cancel)
+                                      timeout=timeout, cancel=cancel,
+                                      max_staleness=body.max_staleness)
 
     loop = asyncio.get_running_loop()
     return await until_done(request, loop.run_in_executor(None, work), cancel.cancel)

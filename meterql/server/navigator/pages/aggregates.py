@@ -67,6 +67,8 @@ def definition_text(a: Aggregate) -> str:
         lines.append(f"-- dialect: {a.dialect}")
     if a.customer_column != "customer_id":
         lines.append(f"-- customer: {a.customer_column}")
+    if a.freshness is not None:
+        lines.append(f"-- freshness: {a.freshness}")
     return "\n".join(lines) + "\n" + a.sql + "\n"
 
 
@@ -185,7 +187,7 @@ def router(ctx: Any) -> APIRouter:
         def work() -> dict[str, Any]:
             return ws.aggregates.dry_run(draft, body.start, body.end, customers=body.customers,
                                          tz=body.tz, window=body.window, timeout=timeout,
-                                         cancel=cancel)
+                                         cancel=cancel, max_staleness=body.max_staleness)
 
         loop = asyncio.get_running_loop()
         out = await until_done(request, loop.run_in_executor(None, work), cancel.cancel)
