@@ -257,6 +257,27 @@ class PostgresCluster:
             self._finalizer()  # runs _cleanup at most once
             self._finalizer = None
 
+    def pause(self) -> None:
+        """Shut the server down but keep the cluster, as a source that went away;
+        :meth:`resume` starts it again on the same port."""
+        if not self.running or self._bindir is None or self.datadir is None:
+            raise RuntimeError("PostgreSQL cluster is not running")
+        cmd = self._cmd(
+            str(self._bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "-t",
+            "120", "stop",
+        )
+        self._run_server_tool(cmd, "stop", timeout=180)
+
+    def resume(self) -> None:
+        """Start a :meth:`pause`d server again, on the port it had."""
+        if not self.running or self._bindir is None:
+            raise RuntimeError("PostgreSQL cluster is not running")
+        cmd = self._cmd(
+            str(self._bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
+            "-o", f"-p {self.port}", "-w", "-t", str(self.start_timeout), "start",
+        )
+        self._run_server_tool(cmd, "start", timeout=self.start_timeout + 30)
+
     # ------------------------------------------------------------------ internals
 
     def _cmd(self, *args: str) -> list[str]:

@@ -44,12 +44,33 @@ def test_bench_runs_at_a_tiny_scale_and_reuses_a_kept_cluster(tmp_path):
         rss = first["peak_rss_bytes"]
         assert rss["before_meterql"] <= rss["meterql_direct"] <= rss["meterql_sync"]
         assert first["command"].startswith("python -m benchmarks.harness --scale tiny")
+        # auto mode, measured in the same run: the routes are recorded with their reasons
+        auto = first["queries"]["invoice_run"]["modes"]
+        assert auto["meterql_auto"]["agrees"] and auto["meterql_auto_bound0"]["agrees"]
+        routes = auto["meterql_auto"]["routes"]
+        assert [r["table"] for r in routes] == ["pg.public.events"]
+        assert all(r["line"] == f"{r['table']} -> {r['kind']}: {r['reason']}" for r in routes)
+        assert auto["meterql_auto_bound0"]["bound"] == 0
+        assert auto["meterql_auto_bound0"]["routes"][0]["kind"] != "replica"  # 0 = live
+        fresh = first["freshness_bound0"]
+        assert fresh["passed"] and len(fresh["runs"]) == 1
+        assert fresh["runs"][0]["group_grew_by"] == 1 and fresh["runs"][0]["agrees_with_postgres"]
+        # failover: every query answered from the replica with the server stopped (agreeing
+        # with native DuckDB, checked above through problems == []); a bound of 0 is refused
+        assert all(q["answered"] and q["failover_named"]
+                   for q in first["failover"]["queries"].values())
+        assert modes["meterql_failover"]["agrees"]
+        assert first["failover"]["bound0"]["error"].startswith("StaleReplicaError")
         report = (tmp_path / "a" / "report.md").read_text()
         assert "meterql direct" in report and "Freshness lag" in report
+        assert "What auto chose and why" in report and "pg.public.events | replica" in report
         assert (pg_dir / "data" / "PG_VERSION").exists()  # kept after the run
 
+        # the first run stopped and restarted the server for its failover: the rerun works,
+        # and the bound-0 check's rows are gone again (the reused tables are the loaded ones)
         second = bench(tmp_path / "b", "--pg-dir", str(pg_dir))
         assert second["problems"] == []
+        assert second["freshness_bound0"]["passed"]
         assert sorted(second["load"]["skipped"]) == ["customers", "events", "plans"]
         assert second["load"]["rows"] == first["load"]["rows"]
     finally:

@@ -10,11 +10,50 @@ from benchmarks.common import fmt_bytes
 LABELS = {
     "meterql_direct": "meterql direct",
     "meterql_sync": "meterql sync",
+    "meterql_auto": "meterql auto",
+    "meterql_auto_bound0": "meterql auto, bound 0",
     "duckdb_native": "DuckDB on the replica (floor)",
     "postgres": "native PostgreSQL (ADBC)",
     "duckdb_pg_ext": "DuckDB postgres extension",
     "naive": "naive ADBC pull + DuckDB",
+    "meterql_failover": "meterql auto, PostgreSQL stopped",
 }
+AUTO_TARGET = 1.15  # auto within this factor of min(direct, sync), per query
+BOUND0_SYNC_TARGET = 1.5  # bound-0 invoice run at most this factor of sync's
+BOUND0_DIRECT_TARGET = 1 / 3  # ... and of direct's (the target is set at 10 GB)
+
+
+def _median(res: dict, query: str, mode: str) -> float | None:
+    return res["queries"].get(query, {}).get("modes", {}).get(mode, {}).get("median_s")
+
+
+def auto_ratios(res: dict) -> dict[str, dict]:
+    """Per query: auto's median over the faster of direct and sync (None where a mode has no
+    time), and whether it is within AUTO_TARGET."""
+    out = {}
+    for name in res["queries"]:
+        auto = _median(res, name, "meterql_auto")
+        best = [t for t in (_median(res, name, "meterql_direct"),
+                            _median(res, name, "meterql_sync")) if t is not None]
+        ratio = auto / min(best) if auto is not None and best else None
+        out[name] = {"ratio": ratio, "met": None if ratio is None else ratio <= AUTO_TARGET}
+    return out
+
+
+def bound0_figures(res: dict) -> dict | None:
+    """The bound-0 invoice run (the freshness check's median, a new row before each run)
+    against the sync and direct medians of the same query; None before these modes existed."""
+    fb = res.get("freshness_bound0")
+    if not fb or fb.get("median_s") is None:
+        return None
+    t, q = fb["median_s"], fb["query"]
+    sync, direct = _median(res, q, "meterql_sync"), _median(res, q, "meterql_direct")
+    vs_sync = t / sync if sync else None
+    vs_direct = t / direct if direct else None
+    return {"query": q, "median_s": t, "passed": fb["passed"], "vs_sync": vs_sync,
+            "vs_direct": vs_direct,
+            "sync_met": None if vs_sync is None else vs_sync <= BOUND0_SYNC_TARGET,
+            "direct_met": None if vs_direct is None else vs_direct <= BOUND0_DIRECT_TARGET}
 
 
 def _ms(s: float | None) -> str:
@@ -71,6 +110,18 @@ def markdown(res: dict, pngs: dict[str, str]) -> str:
                          f"{_x(ext, r['median_s'])} | {r.get('n_rows', '-')} | {ok} |")
         if skipped:
             lines += ["", "Not run: " + "; ".join(skipped) + "."]
+        chosen = [(m, r) for m in ("meterql_auto", "meterql_auto_bound0", "meterql_failover")
+                  if (r := modes.get(m)) and r.get("routes")]
+        if chosen:
+            lines += ["", "What auto chose and why:", "",
+                      "| mode | table | route | reason |", "|---|---|---|---|"]
+            for m, r in chosen:
+                for rt in r["routes"]:
+                    lines.append(f"| {LABELS.get(m, m)} | {rt['table']} | {rt['kind']} | "
+                                 f"{rt['reason']} |")
+                if r.get("routes_varied"):
+                    lines.append(f"| {LABELS.get(m, m)} | | | the routes differed between "
+                                 "runs; the last run's are shown |")
         if name in pngs:
             lines += ["", f"![{name}]({pngs[name]})"]
         lines.append("")
@@ -96,9 +147,65 @@ def markdown(res: dict, pngs: dict[str, str]) -> str:
         f"{fr['sync_s'] * 1000:.0f} ms (an incremental sync, then the query) plus the wait for "
         "the next scheduled sync.", "",
     ]
+    lines += auto_section(res)
     if res["problems"]:
         lines += ["## Problems", ""] + [f"- {p}" for p in res["problems"]] + [""]
     return "\n".join(lines)
+
+
+def _ratio(v: float | None, met: bool | None) -> str:
+    return "-" if v is None else f"{v:.2f}x" + ("" if met else " **(missed)**")
+
+
+def auto_section(res: dict) -> list[str]:
+    """Auto mode against its targets, the bound-0 freshness check and the failover."""
+    if "freshness_bound0" not in res:
+        return []
+    lines = ["## Auto mode", "",
+             f"Auto (default bound) against the faster of direct and sync; target: within "
+             f"{AUTO_TARGET}x.", "",
+             "| query | direct | sync | auto | auto / min(direct, sync) | auto, bound 0 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, r in auto_ratios(res).items():
+        lines.append(f"| {name} | {_ms(_median(res, name, 'meterql_direct'))} | "
+                     f"{_ms(_median(res, name, 'meterql_sync'))} | "
+                     f"{_ms(_median(res, name, 'meterql_auto'))} | "
+                     f"{_ratio(r['ratio'], r['met'])} | "
+                     f"{_ms(_median(res, name, 'meterql_auto_bound0'))} |")
+    fb, b0 = res["freshness_bound0"], bound0_figures(res)
+    lines += ["", f"Bound 0 (live): before each of {len(fb['runs'])} runs one event is "
+              f"committed at the source (customer {fb['group']['customer_id']}, meter "
+              f"{fb['group']['meter']}, inside the month), then {fb['query']} is asked with "
+              "max_staleness=0; the answer must equal native PostgreSQL's at that moment and the "
+              "group's count must have grown by the rows added. The rows are deleted after.", ""]
+    for i, r in enumerate(fb["runs"], 1):
+        lines.append(f"- run {i}: {r['seconds'] * 1000:.1f} ms, "
+                     f"{'equals' if r['agrees_with_postgres'] else '**differs from**'} "
+                     f"PostgreSQL, group count grew by {r['group_grew_by']} "
+                     f"(rows added {r['rows_added']}); routes: "
+                     + "; ".join(rt["line"] for rt in r["routes"]))
+    if fb["error"]:
+        lines.append(f"- **error**: {fb['error']}")
+    if b0 is not None:
+        verdict = "passed" if b0["passed"] else "**FAILED**"
+        lines += ["", f"- Median {b0['median_s'] * 1000:.1f} ms ({verdict}): "
+                  f"{_ratio(b0['vs_sync'], b0['sync_met'])} sync's median (target <= "
+                  f"{BOUND0_SYNC_TARGET}x), {_ratio(b0['vs_direct'], b0['direct_met'])} "
+                  "direct's (target <= 1/3 at 10 GB)."]
+    fo = res.get("failover")
+    if fo:
+        lines += ["", "Failover: PostgreSQL shut down, the seven queries in auto mode with the "
+                  "default bound (answers checked against native DuckDB in the tables above).",
+                  "", "| query | answered | source tables with the server up | warnings |",
+                  "|---|---|---|---|"]
+        for name, f in fo["queries"].items():
+            lines.append(f"| {name} | {'yes' if f['answered'] else '**no**'} | "
+                         f"{', '.join(f['source_tables_with_server_up']) or 'none'} | "
+                         f"{'; '.join(f['warnings']) or 'none (the replica was the route)'} |")
+        err = fo.get("bound0", {}).get("error")
+        lines += ["", "With the server stopped a bound of 0 is refused: "
+                  + (f"`{err}`" if err else "**it answered**") + "."]
+    return lines + [""]
 
 
 def charts(res: dict, out: Path) -> dict[str, str]:
@@ -126,15 +233,16 @@ def charts(res: dict, out: Path) -> dict[str, str]:
 
 
 def console(res: dict) -> str:
-    lines = [f"{'query':<16}" + "".join(f"{m:>16}" for m in LABELS)]
+    lines = [f"{'query':<16}" + "".join(f"{m:>{max(16, len(m) + 1)}}" for m in LABELS)]
     for name, q in res["queries"].items():
         cells = []
         for m in LABELS:
             r = q["modes"].get(m)
+            w = max(16, len(m) + 1)
             if r is None or r["median_s"] is None:
-                cells.append(f"{'skip' if r and r.get('skipped') else 'ERR':>16}")
+                cells.append(f"{'skip' if r and r.get('skipped') else 'ERR':>{w}}")
             else:
-                cells.append(f"{_ms(r['median_s']) + ('' if r.get('agrees') else ' !'):>16}")
+                cells.append(f"{_ms(r['median_s']) + ('' if r.get('agrees') else ' !'):>{w}}")
         lines.append(f"{name:<16}" + "".join(cells))
     ini, inc = res["initial_sync"], res["incremental_sync"]
     lines.append(f"initial sync {ini['rows']:,} rows {ini['seconds']:.2f} s "

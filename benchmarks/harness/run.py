@@ -2,10 +2,12 @@
 repository root.
 
 Builds the usage-billing dataset in a throwaway PostgreSQL (or --pg-uri), then runs every
-query of ``workload.QUERIES`` in each mode: meterql direct, meterql sync, native PostgreSQL
-(ADBC), native DuckDB over the replica file (read-only; the floor for sync), DuckDB's postgres
-extension (isolated venv, subprocess) and a naive pull-everything-into-Arrow baseline. Every
-mode's answer is checked against native DuckDB's. Writes results.json and report.md.
+query of ``workload.QUERIES`` in each mode: meterql direct, meterql sync, meterql auto (the
+default bound, then a bound of 0; the routes chosen are recorded), native PostgreSQL (ADBC),
+native DuckDB over the replica file (read-only; the floor for sync), DuckDB's postgres
+extension (isolated venv, subprocess), a naive pull-everything-into-Arrow baseline, and last
+meterql auto with the PostgreSQL server stopped (failover). Every mode's answer is checked
+against native DuckDB's. Writes results.json and report.md.
 """
 
 from __future__ import annotations
@@ -31,13 +33,18 @@ import meterql
 from benchmarks import duckpg
 from benchmarks.common import ROOT, machine, versions
 from benchmarks.harness import answers, data, report
-from benchmarks.harness.workload import QUERIES, sql_for
+from benchmarks.harness.workload import CUSTOMER, QUERIES, sql_for
 
 PW_ENV = "METERQL_BENCH_PGPASSWORD"
 NAIVE_SCALES = ("tiny", "1gb")  # above, pulling whole tables per query takes minutes each
 TINY_EVENTS = 20_000
 CALIBRATION_EVENTS = 200_000
-MODES = ["meterql_direct", "meterql_sync", "duckdb_native", "postgres", "duckdb_pg_ext", "naive"]
+MODES = ["meterql_direct", "meterql_sync", "meterql_auto", "meterql_auto_bound0", "duckdb_native",
+         "postgres", "duckdb_pg_ext", "naive", "meterql_failover"]
+AUTO_BOUNDS = {"meterql_auto": None, "meterql_auto_bound0": 0}  # mode -> max_staleness
+FRESH_QUERY = "invoice_run"  # the bound-0 freshness check's query
+FRESH_METER = "api_calls"
+FRESH_TS = "2026-03-15 12:00:00+00"  # inside workload.MONTH
 
 
 def redact(arg: str) -> str:
@@ -220,6 +227,114 @@ def run_extension(pg_conninfo: str, files: dict, results: dict, runs: int) -> di
     return {"duckdb": out["duckdb"], "extension": "duckdb-extension-postgres 1.5.5"}
 
 
+def route_lines(result) -> list[dict]:
+    """The routes a result's plan chose, one dict per table (kind is whatever the planner
+    names: replica, source, or a route added later)."""
+    return [{"table": r.table, "kind": r.kind, "reason": r.reason, "line": str(r)}
+            for r in result.plan.routes]
+
+
+def run_meterql_auto(ws, mode: str, bound: float | None, results: dict, runs: int) -> None:
+    """The seven queries with ``max_staleness=bound``; the routes of every timed run are kept
+    (the last run's as ``routes``; ``routes_varied`` if the runs did not all agree)."""
+    for name in QUERIES:
+        sql = sql_for(name, "meterql")
+        seen: list[list[dict]] = []
+
+        def go(sql=sql, seen=seen):
+            result = ws.query(sql, max_rows=None, max_staleness=bound)
+            seen.append(route_lines(result))
+            return result.rows()
+
+        measure(results, mode, name, go, runs)
+        if seen:
+            entry = results[name][mode]
+            entry["bound"] = bound
+            entry["routes"] = seen[-1]
+            entry["routes_varied"] = len({tuple((r["table"], r["kind"]) for r in rs)
+                                          for rs in seen}) > 1  # the reasons carry the age
+
+
+def fresh_bound0(ws, pg: data.Pg, events: int, base_rows: list | None, runs: int) -> dict:
+    """Freshness with a bound of 0: before each timed run one event is committed at the source
+    (customer workload.CUSTOMER, inside the benchmark month, ids past the loaded ones), then
+    the invoice run is asked with ``max_staleness=0``. It passes when meterql's answer equals
+    native PostgreSQL's at that moment and the affected group's count grew by the rows added
+    (against ``base_rows``, the loaded state's answer). The rows are deleted afterwards."""
+    sql, pg_sql = sql_for(FRESH_QUERY, "meterql"), sql_for(FRESH_QUERY, "postgres")
+    group = [str(CUSTOMER), FRESH_METER]
+
+    def count(rows: list) -> int:
+        return next((int(r[2]) for r in rows if r[:2] == group), 0)
+
+    base = None if base_rows is None else count(base_rows)
+    out: dict = {"query": FRESH_QUERY, "group": {"customer_id": CUSTOMER, "meter": FRESH_METER},
+                 "runs": [], "error": None}
+    try:
+        for k in range(1, runs + 1):
+            pg.exec("INSERT INTO public.events (id, customer_id, meter, ts, quantity) VALUES "
+                    f"({events + k}, {CUSTOMER}, '{FRESH_METER}', TIMESTAMPTZ '{FRESH_TS}', "
+                    "1.5)")
+            t0 = time.perf_counter()  # the row is committed (autocommit)
+            result = ws.query(sql, max_rows=None, max_staleness=0)
+            seconds = time.perf_counter() - t0
+            got = answers.rows(result.rows())
+            t = pg.arrow(pg_sql)
+            native = answers.rows(zip(*(c.to_pylist() for c in t.columns), strict=True))
+            out["runs"].append({
+                "seconds": seconds, "rows_added": k, "agrees_with_postgres": got == native,
+                "group_count": count(got), "group_grew_by": None if base is None
+                else count(got) - base, "routes": route_lines(result)})
+    except Exception as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+        log(f"  bound-0 freshness: ERROR {out['error'][:300]}")
+    finally:
+        pg.exec(f"DELETE FROM public.events WHERE id > {events}")  # back to the loaded state
+    out |= summary([r["seconds"] for r in out["runs"]])
+    out["passed"] = out["error"] is None and len(out["runs"]) == runs and all(
+        r["agrees_with_postgres"] and r["group_grew_by"] in (None, r["rows_added"])
+        for r in out["runs"])
+    return out
+
+
+def run_failover(ws, cluster, results: dict, runs: int) -> dict:
+    """The seven queries in auto mode with the default bound while the PostgreSQL server is
+    shut down; the server is started again (same port) afterwards. A table routed to the
+    source with the server up must fail over to the replica and say so in the warnings; one
+    routed to the replica never asks the source, so it has nothing to warn about."""
+    out: dict = {"queries": {}}
+    cluster.pause()
+    try:
+        for name in QUERIES:
+            sql = sql_for(name, "meterql")
+            last: dict = {}
+
+            def go(sql=sql, last=last):
+                result = ws.query(sql, max_rows=None)
+                last["result"] = result
+                return result.rows()
+
+            measure(results, "meterql_failover", name, go, runs)
+            entry = results[name]["meterql_failover"]
+            up = results[name].get("meterql_auto", {}).get("routes") or []
+            asked = sorted(r["table"] for r in up if r["kind"] != "replica")
+            warnings = list(last["result"].warnings) if "result" in last else []
+            named = all(any(t in w and "failover" in w for w in warnings) for t in asked)
+            entry["routes"] = route_lines(last["result"]) if "result" in last else []
+            entry["warnings"] = warnings
+            out["queries"][name] = {"answered": not entry["error"], "warnings": warnings,
+                                    "source_tables_with_server_up": asked,
+                                    "failover_named": named}
+        try:  # past the bound the replica is refused: a bound of 0 must fail, naming the table
+            ws.query(sql_for(FRESH_QUERY, "meterql"), max_rows=None, max_staleness=0)
+            out["bound0"] = {"error": None}
+        except Exception as exc:
+            out["bound0"] = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        cluster.resume()
+    return out
+
+
 # -- checks ----------------------------------------------------------------------------------
 
 def check_answers(results: dict) -> list[str]:
@@ -370,8 +485,18 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {synced:,} rows in {sync_s:.2f} s")
         log("meterql sync")
         run_meterql(ws, "meterql_sync", results, args.runs)
-        ws.close()
         rss["meterql_sync"] = peak_rss()  # the initial sync included
+
+        ws.sources.set_mode("pg", "auto")  # the replica stays
+        for mode, bound in AUTO_BOUNDS.items():
+            log(f"meterql auto, bound {'none' if bound is None else bound}")
+            run_meterql_auto(ws, mode, bound, results, args.runs)
+        log(f"bound-0 freshness: {FRESH_QUERY} after a new row at the source")
+        base = results[FRESH_QUERY]["meterql_sync"]["rows"]
+        res["freshness_bound0"] = fresh_bound0(ws, pg, events, base, args.runs)
+        ws.sources.set_mode("pg", "sync")  # the later steps measure sync mode, as before
+        ws.close()
+        rss["meterql_auto"] = peak_rss()
 
         replicas = home / "replicas"
         res["replica_bytes"] = {p.name: p.stat().st_size for p in sorted(replicas.iterdir())}
@@ -388,6 +513,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             skip(results, "naive", f"skipped at {args.scale}: it pulls every table whole into "
                  "memory for each query (10 s per query already at 1 GB)")
+
+        if cluster is None:
+            skip(results, "meterql_failover", "not run with --pg-uri: the harness stops only "
+                 "a server it started")
+        else:
+            log("failover: meterql auto with the PostgreSQL server stopped")
+            pg.close()
+            ws = meterql.connect(home)
+            ws.sources.set_mode("pg", "auto")
+            try:
+                res["failover"] = run_failover(ws, cluster, results, args.runs)
+            finally:
+                ws.sources.set_mode("pg", "sync")
+                ws.close()
+            pg = data.Pg(uri)
 
         log("incremental sync (0.1% new rows, append on id) and freshness")
         new = max(1, events // 1000)
@@ -428,6 +568,16 @@ def main(argv: list[str] | None = None) -> int:
         pg.close()
 
         problems = check_answers(results)
+        fb = res["freshness_bound0"]
+        if not fb["passed"]:
+            problems.append(f"bound-0 freshness: {FRESH_QUERY} with max_staleness=0 missed a "
+                            f"row committed just before it: {fb['error'] or fb['runs']}")
+        for name, f in res.get("failover", {}).get("queries", {}).items():
+            if f["answered"] and not f["failover_named"]:
+                problems.append(f"failover {name}: warnings {f['warnings']} do not name the "
+                                f"failover of {f['source_tables_with_server_up']}")
+        if res.get("failover", {}).get("bound0", {"error": "-"})["error"] is None:
+            problems.append("failover: a bound of 0 answered with the source stopped")
         for mode in ("direct", "sync"):
             seen = res["freshness"][f"{mode}_rows_seen"]
             if seen != new:

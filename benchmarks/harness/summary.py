@@ -12,9 +12,16 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, fmt_bytes
 from benchmarks.harness.data import SCALES_GB
-from benchmarks.harness.report import LABELS
+from benchmarks.harness.report import (
+    AUTO_TARGET,
+    BOUND0_SYNC_TARGET,
+    LABELS,
+    auto_ratios,
+    bound0_figures,
+)
 
-SHOWN = ["meterql_direct", "meterql_sync", "postgres", "duckdb_pg_ext", "duckdb_native"]
+SHOWN = ["meterql_direct", "meterql_sync", "meterql_auto", "meterql_auto_bound0", "postgres",
+         "duckdb_pg_ext", "duckdb_native"]
 
 
 def load(folder: Path) -> dict[str, dict]:
@@ -109,6 +116,7 @@ def markdown(runs: dict[str, dict], meds: dict, pngs: dict[str, str]) -> str:
                if fr else "- | - | ")
             + f"{fmt_bytes(sum(res['replica_bytes_after'].values()))} | "
             + (fmt_bytes(rss["meterql_sync"]) if "meterql_sync" in rss else "-") + " |")
+    lines += auto_targets(runs)
     lines += ["", "## When sync pays for itself", "",
               "Queries per incremental sync for the time saved to cover the sync "
               "(incremental sync time / (direct - sync) per query); below 1, sync wins even "
@@ -126,6 +134,39 @@ def markdown(runs: dict[str, dict], meds: dict, pngs: dict[str, str]) -> str:
                 cells.append(f"{res['incremental_sync']['seconds'] / (d[0] - y[0]):,.1f}")
         lines.append(f"| {q} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _r(v: float | None, met: bool | None) -> str:
+    return "-" if v is None else f"{v:.2f}x" + ("" if met else " (missed)")
+
+
+def auto_targets(runs: dict[str, dict]) -> list[str]:
+    """Auto against min(direct, sync) per query, and the bound-0 invoice run against sync and
+    direct, for each scale that ran the auto modes (measured only)."""
+    have = {s: res for s, res in runs.items() if "freshness_bound0" in res}
+    if not have:
+        return []
+    ratios = {s: auto_ratios(res) for s, res in have.items()}
+    lines = ["", "## Auto mode against its targets", "",
+             f"Auto's median over the faster of direct and sync (target: <= {AUTO_TARGET}x).",
+             "", "| query | " + " | ".join(have) + " |", "|---|" + "---:|" * len(have)]
+    for q in next(iter(ratios.values())):
+        lines.append(f"| {q} | " + " | ".join(
+            _r(ratios[s].get(q, {}).get("ratio"), ratios[s].get(q, {}).get("met"))
+            for s in have) + " |")
+    lines += ["", f"Bound 0 (live): the invoice run with a row committed just before it "
+              f"(target: <= {BOUND0_SYNC_TARGET}x sync, <= 1/3 of direct at 10 GB).", "",
+              "| scale | median | includes the new row | vs sync | vs direct |",
+              "|---|---:|---|---:|---:|"]
+    for s, res in have.items():
+        b0 = bound0_figures(res)
+        if b0 is None:
+            lines.append(f"| {s} | - | no | - | - |")
+            continue
+        lines.append(f"| {s} | {b0['median_s'] * 1000:,.1f} ms | "
+                     f"{'yes' if b0['passed'] else 'NO'} | {_r(b0['vs_sync'], b0['sync_met'])}"
+                     f" | {_r(b0['vs_direct'], b0['direct_met'])} |")
+    return lines
 
 
 def charts(runs: dict[str, dict], meds: dict, out: Path) -> dict[str, str]:
