@@ -10,6 +10,7 @@ import pytest
 
 import meterql
 from meterql.errors import MeterqlError
+from tests.support.routing import prefer_replica
 from tests.test_differential import assert_same_rows
 from tests.test_sync_parity import PG_QUERIES
 
@@ -20,6 +21,7 @@ BOUNDS = {"0": "source", "none": "replica", "1h": "replica"}
 def auto(billing, tmp_path_factory):
     ws = meterql.connect(tmp_path_factory.mktemp("auto") / "home")
     ws.sources.add("pg", billing.pg_uri, mode="auto")
+    prefer_replica(ws)
     ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
     ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
     assert [r.error for r in ws.sync()] == [None]
@@ -31,6 +33,7 @@ def auto(billing, tmp_path_factory):
 def hybrid(billing, tmp_path_factory):
     ws = meterql.connect(tmp_path_factory.mktemp("hybrid") / "home")
     ws.sources.add("pg", billing.pg_uri, mode="auto")
+    prefer_replica(ws)
     ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
     ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
     ws.sync.set_strategy("pg.public.events", "append", "id")

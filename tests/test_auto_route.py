@@ -10,6 +10,7 @@ import pytest
 
 import meterql
 from meterql.errors import InvalidSettingError, QueryError, StaleReplicaError
+from tests.support.routing import prefer_replica
 
 SETUP = """
 CREATE TABLE usage (id bigint PRIMARY KEY, customer_id int, qty numeric(12,3));
@@ -35,6 +36,7 @@ def auto(pg_cluster, pg_database, tmp_path):
     ws = meterql.connect(tmp_path / "home")
     ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
     ws.sources.add("src", pg_cluster.uri(db))  # the same database in direct mode
+    prefer_replica(ws)
     yield ws, db
     ws.close()
 
@@ -85,7 +87,7 @@ def test_rows_inserted_after_the_sync(auto, pg_cluster):
     result = ws.query(QUERIES[0].format(s="pg"), max_staleness="1s", max_rows=None)
     assert result.rows() == direct[QUERIES[0]]
     [mark] = result.watermarks
-    assert mark["route"] == "source" and mark["reason"].endswith("bound 1s")
+    assert mark["route"] == "source" and "bound 1s;" in mark["reason"]
     # the sync brings the replica up to date: replica route, the new rows
     ws.sync("pg")
     for sql in QUERIES:
@@ -157,9 +159,19 @@ def test_failover_to_the_replica_within_the_bound(pg_cluster, pg_database, tmp_p
         expected = rows(ws, QUERIES[1], max_staleness="1h")
         pg_cluster.run_sql(f"DROP DATABASE {db} WITH (FORCE)")
         time.sleep(1.1)
+        # 200 rows: the cost model sends the query to the source, within the bound; the
+        # source is gone, so the replica answers and the result says so
+        assert "-> source:" in str(ws.explain(QUERIES[1].format(s="pg"), max_staleness="1h"))
         result = ws.query(QUERIES[1].format(s="pg"), max_staleness="1h")
         assert result.rows() == expected
-        # within the bound the replica is the route: the source is not asked at all
+        assert routes(result) == {"pg.public.usage": "replica"}
+        [warning] = result.warnings
+        assert warning.startswith("pg.public.usage was read from its replica: failover: "
+                                  "source unreachable, replica synced")
+        # a replica preferred by cost within the bound: the source is not asked at all
+        prefer_replica(ws)
+        result = ws.query(QUERIES[1].format(s="pg"), max_staleness="1h")
+        assert result.rows() == expected
         assert routes(result) == {"pg.public.usage": "replica"} and result.warnings == []
         with pytest.raises(StaleReplicaError) as err:
             ws.query(QUERIES[1].format(s="pg"), max_staleness="1s")
@@ -206,6 +218,7 @@ def stale(pg_cluster, pg_database, tmp_path):
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
         ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
+        prefer_replica(ws)
         ws.sync("pg")
     pg_cluster.run_sql("INSERT INTO usage VALUES (201, 1, 99)", dbname=db)
     return home

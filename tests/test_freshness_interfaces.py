@@ -20,6 +20,7 @@ import pytest
 import meterql
 from meterql.aggregates import parse_definition
 from meterql.errors import InvalidAggregateError, QueryError
+from tests.support.routing import prefer_replica
 
 METERQL = str(Path(sys.executable).parent / "meterql")
 SETUP = """
@@ -43,6 +44,7 @@ def stale(pg_cluster, pg_database, tmp_path):
     home = tmp_path / "home"
     with meterql.connect(home) as ws:
         ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
+        prefer_replica(ws)
         ws.sync("pg")
         ws.aggregates.save("usage", SQL, unit="unit")
     pg_cluster.run_sql("INSERT INTO usage VALUES (101, 'c1', '2026-10-10 00:00+00', 1000)",

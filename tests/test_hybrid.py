@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 import meterql
+from tests.support.routing import prefer_replica
 from tests.test_cdc import make_db  # noqa: F401 - the fixture (a database set up for cdc)
 
 SETUP = """
@@ -44,6 +45,7 @@ def hybrid(pg_cluster, pg_database, tmp_path):
     ws = meterql.connect(tmp_path / "home")
     ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
     ws.sources.add("src", pg_cluster.uri(db))  # the same database in direct mode
+    prefer_replica(ws)
     yield ws, db
     ws.close()
 
@@ -165,12 +167,13 @@ CDC_QUERIES = [
 
 
 @pytest.fixture()
-def cdc_auto(pg_cluster, make_db, tmp_path):
+def cdc_auto(pg_cluster, make_db, tmp_path):  # noqa: F811 - the imported fixture
     db = make_db("cdch")
     ws = meterql.connect(tmp_path / "home")
     ws.sources.add("pg", pg_cluster.uri(db, f"{db}_reader", "reader-secret"), mode="auto",
                   options={"cdc_slot": f"{db}_slot", "cdc_publication": "meterql_pg"})
     ws.sources.add("src", pg_cluster.uri(db))
+    prefer_replica(ws)
     yield ws, db
     ws.close()
 

@@ -144,8 +144,8 @@ class Engine:
         bound = entry.bound
         assert bound is not None
         routes = route_tables(
-            [table.full_name for _, table in bound.tables], self.catalog, self._watermark,
-            limit, datetime.now(UTC), unreachable, self._deltas)
+            bound, self.catalog, self._watermark, limit, datetime.now(UTC), unreachable,
+            self._deltas)
         shape = tuple((r.table, r.kind, r.delta) for r in routes.values())
         plan = entry.by_routes.get(shape)
         if plan is None:

@@ -150,6 +150,8 @@ class ReplicaDeltas:
                 return f"cdc from slot {slot_names(self._catalog.source(table.source))[0]}"
         finally:
             cur.close()
+        if config.strategy == "merge" and config.soft_delete is None:
+            return f"merge on {config.cursor}, deletes found by reading every key"
         return f"{config.strategy} on {config.cursor}"
 
     def overlay(self, cur: duckdb.DuckDBPyConnection, name: str, prefix: str) -> Overlay:

@@ -36,7 +36,7 @@ from meterql.engine.bind import REF, BoundQuery
 from meterql.engine.planner.split_into_scans import candidate_filters
 from meterql.wording import approx_count, approx_duration
 
-RouteName = Literal["source", "replica"]
+RouteName = Literal["source", "replica", "hybrid"]
 
 #: The share of rows kept by a condition the statistics cannot weigh (PostgreSQL's default for
 #: an unknown range is the same third).
@@ -429,6 +429,8 @@ def estimate_routes(
     constants = constants or CostConstants()
     predicates = table_predicates(bound, ref)
     rows = stats.rows if stats is not None and stats.rows is not None else (table.rows or 0)
+    # a table never analyzed has no row count at the source: the last sync counted it
+    rows = max(rows, replica_rows or 0)
     share = selectivity(predicates, stats, table)
     selected = rows * share
     transfer_ms = selected * constants.transfer_row_ns / 1e6

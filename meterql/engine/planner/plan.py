@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias
 
 import pyarrow as pa
 from sqlglot import exp
 
-from meterql.engine.planner.routes import Route
 from meterql.engine.planner.scan_sql import ScanSelect
+
+if TYPE_CHECKING:
+    from meterql.engine.planner.routes import Route
 
 #: The clause a pushed filter came from.
 FilterOrigin = Literal["WHERE", "ON"]

@@ -16,15 +16,17 @@ One decision per table, made before the rules run and kept in ``PlanContext.rout
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from meterql.catalog import Catalog
+from meterql.catalog import Catalog, Table
+from meterql.engine.bind import BoundQuery
 from meterql.engine.hybrid import Deltas, NoDeltas
+from meterql.engine.planner.costs import RouteCost, cheapest, constants_for, estimate_routes
 from meterql.errors import StaleReplicaError
-from meterql.wording import format_duration
+from meterql.wording import approx_duration, format_duration
 
 RouteKind = Literal["replica", "source", "hybrid"]
 
@@ -63,8 +65,11 @@ def bound_text(max_staleness: float | None) -> str:
 def choose_route(
     table: str, synced_at: datetime | None, max_staleness: float | None, now: datetime,
     *, unreachable: bool = False, delta: Callable[[], str | None] = lambda: None,
+    price: Callable[[dict[str, str | None]], RouteCost] | None = None,
 ) -> Route:
-    """The route of one table of an ``auto`` source.
+    """The route of one table of an ``auto`` source. ``price``, given the candidate routes
+    (name -> how its delta is read, for hybrid), answers the cheapest (``costs.py``); without
+    it the freshest route the bound allows is taken.
 
     >>> from datetime import datetime, timezone
     >>> t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -98,33 +103,95 @@ def choose_route(
         return Route(table, "replica",
                      f"failover: source unreachable, replica synced {format_duration(age)} ago, "
                      f"within the bound {bound}", failover=True)
+    synced = f"replica synced {format_duration(age)} ago"
     if within:
-        return Route(table, "replica", f"synced {format_duration(age)} ago, within the bound "
-                                       f"{bound}")
+        why = f"{synced}, within the bound {bound}"
+        if price is None:
+            return Route(table, "replica", f"synced {format_duration(age)} ago, within the "
+                                           f"bound {bound}")
+        best = price({"replica": None, "source": None})
+        return Route(table, best.route, f"synced {format_duration(age)} ago, within the bound "
+                                        f"{bound}; {_said(best)}")
     how = delta()
+    why = f"{synced}, bound {bound}"
     if how is not None:
-        return Route(table, "hybrid", f"replica synced {format_duration(age)} ago, bound {bound}; "
-                                      f"plus its delta ({how})", delta=how)
-    return Route(table, "source", f"replica synced {format_duration(age)} ago, bound {bound}")
+        if price is None:
+            return Route(table, "hybrid", f"{why}; plus its delta ({how})", delta=how)
+        best = price({"hybrid": how, "source": None})
+        return Route(table, best.route, f"{why}; {_said(best)}",
+                     delta=how if best.route == "hybrid" else None)
+    return Route(table, "source", f"{why}; no delta to add ({_no_delta(table)})")
+
+
+def _said(cost: RouteCost) -> str:
+    """A cost's reason without its route's name (the route line names it)."""
+    return cost.reason.removeprefix(f"{cost.route}: ")
+
+
+def _no_delta(table: str) -> str:
+    return "its sync strategy is full, or its columns changed since the sync"
 
 
 def route_tables(
-    tables: Iterable[str], catalog: Catalog, watermark: Callable[[str], dict[str, Any] | None],
+    bound: BoundQuery, catalog: Catalog, watermark: Callable[[str], dict[str, Any] | None],
     max_staleness: float | None, now: datetime, unreachable: frozenset[str] = frozenset(),
     deltas: Deltas | None = None,
 ) -> dict[str, Route]:
-    """The route of every table (full names) of an ``auto`` source among ``tables``;
+    """The route of every table of an ``auto`` source the bound query reads;
     ``unreachable``: sources found unreachable (their tables fail over to the replica);
-    ``deltas``: which tables have an exact delta (the hybrid route)."""
+    ``deltas``: which tables have an exact delta (the hybrid route). Among the routes the
+    bound allows, the cheapest by the cost model (``costs.py``) is taken."""
     deltas = deltas or NoDeltas()
+    refs: dict[str, list[int]] = {}
+    entries: dict[str, Table] = {}
+    for ref, (_, table) in enumerate(bound.tables):
+        refs.setdefault(table.full_name, []).append(ref)
+        entries[table.full_name] = table
     routes: dict[str, Route] = {}
-    for table in dict.fromkeys(tables):
-        source = catalog.source(table.split(".", 1)[0])
+    for name, table in entries.items():
+        source = catalog.source(table.source)
         if source.mode != "auto":
             continue
-        mark = watermark(table)
+        mark = watermark(name)
         synced_at = None if mark is None else datetime.fromisoformat(mark["synced_at"])
-        routes[table] = choose_route(table, synced_at, max_staleness, now,
-                                     unreachable=source.name in unreachable,
-                                     delta=functools.partial(deltas.delta_of, table))
+        replica_rows = None if mark is None else mark.get("rows")
+        price = functools.partial(_price, bound, refs[name], table, catalog, replica_rows)
+        routes[name] = choose_route(name, synced_at, max_staleness, now,
+                                    unreachable=source.name in unreachable,
+                                    delta=functools.partial(deltas.delta_of, name), price=price)
     return routes
+
+
+def _price(bound: BoundQuery, refs: list[int], table: Table, catalog: Catalog,
+           replica_rows: int | None, candidates: dict[str, str | None]) -> RouteCost:
+    """The cheapest of ``candidates`` for every reference of one table, with its reason."""
+    stats = catalog.statistics(table.full_name)
+    constants = constants_for(catalog, table.source)
+    per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants)
+               for ref in refs]
+    costs: dict[str, RouteCost] = {}
+    for kind, how in candidates.items():
+        base = "replica" if kind == "hybrid" else kind
+        if any(base not in est for est in per_ref):
+            continue
+        parts = [est[base] for est in per_ref]
+        top = max(parts, key=lambda c: c.ms)
+        ms = sum(c.ms for c in parts)
+        reads = "" if len(parts) == 1 else f" ({len(parts)} reads)"
+        if kind != "hybrid":
+            costs[kind] = replace(top, ms=ms, rows_read=sum(c.rows_read for c in parts),
+                                  reason=top.reason + reads, would=top.would + reads)
+            continue
+        # the delta: the replica's last cursor value and one read at the source (merge also
+        # reads every key of the source, as its sync does: a narrow read, counted as moved)
+        ms += 2 * constants.round_trip_ms
+        if how and "every key" in how:
+            ms += (replica_rows or 0) * constants.transfer_row_ns / 1e6
+        scan = top.reason.removeprefix("replica: ").rsplit(", ~", 1)[0]
+        costs[kind] = RouteCost(
+            "hybrid", ms, sum(c.rows_read for c in parts),
+            f"hybrid: {scan}{reads} plus its delta ({how}), ~{approx_duration(ms)}",
+            f"hybrid (replica plus delta) would take ~{approx_duration(ms)}")
+    if not costs:
+        raise RuntimeError(f"no route of {table.full_name} could be priced")
+    return cheapest(costs)
