@@ -10,7 +10,7 @@ import pytest
 
 import meterql
 from meterql.errors import InvalidSettingError, QueryError, StaleReplicaError
-from tests.support.routing import prefer_replica
+from tests.support.routing import prefer_replica, prefer_source
 
 SETUP = """
 CREATE TABLE usage (id bigint PRIMARY KEY, customer_id int, qty numeric(12,3));
@@ -155,12 +155,13 @@ def test_failover_to_the_replica_within_the_bound(pg_cluster, pg_database, tmp_p
     ws = meterql.connect(tmp_path / "home")
     try:
         ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
+        prefer_source(ws)
         ws.sync("pg")
         expected = rows(ws, QUERIES[1], max_staleness="1h")
         pg_cluster.run_sql(f"DROP DATABASE {db} WITH (FORCE)")
         time.sleep(1.1)
-        # 200 rows: the cost model sends the query to the source, within the bound; the
-        # source is gone, so the replica answers and the result says so
+        # the cost model sends the query to the source, within the bound; the source is
+        # gone, so the replica answers and the result says so
         assert "-> source:" in str(ws.explain(QUERIES[1].format(s="pg"), max_staleness="1h"))
         result = ws.query(QUERIES[1].format(s="pg"), max_staleness="1h")
         assert result.rows() == expected

@@ -6,6 +6,7 @@ down and how a source's column type reads in DuckDB, and never checks the kind i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -155,6 +156,7 @@ class SourceDialect:
         return exp.cast(value, "TEXT")
 
 
+@functools.lru_cache(maxsize=1024)
 def type_family(duckdb_type: str) -> str:
     """The family of a DuckDB type: ``DECIMAL(18,6)`` -> ``DECIMAL``, ``TIMESTAMP WITH TIME ZONE``
     -> ``TIMESTAMPTZ``.

@@ -25,6 +25,7 @@ from meterql.engine.limits import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from meterql.engine.parse import parse_query
 from meterql.engine.plan_cache import PlanCache
 from meterql.engine.planner import Plan, plan_query
+from meterql.engine.planner.costs import RouteCost
 from meterql.engine.planner.fragments import result_typing
 from meterql.engine.planner.routes import route_tables
 from meterql.engine.result import Result, plan_table, time_zone_table
@@ -145,7 +146,7 @@ class Engine:
         assert bound is not None
         routes = route_tables(
             bound, self.catalog, self._watermark, limit, datetime.now(UTC), unreachable,
-            self._deltas)
+            self._deltas, entry.costs)
         shape = tuple((r.table, r.kind, r.delta) for r in routes.values())
         plan = entry.by_routes.get(shape)
         if plan is None:
@@ -284,6 +285,7 @@ class _Prepared:
     plan: Plan | None = None
     bound: BoundQuery | None = None
     by_routes: dict[tuple[Any, ...], Plan] = field(default_factory=dict)
+    costs: dict[tuple[Any, ...], RouteCost] = field(default_factory=dict)  # (routes.py)
 
 
 #: Plans kept per query for different combinations of routes (replica, hybrid, source).

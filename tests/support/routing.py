@@ -12,3 +12,8 @@ COSTLY = {"seq_row_ns": 1e6, "index_row_ns": 1e6}
 
 def prefer_replica(ws: Any, source: str = "pg") -> None:
     ws.catalog.set_cost_constants(source, COSTLY)
+
+
+def prefer_source(ws: Any, source: str = "pg") -> None:
+    """The other way round: the replica's scans made dear, so the source is the cheaper."""
+    ws.catalog.set_cost_constants(source, {"replica_scan_ns": 1e6, "replica_row_ns": 1e6})

@@ -21,10 +21,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from meterql.catalog import Catalog, Table
+from meterql.catalog import Catalog, Table, TableStats
 from meterql.engine.bind import BoundQuery
 from meterql.engine.hybrid import Deltas, NoDeltas
-from meterql.engine.planner.costs import RouteCost, cheapest, constants_for, estimate_routes
+from meterql.engine.planner.costs import (
+    CostConstants,
+    RouteCost,
+    cheapest,
+    constants_for,
+    estimate_routes,
+)
 from meterql.errors import StaleReplicaError
 from meterql.wording import approx_duration, format_duration
 
@@ -77,7 +83,7 @@ def choose_route(
     >>> print(choose_route("pg.public.e", t0, 300, now).reason)
     synced 3m ago, within the bound 5m
     >>> print(choose_route("pg.public.e", t0, 60, now).reason)
-    replica synced 3m ago, bound 1m
+    replica synced 3m ago, bound 1m; no delta to add (a full sync, or changed columns)
     >>> print(choose_route("pg.public.e", None, None, now).reason)
     not synced yet
     >>> print(choose_route("pg.public.e", t0, 0, now, delta=lambda: "append on id"))
@@ -120,7 +126,7 @@ def choose_route(
         best = price({"hybrid": how, "source": None})
         return Route(table, best.route, f"{why}; {_said(best)}",
                      delta=how if best.route == "hybrid" else None)
-    return Route(table, "source", f"{why}; no delta to add ({_no_delta(table)})")
+    return Route(table, "source", f"{why}; no delta to add (a full sync, or changed columns)")
 
 
 def _said(cost: RouteCost) -> str:
@@ -128,19 +134,17 @@ def _said(cost: RouteCost) -> str:
     return cost.reason.removeprefix(f"{cost.route}: ")
 
 
-def _no_delta(table: str) -> str:
-    return "its sync strategy is full, or its columns changed since the sync"
-
-
 def route_tables(
     bound: BoundQuery, catalog: Catalog, watermark: Callable[[str], dict[str, Any] | None],
     max_staleness: float | None, now: datetime, unreachable: frozenset[str] = frozenset(),
-    deltas: Deltas | None = None,
+    deltas: Deltas | None = None, memo: dict[tuple[Any, ...], RouteCost] | None = None,
 ) -> dict[str, Route]:
     """The route of every table of an ``auto`` source the bound query reads;
     ``unreachable``: sources found unreachable (their tables fail over to the replica);
     ``deltas``: which tables have an exact delta (the hybrid route). Among the routes the
-    bound allows, the cheapest by the cost model (``costs.py``) is taken."""
+    bound allows, the cheapest by the cost model (``costs.py``) is taken; ``memo`` keeps the
+    estimates of one bound query (they change only with the statistics, the constants and the
+    replica's row count)."""
     deltas = deltas or NoDeltas()
     refs: dict[str, list[int]] = {}
     entries: dict[str, Table] = {}
@@ -155,7 +159,8 @@ def route_tables(
         mark = watermark(name)
         synced_at = None if mark is None else datetime.fromisoformat(mark["synced_at"])
         replica_rows = None if mark is None else mark.get("rows")
-        price = functools.partial(_price, bound, refs[name], table, catalog, replica_rows)
+        price = functools.partial(_price, bound, refs[name], table, catalog, replica_rows,
+                                  {} if memo is None else memo)
         routes[name] = choose_route(name, synced_at, max_staleness, now,
                                     unreachable=source.name in unreachable,
                                     delta=functools.partial(deltas.delta_of, name), price=price)
@@ -163,10 +168,25 @@ def route_tables(
 
 
 def _price(bound: BoundQuery, refs: list[int], table: Table, catalog: Catalog,
-           replica_rows: int | None, candidates: dict[str, str | None]) -> RouteCost:
+           replica_rows: int | None, memo: dict[tuple[Any, ...], RouteCost],
+           candidates: dict[str, str | None]) -> RouteCost:
     """The cheapest of ``candidates`` for every reference of one table, with its reason."""
     stats = catalog.statistics(table.full_name)
     constants = constants_for(catalog, table.source)
+    key = (table.full_name, replica_rows, tuple(candidates.items()),
+           None if stats is None else stats.read_at, constants)
+    known = memo.get(key)
+    if known is None:
+        if len(memo) >= 64:  # (a new row count after each sync: the old ones go)
+            memo.clear()
+        known = memo[key] = _cheapest(bound, refs, table, stats, constants, replica_rows,
+                                      candidates)
+    return known
+
+
+def _cheapest(bound: BoundQuery, refs: list[int], table: Table, stats: TableStats | None,
+              constants: CostConstants, replica_rows: int | None,
+              candidates: dict[str, str | None]) -> RouteCost:
     per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants)
                for ref in refs]
     costs: dict[str, RouteCost] = {}
