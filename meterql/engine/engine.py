@@ -151,6 +151,7 @@ class Engine:
         plan = entry.by_routes.get(shape)
         if plan is None:
             plan = plan_query(bound, self.catalog, sql, routes)
+            _ = plan.residual_sql, plan.residual_params  # made once, kept by every copy
             if len(entry.by_routes) < _ROUTE_PLANS_KEPT:
                 entry.by_routes[shape] = plan
         routed = copy.copy(plan)  # (keeps the generated residual SQL)
