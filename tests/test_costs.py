@@ -70,7 +70,9 @@ def _estimate(ws, sql, constants=None, scale=1):
         stats = dataclasses.replace(stats, rows=stats.rows * scale, columns={
             **stats.columns,
             "customer_id": dataclasses.replace(customers, distinct=customers.distinct * scale)})
-    return bound, estimate_routes(bound, 0, table, stats, mark.rows * scale, constants)
+    # (both benchmark queries are sent whole to PostgreSQL on the source route)
+    return bound, estimate_routes(bound, 0, table, stats, mark.rows * scale, constants,
+                                  sent_whole=True)
 
 
 def _count(ws, where):

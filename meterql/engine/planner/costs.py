@@ -420,9 +420,12 @@ def index_selectivity(
 def estimate_routes(
     bound: BoundQuery, ref: int, table: Table, stats: TableStats | None,
     replica_rows: int | None, constants: CostConstants | None = None,
+    sent_whole: bool = False,
 ) -> dict[str, RouteCost]:
     """The cost of reading table reference ``ref`` from its source and, when it has a replica
-    (``replica_rows`` not ``None``), from the replica.
+    (``replica_rows`` not ``None``), from the replica. ``sent_whole``: the source route would
+    send the whole query to the source (no DuckDB query at all; the replica route pays
+    DuckDB's fixed cost, ``replica_query_ms``).
 
     >>> from meterql.engine.planner.examples import example_context
     >>> bound = example_context("SELECT * FROM pg.public.events WHERE customer_id = 7").bound
@@ -434,7 +437,7 @@ def estimate_routes(
     >>> print(costs["source"].reason)
     source: index on (customer_id) selects ~0.01% of 10M rows, ~1 ms
     >>> print(costs["replica"].reason)
-    replica: scans 10M rows columnar, ~21 ms
+    replica: scans 10M rows columnar, ~20 ms
     """
     constants = constants or CostConstants()
     predicates = table_predicates(bound, ref)
@@ -469,7 +472,7 @@ def estimate_routes(
         kept = min(read, replica_rows * share)  # the rows past the filters: the query's work
         ms = (constants.replica_fixed_ms + read * constants.replica_scan_ns / 1e6
               + kept * constants.replica_row_ns / 1e6)
-        if len(bound.tables) == 1:
+        if sent_whole:
             # the query runs in DuckDB only on this route: sent whole, the source runs it
             ms += constants.replica_query_ms
         what = f"{approx_count(replica_rows)} rows"

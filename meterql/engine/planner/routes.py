@@ -24,6 +24,7 @@ from typing import Any, Literal
 from meterql.catalog import Catalog, Table, TableStats
 from meterql.engine.bind import BoundQuery
 from meterql.engine.hybrid import Deltas, NoDeltas
+from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.costs import (
     CostConstants,
     RouteCost,
@@ -31,6 +32,8 @@ from meterql.engine.planner.costs import (
     constants_for,
     estimate_routes,
 )
+from meterql.engine.planner.plan import Plan
+from meterql.engine.planner.push_whole_query import push_whole_query
 from meterql.errors import StaleReplicaError
 from meterql.wording import approx_duration, format_duration
 
@@ -129,6 +132,15 @@ def choose_route(
     return Route(table, "source", f"{why}; no delta to add (a full sync, or changed columns)")
 
 
+def _sent_whole(bound: BoundQuery, table: Table, catalog: Catalog) -> bool:
+    """Whether the query, with this table read from its source, would be sent whole to it."""
+    if any(t.full_name != table.full_name for _, t in bound.tables):
+        return False
+    route = {table.full_name: Route(table.full_name, "source", "")}
+    ctx = PlanContext(bound, catalog, "", dict(catalog.settings), route)
+    return isinstance(push_whole_query(ctx), Plan)
+
+
 def _said(cost: RouteCost) -> str:
     """A cost's reason without its route's name (the route line names it)."""
     return cost.reason.removeprefix(f"{cost.route}: ")
@@ -180,14 +192,14 @@ def _price(bound: BoundQuery, refs: list[int], table: Table, catalog: Catalog,
         if len(memo) >= 64:  # (a new row count after each sync: the old ones go)
             memo.clear()
         known = memo[key] = _cheapest(bound, refs, table, stats, constants, replica_rows,
-                                      candidates)
+                                      candidates, _sent_whole(bound, table, catalog))
     return known
 
 
 def _cheapest(bound: BoundQuery, refs: list[int], table: Table, stats: TableStats | None,
               constants: CostConstants, replica_rows: int | None,
-              candidates: dict[str, str | None]) -> RouteCost:
-    per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants)
+              candidates: dict[str, str | None], whole: bool) -> RouteCost:
+    per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants, whole)
                for ref in refs]
     costs: dict[str, RouteCost] = {}
     for kind, how in candidates.items():
