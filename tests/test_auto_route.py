@@ -10,7 +10,13 @@ import pytest
 
 import meterql
 from meterql.errors import InvalidSettingError, QueryError, StaleReplicaError
-from tests.support.routing import prefer_replica, prefer_source
+from tests.support.routing import (
+    auto_beside_direct,
+    prefer_replica,
+    prefer_source,
+    routes,
+    rows,
+)
 
 SETUP = """
 CREATE TABLE usage (id bigint PRIMARY KEY, customer_id int, qty numeric(12,3));
@@ -33,20 +39,9 @@ QUERIES = [
 @pytest.fixture()
 def auto(pg_cluster, pg_database, tmp_path):
     db = pg_database("auto", SETUP)
-    ws = meterql.connect(tmp_path / "home")
-    ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
-    ws.sources.add("src", pg_cluster.uri(db))  # the same database in direct mode
-    prefer_replica(ws)
+    ws = auto_beside_direct(pg_cluster, db, tmp_path / "home")
     yield ws, db
     ws.close()
-
-
-def rows(ws, sql, source="pg", **kw):
-    return ws.query(sql.format(s=source), max_rows=None, **kw).rows()
-
-
-def routes(result):
-    return {m["table"]: m["route"] for m in result.watermarks if "route" in m}
 
 
 def test_not_synced_reads_the_source(auto):

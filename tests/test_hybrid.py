@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 import meterql
-from tests.support.routing import prefer_replica
+from tests.support.routing import auto_beside_direct, prefer_replica, routes, rows
 from tests.test_cdc import make_db  # noqa: F401 - the fixture (a database set up for cdc)
 
 SETUP = """
@@ -42,20 +42,9 @@ QUERIES = [
 @pytest.fixture()
 def hybrid(pg_cluster, pg_database, tmp_path):
     db = pg_database("hybrid", SETUP)
-    ws = meterql.connect(tmp_path / "home")
-    ws.sources.add("pg", pg_cluster.uri(db), mode="auto")
-    ws.sources.add("src", pg_cluster.uri(db))  # the same database in direct mode
-    prefer_replica(ws)
+    ws = auto_beside_direct(pg_cluster, db, tmp_path / "home")
     yield ws, db
     ws.close()
-
-
-def rows(ws, sql, source="pg", **kw):
-    return ws.query(sql.format(s=source), max_rows=None, **kw).rows()
-
-
-def routes(result):
-    return {m["table"]: m["route"] for m in result.watermarks if "route" in m}
 
 
 def check_exact(ws, expect_route="hybrid"):
