@@ -29,7 +29,6 @@ from meterql.file_modes import private_folder, private_opener, private_workspace
 from meterql.local import EVENT_LOG
 from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
 from meterql.sync.config import Strategy, choose_strategy, table_configs
-from meterql.sync.delta import ReplicaDeltas
 from meterql.sync.replica import (
     STATE_SCHEMA,
     ReplicaWatermark,
@@ -218,6 +217,7 @@ class Workspace:
         from meterql.local.events import EventStreams
         from meterql.local.manual import ManualTables
         from meterql.local.store import LocalStore
+        from meterql.sync.delta import ReplicaDeltas
 
         # DuckDB checkpoints (rewriting changed row groups and whole indexes, such as the event
         # id index) once its write-ahead log reaches checkpoint_threshold; the default, 16 MB,

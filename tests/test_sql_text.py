@@ -100,7 +100,8 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 #: Functions elsewhere that build SQL text; their returns are checked like an execute's SQL.
 BUILDERS = {("local/event_values.py", "fingerprint_sql"),
             ("local/events/fields.py", "fingerprint_of"), ("local/events/schemas.py", "staged"),
-            ("engine/planner/plan.py", "fragment_table"), ("local/exact.py", "text_check")}
+            ("engine/planner/plan.py", "fragment_table"), ("local/exact.py", "text_check"),
+            ("sync/cdc.py", "final_sql")}
 
 #: Calls whose result is SQL text made safely (or a number).
 SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if_needed",
@@ -114,12 +115,19 @@ REVIEWED = {
     ("engine/engine.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "plan.residual_sql"): "the planner's residual (sqlglot)",
+    ("engine/execute.py", "overlay.sql"):
+        "a hybrid table's overlay, built by sync/delta.py and sync/cdc.py from quote_ident "
+        "names and replica types (itself checked here)",
+    ("sync/cdc.py", "base"): "the replica table: quote_qualified, or a SELECT of it",
+    ("sync/cdc.py", "duckdb_type"): "a catalog column type (_from_text)",
+    ("sync/cdc.py", "expr"): "c. + quote_ident(column) (_from_text)",
     # types from the catalog: rendered by the dialects' map_type, never a request's text
     ("engine/engine.py", "t"): "catalog column types",
     ("engine/execute.py", "t"): "catalog column types",
     ("sync/runner.py", "c.type"): "catalog column types",
-    ("sync/runner.py", "duckdb_type"): "a catalog column type",
-    ("sync/cdc.py", "typed[k]"): "CAST(column AS catalog type), built by _from_text",
+    ("sync/delta.py", "duckdb_type"): "a catalog column type",
+    ("sync/delta.py", "dict(((c.lower(), t) for c, t in columns))"):
+        "the replica column's type as DuckDB's own catalog (duckdb_columns) spells it",
     # names built by the callers from quote_ident / quote_qualified
     ("local/events/insert.py", "target"): "local.events. + quote_ident(stream), or staged()",
     ("local/manual.py", "target"): "local.manual. + quote_ident(table), from _table",
@@ -131,8 +139,6 @@ REVIEWED = {
     ("local/uploads.py", "reason"): "text_check's SQL for a column (a builder, checked)",
     ("local/exact.py", "scale"): "an int, the scale exact_scale read off a rendered type",
     ("aggregates/store.py", "where"): "built from constant conditions, values bound",
-    ("sync/cdc.py", "values"): "VALUES rows of ? markers",
-    ("sync/cdc.py", "last"): "a comma-joined list of ? markers",
 }
 
 
