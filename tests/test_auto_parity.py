@@ -17,28 +17,31 @@ from tests.test_sync_parity import PG_QUERIES
 BOUNDS = {"0": "source", "none": "replica", "1h": "replica"}
 
 
-@pytest.fixture(scope="module")
-def auto(billing, tmp_path_factory):
-    ws = meterql.connect(tmp_path_factory.mktemp("auto") / "home")
+def _synced(billing, folder, strategies=()):
+    """The billing sources with ``pg`` in auto mode (replica preferred within the bound),
+    synced with the given (table, strategy, cursor) choices."""
+    ws = meterql.connect(folder / "home")
     ws.sources.add("pg", billing.pg_uri, mode="auto")
     prefer_replica(ws)
     ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
     ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
+    for table, strategy, cursor in strategies:
+        ws.sync.set_strategy(table, strategy, cursor)
     assert [r.error for r in ws.sync()] == [None]
+    return ws
+
+
+@pytest.fixture(scope="module")
+def auto(billing, tmp_path_factory):
+    ws = _synced(billing, tmp_path_factory.mktemp("auto"))
     yield ws
     ws.close()
 
 
 @pytest.fixture(scope="module")
 def hybrid(billing, tmp_path_factory):
-    ws = meterql.connect(tmp_path_factory.mktemp("hybrid") / "home")
-    ws.sources.add("pg", billing.pg_uri, mode="auto")
-    prefer_replica(ws)
-    ws.sources.add("lite", f"sqlite://{billing.sqlite_path}")
-    ws.sources.add("dk", f"duckdb://{billing.duckdb_path}")
-    ws.sync.set_strategy("pg.public.events", "append", "id")
-    ws.sync.set_strategy("pg.public.plans", "merge", "updated_at")
-    assert [r.error for r in ws.sync()] == [None]
+    ws = _synced(billing, tmp_path_factory.mktemp("hybrid"), [
+        ("pg.public.events", "append", "id"), ("pg.public.plans", "merge", "updated_at")])
     yield ws
     ws.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import duckdb
 
@@ -39,6 +39,9 @@ SOURCE_OPTIONS: dict[str, tuple[int, int] | Literal["name"]] = {
 }
 
 
+#: A table's stored sync configuration: (strategy, cursor column, lag, soft-delete column).
+SyncConfigRow: TypeAlias = tuple[str, str | None, int, str | None]
+
 class Catalog:
     """Sources and tables, persisted in the workspace and cached for planning.
 
@@ -55,6 +58,7 @@ class Catalog:
         """Read the stored catalog, then index it."""
         self._sources = {s.name: s for s in self._store.sources()}
         self._sources[LOCAL.name] = LOCAL
+        self._sync_configs: dict[str, dict[tuple[str, str], SyncConfigRow]] = {}
         self._stored_tables = self._store.tables() + [
             _sync_state_table(s.name) for s in self._sources.values()
             if s.replicated and s is not LOCAL
@@ -178,10 +182,14 @@ class Catalog:
 
     def sync_configs(
         self, source: str
-    ) -> dict[tuple[str, str], tuple[str, str | None, int, str | None]]:
+    ) -> dict[tuple[str, str], SyncConfigRow]:
         """Per table (schema, name): (strategy, cursor column, lag, soft-delete column) set for
         syncing."""
-        return self._store.sync_configs(self.source(source).name)
+        name = self.source(source).name
+        configs = self._sync_configs.get(name)
+        if configs is None:  # (read once per load: every change reloads the catalog)
+            configs = self._sync_configs[name] = self._store.sync_configs(name)
+        return configs
 
     def set_sync_config(
         self, table: Table, strategy: str, cursor: str | None, lag: int,

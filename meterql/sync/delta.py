@@ -189,7 +189,6 @@ class ReplicaDeltas:
                 kept += (f" WHERE ({quote_ident(config.cursor)} >= (SELECT low FROM "
                          f"{quote_ident(prefix + '_low')})) IS NOT TRUE")
             sql = f"{kept} UNION ALL {delta_sql}"
-            window = "every row" if low is None else f"{config.cursor} >= {low}"
         else:
             key = ", ".join(quote_ident(k) for k in table.primary_key)
             sql = (f"WITH d AS ({delta_sql}) SELECT {names} FROM {target} WHERE ({key}) NOT IN "
@@ -197,7 +196,7 @@ class ReplicaDeltas:
             if keys in frames:
                 sql = (f"SELECT {names} FROM ({sql}) WHERE ({key}) IN "
                        f"(SELECT ({key}) FROM {quote_ident(keys)})")
-            window = "every row" if low is None else f"{config.cursor} >= {low}"
+        window = "every row" if low is None else f"{config.cursor} >= {low}"
         note = (f"{config.strategy} delta: {count(rows, 'row')} with {window}"
                 + (f", and {count(frames[keys].num_rows, 'key')}" if keys in frames else ""))
         return Overlay(sql, frames, rows, time.perf_counter() - t0, note)
