@@ -71,8 +71,8 @@ def test_keys_of_the_small_side_filter_the_big_scan(setup):
     ws, ref = setup
     plan = ws.explain(ENTERPRISE)
     events = next(f for f in plan.fragments if f.source == "pg")
-    assert events.dynamic is not None and events.dynamic.build_column == "id"
-    assert "IN (SELECT UNNEST(CAST($1 AS BIGINT[])))" in events.dynamic.keys_sql
+    assert events.dynamic is not None and events.dynamic.keys[0].build_column == "id"
+    assert "IN (SELECT UNNEST(CAST($1 AS BIGINT[])))" in events.dynamic.statement(["keys"])[0]
     assert "dynamic filter: customer_id in the keys of" in str(plan)
     result = _same(ws, ref, ENTERPRISE)
     pulled = next(s for s in result.fragments if s.source == "pg")
@@ -140,3 +140,115 @@ def test_explain_analyze_reports_the_keys(setup):
     text = "\n".join(ws.query("EXPLAIN ANALYZE " + ENTERPRISE).to_pylist()[i]["plan"]
                      for i in range(ws.query("EXPLAIN ANALYZE " + ENTERPRISE).num_rows))
     assert "dynamic filter: 11 keys" in text and "1,000 rows" in text
+
+
+# -- choosing the key from statistics ------------------------------------------------------------
+
+USAGE = """
+CREATE TABLE usage_events (id bigint PRIMARY KEY, customer_id bigint, meter text,
+                           quantity numeric(12,3));
+INSERT INTO usage_events
+SELECT g, CASE WHEN g % 997 = 0 THEN NULL ELSE (g % 2000) + 1 END,
+       (ARRAY['api_calls', 'storage_gb', 'seats'])[(g % 3) + 1], (g % 89) / 8.0
+FROM generate_series(1, 60000) AS g;
+CREATE TABLE plans (id int PRIMARY KEY, name text);
+INSERT INTO plans VALUES (1, 'starter'), (2, 'team'), (3, 'business'), (4, 'enterprise');
+ANALYZE usage_events; ANALYZE plans;
+"""
+
+FIVE_TABLES = (
+    "SELECT r.name AS region, p.name AS plan, m.unit, count(*) AS n, sum(u.quantity) AS qty "
+    "FROM pg.public.usage_events u "
+    "JOIN lite.main.accounts a ON a.id = u.customer_id "
+    "JOIN dk.main.meters m ON m.meter = u.meter "
+    "JOIN pg.public.plans p ON p.id = a.plan_id "
+    "JOIN dk.main.regions r ON r.code = a.region "
+    "WHERE a.segment = 'enterprise' GROUP BY ALL"
+)
+
+
+@pytest.fixture(scope="module")
+def five(pg_cluster, tmp_path_factory):
+    """Events in PostgreSQL (2,000 customers, 3 meters), accounts in SQLite (100 of them
+    enterprise), meters and regions in a DuckDB file; every source's statistics as read when
+    it is added."""
+    pg_cluster.create_database("dynf_five")
+    pg_cluster.run_sql(USAGE, dbname="dynf_five")
+    folder = tmp_path_factory.mktemp("dynf_five")
+    lite = folder / "crm.db"
+    con = sqlite3.connect(lite)
+    con.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, segment TEXT, plan_id INTEGER, "
+                "region TEXT)")
+    con.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?)", [
+        (i, "enterprise" if i % 20 == 0 else f"segment-{i % 19}", i % 4 + 1, f"r{i % 5}")
+        for i in range(1, 2001)])
+    con.execute("CREATE INDEX accounts_segment ON accounts (segment)")
+    con.execute("ANALYZE")
+    con.commit()
+    con.close()
+    lake = duckdb.connect(str(folder / "lake.duckdb"))
+    lake.execute("CREATE TABLE meters AS SELECT * FROM (VALUES ('api_calls', 'call'), "
+                 "('storage_gb', 'GB'), ('seats', 'seat')) AS t(meter, unit)")
+    lake.execute("CREATE TABLE regions AS SELECT 'r' || i AS code, 'Region ' || i AS name "
+                 "FROM range(5) AS t(i)")
+    lake.close()
+    ws = meterql.connect(folder / "home")
+    ws.sources.add("pg", pg_cluster.uri("dynf_five"))
+    ws.sources.add("lite", f"sqlite://{lite}")
+    ws.sources.add("dk", f"duckdb://{folder / 'lake.duckdb'}")
+    ref = duckdb.connect()
+    for db, schema in (("pg", "public"), ("lite", "main"), ("dk", "main")):
+        ref.execute(f"ATTACH ':memory:' AS {db}")
+        if schema != "main":
+            ref.execute(f"CREATE SCHEMA {db}.{schema}")
+    for table in ("pg.public.usage_events", "pg.public.plans", "lite.main.accounts",
+                  "dk.main.meters", "dk.main.regions"):
+        data = ws.query(f"SELECT * FROM {table}", max_rows=None).to_arrow()
+        ref.register("data", data)
+        ref.execute(f"CREATE TABLE {table} AS FROM data")
+        ref.unregister("data")
+    yield ws, ref
+    ws.close()
+
+
+def test_five_tables_filter_the_events_on_the_selected_customers(five):
+    ws, ref = five
+    plan = ws.explain(FIVE_TABLES)
+    events = next(f for f in plan.fragments if f.table == "pg.public.usage_events")
+    assert events.dynamic is not None
+    assert [k.probe_column for k in events.dynamic.keys] == ["customer_id"]
+    accounts = next(f for f in plan.fragments if f.table == "lite.main.accounts")
+    assert events.dynamic.keys[0].build == accounts.id
+    text = str(plan)
+    assert "distinct customer_id values keep" in text
+    assert "no dynamic filter: meter from" in text and "prunes too little" in text
+    result = _same(ws, ref, FIVE_TABLES)
+    pulled = next(s for s in result.fragments if s.fragment == events.id)
+    # 100 enterprise accounts (ids 20, 40, ... 2000), 30 events each but the NULL customers
+    expected = ref.execute(
+        "SELECT count(*) FROM pg.public.usage_events WHERE customer_id % 20 = 0").fetchone()[0]
+    assert pulled.rows == expected < 3100
+    assert pulled.note == "dynamic filter: 100 keys from " + accounts.id
+
+
+def test_several_keys_when_each_prunes(five):
+    ws, ref = five
+    sql = (
+        "SELECT a.region, count(*) AS n, sum(u.quantity) AS qty FROM pg.public.usage_events u "
+        "JOIN lite.main.accounts a ON a.id = u.customer_id "
+        "JOIN dk.main.meters m ON m.meter = u.meter "
+        "WHERE a.segment = 'enterprise' AND m.unit = 'GB' GROUP BY ALL"
+    )
+    plan = ws.explain(sql)
+    events = next(f for f in plan.fragments if f.table == "pg.public.usage_events")
+    assert events.dynamic is not None
+    assert [k.probe_column for k in events.dynamic.keys] == ["customer_id", "meter"], str(plan)
+    assert "IN (SELECT UNNEST(CAST($2 AS TEXT[])))" in events.dynamic.statement(
+        ["keys", "keys"])[0]
+    result = _same(ws, ref, sql)
+    pulled = next(s for s in result.fragments if s.fragment == events.id)
+    expected = ref.execute(
+        "SELECT count(*) FROM pg.public.usage_events WHERE customer_id % 20 = 0 "
+        "AND meter = 'storage_gb'").fetchone()[0]
+    assert pulled.rows == expected
+    assert pulled.note.startswith("dynamic filter: 100 keys from") and "; 1 keys from" in pulled.note

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from meterql.catalog import Catalog, Column, Source, Table
+from meterql.catalog import Catalog, Column, ColumnStats, Source, Table, TableStats
 from meterql.engine.bind import bind
 from meterql.engine.parse import parse_query
 from meterql.engine.planner import plan_query
@@ -42,19 +42,36 @@ def _catalog() -> Catalog:
                 "ts:TIMESTAMP WITH TIME ZONE", "quantity:DECIMAL(18, 6)"), rows=10_000_000),
             Table("pg", "public", "plans", cols("id:INTEGER", "name:VARCHAR",
                                                 "price:DECIMAL(12, 4)"), rows=4),
+            Table("pg", "public", "usage_events", cols(
+                "id:BIGINT", "customer_id:BIGINT", "meter:VARCHAR", "quantity:DECIMAL(18, 6)"),
+                rows=5_000_000),
         ]),
         (Source("lite", "sqlite", "sqlite:///crm.db"), [
             Table("lite", "main", "customers", cols(
                 "id:BIGINT", "name:VARCHAR", "plan:VARCHAR", "credit:DECIMAL(12, 2)",
                 "signed_up:DATE"), rows=1_000),
+            Table("lite", "main", "accounts", cols(
+                "id:BIGINT", "segment:VARCHAR", "plan_id:BIGINT", "region:VARCHAR"), rows=10_000),
         ]),
         (Source("dk", "duckdb", "duckdb:///lake.duckdb"), [
             Table("dk", "main", "prices", cols("meter:VARCHAR", "price:DECIMAL(12, 6)"),
                   rows=32),
+            Table("dk", "main", "meters", cols("meter:VARCHAR", "unit:VARCHAR"), rows=3),
+            Table("dk", "main", "regions", cols("code:VARCHAR", "name:VARCHAR"), rows=20),
         ]),
     ]
     for source, tables in sources:
         catalog.add_source(source, tables)
+    # Statistics for the tables of the five-table query only (the others plan without them).
+    catalog.replace_statistics("pg", [TableStats("pg.public.usage_events", 5_000_000, {
+        "customer_id": ColumnStats("customer_id", 50_000, 0.0),
+        "meter": ColumnStats("meter", 3, 0.0)})])
+    catalog.replace_statistics("lite", [TableStats("lite.main.accounts", 10_000, {
+        "id": ColumnStats("id", 10_000, 0.0), "segment": ColumnStats("segment", 100, 0.0),
+        "plan_id": ColumnStats("plan_id", 4, 0.0)})])
+    catalog.replace_statistics("dk", [
+        TableStats("dk.main.meters", 3, {"meter": ColumnStats("meter", 3, 0.0)}),
+        TableStats("dk.main.regions", 20, {"code": ColumnStats("code", 20, 0.0)})])
     return catalog
 
 

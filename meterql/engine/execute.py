@@ -27,6 +27,7 @@ from meterql.connectors.duckdb_errors import FROM_DUCKDB, USER_FAULTS, place, qu
 from meterql.dialects import dialect_for
 from meterql.dialects.arrow_types import arrow_type, carried_schema, carried_types
 from meterql.engine.hybrid import Deltas, NoDeltas
+from meterql.engine.planner.dynamic import DynamicFilter, KeyUse
 from meterql.engine.planner.plan import Fragment, Plan, ResultTyping, fragment_table
 from meterql.engine.result import FragmentStats, Result
 from meterql.errors import (
@@ -383,7 +384,7 @@ class Executor:
             sql, names = frag.sql, frag.params
             extra: dict[str, Any] = {}
             if frag.dynamic is not None:
-                sql, names, extra, stats.note = _dynamic_filter(tables[frag.dynamic.build], frag)
+                sql, names, extra, stats.note = _dynamic_filter(tables, frag.dynamic)
             values = self._bind(frag, names, {**params, **extra})
             arrow_schema = frag.schema
             if arrow_schema is None and frag.typing is not None:
@@ -474,31 +475,39 @@ def _bindable(value: Any) -> Any:
 
 
 def _dynamic_filter(
-    build: pa.Table, frag: Fragment
+    tables: Mapping[str, pa.Table], df: DynamicFilter
 ) -> tuple[str, list[str], dict[str, Any], str]:
-    """The probe's SQL, parameter names and key values, from the build fragment's rows."""
-    df = frag.dynamic
-    assert df is not None
-    keys = pc.unique(build.column(df.build_column)).drop_null()
-    if df.style in ("array", "json") and keys.type == pa.uint64():
-        # These sources hold integers in 64 signed bits: a UBIGINT key past them matches no
-        # row there, and would not bind as their BIGINT.
-        keys = keys.filter(pc.less_equal(keys, pa.scalar(2**63 - 1, pa.uint64())))
-    if len(keys) <= df.max_keys:
-        return df.keys_sql, df.keys_params, {"__keys__": _key_set(keys.to_pylist(), df.style)}, (
-            f"dynamic filter: {len(keys)} keys from {df.build}"
-        )
-    if df.range_sql is None:
-        return frag.sql, frag.params, {}, (
-            f"dynamic filter skipped: more than {df.max_keys} keys from {df.build}"
-        )
-    # Arrow compares text bytewise, as DuckDB does; such a range only goes to sources that
-    # order text the same way (the rule leaves range_sql unset otherwise).
-    bounds = pc.min_max(keys)
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    return df.range_sql, df.range_params, {"__min__": low, "__max__": high}, (
-        f"dynamic filter: more than {df.max_keys} keys from {df.build}, range [{low}, {high}]"
-    )
+    """The probe's SQL, parameter names and key values, from the build fragments' rows: each key
+    as a set up to ``max_keys`` keys, else as their range where that means the same at the
+    source, else unused."""
+    uses: list[KeyUse] = []
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    for i, key in enumerate(df.keys):
+        keys = pc.unique(tables[key.build].column(key.build_column)).drop_null()
+        if df.style in ("array", "json") and keys.type == pa.uint64():
+            # These sources hold integers in 64 signed bits: a UBIGINT key past them matches
+            # no row there, and would not bind as their BIGINT.
+            keys = keys.filter(pc.less_equal(keys, pa.scalar(2**63 - 1, pa.uint64())))
+        if len(keys) <= df.max_keys:
+            uses.append("keys")
+            values[f"__keys_{i}__"] = _key_set(keys.to_pylist(), df.style)
+            notes.append(f"{len(keys)} keys from {key.build}")
+        elif not key.ranged:
+            uses.append("none")
+            notes.append(f"skipped: more than {df.max_keys} keys from {key.build}")
+        else:
+            # Arrow compares text bytewise, as DuckDB does; such a range only goes to sources
+            # that order text the same way (the rule leaves ``ranged`` unset otherwise).
+            bounds = pc.min_max(keys)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            uses.append("range")
+            values[f"__min_{i}__"], values[f"__max_{i}__"] = low, high
+            notes.append(f"more than {df.max_keys} keys from {key.build}, range [{low}, {high}]")
+    sql, names = df.statement(uses)
+    if all(u == "none" for u in uses) and len(notes) == 1:
+        return sql, names, values, "dynamic filter " + notes[0]
+    return sql, names, values, "dynamic filter: " + "; ".join(notes)
 
 
 def _key_set(keys: list[Any], style: str) -> Any:

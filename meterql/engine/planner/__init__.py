@@ -31,6 +31,7 @@ docstring examples plan against).
 """
 
 from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.dynamic import DynamicKey
 from meterql.engine.planner.plan import (
     DynamicFilter,
     Fragment,
@@ -47,6 +48,7 @@ from meterql.engine.planner.planner import RULES, plan_query
 __all__ = [
     "RULES",
     "DynamicFilter",
+    "DynamicKey",
     "Fragment",
     "KeptFilter",
     "PartialPlan",

@@ -1,9 +1,13 @@
 """Rule: push a small side's join keys into the other side's scan at run time.
 
 When a scan of one source is joined on ``a.k = b.k`` with a scan that is estimated to be small
-(the table's row estimate, reduced when filters were pushed into it), the small side ("build") is
-read first and its distinct keys restrict the big side ("probe") at its source: as a key set up to
-``dynamic_filter_max_keys`` keys, else as the keys' min/max range. The residual still joins, so
+(the table's rows times the selectivity of its pushed filters, from the source's statistics),
+the small side ("build") is read first and its distinct keys restrict the big side ("probe") at
+its source: as a key set up to ``dynamic_filter_max_keys`` keys, else as the keys' min/max range.
+Which keys: with statistics, the keys expected to keep the smallest share of the probe's rows
+(the build's distinct keys against the probe column's distinct values), every one that keeps at
+most half of them; a key that prunes nothing (3 meters joined with events of 3 meters) is named
+in EXPLAIN and not used. Without statistics, the smallest build side. The residual still joins, so
 the probe only has to keep every row that can match: the filter is safe for inner and semi joins,
 for the null-supplying side of a LEFT join and the joined side of an ANTI join (never the side
 whose unmatched rows are kept), and for equalities in WHERE (which reject NULL-extended rows).
@@ -13,16 +17,17 @@ Trino calls this dynamic filtering; DuckDB's postgres scanner does not do it.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel
 
-from meterql.catalog import Table
-from meterql.dialects import SourceDialect, dialect_for, type_family
+from meterql.catalog import Table, TableStats
+from meterql.dialects import dialect_for, type_family
 from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
+from meterql.engine.planner.costs import selectivity, table_predicates
+from meterql.engine.planner.dynamic import DynamicKey
 from meterql.engine.planner.plan import DynamicFilter, Plan, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
 
@@ -32,14 +37,14 @@ _KEY_FAMILIES = {
     "UTINYINT": "integer", "USMALLINT": "integer", "UINT": "integer", "UBIGINT": "integer",
     "TEXT": "text", "VARCHAR": "text",
 }
-#: How much a pushed filter is assumed to cut a table (no histograms yet).
+#: How much a pushed filter is assumed to cut a table without statistics.
 FILTER_SELECTIVITY = 0.3
 #: The probe side must be estimated this many times larger than the build side.
 MIN_SIZE_RATIO = 4
 
 
 def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
-    """The plan with a dynamic filter on each scan that a small scan's join keys may cut.
+    """The plan with dynamic filters on each scan that small scans' join keys may cut.
 
     >>> from meterql.engine.planner.examples import example_context
     >>> from meterql.engine.planner.plan import PartialPlan
@@ -47,9 +52,11 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
     ...                       "JOIN lite.main.customers AS c ON c.id = e.customer_id")
     >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
-    >>> keys = plan.fragments[0].dynamic  # 10 million events, cut by 1,000 customers' ids
-    >>> keys.build, keys.build_column, keys.probe_column, keys.keys_params
-    ('f2', 'id', 'customer_id', ['__keys__'])
+    >>> key = plan.fragments[0].dynamic.keys[0]  # 10 million events, cut by 1,000 customers
+    >>> key.build, key.build_column, key.probe_column
+    ('f2', 'id', 'customer_id')
+    >>> key.reason
+    "the smallest build side (~1,000 rows; no statistics on the probe's keys)"
     """
     if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
         return plan
@@ -62,12 +69,12 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
         for t in ctx.bound.qualified.find_all(exp.Table)
         if t.meta.get(REF) in scans
     }
-    estimates = {ref: _estimate(scan, tables[ref]) for ref, (_, scan) in scans.items()}
+    sizes = {ref: _size(ctx, ref, scan, tables[ref]) for ref, (_, scan) in scans.items()}
     max_build = ctx.settings.get("dynamic_filter_max_build_rows", 1_000_000)
-    best: dict[int, tuple[float, int, str, str]] = {}
+    candidates: dict[int, list[_Candidate]] = {}
     for select in ctx.bound.qualified.find_all(exp.Select):
         for probe, build, probe_col, build_col in _equi_pairs(select, nodes):
-            build_rows, probe_rows = estimates[build], estimates[probe]
+            build_rows, probe_rows = sizes[build].rows, sizes[probe].rows
             if build_rows is None or build_rows > max_build:
                 continue
             if probe_rows is not None and probe_rows < MIN_SIZE_RATIO * max(build_rows, 1):
@@ -79,24 +86,140 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
             if probe_column is None or dialect.computes_differently(probe_column.source_type):
                 continue  # (e.g. a char(n): the source would compare the keys otherwise)
             if dialect.capabilities.key_sets:
-                if probe not in best or build_rows < best[probe][0]:
-                    best[probe] = (build_rows, build, probe_col, build_col)
-    builds = {choice[1] for choice in best.values()}
+                keys = sizes[build].distinct(build_col, build_rows)
+                candidates.setdefault(probe, []).append(_Candidate(
+                    build, probe_col, build_col, build_rows, keys,
+                    sizes[probe].column_distinct(probe_col), scans[build][1].id))
+    chosen = {probe: _choose(found) for probe, found in candidates.items()}
+    builds = {c.build for keys, _ in chosen.values() for c in keys}
     fragments = list(plan.fragments)
-    for probe, (_, build, probe_col, build_col) in best.items():
+    max_keys = ctx.settings.get("dynamic_filter_max_keys", 10_000)
+    for probe, (keys, skipped) in chosen.items():
+        scan = scans[probe][1]
         if probe in builds:
-            continue  # a build side is read first; it takes no filter itself (no chains)
-        fragments[scans[probe][0]] = _with_filter(
-            scans[probe][1], scans[build][1], tables[probe], probe_col, build_col,
-            ctx.settings.get("dynamic_filter_max_keys", 10_000),
-        )
+            keys = []  # a build side is read first; it takes no filter itself (no chains)
+        if keys:
+            scan = _with_filter(scan, [(scans[c.build][1], c) for c in keys], tables[probe],
+                                max_keys)
+        if skipped:
+            scan = replace(scan, dynamic_notes=tuple(skipped))
+        fragments[scans[probe][0]] = scan
     return replace(plan, fragments=fragments)
 
 
-def _estimate(scan: ScanFragment, table: Table) -> float | None:
-    if table.rows is None:
-        return None
-    return table.rows * (FILTER_SELECTIVITY if scan.pushed_filters else 1.0)
+#: A key is used when the keys are expected to keep at most this share of the probe's rows.
+MAX_KEEP = 0.5
+#: The most keys pushed into one scan.
+MAX_KEYS_PER_SCAN = 3
+
+
+@dataclass(frozen=True)
+class _Size:
+    """A scan's estimated rows after its pushed filters, and its table's statistics."""
+
+    rows: float | None
+    stats: TableStats | None
+    share: float
+
+    def column_distinct(self, column: str) -> float | None:
+        found = self.stats.column(column) if self.stats is not None else None
+        return found.distinct if found is not None and found.distinct else None
+
+    def distinct(self, column: str, rows: float) -> float:
+        """The distinct keys ``column`` is expected to give over the scan's ``rows`` (at most
+        one per row when the source has no statistics on it)."""
+        found = self.column_distinct(column)
+        return max(1.0, rows if found is None else min(rows, found * self.share))
+
+
+def _size(ctx: PlanContext, ref: int, scan: ScanFragment, table: Table) -> _Size:
+    """The rows a scan is expected to return: the table's rows times the selectivity of its
+    pushed filters from the source's statistics (a fixed 0.3 without them)."""
+    stats = ctx.catalog.statistics(table.full_name)
+    rows = stats.rows if stats is not None and stats.rows is not None else table.rows
+    if rows is None:
+        return _Size(None, stats, 1.0)
+    if stats is None:
+        share = FILTER_SELECTIVITY if scan.pushed_filters else 1.0
+    else:
+        share = selectivity(table_predicates(ctx.bound, ref), stats, table)
+    return _Size(rows * share, stats, share)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    build: int
+    probe_col: str
+    build_col: str
+    build_rows: float
+    keys: float
+    probe_distinct: float | None
+    build_id: str
+
+    @property
+    def keep(self) -> float | None:
+        """The share of the probe's rows the keys are expected to keep (the build's keys are
+        assumed to be among the probe's values)."""
+        if self.probe_distinct is None:
+            return None
+        return min(1.0, self.keys / self.probe_distinct)
+
+    def reason(self) -> str:
+        keep = self.keep
+        if keep is None:
+            return (f"the smallest build side (~{_count(self.build_rows)} rows; no statistics "
+                    "on the probe's keys)")
+        return (f"~{_count(self.keys)} keys among ~{_count(self.probe_distinct or 0)} "
+                f"distinct {self.probe_col} values keep ~{_percent(keep)} of the rows")
+
+
+def _choose(found: list[_Candidate]) -> tuple[list[_Candidate], list[str]]:
+    """The keys to use, most selective first, and why the others are not used.
+
+    With statistics, every key expected to keep at most ``MAX_KEEP`` of the probe's rows is
+    used (up to ``MAX_KEYS_PER_SCAN``, one per probe column); a key whose values cover the
+    probe's (a 3-row meter table joined on meter) prunes nothing and is never used. Without
+    statistics on a pair, the smallest build side is used when no key is known to prune.
+    """
+    known = sorted((c for c in found if c.keep is not None), key=lambda c: (c.keep, c.build_rows))
+    unknown = sorted((c for c in found if c.keep is None), key=lambda c: c.build_rows)
+    chosen: list[_Candidate] = []
+    skipped: list[str] = []
+    for c in known:
+        assert c.keep is not None
+        if c.keep > MAX_KEEP:
+            skipped.append(f"{c.probe_col} from {c.build_id}.{c.build_col}: "
+                           f"{c.reason().replace(' keep ', ' would keep ')} (prunes too little)")
+        elif len(chosen) < MAX_KEYS_PER_SCAN and all(
+                x.probe_col.lower() != c.probe_col.lower() for x in chosen):
+            chosen.append(c)
+    if not chosen and unknown:
+        chosen.append(unknown[0])
+    return chosen, skipped
+
+
+def _count(value: float) -> str:
+    """A row or key count as EXPLAIN prints it.
+
+    >>> _count(56581.2), _count(3), _count(2_500_000)
+    ('56.6k', '3', '2.5M')
+    """
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1_000:.1f}k"
+    return f"{value:,.0f}"
+
+
+def _percent(share: float) -> str:
+    """A share as EXPLAIN prints it.
+
+    >>> _percent(0.0017), _percent(0.3), _percent(1.0)
+    ('0.17%', '30%', '100%')
+    """
+    if share >= 0.1:
+        return f"{share:.0%}"
+    return f"{share * 100:.2g}%"
 
 
 #: (probe ref, build ref, probe column, build column)
@@ -157,67 +280,35 @@ def _same_key_family(probe: Table, probe_col: str, build: Table, build_col: str)
 
 
 def _with_filter(
-    probe: ScanFragment, build: ScanFragment, table: Table, probe_col: str, build_col: str,
+    probe: ScanFragment, keys: list[tuple[ScanFragment, _Candidate]], table: Table,
     max_keys: int,
 ) -> ScanFragment:
     dialect = dialect_for(probe.kind)
-    column = table.column(probe_col)
-    build_column = next(f.name for f in build.schema if f.name.lower() == build_col.lower())
-    assert column is not None
-    marker = dialect.parameter_marker
-    n = len(probe.params)
-    ident: exp.Expression = exp.column(exp.to_identifier(column.name, quoted=True))
-    if dialect.text_collation and type_family(column.type) in ("TEXT", "VARCHAR"):
-        # Bytewise like DuckDB's keys, whatever the column declares (SQLite's NOCASE).
-        ident = exp.Collate(this=ident, expression=exp.Var(this=dialect.text_collation))
-    style = dialect.capabilities.key_sets
-    keys_marker = exp.Var(this=f"{marker}{n + 1}")
-    # Keys are bound as the widest type of their family: a BIGINT key must not overflow an INT
-    # probe column (it just matches nothing), and PostgreSQL compares int4 with int8 exactly.
-    family = _KEY_FAMILIES[type_family(column.type)]
-    key_type = "BIGINT" if family == "integer" else "VARCHAR"
-    if style == "array":
-        # IN (SELECT unnest(...)) rather than = ANY(...): PostgreSQL plans the first as a hash
-        # semi-join, the second as a per-row scan of the array (measured on 2M events, 104
-        # keys: 130 ms against 790-920 ms).
-        array_type = exp.DataType.build(f"{key_type}[]", dialect="duckdb")
-        keys_cond: exp.Expression = exp.In(
-            this=ident, query=exp.Subquery(this=exp.select(exp.Unnest(
-                expressions=[exp.Cast(this=keys_marker, to=array_type)]))))
-    elif style == "json":
-        values = exp.select("value").from_(
-            exp.Table(this=exp.Anonymous(this="json_each", expressions=[keys_marker]))
-        )
-        keys_cond = exp.In(this=ident, query=exp.Subquery(this=values))
-    else:
-        keys_cond = exp.Anonymous(this="list_contains", expressions=[keys_marker, ident.copy()])
-    low: exp.Expression = exp.Var(this=f"{marker}{n + 1}")
-    high: exp.Expression = exp.Var(this=f"{marker}{n + 2}")
-    if dialect.capabilities.typed_parameters:
-        dtype = exp.DataType.build(key_type, dialect="duckdb")
-        low, high = exp.Cast(this=low, to=dtype), exp.Cast(this=high, to=dtype.copy())
-    range_cond = exp.Between(this=ident.copy(), low=low, high=high)
-    # DuckDB's min and max of text are bytewise; a source that orders text by a collation
-    # would cut the range differently, so past max_keys such a scan runs unfiltered.
-    ranged = family == "integer" or dialect.capabilities.binary_text_order
-    return replace(
-        probe,
-        dynamic=DynamicFilter(
-            build=build.id,
-            build_column=build_column,
-            probe_column=column.name,
-            style=style or "list",
-            max_keys=max_keys,
-            keys_sql=_sql(probe.scan.tree, dialect, keys_cond),
-            keys_params=[*probe.params, "__keys__"],
-            range_sql=_sql(probe.scan.tree, dialect, range_cond) if ranged else None,
-            range_params=[*probe.params, "__min__", "__max__"] if ranged else [],
-        ),
-    )
+    made = []
+    for build, c in keys:
+        column = table.column(c.probe_col)
+        assert column is not None
+        build_column = next(f.name for f in build.schema if f.name.lower() == c.build_col.lower())
+        ident: exp.Expression = exp.column(exp.to_identifier(column.name, quoted=True))
+        if dialect.text_collation and type_family(column.type) in ("TEXT", "VARCHAR"):
+            # Bytewise like DuckDB's keys, whatever the column declares (SQLite's NOCASE).
+            ident = exp.Collate(this=ident, expression=exp.Var(this=dialect.text_collation))
+        # Keys are bound as the widest type of their family: a BIGINT key must not overflow an
+        # INT probe column (it just matches nothing); PostgreSQL compares int4 with int8 exactly.
+        family = _KEY_FAMILIES[type_family(column.type)]
+        # DuckDB's min and max of text are bytewise; a source that orders text by a collation
+        # would cut the range differently, so past max_keys such a key is not used.
+        made.append(DynamicKey(
+            build=build.id, build_column=build_column, probe_column=column.name, column=ident,
+            key_type="BIGINT" if family == "integer" else "VARCHAR",
+            ranged=family == "integer" or dialect.capabilities.binary_text_order,
+            reason=c.reason(),
+        ))
+    return replace(probe, dynamic=DynamicFilter(
+        keys=tuple(made), scan=probe.scan.tree, params=tuple(probe.params),
+        sqlglot_dialect=dialect.sqlglot_dialect, marker=dialect.parameter_marker,
+        style=dialect.capabilities.key_sets or "list",
+        typed_parameters=dialect.capabilities.typed_parameters, max_keys=max_keys,
+    ))
 
 
-def _sql(scan: exp.Select, dialect: SourceDialect, condition: exp.Expression) -> str:
-    """The scan with one more WHERE conjunct, in its source's dialect."""
-    tree = scan.copy()
-    tree.where(condition, copy=False)
-    return tree.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)

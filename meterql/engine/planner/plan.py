@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, TypeAlias
 import pyarrow as pa
 from sqlglot import exp
 
+from meterql.engine.planner.dynamic import DynamicFilter
 from meterql.engine.planner.scan_sql import ScanSelect
 
 if TYPE_CHECKING:
@@ -74,7 +75,8 @@ class ScanFragment:
         kept_filters: conjuncts on this table that stay in DuckDB.
         ref: the table reference it reads (its index in the bound query); ``None`` when
             several references share the scan.
-        dynamic: a run-time filter on its join keys, from another fragment's rows.
+        dynamic: run-time filters on its join keys, from other fragments' rows.
+        dynamic_notes: why join keys that could have filtered it at run time do not.
     """
 
     id: str
@@ -86,6 +88,7 @@ class ScanFragment:
     kept_filters: tuple[KeptFilter, ...] = ()
     ref: int | None = None
     dynamic: DynamicFilter | None = None
+    dynamic_notes: tuple[str, ...] = ()
 
     #: A scan's rows take its schema's types.
     typing: ClassVar[None] = None
@@ -158,6 +161,7 @@ class QueryFragment:
     #: Its types come from ``typing`` (or the driver), and it takes no run-time filter.
     schema: ClassVar[None] = None
     dynamic: ClassVar[None] = None
+    dynamic_notes: ClassVar[tuple[str, ...]] = ()
 
     @property
     def what(self) -> str:
@@ -176,39 +180,6 @@ class QueryFragment:
 #: A piece of the query sent to one source; the executor reads ``id``, ``source``, ``kind``,
 #: ``sql``, ``params``, ``param_types``, ``schema``, ``typing`` and ``dynamic`` of either kind.
 Fragment: TypeAlias = ScanFragment | QueryFragment
-
-
-@dataclass(frozen=True)
-class DynamicFilter:
-    """Join keys of a small fragment pushed into this scan once the small side has been read.
-
-    If the build side has at most ``max_keys`` distinct non-NULL keys, ``keys_sql`` runs with them
-    bound as one parameter; otherwise ``range_sql`` runs with their minimum and maximum. Both are
-    the scan's own SQL plus one condition, so the scan still returns every row the join needs.
-
-    Attributes:
-        build: the fragment whose rows give the keys.
-        build_column: the key column in that fragment.
-        probe_column: the key column of this scan, as the source spells it.
-        style: how the keys are bound (see ``Capabilities.key_sets``).
-        max_keys: the most keys bound as a set.
-        keys_sql: the scan with ``probe_column`` restricted to the key set.
-        keys_params: its parameter names, ``__keys__`` standing for the key set.
-        range_sql: the scan with ``probe_column BETWEEN min AND max``, or ``None`` where a range
-            would not mean the same at the source (text under a collation): past ``max_keys``
-            the scan then runs without the filter.
-        range_params: its parameter names, ``__min__`` and ``__max__`` for the range.
-    """
-
-    build: str
-    build_column: str
-    probe_column: str
-    style: str
-    max_keys: int
-    keys_sql: str
-    keys_params: list[str]
-    range_sql: str | None
-    range_params: list[str]
 
 
 @dataclass(frozen=True)
@@ -351,11 +322,15 @@ class Plan:
                 lines.append(f"    pushed: {item}")
             if frag.dynamic is not None:
                 df = frag.dynamic
-                lines.append(
-                    f"    dynamic filter: {df.probe_column} in the keys of {df.build}."
-                    f"{df.build_column} (read first; up to {df.max_keys} keys as a set, "
-                    "else their min/max range)"
-                )
+                for key in df.keys:
+                    lines.append(
+                        f"    dynamic filter: {key.probe_column} in the keys of {key.build}."
+                        f"{key.build_column} (read first; up to {df.max_keys} keys as a set, "
+                        f"else {'their min/max range' if key.ranged else 'unfiltered'})"
+                        + (f": {key.reason}" if key.reason else "")
+                    )
+            for note in frag.dynamic_notes:
+                lines.append(f"    no dynamic filter: {note}")
             for item in frag.kept:
                 lines.append(f"    kept local: {item}")
         hybrid = {h.table: h for h in self.hybrid}

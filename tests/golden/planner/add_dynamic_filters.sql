@@ -6,7 +6,7 @@ Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events"
     pushed: columns customer_id, quantity
-    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~300 rows; no statistics on the probe's keys)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "name", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
     pushed: columns id, name, plan
@@ -25,7 +25,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT "customer_id", "meter" FROM "public"."events" WHERE "customer_id" = 7
     pushed: columns customer_id, meter
     pushed: filter e.customer_id = 7 (from WHERE)
-    dynamic filter: meter in the keys of f2.meter (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: meter in the keys of f2.meter (read first; up to 10000 keys as a set, else unfiltered): the smallest build side (~32 rows; no statistics on the probe's keys)
 - fragment f2 on source 'dk' (duckdb): scan dk.main.prices
     sql: SELECT "meter", "price" FROM "main"."prices"
     pushed: columns meter, price
@@ -47,3 +47,41 @@ Plan: 2 fragment(s), run locally in DuckDB
     kept local: filter c.id = e.customer_id: refers to other tables
 - residual in DuckDB:
     sql: SELECT e.id, c.name FROM __fragment_f1 AS e LEFT JOIN __fragment_f2 AS c ON c.id = e.customer_id
+
+-- ====
+-- title: five tables: the 100 selected accounts' ids cut the events; the 3 meters prune nothing
+SELECT r.name AS region, p.name AS plan, m.unit, sum(u.quantity) AS qty
+FROM pg.public.usage_events u
+JOIN lite.main.accounts a ON a.id = u.customer_id
+JOIN dk.main.meters m ON m.meter = u.meter
+JOIN pg.public.plans p ON p.id = a.plan_id
+JOIN dk.main.regions r ON r.code = a.region
+WHERE a.segment = 'enterprise'
+GROUP BY ALL
+-- plan:
+Plan: 5 fragment(s), run locally in DuckDB
+- fragment f1 on source 'pg' (postgres): scan pg.public.usage_events
+    sql: SELECT "customer_id", "meter", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."usage_events"
+    pushed: columns customer_id, meter, quantity
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): ~100 keys among ~50.0k distinct customer_id values keep ~0.2% of the rows
+    no dynamic filter: meter from f3.meter: ~3 keys among ~3 distinct meter values would keep ~100% of the rows (prunes too little)
+- fragment f2 on source 'lite' (sqlite): scan lite.main.accounts
+    sql: SELECT "id", "segment", "plan_id", "region" FROM "main"."accounts" WHERE "segment" COLLATE BINARY = 'enterprise'
+    pushed: columns id, segment, plan_id, region
+    pushed: filter a.segment = 'enterprise' (from WHERE)
+    no dynamic filter: plan_id from f4.id: ~4 keys among ~4 distinct plan_id values would keep ~100% of the rows (prunes too little)
+    kept local: filter a.id = u.customer_id: refers to other tables
+- fragment f3 on source 'dk' (duckdb): scan dk.main.meters
+    sql: SELECT "meter", "unit" FROM "main"."meters"
+    pushed: columns meter, unit
+    kept local: filter m.meter = u.meter: refers to other tables
+- fragment f4 on source 'pg' (postgres): scan pg.public.plans
+    sql: SELECT "id", "name" FROM "public"."plans"
+    pushed: columns id, name
+    kept local: filter p.id = a.plan_id: refers to other tables
+- fragment f5 on source 'dk' (duckdb): scan dk.main.regions
+    sql: SELECT "code", "name" FROM "main"."regions"
+    pushed: columns code, name
+    kept local: filter r.code = a.region: refers to other tables
+- residual in DuckDB:
+    sql: SELECT r.name AS region, p.name AS plan, m.unit, SUM(u.quantity) AS qty FROM __fragment_f1 AS u JOIN __fragment_f2 AS a ON a.id = u.customer_id JOIN __fragment_f3 AS m ON m.meter = u.meter JOIN __fragment_f4 AS p ON p.id = a.plan_id JOIN __fragment_f5 AS r ON r.code = a.region WHERE a.segment = 'enterprise' GROUP BY ALL

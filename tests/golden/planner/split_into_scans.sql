@@ -10,7 +10,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     pushed: columns customer_id, meter, ts, quantity
     pushed: filter e.ts >= CAST('2026-03-01' AS TIMESTAMPTZ) (from WHERE)
     pushed: filter e.meter = 'api' (from WHERE)
-    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~300 rows; no statistics on the probe's keys)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "plan" FROM "main"."customers" WHERE "plan" COLLATE BINARY = 'enterprise'
     pushed: columns id, plan
@@ -33,7 +33,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT "id", "customer_id", "meter" FROM "public"."events" WHERE "meter" = 'api'
     pushed: columns id, customer_id, meter
     pushed: filter e.meter = 'api' (from ON)
-    dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~1,000 rows; no statistics on the probe's keys)
     kept local: filter e.customer_id = c.id: refers to other tables
 - residual in DuckDB:
     sql: SELECT c.name, COUNT(e.id) AS n FROM __fragment_f1 AS c LEFT JOIN __fragment_f2 AS e ON e.customer_id = c.id AND e.meter = 'api' WHERE e.id IS NULL GROUP BY c.name
@@ -48,7 +48,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     sql: SELECT "name", "plan" FROM "main"."customers" WHERE "name" COLLATE BINARY >= 'M'
     pushed: columns name, plan
     pushed: filter c.name >= 'M' (from WHERE)
-    dynamic filter: plan in the keys of f2.name (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: plan in the keys of f2.name (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~4 rows; no statistics on the probe's keys)
 - fragment f2 on source 'pg' (postgres): scan pg.public.plans
     sql: SELECT "name" FROM "public"."plans"
     pushed: columns name
@@ -72,7 +72,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     params: :c
     pushed: columns customer_id, quantity
     pushed: filter e.customer_id = $c (from WHERE)
-    dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f1.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~1,000 rows; no statistics on the probe's keys)
     kept local: filter e.customer_id = c.id: refers to other tables
 - residual in DuckDB:
     sql: SELECT c.name, e.quantity FROM __fragment_f1 AS c JOIN __fragment_f2 AS e ON e.customer_id = c.id WHERE c.id = $c AND e.customer_id = $c
