@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,10 +129,11 @@ class Sync:
         return self._ws._replica_watermarks(name)
 
     def set_strategy(self, table: str, strategy: Strategy, cursor: str | None = None,
-                     lag: int = 0, soft_delete: str | None = None) -> None:
-        """How a table is synced: full, append (with a cursor), merge or cdc (see
-        ``Workspace._set_sync_strategy`` for each one's meaning)."""
-        self._ws._set_sync_strategy(table, strategy, cursor, lag, soft_delete)
+                     lag: int = 0, soft_delete: str | None = None,
+                     cluster_by: Sequence[str] | None = None) -> None:
+        """How a table is synced: full, append (with a cursor), merge or cdc, and the order
+        its replica keeps (see ``Workspace._set_sync_strategy`` for each one's meaning)."""
+        self._ws._set_sync_strategy(table, strategy, cursor, lag, soft_delete, cluster_by)
 
 
 class Settings:

@@ -9,7 +9,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -496,6 +496,7 @@ class Workspace:
         cursor: str | None = None,
         lag: int = 0,
         soft_delete: str | None = None,
+        cluster_by: Sequence[str] | None = None,
     ) -> None:
         """Choose how one table is synced.
 
@@ -506,13 +507,16 @@ class Workspace:
         ``soft_delete`` naming the column that marks deleted rows, arrive as updates);
         ``cdc`` reads PostgreSQL's change log (exact; see docs/guide.md for the source-side
         setup). ``lag`` re-reads that many units (seconds for timestamps) before the last
-        cursor."""
+        cursor. ``cluster_by`` (columns, e.g. ``["customer_id", "ts"]``) keeps the replica's
+        rows in that order: a copy of the whole table is sorted, and each batch a sync adds;
+        reads on the key's first column then skip the other row groups (takes effect at the
+        next whole copy)."""
         self._check_open()
         entry = self.catalog.table(table)
         config = choose_strategy(entry, self.catalog.source(entry.source).kind, strategy,
-                                 cursor, lag, soft_delete)
+                                 cursor, lag, soft_delete, cluster_by)
         self.catalog.set_sync_config(entry, config.strategy, config.cursor, config.lag,
-                                     config.soft_delete)
+                                     config.soft_delete, config.cluster_by)
 
     def _sync(
         self, name: str | None = None, progress: Callable[[str, int], None] | None = None

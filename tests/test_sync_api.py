@@ -39,9 +39,17 @@ def test_sync_now_and_choose_a_strategy_over_http(tmp_path):
                 [{"s": 150}]
 
             chosen = client.put("/v1/tables/lite.main.usage/sync", headers=admin,
-                                json={"strategy": "append", "cursor": "ID", "lag": 2})
+                                json={"strategy": "append", "cursor": "ID", "lag": 2,
+                                      "cluster_by": ["QTY"]})
             assert chosen.json() == {"table": "lite.main.usage", "strategy": "append",
-                                     "cursor": "id", "lag": 2, "soft_delete": None}
+                                     "cursor": "id", "lag": 2, "soft_delete": None,
+                                     "cluster_by": ["qty"]}
+            bad_key = client.put("/v1/tables/lite.main.usage/sync", headers=admin,
+                                 json={"strategy": "full", "cluster_by": ["qtty"]})
+            assert bad_key.status_code == 400 and "did you mean 'qty'" in bad_key.json()["hint"]
+            too_many = client.put("/v1/tables/lite.main.usage/sync", headers=admin,
+                                  json={"strategy": "full", "cluster_by": ["qty"] * 17})
+            assert too_many.status_code == 422
             wrong = client.put("/v1/tables/lite.main.usage/sync", headers=admin,
                                json={"strategy": "merge", "cursor": "nope"})
             assert wrong.status_code == 400 and wrong.json()["title"] == "InvalidSourceError"

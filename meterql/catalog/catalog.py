@@ -39,8 +39,9 @@ SOURCE_OPTIONS: dict[str, tuple[int, int] | Literal["name"]] = {
 }
 
 
-#: A table's stored sync configuration: (strategy, cursor column, lag, soft-delete column).
-SyncConfigRow: TypeAlias = tuple[str, str | None, int, str | None]
+#: A table's stored sync configuration: (strategy, cursor column, lag, soft-delete column,
+#: clustering key).
+SyncConfigRow: TypeAlias = tuple[str, str | None, int, str | None, tuple[str, ...]]
 
 class Catalog:
     """Sources and tables, persisted in the workspace and cached for planning.
@@ -183,8 +184,8 @@ class Catalog:
     def sync_configs(
         self, source: str
     ) -> dict[tuple[str, str], SyncConfigRow]:
-        """Per table (schema, name): (strategy, cursor column, lag, soft-delete column) set for
-        syncing."""
+        """Per table (schema, name): (strategy, cursor column, lag, soft-delete column,
+        clustering key) set for syncing."""
         name = self.source(source).name
         configs = self._sync_configs.get(name)
         if configs is None:  # (read once per load: every change reloads the catalog)
@@ -193,10 +194,10 @@ class Catalog:
 
     def set_sync_config(
         self, table: Table, strategy: str, cursor: str | None, lag: int,
-        soft_delete: str | None = None,
+        soft_delete: str | None = None, cluster_by: Sequence[str] = (),
     ) -> None:
         self._store.set_sync_config(table.source, table.schema, table.name, strategy, cursor, lag,
-                                    soft_delete)
+                                    soft_delete, cluster_by)
         self._load()
 
     # -- statistics -----------------------------------------------------------------------------

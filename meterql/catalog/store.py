@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -12,7 +12,7 @@ import duckdb
 from meterql.catalog.model import Column, ColumnStats, IndexInfo, Source, Table, TableStats
 from meterql.catalog.stat_values import read_value, value_text
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
@@ -197,9 +197,14 @@ def _v8(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE aggregates ADD COLUMN freshness VARCHAR")
 
 
+def _v9(con: duckdb.DuckDBPyConnection) -> None:
+    # a table's declared clustering key: the replica's rows are kept in this order (JSON list)
+    con.execute("ALTER TABLE sync_tables ADD COLUMN cluster_by VARCHAR")
+
+
 #: Each entry upgrades the catalog from version ``i`` to ``i + 1``; append, never edit.
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9)
 
 
 class CatalogStore:
@@ -310,22 +315,24 @@ class CatalogStore:
 
     def sync_configs(
         self, source: str
-    ) -> dict[tuple[str, str], tuple[str, str | None, int, str | None]]:
+    ) -> dict[tuple[str, str], tuple[str, str | None, int, str | None, tuple[str, ...]]]:
         rows = self._con.execute(
-            "SELECT schema_name, table_name, strategy, cursor_column, lag, soft_delete "
-            "FROM sync_tables WHERE source = ?", [source]
+            "SELECT schema_name, table_name, strategy, cursor_column, lag, soft_delete, "
+            "cluster_by FROM sync_tables WHERE source = ?", [source]
         ).fetchall()
-        return {(row[0], row[1]): tuple(row[2:]) for row in rows}
+        return {(row[0], row[1]): (*row[2:6], tuple(json.loads(row[6] or "[]")))
+                for row in rows}
 
     def set_sync_config(
         self, source: str, schema: str, table: str, strategy: str, cursor: str | None, lag: int,
-        soft_delete: str | None = None,
+        soft_delete: str | None = None, cluster_by: Sequence[str] = (),
     ) -> None:
         with self._transaction():
             self._con.execute(
                 "INSERT OR REPLACE INTO sync_tables (source, schema_name, table_name, strategy, "
-                "cursor_column, lag, soft_delete) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [source, schema, table, strategy, cursor, lag, soft_delete],
+                "cursor_column, lag, soft_delete, cluster_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [source, schema, table, strategy, cursor, lag, soft_delete,
+                 json.dumps(list(cluster_by)) if cluster_by else None],
             )
             self._bump()
 

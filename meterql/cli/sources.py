@@ -129,14 +129,19 @@ def source_set(ws: Workspace, name: str, mode: Mode | None, options: tuple[str, 
 @click.option("--soft-delete", "soft_delete", metavar="COLUMN",
               help="merge: the column that marks deleted rows (deletes are then updates, and "
                    "the key read that finds hard deletes is skipped).")
+@click.option("--cluster-by", "cluster_by", metavar="COLUMNS",
+              help="keep the replica's rows in this order, e.g. customer_id,ts (reads on the "
+                   "first column then skip the other row groups; from the next whole copy).")
 @home_option
 def source_strategy(ws: Workspace, table: str, strategy: Strategy, cursor: str | None,
-                    lag: int, soft_delete: str | None) -> None:
+                    lag: int, soft_delete: str | None, cluster_by: str | None) -> None:
     """Choose how a table of a synced source is copied (cdc: PostgreSQL's change log)."""
-    ws.sync.set_strategy(table, strategy, cursor, lag, soft_delete)
+    key = [c.strip() for c in cluster_by.split(",") if c.strip()] if cluster_by else None
+    ws.sync.set_strategy(table, strategy, cursor, lag, soft_delete, key)
     click.echo(f"{ws.tables.get(table).full_name}: {strategy}"
                + (f" on {cursor} (lag {lag})" if strategy in ("append", "merge") else "")
-               + (f", soft delete by {soft_delete}" if soft_delete else ""))
+               + (f", soft delete by {soft_delete}" if soft_delete else "")
+               + (f", clustered by {', '.join(key)}" if key else ""))
 
 
 @source.command("test")

@@ -385,9 +385,11 @@ class RemoteSync:
                 for w in doc["watermarks"]]
 
     def set_strategy(self, table: str, strategy: str, cursor: str | None = None,
-                     lag: int = 0, soft_delete: str | None = None) -> None:
+                     lag: int = 0, soft_delete: str | None = None,
+                     cluster_by: Sequence[str] | None = None) -> None:
         self._t.json("PUT", f"/v1/tables/{_quote(table)}/sync", json={
-            "strategy": strategy, "cursor": cursor, "lag": lag, "soft_delete": soft_delete})
+            "strategy": strategy, "cursor": cursor, "lag": lag, "soft_delete": soft_delete,
+            "cluster_by": list(cluster_by) if cluster_by else None})
 
 
 def report_of(doc: dict[str, Any]) -> SyncReport:

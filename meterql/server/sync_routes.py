@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -37,6 +37,8 @@ class StrategyIn(BaseModel):
     cursor: str | None = Field(None, max_length=256)
     lag: int = Field(0, ge=0)
     soft_delete: str | None = Field(None, max_length=256)
+    cluster_by: list[Annotated[str, Field(max_length=256)]] | None = Field(
+        None, max_length=16, description="the order the replica keeps, e.g. [customer_id, ts]")
 
 
 def report_json(report: SyncReport) -> dict[str, Any]:
@@ -138,11 +140,12 @@ def router(ws: meterql.Workspace, admin: Any) -> APIRouter:
     def strategy(name: str, body: StrategyIn) -> dict[str, Any]:
         """How a table is synced: full, append (a cursor), merge (a cursor and the key) or
         cdc; the answer is the configuration stored, columns spelt as the table spells them."""
-        ws.sync.set_strategy(name, body.strategy, body.cursor, body.lag, body.soft_delete)
+        ws.sync.set_strategy(name, body.strategy, body.cursor, body.lag, body.soft_delete,
+                             body.cluster_by)
         table = ws.tables.get(name)
-        stored, cursor, lag, soft_delete = ws.catalog.sync_configs(table.source)[
+        stored, cursor, lag, soft_delete, cluster_by = ws.catalog.sync_configs(table.source)[
             (table.schema, table.name)]
         return {"table": table.full_name, "strategy": stored, "cursor": cursor, "lag": lag,
-                "soft_delete": soft_delete}
+                "soft_delete": soft_delete, "cluster_by": list(cluster_by)}
 
     return api

@@ -10,7 +10,9 @@ Example:
     >>> events = Table("pg", "public", "events", (Column("id", "BIGINT", "bigint"),
     ...                Column("at", "TIMESTAMP", "timestamp")), primary_key=("id",))
     >>> choose_strategy(events, "postgres", "append", cursor="AT")
-    TableSyncConfig(strategy='append', cursor='at', lag=0, soft_delete=None)
+    TableSyncConfig(strategy='append', cursor='at', lag=0, soft_delete=None, cluster_by=())
+    >>> choose_strategy(events, "postgres", "full", cluster_by=["AT", "id"]).cluster_by
+    ('at', 'id')
     >>> choose_strategy(events, "postgres", "merge")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     meterql.errors.InvalidSourceError: merge sync ... needs a cursor column (pass cursor= ...)
@@ -18,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeGuard, get_args
 
 from meterql.catalog import Source, Table
@@ -41,21 +44,52 @@ class TableSyncConfig:
     cursor: str | None = None
     lag: int = 0  # in the cursor's unit: seconds for timestamps, units for integers
     soft_delete: str | None = None  # merge: deletes at the source are updates of this column
+    #: the replica keeps the table's rows in this order (its zone maps then skip the row groups
+    #: of other keys: ``(customer_id, ts)`` makes one customer's reads touch one or two)
+    cluster_by: tuple[str, ...] = ()
 
     @classmethod
     def stored(cls, strategy: str, cursor: str | None, lag: int,
-               soft_delete: str | None) -> TableSyncConfig:
+               soft_delete: str | None, cluster_by: Sequence[str] = ()) -> TableSyncConfig:
         """A configuration as the catalog stores it (the strategy as text, checked here)."""
         if not _is_strategy(strategy):
             raise RuntimeError(f"the catalog holds an unknown sync strategy {strategy!r}")
-        return cls(strategy, cursor, lag, soft_delete)
+        return cls(strategy, cursor, lag, soft_delete, tuple(cluster_by))
 
 
 def choose_strategy(entry: Table, kind: str, strategy: str, cursor: str | None = None,
-                    lag: int = 0, soft_delete: str | None = None) -> TableSyncConfig:
+                    lag: int = 0, soft_delete: str | None = None,
+                    cluster_by: Sequence[str] | None = None) -> TableSyncConfig:
     """The configuration of ``entry`` (a table of a source of ``kind``) for ``strategy``,
-    with the cursor and soft-delete columns spelled as the table spells them; or
+    with the cursor, soft-delete and clustering columns spelled as the table spells them; or
     :class:`InvalidSourceError` saying why the table cannot be synced so and what to use."""
+    config = _choose(entry, kind, strategy, cursor, lag, soft_delete)
+    return replace(config, cluster_by=_cluster_key(entry, cluster_by or ()))
+
+
+def _cluster_key(entry: Table, names: Sequence[str]) -> tuple[str, ...]:
+    """The clustering key's columns as the table spells them, each once."""
+    key: list[str] = []
+    for name in names:
+        column = entry.column(name.strip())
+        if column is None:
+            close = difflib.get_close_matches(name.strip().lower(),
+                                              [c.name.lower() for c in entry.columns], 1)
+            raise InvalidSourceError(
+                f"cluster_by: {entry.full_name} has no column {name!r}",
+                table=entry.full_name,
+                hint=(f"did you mean {close[0]!r}? " if close else "")
+                + "the key is columns of the table, e.g. customer_id, ts",
+            )
+        if column.name in key:
+            raise InvalidSourceError(f"cluster_by names {column.name!r} twice",
+                                     table=entry.full_name, hint="name each column once")
+        key.append(column.name)
+    return tuple(key)
+
+
+def _choose(entry: Table, kind: str, strategy: str, cursor: str | None, lag: int,
+            soft_delete: str | None) -> TableSyncConfig:
     if not _is_strategy(strategy):
         raise InvalidSourceError(
             f"unknown sync strategy '{strategy}'", hint="use one of: " + ", ".join(STRATEGIES)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -134,7 +134,9 @@ def sync_source(
             cdc = [t for t, config in chosen if config.strategy == "cdc"]
             if cdc:
                 report.tables += _sync_cdc(duck, connector, source, cdc, progress,
-                                           full_copy_on_schema_change)
+                                           full_copy_on_schema_change, {
+                                               t.full_name: config.cluster_by
+                                               for t, config in chosen})
             _sync_tables(duck, connector, pending, progress, full_copy_on_schema_change,
                          report)
         while pending:
@@ -233,7 +235,7 @@ def _sync_table(
         incremental = config.strategy in ("append", "merge") and exists and note is None
         if not incremental:
             with transaction(cur):
-                rows = _copy_whole(cur, connector, table, progress)
+                rows = _copy_whole(cur, connector, table, progress, config.cluster_by)
                 cursor_value = _write_state(cur, table, config)
             return TableSyncReport(table.full_name, config.strategy, rows,
                                    time.perf_counter() - t0, cursor_value, note)
@@ -246,14 +248,14 @@ def _sync_table(
             with transaction(cur):
                 if config.strategy == "merge":
                     new = _merge(cur, target, table, counted, connector,
-                                 reconcile=config.soft_delete is None)
+                                 reconcile=config.soft_delete is None, order=config.cluster_by)
                 else:
                     again = 0  # rows of the window read again (already in the replica)
                     if low is not None:
                         again = cur.execute(
                             f"DELETE FROM {target} WHERE {quote_ident(config.cursor)} >= ?",
                             [low]).fetchall()[0][0]
-                    _insert(cur, target, counted)
+                    _insert(cur, target, counted, config.cluster_by)
                     new = counted.rows - again
                 cursor_value = _write_state(cur, table, config)
         return TableSyncReport(table.full_name, config.strategy, new,
@@ -271,6 +273,7 @@ def _sync_cdc(
     tables: list[Table],
     progress: Progress | None,
     full_copy_on_schema_change: bool,
+    cluster_by: dict[str, tuple[str, ...]],
 ) -> list[TableSyncReport]:
     t0 = time.perf_counter()
     cur = duck.cursor()
@@ -280,7 +283,8 @@ def _sync_cdc(
         cur.close()
     results, position = sync_cdc(
         duck, connector, source, reasons,
-        lambda cur, table: _copy_whole(cur, connector, table, progress), progress)
+        lambda cur, table: _copy_whole(cur, connector, table, progress,
+                                       cluster_by.get(table.full_name, ())), progress)
     seconds = time.perf_counter() - t0
     reports = []
     for result in results:
@@ -317,9 +321,10 @@ def _shape_change(cur: duckdb.DuckDBPyConnection, table: Table,
 
 
 def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Table,
-                progress: Progress | None) -> int:
+                progress: Progress | None, order: Sequence[str] = ()) -> int:
     """Replace the replica table with every row of the source table (inside the caller's
-    transaction); returns the rows copied."""
+    transaction), in the order of the columns ``order`` when it names any (the table's
+    clustering key); returns the rows copied."""
     target = _target(table)
     scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
     with connector.stream(scan.sql, [], schema=scan.schema) as reader, _writing(table):
@@ -328,14 +333,17 @@ def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Tab
         cur.execute(f"DROP TABLE IF EXISTS {target}")
         columns = ", ".join(f"{quote_ident(c.name)} {c.type}" for c in table.columns)
         cur.execute(f"CREATE TABLE {target} ({columns})")
-        _insert(cur, target, counted)
+        _insert(cur, target, counted, order)
     return counted.rows
 
 
-def _insert(cur: duckdb.DuckDBPyConnection, target: str, counted: _Counted) -> None:
+def _insert(cur: duckdb.DuckDBPyConnection, target: str, counted: _Counted,
+            order: Sequence[str] = ()) -> None:
+    """Append the rows read to the replica table, sorted by ``order`` when it names columns
+    (DuckDB keeps the insertion order, so each batch lands sorted by the clustering key)."""
     cur.register("sync_rows", counted.reader())
     try:
-        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
+        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows{_order_by(order)}")
     except duckdb.Error:
         if counted.error is not None:  # (reading the source failed: that error, not DuckDB's)
             raise counted.error from None
@@ -389,8 +397,13 @@ def _replica_error(table: Table, exc: duckdb.Error) -> SourceQueryError:
     )
 
 
+def _order_by(columns: Sequence[str]) -> str:
+    """`` ORDER BY "a", "b"`` for a clustering key, or nothing."""
+    return " ORDER BY " + ", ".join(quote_ident(c) for c in columns) if columns else ""
+
+
 def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connector,
-           reconcile: bool = True) -> int:
+           reconcile: bool = True, order: Sequence[str] = ()) -> int:
     """Upsert the changed rows by primary key, then (unless deletes at the source are soft,
     i.e. updates the cursor already carries) drop replica rows whose key is gone. Returns the
     rows that changed: new, updated (a row read again as the replica has it is not) and
@@ -403,7 +416,7 @@ def _merge(cur, target: str, table: Table, counted: _Counted, connector: Connect
             f"SELECT count(*) FROM (SELECT * FROM sync_rows EXCEPT ALL SELECT * FROM {target} "
             f"WHERE ({key}) IN (SELECT ({key}) FROM sync_rows))").fetchall()
         cur.execute(f"DELETE FROM {target} WHERE ({key}) IN (SELECT ({key}) FROM sync_rows)")
-        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows")
+        cur.execute(f"INSERT INTO {target} SELECT * FROM sync_rows{_order_by(order)}")
     finally:
         _unregister(cur, "sync_rows")
     if not reconcile:

@@ -31,9 +31,8 @@ docstring examples plan against).
 """
 
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.dynamic import DynamicKey
+from meterql.engine.planner.dynamic import DynamicFilter, DynamicKey
 from meterql.engine.planner.plan import (
-    DynamicFilter,
     Fragment,
     KeptFilter,
     PartialPlan,

@@ -27,8 +27,8 @@ from meterql.dialects import dialect_for, type_family
 from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.costs import selectivity, table_predicates
-from meterql.engine.planner.dynamic import DynamicKey
-from meterql.engine.planner.plan import DynamicFilter, Plan, ScanFragment
+from meterql.engine.planner.dynamic import DynamicFilter, DynamicKey
+from meterql.engine.planner.plan import Plan, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
@@ -86,20 +86,20 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
             if probe_column is None or dialect.computes_differently(probe_column.source_type):
                 continue  # (e.g. a char(n): the source would compare the keys otherwise)
             if dialect.capabilities.key_sets:
-                keys = sizes[build].distinct(build_col, build_rows)
                 candidates.setdefault(probe, []).append(_Candidate(
-                    build, probe_col, build_col, build_rows, keys,
+                    build, probe_col, build_col, build_rows,
+                    sizes[build].distinct(build_col, build_rows),
                     sizes[probe].column_distinct(probe_col), scans[build][1].id))
     chosen = {probe: _choose(found) for probe, found in candidates.items()}
-    builds = {c.build for keys, _ in chosen.values() for c in keys}
+    builds = {c.build for used, _ in chosen.values() for c in used}
     fragments = list(plan.fragments)
     max_keys = ctx.settings.get("dynamic_filter_max_keys", 10_000)
-    for probe, (keys, skipped) in chosen.items():
+    for probe, (used, skipped) in chosen.items():
         scan = scans[probe][1]
         if probe in builds:
-            keys = []  # a build side is read first; it takes no filter itself (no chains)
-        if keys:
-            scan = _with_filter(scan, [(scans[c.build][1], c) for c in keys], tables[probe],
+            used = []  # a build side is read first; it takes no filter itself (no chains)
+        if used:
+            scan = _with_filter(scan, [(scans[c.build][1], c) for c in used], tables[probe],
                                 max_keys)
         if skipped:
             scan = replace(scan, dynamic_notes=tuple(skipped))

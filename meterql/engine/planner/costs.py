@@ -420,12 +420,14 @@ def index_selectivity(
 def estimate_routes(
     bound: BoundQuery, ref: int, table: Table, stats: TableStats | None,
     replica_rows: int | None, constants: CostConstants | None = None,
-    sent_whole: bool = False,
+    sent_whole: bool = False, cluster_by: Sequence[str] = (),
 ) -> dict[str, RouteCost]:
     """The cost of reading table reference ``ref`` from its source and, when it has a replica
     (``replica_rows`` not ``None``), from the replica. ``sent_whole``: the source route would
     send the whole query to the source (no DuckDB query at all; the replica route pays
-    DuckDB's fixed cost, ``replica_query_ms``).
+    DuckDB's fixed cost, ``replica_query_ms``). ``cluster_by``: the replica keeps its rows in
+    this order (the table's clustering key), so its zone maps skip on the key's first column
+    instead of on the columns the source's physical order follows.
 
     >>> from meterql.engine.planner.examples import example_context
     >>> bound = example_context("SELECT * FROM pg.public.events WHERE customer_id = 7").bound
@@ -467,7 +469,7 @@ def estimate_routes(
             f"source: scans {approx_count(rows)} rows{why}, ~{approx_duration(ms)}",
             f"source would scan {approx_count(rows)} rows, ~{approx_duration(ms)}")
     if replica_rows is not None:
-        skip, ordered = _zone_share(predicates, stats, table)
+        skip, ordered = _zone_share(predicates, stats, table, cluster_by)
         read = replica_rows * skip
         kept = min(read, replica_rows * share)  # the rows past the filters: the query's work
         ms = (constants.replica_fixed_ms + read * constants.replica_scan_ns / 1e6
@@ -486,13 +488,17 @@ def estimate_routes(
 
 
 def _zone_share(predicates: Sequence[exp.Expression], stats: TableStats | None,
-                table: Table | None) -> tuple[float, list[str]]:
+                table: Table | None, cluster_by: Sequence[str] = ()) -> tuple[float, list[str]]:
     """The share of the replica's rows a columnar scan reads, and the columns whose order
-    lets it skip the others (see ``ORDERED``)."""
+    lets it skip the others: the clustering key's first column when the replica is sorted by
+    one, else the columns the source's physical order follows (see ``ORDERED``)."""
     if stats is None:
         return 1.0, []
-    ordered = {name for name, c in stats.columns.items()
-               if c.correlation is not None and abs(c.correlation) >= ORDERED}
+    if cluster_by:
+        ordered = {cluster_by[0].lower()}
+    else:
+        ordered = {name for name, c in stats.columns.items()
+                   if c.correlation is not None and abs(c.correlation) >= ORDERED}
     used = [p for p in predicates
             if {c.name.lower() for c in p.find_all(exp.Column)} <= ordered]
     if not used:

@@ -185,22 +185,26 @@ def _price(bound: BoundQuery, refs: list[int], table: Table, catalog: Catalog,
     """The cheapest of ``candidates`` for every reference of one table, with its reason."""
     stats = catalog.statistics(table.full_name)
     constants = constants_for(catalog, table.source)
+    config = catalog.sync_configs(table.source).get((table.schema, table.name))
+    cluster_by = config[4] if config is not None else ()
     key = (table.full_name, replica_rows, tuple(candidates.items()),
-           None if stats is None else stats.read_at, constants)
+           None if stats is None else stats.read_at, constants, cluster_by)
     known = memo.get(key)
     if known is None:
         if len(memo) >= 64:  # (a new row count after each sync: the old ones go)
             memo.clear()
         known = memo[key] = _cheapest(bound, refs, table, stats, constants, replica_rows,
-                                      candidates, _sent_whole(bound, table, catalog))
+                                      candidates, _sent_whole(bound, table, catalog),
+                                      cluster_by)
     return known
 
 
 def _cheapest(bound: BoundQuery, refs: list[int], table: Table, stats: TableStats | None,
               constants: CostConstants, replica_rows: int | None,
-              candidates: dict[str, str | None], whole: bool) -> RouteCost:
-    per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants, whole)
-               for ref in refs]
+              candidates: dict[str, str | None], whole: bool,
+              cluster_by: tuple[str, ...] = ()) -> RouteCost:
+    per_ref = [estimate_routes(bound, ref, table, stats, replica_rows, constants, whole,
+                               cluster_by) for ref in refs]
     costs: dict[str, RouteCost] = {}
     for kind, how in candidates.items():
         base = "replica" if kind == "hybrid" else kind
