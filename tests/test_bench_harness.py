@@ -64,6 +64,12 @@ def test_bench_runs_at_a_tiny_scale_and_reuses_a_kept_cluster(tmp_path):
         report = (tmp_path / "a" / "report.md").read_text()
         assert "meterql direct" in report and "Freshness lag" in report
         assert "What auto chose and why" in report and "pg.public.events | replica" in report
+        # the planner's targets: one line per target, the sync ones per query
+        assert "## Planner targets" in report
+        assert report.count("within 1.2x of native DuckDB on the replica") == len(
+            first["queries"])
+        assert first["cluster_by"] == ["customer_id", "ts"]
+        assert first["initial_sync"]["dim"]["rows"] > 0  # sync mode reads the SQLite side's replica
         assert (pg_dir / "data" / "PG_VERSION").exists()  # kept after the run
 
         # the first run stopped and restarted the server for its failover: the rerun works,

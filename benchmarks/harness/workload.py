@@ -36,6 +36,13 @@ QUERIES: dict[str, dict] = {
         "SELECT date_trunc('day', ts AT TIME ZONE 'UTC') AS day, sum(quantity) AS qty "
         f"FROM {{events}} WHERE customer_id = {CUSTOMER} AND {IN_MONTH} GROUP BY 1) AS d",
     },
+    "monthly_berlin": {
+        "what": "all customers, a month of usage by calendar month in Europe/Berlin "
+        "(date_trunc over AT TIME ZONE: the last two hours of March UTC are April in Berlin)",
+        "tables": ["events"],
+        "sql": "SELECT customer_id, date_trunc('month', ts AT TIME ZONE 'Europe/Berlin') AS month, "
+        f"count(*) AS n, sum(quantity) AS qty FROM {{events}} WHERE {IN_MONTH} GROUP BY 1, 2",
+    },
     "join_plans": {
         "what": "events x customers x plans: amount per plan and country for a month",
         "tables": ["events", "customers", "plans"],
