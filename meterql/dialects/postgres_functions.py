@@ -97,8 +97,8 @@ def _check_zone(zone: exp.Expr | None, value: exp.Expr) -> str | None:
     if not (isinstance(zone, exp.Literal) and zone.is_string and _ZONE.match(zone.this)):
         return "AT TIME ZONE takes a literal IANA zone name (e.g. 'Europe/Berlin') to be pushed"
     if _type(value) not in _INSTANT:
-        return ("AT TIME ZONE of a wall-clock timestamp: postgres and DuckDB resolve times in "
-                "a daylight-saving gap or overlap differently")
+        return ("AT TIME ZONE of a wall-clock timestamp: a time in a daylight-saving gap or "
+                "overlap resolves by each engine's own rule, not known to agree in every zone")
     return None
 
 

@@ -154,11 +154,11 @@ Plan: 1 fragment(s), run locally in DuckDB
     sql: SELECT SUM(quantity) / COUNT(*) AS avg_q FROM __fragment_f1 AS events
 
 -- ====
--- title: a wall-clock timestamp AT TIME ZONE stays local (daylight-saving gaps and overlaps)
+-- title: a wall-clock timestamp AT TIME ZONE stays local (daylight-saving gaps and overlaps by each engine's rule)
 SELECT CAST(ts AS TIMESTAMP) AT TIME ZONE 'Europe/Berlin' AS i FROM pg.public.events
 -- plan:
 Plan: 1 fragment(s), run locally in DuckDB
-  note: not sent whole to 'pg': AT TIME ZONE of a wall-clock timestamp: postgres and DuckDB resolve times in a daylight-saving gap or overlap differently
+  note: not sent whole to 'pg': AT TIME ZONE of a wall-clock timestamp: a time in a daylight-saving gap or overlap resolves by each engine's own rule, not known to agree in every zone
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "ts" FROM "public"."events"
     pushed: columns ts
