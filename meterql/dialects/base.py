@@ -7,7 +7,7 @@ down and how a source's column type reads in DuckDB, and never checks the kind i
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -25,6 +25,11 @@ SCAN_FILTER_NODES: frozenset[type[exp.Expression]] = frozenset({
     exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Is, exp.In, exp.Between,
     exp.Placeholder, exp.Cast, exp.DataType, exp.Tuple, exp.Var,
 })
+
+#: A function's check at a source: given the node (its tree type-annotated as DuckDB types
+#: it), why the source would not compute it with DuckDB's meaning, or ``None``. A check may
+#: set the type of a node sqlglot leaves unknown (``date_part``) to the type DuckDB gives it.
+FunctionCheck = Callable[[exp.Expr], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,13 @@ class Capabilities:
         change_log: the source keeps a change log a replica can follow, so its tables may
             use the ``cdc`` sync strategy (sync/cdc.py reads PostgreSQL's through a logical
             replication slot).
+        functions: the functions and operators a query sent whole or a filter pushed into a
+            scan may hold besides the nodes above, by exact node class, each with its check
+            (``None``: no check). A function listed with a check that always answers keeps
+            the work local with that reason. ``SourceDialect.translate`` writes them as the
+            source must run them.
+        named_functions: the same for functions sqlglot does not know (``exp.Anonymous``),
+            by lower-case name (DuckDB's ``date_part``, ``timezone``).
     """
 
     whole_query: bool = True
@@ -72,6 +84,27 @@ class Capabilities:
     whole_query_nodes: frozenset[type[exp.Expression]] = frozenset()
     filter_nodes: frozenset[type[exp.Expression]] = SCAN_FILTER_NODES
     change_log: bool = False
+    functions: Mapping[type[exp.Expr], FunctionCheck | None] = field(
+        default_factory=dict, hash=False, compare=False)
+    named_functions: Mapping[str, FunctionCheck] = field(
+        default_factory=dict, hash=False, compare=False)
+
+    def function_check(self, node: exp.Expr) -> tuple[bool, FunctionCheck | None]:
+        """Whether ``node`` is a function of this profile, and its check.
+
+        >>> from meterql.dialects import dialect_for
+        >>> caps = dialect_for("postgres").capabilities
+        >>> caps.function_check(exp.Nullif(this=exp.column("a"), expression=exp.Literal.number(0)))
+        (True, None)
+        >>> caps.function_check(exp.Anonymous(this="soundex"))
+        (False, None)
+        """
+        if isinstance(node, exp.Anonymous):
+            check = self.named_functions.get(str(node.name).lower())
+            return check is not None, check
+        if type(node) in self.functions:
+            return True, self.functions[type(node)]
+        return False, None
 
 
 @dataclass(frozen=True)
@@ -104,6 +137,9 @@ class SourceDialect:
             DuckDB does the rest (PostgreSQL's char(n), real, and types carried as text).
         file_uri: the URI names a local file (``sqlite:///data/usage.db``): the file must
             exist when the source is added, and the catalog stores its absolute path.
+        translate: rewrites a query or filter (as DuckDB means it, functions checked by
+            ``Capabilities.functions``) into the form the source computes the same way
+            (PostgreSQL's ``LIKE`` needs ``ESCAPE ''``); applied to the copy that is sent.
     """
 
     kind: str
@@ -120,6 +156,7 @@ class SourceDialect:
     computes_differently: Callable[[str], str | None] = lambda source_type: None
     file_uri: bool = False
     text_function: Callable[[str], str | None] = lambda source_type: None
+    translate: Callable[[exp.Expr], exp.Expr] = lambda tree: tree
 
     def fetches_as_text(self, duckdb_type: str, source_type: str | None = None) -> bool:
         """Whether a value of this type is read as the source's text form: the one decision for

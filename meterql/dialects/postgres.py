@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL, Capabilities, SourceDialect, via_sqlglot
+from meterql.dialects.postgres_functions import FUNCTIONS, NAMED_FUNCTIONS, to_postgres
 
 #: Nodes that mean the same in PostgreSQL and DuckDB when the types agree: what a query sent
 #: whole (or a subquery sent as one fragment) may hold.
@@ -89,7 +90,7 @@ DIALECT = SourceDialect(
     sqlglot_dialect="postgres",
     capabilities=Capabilities(
         typed_parameters=True, key_sets="array", whole_query_nodes=WHOLE_QUERY_NODES,
-        change_log=True,
+        change_log=True, functions=FUNCTIONS, named_functions=NAMED_FUNCTIONS,
     ),
     map_type=map_type,
     connector="meterql.connectors.postgres:PostgresConnector",
@@ -100,4 +101,5 @@ DIALECT = SourceDialect(
     read_as_text=read_as_text,
     text_function=text_function,
     computes_differently=computes_differently,
+    translate=to_postgres,
 )

@@ -14,6 +14,9 @@ answer can be compared with DuckDB's. The generator can write every shape below:
 - UNION / INTERSECT / EXCEPT (ALL or not)
 - CASE / COALESCE mixing char(n) and text, CAST and TRY_CAST, real columns against decimal
   literals, ``//`` and ``%``, date_trunc over timestamptz
+- the billing functions: date_trunc / extract / date_part over ``AT TIME ZONE`` and
+  ``timezone()`` in three zones, interval arithmetic, NULLIF, aggregates with FILTER,
+  substring from any start, LIKE with backslashes and ESCAPE, ILIKE
 - ``:named`` parameters as the first select item, in WHERE, in HAVING against expressions, in
   IN lists, and bound to NULL
 
@@ -81,8 +84,14 @@ CASTS = {
     "date": [("TIMESTAMP", "ts"), ("VARCHAR", "text")],
     "bool": [("INTEGER", "int"), ("VARCHAR", "text")],
 }
-LIKE_PATTERNS = ["'FR%'", "'%r%'", "'_'", "'%'", "'a%b'", "'% '"]
-TRUNC_UNITS = ["'day'", "'month'", "'hour'", "'week'", "'year'"]
+LIKE_PATTERNS = ["'FR%'", "'%r%'", "'_'", "'%'", "'a%b'", "'% '", "'%\\%'", "'\\_%'",
+                 "'%!%%' ESCAPE '!'", "'_!_%' ESCAPE '!'"]
+TRUNC_UNITS = ["'day'", "'month'", "'hour'", "'week'", "'year'", "'quarter'", "'minute'"]
+ZONES = ["'Europe/Berlin'", "'America/New_York'", "'Asia/Kolkata'"]
+EXTRACT_FIELDS = ["hour", "day", "month", "dow", "year", "isodow", "week", "doy", "quarter",
+                  "minute", "second", "isoyear"]
+INTERVALS = ["INTERVAL 1 MONTH", "INTERVAL 1 DAY", "INTERVAL 3 HOUR", "INTERVAL 1 YEAR",
+             "INTERVAL 2 WEEK", "INTERVAL (-1) MONTH"]
 
 
 def has_column(sql: str) -> bool:
@@ -459,8 +468,25 @@ class QueryGenerator:
         if kind == "text":
             return self.text_expr(scope, sub, col)
         if kind in ("tstz", "ts"):
-            if col is not None and self.chance(0.5):
+            if col is not None and self.chance(0.4):
                 return Expr(f"date_trunc({self.pick(TRUNC_UNITS)}, {col.sql})", col.family)
+            instant = self.column(scope, "tstz")
+            if kind == "ts" and instant is not None and self.chance(0.4):
+                # a wall-clock time in a zone: the billing calendar
+                zone = self.pick(ZONES)
+                wall = self.pick([f"{instant.sql} AT TIME ZONE {zone}",
+                                  f"timezone({zone}, {instant.sql})"])
+                if self.chance(0.6):
+                    wall = f"date_trunc({self.pick(TRUNC_UNITS)}, {wall})"
+                return Expr(wall, "ts")
+            if kind == "tstz" and instant is not None and self.chance(0.25):
+                # the instant a zone's period starts at (the wall clock back to an instant)
+                zone = self.pick(ZONES)
+                return Expr(f"(date_trunc({self.pick(TRUNC_UNITS)}, {instant.sql} AT TIME ZONE "
+                            f"{zone}) AT TIME ZONE {zone})", "tstz")
+            if col is not None and self.chance(0.3):
+                return Expr(f"({col.sql} {self.pick(['+', '-'])} {self.pick(INTERVALS)})",
+                            col.family)
             return self.common(scope, kind, sub)
         if kind == "bool":
             return Expr(f"({self.predicate(scope, sub)})", "bool")
@@ -477,8 +503,12 @@ class QueryGenerator:
             a, b = self.expr(scope, kind, depth), self.expr(scope, kind, depth)
             return Expr(f"COALESCE({a.sql}, {b.sql})", a.family,
                         computed_float=a.computed_float or b.computed_float)
-        if roll < 0.8 and depth < 3:
+        if roll < 0.72 and depth < 3:
             return self.scalar_subquery(scope, kind, depth)
+        if roll < 0.8 and kind in ("num", "text"):
+            a, b = self.expr(scope, kind, depth), self.expr(scope, kind, depth)
+            return Expr(f"NULLIF({a.sql}, {b.sql})", a.family,
+                        computed_float=a.computed_float or b.computed_float)
         sources = [k for k, casts in CASTS.items() if any(KIND[f] == kind for _, f in casts)]
         src_kind = self.pick(sources)
         target, family = self.pick([c for c in CASTS[src_kind] if KIND[c[1]] == kind])
@@ -511,8 +541,15 @@ class QueryGenerator:
         if roll < 0.62:
             ts = self.column(scope, "tstz") or self.column(scope, "ts")
             if ts is not None:
-                unit = self.pick(["hour", "day", "month", "dow", "year"])
-                return Expr(f"extract({unit} FROM {ts.sql})", "int")
+                unit = self.pick(EXTRACT_FIELDS)
+                value = ts.sql
+                if ts.family == "tstz" and self.chance(0.4):
+                    value = f"{value} AT TIME ZONE {self.pick(ZONES)}"
+                if self.chance(0.15):
+                    return Expr(f"date_part('epoch', {value})", "float", computed_float=True)
+                if self.chance(0.4):
+                    return Expr(f"date_part('{unit}', {value})", "int")
+                return Expr(f"extract({unit} FROM {value})", "int")
         return self.common(scope, "num", depth)
 
     def integer(self, scope: list[Relation], depth: int) -> Expr:
@@ -534,7 +571,9 @@ class QueryGenerator:
             return Expr(form.format(a=a.sql, b=b.sql, p=self.predicate(scope, depth)), "text")
         if roll < 0.45:
             a = self.expr(scope, "text", depth)
-            fn = self.pick(["upper({})", "lower({})", "trim({})", "rtrim({})", "substr({}, 1, 2)"])
+            fn = self.pick(["upper({})", "lower({})", "trim({})", "rtrim({})", "substr({}, 1, 2)",
+                            "substring({}, 2)", "substring({}, 0, 2)", "substring({}, -2, 2)",
+                            "substring({}, 3, 4)", "concat({}, '|', 7)"])
             return Expr(fn.format(a.sql), "text")
         return self.common(scope, "text", depth)
 
@@ -596,7 +635,11 @@ class QueryGenerator:
             right = self.expr(scope, kind, depth + 1)
             return f"{left.sql} IS {self.pick(['', 'NOT '])}DISTINCT FROM {right.sql}"
         if roll < 0.55 and kind == "text":
-            return f"{left.sql} LIKE {self.pick(LIKE_PATTERNS)}"
+            op = self.pick(["LIKE", "LIKE", "NOT LIKE", "ILIKE"])
+            pattern = self.pick(LIKE_PATTERNS)
+            if op == "ILIKE" and "ESCAPE" in pattern:
+                op = "LIKE"
+            return f"{left.sql} {op} {pattern}"
         if kind == "bool":
             return left.sql if left.sql not in ("NULL",) else "TRUE"
         if roll < 0.7:
@@ -647,8 +690,10 @@ class QueryGenerator:
         if kind == "num" and roll < 0.7:
             fn = self.pick(["sum", "avg", "sum"])
             flt = fn == "avg" or arg.family in ("float", "real") or arg.computed_float
-            return Expr(f"{fn}({arg.sql})", "float" if fn == "avg" else arg.family, agg=True,
-                        computed_float=flt)
+            where = (f" FILTER (WHERE {self.predicate(scope, depth + 2)})"
+                     if self.chance(0.25) else "")
+            return Expr(f"{fn}({arg.sql}){where}", "float" if fn == "avg" else arg.family,
+                        agg=True, computed_float=flt)
         fn = self.pick(["min", "max"])
         return Expr(f"{fn}({arg.sql})", arg.family, agg=True, computed_float=arg.computed_float)
 

@@ -73,6 +73,7 @@ def single_source_fragment(
         sent = _fetch_outputs_as_text(sent, shape, as_text, dialect)
     param_types: list[str | None] = []
     params = mark_params(sent, dialect, column_types(refs), param_types, compared)
+    sent = dialect.translate(sent)  # (its functions as the source computes DuckDB's values)
     try:
         text = sent.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

@@ -1,15 +1,17 @@
 """What may be pushed to a source with exactly DuckDB's meaning.
 
 The rule is "when in doubt, do not push": a node type not in the source's profile (its
-dialect's ``Capabilities.whole_query_nodes`` and ``filter_nodes``), a comparison whose result
-depends on the source's collation, or arithmetic whose result type differs keeps the work local.
+dialect's ``Capabilities.whole_query_nodes`` and ``filter_nodes``, and the functions of
+``Capabilities.functions`` whose check passes), a comparison whose result depends on the
+source's collation, or arithmetic whose result type differs keeps the work local.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
 
-from meterql.dialects import SourceDialect
+from meterql.dialects import Capabilities, SourceDialect
 
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 _ORDER_SENSITIVE = (exp.Ordered, exp.Min, exp.Max)
@@ -44,10 +46,14 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
         return f"{dialect.kind} sources do not run whole queries (weak typing); scans only"
     if dialect.capabilities.same_engine:
         return None  # the same engine: every construct keeps its meaning
+    reason = function_blocker(tree, dialect.capabilities)
+    if reason is not None:
+        return reason
     for node in tree.walk():
         # (the exact class: a subclass such as TryCast of Cast means something else)
-        if type(node) not in dialect.capabilities.whole_query_nodes:
-            return f"{type(node).__name__} is not in {dialect.kind}'s pushdown profile"
+        if type(node) not in dialect.capabilities.whole_query_nodes and not (
+                dialect.capabilities.function_check(node)[0]):
+            return f"{_node_name(node)} is not in {dialect.kind}'s pushdown profile"
         if isinstance(node, exp.Cast) and not _safe_cast(node, _type_of(node.this)):
             return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
         if _float_literal(node):
@@ -73,6 +79,25 @@ def whole_query_blocker(tree: exp.Expression, dialect: SourceDialect) -> str | N
                 f"them to a common type, {dialect.kind} may refuse or choose another"
             )
     return None
+
+
+def function_blocker(tree: exp.Expr, caps: Capabilities) -> str | None:
+    """The first reason a function in ``tree`` (type-annotated) keeps the work local, checking
+    operands before what holds them (a check may type a node sqlglot leaves unknown)."""
+    for node in reversed(list(tree.walk(bfs=False))):
+        known, check = caps.function_check(node)
+        if known and check is not None:
+            reason = check(node)
+            if reason is not None:
+                return reason
+    return None
+
+
+def _node_name(node: exp.Expr) -> str:
+    """A node's class, or an unknown function's name."""
+    if isinstance(node, exp.Anonymous):
+        return f"{node.name}()"
+    return type(node).__name__
 
 
 def _equalities_only(join: exp.Join) -> bool:
@@ -171,14 +196,21 @@ def filter_blocker(
     for column in columns:
         if column.table != alias or column.name.lower() not in column_types:
             return "refers to other tables"
+    caps = dialect.capabilities
+    functions = False
     for node in conjunct.walk():
-        if type(node) not in dialect.capabilities.filter_nodes:  # (the exact class, as above)
-            return f"{type(node).__name__} is not pushed to {dialect.kind}"
+        known = caps.function_check(node)[0]
+        functions = functions or known
+        if type(node) not in caps.filter_nodes and not known:  # (the exact class, as above)
+            return f"{_node_name(node)} is not pushed to {dialect.kind}"
+    if functions:
+        reason = function_blocker(_annotated(conjunct, alias, column_types), caps)
+        if reason is not None:
+            return reason
     allowed = dialect.capabilities.pushable_filter_types
     families = {_family(column_types[c.name.lower()]) for c in columns}
     if allowed is not None and not families <= allowed:
         return f"comparisons on {', '.join(sorted(families - allowed))} differ on {dialect.kind}"
-    caps = dialect.capabilities
     if not caps.exact_decimal:
         inexact = _inexact_number(conjunct)
         if inexact is not None:
@@ -203,6 +235,19 @@ def filter_blocker(
             if not _safe_cast(node, family):
                 return f"cast to {node.to.sql('duckdb')} may differ on {dialect.kind}"
     return None
+
+
+def _annotated(conjunct: exp.Expression, alias: str, column_types: dict[str, str]) -> exp.Expr:
+    """A copy of a filter on one table, typed as DuckDB types it.
+
+    >>> tree = exp.condition("date_trunc('month', t.ts) = TIMESTAMPTZ '2024-02-01'")
+    >>> _annotated(tree, "t", {"ts": "TIMESTAMP WITH TIME ZONE"}).this.this.type.sql()
+    'TIMESTAMPTZ'
+    """
+    select = exp.select(conjunct.copy()).from_(
+        exp.Table(this=exp.to_identifier(alias, quoted=True)))
+    annotate_types(select, schema={f'"{alias}"': column_types}, dialect="duckdb")
+    return select.selects[0]
 
 
 #: The integers a source without exact decimals still holds exactly (SQLite's 64-bit INTEGER).

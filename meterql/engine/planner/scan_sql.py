@@ -68,7 +68,7 @@ def scan_select(
                 column.replace(
                     exp.Collate(this=column.copy(), expression=exp.Var(this=dialect.text_collation))
                 )
-        select = select.where(condition, copy=False)
+        select = select.where(dialect.translate(condition), copy=False)
     param_types: list[str | None] = []
     params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
     text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)

@@ -27,17 +27,17 @@ Plan: the whole query runs on one source
     sql: WITH monthly AS (SELECT customer_id, COUNT(*) AS n FROM public.events AS events GROUP BY customer_id) SELECT customer_id, n, RANK() OVER (ORDER BY n DESC NULLS LAST, customer_id) AS r FROM monthly
 
 -- ====
--- title: integer division stays local (PostgreSQL truncates, DuckDB does not)
-SELECT id / 2 AS half FROM pg.public.events WHERE customer_id = 7
+-- title: division of decimals stays local (DuckDB divides in DOUBLE)
+SELECT quantity / 2 AS half FROM pg.public.events WHERE customer_id = 7
 -- plan:
 Plan: 1 fragment(s), run locally in DuckDB
-  note: not sent whole to 'pg': Div is not in postgres's pushdown profile
+  note: not sent whole to 'pg': division of DECIMAL, INT: DuckDB divides in DOUBLE (and gives inf at zero), postgres keeps the type or raises
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
-    sql: SELECT "id", "customer_id" FROM "public"."events" WHERE "customer_id" = 7
-    pushed: columns id, customer_id
+    sql: SELECT "customer_id", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events" WHERE "customer_id" = 7
+    pushed: columns customer_id, quantity
     pushed: filter events.customer_id = 7 (from WHERE)
 - residual in DuckDB:
-    sql: SELECT id / 2 AS half FROM __fragment_f1 AS events WHERE customer_id = 7
+    sql: SELECT quantity / 2 AS half FROM __fragment_f1 AS events WHERE customer_id = 7
 
 -- ====
 -- title: ordering text depends on PostgreSQL's collation: not sent whole
