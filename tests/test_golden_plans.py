@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from meterql.catalog import Catalog, Column, Source, Table
+from meterql.catalog import Catalog, Column, ColumnStats, Source, Table, TableStats
 from meterql.engine.bind import bind
 from meterql.engine.parse import parse_query
 from meterql.engine.planner import plan_query
@@ -55,6 +55,9 @@ def _catalog() -> Catalog:
     ]
     for source, tables in sources:
         catalog.add_source(source, tables)
+    # (what eager aggregation reads: the distinct meters; none for customer_id)
+    catalog.replace_statistics("pg", [TableStats("pg.public.events", 10_000_000, {
+        "meter": ColumnStats("meter", 12, 0.0)})])
     return catalog
 
 

@@ -21,11 +21,11 @@ keeps its scale (the finished sum is ``DECIMAL(38, s1 + s2)`` either way); the p
 typed by DuckDB and its rows conformed to those types like any query sent whole. What would
 change a value is refused, with the reason as a plan note: DISTINCT and FILTER aggregates, avg
 (DuckDB divides in extended precision: a sum over a count of partial sums is not proven to give
-its DOUBLE bit for bit), sums of floats (their value depends on the order of the additions), min/max of text (the
-source compares text by its collation) or of floats, the big side on the null-supplying side of
-an outer join, and groups of a type the source compares otherwise. NULL keys keep their
-meaning: the source groups NULLs together as DuckDB does, and a NULL join key matches nothing
-either way.
+its DOUBLE bit for bit), sums of floats (their value depends on the order of the additions),
+min/max of text (the source compares text by its collation) or of floats, the big side on the
+null-supplying side of an outer join, and groups of a type the source compares otherwise. NULL
+keys keep their meaning: the source groups NULLs together as DuckDB does, and a NULL join key
+matches nothing either way.
 
 A row's product ``x * y`` that overflows its DECIMAL raises an error in DuckDB: the residual
 multiplies the group's least and greatest ``x`` by ``y`` as well, in the same types, so it raises
@@ -176,7 +176,7 @@ def _eager(ctx: PlanContext, plan: Plan, query: exp.Select,
         finished = _finish(agg, rewrite, by_alias)
         if isinstance(finished, str):
             return finished
-        if finished is not agg:
+        if id(finished) != id(agg):
             agg.replace(finished)
     partial_names = {name for name, _ in rewrite.partials.values()}
     for column in work.find_all(exp.Column):
@@ -206,7 +206,9 @@ def _eager(ctx: PlanContext, plan: Plan, query: exp.Select,
         ref = item.meta.get(REF)
         if ref in scans:
             read_as(item, fragment_table(scans[ref].id))
-    _keep_output_names(work, ctx.bound.tree)
+    tree = ctx.bound.tree
+    if isinstance(tree, exp.Select):  # (checked by _shape_blocker)
+        _keep_output_names(work, tree)
     fragments = [frag if f is scan else f for f in plan.fragments]
     return replace(plan, fragments=fragments, residual=work)
 
@@ -249,7 +251,7 @@ def _rows(ctx: PlanContext, table: Table) -> float | None:
     return None if table.rows is None else float(table.rows)
 
 
-def _drop_conjuncts(query: exp.Select, dropped: list[exp.Expression]) -> None:
+def _drop_conjuncts(query: exp.Select, dropped: list[exp.Expr]) -> None:
     """Remove the given conjuncts from the query's WHERE and ONs (they run at the source)."""
     ids = {id(n) for n in dropped}
     clauses: list[tuple[exp.Expression, str]] = [(query, "where")]
@@ -341,7 +343,8 @@ def _product(agg: exp.AggFunc, rewrite: _Rewrite,
         return f"{name}: a sum of a product of {' and '.join(families)} is not exact"
     if _scale(mine) + _scale(other) > 38:
         return f"{name}: the product's scale passes 38"
-    total = exp.Mul(this=rewrite.partial(exp.Sum(this=left.copy())), expression=right.copy())
+    total: exp.Expression = exp.Mul(
+        this=rewrite.partial(exp.Sum(this=left.copy())), expression=right.copy())
     # A row's x * y that overflows its type raises in DuckDB; it overflows for some row of a
     # group exactly when it does for the group's least or greatest x, so the residual computes
     # those two products too, in the same types, for the error alone (0 * keeps the value).

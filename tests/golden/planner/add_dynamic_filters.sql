@@ -3,6 +3,7 @@ SELECT c.name, sum(e.quantity) AS qty FROM pg.public.events e
 JOIN lite.main.customers c ON c.id = e.customer_id WHERE c.plan = 'enterprise' GROUP BY c.name
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
+  note: no eager aggregation: no statistics on the distinct values of pg.public.events.customer_id (read them with 'meterql source refresh pg')
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events"
     pushed: columns customer_id, quantity
