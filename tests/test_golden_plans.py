@@ -62,10 +62,13 @@ def _catalog() -> Catalog:
     ]
     for source, tables in sources:
         catalog.add_source(source, tables)
-    # Statistics for the tables of the five-table query only (the others plan without them).
-    catalog.replace_statistics("pg", [TableStats("pg.public.usage_events", 5_000_000, {
-        "customer_id": ColumnStats("customer_id", 50_000, 0.0),
-        "meter": ColumnStats("meter", 3, 0.0)})])
+    # Statistics: the distinct meters of events (what eager aggregation reads; none for
+    # customer_id), and the tables of the five-table query.
+    catalog.replace_statistics("pg", [
+        TableStats("pg.public.events", 10_000_000, {"meter": ColumnStats("meter", 12, 0.0)}),
+        TableStats("pg.public.usage_events", 5_000_000, {
+            "customer_id": ColumnStats("customer_id", 50_000, 0.0),
+            "meter": ColumnStats("meter", 3, 0.0)})])
     catalog.replace_statistics("lite", [TableStats("lite.main.accounts", 10_000, {
         "id": ColumnStats("id", 10_000, 0.0), "segment": ColumnStats("segment", 100, 0.0),
         "plan_id": ColumnStats("plan_id", 4, 0.0)})])

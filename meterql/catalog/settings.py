@@ -102,6 +102,13 @@ SETTINGS: dict[str, Setting] = {
             2**62,
         ),
         Setting(
+            "eager_aggregation",
+            bool,
+            True,
+            "aggregate the big side of a join at its source before joining it with small or "
+            "local tables, when that is exact and pays",
+        ),
+        Setting(
             "sync_full_copy_on_schema_change",
             bool,
             True,

@@ -1,6 +1,7 @@
 """A small catalog that the rules' docstring examples plan against: no source is contacted.
 
-- ``pg`` (PostgreSQL): ``public.events`` (10 million rows) and ``public.plans``;
+- ``pg`` (PostgreSQL): ``public.events`` (10 million rows, statistics on ``customer_id``: 1,000
+  distinct values, and ``meter``: 12) and ``public.plans``;
 - ``lite`` (SQLite): ``main.customers`` (1,000 rows).
 
 >>> print(example_context("SELECT * FROM lite.main.customers").bound.tree.sql("duckdb"))
@@ -13,7 +14,7 @@ import functools
 
 import duckdb
 
-from meterql.catalog import Catalog, Column, Source, Table
+from meterql.catalog import Catalog, Column, ColumnStats, Source, Table, TableStats
 from meterql.engine.bind import bind
 from meterql.engine.parse import parse_query
 from meterql.engine.planner.context import PlanContext
@@ -33,6 +34,9 @@ def example_catalog() -> Catalog:
             rows=10_000_000),
         Table("pg", "public", "plans", _columns("id:INTEGER", "name:VARCHAR"), rows=4),
     ])
+    catalog.replace_statistics("pg", [TableStats("pg.public.events", 10_000_000, {
+        "customer_id": ColumnStats("customer_id", 1_000, 0.0),
+        "meter": ColumnStats("meter", 12, 0.0)})])
     catalog.add_source(Source("lite", "sqlite", "sqlite:///crm.db"), [
         Table("lite", "main", "customers", _columns("id:BIGINT", "name:VARCHAR", "plan:VARCHAR"),
               rows=1_000),

@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from meterql.engine.planner.dynamic import DynamicFilter
 from meterql.engine.planner.scan_sql import ScanSelect
+from meterql.wording import approx_count
 
 if TYPE_CHECKING:
     from meterql.engine.planner.routes import Route
@@ -147,6 +148,8 @@ class QueryFragment:
             are conformed to those types (``None``: keep the driver's).
         subquery: the name of the derived table or CTE it stands for in the residual; ``None``
             for the whole query.
+        aggregate: for a partial aggregate of one table below a join (eager aggregation),
+            what it groups and computes; ``None`` otherwise.
     """
 
     id: str
@@ -157,6 +160,7 @@ class QueryFragment:
     param_types: list[str | None] = field(default_factory=list)
     typing: ResultTyping | None = None
     subquery: str | None = None
+    aggregate: PartialAggregate | None = None
 
     #: Its types come from ``typing`` (or the driver), and it takes no run-time filter.
     schema: ClassVar[None] = None
@@ -165,16 +169,48 @@ class QueryFragment:
 
     @property
     def what(self) -> str:
+        if self.aggregate is not None:
+            return f"partial aggregate of {self.aggregate.table}"
         return "whole query" if self.subquery is None else "subquery"
 
     @property
     def pushed(self) -> list[str]:
         """What was pushed into it, as EXPLAIN lists it."""
+        if self.aggregate is not None:
+            return [str(self.aggregate), *(str(f) for f in self.aggregate.filters)]
         return [] if self.subquery is None else [f"the whole subquery {self.subquery}"]
 
     @property
     def kept(self) -> list[str]:
         return []
+
+
+@dataclass(frozen=True)
+class PartialAggregate:
+    """One table's rows grouped at its source before they are joined (eager aggregation): the
+    residual finishes each aggregate over the groups (a sum of partial sums, ...).
+
+    Attributes:
+        table: the table's full name.
+        group_by: the columns grouped by (the join keys and the columns the query reads
+            outside aggregates).
+        aggregates: the partial aggregates, as DuckDB SQL over the table's columns.
+        groups: the groups estimated from the source's statistics.
+        rows: the rows estimated to be grouped.
+        filters: the table's WHERE/ON conjuncts applied before grouping.
+    """
+
+    table: str
+    group_by: tuple[str, ...]
+    aggregates: tuple[str, ...]
+    groups: float
+    rows: float
+    filters: tuple[PushedFilter, ...] = ()
+
+    def __str__(self) -> str:
+        return (f"partial aggregate: group by {', '.join(self.group_by)}; "
+                f"{', '.join(self.aggregates)} (eager aggregation: ~{approx_count(self.groups)} "
+                f"groups from ~{approx_count(self.rows)} rows)")
 
 
 #: A piece of the query sent to one source; the executor reads ``id``, ``source``, ``kind``,

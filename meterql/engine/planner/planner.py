@@ -7,6 +7,7 @@ from sqlglot import exp
 from meterql.catalog import Catalog
 from meterql.engine.bind import REF, BoundQuery
 from meterql.engine.planner.add_dynamic_filters import add_dynamic_filters
+from meterql.engine.planner.aggregate_before_join import aggregate_before_join
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.plan import HybridRead, PartialPlan, Plan, hybrid_table, read_as
 from meterql.engine.planner.push_single_source_subqueries import push_single_source_subqueries
@@ -15,18 +16,21 @@ from meterql.engine.planner.routes import Route
 from meterql.engine.planner.split_into_scans import split_into_scans
 
 #: The rules, in the order ``plan_query`` applies them.
-RULES = (push_whole_query, push_single_source_subqueries, split_into_scans, add_dynamic_filters)
+RULES = (push_whole_query, push_single_source_subqueries, split_into_scans, aggregate_before_join,
+         add_dynamic_filters)
 
 
 def plan_query(bound: BoundQuery, catalog: Catalog, sql: str,
                routes: dict[str, Route] | None = None) -> Plan:
     """The plan of a bound query: sent whole if it can be, else split into subquery and scan
-    fragments; then dynamic filters on the scans. ``routes``: where each table of an ``auto``
+    fragments; then the big side of an aggregate over a join aggregated at its source, and
+    dynamic filters on the scans. ``routes``: where each table of an ``auto``
     source is read (``planner/routes.py``); the plan lists them."""
     ctx = PlanContext(bound, catalog, sql, dict(catalog.settings), dict(routes or {}))
     shaped = push_whole_query(ctx)
     if isinstance(shaped, PartialPlan):
-        shaped = split_into_scans(ctx, push_single_source_subqueries(ctx, shaped))
+        shaped = aggregate_before_join(
+            ctx, split_into_scans(ctx, push_single_source_subqueries(ctx, shaped)))
     plan = add_dynamic_filters(ctx, shaped)
     plan.routes = list(ctx.routes.values())
     _read_hybrid(ctx, plan)

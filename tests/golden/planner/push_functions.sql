@@ -78,7 +78,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     pushed: columns id, customer_id, meter, ts
     pushed: filter DATE_TRUNC('MONTH', e.ts) = CAST('2024-02-01 00:00:00+00' AS TIMESTAMPTZ) (from WHERE)
     pushed: filter e.meter LIKE 'a%' (from WHERE)
-    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~1,000 rows; no statistics on the probe's keys)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
@@ -107,7 +107,7 @@ Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "id", "customer_id", "meter" FROM "public"."events"
     pushed: columns id, customer_id, meter
-    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range)
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~1,000 rows; no statistics on the probe's keys)
     kept local: filter LOWER(e.meter) = 'seats': lower() folds the case of non-ASCII text by the database's ctype on postgres, by DuckDB's own Unicode tables in DuckDB (upper('ß') is 'ẞ' there)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "name" FROM "main"."customers"

@@ -5,6 +5,7 @@ WHERE e.ts >= TIMESTAMPTZ '2026-03-01' AND c.plan = 'enterprise' AND e.meter = '
 GROUP BY c.plan
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
+  note: no eager aggregation: no statistics on the distinct values of pg.public.events.customer_id (read them with 'meterql source refresh pg')
 - fragment f1 on source 'pg' (postgres): scan pg.public.events
     sql: SELECT "customer_id", "meter", "ts", CAST("quantity" AS TEXT) AS "quantity" FROM "public"."events" WHERE "ts" >= CAST('2026-03-01' AS TIMESTAMPTZ) AND "meter" = 'api'
     pushed: columns customer_id, meter, ts, quantity
@@ -26,6 +27,7 @@ LEFT JOIN pg.public.events e ON e.customer_id = c.id AND e.meter = 'api'
 WHERE e.id IS NULL GROUP BY c.name
 -- plan:
 Plan: 2 fragment(s), run locally in DuckDB
+  note: no eager aggregation: pg.public.events is on the null-supplying side of an outer join: its unmatched groups would count differently
 - fragment f1 on source 'lite' (sqlite): scan lite.main.customers
     sql: SELECT "id", "name" FROM "main"."customers"
     pushed: columns id, name
