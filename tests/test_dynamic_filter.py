@@ -257,3 +257,23 @@ def test_several_keys_when_each_prunes(five):
     assert pulled.note.startswith("dynamic filter: 100 keys from")
     assert pulled.note.endswith("; 1 keys from " + next(
         f.id for f in plan.fragments if f.table == "dk.main.meters"))
+
+
+def test_a_partial_aggregate_takes_the_keys_before_it_groups(five):
+    """Eager aggregation groups the events at PostgreSQL; the selected accounts' ids still cut
+    the rows it groups: one group per enterprise customer travels."""
+    ws, ref = five
+    sql = ("SELECT a.region, count(*) AS n, sum(u.quantity) AS qty "
+           "FROM pg.public.usage_events u JOIN lite.main.accounts a ON a.id = u.customer_id "
+           "WHERE a.segment = 'enterprise' GROUP BY ALL")
+    plan = ws.explain(sql)
+    [partial] = [f for f in plan.fragments if f.what == "partial aggregate of "
+                 "pg.public.usage_events"]
+    assert partial.dynamic is not None
+    assert [k.probe_column for k in partial.dynamic.keys] == ["customer_id"]
+    inner = partial.dynamic.statement(["keys"])[0]
+    assert '"customer_id" IN (SELECT UNNEST(CAST($1 AS BIGINT[]))) GROUP BY' in inner
+    result = _same(ws, ref, sql)
+    pulled = next(s for s in result.fragments if s.fragment == partial.id)
+    assert pulled.rows == 100  # the 100 enterprise customers' groups
+    assert pulled.note.startswith("dynamic filter: 100 keys from")

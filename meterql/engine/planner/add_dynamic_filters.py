@@ -28,7 +28,7 @@ from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
 from meterql.engine.planner.costs import selectivity, table_predicates
 from meterql.engine.planner.dynamic import DynamicFilter, DynamicKey
-from meterql.engine.planner.plan import Plan, ScanFragment
+from meterql.engine.planner.plan import Plan, QueryFragment, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
 
 #: Key types a run-time key set keeps exact at every source: integers and text.
@@ -50,20 +50,33 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
     >>> from meterql.engine.planner.plan import PartialPlan
     >>> from meterql.engine.planner.split_into_scans import split_into_scans
     >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
-    ...                       "JOIN lite.main.customers AS c ON c.id = e.customer_id")
+    ...     "JOIN lite.main.customers AS c ON c.id = e.customer_id WHERE c.plan = 'pro'")
     >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
-    >>> key = plan.fragments[0].dynamic.keys[0]  # 10 million events, cut by 1,000 customers
+    >>> key = plan.fragments[0].dynamic.keys[0]  # 10 million events, cut by 300 customers
     >>> key.build, key.build_column, key.probe_column
     ('f2', 'id', 'customer_id')
     >>> key.reason
-    "the smallest build side (~1,000 rows; no statistics on the probe's keys)"
+    '~300 keys among ~1,000 distinct customer_id values keep ~30% of the rows'
+
+    Every customer's id would keep every event: no filter, and EXPLAIN says why.
+
+    >>> ctx = example_context("SELECT c.name, e.quantity FROM pg.public.events AS e "
+    ...     "JOIN lite.main.customers AS c ON c.id = e.customer_id")
+    >>> plan = add_dynamic_filters(ctx, split_into_scans(ctx, PartialPlan(ctx.bound.tree)))
+    >>> plan.fragments[0].dynamic is None, plan.fragments[0].dynamic_notes[0].endswith("little)")
+    (True, True)
     """
     if plan.residual is None or not ctx.settings.get("dynamic_filter", True):
         return plan
     tables = [table for _, table in ctx.bound.tables]
-    # table reference -> (its scan's index in the plan, the scan)
-    scans = {f.ref: (i, f) for i, f in enumerate(plan.fragments)
-             if isinstance(f, ScanFragment) and f.ref is not None}
+    # table reference -> (its scan's index in the plan, the scan); a partial aggregate of a
+    # table (eager aggregation) is filtered like its scan, before it groups, but gives no keys
+    scans: dict[int, tuple[int, Probe]] = {
+        f.ref: (i, f) for i, f in enumerate(plan.fragments)
+        if isinstance(f, ScanFragment) and f.ref is not None}
+    scans.update({f.aggregate.ref: (i, f) for i, f in enumerate(plan.fragments)
+                  if isinstance(f, QueryFragment) and f.aggregate is not None
+                  and f.aggregate.ref is not None and f.tree is not None})
     nodes = {
         t.meta[REF]: t
         for t in ctx.bound.qualified.find_all(exp.Table)
@@ -77,6 +90,8 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
             build_rows, probe_rows = sizes[build].rows, sizes[probe].rows
             if build_rows is None or build_rows > max_build:
                 continue
+            if not isinstance(scans[build][1], ScanFragment):
+                continue  # (a partial aggregate's rows are groups: read after, never first)
             if probe_rows is not None and probe_rows < MIN_SIZE_RATIO * max(build_rows, 1):
                 continue
             if not _same_key_family(tables[probe], probe_col, tables[build], build_col):
@@ -99,8 +114,9 @@ def add_dynamic_filters(ctx: PlanContext, plan: Plan) -> Plan:
         if probe in builds:
             used = []  # a build side is read first; it takes no filter itself (no chains)
         if used:
-            scan = _with_filter(scan, [(scans[c.build][1], c) for c in used], tables[probe],
-                                max_keys)
+            builds_of = [(side, c) for c in used
+                         if isinstance(side := scans[c.build][1], ScanFragment)]
+            scan = _with_filter(scan, builds_of, tables[probe], max_keys)
         if skipped:
             scan = replace(scan, dynamic_notes=tuple(skipped))
         fragments[scans[probe][0]] = scan
@@ -132,15 +148,17 @@ class _Size:
         return max(1.0, rows if found is None else min(rows, found * self.share))
 
 
-def _size(ctx: PlanContext, ref: int, scan: ScanFragment, table: Table) -> _Size:
-    """The rows a scan is expected to return: the table's rows times the selectivity of its
+def _size(ctx: PlanContext, ref: int, scan: Probe, table: Table) -> _Size:
+    """The rows a scan is expected to read: the table's rows times the selectivity of its
     pushed filters from the source's statistics (a fixed 0.3 without them)."""
     stats = ctx.catalog.statistics(table.full_name)
     rows = stats.rows if stats is not None and stats.rows is not None else table.rows
     if rows is None:
         return _Size(None, stats, 1.0)
     if stats is None:
-        share = FILTER_SELECTIVITY if scan.pushed_filters else 1.0
+        pushed = (scan.pushed_filters if isinstance(scan, ScanFragment)
+                  else scan.aggregate.filters if scan.aggregate is not None else ())
+        share = FILTER_SELECTIVITY if pushed else 1.0
     else:
         share = selectivity(table_predicates(ctx.bound, ref), stats, table)
     return _Size(rows * share, stats, share)
@@ -222,6 +240,9 @@ def _percent(share: float) -> str:
     return f"{share * 100:.2g}%"
 
 
+#: What a dynamic filter restricts: a table's scan, or its partial aggregate.
+Probe: TypeAlias = ScanFragment | QueryFragment
+
 #: (probe ref, build ref, probe column, build column)
 _EquiPair: TypeAlias = tuple[int, int, str, str]
 
@@ -280,9 +301,8 @@ def _same_key_family(probe: Table, probe_col: str, build: Table, build_col: str)
 
 
 def _with_filter(
-    probe: ScanFragment, keys: list[tuple[ScanFragment, _Candidate]], table: Table,
-    max_keys: int,
-) -> ScanFragment:
+    probe: Probe, keys: list[tuple[ScanFragment, _Candidate]], table: Table, max_keys: int,
+) -> Probe:
     dialect = dialect_for(probe.kind)
     made = []
     for build, c in keys:
@@ -304,8 +324,10 @@ def _with_filter(
             ranged=family == "integer" or dialect.capabilities.binary_text_order,
             reason=c.reason(),
         ))
+    tree = probe.scan.tree if isinstance(probe, ScanFragment) else probe.tree
+    assert tree is not None
     return replace(probe, dynamic=DynamicFilter(
-        keys=tuple(made), scan=probe.scan.tree, params=tuple(probe.params),
+        keys=tuple(made), scan=tree, table=table.name, params=tuple(probe.params),
         sqlglot_dialect=dialect.sqlglot_dialect, marker=dialect.parameter_marker,
         style=dialect.capabilities.key_sets or "list",
         typed_parameters=dialect.capabilities.typed_parameters, max_keys=max_keys,

@@ -33,8 +33,9 @@ where DuckDB does.
 
 It pays only when the groups are far fewer than the rows: the groups are estimated from the
 source's statistics (distinct values per column), the rows from the table's size and its pushed
-filters; without statistics nothing is aggregated early. The aggregate fragment takes no
-dynamic filter: its rows are already few.
+filters; without statistics nothing is aggregated early. The partial aggregate still takes
+dynamic filters (``add_dynamic_filters``, after this rule): a small side's join keys restrict
+the rows it groups at the source.
 """
 
 from __future__ import annotations
@@ -411,7 +412,7 @@ def _fragment(ctx: PlanContext, scan: ScanFragment, query: exp.Select, rewrite: 
     aggregate = PartialAggregate(
         rewrite.table.full_name, tuple(rewrite.keys.values()),
         tuple(_unqualified(agg) for _, agg in rewrite.partials.values()), groups, rows,
-        scan.pushed_filters)
+        scan.pushed_filters, scan.ref)
     return replace(frag, aggregate=aggregate)
 
 

@@ -52,7 +52,9 @@ class DynamicFilter:
 
     Attributes:
         keys: the keys, most selective first.
-        scan: the scan's own SELECT (markers in place).
+        scan: the scan's own SELECT, or the query a partial aggregate sends (markers in
+            place); the conditions go into the SELECT that reads ``table``.
+        table: the table's name at the source.
         params: the scan's own parameter names, in marker order.
         sqlglot_dialect: the source's dialect for the SQL.
         marker: the prefix of a numbered parameter marker at the source.
@@ -63,7 +65,8 @@ class DynamicFilter:
     """
 
     keys: tuple[DynamicKey, ...]
-    scan: exp.Select
+    scan: exp.Expr
+    table: str
     params: tuple[str, ...]
     sqlglot_dialect: str
     marker: str
@@ -71,7 +74,7 @@ class DynamicFilter:
     typed_parameters: bool
     max_keys: int
     _statements: dict[tuple[KeyUse, ...], tuple[str, list[str]]] = field(
-        default_factory=dict, compare=False, repr=False)
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def statement(self, uses: Sequence[KeyUse]) -> tuple[str, list[str]]:
         """The scan's SQL with each key used as ``uses`` says, and its parameter names: the
@@ -80,25 +83,37 @@ class DynamicFilter:
 
         >>> f = DynamicFilter((DynamicKey("f2", "id", "customer_id",
         ...     exp.column("customer_id", quoted=True), "BIGINT", True),),
-        ...     exp.select("*").from_("events").where("meter = $1"), ("m",), "postgres",
-        ...     "$", "array", True, 10_000)
+        ...     exp.select("*").from_("events").where("meter = $1"), "events", ("m",),
+        ...     "postgres", "$", "array", True, 10_000)
         >>> f.statement(["keys"])
         ('SELECT * FROM events WHERE meter = $1 AND "customer_id" IN (SELECT UNNEST(CAST($2 AS \
 BIGINT[])))', ['m', '__keys_0__'])
         >>> f.statement(["range"])[0].split("$1 AND ")[1]
         '"customer_id" BETWEEN CAST($2 AS BIGINT) AND CAST($3 AS BIGINT)'
+
+        A partial aggregate is filtered before it groups:
+
+        >>> from dataclasses import replace
+        >>> g = replace(f, scan=exp.select("c", "n").from_(exp.select("customer_id AS c",
+        ...     "count(*) AS n").from_("events").group_by("customer_id").subquery("q")))
+        >>> g.statement(["keys"])[0].split(" FROM events ")[1]
+        'WHERE "customer_id" IN (SELECT UNNEST(CAST($2 AS BIGINT[]))) GROUP BY customer_id) AS q'
         """
         uses = tuple(uses)
         known = self._statements.get(uses)
         if known is not None:
             return known
         tree = self.scan.copy()
+        target = next((t.find_ancestor(exp.Select) for t in tree.find_all(exp.Table)
+                       if t.name == self.table), None)
+        if target is None:
+            raise RuntimeError(f"the fragment's SQL does not read {self.table}")
         params = list(self.params)
         for i, (key, use) in enumerate(zip(self.keys, uses, strict=True)):
             if use == "none":
                 continue
             first = len(params) + 1
-            tree.where(self._condition(key, use, first), copy=False)
+            target.where(self._condition(key, use, first), copy=False)
             params += [f"__keys_{i}__"] if use == "keys" else [f"__min_{i}__", f"__max_{i}__"]
         made = (tree.sql(dialect=self.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE),
                 params)

@@ -79,7 +79,8 @@ def single_source_fragment(
     except UnsupportedError as exc:
         return f"{dialect.kind} cannot express the query exactly ({exc})"
     typing = None if dialect.capabilities.same_engine else result_typing(chosen)
-    return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing)
+    return QueryFragment(frag_id, source, dialect.kind, text, params, param_types, typing,
+                         tree=sent)
 
 
 #: Per output column of a query sent whole: whether it is read as the source's text form, and

@@ -150,6 +150,10 @@ class QueryFragment:
             for the whole query.
         aggregate: for a partial aggregate of one table below a join (eager aggregation),
             what it groups and computes; ``None`` otherwise.
+        tree: the query sent, as a tree with its markers in place (a rule may extend it).
+        dynamic: run-time filters on the join keys of a partial aggregate's table, from other
+            fragments' rows (applied before it groups).
+        dynamic_notes: why join keys that could have filtered it at run time do not.
     """
 
     id: str
@@ -161,11 +165,12 @@ class QueryFragment:
     typing: ResultTyping | None = None
     subquery: str | None = None
     aggregate: PartialAggregate | None = None
+    tree: exp.Expr | None = field(default=None, compare=False, repr=False)
+    dynamic: DynamicFilter | None = None
+    dynamic_notes: tuple[str, ...] = ()
 
-    #: Its types come from ``typing`` (or the driver), and it takes no run-time filter.
+    #: Its types come from ``typing`` (or the driver).
     schema: ClassVar[None] = None
-    dynamic: ClassVar[None] = None
-    dynamic_notes: ClassVar[tuple[str, ...]] = ()
 
     @property
     def what(self) -> str:
@@ -198,6 +203,7 @@ class PartialAggregate:
         groups: the groups estimated from the source's statistics.
         rows: the rows estimated to be grouped.
         filters: the table's WHERE/ON conjuncts applied before grouping.
+        ref: the table reference it reads (its index in the bound query).
     """
 
     table: str
@@ -206,6 +212,7 @@ class PartialAggregate:
     groups: float
     rows: float
     filters: tuple[PushedFilter, ...] = ()
+    ref: int | None = None
 
     def __str__(self) -> str:
         return (f"partial aggregate: group by {', '.join(self.group_by)}; "

@@ -64,11 +64,12 @@ Plan: 5 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): partial aggregate of pg.public.usage_events
     sql: SELECT q.c1 AS "customer_id", q.c2 AS "meter", CAST(q.c3 AS TEXT) AS "__p1" FROM (SELECT u.customer_id AS customer_id, u.meter AS meter, SUM(u.quantity) AS __p1 FROM public.usage_events AS u GROUP BY u.customer_id, u.meter) AS q(c1, c2, c3)
     pushed: partial aggregate: group by customer_id, meter; sum(quantity) (eager aggregation: ~150k groups from ~5M rows)
+    dynamic filter: customer_id in the keys of f2.id (read first; up to 10000 keys as a set, else their min/max range): ~100 keys among ~50.0k distinct customer_id values keep ~0.2% of the rows
+    no dynamic filter: meter from f3.meter: ~3 keys among ~3 distinct meter values would keep ~100% of the rows (prunes too little)
 - fragment f2 on source 'lite' (sqlite): scan lite.main.accounts
     sql: SELECT "id", "segment", "plan_id", "region" FROM "main"."accounts" WHERE "segment" COLLATE BINARY = 'enterprise'
     pushed: columns id, segment, plan_id, region
     pushed: filter a.segment = 'enterprise' (from WHERE)
-    dynamic filter: region in the keys of f5.code (read first; up to 10000 keys as a set, else their min/max range): the smallest build side (~20 rows; no statistics on the probe's keys)
     no dynamic filter: plan_id from f4.id: ~4 keys among ~4 distinct plan_id values would keep ~100% of the rows (prunes too little)
     kept local: filter a.id = u.customer_id: refers to other tables
 - fragment f3 on source 'dk' (duckdb): scan dk.main.meters

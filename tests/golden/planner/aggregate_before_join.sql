@@ -10,6 +10,7 @@ Plan: 2 fragment(s), run locally in DuckDB
     pushed: partial aggregate: group by meter; sum(quantity), min(quantity), max(quantity) (eager aggregation: ~12 groups from ~1.1M rows)
     pushed: filter e.ts >= CAST('2026-03-01 00:00:00+00' AS TIMESTAMPTZ) (from WHERE)
     pushed: filter e.ts < CAST('2026-04-01 00:00:00+00' AS TIMESTAMPTZ) (from WHERE)
+    no dynamic filter: meter from f2.meter: ~32 keys among ~12 distinct meter values would keep ~100% of the rows (prunes too little)
 - fragment f2 on source 'dk' (duckdb): scan dk.main.prices
     sql: SELECT "meter", "price" FROM "main"."prices"
     pushed: columns meter, price
@@ -27,6 +28,7 @@ Plan: 2 fragment(s), run locally in DuckDB
 - fragment f1 on source 'pg' (postgres): partial aggregate of pg.public.events
     sql: SELECT e.meter AS meter, COUNT(*) AS __p1, COUNT(e.customer_id) AS __p2 FROM public.events AS e GROUP BY e.meter
     pushed: partial aggregate: group by meter; count(*), count(customer_id) (eager aggregation: ~12 groups from ~10M rows)
+    no dynamic filter: meter from f2.meter: ~32 keys among ~12 distinct meter values would keep ~100% of the rows (prunes too little)
 - fragment f2 on source 'dk' (duckdb): scan dk.main.prices
     sql: SELECT "meter", "price" FROM "main"."prices"
     pushed: columns meter, price
