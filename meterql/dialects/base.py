@@ -104,6 +104,11 @@ class SourceDialect:
             DuckDB does the rest (PostgreSQL's char(n), real, and types carried as text).
         file_uri: the URI names a local file (``sqlite:///data/usage.db``): the file must
             exist when the source is added, and the catalog stores its absolute path.
+        scaled_integer: for a source type whose values are exact decimals with a declared
+            scale ``s`` that fit a BIGINT once multiplied by ``10^s`` (PostgreSQL's
+            ``numeric(p,s)`` with ``p <= 18``), that scale: scans read the value times
+            ``10^s`` as a BIGINT, which meterql turns back into the same decimal exactly
+            (cheaper at both ends than text); ``None`` for the other types.
     """
 
     kind: str
@@ -120,6 +125,7 @@ class SourceDialect:
     computes_differently: Callable[[str], str | None] = lambda source_type: None
     file_uri: bool = False
     text_function: Callable[[str], str | None] = lambda source_type: None
+    scaled_integer: Callable[[str], int | None] = lambda source_type: None
 
     def fetches_as_text(self, duckdb_type: str, source_type: str | None = None) -> bool:
         """Whether a value of this type is read as the source's text form: the one decision for
