@@ -2,8 +2,8 @@
 scan rule and by sync (which copies tables with the same reads).
 
 Columns are fetched in a form that converts exactly (text for SQLite decimals and PostgreSQL
-NUMERIC, a scaled integer for PostgreSQL numeric(p,s) up to 18 digits, integers for SQLite
-booleans), text in filters is compared bytewise where the source
+NUMERIC, or a scaled integer for numeric(p,s) up to 18 digits in a sync's reads, integers for
+SQLite booleans), text in filters is compared bytewise where the source
 would use a collation, and named parameters become the source's numbered markers.
 """
 
@@ -50,13 +50,21 @@ def scan_select(
     columns: list[Column],
     dialect: SourceDialect,
     conditions: Sequence[exp.Expression] = (),
+    scaled_integers: bool = False,
 ) -> ScanSelect:
     """``SELECT columns FROM table WHERE conditions`` as the source must read it: columns
     fetched in a form that converts exactly (text for SQLite decimals, ...), text compared
-    bytewise, parameters as numbered markers. Conditions name columns without a table."""
+    bytewise, parameters as numbered markers. Conditions name columns without a table.
+
+    ``scaled_integers``: read the decimals the dialect can send as scaled integers that way
+    (``SourceDialect.scaled_integer``). Sync's bulk reads do: measured on 1M rows of a
+    numeric(18,6) column, the conversion on meterql's side costs a tenth of text's (0.065 ->
+    0.007 CPU s) while PostgreSQL spends about 0.04 CPU s more on the multiplication; a
+    query's scan does not, as that shifts work onto the source at query time for no gain in
+    time (0.72 s either way)."""
     types = {c.name.lower(): c.type for c in table.columns}
     names = {c.name.lower(): c.name for c in table.columns}
-    scaled = {c.name: _scaled_field(c, dialect) for c in columns}
+    scaled = {c.name: _scaled_field(c, dialect) if scaled_integers else None for c in columns}
     select = exp.select(*[_fetch_expr(c, dialect, scaled[c.name]) for c in columns]).from_(
         exp.Table(this=exp.to_identifier(table.name, quoted=True),
                   db=exp.to_identifier(table.schema, quoted=True))
