@@ -3,6 +3,8 @@
 Drivers hand some types back in forms DuckDB would misread: PostgreSQL NUMERIC arrives as an
 opaque string-backed extension type (its typmod in the field metadata), SQLite decimals and dates
 as text. Each batch is cast here; a value that would lose digits raises instead of rounding.
+A decimal the scan reads as a scaled integer (field metadata ``SCALED_INTEGER``) is rebuilt from
+the integer's bits: ``123456789`` with scale 6 is ``123.456789``, no arithmetic on the way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterql.dialects.arrow_types import DUCKDB_TYPE, sql_type_name
+from meterql.dialects.arrow_types import DUCKDB_TYPE, SCALED_INTEGER, sql_type_name
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL
 from meterql.errors import SourceQueryError
 
@@ -68,15 +70,55 @@ def target_schema(
         # (the metadata of a column carried as text says what it is: arrow_types.DUCKDB_TYPE)
         carried = {DUCKDB_TYPE: field.metadata[DUCKDB_TYPE]} if (
             field.metadata and DUCKDB_TYPE in field.metadata) else None
-        fields.append(pa.field(field.name, target, nullable=True,
-                               metadata=want.metadata if want is not None else carried))
+        metadata = want.metadata if want is not None else carried
+        if metadata and SCALED_INTEGER in metadata:  # (how it was read, not what it is)
+            metadata = {k: v for k, v in metadata.items() if k != SCALED_INTEGER} or None
+        fields.append(pa.field(field.name, target, nullable=True, metadata=metadata))
     return pa.schema(fields)
 
 
-def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str) -> pa.RecordBatch:
+def scaled_columns(wanted: pa.Schema | None) -> dict[int, int]:
+    """Column position -> scale, for the columns of ``wanted`` read as scaled integers."""
+    if wanted is None:
+        return {}
+    return {i: int(f.metadata[SCALED_INTEGER]) for i, f in enumerate(wanted)
+            if f.metadata and SCALED_INTEGER in f.metadata}
+
+
+def from_scaled_integer(column: pa.Array, scale: int, target: pa.DataType) -> pa.Array:
+    """The decimals whose unscaled values are ``column``'s integers (NULLs stay NULL).
+
+    A decimal is its unscaled integer plus a scale, so an int64 array *is* a decimal64 array
+    of that scale (a view of the same buffers); the widening cast to ``target`` checks its
+    precision and raises, never rounds.
+
+    Example:
+        >>> ints = pa.array([123456789, -1, None, 999999999999999999])
+        >>> from_scaled_integer(ints, 6, pa.decimal128(18, 6)).to_pylist()
+        [Decimal('123.456789'), Decimal('-0.000001'), None, Decimal('999999999999.999999')]
+    """
+    if column.type != pa.int64():
+        raise pa.ArrowInvalid(f"a scaled integer arrived as {column.type}, not int64")
+    decimals = column.view(pa.decimal64(18, scale))
+    return decimals if decimals.type == target else pc.cast(decimals, target, safe=True)
+
+
+def conform_batch(batch: pa.RecordBatch, schema: pa.Schema, source: str,
+                  scaled: dict[int, int] | None = None) -> pa.RecordBatch:
+    """``batch`` cast to ``schema``; ``scaled`` maps the positions of the columns read as
+    scaled integers to their scale (:func:`scaled_columns`)."""
     columns = []
-    for column, field in zip(batch.columns, schema, strict=True):
+    for i, (column, field) in enumerate(zip(batch.columns, schema, strict=True)):
         plain = _plain(column)
+        if scaled and i in scaled:
+            try:
+                columns.append(from_scaled_integer(plain, scaled[i], field.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SourceQueryError(
+                    f"column '{field.name}' from source '{source}' does not fit "
+                    f"{sql_type_name(field)}: {exc}", source=source, hint=_hint(field.type),
+                    field=field.name) from exc
+            continue
         if plain.type == field.type:
             columns.append(plain)
             continue
@@ -147,11 +189,12 @@ def conform_reader(
         )
     schema = target_schema(raw.schema, wanted, unconstrained)
     plain = not any(isinstance(f.type, pa.BaseExtensionType) for f in raw.schema)
-    if schema.equals(raw.schema, check_metadata=True) and plain:
+    scaled = scaled_columns(wanted)
+    if schema.equals(raw.schema, check_metadata=True) and plain and not scaled:
         return raw
 
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in raw:
-            yield conform_batch(batch, schema, source)
+            yield conform_batch(batch, schema, source, scaled)
 
     return pa.RecordBatchReader.from_batches(schema, batches())

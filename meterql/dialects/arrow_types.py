@@ -48,6 +48,28 @@ DUCKDB_TYPE = b"meterql.duckdb_type"
 CARRIED_AS_TEXT = frozenset({"INT128", "UINT128"})
 
 
+#: Field metadata of a scan's DECIMAL column that the source sends as its value times ``10^scale``
+#: in a BIGINT (``SourceDialect.scaled_integer``); the value is the scale. The connector turns
+#: the integers back into the decimals exactly (``connectors.arrow``).
+SCALED_INTEGER = b"meterql.scaled_integer"
+
+
+def scaled_field(name: str, duckdb_type: str, scale: int) -> pa.Field | None:
+    """The field of a DECIMAL column read as a scaled integer, or ``None`` when ``duckdb_type``
+    is not a decimal of that scale that a BIGINT holds (the column is read otherwise).
+
+    >>> scaled_field("q", "DECIMAL(18, 6)", 6).metadata
+    {b'meterql.scaled_integer': b'6'}
+    >>> scaled_field("q", "DECIMAL(18, 6)", 2), scaled_field("q", "DECIMAL(38, 6)", 6)
+    (None, None)
+    """
+    typ = arrow_type(duckdb_type)
+    if (typ is None or not pa.types.is_decimal(typ) or typ.scale != scale
+            or typ.precision > 18):
+        return None
+    return pa.field(name, typ, metadata={SCALED_INTEGER: str(scale).encode()})
+
+
 def arrow_field(name: str, duckdb_type: str) -> pa.Field:
     """The Arrow field a column of ``duckdb_type`` crosses Arrow as (see CARRIED_AS_TEXT).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from meterql.dialects.base import UNCONSTRAINED_DECIMAL, Capabilities, SourceDialect, via_sqlglot
@@ -84,6 +86,33 @@ def text_function(source_type: str) -> str | None:
     return "abbrev" if source_type.strip().lower() == "inet" else None
 
 
+_NUMERIC_TYPMOD = re.compile(r"numeric\((\d+),(\d+)\)")
+#: The widest numeric(p,s) read as a scaled BIGINT: |value * 10^s| < 10^p <= 10^18 < 2^63.
+SCALED_INTEGER_PRECISION = 18
+
+
+def scaled_integer(source_type: str) -> int | None:
+    """The scale of a ``numeric(p,s)`` column (as ``format_type()`` prints it) whose values
+    times ``10^s`` fit a bigint exactly, or ``None``.
+
+    The typmod guarantees at most ``s`` decimals and fewer than ``p`` digits in all, so
+    ``(v * 10^s)::bigint`` is an integer PostgreSQL computes exactly, and meterql rebuilds
+    the decimal from it bit for bit. A numeric without a typmod (any number of decimals), a
+    negative scale or one above the precision (PostgreSQL 15 allows both; DuckDB has no such
+    DECIMAL) are read as text.
+
+    >>> [scaled_integer(t) for t in ("numeric(18,6)", "numeric(5,0)", "numeric")]
+    [6, 0, None]
+    >>> [scaled_integer(t) for t in ("numeric(19,2)", "numeric(3,5)", "numeric(5,-2)")]
+    [None, None, None]
+    """
+    match = _NUMERIC_TYPMOD.fullmatch(source_type.strip().lower())
+    if match is None:
+        return None
+    precision, scale = int(match.group(1)), int(match.group(2))
+    return scale if scale <= precision <= SCALED_INTEGER_PRECISION else None
+
+
 DIALECT = SourceDialect(
     kind="postgres",
     uri_schemes=("postgresql", "postgres"),
@@ -95,11 +124,13 @@ DIALECT = SourceDialect(
     map_type=map_type,
     connector="meterql.connectors.postgres:PostgresConnector",
     # The driver decodes NUMERIC into strings itself; PostgreSQL's own text output is exact and
-    # about twice as fast to read (measured on a 1M-row scan: 1.24 s -> 0.70 s).
+    # about twice as fast to read (measured on a 1M-row scan: 1.24 s -> 0.70 s). A sync reads a
+    # numeric(p,s) of up to 18 digits as a scaled bigint instead (scaled_integer).
     # UUIDs arrive from the driver as 16 raw bytes; their text form converts exactly.
     fetch_as_text=frozenset({"DECIMAL", "UUID"}),
     read_as_text=read_as_text,
     text_function=text_function,
     computes_differently=computes_differently,
     translate=to_postgres,
+    scaled_integer=scaled_integer,
 )

@@ -69,7 +69,8 @@ def delta_scan(cur: duckdb.DuckDBPyConnection, table: Table, config: TableSyncCo
         conditions.append(exp.GTE(this=exp.column(config.cursor),
                                   expression=exp.Placeholder(this="cursor")))
         params = [low]
-    scan = scan_select(table, list(table.columns), dialect_for(kind), conditions)
+    scan = scan_select(table, list(table.columns), dialect_for(kind), conditions,
+                       scaled_integers=True)
     return scan, params, low
 
 

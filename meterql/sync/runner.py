@@ -326,7 +326,8 @@ def _copy_whole(cur: duckdb.DuckDBPyConnection, connector: Connector, table: Tab
     transaction), in the order of the columns ``order`` when it names any (the table's
     clustering key); returns the rows copied."""
     target = _target(table)
-    scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [])
+    scan = scan_select(table, list(table.columns), dialect_for(connector.source.kind), [],
+                       scaled_integers=True)
     with connector.stream(scan.sql, [], schema=scan.schema) as reader, _writing(table):
         counted = _Counted(reader, table.full_name, progress)
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_qualified(table.source, table.schema)}")

@@ -2,7 +2,8 @@
 scan rule and by sync (which copies tables with the same reads).
 
 Columns are fetched in a form that converts exactly (text for SQLite decimals and PostgreSQL
-NUMERIC, integers for SQLite booleans), text in filters is compared bytewise where the source
+NUMERIC, or a scaled integer for numeric(p,s) up to 18 digits in a sync's reads, integers for
+SQLite booleans), text in filters is compared bytewise where the source
 would use a collation, and named parameters become the source's numbered markers.
 """
 
@@ -17,7 +18,7 @@ from sqlglot.errors import ErrorLevel
 
 from meterql.catalog import Column, Table
 from meterql.dialects import SourceDialect, type_family
-from meterql.dialects.arrow_types import arrow_field
+from meterql.dialects.arrow_types import arrow_field, scaled_field
 from meterql.engine.planner.markers import mark_params
 
 #: Type families of text columns (``type_family`` names VARCHAR as TEXT).
@@ -49,13 +50,22 @@ def scan_select(
     columns: list[Column],
     dialect: SourceDialect,
     conditions: Sequence[exp.Expression] = (),
+    scaled_integers: bool = False,
 ) -> ScanSelect:
     """``SELECT columns FROM table WHERE conditions`` as the source must read it: columns
     fetched in a form that converts exactly (text for SQLite decimals, ...), text compared
-    bytewise, parameters as numbered markers. Conditions name columns without a table."""
+    bytewise, parameters as numbered markers. Conditions name columns without a table.
+
+    ``scaled_integers``: read the decimals the dialect can send as scaled integers that way
+    (``SourceDialect.scaled_integer``). Sync's bulk reads do: measured on 1M rows of a
+    numeric(18,6) column, the conversion on meterql's side costs a tenth of text's (0.065 ->
+    0.007 CPU s) while PostgreSQL spends about 0.04 CPU s more on the multiplication; a
+    query's scan does not, as that shifts work onto the source at query time for no gain in
+    time (0.72 s either way)."""
     types = {c.name.lower(): c.type for c in table.columns}
     names = {c.name.lower(): c.name for c in table.columns}
-    select = exp.select(*[_fetch_expr(c, dialect) for c in columns]).from_(
+    scaled = {c.name: _scaled_field(c, dialect) if scaled_integers else None for c in columns}
+    select = exp.select(*[_fetch_expr(c, dialect, scaled[c.name]) for c in columns]).from_(
         exp.Table(this=exp.to_identifier(table.name, quoted=True),
                   db=exp.to_identifier(table.schema, quoted=True))
     )
@@ -72,7 +82,7 @@ def scan_select(
     param_types: list[str | None] = []
     params = mark_params(select, dialect, lambda c: types.get(c.name.lower()), param_types)
     text = select.sql(dialect=dialect.sqlglot_dialect, unsupported_level=ErrorLevel.RAISE)
-    schema = pa.schema([arrow_field(c.name, c.type) for c in columns])
+    schema = pa.schema([scaled[c.name] or arrow_field(c.name, c.type) for c in columns])
     return ScanSelect(select, text, params, param_types, schema)
 
 
@@ -84,9 +94,19 @@ def conjuncts(condition: exp.Expression) -> list[exp.Expression]:
     return [condition]
 
 
-def _fetch_expr(entry: Column, dialect: SourceDialect) -> exp.Expr:
+def _scaled_field(entry: Column, dialect: SourceDialect) -> pa.Field | None:
+    """The field of a decimal column the source sends as a scaled integer, or ``None``."""
+    scale = dialect.scaled_integer(entry.source_type)
+    return None if scale is None else scaled_field(entry.name, entry.type, scale)
+
+
+def _fetch_expr(entry: Column, dialect: SourceDialect, scaled: pa.Field | None) -> exp.Expr:
     name = entry.name
     column = exp.column(exp.to_identifier(name, quoted=True))
+    if scaled is not None:  # (value * 10^s)::bigint: exact, as the typmod bounds the value
+        scale = scaled.type.scale
+        value = exp.Mul(this=column, expression=exp.Literal.number(10**scale)) if scale else column
+        return exp.alias_(exp.cast(value, "BIGINT"), name, quoted=True)
     if dialect.fetches_as_text(entry.type, entry.source_type):
         return exp.alias_(dialect.text_form(column, entry.source_type), name, quoted=True)
     if type_family(entry.type) in dialect.fetch_as_integer:
