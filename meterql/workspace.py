@@ -554,10 +554,23 @@ class Workspace:
                     self._engine.duck, self._connector(source.name), source, tables, configs,
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
+                if reports[-1].rows:
+                    self._reattach(source.name)
                 self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
                 if reports[-1].error is None:
                     self._refresh_statistics(source.name, introspected)
         return reports
+
+    def _reattach(self, name: str) -> None:
+        """Attach a replica again once a sync wrote to it, when no query reads: DuckDB keeps
+        the rows a connection wrote in the form it wrote them until the file is attached
+        again, and reads that form more slowly (a join of a month of events with 11k customers
+        after a 56M-row copy: 73 ms, 32 ms once attached again)."""
+        from meterql.sync.replica import detach
+
+        with self._engine.replicas.exclusive():
+            detach(self._engine.duck, name)
+            self._attach_to(self._engine.duck, name)
 
     def _replica_watermarks(self, name: str) -> list[ReplicaWatermark]:
         """The last committed sync of each replica table of a source."""

@@ -29,6 +29,7 @@ from meterql.engine.planner.costs import RouteCost
 from meterql.engine.planner.fragments import result_typing
 from meterql.engine.planner.routes import route_tables
 from meterql.engine.result import Result, plan_table, time_zone_table
+from meterql.engine.shared_lock import SharedLock
 from meterql.engine.time_zone import check_time_zone, in_time_zone, set_time_zone
 from meterql.errors import (
     QueryError,
@@ -66,6 +67,8 @@ class Engine:
         #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
         self._zoned: dict[str, Executor] = {}
         self._zoned_lock = threading.Lock()
+        #: queries hold it shared; re-attaching a replica after a sync holds it alone
+        self.replicas = SharedLock()
         self.plans: PlanCache[_Prepared] = PlanCache(
             catalog.settings["plan_cache_size"]
         )
@@ -205,6 +208,14 @@ class Engine:
         session keeps and passes as ``tz``. ``max_staleness``: as :meth:`plan`'s; when an
         ``auto`` source routed to is unreachable, its tables are read from the replica if
         within the bound (the result's ``warnings`` say so), else ``StaleReplicaError``."""
+        with self.replicas.shared():
+            return self._failing_over(sql, params, dialect, timeout, max_rows, on_row_limit,
+                                      control, tz, max_staleness)
+
+    def _failing_over(self, sql: str, params: Mapping[str, Any] | None, dialect: str,
+                      timeout: float | None, max_rows: int | None, on_row_limit: str,
+                      control: QueryControl | None, tz: str | None,
+                      max_staleness: float | str | None) -> Result:
         try:
             return self._run(sql, params, dialect, timeout, max_rows, on_row_limit, control, tz,
                              max_staleness, frozenset())
