@@ -555,8 +555,9 @@ class Workspace:
                     progress, self.catalog.settings["sync_full_copy_on_schema_change"],
                 ))
                 if reports[-1].rows:
-                    self._reattach(source.name)
-                self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
+                    self._reattach(source.name)  # (which reads the watermarks again)
+                else:
+                    self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
                 if reports[-1].error is None:
                     self._refresh_statistics(source.name, introspected)
         return reports

@@ -45,15 +45,20 @@ def setup(pg_cluster, tmp_path_factory):
     ws.sources.add("pg", pg_cluster.uri(name))
     ws.sources.add("lite", f"sqlite://{lite}")
     # These aggregates over a join would be aggregated early (the big scan becomes a partial
-    # aggregate, which takes no dynamic filter): dynamic filtering is tested on its own here.
+    # aggregate, whose rows are groups): dynamic filtering of scans is tested on its own here.
     ws.settings.set("eager_aggregation", False)
-    for table in ("pg.public.events", "lite.main.customers"):
+    _copy_to_reference(ws, ref, ("pg.public.events", "lite.main.customers"))
+    yield ws, ref
+    ws.close()
+
+
+def _copy_to_reference(ws, ref, tables) -> None:
+    """Each table's rows as meterql reads them, under the same name in the reference DuckDB."""
+    for table in tables:
         data = ws.query(f"SELECT * FROM {table}", max_rows=None).to_arrow()
         ref.register("data", data)
         ref.execute(f"CREATE TABLE {table} AS FROM data")
         ref.unregister("data")
-    yield ws, ref
-    ws.close()
 
 
 def _same(ws, ref, sql):
@@ -204,12 +209,8 @@ def five(pg_cluster, tmp_path_factory):
         ref.execute(f"ATTACH ':memory:' AS {db}")
         if schema != "main":
             ref.execute(f"CREATE SCHEMA {db}.{schema}")
-    for table in ("pg.public.usage_events", "pg.public.plans", "lite.main.accounts",
-                  "dk.main.meters", "dk.main.regions"):
-        data = ws.query(f"SELECT * FROM {table}", max_rows=None).to_arrow()
-        ref.register("data", data)
-        ref.execute(f"CREATE TABLE {table} AS FROM data")
-        ref.unregister("data")
+    _copy_to_reference(ws, ref, ("pg.public.usage_events", "pg.public.plans",
+                                 "lite.main.accounts", "dk.main.meters", "dk.main.regions"))
     yield ws, ref
     ws.close()
 

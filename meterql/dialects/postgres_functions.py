@@ -149,21 +149,23 @@ def _check_interval(node: exp.Expr) -> str | None:
     return None
 
 
-def _check_division(node: exp.Expr) -> str | None:
+def _not_integers(node: exp.Expr) -> str | None:
+    """The operands' types, when they are not all integers."""
     types = {_type(node.this), _type(node.expression)}
-    if not types <= _INTEGERS:
-        shown = ", ".join(sorted(t.value for t in types))
+    return None if types <= _INTEGERS else ", ".join(sorted(t.value for t in types))
+
+
+def _check_division(node: exp.Expr) -> str | None:
+    shown = _not_integers(node)
+    if shown is not None:
         return (f"division of {shown}: DuckDB divides in DOUBLE (and gives inf at zero), "
                 "postgres keeps the type or raises")
     return None
 
 
 def _check_modulo(node: exp.Expr) -> str | None:
-    types = {_type(node.this), _type(node.expression)}
-    if not types <= _INTEGERS:
-        shown = ", ".join(sorted(t.value for t in types))
-        return f"% of {shown}: the result type differs on postgres"
-    return None
+    shown = _not_integers(node)
+    return None if shown is None else f"% of {shown}: the result type differs on postgres"
 
 
 def _check_substring(node: exp.Expr) -> str | None:

@@ -26,7 +26,13 @@ from meterql.catalog import Table, TableStats
 from meterql.dialects import dialect_for, type_family
 from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.costs import selectivity, table_predicates
+from meterql.engine.planner.costs import (
+    FILTER_SELECTIVITY,
+    percent,
+    selectivity,
+    table_predicates,
+    table_rows,
+)
 from meterql.engine.planner.dynamic import DynamicFilter, DynamicKey
 from meterql.engine.planner.plan import Plan, QueryFragment, ScanFragment
 from meterql.engine.planner.scan_sql import conjuncts
@@ -37,8 +43,6 @@ _KEY_FAMILIES = {
     "UTINYINT": "integer", "USMALLINT": "integer", "UINT": "integer", "UBIGINT": "integer",
     "TEXT": "text", "VARCHAR": "text",
 }
-#: How much a pushed filter is assumed to cut a table without statistics.
-FILTER_SELECTIVITY = 0.3
 #: The probe side must be estimated this many times larger than the build side.
 MIN_SIZE_RATIO = 4
 
@@ -152,7 +156,7 @@ def _size(ctx: PlanContext, ref: int, scan: Probe, table: Table) -> _Size:
     """The rows a scan is expected to read: the table's rows times the selectivity of its
     pushed filters from the source's statistics (a fixed 0.3 without them)."""
     stats = ctx.catalog.statistics(table.full_name)
-    rows = stats.rows if stats is not None and stats.rows is not None else table.rows
+    rows = table_rows(stats, table)
     if rows is None:
         return _Size(None, stats, 1.0)
     if stats is None:
@@ -188,7 +192,7 @@ class _Candidate:
             return (f"the smallest build side (~{_count(self.build_rows)} rows; no statistics "
                     "on the probe's keys)")
         return (f"~{_count(self.keys)} keys among ~{_count(self.probe_distinct or 0)} "
-                f"distinct {self.probe_col} values keep ~{_percent(keep)} of the rows")
+                f"distinct {self.probe_col} values keep ~{percent(keep)} of the rows")
 
 
 def _choose(found: list[_Candidate]) -> tuple[list[_Candidate], list[str]]:
@@ -227,17 +231,6 @@ def _count(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1_000:.1f}k"
     return f"{value:,.0f}"
-
-
-def _percent(share: float) -> str:
-    """A share as EXPLAIN prints it.
-
-    >>> _percent(0.0017), _percent(0.3), _percent(1.0)
-    ('0.17%', '30%', '100%')
-    """
-    if share >= 0.1:
-        return f"{share:.0%}"
-    return f"{share * 100:.2g}%"
 
 
 #: What a dynamic filter restricts: a table's scan, or its partial aggregate.

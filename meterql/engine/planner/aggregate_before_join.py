@@ -48,7 +48,7 @@ from meterql.catalog import Table
 from meterql.dialects import dialect_for, type_family
 from meterql.engine.bind import REF
 from meterql.engine.planner.context import PlanContext
-from meterql.engine.planner.costs import selectivity
+from meterql.engine.planner.costs import FILTER_SELECTIVITY, selectivity, table_rows
 from meterql.engine.planner.fragments import single_source_fragment
 from meterql.engine.planner.plan import (
     PartialAggregate,
@@ -64,8 +64,6 @@ from meterql.engine.planner.scan_sql import conjuncts
 MIN_REDUCTION = 10
 #: The most rows another side of the join may be estimated to have (a local table: any).
 MAX_OTHER_ROWS = 1_000_000
-#: How much a pushed filter is assumed to cut a table without statistics on its columns.
-FILTER_SELECTIVITY = 0.3
 
 _INTEGER = frozenset({"TINYINT", "SMALLINT", "INT", "BIGINT", "HUGEINT"})
 #: Types whose sums are exact (and whose sum of partial sums has the sum's type).
@@ -246,10 +244,7 @@ def _shape_blocker(ctx: PlanContext, query: exp.Select) -> str | None:
 
 
 def _rows(ctx: PlanContext, table: Table) -> float | None:
-    stats = ctx.catalog.statistics(table.full_name)
-    if stats is not None and stats.rows is not None:
-        return float(stats.rows)
-    return None if table.rows is None else float(table.rows)
+    return table_rows(ctx.catalog.statistics(table.full_name), table)
 
 
 def _drop_conjuncts(query: exp.Select, dropped: list[exp.Expr]) -> None:

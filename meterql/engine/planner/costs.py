@@ -146,6 +146,17 @@ def table_predicates(bound: BoundQuery, ref: int) -> list[exp.Expression]:
     return out
 
 
+#: How much a pushed filter is assumed to cut a table when the source has no statistics.
+FILTER_SELECTIVITY = 0.3
+
+
+def table_rows(stats: TableStats | None, table: Table) -> float | None:
+    """The rows a table holds: the source's statistics' count, else the catalog's estimate."""
+    if stats is not None and stats.rows is not None:
+        return float(stats.rows)
+    return None if table.rows is None else float(table.rows)
+
+
 # -- selectivity -------------------------------------------------------------------------------
 def selectivity(predicates: Sequence[exp.Expression], stats: TableStats | None,
                 table: Table | None = None) -> float:
@@ -443,7 +454,7 @@ def estimate_routes(
     """
     constants = constants or CostConstants()
     predicates = table_predicates(bound, ref)
-    rows = stats.rows if stats is not None and stats.rows is not None else (table.rows or 0)
+    rows = int(table_rows(stats, table) or 0)
     # a table never analyzed has no row count at the source: the last sync counted it
     rows = max(rows, replica_rows or 0)
     share = selectivity(predicates, stats, table)
@@ -456,7 +467,7 @@ def estimate_routes(
     if found is not None and index_ms is not None and index_ms < seq_ms:
         index, index_share = found
         ms = constants.round_trip_ms + index_ms + transfer_ms
-        how = f"{index} selects ~{_percent(index_share)} of {approx_count(rows)} rows"
+        how = f"{index} selects ~{percent(index_share)} of {approx_count(rows)} rows"
         out["source"] = RouteCost(
             "source", ms, round(rows * index_share), f"source: {how}, ~{approx_duration(ms)}",
             f"source would read ~{approx_count(rows * index_share)} rows through the {index}, "
@@ -479,7 +490,7 @@ def estimate_routes(
             ms += constants.replica_query_ms
         what = f"{approx_count(replica_rows)} rows"
         if ordered:
-            what = f"~{_percent(skip)} of {what} (zone maps on {', '.join(ordered)})"
+            what = f"~{percent(skip)} of {what} (zone maps on {', '.join(ordered)})"
         out["replica"] = RouteCost(
             "replica", ms, round(read),
             f"replica: scans {what} columnar, ~{approx_duration(ms)}",
@@ -522,10 +533,10 @@ def cheapest(costs: Mapping[str, RouteCost]) -> RouteCost:
     return replace(best, reason=f"{best.reason}; {others}" if others else best.reason)
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
     """A share as a percentage with two significant digits.
 
-    >>> [_percent(s) for s in (0.0002, 0.083, 0.5, 1.0)]
+    >>> [percent(s) for s in (0.0002, 0.083, 0.5, 1.0)]
     ['0.02%', '8.3%', '50%', '100%']
     """
     pct = share * 100
