@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from meterql.cli import main
+from tests.support.terminal import terminal_env
 
 
 @pytest.fixture()
@@ -495,9 +496,8 @@ def test_a_table_taller_than_the_terminal_goes_through_the_pager(rows_home, extr
     def run_in_terminal(sql: str) -> str:
         child = pexpect.spawn(exe, ["query", sql, *extra, "--home", str(rows_home)],
                               encoding="utf-8", timeout=60, dimensions=(24, 300),
-                              env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
-                                   "HOME": str(rows_home.parent),
-                                   "PAGER": f"cat > {out}", **env})
+                              env=terminal_env(rows_home.parent,
+                                               **{"PAGER": f"cat > {out}", **env}))
         child.expect(pexpect.EOF)
         return child.before
 

@@ -21,6 +21,7 @@ import meterql
 from meterql.aggregates import parse_definition
 from meterql.errors import InvalidAggregateError, QueryError
 from tests.support.routing import prefer_replica
+from tests.support.terminal import terminal_env
 
 METERQL = str(Path(sys.executable).parent / "meterql")
 SETUP = """
@@ -288,8 +289,7 @@ def shell(request, stale, tmp_path):
             assert wait_until(lambda: read_presence(stale) is not None, timeout=10)
         child = pexpect.spawn(METERQL, ["repl", "--home", str(stale)], encoding="utf-8",
                               timeout=30, dimensions=(40, 200),
-                              env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
-                                   "HOME": str(tmp_path)})
+                              env=terminal_env(tmp_path))
         child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
         child.expect("meterql>")
         yield child

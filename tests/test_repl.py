@@ -23,6 +23,7 @@ from meterql.repl.commands import COMMANDS, Copy, parse_command, parse_copy, rel
 from meterql.repl.session import split_script, trailing_command
 from meterql.server.presence import read_presence
 from tests.support.served import serve
+from tests.support.terminal import terminal_env
 from tests.support.waiting import sleeping_backends, wait_until
 
 METERQL = str(Path(sys.executable).parent / "meterql")
@@ -51,8 +52,7 @@ def shell(request, pg_cluster, pg_database, tmp_path):
         editor.chmod(0o755)
         child = pexpect.spawn(METERQL, ["repl", "--home", str(home)], encoding="utf-8",
                               timeout=30, dimensions=(40, 200),
-                              env={"TERM": "xterm", "PATH": "/usr/bin:/bin",
-                                   "HOME": str(tmp_path), "EDITOR": str(editor)})
+                              env=terminal_env(tmp_path, EDITOR=str(editor)))
         child.logfile_read = open(tmp_path / "pty.log", "w")  # read on failure
         child.expect("meterql>")
         yield child, db, home
@@ -74,10 +74,12 @@ def test_queries_commands_errors_and_completion(shell):
     assert "55.00" in child.before
     child.expect("meterql>")
     # completion of a column after its alias (the alias is defined before the cursor)
+    # (the one candidate is written in place: "u.amo" + "unt"; u.amo alone would not bind)
     child.send("SELECT u.id FROM pg.public.usage u WHERE u.amo\t")
-    child.expect("amount")
+    child.expect("unt")
     child.send(" > 9;\r")
     child.expect(r"1 row in")
+    assert "error" not in child.before
     child.expect("meterql>")
     # a meta-command
     child.send("\\d pg.public.usage\r")
@@ -340,8 +342,7 @@ def test_meterql_alone_in_a_terminal_opens_the_shell(tmp_path):
     home = tmp_path / "home"
     meterql.connect(home).close()
     child = pexpect.spawn(METERQL, [], encoding="utf-8", timeout=30, dimensions=(40, 200),
-                          env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                               "METERQL_HOME": str(home)})
+                          env=terminal_env(tmp_path, METERQL_HOME=str(home)))
     child.expect("meterql>")
     time.sleep(0.3)
     child.send("\\sources\r")
