@@ -533,8 +533,8 @@ class Bench:
                 "a COPY of meterql's scan SQL via psql (server-side limit)": copy_meterql_sql,
                 "b ADBC read, SELECT * (driver decodes binary numeric)": adbc_read(
                     "SELECT * FROM public.events"),
-                "c ADBC read, meterql's scan SQL (quantity::text)": adbc_read(scan.sql),
-                "d + meterql connector: pool, conform text -> decimal128": conformed_read,
+                "c ADBC read, meterql's scan SQL (types shaped at the source)": adbc_read(scan.sql),
+                "d + meterql connector: pool, rebuild DECIMAL from the shaped types": conformed_read,
                 "e + INSERT into DuckDB file (1 txn) + CHECKPOINT": conformed_into_duckdb,
                 "e2 as e, batches re-cut to multiples of 122,880 rows": lambda win:
                     conformed_into_duckdb(win, whole_groups=True),
