@@ -534,7 +534,7 @@ class Bench:
                 "b ADBC read, SELECT * (driver decodes binary numeric)": adbc_read(
                     "SELECT * FROM public.events"),
                 "c ADBC read, meterql's scan SQL (types shaped at the source)": adbc_read(scan.sql),
-                "d + meterql connector: pool, rebuild DECIMAL from the shaped types": conformed_read,
+                "d + meterql connector: pool, DECIMAL from the shaped types": conformed_read,
                 "e + INSERT into DuckDB file (1 txn) + CHECKPOINT": conformed_into_duckdb,
                 "e2 as e, batches re-cut to multiples of 122,880 rows": lambda win:
                     conformed_into_duckdb(win, whole_groups=True),

@@ -229,7 +229,8 @@ class Workspace:
                         settings={"checkpoint_threshold": "256MB",
                                   # what spills past memory stays in the workspace (0700)
                                   "temp_directory": str(self.home / "tmp")},
-                        deltas=ReplicaDeltas(self.catalog, self._connector, lambda: engine.duck))
+                        deltas=ReplicaDeltas(self.catalog, self._connector, lambda: engine.duck),
+                        lake=self.home / "lake")
         events: EventStreams | None = None
         try:
             # the workspace's own data (local.events, local.uploads, local.manual)

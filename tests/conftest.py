@@ -32,6 +32,31 @@ def pg_cluster():
 
 
 @pytest.fixture(scope="session")
+def spark_server():
+    """A Spark Connect server in local mode (``local[2]``) for the whole session, started on
+    first use (about 15 s). Skips when Java or pyspark is missing, except under CI, where it
+    fails."""
+    from devtools.sparkconnect import SparkConnectServer, spark_available
+
+    reason = spark_available()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Spark needed under CI: {reason}", pytrace=False)
+        pytest.skip(f"Spark unavailable: {reason}")
+    server = SparkConnectServer(cores=2)
+    try:
+        server.start()
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Spark needed under CI: {exc}", pytrace=False)
+        pytest.skip(f"Spark unavailable: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def billing(pg_cluster, tmp_path_factory):
     """The billing dataset (tests/support/dataset.py) in PostgreSQL (``pg``), SQLite (``lite``)
     and a DuckDB file (``dk``), registered in one workspace, with its DuckDB reference."""

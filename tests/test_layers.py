@@ -26,7 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "encoders": {"wording", "dialects"},  # (for the SQL names of types)
     "catalog": {"wording", "errors", "sql_text", "dialects", "file_modes"},  # (durations)
     "connectors": {"errors", "sql_text", "dialects", "catalog"},
-    "engine": {"lazy", "wording", "errors", "sql_text", "dialects", "catalog", "connectors"},
+    "engine": {"lazy", "wording", "errors", "sql_text", "file_modes", "dialects", "catalog",
+               "connectors"},
     "local": {"wording", "errors", "sql_text", "exact_json", "file_modes", "dialects", "catalog",
               "connectors", "engine"},
     "sync": {"lazy", "wording", "errors", "sql_text", "file_modes", "dialects", "catalog",

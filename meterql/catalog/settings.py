@@ -3,11 +3,66 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from meterql.errors import InvalidSettingError
 from meterql.wording import format_duration, parse_duration
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """The check of a setting that takes one of ``choices``.
+
+    >>> one_of("duckdb", "spark")("Spark")
+    'spark'
+    """
+    def check(value: str) -> str:
+        if value.lower() not in choices:
+            close = difflib.get_close_matches(value.lower(), choices, n=1)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"takes {' or '.join(choices)}, not {value!r}{guess}")
+        return value.lower()
+
+    return check
+
+
+def spark_remote(value: str) -> str:
+    """The check of ``spark_remote``: empty, or a Spark Connect address ``sc://host:port``
+    with nothing after it (a token or a user would end up in logs and errors).
+
+    >>> spark_remote("sc://spark.internal:15002")
+    'sc://spark.internal:15002'
+    """
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(value)
+        port = url.port
+    except ValueError:
+        port = None
+        url = None
+    if url is not None and (url.username or url.password or ";" in value or url.query):
+        # (the value is not repeated: it holds what may be a secret)
+        raise ValueError("takes sc://host:port with no user, token or parameter in it")
+    if url is None or url.scheme != "sc" or not url.hostname or port is None \
+            or url.path not in ("", "/"):
+        raise ValueError(f"takes sc://host:port, not {value!r}")
+    return f"sc://{url.hostname}:{port}"
+
+
+def storage_folder(value: str) -> str:
+    """The check of ``spark_storage``: empty (the workspace's ``lake`` folder) or an absolute
+    path (object-store URLs are not taken yet).
+
+    >>> storage_folder("/mnt/shared/meterql-lake")
+    '/mnt/shared/meterql-lake'
+    """
+    if value and (not value.startswith("/") or "://" in value):
+        raise ValueError(f"takes an absolute folder path the cluster also reads, not {value!r}")
+    return value.rstrip("/") if value != "/" else value
 
 
 def parse_staleness(value: Any) -> float | None:
@@ -39,9 +94,16 @@ class Setting:
     help: str
     low: int | None = None
     high: int | None = None
+    #: for a text setting, the checks that make a value of it (or raise ``ValueError``)
+    check: Callable[[str], str] | None = None
 
     def parse(self, value: Any) -> Any:
         """The typed value, or :class:`InvalidSettingError` saying what is allowed."""
+        if self.check is not None:
+            try:
+                return self.check(str(value).strip())
+            except ValueError as exc:
+                raise InvalidSettingError(f"setting {self.name}: {exc}", hint=self.help) from None
         if self.type is bool:
             if isinstance(value, bool):
                 return value
@@ -182,6 +244,30 @@ SETTINGS: dict[str, Setting] = {
             "the default freshness bound of a query (0 = live, 5m, 1h, none = any age): a "
             "table of an auto source is read from its replica when synced within it, else "
             "from the source",
+        ),
+        Setting(
+            "engine",
+            str,
+            "duckdb",
+            "where queries that combine tables run: duckdb (embedded, the default) or spark "
+            "(a Spark Connect server, spark_remote; see docs/scale-out.md)",
+            check=one_of("duckdb", "spark"),
+        ),
+        Setting(
+            "spark_remote",
+            str,
+            "",
+            "the Spark Connect server of the spark engine, sc://host:port",
+            check=spark_remote,
+        ),
+        Setting(
+            "spark_storage",
+            str,
+            "",
+            "the folder the spark engine writes replicas and local tables to as Parquet, "
+            "which every Spark executor must read at the same path (empty: the workspace's "
+            "lake folder, for a server on this machine)",
+            check=storage_folder,
         ),
         Setting(
             "http_max_body_mb",

@@ -54,16 +54,24 @@ class Engine:
         folders: Sequence[Path] = (),
         settings: dict[str, str] | None = None,
         deltas: Deltas | None = None,
+        lake: Path | None = None,
     ) -> None:
         """``files`` and ``folders``: the only files its DuckDB may open (to attach the local
         store and replicas); everything else is refused (connectors/lockdown.py). ``deltas``:
-        the replicas' deltas, for the hybrid route (``engine/hybrid.py``)."""
+        the replicas' deltas, for the hybrid route (``engine/hybrid.py``). ``lake``: the
+        folder of the spark engine's Parquet snapshots unless the setting ``spark_storage``
+        names another."""
         self.catalog = catalog
         self._deltas = deltas or NoDeltas()
         self._watermark = watermark
         self._duck = open_embedded(files=files, folders=folders, settings=settings)
         self._executor = Executor(self._duck, connector, self._deltas)
         self._settings = settings
+        self._connector = connector
+        self._lake = lake
+        #: the spark engine's executor, made on first use (pyspark loads only then)
+        self._spark: Any = None
+        self._spark_lock = threading.Lock()
         #: a DuckDB per time zone, allowed no file at all, for the queries that read no table
         self._zoned: dict[str, Executor] = {}
         self._zoned_lock = threading.Lock()
@@ -79,6 +87,8 @@ class Engine:
         return self._duck
 
     def close(self) -> None:
+        if self._spark is not None:
+            self._spark.spark.close()
         self._duck.close()
         with self._zoned_lock:
             for executor in self._zoned.values():
@@ -98,6 +108,32 @@ class Engine:
                                                if k != "temp_directory"}, time_zone=zone)
                 executor = self._zoned[zone] = Executor(duck, lambda source: self._no_source())
             return executor
+
+    def _spark_executor(self) -> Executor:
+        """The executor of the spark engine for the settings of this moment."""
+        settings = self.catalog.settings
+        remote = settings["spark_remote"]
+        if not remote:
+            raise QueryError("the workspace's engine is spark but spark_remote is not set",
+                             hint="meterql settings set spark_remote sc://HOST:15002, or set "
+                                  "engine to duckdb")
+        root = Path(settings["spark_storage"]) if settings["spark_storage"] else self._lake
+        if root is None:
+            raise QueryError("the spark engine has no folder for its Parquet snapshots",
+                             hint="meterql settings set spark_storage /shared/folder")
+        from meterql.connectors.spark_connect import SparkConnection
+        from meterql.engine.spark.executor import SparkExecutor
+        from meterql.engine.spark.lake import Lake
+
+        with self._spark_lock:
+            current: SparkExecutor | None = self._spark
+            if current is None or current.spark.remote != remote or current.lake.root != root:
+                if current is not None:
+                    current.spark.close()
+                current = self._spark = SparkExecutor(
+                    self._duck, self._connector, SparkConnection(remote), Lake(root),
+                    self._watermark, self._deltas)
+            return current
 
     @staticmethod
     def _no_source() -> Connector:
@@ -255,6 +291,8 @@ class Engine:
         control = control or QueryControl(timeout)
         control.timeout = timeout
         executor = self._executor
+        if plan.residual is not None and self.catalog.settings["engine"] == "spark":
+            executor = self._spark_executor()
         if not plan.fragments and not plan.local_tables:
             # reads no table: a DuckDB that may open no file at all, in the session's zone
             executor = self._in_zone(zone or "UTC")

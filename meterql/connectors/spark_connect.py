@@ -1,0 +1,168 @@
+"""A Spark Connect session: I/O only. Arrow in (tables the query reads), Spark SQL run, Arrow
+out; Spark's and gRPC's errors become meterql's at this boundary.
+
+pyspark is imported on first use: the embedded DuckDB engine never loads it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from meterql.errors import QueryError, SourceQueryError, SourceUnavailableError
+
+#: What a Spark session of meterql's is set to, whatever the server's defaults: instants in
+#: UTC (meterql shows them in the caller's zone), ANSI arithmetic (an overflow is an error,
+#: never a wrapped or NULL number), no decimal precision dropped to fit 38 digits.
+SESSION_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "true",
+    "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+}
+
+
+#: Seconds to wait for the server's port before calling it unreachable.
+PROBE_S = 5.0
+
+
+class SparkConnection:
+    """One Spark Connect session to ``remote`` (``sc://host:port``), opened on first use."""
+
+    def __init__(self, remote: str) -> None:
+        self.remote = remote
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                try:
+                    from pyspark.sql import SparkSession
+                except ImportError:
+                    raise QueryError(
+                        "the spark engine needs pyspark, which is not installed",
+                        hint="pip install 'meterql[spark]', or set engine to duckdb") from None
+                self._probe()
+                try:
+                    session = SparkSession.builder.remote(self.remote).create()
+                    for key, value in SESSION_CONF.items():
+                        session.conf.set(key, value)
+                except Exception as exc:
+                    raise self._translate(exc) from None
+                self._session = session
+            return self._session
+
+    def _probe(self) -> None:
+        """Fail at once when nothing listens at the address (pyspark's client would retry
+        for minutes first)."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.remote)
+        try:
+            with socket.create_connection((url.hostname, url.port), timeout=PROBE_S):
+                pass
+        except OSError as exc:
+            raise SourceUnavailableError(
+                f"the Spark Connect server at {self.remote} cannot be reached: "
+                f"{exc.strerror or exc}",
+                hint="check that it runs and that this machine reaches it; run the query "
+                     "again, or set engine to duckdb") from None
+
+    def version(self) -> str:
+        return str(self._call(lambda s: s.version))
+
+    def view_name(self, what: str) -> str:
+        """A temporary view name no other query of this session uses."""
+        return f"__meterql_{what}_{uuid.uuid4().hex[:12]}"
+
+    def register_arrow(self, name: str, table: pa.Table) -> None:
+        self._call(lambda s: s.createDataFrame(table).createOrReplaceTempView(name))
+
+    def register_parquet(self, name: str, paths: list[str], schema: pa.Schema) -> None:
+        def register(s: Any) -> None:
+            if paths:
+                s.read.parquet(*paths).createOrReplaceTempView(name)
+            else:  # an empty table: its columns, no file
+                s.createDataFrame(schema.empty_table()).createOrReplaceTempView(name)
+
+        self._call(register)
+
+    def drop_views(self, names: list[str]) -> None:
+        for name in names:
+            try:
+                self._call(lambda s, n=name: s.catalog.dropTempView(n))
+            except MeterqlErrorTypes:
+                pass  # the session is gone with them
+
+    def run(self, sql: str, args: Mapping[str, Any], max_rows: int | None) -> pa.Table:
+        def run(s: Any) -> pa.Table:
+            frame = s.sql(sql, args=dict(args) or None)
+            if max_rows is not None:
+                frame = frame.limit(max_rows + 1)
+            return frame.toArrow()
+
+        return self._call(run)
+
+    def interrupt(self) -> None:
+        """Stop every operation this session runs (a cancelled or timed-out query's)."""
+        session = self._session
+        if session is not None:
+            try:
+                session.interruptAll()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            try:
+                session.stop()
+            except Exception:
+                pass
+
+    def _call(self, fn: Any) -> Any:
+        session = self._open()
+        try:
+            return fn(session)
+        except Exception as exc:
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: Exception) -> Exception:
+        text = str(exc)
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        if _unreachable(exc):
+            return SourceUnavailableError(
+                f"the Spark Connect server at {self.remote} cannot be reached: {first[:300]}",
+                hint="check that it runs and that this machine reaches it; run the query "
+                     "again, or set engine to duckdb")
+        name = type(exc).__name__
+        if name in ("AnalysisException", "ParseException", "ArithmeticException",
+                    "NumberFormatException", "DateTimeException", "SparkRuntimeException",
+                    "IllegalArgumentException"):
+            return QueryError(f"Spark failed the query: {first[:500]}",
+                              hint="the query's combining part ran on the spark engine")
+        return SourceQueryError(f"Spark failed the query: {first[:500]}",
+                                hint="run the query again; if it fails again, set engine to "
+                                     "duckdb and report it")
+
+
+def _unreachable(exc: Exception) -> bool:
+    try:
+        import grpc  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    if isinstance(exc, grpc.RpcError):
+        return True
+    text = str(exc)
+    return "StatusCode.UNAVAILABLE" in text or "failed to connect" in text.lower() \
+        or "Connection refused" in text
+
+
+MeterqlErrorTypes = (QueryError, SourceQueryError, SourceUnavailableError)
