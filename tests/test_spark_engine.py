@@ -132,3 +132,20 @@ def test_an_unreachable_server_is_a_clear_retryable_error(billing, tmp_path):
         assert caught.value.retryable
     finally:
         ws.close()
+
+
+def test_the_spark_settings_are_checked_and_never_repeat_a_secret(tmp_path):
+    from meterql.errors import InvalidSettingError
+
+    with meterql.connect(tmp_path / "home") as ws:
+        with pytest.raises(InvalidSettingError, match="did you mean 'spark'"):
+            ws.settings.set("engine", "spork")
+        for secret in ("sc://ann:hunter2@spark:15002", "sc://spark:15002/;token=hunter2"):
+            with pytest.raises(InvalidSettingError, match="no user, token or parameter") as bad:
+                ws.settings.set("spark_remote", secret)
+            assert "hunter2" not in str(bad.value) and "hunter2" not in str(bad.value.hint)
+        with pytest.raises(InvalidSettingError, match="absolute folder path"):
+            ws.settings.set("spark_storage", "relative/lake")
+        assert ws.settings.set("spark_remote", "sc://Spark.internal:15002") \
+            == "sc://spark.internal:15002"
+        assert ws.settings()["engine"] == "duckdb"  # unchanged by the refused values

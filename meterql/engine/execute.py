@@ -264,7 +264,7 @@ class Executor:
         with connector.stream(
             frag.sql, values, schema=schema, cancel=control.handle()
         ) as reader:
-            table, truncated = _read_capped(reader, max_rows)
+            table, truncated = read_capped(reader, max_rows)
         if schema is not None and frag.typing is not None:
             # The names the query gives its columns (PostgreSQL cuts names at 63 bytes).
             table = table.rename_columns(schema.names)
@@ -330,7 +330,7 @@ class Executor:
             values = {name: params[name] for name in plan.residual_params}
             try:
                 relation = base.sql(residual_sql, params=values or None)
-                table, truncated = _read_capped(carried_reader(base, relation, 65_536),
+                table, truncated = read_capped(carried_reader(base, relation, 65_536),
                                                 max_rows)
                 table = answer_table(base, table)
             except duckdb.InterruptException:
@@ -557,7 +557,7 @@ def _typing_key(typing: ResultTyping, params: Mapping[str, Any]) -> _TypingKey |
 
 
 
-def _read_capped(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:
+def read_capped(reader: pa.RecordBatchReader, max_rows: int | None) -> tuple[pa.Table, bool]:
     batches, rows = [], 0
     for batch in reader:
         if max_rows is not None and rows + batch.num_rows > max_rows:

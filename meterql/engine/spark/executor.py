@@ -26,7 +26,7 @@ from sqlglot.errors import ErrorLevel
 from meterql.connectors import Connector
 from meterql.connectors.spark_connect import SparkConnection
 from meterql.dialects.arrow_types import sql_type_name
-from meterql.engine.execute import Executor, QueryControl, _read_capped, register_typed
+from meterql.engine.execute import Executor, QueryControl, read_capped, register_typed
 from meterql.engine.hybrid import Deltas
 from meterql.engine.planner.plan import Fragment, Plan, fragment_table
 from meterql.engine.result import FragmentStats
@@ -85,7 +85,7 @@ class SparkExecutor(Executor):
             handle.bind(None)
             self.spark.drop_views(views)
         control.check()
-        table, truncated = _read_capped(got.to_reader(), max_rows)
+        table, truncated = read_capped(got.to_reader(), max_rows)
         return conform(table, expected), truncated, stats
 
     def _duckdb_schema(self, plan: Plan, tables: dict[str, pa.Table],
