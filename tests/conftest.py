@@ -31,11 +31,12 @@ def pg_cluster():
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def spark_server():
-    """A Spark Connect server in local mode (``local[2]``) for the whole session, started on
-    first use (about 15 s). Skips when Java or pyspark is missing, except under CI, where it
-    fails."""
+    """A Spark Connect server in local mode (``local[2]``), started by the first test of a
+    module that uses it (about 8 s) and stopped after that module, so that its JVM does not
+    run beside the rest of the suite. Skips when Java or pyspark is missing, except under CI,
+    where it fails."""
     from devtools.sparkconnect import SparkConnectServer, spark_available
 
     reason = spark_available()

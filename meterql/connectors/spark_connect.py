@@ -100,22 +100,28 @@ class SparkConnection:
             except MeterqlErrorTypes:
                 pass  # the session is gone with them
 
-    def run(self, sql: str, args: Mapping[str, Any], max_rows: int | None) -> pa.Table:
+    def run(self, sql: str, args: Mapping[str, Any], max_rows: int | None,
+            tag: str) -> pa.Table:
+        """Run ``sql``, its operations tagged ``tag`` (for :meth:`interrupt`)."""
         def run(s: Any) -> pa.Table:
-            frame = s.sql(sql, args=dict(args) or None)
-            if max_rows is not None:
-                frame = frame.limit(max_rows + 1)
-            return frame.toArrow()
+            s.addTag(tag)  # (tags belong to the calling thread: queries run side by side)
+            try:
+                frame = s.sql(sql, args=dict(args) or None)
+                if max_rows is not None:
+                    frame = frame.limit(max_rows + 1)
+                return frame.toArrow()
+            finally:
+                s.removeTag(tag)
 
         return self._call(run)
 
-    def interrupt(self) -> None:
-        """Stop every operation this session runs (a cancelled or timed-out query's)."""
+    def interrupt(self, tag: str) -> None:
+        """Stop the operations tagged ``tag`` (a cancelled or timed-out query's), only them."""
         session = self._session
         if session is not None:
             try:
-                session.interruptAll()
-            except Exception:
+                session.interruptTag(tag)
+            except Exception:  # the session is gone: nothing runs
                 pass
 
     def close(self) -> None:

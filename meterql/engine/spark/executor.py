@@ -59,8 +59,9 @@ class SparkExecutor(Executor):
         names: dict[str, str] = {}
         types: dict[str, dict[str, str]] = {}
         views: list[str] = []
+        tag = self.spark.view_name("query")
         handle = control.handle()
-        handle.bind(self.spark.interrupt)
+        handle.bind(lambda: self.spark.interrupt(tag))
         try:
             for frag_id, table in tables.items():
                 view = self.spark.view_name(frag_id)
@@ -80,7 +81,7 @@ class SparkExecutor(Executor):
                 done.rows, done.note = snapshot.rows, f"Parquet snapshot {snapshot.key}"
                 stats.append(done)
             sql = spark_sql(plan.residual, names, types, values)
-            got = self.spark.run(sql, values, max_rows)
+            got = self.spark.run(sql, values, max_rows, tag)
         finally:
             handle.bind(None)
             self.spark.drop_views(views)
