@@ -160,7 +160,7 @@ def test_9_a_revoked_key_fails_on_the_next_request(server):
     (json.dumps(event("huge-exp")).encode()[:-1] + b', "qty": 1e999999}', "application/json"),
     (json.dumps(event("many-digits")).encode()[:-1] + b', "brand_new": ' + b"7" * 5000 + b"}",
      "application/json"),
-])
+], ids=["deep-nesting", "big-int", "huge-exponent", "many-digits"])  # (the bodies hold the time)
 def test_10_malformed_pushes_are_4xx_not_500(server, body, content_type):
     http, keys, _, _, _ = server
     answer = http.post("/v1/events/usage", headers={**auth(keys["ingest"]),
