@@ -23,9 +23,9 @@ from tests.support.random_data import build_random_data
 from tests.support.random_queries import generate_query
 from tests.support.random_sql import run, summary
 
-#: The CI run: about 50 s on two shared cores, shrinking included (more on demand).
+#: The CI run: about a minute on one of two shared cores, shrinking included.
 SEED = 15
-COUNT = 900
+COUNT = 1200
 
 
 @pytest.fixture(scope="module")

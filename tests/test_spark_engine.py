@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import stat
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -163,3 +164,15 @@ def test_a_time_limit_stops_the_spark_operation_and_the_session_goes_on(spark_ws
     assert time.monotonic() - start < 20  # interrupted, not run to its end
     after = spark_ws.query("SELECT count(*) AS n FROM pg.public.events")
     assert after.table.column("n")[0].as_py() > 0
+
+
+def test_a_local_table_changed_in_place_is_read_anew(spark_ws):
+    """An upload replacing the rows (the same count, other values) gets a new snapshot: the
+    spark engine never answers from the rows before the change."""
+    sql = "SELECT sum(price) AS total, count(*) AS n FROM local.uploads.rates"
+    spark_ws.uploads.load(b"sku,price\na,1.50\nb,2.25\n", "rates")
+    assert Decimal(str(spark_ws.query(sql).table.column("total")[0].as_py())) == Decimal("3.75")
+    spark_ws.uploads.load(b"sku,price\na,1.50\nb,9.25\n", "rates", mode="replace")
+    again = spark_ws.query(sql).table
+    assert Decimal(str(again.column("total")[0].as_py())) == Decimal("10.75")
+    assert again.column("n")[0].as_py() == 2

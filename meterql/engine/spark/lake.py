@@ -6,10 +6,12 @@ a query reads the rows of exactly one sync (or one state of a local table), and 
 written once per watermark: the first query after a sync writes it, later ones read it.
 
 A replica's snapshot reads its rows and its sync state in one DuckDB transaction, so the
-watermark it is filed under is the one of the rows it holds. Snapshots are written to a
-temporary folder and renamed into place, then the manifest is replaced: a crash leaves the
-previous snapshot current. The two newest snapshots are kept (a query that started on the
-older one still finds its files).
+watermark it is filed under is the one of the rows it holds. A local table's is filed under
+its last ingest and a fingerprint of its rows (count and summed row hashes), read in the same
+transaction as the rows, so an edit in place is never read from an older snapshot.
+Snapshots are written to a temporary folder and renamed into place, then the manifest is
+replaced: a crash leaves the previous snapshot current. The two newest snapshots are kept
+(a query that started on the older one still finds its files).
 """
 
 from __future__ import annotations
@@ -86,7 +88,13 @@ class Lake:
     def _key(cur: duckdb.DuckDBPyConnection, table: str, mark: dict[str, Any] | None) -> str:
         source, schema, name = table.split(".", 2)
         if source == "local":
-            state: Any = {k: str(v) for k, v in sorted((mark or {}).items())}
+            # Its watermark is the last ingest; a fingerprint of the rows makes sure that no
+            # change (an amend, a void, a manual edit) is read from an older snapshot.
+            qualified = ".".join(quote_ident(p) for p in (source, schema, name))
+            fingerprint = cur.execute(
+                f"SELECT count(*), sum(hash(t)) FROM {qualified} AS t").fetchall()
+            state: Any = [{k: str(v) for k, v in sorted((mark or {}).items())},
+                          [str(v) for v in fingerprint[0]]]
         else:
             state = cur.execute(
                 f"SELECT strategy, synced_at, rows, cursor_column, cursor_value "
