@@ -176,3 +176,28 @@ def test_a_local_table_changed_in_place_is_read_anew(spark_ws):
     again = spark_ws.query(sql).table
     assert Decimal(str(again.column("total")[0].as_py())) == Decimal("10.75")
     assert again.column("n")[0].as_py() == 2
+
+
+def test_a_server_lost_mid_session_is_a_retryable_error_in_seconds(billing, tmp_path):
+    import time
+
+    from devtools.sparkconnect import SparkConnectServer
+
+    server = SparkConnectServer(cores=1)
+    server.start()
+    ws = meterql.connect(tmp_path / "home")
+    try:
+        ws.sources.add("dk", f"duckdb://{billing.duckdb_path}", mode="sync")
+        ws.sync()
+        ws.settings.set("engine", "spark")
+        ws.settings.set("spark_remote", server.remote)
+        sql = "SELECT count(*) AS n FROM dk.main.prices"
+        assert ws.query(sql).table.column("n")[0].as_py() > 0
+        server.stop()
+        start = time.monotonic()
+        with pytest.raises(SourceUnavailableError, match="cannot be reached") as caught:
+            ws.query(sql)
+        assert caught.value.retryable and time.monotonic() - start < 30
+    finally:
+        ws.close()
+        server.stop()
