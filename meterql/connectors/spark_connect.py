@@ -29,9 +29,6 @@ SESSION_CONF: dict[str, str] = {
 
 #: Seconds to wait for the server's port before calling it unreachable.
 PROBE_S = 5.0
-#: pyspark's retry policy for a lost server: about 3 s of backoff in all (50 ms, x4, <= 2 s).
-RETRIES = {"max_retries": 4, "initial_backoff": 50, "backoff_multiplier": 4.0,
-           "max_backoff": 2000}
 
 
 class SparkConnection:
@@ -55,10 +52,13 @@ class SparkConnection:
                 try:
                     session = SparkSession.builder.remote(self.remote).create()
                     # A server that goes away fails the query in seconds, not after the
-                    # client's default ten minutes of retries (the error is retryable).
+                    # client's default ten minutes of retries (the error is retryable):
+                    # 4 retries from 50 ms, x4, at most 2 s apart (about 3 s in all).
                     from pyspark.sql.connect.client.retries import DefaultPolicy
 
-                    session.client.set_retry_policies([DefaultPolicy(**RETRIES)])
+                    session.client.set_retry_policies([DefaultPolicy(
+                        max_retries=4, initial_backoff=50, backoff_multiplier=4.0,
+                        max_backoff=2000)])
                     for key, value in SESSION_CONF.items():
                         session.conf.set(key, value)
                 except Exception as exc:
