@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from meterql.errors import QueryError, SourceQueryError, SourceUnavailableError
+from meterql.errors import MeterqlError, QueryError, SourceQueryError, SourceUnavailableError
 
 #: What a Spark session of meterql's is set to, whatever the server's defaults: instants in
 #: UTC (meterql shows them in the caller's zone), ANSI arithmetic (an overflow is an error,
@@ -82,9 +82,6 @@ class SparkConnection:
                 hint="check that it runs and that this machine reaches it; run the query "
                      "again, or set engine to duckdb") from None
 
-    def version(self) -> str:
-        return str(self._call(lambda s: s.version))
-
     def view_name(self, what: str) -> str:
         """A temporary view name no other query of this session uses."""
         return f"__meterql_{what}_{uuid.uuid4().hex[:12]}"
@@ -105,7 +102,7 @@ class SparkConnection:
         for name in names:
             try:
                 self._call(lambda s, n=name: s.catalog.dropTempView(n))
-            except MeterqlErrorTypes:
+            except MeterqlError:
                 pass  # the session is gone with them
 
     def run(self, sql: str, args: Mapping[str, Any], max_rows: int | None,
@@ -178,5 +175,3 @@ def _unreachable(exc: Exception) -> bool:
     return "StatusCode.UNAVAILABLE" in text or "failed to connect" in text.lower() \
         or "Connection refused" in text
 
-
-MeterqlErrorTypes = (QueryError, SourceQueryError, SourceUnavailableError)

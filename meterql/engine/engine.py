@@ -132,7 +132,7 @@ class Engine:
                     current.spark.close()
                 current = self._spark = SparkExecutor(
                     self._duck, self._connector, SparkConnection(remote), Lake(root),
-                    self._watermark, self._deltas)
+                    self._deltas)
             return current
 
     @staticmethod

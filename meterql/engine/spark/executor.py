@@ -23,12 +23,11 @@ import pyarrow.compute as pc
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from meterql.connectors import Connector
 from meterql.connectors.spark_connect import SparkConnection
 from meterql.dialects.arrow_types import sql_type_name
 from meterql.engine.execute import Executor, QueryControl, read_capped, register_typed
 from meterql.engine.hybrid import Deltas
-from meterql.engine.planner.plan import Fragment, Plan, fragment_table
+from meterql.engine.planner.plan import Plan, fragment_table
 from meterql.engine.result import FragmentStats
 from meterql.engine.spark.lake import Lake
 from meterql.errors import QueryError
@@ -38,11 +37,10 @@ class SparkExecutor(Executor):
     """Runs plans whose residual combines tables in Spark (see the module's docstring)."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Any, spark: SparkConnection,
-                 lake: Lake, watermark: Any, deltas: Deltas | None = None) -> None:
+                 lake: Lake, deltas: Deltas | None = None) -> None:
         super().__init__(duck, connector, deltas)
         self.spark = spark
         self.lake = lake
-        self._watermark = watermark
 
     def _run_split(
         self, plan: Plan, params: Mapping[str, Any], control: QueryControl, max_rows: int | None
@@ -70,8 +68,7 @@ class SparkExecutor(Executor):
                 names[fragment_table(frag_id)] = view
                 types[view] = _column_types(table.schema)
             for table_name in plan.local_tables:
-                snapshot = self.lake.snapshot(self._duck, table_name,
-                                              self._watermark(table_name))
+                snapshot = self.lake.snapshot(self._duck, table_name)
                 view = self.spark.view_name("t")
                 self.spark.register_parquet(view, snapshot.files, snapshot.schema)
                 views.append(view)
@@ -232,12 +229,10 @@ def _check_pair(one: exp.Expression, other: exp.Expression, params: Mapping[str,
         other.replace(exp.Cast(this=other.copy(), to=one.type.copy()))
 
 
-def _ieee_division(node: exp.Expression) -> exp.Expression:
+def _ieee_division(node: exp.Div) -> exp.Expression:
     """DuckDB's ``/`` as Spark SQL: a DOUBLE quotient whatever the operands (DuckDB 2.0), and
     IEEE's answer for a zero divisor (+-inf, NaN for 0/0, the divisor's sign kept for -0.0)
     where ANSI Spark raises an error."""
-    if not isinstance(node, exp.Div):
-        return node
     left = exp.Cast(this=node.left.copy(), to=_DOUBLE.copy())
     right = exp.Cast(this=node.right.copy(), to=_DOUBLE.copy())
     negative_zero = exp.Like(this=exp.Cast(this=right.copy(), to=exp.DataType.build("TEXT")),
@@ -286,5 +281,3 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
         return column.cast(target, safe=True)
     return pc.cast(column, target, safe=True)
 
-
-__all__ = ["SparkExecutor", "spark_sql", "conform", "Fragment", "Connector"]

@@ -7,8 +7,8 @@ written once per watermark: the first query after a sync writes it, later ones r
 
 A replica's snapshot reads its rows and its sync state in one DuckDB transaction, so the
 watermark it is filed under is the one of the rows it holds. A local table's is filed under
-its last ingest and a fingerprint of its rows (count and summed row hashes), read in the same
-transaction as the rows, so an edit in place is never read from an older snapshot.
+a fingerprint of its rows (count and summed row hashes), read in the same transaction as the
+rows, so an edit in place is never read from an older snapshot.
 Snapshots are written to a temporary folder and renamed into place, then the manifest is
 replaced: a crash leaves the previous snapshot current. The two newest snapshots are kept
 (a query that started on the older one still finds its files).
@@ -24,7 +24,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from meterql.catalog.catalog import SYNC_STATE_SCHEMA
 from meterql.errors import QueryError
 from meterql.file_modes import private_file, private_folder
-from meterql.sql_text import quote_ident, quote_literal
+from meterql.sql_text import quote_ident
 
 #: Rows per Parquet row group (and per file part): a Spark task's worth.
 ROWS_PER_FILE = 1_000_000
@@ -59,6 +58,8 @@ class Lake:
         self.root = root
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        #: the snapshot each table was last read at (its manifest is read once)
+        self._known: dict[str, Snapshot] = {}
 
     def _lock(self, table: str) -> threading.Lock:
         with self._locks_lock:
@@ -67,41 +68,36 @@ class Lake:
     def folder(self, table: str) -> Path:
         return self.root.joinpath(*table.split(".", 2))
 
-    def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str,
-                 mark: dict[str, Any] | None) -> Snapshot:
+    def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str) -> Snapshot:
         """The current snapshot of ``table`` (``source.schema.table``), written first when its
-        watermark has none yet. ``mark``: the table's watermark as the engine read it (used
-        for the ``local`` tables, whose state lives beside them)."""
+        state has none yet."""
         with self._lock(table):
             cur = duck.cursor()
             try:
-                cur.begin()  # the rows and the watermark they are filed under: one state
-                key = self._key(cur, table, mark)
-                current = self._current(table)
-                if current is not None and current.key == key:
-                    return current
-                return self._write(cur, table, key)
+                cur.begin()  # the rows and the state they are filed under: one transaction
+                key = self._key(cur, table)
+                current = self._known.get(table) or self._current(table)
+                if current is None or current.key != key:
+                    current = self._write(cur, table, key)
+                self._known[table] = current
+                return current
             finally:
                 cur.close()
 
     @staticmethod
-    def _key(cur: duckdb.DuckDBPyConnection, table: str, mark: dict[str, Any] | None) -> str:
+    def _key(cur: duckdb.DuckDBPyConnection, table: str) -> str:
         source, schema, name = table.split(".", 2)
         if source == "local":
-            # Its watermark is the last ingest; a fingerprint of the rows makes sure that no
-            # change (an amend, a void, a manual edit) is read from an older snapshot.
+            # A fingerprint of the rows: no change (an ingest, an amend, a void, a manual
+            # edit) is ever read from an older snapshot.
             qualified = ".".join(quote_ident(p) for p in (source, schema, name))
-            fingerprint = cur.execute(
-                f"SELECT count(*), sum(hash(t)) FROM {qualified} AS t").fetchall()
-            state: Any = [{k: str(v) for k, v in sorted((mark or {}).items())},
-                          [str(v) for v in fingerprint[0]]]
+            rows = cur.execute(f"SELECT count(*), sum(hash(t)) FROM {qualified} AS t").fetchall()
         else:
-            state = cur.execute(
+            rows = cur.execute(
                 f"SELECT strategy, synced_at, rows, cursor_column, cursor_value "
                 f"FROM {quote_ident(source)}.{SYNC_STATE_SCHEMA}.sync_state "
-                f"WHERE schema_name = {quote_literal(schema)} "
-                f"AND table_name = {quote_literal(name)}").fetchall()
-            state = [str(v) for v in state[0]] if state else None
+                f"WHERE schema_name = ? AND table_name = ?", [schema, name]).fetchall()
+        state = [str(v) for v in rows[0]] if rows else None
         blob = json.dumps([table, state], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
 
