@@ -30,7 +30,7 @@ import weakref
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["PostgresCluster", "postgres_available", "find_pg_bindir"]
+__all__ = ["PostgresCluster", "postgres_available", "find_pg_bindir", "free_port"]
 
 HOST = "127.0.0.1"
 SUPERUSER = "postgres"
@@ -128,7 +128,8 @@ def postgres_available() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback address now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
@@ -359,7 +360,7 @@ class PostgresCluster:
         # The port is free when probed but could be taken before postgres binds it:
         # retry with a new port in that case.
         for attempt in range(3):
-            self.port = _free_port()
+            self.port = free_port()
             cmd = self._cmd(
                 str(self._bindir / "pg_ctl"),
                 "-D",

@@ -24,9 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from devtools.pgcluster import HOST, free_port
+
 __all__ = ["SparkConnectServer", "spark_available", "JDBC_JARS"]
 
-HOST = "127.0.0.1"
 
 #: Debian's JDBC drivers (what ``.ci/run`` installs with apt).
 JDBC_JARS = (Path("/usr/share/java/postgresql.jar"), Path("/usr/share/java/sqlite-jdbc.jar"))
@@ -64,19 +65,13 @@ def spark_available() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 class SparkConnectServer:
     """One Spark Connect server in local mode with ``cores`` threads."""
 
     def __init__(self, *, cores: int = 2, start_timeout: float = 180,
                  conf: dict[str, str] | None = None) -> None:
         self.cores = cores
-        self.port = _free_port()
+        self.port = free_port()
         self.start_timeout = start_timeout
         self.conf = {**SERVER_CONF, **(conf or {})}
         self.dir = Path(tempfile.mkdtemp(prefix="meterql-spark-"))

@@ -5,26 +5,27 @@ import pytest
 from devtools.pgcluster import PostgresCluster, postgres_available
 
 
+def _unavailable(what: str, reason: str):
+    """A server the tests need cannot be had: fail under CI (CI set), else skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} needed under CI: {reason}", pytrace=False)
+    pytest.skip(f"{what} unavailable: {reason}")
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A throwaway PostgreSQL server for the whole session.
 
     Skips when PostgreSQL can't be had, except under CI (CI set), where it fails.
     """
-
-    def unavailable(reason: str):
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL needed under CI: {reason}", pytrace=False)
-        pytest.skip(f"PostgreSQL unavailable: {reason}")
-
     reason = postgres_available()
     if reason is not None:
-        unavailable(reason)
+        _unavailable("PostgreSQL", reason)
     cluster = PostgresCluster()
     try:
         cluster.start()
     except (RuntimeError, OSError) as exc:
-        unavailable(str(exc))
+        _unavailable("PostgreSQL", str(exc))
     try:
         yield cluster
     finally:
@@ -41,16 +42,12 @@ def spark_server():
 
     reason = spark_available()
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark needed under CI: {reason}", pytrace=False)
-        pytest.skip(f"Spark unavailable: {reason}")
+        _unavailable("Spark", reason)
     server = SparkConnectServer(cores=2)
     try:
         server.start()
     except (RuntimeError, OSError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"Spark needed under CI: {exc}", pytrace=False)
-        pytest.skip(f"Spark unavailable: {exc}")
+        _unavailable("Spark", str(exc))
     try:
         yield server
     finally:
