@@ -38,7 +38,8 @@ SPARK_QUERIES = [q for q in QUERIES if q.id.startswith("edge_pg+lite_")][::2] + 
 #: What the spark engine refuses, each with its reason (docs/scale-out.md); a refusal is a
 #: clear error, never a different answer.
 REFUSED = {
-    "ASOF JOIN", "AT TIME ZONE", "a comparison of a TIMESTAMP with a TIMESTAMPTZ",
+    "ASOF JOIN", "AT TIME ZONE of a wall-clock TIMESTAMP", "timezone() of a wall-clock TIMESTAMP",
+    "a comparison of a TIMESTAMP with a TIMESTAMPTZ",
     "a comparison of a TIMESTAMP with text holding a time zone offset",
     "substring with a start that is not a positive number",
 }
@@ -201,3 +202,80 @@ def test_a_server_lost_mid_session_is_a_retryable_error_in_seconds(billing, tmp_
     finally:
         ws.close()
         server.stop()
+
+
+#: Zones with daylight saving of every kind (half-hour shifts, southern summers, none, a
+#: negative one in Dublin's rules) and one whose rules Java 17 and DuckDB 2.0 read differently.
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata",
+         "Europe/Dublin", "America/St_Johns", "Africa/Casablanca"]
+
+
+@pytest.fixture(scope="module")
+def instants(spark_server, tmp_path_factory):
+    """A workspace on spark reading (from a replica's snapshot) a DuckDB file of instants every
+    30 minutes around the 2024 and 2026 daylight-saving changes, and a DuckDB connection to
+    the same file."""
+    folder = tmp_path_factory.mktemp("zones")
+    path = folder / "instants.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("CREATE TABLE t AS SELECT row_number() OVER () AS id, ts, "
+                    "(epoch(ts)::BIGINT % 7)::DECIMAL(12, 2) AS qty FROM ("
+                    "SELECT unnest(range(TIMESTAMPTZ '2024-03-01 00:00:00+00', "
+                    "TIMESTAMPTZ '2024-04-10 00:00:00+00', INTERVAL 30 MINUTE)) AS ts UNION ALL "
+                    "SELECT unnest(range(TIMESTAMPTZ '2026-09-20 00:00:00+00', "
+                    "TIMESTAMPTZ '2026-11-10 00:00:00+00', INTERVAL 30 MINUTE)) UNION ALL "
+                    "SELECT NULL)")
+    ws = meterql.connect(folder / "home")
+    ws.sources.add("tz", f"duckdb://{path}", mode="sync")  # read by Spark from Parquet
+    assert [r.error for r in ws.sync()] == [None]
+    ws.settings.set("engine", "spark")
+    ws.settings.set("spark_remote", spark_server.remote)
+    ref = duckdb.connect()
+    ref.execute("SET TimeZone = 'UTC'")
+    ref.execute(f"ATTACH '{path}' AS tz (READ_ONLY)")
+    yield ws, ref
+    ws.close()
+    ref.close()
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_an_instant_at_a_time_zone_is_duckdbs_wall_clock_or_refused(instants, zone):
+    ws, ref = instants
+    sql = (f"SELECT date_trunc('day', ts AT TIME ZONE '{zone}') AS day, count(*) AS n, "
+           f"sum(qty) AS qty, min(timezone('{zone}', ts)) AS first, "
+           f"max(extract(hour FROM ts AT TIME ZONE '{zone}')) AS last_hour "
+           "FROM tz.main.t GROUP BY 1 ORDER BY 1 NULLS FIRST")
+    want = ref.sql(sql).to_arrow_table()
+    try:
+        got = ws.query(sql, max_rows=None)
+    except QueryError as exc:
+        # Java's rules for this zone are not DuckDB's: refused, never a different answer
+        assert f"does not run AT TIME ZONE '{zone}': Spark's time zone rules" in str(exc)
+        assert zone == "Africa/Casablanca", str(exc)
+        return
+    assert zone != "Africa/Casablanca", "its rules differ in Java 17 (the check let it pass)"
+    assert got.table.schema.types == want.schema.types
+    assert got.table.to_pylist() == want.to_pylist()
+
+
+def test_a_wall_clock_timestamp_at_a_time_zone_is_refused(instants):
+    """In a daylight-saving overlap DuckDB takes the later instant and Java the earlier."""
+    ws, _ = instants
+    for sql in ("SELECT CAST(ts AS TIMESTAMP) AT TIME ZONE 'Europe/Berlin' AS i FROM tz.main.t",
+                "SELECT timezone('Europe/Berlin', CAST(ts AS TIMESTAMP)) AS i FROM tz.main.t"):
+        with pytest.raises(QueryError, match="of a wall-clock TIMESTAMP: a time in a daylight"):
+            ws.query(sql)
+    with pytest.raises(QueryError, match="zone that is not a literal IANA name"):
+        ws.query("SELECT ts AT TIME ZONE 'CET' AS w FROM tz.main.t")
+
+
+def test_an_instant_outside_the_years_compared_fails_the_query(instants):
+    """The zones' rules are compared from 1970 to 2099; before 1970 the IANA database makes no
+    promise and builds differ (Europe/Dublin in 1925): such an instant is an error, not a
+    guess."""
+    ws, _ = instants
+    sql = ("SELECT min((ts - INTERVAL 60 YEAR) AT TIME ZONE 'Europe/Berlin') AS w "
+           "FROM tz.main.t")
+    with pytest.raises(QueryError, match="takes instants from 1970 to 2099"):
+        ws.query(sql)

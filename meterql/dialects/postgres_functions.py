@@ -61,7 +61,7 @@ INTERVAL_UNITS = frozenset({"year", "month", "week", "day", "hour", "minute", "s
 
 #: IANA zone names both engines know by the same rules (no abbreviations, no POSIX offsets,
 #: whose signs PostgreSQL reads inverted).
-_ZONE = re.compile(
+IANA_ZONE = re.compile(
     r"^(UTC|(Africa|America|Antarctica|Asia|Atlantic|Australia|Europe|Indian|Pacific)"
     r"(/[A-Z][A-Za-z_-]*)+)$")
 
@@ -94,7 +94,7 @@ def _check_trunc(node: exp.Expr) -> str | None:
 
 
 def _check_zone(zone: exp.Expr | None, value: exp.Expr) -> str | None:
-    if not (isinstance(zone, exp.Literal) and zone.is_string and _ZONE.match(zone.this)):
+    if not (isinstance(zone, exp.Literal) and zone.is_string and IANA_ZONE.match(zone.this)):
         return "AT TIME ZONE takes a literal IANA zone name (e.g. 'Europe/Berlin') to be pushed"
     if _type(value) not in _INSTANT:
         return ("AT TIME ZONE of a wall-clock timestamp: a time in a daylight-saving gap or "

@@ -14,7 +14,8 @@ engine: Spark adds nothing there.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import duckdb
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
+from sqlglot.schema import Schema
 
 from meterql.connectors.spark_connect import SparkConnection
 from meterql.dialects.arrow_types import sql_type_name
@@ -29,8 +31,12 @@ from meterql.engine.execute import Executor, QueryControl, read_capped, register
 from meterql.engine.hybrid import Deltas
 from meterql.engine.planner.plan import Plan, fragment_table
 from meterql.engine.result import FragmentStats
-from meterql.engine.spark.lake import Lake
+from meterql.engine.spark.lake import KEPT, Lake, Snapshot
+from meterql.engine.spark.zones import ZoneRules, in_checked_years
 from meterql.errors import QueryError
+
+#: The names of snapshot views start so (then the snapshot's key).
+_SNAPSHOT_VIEW = "__meterql_snapshot_"
 
 
 class SparkExecutor(Executor):
@@ -41,6 +47,10 @@ class SparkExecutor(Executor):
         super().__init__(duck, connector, deltas)
         self.spark = spark
         self.lake = lake
+        self.zones = ZoneRules()
+        #: each table's snapshot views in this session, the newest last
+        self._views: dict[str, list[str]] = {}
+        self._views_lock = threading.Lock()
 
     def _run_split(
         self, plan: Plan, params: Mapping[str, Any], control: QueryControl, max_rows: int | None
@@ -67,24 +77,51 @@ class SparkExecutor(Executor):
                 views.append(view)
                 names[fragment_table(frag_id)] = view
                 types[view] = _column_types(table.schema)
+            snapshots = []
             for table_name in plan.local_tables:
                 snapshot = self.lake.snapshot(self._duck, table_name)
-                view = self.spark.view_name("t")
-                self.spark.register_parquet(view, snapshot.files, snapshot.schema)
-                views.append(view)
+                snapshots.append(snapshot)
+                view = self._snapshot_view(snapshot)
                 names[table_name] = view
                 types[view] = _column_types(snapshot.schema)
                 done = FragmentStats(f"snapshot of {table_name}", table_name.split(".", 1)[0])
                 done.rows, done.note = snapshot.rows, f"Parquet snapshot {snapshot.key}"
                 stats.append(done)
             sql = spark_sql(plan.residual, names, types, values)
-            got = self.spark.run(sql, values, max_rows, tag)
+            for zone in sorted(zones_converted_to(plan.residual)):
+                self.zones.check(zone, self._duck, self.spark)
+            try:
+                got = self.spark.run(sql, values, max_rows, tag)
+            except QueryError as exc:
+                if "TABLE_OR_VIEW_NOT_FOUND" not in str(exc) or _SNAPSHOT_VIEW not in str(exc):
+                    raise
+                # a new session on the server (it restarted): its snapshot views, once more
+                for snapshot in snapshots:
+                    self._snapshot_view(snapshot, again=True)
+                got = self.spark.run(sql, values, max_rows, tag)
         finally:
             handle.bind(None)
             self.spark.drop_views(views)
         control.check()
         table, truncated = read_capped(got.to_reader(), max_rows)
         return conform(table, expected), truncated, stats
+
+    def _snapshot_view(self, snapshot: Snapshot, again: bool = False) -> str:
+        """The session's view of a snapshot, registered on its first query (Spark reads the
+        files' footers then) and kept: a snapshot's files never change. The views of a
+        table's older snapshots are dropped as the lake drops their files."""
+        view = f"{_SNAPSHOT_VIEW}{snapshot.key}"
+        with self._views_lock:
+            known = self._views.setdefault(snapshot.table, [])
+            if view in known and not again:
+                return view
+        self.spark.register_parquet(view, snapshot.files, snapshot.schema)
+        with self._views_lock:
+            if view not in known:
+                known.append(view)
+            old, known[:] = known[:-KEPT], known[-KEPT:]
+        self.spark.drop_views(old)
+        return view
 
     def _duckdb_schema(self, plan: Plan, tables: dict[str, pa.Table],
                        values: Mapping[str, Any]) -> pa.Schema:
@@ -162,23 +199,22 @@ def check_meaning(tree: exp.Expression, columns: Mapping[str, Mapping[str, str]]
     - a text parameter compared with a typed expression is cast to that type, as DuckDB
       does (Spark would compare a decimal and a text as doubles);
     - ``grouping(a, b)`` is Spark's ``grouping_id(a, b)``;
-    - refused: AT TIME ZONE / timezone() (DuckDB's result type depends on the operand's),
-      comparing a TIMESTAMP with a TIMESTAMPTZ or with text carrying an offset (each engine
-      converts them its own way), substring with a start that is not a positive literal
+    - a TIMESTAMPTZ AT TIME ZONE (or timezone()) a literal IANA zone is Spark's
+      from_utc_timestamp as a TIMESTAMP_NTZ (the zone's rules are compared once per session,
+      :mod:`.zones`);
+    - refused: AT TIME ZONE of a wall-clock TIMESTAMP (in a daylight-saving overlap DuckDB
+      takes the later instant, Java the earlier) or to another zone, comparing a TIMESTAMP
+      with a TIMESTAMPTZ or with text carrying an offset (each engine converts them its own
+      way), substring with a start that is not a positive literal
       (DuckDB counts from the end, Spark from 0), ASOF joins (Spark has none).
 
     >>> import sqlglot
     >>> tree = sqlglot.parse_one("SELECT v.id FROM v WHERE v.d = $p", read="duckdb")
     >>> check_meaning(tree, {"v": {"id": "BIGINT", "d": "DECIMAL(18,6)"}}, {"p": "2.675"}).sql()
-    'SELECT v.id FROM v WHERE v.d = CAST(:p AS DECIMAL(18, 6))'
+    'SELECT v.id AS id FROM v WHERE v.d = CAST(:p AS DECIMAL(18, 6))'
     """
-    from sqlglot.optimizer.annotate_types import annotate_types
-
-    if tree.find(exp.AtTimeZone, exp.ConvertTimezone) is not None:
-        raise _refuse("AT TIME ZONE", "its meaning depends on the operand's type")
-    for node in tree.find_all(exp.Anonymous):
-        if node.name.lower() == "timezone":
-            raise _refuse("timezone()", "its meaning depends on the operand's type")
+    if tree.find(exp.ConvertTimezone) is not None:
+        raise _refuse("convert_timezone()", "DuckDB has no such function to compare with")
     for join in tree.find_all(exp.Join):
         if "ASOF" in (join.text("kind") + join.text("method")).upper():
             raise _refuse("ASOF JOIN", "Spark SQL has no ASOF join")
@@ -191,10 +227,13 @@ def check_meaning(tree: exp.Expression, columns: Mapping[str, Mapping[str, str]]
         if len(grouping.expressions) > 1:
             grouping.replace(exp.Anonymous(this="grouping_id",
                                            expressions=[e.copy() for e in grouping.expressions]))
-    try:
-        annotate_types(tree, schema={k: dict(v) for k, v in columns.items()}, dialect="duckdb")
-    except Exception:
-        pass
+    from sqlglot.schema import MappingSchema
+
+    schema = MappingSchema({k: dict(v) for k, v in columns.items()}, dialect="duckdb")
+    tree = _qualified(tree, schema)
+    _annotate(tree, schema)
+    if _zone_conversions(tree):
+        _annotate(tree, schema)  # the conversions' types reach the expressions around them
     for comparison in list(tree.find_all(*_COMPARISONS, exp.Between, exp.In)):
         if isinstance(comparison, exp.Between):
             pairs = [(comparison.this, comparison.args.get("low")),
@@ -209,6 +248,74 @@ def check_meaning(tree: exp.Expression, columns: Mapping[str, Mapping[str, str]]
             for one, other in ((left, right), (right, left)):
                 _check_pair(one, other, params)
     return tree
+
+
+def _qualified(tree: exp.Expression, schema: Schema) -> exp.Expression:
+    """The tree with every column named with its table, so that its type is known; the tree
+    as it is when a name cannot be resolved (its type stays unknown, and the checks that
+    need it refuse)."""
+    from sqlglot.optimizer.qualify_columns import qualify_columns
+
+    try:
+        return qualify_columns(tree.copy(), schema, expand_stars=False, expand_alias_refs=False,
+                               allow_partial_qualification=True, dialect="duckdb")
+    except Exception:
+        return tree
+
+
+def _annotate(tree: exp.Expression, schema: Schema) -> None:
+    from sqlglot.optimizer.annotate_types import annotate_types
+
+    try:
+        annotate_types(tree, schema=schema, dialect="duckdb")
+    except Exception:  # a node it cannot type stays UNKNOWN, and the checks refuse it
+        pass
+
+
+def _zone_conversions(tree: exp.Expression) -> bool:
+    """AT TIME ZONE and timezone(zone, ts) in Spark's words, innermost first (after the tree's
+    types are annotated): an instant in a zone is that zone's wall-clock time, DuckDB's
+    TIMESTAMP. Only a literal IANA zone is taken (Java and ICU read abbreviations and POSIX
+    offsets differently). ``True`` when the tree changed."""
+    from meterql.dialects.postgres_functions import IANA_ZONE
+
+    found = list(_zone_conversion_nodes(tree))
+    for node, what, value, zone in reversed(found):  # innermost first
+        if not (isinstance(zone, exp.Literal) and zone.is_string and IANA_ZONE.match(zone.name)):
+            raise _refuse(f"{what} with a zone that is not a literal IANA name",
+                          "write the zone as a name such as 'Europe/Berlin'")
+        kind = value.type.this if value.type is not None else None
+        args = [in_checked_years(value), zone.copy()]
+        if kind in _INSTANT:
+            wall = exp.Anonymous(this="from_utc_timestamp", expressions=args)
+            node.replace(exp.Cast(this=wall, to=exp.DataType.build("TIMESTAMPNTZ")))
+        elif kind in _NAIVE:
+            raise _refuse(f"{what} of a wall-clock TIMESTAMP", "a time in a daylight-saving "
+                          "overlap is the later instant in DuckDB, the earlier in Spark")
+        else:
+            raise _refuse(f"{what} of a value whose type is not known to be a timestamp",
+                          "cast the value to TIMESTAMP or TIMESTAMPTZ")
+    return bool(found)
+
+
+def _zone_conversion_nodes(
+        tree: exp.Expression) -> Iterator[tuple[exp.Expression, str, exp.Expression, Any]]:
+    """Each AT TIME ZONE or timezone(zone, ts): (node, what, value, zone), outermost first."""
+    for node in tree.find_all(exp.AtTimeZone, exp.Anonymous, bfs=False):
+        if isinstance(node, exp.AtTimeZone):
+            yield node, "AT TIME ZONE", node.this, node.args.get("zone")
+        elif node.name.lower() == "timezone":
+            if len(node.expressions) != 2:
+                raise _refuse("timezone()", "it takes a zone and a timestamp")
+            yield node, "timezone()", node.expressions[1], node.expressions[0]
+
+
+def zones_converted_to(tree: exp.Expression | None) -> set[str]:
+    """The literal zones a residual converts instants to (checked by :mod:`.zones`)."""
+    if tree is None:
+        return set()
+    return {zone.name for _, _, _, zone in _zone_conversion_nodes(tree)
+            if isinstance(zone, exp.Literal) and zone.is_string}
 
 
 def _check_pair(one: exp.Expression, other: exp.Expression, params: Mapping[str, Any]) -> None:

@@ -40,6 +40,17 @@ ROWS_PER_FILE = 1_000_000
 KEPT = 2
 
 
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns written dictionary-encoded: text and binary ones (names, codes, keys that
+    repeat). Numbers and times are written plain: a dictionary on an instant column made
+    Spark's filter on it about 4x slower (its Parquet dictionary filter reads every page's
+    dictionary) and the files bigger."""
+    return [f.name for f in schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+            or pa.types.is_dictionary(f.type)]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """One table's rows as Parquet files, under the watermark they were read at."""
@@ -135,7 +146,8 @@ class Lake:
                         writer.close()
                     files.append(f"part-{part:05d}.parquet")
                     path = work / files[-1]
-                    writer = pq.ParquetWriter(str(path), reader.schema, compression="zstd")
+                    writer = pq.ParquetWriter(str(path), reader.schema, compression="zstd",
+                                              use_dictionary=_dictionary_columns(reader.schema))
                     private_file(path)
                     part, writer_rows = part + 1, 0
                 writer.write_batch(batch)
