@@ -98,6 +98,39 @@ class SparkConnection:
 
         self._call(register)
 
+    def register_jdbc(self, name: str, options: Mapping[str, str],
+                      columns: list[str] | None = None,
+                      casts: Mapping[str, str] | None = None) -> None:
+        """A view ``name`` over ``spark.read.format("jdbc")`` with ``options`` (read by Spark's
+        executors; see engine/spark/jdbc.py), the columns in ``casts`` cast to their Spark
+        type, and the columns renamed to ``columns``. Spark resolves the read's schema here
+        (one query at the source); an error has the password removed."""
+        def register(s: Any) -> None:
+            frame = s.read.format("jdbc").options(**options).load()
+            for column, spark_type in (casts or {}).items():
+                frame = frame.withColumn(column, frame[column].cast(spark_type))
+            if columns is not None:
+                frame = frame.toDF(*columns)
+            frame.createOrReplaceTempView(name)
+
+        try:
+            self._call(register)
+        except MeterqlError as exc:
+            raise self._redacted(exc, [options.get("password", "")]) from None
+
+    @staticmethod
+    def _redacted(exc: MeterqlError, secrets: list[str]) -> MeterqlError:
+        """``exc`` with every secret removed from its message and hint (a new error of its
+        class)."""
+        from meterql.catalog.uri import redact_text
+
+        secrets = [s for s in secrets if s]
+        if not secrets:
+            return exc
+        hint = redact_text(exc.hint, secrets) if exc.hint else exc.hint
+        return type(exc)(redact_text(exc.message, secrets), hint=hint, source=exc.source,
+                         table=exc.table)
+
     def drop_views(self, names: list[str]) -> None:
         for name in names:
             try:
@@ -174,4 +207,3 @@ def _unreachable(exc: Exception) -> bool:
     text = str(exc)
     return "StatusCode.UNAVAILABLE" in text or "failed to connect" in text.lower() \
         or "Connection refused" in text
-

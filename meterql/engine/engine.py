@@ -132,7 +132,7 @@ class Engine:
                     current.spark.close()
                 current = self._spark = SparkExecutor(
                     self._duck, self._connector, SparkConnection(remote), Lake(root),
-                    self._deltas)
+                    self._deltas, statistics=lambda name: self.catalog.statistics(name))
             return current
 
     @staticmethod

@@ -13,6 +13,7 @@ engine: Spark adds nothing there.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,7 @@ from meterql.engine.execute import Executor, QueryControl, read_capped, register
 from meterql.engine.hybrid import Deltas
 from meterql.engine.planner.plan import Plan, fragment_table
 from meterql.engine.result import FragmentStats
+from meterql.engine.spark import jdbc
 from meterql.engine.spark.lake import KEPT, Lake, Snapshot
 from meterql.engine.spark.zones import ZoneRules, in_checked_years
 from meterql.errors import QueryError
@@ -43,10 +45,13 @@ class SparkExecutor(Executor):
     """Runs plans whose residual combines tables in Spark (see the module's docstring)."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, connector: Any, spark: SparkConnection,
-                 lake: Lake, deltas: Deltas | None = None) -> None:
+                 lake: Lake, deltas: Deltas | None = None,
+                 statistics: jdbc.Statistics | None = None) -> None:
         super().__init__(duck, connector, deltas)
         self.spark = spark
         self.lake = lake
+        #: the sources' table statistics: which fragments Spark reads itself, over JDBC
+        self.statistics: jdbc.Statistics = statistics or (lambda name: None)
         self.zones = ZoneRules()
         #: each table's snapshot views in this session, the newest last
         self._views: dict[str, list[str]] = {}
@@ -60,10 +65,19 @@ class SparkExecutor(Executor):
                 "the spark engine does not read a replica plus its source's delta (the hybrid "
                 "route) yet", hint="give the query a freshness bound the replica meets, or "
                 "set engine to duckdb")
-        tables, stats = self._load_fragments(plan.fragments, params, control)
+        with contextlib.ExitStack() as held:  # the sources' snapshots the JDBC reads import
+            return self._run_with(plan, params, control, max_rows, held)
+
+    def _run_with(self, plan: Plan, params: Mapping[str, Any], control: QueryControl,
+                  max_rows: int | None, held: contextlib.ExitStack,
+                  ) -> tuple[pa.Table, bool, list[FragmentStats]]:
+        reads = self._jdbc_reads(plan, params, held)
+        by_arrow = [f for f in plan.fragments if f.id not in reads]
+        tables, stats = self._load_fragments(by_arrow, params, control)
         control.check()
         values = {name: params[name] for name in plan.residual_params}
-        expected = self._duckdb_schema(plan, tables, values)
+        empty = {frag_id: schema.empty_table() for frag_id, (_, schema) in reads.items()}
+        expected = self._duckdb_schema(plan, {**tables, **empty}, values)
         names: dict[str, str] = {}
         types: dict[str, dict[str, str]] = {}
         views: list[str] = []
@@ -71,6 +85,19 @@ class SparkExecutor(Executor):
         handle = control.handle()
         handle.bind(lambda: self.spark.interrupt(tag))
         try:
+            for frag in plan.fragments:
+                if frag.id not in reads:
+                    continue
+                read, schema = reads[frag.id]
+                view = self.spark.view_name(frag.id)
+                self.spark.register_jdbc(view, read.options, read.columns, read.casts)
+                views.append(view)
+                names[fragment_table(frag.id)] = view
+                types[view] = _column_types(schema)
+                done = FragmentStats(frag.id, frag.source)
+                done.note = (f"read by Spark over JDBC in {read.partitions} partition(s)"
+                             + (f" on {read.partition_column}" if read.partition_column else ""))
+                stats.append(done)
             for frag_id, table in tables.items():
                 view = self.spark.view_name(frag_id)
                 self.spark.register_arrow(view, table)
@@ -105,6 +132,34 @@ class SparkExecutor(Executor):
         control.check()
         table, truncated = read_capped(got.to_reader(), max_rows)
         return conform(table, expected), truncated, stats
+
+    def _jdbc_reads(self, plan: Plan, params: Mapping[str, Any], held: contextlib.ExitStack
+                    ) -> dict[str, tuple[jdbc.JdbcRead, pa.Schema]]:
+        """The fragments Spark reads itself over JDBC (:mod:`.jdbc`: large PostgreSQL ones),
+        by id, with their Arrow schemas; each source's snapshot is exported and held in
+        ``held`` so that every partition reads the same state of it."""
+        schemas: dict[str, pa.Schema | None] = {}
+        for frag in plan.fragments:
+            if frag.kind == "postgres" and frag.dynamic is None:
+                schemas[frag.id] = frag.schema if frag.schema is not None or \
+                    frag.typing is None else self._duckdb_types(
+                        frag.typing, {n: params[n] for n in frag.params})
+        chosen = jdbc.jdbc_fragments(plan.fragments, self.statistics, schemas)
+        reads: dict[str, tuple[jdbc.JdbcRead, pa.Schema]] = {}
+        snapshots: dict[str, str] = {}
+        for frag in plan.fragments:
+            schema = schemas.get(frag.id)
+            if frag.id not in chosen or schema is None:
+                continue
+            connector = self._connector(frag.source)
+            if frag.source not in snapshots:
+                snapshots[frag.source] = held.enter_context(jdbc.exported_snapshot(connector))
+            read = jdbc.jdbc_read(frag, connector.source, self._bind(frag, frag.params, params),
+                                  self.statistics, schema=schema,
+                                  snapshot=snapshots[frag.source])
+            if read is not None:  # else meterql reads it, as Arrow
+                reads[frag.id] = (read, schema)
+        return reads
 
     def _snapshot_view(self, snapshot: Snapshot, again: bool = False) -> str:
         """The session's view of a snapshot, registered on its first query (Spark reads the
