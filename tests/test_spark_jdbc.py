@@ -422,3 +422,17 @@ def test_the_url_asks_for_read_only_sessions_in_utc():
                    "%20-c%20statement_timeout%3D1000&ApplicationName=meterql&sslmode=require"
                    "&connectTimeout=5")
     assert jdbc.jdbc_url(Source("pg", "postgres", "postgresql://u@%2Ftmp/db")) is None
+
+
+def test_a_cluster_without_the_jdbc_driver_is_told_what_to_install(spark, weird):
+    from meterql.errors import SourceUnavailableError
+
+    frag = weird.scan("pg.public.weird", ["id"])
+    read = jdbc.jdbc_read(frag, weird.source, [], weird.statistics)
+    assert read is not None
+    options = read.options | {"driver": "org.example.NoSuchDriver"}
+    with pytest.raises(SourceUnavailableError, match="has no JDBC driver "
+                       "org.example.NoSuchDriver") as caught:
+        spark_read(spark, jdbc.JdbcRead(options, read.columns))
+    assert "--jars" in str(caught.value.hint)
+    assert read.options["password"] not in str(caught.value)

@@ -116,6 +116,14 @@ class SparkConnection:
         try:
             self._call(register)
         except MeterqlError as exc:
+            if "ClassNotFoundException" in exc.message and options.get("driver", "") \
+                    in exc.message:
+                raise SourceUnavailableError(
+                    f"the Spark cluster at {self.remote} has no JDBC driver "
+                    f"{options['driver']} to read the source with",
+                    hint="start the Spark Connect server with the driver on its class path "
+                         "(--jars /usr/share/java/postgresql.jar), or set engine to duckdb "
+                         "(docs/scale-out.md)") from None
             raise self._redacted(exc, [options.get("password", "")]) from None
 
     @staticmethod
