@@ -66,13 +66,12 @@ class Probe:
     def __init__(self) -> None:
         self.t: dict[str, float] = defaultdict(float)
         self.sql: str | None = None
-        self.views: dict[str, list[str]] = {}
+        self.views: dict[str, list[str]] = {}  # every Parquet view registered, kept
         self.writes: list[dict] = []
         self._saved: list[tuple[object, str, object]] = []
 
     def reset(self) -> None:
-        self.t.clear()
-        self.views.clear()
+        self.t.clear()  # (the views stay: the engine keeps them between queries)
         self.sql = None
 
     def __enter__(self) -> Probe:
@@ -181,7 +180,8 @@ def run_query(ws, name: str, runs: int, probe: Probe | None = None,
     if steps:
         out["steps_median_s"] = {k: statistics.median(v) for k, v in steps.items()}
         out["sql_spark"] = probe.sql if probe else None
-        out["views"] = dict(probe.views) if probe else None
+        out["views"] = {v: f for v, f in probe.views.items()
+                        if probe.sql and v in probe.sql} if probe else None
     busy = f", server {out['server_cores_busy']:.2f} cores busy" if cpu else ""
     log(f"  {name}: {out['median_s'] * 1000:.1f} ms (first {out['first_s'] * 1000:.0f} ms"
         f"{busy})")
