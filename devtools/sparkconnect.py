@@ -138,7 +138,8 @@ class SparkConnectServer:
         if proc is not None and proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)  # (a throwaway: its shutdown hooks may hang on
+                #  open client sessions, and nothing it holds needs to be kept)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)
