@@ -66,14 +66,14 @@ class SparkConnection:
                 self._session = session
             return self._session
 
-    def _probe(self) -> None:
+    def _probe(self, timeout: float = PROBE_S) -> None:
         """Fail at once when nothing listens at the address (pyspark's client would retry
         for minutes first)."""
         from urllib.parse import urlsplit
 
         url = urlsplit(self.remote)
         try:
-            with socket.create_connection((url.hostname, url.port), timeout=PROBE_S):
+            with socket.create_connection((url.hostname, url.port), timeout=timeout):
                 pass
         except OSError as exc:
             raise SourceUnavailableError(
@@ -171,13 +171,20 @@ class SparkConnection:
                 pass
 
     def close(self) -> None:
+        """End the session on the server; a server that no longer answers has nothing to
+        release (pyspark would spend its retries on it)."""
         with self._lock:
             session, self._session = self._session, None
-        if session is not None:
-            try:
-                session.stop()
-            except Exception:
-                pass
+        if session is None:
+            return
+        try:
+            self._probe(timeout=1.0)
+        except SourceUnavailableError:
+            return
+        try:
+            session.stop()
+        except Exception:
+            pass
 
     def _call(self, fn: Any) -> Any:
         session = self._open()
