@@ -13,6 +13,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -178,3 +179,13 @@ def finish_report(report: dict, output: str | Path, print_report) -> None:
     print_report(report)
     Path(output).write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"wrote {output}")
+
+
+def exit_code(problems: list[str]) -> int:
+    """1 with the problems on stderr (answer mismatches, errors), else 0."""
+    if not problems:
+        return 0
+    print("\n!!! ANSWER MISMATCHES / ERRORS !!!", file=sys.stderr)
+    for p in problems:
+        print("  " + p, file=sys.stderr)
+    return 1

@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import meterql
-from benchmarks.common import RESULTS, CpuWatch, machine, versions
+from benchmarks.common import RESULTS, CpuWatch, exit_code, machine, versions
 from benchmarks.harness import answers, data
 from benchmarks.harness.run import CLUSTER_BY, PW_ENV, Bar, events_for, log, redact, summary
 from benchmarks.harness.workload import QUERIES, sql_for
@@ -508,12 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         if (line := combined_scaling()) is not None:
             print(line)
         log(f"wrote {out}")
-        if problems:
-            print("\n!!! ANSWER MISMATCHES / ERRORS !!!", file=sys.stderr)
-            for p in problems:
-                print("  " + p, file=sys.stderr)
-            return 1
-        return 0
+        return exit_code(problems)
     finally:
         os.environ.pop(PW_ENV, None)
         if cluster is not None:

@@ -49,6 +49,13 @@ SPARK_REFUSES = ("UNRESOLVED_COLUMN", "ASSIGNMENT_ARITY_MISMATCH", "CAST_INVALID
 OUTCOMES: dict[str, str] = {}
 
 
+def assert_a_listed_refusal(exc: QueryError) -> None:
+    """A refusal of the spark engine's (REFUSED) or of Spark's own (SPARK_REFUSES)."""
+    reason = str(exc)
+    assert any(f"does not run {r}:" in reason for r in REFUSED) \
+        or any(code in reason for code in SPARK_REFUSES), reason
+
+
 @pytest.fixture(scope="module")
 def spark_ws(billing, spark_server, tmp_path_factory):
     ws = meterql.connect(tmp_path_factory.mktemp("spark") / "home")
@@ -85,9 +92,7 @@ def test_same_answer_as_duckdb_or_a_clear_refusal(billing, spark_ws, q):
     try:
         got = spark_ws.query(q.sql, q.params, max_rows=None)
     except QueryError as exc:
-        reason = str(exc)
-        assert any(f"does not run {r}:" in reason for r in REFUSED) \
-            or any(code in reason for code in SPARK_REFUSES), reason
+        assert_a_listed_refusal(exc)
         OUTCOMES[q.id] = "refused"
         return
     assert_same_rows(got.table, want, q.ordered)

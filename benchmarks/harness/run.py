@@ -31,7 +31,7 @@ import duckdb
 
 import meterql
 from benchmarks import duckpg
-from benchmarks.common import ROOT, machine, versions
+from benchmarks.common import ROOT, exit_code, machine, versions
 from benchmarks.harness import answers, data, report
 from benchmarks.harness.workload import CUSTOMER, QUERIES, sql_for
 
@@ -607,12 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         report.write(res, out)
         print(report.console(res))
         log(f"wrote {out / 'results.json'} and {out / 'report.md'}")
-        if problems:
-            print("\n!!! ANSWER MISMATCHES / ERRORS !!!", file=sys.stderr)
-            for p in problems:
-                print("  " + p, file=sys.stderr)
-            return 1
-        return 0
+        return exit_code(problems)
     finally:
         os.environ.pop(PW_ENV, None)
         os.environ.pop("PGPASSWORD", None)

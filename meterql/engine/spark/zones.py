@@ -50,18 +50,32 @@ def in_checked_years(value: exp.Expression) -> exp.Expression:
 
 
 class ZoneRules:
-    """The zones a Spark session was found to convert as DuckDB does."""
+    """What a Spark session was found to do with each zone it used: ``None`` when it converts
+    as DuckDB does, else the first year they differ in (a zone is compared once)."""
 
     def __init__(self) -> None:
-        self._agree: set[str] = set()
+        self._found: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
     def check(self, zone: str, duck: duckdb.DuckDBPyConnection, spark: Any) -> None:
         """Return when ``spark`` (a SparkConnection) converts instants to ``zone`` as DuckDB
         does; raise QueryError naming the first year they differ in otherwise."""
         with self._lock:
-            if zone in self._agree:
-                return
+            known = zone in self._found
+            year = self._found.get(zone)
+        if not known:
+            year = self._compare(zone, duck, spark)
+            with self._lock:
+                self._found[zone] = year
+        if year is not None:
+            raise QueryError(
+                f"the spark engine does not run AT TIME ZONE '{zone}': Spark's time zone rules "
+                f"for it differ from DuckDB's (first around {year})",
+                hint="the two engines' time zone databases are of different releases; set "
+                     "engine to duckdb for this query, or update the cluster's Java")
+
+    @staticmethod
+    def _compare(zone: str, duck: duckdb.DuckDBPyConnection, spark: Any) -> int | None:
         args = {"zone": zone, "bucket": BUCKET_S, "first": FIRST_S, "last": LAST_S,
                 "step": STEP_S}
         cur = duck.cursor()
@@ -76,12 +90,4 @@ class ZoneRules:
         got = {int(b): int(w) for b, w in zip(got_table.column("b").to_pylist(),
                                               got_table.column("w").to_pylist(), strict=True)}
         differ = sorted(b for b in want.keys() | got.keys() if want.get(b) != got.get(b))
-        if differ:
-            year = 1970 + differ[0]
-            raise QueryError(
-                f"the spark engine does not run AT TIME ZONE '{zone}': Spark's time zone rules "
-                f"for it differ from DuckDB's (first around {year})",
-                hint="the two engines' time zone databases are of different releases; set "
-                     "engine to duckdb for this query, or update the cluster's Java")
-        with self._lock:
-            self._agree.add(zone)
+        return 1970 + differ[0] if differ else None
