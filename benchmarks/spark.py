@@ -239,8 +239,8 @@ def snapshot_facts(home: Path, table: str) -> dict:
     """Rows, files and bytes of ``table``'s current snapshot (its manifest.json)."""
     folder = home.joinpath("lake", *table.split(".", 2))
     manifest = json.loads((folder / "manifest.json").read_text())
-    files = [folder / manifest["snapshot"] / f for f in manifest["files"]]
-    return {"rows": manifest["rows"], "files": len(files),
+    files = [folder / f for part in manifest["parts"].values() for f in part["files"]]
+    return {"rows": manifest["rows"], "files": len(files), "grain": manifest["grain"],
             "bytes": sum(f.stat().st_size for f in files)}
 
 

@@ -28,7 +28,13 @@ from meterql.errors import InvalidSourceError, MeterqlError, ParameterError, Wor
 from meterql.file_modes import private_folder, private_opener, private_workspace
 from meterql.local import EVENT_LOG
 from meterql.namespaces import Settings, Sources, Sync, Tables, Uploads
-from meterql.sync.config import Strategy, choose_strategy, table_configs
+from meterql.sync.config import (
+    Strategy,
+    TableSyncConfig,
+    choose_strategy,
+    partition_columns,
+    table_configs,
+)
 from meterql.sync.replica import (
     STATE_SCHEMA,
     ReplicaWatermark,
@@ -230,7 +236,7 @@ class Workspace:
                                   # what spills past memory stays in the workspace (0700)
                                   "temp_directory": str(self.home / "tmp")},
                         deltas=ReplicaDeltas(self.catalog, self._connector, lambda: engine.duck),
-                        lake=self.home / "lake")
+                        lake=self.home / "lake", time_columns=self._time_columns)
         events: EventStreams | None = None
         try:
             # the workspace's own data (local.events, local.uploads, local.manual)
@@ -257,6 +263,21 @@ class Workspace:
             self._watermarks.clear()
             raise
         return _Parts(engine, local, events, ManualTables(local), aggregates)
+
+    def _time_columns(self, table: str) -> tuple[str, ...]:
+        """The columns ``table``'s Parquet snapshots may be partitioned by on the spark engine:
+        an event stream's timestamp field, or a replica's (sync.config.partition_columns)."""
+        source, schema, name = table.split(".", 2)
+        try:
+            if source == "local":
+                parts = self._parts
+                if schema != "events" or parts is None:
+                    return ()
+                return (parts.events.stream(name).timestamp_field,)
+            row = self.catalog.sync_configs(source).get((schema, name))
+        except MeterqlError:  # (dropped meanwhile: the snapshot's read says so)
+            return ()
+        return partition_columns(None if row is None else TableSyncConfig.stored(*row))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:

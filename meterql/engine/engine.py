@@ -55,12 +55,14 @@ class Engine:
         settings: dict[str, str] | None = None,
         deltas: Deltas | None = None,
         lake: Path | None = None,
+        time_columns: Callable[[str], Sequence[str]] = lambda table: (),
     ) -> None:
         """``files`` and ``folders``: the only files its DuckDB may open (to attach the local
         store and replicas); everything else is refused (connectors/lockdown.py). ``deltas``:
         the replicas' deltas, for the hybrid route (``engine/hybrid.py``). ``lake``: the
         folder of the spark engine's Parquet snapshots unless the setting ``spark_storage``
-        names another."""
+        names another; ``time_columns(table)``: the columns a table's snapshots may be
+        partitioned by (engine/spark/lake.py)."""
         self.catalog = catalog
         self._deltas = deltas or NoDeltas()
         self._watermark = watermark
@@ -69,6 +71,7 @@ class Engine:
         self._settings = settings
         self._connector = connector
         self._lake = lake
+        self._time_columns = time_columns
         #: the spark engine's executor, made on first use (pyspark loads only then)
         self._spark: Any = None
         self._spark_lock = threading.Lock()
@@ -131,7 +134,8 @@ class Engine:
                 if current is not None:
                     current.spark.close()
                 current = self._spark = SparkExecutor(
-                    self._duck, self._connector, SparkConnection(remote), Lake(root),
+                    self._duck, self._connector, SparkConnection(remote),
+                    Lake(root, self._time_columns),
                     self._deltas, statistics=lambda name: self.catalog.statistics(name))
             return current
 

@@ -129,6 +129,22 @@ def _choose(entry: Table, kind: str, strategy: str, cursor: str | None, lag: int
     return TableSyncConfig(strategy, None, int(lag), soft_delete)
 
 
+def partition_columns(config: TableSyncConfig | None) -> tuple[str, ...]:
+    """The columns a replica's Parquet snapshots may be partitioned by on the spark engine,
+    in order (engine/spark/lake.py takes the first that is a date or a timestamp): its
+    clustering key, then the cursor of an append sync.
+
+    >>> partition_columns(TableSyncConfig("append", "at", cluster_by=("customer", "day")))
+    ('customer', 'day', 'at')
+    >>> partition_columns(TableSyncConfig("merge", "updated_at")), partition_columns(None)
+    ((), ())
+    """
+    if config is None:
+        return ()
+    cursor = (config.cursor,) if config.strategy == "append" and config.cursor else ()
+    return config.cluster_by + cursor
+
+
 def table_configs(source: Source, tables: list[Table],
                   stored: Mapping[tuple[str, str], tuple[Any, ...]]
                   ) -> dict[tuple[str, str], TableSyncConfig]:

@@ -112,7 +112,7 @@ class SparkExecutor(Executor):
                 names[table_name] = view
                 types[view] = _column_types(snapshot.schema)
                 done = FragmentStats(f"snapshot of {table_name}", table_name.split(".", 1)[0])
-                done.rows, done.note = snapshot.rows, f"Parquet snapshot {snapshot.key}"
+                done.rows, done.note = snapshot.rows, snapshot.describe()
                 stats.append(done)
             sql = spark_sql(plan.residual, names, types, values)
             for zone in sorted(zones_converted_to(plan.residual)):

@@ -1,32 +1,45 @@
 """Parquet snapshots of the tables DuckDB holds (replicas, ``local``), for the spark engine.
 
-Each table has a folder ``<root>/<source>/<schema>/<table>/`` holding one folder per snapshot
-and ``manifest.json`` naming the current one. A snapshot is named by the table's watermark, so
-a query reads the rows of exactly one sync (or one state of a local table), and a snapshot is
-written once per watermark: the first query after a sync writes it, later ones read it.
+Each table has a folder ``<root>/<source>/<schema>/<table>/``. A snapshot is one manifest
+(``manifest.json`` names the current one; ``snapshots/`` keeps the last KEPT) listing the
+Parquet files of the table's partitions; the files live under ``parts/``, one folder per
+partition and content. A snapshot is named by the table's watermark, so a query reads the
+rows of exactly one sync (or one state of a local table), and a snapshot is written once per
+watermark: the first query after a sync writes it, later ones read it.
 
-A replica's snapshot reads its rows and its sync state in one DuckDB transaction, so the
-watermark it is filed under is the one of the rows it holds. A local table's is filed under
-a fingerprint of its rows (count and summed row hashes), read in the same transaction as the
-rows, so an edit in place is never read from an older snapshot.
-Snapshots are written to a temporary folder and renamed into place, then the manifest is
-replaced: a crash leaves the previous snapshot current. The two newest snapshots are kept
-(a query that started on the older one still finds its files).
+Partitions. A table with a declared time column (the first of a replica's clustering key and
+append cursor that is a DATE, TIMESTAMP or TIMESTAMPTZ; an event stream's timestamp field) is
+split by its UTC day, or month when days would hold too few rows (PARTITION_ROWS), or not at
+all when months would. Each partition is fingerprinted (its row count and summed row
+hashes, in DuckDB); a new snapshot writes only the partitions whose fingerprint changed and
+lists the others' files as they are. An append sync or an ingest rewrites the days it touched,
+an amend or a void the day it edited; nothing is read from an older state, whatever changed.
+A table with no such column is written whole at each new watermark.
+
+Consistency. A snapshot reads its rows, their fingerprints and the watermark it is filed under
+in one DuckDB transaction. Files are written to temporary folders and renamed into place, then
+the manifest is replaced: a crash leaves the previous snapshot current and whole. Files no
+kept snapshot lists are removed (a query that started on the previous one still finds its own).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meterql.catalog.catalog import SYNC_STATE_SCHEMA
@@ -34,10 +47,24 @@ from meterql.errors import QueryError
 from meterql.file_modes import private_file, private_folder
 from meterql.sql_text import quote_ident
 
-#: Rows per Parquet row group (and per file part): a Spark task's worth.
+#: Rows per Parquet file part (a Spark task's worth) and per row group at most.
 ROWS_PER_FILE = 1_000_000
 #: Snapshots kept per table.
 KEPT = 2
+#: The fewest rows a partition should hold on average: days when they do, else months, else
+#: the table whole (a grain already chosen is kept within a factor of 4 of it, so a table
+#: near the line is not rewritten back and forth).
+PARTITION_ROWS = 250_000
+#: Part files open at once while writing partitions (each holds up to a row group in memory).
+OPEN_WRITERS = 32
+#: Manifest format.
+VERSION = 2
+
+_DAY_US = 86_400_000_000
+#: The day number of rows whose time column is NULL or infinite.
+_NO_DAY = -(2**62)
+_EPOCH = dt.date(1970, 1, 1)
+_GRAINS = ("day", "month", "whole")
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:
@@ -60,13 +87,97 @@ class Snapshot:
     files: list[str]
     schema: pa.Schema
     rows: int
+    #: the partition column and grain ("day", "month" or "whole"); None: not partitioned
+    column: str | None = None
+    grain: str = "whole"
+    partitions: int = 1
+    #: partitions this call wrote (the others' files were the previous snapshot's)
+    written: int = 0
+
+    def describe(self) -> str:
+        """How the snapshot is laid out, for a query's fragment notes."""
+        text = f"Parquet snapshot {self.key}"
+        if self.column is not None:
+            text += f", by {self.grain} of {self.column}: {self.partitions} partitions"
+        if self.written:
+            text += f", {self.written} written now"
+        return text
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One partition's fingerprint, and where its files are once written."""
+
+    label: str
+    rows: int
+    hashed: int
+    days: tuple[int, ...]
+
+    def ident(self, schema_hex: str) -> str:
+        blob = json.dumps([self.label, self.rows, str(self.hashed), schema_hex]).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _day_number_sql(column: str, type_: str) -> str | None:
+    """The SQL of a row's UTC day number (days since 1970-01-01, the same in every session
+    time zone; _NO_DAY for NULL and infinities) from its time column, or None when the
+    column has no day."""
+    col = quote_ident(column)
+    if type_ == "DATE":
+        day = f"CASE WHEN isfinite({col}) THEN {col} - DATE '1970-01-01' END"
+    elif type_ in ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
+                   "TIMESTAMP_NS"):
+        day = f"CAST(floor(epoch_us({col}) / {_DAY_US}) AS BIGINT)"
+    else:
+        return None
+    return f"coalesce({day}, {_NO_DAY})"
+
+
+def _label(day: int, grain: str) -> str:
+    """The partition a day number falls in: ``2026-03-01``, ``2026-03``, ``all``; ``none`` for
+    rows with no day and ``other`` for days outside years 1-9999."""
+    if grain == "whole":
+        return "all"
+    if day == _NO_DAY:
+        return "none"
+    try:
+        date = _EPOCH + dt.timedelta(days=day)
+    except OverflowError:
+        return "other"
+    return date.isoformat() if grain == "day" else date.isoformat()[:7]
+
+
+def _grain(days: list[tuple[int, int, int]], previous: str | None) -> str:
+    """The grain for a table whose rows per day number are ``days`` (day, rows, hash sum)."""
+    total = sum(n for _, n, _ in days)
+    counts = {g: len({_label(d, g) for d, _, _ in days}) or 1 for g in _GRAINS}
+    per = {g: total / counts[g] for g in _GRAINS}
+    finer = {"month": "day", "whole": "month"}
+    if previous in _GRAINS and (previous == "whole" or per[previous] >= PARTITION_ROWS / 4) \
+            and (previous == "day" or per[finer[previous]] < 4 * PARTITION_ROWS):
+        return previous
+    return next((g for g in ("day", "month") if per[g] >= PARTITION_ROWS), "whole")
+
+
+def _parts(days: list[tuple[int, int, int]], grain: str) -> dict[str, _Part]:
+    grouped: dict[str, list[tuple[int, int, int]]] = {}
+    for row in days:
+        grouped.setdefault(_label(row[0], grain), []).append(row)
+    return {label: _Part(label, sum(n for _, n, _ in rows), sum(h for _, _, h in rows),
+                         tuple(sorted(d for d, _, _ in rows)))
+            for label, rows in grouped.items()}
 
 
 class Lake:
-    """The Parquet snapshots of one workspace's DuckDB tables, under ``root``."""
+    """The Parquet snapshots of one workspace's DuckDB tables, under ``root``.
 
-    def __init__(self, root: Path) -> None:
+    ``time_columns(table)``: the columns a table may be partitioned by, in order (the first
+    that is a date or a timestamp is; with none, the table is written whole)."""
+
+    def __init__(self, root: Path,
+                 time_columns: Callable[[str], Sequence[str]] = lambda table: ()) -> None:
         self.root = root
+        self._time_columns = time_columns
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
         #: the snapshot each table was last read at (its manifest is read once)
@@ -82,94 +193,306 @@ class Lake:
     def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str) -> Snapshot:
         """The current snapshot of ``table`` (``source.schema.table``), written first when its
         state has none yet."""
+        declared = tuple(self._time_columns(table))
         with self._lock(table):
             cur = duck.cursor()
             try:
                 cur.begin()  # the rows and the state they are filed under: one transaction
-                key = self._key(cur, table)
+                column, day_sql = self._day_sql(cur, table, declared)
+                days = None
+                if table.startswith("local."):
+                    # A fingerprint of the rows: no change (an ingest, an amend, a void, a
+                    # manual edit) is ever read from an older snapshot.
+                    days = self._days(cur, table, day_sql)
+                    key = self._key(table, days)
+                else:
+                    key = self._key(table, self._sync_state(cur, table))
                 current = self._known.get(table) or self._current(table)
                 if current is None or current.key != key:
-                    current = self._write(cur, table, key)
-                self._known[table] = current
+                    if days is None:
+                        days = self._days(cur, table, day_sql)
+                    current = self._write(cur, table, key, column, days)
+                self._known[table] = replace(current, written=0)
                 return current
             finally:
                 cur.close()
 
     @staticmethod
-    def _key(cur: duckdb.DuckDBPyConnection, table: str) -> str:
+    def _day_sql(cur: duckdb.DuckDBPyConnection, table: str,
+                 declared: Sequence[str]) -> tuple[str | None, str | None]:
+        """The first of the ``declared`` columns that is a date or a timestamp, as the table
+        spells it, and the SQL of its day number; (None, None) when there is none."""
+        if not declared:
+            return None, None
+        rel = cur.sql(f"SELECT * FROM {_qualified(table)}")
+        types = {c.lower(): (c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)}
+        for wanted in declared:
+            name, type_ = types.get(wanted.lower(), (wanted, ""))
+            day = _day_number_sql(name, type_)
+            if day is not None:
+                return name, day
+        return None, None
+
+    @staticmethod
+    def _sync_state(cur: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
         source, schema, name = table.split(".", 2)
-        if source == "local":
-            # A fingerprint of the rows: no change (an ingest, an amend, a void, a manual
-            # edit) is ever read from an older snapshot.
-            qualified = ".".join(quote_ident(p) for p in (source, schema, name))
-            rows = cur.execute(f"SELECT count(*), sum(hash(t)) FROM {qualified} AS t").fetchall()
-        else:
-            rows = cur.execute(
-                f"SELECT strategy, synced_at, rows, cursor_column, cursor_value "
-                f"FROM {quote_ident(source)}.{SYNC_STATE_SCHEMA}.sync_state "
-                f"WHERE schema_name = ? AND table_name = ?", [schema, name]).fetchall()
-        state = [str(v) for v in rows[0]] if rows else None
+        rows = cur.execute(
+            f"SELECT strategy, synced_at, rows, cursor_column, cursor_value "
+            f"FROM {quote_ident(source)}.{SYNC_STATE_SCHEMA}.sync_state "
+            f"WHERE schema_name = ? AND table_name = ?", [schema, name]).fetchall()
+        return [str(v) for v in rows[0]] if rows else None
+
+    @staticmethod
+    def _key(table: str, state: object) -> str:
         blob = json.dumps([table, state], sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
 
-    def _current(self, table: str) -> Snapshot | None:
-        manifest = self.folder(table) / "manifest.json"
+    @staticmethod
+    def _days(cur: duckdb.DuckDBPyConnection, table: str,
+              day_sql: str | None) -> list[tuple[int, int, int]]:
+        """(day number, rows, summed row hashes) per day of the table; one row (_NO_DAY)
+        when it has no time column."""
+        day = day_sql or str(_NO_DAY)
         try:
-            data = json.loads(manifest.read_text())
-        except (OSError, ValueError):
-            return None
-        files = [str(self.folder(table) / data["snapshot"] / f) for f in data["files"]]
-        if not all(os.path.exists(f) for f in files):
-            return None
-        schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
-        return Snapshot(table, data["key"], files, schema, data["rows"])
-
-    def _write(self, cur: duckdb.DuckDBPyConnection, table: str, key: str) -> Snapshot:
-        folder = private_folder(self.folder(table))
-        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{key}"
-        work = folder / f".{name}.writing"
-        shutil.rmtree(work, ignore_errors=True)
-        private_folder(work)
-        source, schema_name, table_name = table.split(".", 2)
-        qualified = ".".join(quote_ident(p) for p in (source, schema_name, table_name))
-        try:
-            reader = cur.sql(f"SELECT * FROM {qualified}").to_arrow_reader(ROWS_PER_FILE)
+            rows = cur.execute(f"SELECT {day} AS d, count(*), sum(hash(t)) "
+                               f"FROM {_qualified(table)} AS t GROUP BY d ORDER BY d").fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
                              table=table) from exc
-        files, rows, part, writer_rows = [], 0, 0, 0
-        writer: pq.ParquetWriter | None = None
-        try:
-            for batch in reader:
-                if writer is None or writer_rows >= ROWS_PER_FILE:
-                    if writer is not None:
-                        writer.close()
-                    files.append(f"part-{part:05d}.parquet")
-                    path = work / files[-1]
-                    writer = pq.ParquetWriter(str(path), reader.schema, compression="zstd",
-                                              use_dictionary=_dictionary_columns(reader.schema))
-                    private_file(path)
-                    part, writer_rows = part + 1, 0
-                writer.write_batch(batch)
-                writer_rows += batch.num_rows
-                rows += batch.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-        os.replace(work, folder / name)
-        manifest = {"key": key, "snapshot": name, "files": files, "rows": rows,
-                    "schema": reader.schema.serialize().to_pybytes().hex(),
-                    "written_at": time.time()}
-        tmp = folder / ".manifest.json.writing"
-        tmp.write_text(json.dumps(manifest))
-        private_file(tmp)
-        os.replace(tmp, folder / "manifest.json")
-        self._prune(folder, name)
-        return Snapshot(table, key, [str(folder / name / f) for f in files], reader.schema, rows)
+        return [(int(d), int(n), int(h)) for d, n, h in rows]
+
+    def _current(self, table: str) -> Snapshot | None:
+        data = self._manifest(self.folder(table) / "manifest.json")
+        if data is None:
+            return None
+        files = [str(self.folder(table) / f) for p in data["parts"].values() for f in p["files"]]
+        if not all(os.path.exists(f) for f in files):
+            return None
+        schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
+        return Snapshot(table, data["key"], files, schema, data["rows"], data["column"],
+                        data["grain"], len(data["parts"]))
 
     @staticmethod
-    def _prune(folder: Path, newest: str) -> None:
-        snapshots = sorted(p.name for p in folder.iterdir()
-                           if p.is_dir() and not p.name.startswith("."))
-        for old in [n for n in snapshots if n != newest][:-(KEPT - 1) or None]:
-            shutil.rmtree(folder / old, ignore_errors=True)
+    def _manifest(path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("version") == VERSION else None
+
+    def _write(self, cur: duckdb.DuckDBPyConnection, table: str, key: str,
+               column: str | None, days: list[tuple[int, int, int]]) -> Snapshot:
+        """A new snapshot of ``table``: the partitions whose fingerprint changed are written,
+        the others listed as the previous snapshot has them. ``column``: the time column
+        partitioning it, if any."""
+        folder = private_folder(self.folder(table))
+        previous = self._manifest(folder / "manifest.json")
+        day_sql = None if column is None else self._day_sql(cur, table, (column,))[1]
+        grain = "whole" if day_sql is None else _grain(
+            days, previous["grain"] if previous and previous["column"] == column else None)
+        schema = cur.sql(f"SELECT * FROM {_qualified(table)} LIMIT 0").arrow().schema
+        schema_hex = schema.serialize().to_pybytes().hex()
+        parts = _parts(days, grain) if days else {}
+        kept = previous["parts"] if previous and previous["schema"] == schema_hex else {}
+        listed: dict[str, dict[str, Any]] = {}
+        todo: dict[str, str] = {}
+        for label, part in sorted(parts.items()):
+            ident = part.ident(schema_hex)
+            old = kept.get(label)
+            if old is not None and old["id"] == ident and all(
+                    (folder / f).exists() for f in old["files"]):
+                listed[label] = old
+            else:
+                todo[label] = ident
+        if todo:
+            listed.update(self._write_parts(
+                cur, table, folder, day_sql, len(todo) < len(parts), grain,
+                {label: parts[label] for label in todo}, todo, schema))
+        sequence = previous["sequence"] + 1 if previous else 1
+        name = f"{sequence:010d}-{key}"  # (in the order written)
+        manifest = {"version": VERSION, "key": key, "snapshot": name, "sequence": sequence,
+                    "column": column,
+                    "grain": grain, "rows": sum(p["rows"] for p in listed.values()),
+                    "schema": schema_hex, "written_at": time.time(),
+                    "parts": dict(sorted(listed.items()))}
+        snapshots = private_folder(folder / "snapshots")
+        _write_json(snapshots / f"{name}.json", manifest)
+        _write_json(folder / "manifest.json", manifest)
+        self._prune(folder, snapshots)
+        files = [str(folder / f) for p in manifest["parts"].values() for f in p["files"]]
+        return Snapshot(table, key, files, schema, manifest["rows"], column, grain,
+                        len(listed), len(todo))
+
+    @staticmethod
+    def _write_parts(cur: duckdb.DuckDBPyConnection, table: str, folder: Path,
+                     day_sql: str | None, some_days: bool, grain: str, parts: dict[str, _Part],
+                     idents: dict[str, str], schema: pa.Schema) -> dict[str, dict[str, Any]]:
+        """Write ``parts`` in one read of the table, each to its own folder under ``parts/``;
+        their manifest entries. ``some_days``: read only the parts' days (else every row)."""
+        wanted = sorted({d for p in parts.values() for d in p.days})
+        sql = f"SELECT *, {day_sql or _NO_DAY} AS __meterql_day FROM {_qualified(table)}"
+        params: list[object] = []
+        if some_days and day_sql is not None:
+            sql += f" WHERE list_contains(?::BIGINT[], {day_sql})"
+            params.append(wanted)
+        try:
+            reader = cur.sql(sql, params=params).to_arrow_reader(ROWS_PER_FILE)
+        except duckdb.Error as exc:
+            raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
+                             table=table) from exc
+        got = pa.schema(list(reader.schema)[:-1])
+        if not got.equals(schema):
+            raise RuntimeError(f"{table} was read as {got}, not as {schema}")
+        label_of = {d: _label(d, grain) for d in wanted}
+        store = private_folder(folder / "parts")
+        writers = _PartWriters(store, schema, idents)
+        try:
+            for batch in reader:
+                writers.add(batch, label_of)
+            entries = writers.finish()
+        except BaseException:
+            writers.abandon()
+            raise
+        for label, entry in entries.items():
+            if entry["rows"] != parts[label].rows:  # (read in the fingerprints' transaction)
+                raise RuntimeError(f"{table}: partition {label} wrote {entry['rows']} rows "
+                                   f"of {parts[label].rows}")
+        return entries
+
+    @staticmethod
+    def _prune(folder: Path, snapshots: Path) -> None:
+        """Keep the KEPT newest snapshots and the files they list; remove the rest (and the
+        folders of the earlier layout, one folder per snapshot)."""
+        names = sorted(p.name for p in snapshots.iterdir() if p.suffix == ".json")
+        for old in names[:-KEPT]:
+            (snapshots / old).unlink(missing_ok=True)
+        listed = set()
+        for name in names[-KEPT:]:
+            data = Lake._manifest(snapshots / name) or {"parts": {}}
+            listed |= {f.split("/")[1] for p in data["parts"].values() for f in p["files"]}
+        store = folder / "parts"
+        stale = time.time() - 3600
+        for path in store.iterdir() if store.exists() else ():
+            if path.name.startswith("."):  # another writer's work, unless it is long dead
+                if path.stat().st_mtime < stale:
+                    shutil.rmtree(path, ignore_errors=True)
+            elif path.name not in listed:
+                shutil.rmtree(path, ignore_errors=True)
+        for path in folder.iterdir():
+            if path.is_dir() and path.name not in ("parts", "snapshots") \
+                    and not path.name.startswith("."):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _qualified(table: str) -> str:
+    return ".".join(quote_ident(p) for p in table.split(".", 2))
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.writing")
+    tmp.write_text(json.dumps(data))
+    private_file(tmp)
+    os.replace(tmp, path)
+
+
+class _PartWriters:
+    """Parquet files of several partitions written from one stream of batches in any order:
+    each partition's rows are gathered up to a row group, at most OPEN_WRITERS files are open
+    (the least recently written is closed and its partition goes on in a new file)."""
+
+    def __init__(self, store: Path, schema: pa.Schema, idents: dict[str, str]) -> None:
+        self.store, self.schema, self.idents = store, schema, idents
+        self.work = {label: private_folder(store / f".{_safe(label)}.{ident}.writing")
+                     for label, ident in idents.items()}
+        self.files: dict[str, list[str]] = {label: [] for label in idents}
+        self.rows: dict[str, int] = dict.fromkeys(idents, 0)
+        self.pending: dict[str, list[pa.RecordBatch]] = {label: [] for label in idents}
+        self.pending_rows: dict[str, int] = dict.fromkeys(idents, 0)
+        self.held = 0  # rows gathered and not yet written, in all
+        self.open: OrderedDict[str, tuple[pq.ParquetWriter, int]] = OrderedDict()
+
+    def add(self, batch: pa.RecordBatch, label_of: dict[int, str]) -> None:
+        """Gather a batch's rows (its last column their day number) by partition."""
+        days = batch.column(batch.num_columns - 1)
+        rows = batch.select(range(batch.num_columns - 1))
+        unique = pc.unique(days)
+        labels = sorted({label_of[d] for d in unique.to_pylist()})
+        if len(labels) == 1:
+            self._gather(labels[0], rows)
+            return
+        index = {label: i for i, label in enumerate(labels)}
+        per_day = pa.array([index[label_of[d]] for d in unique.to_pylist()], pa.int32())
+        group = pc.take(per_day, pc.index_in(days, value_set=unique))
+        order = pc.sort_indices(group)
+        rows, group = rows.take(order), group.take(order)
+        counts = pc.value_counts(group)  # (in order of appearance: sorted)
+        start = 0
+        for value, count in zip(counts.field("values").to_pylist(),
+                                counts.field("counts").to_pylist(), strict=True):
+            self._gather(labels[value], rows.slice(start, count))
+            start += count
+
+    def _gather(self, label: str, rows: pa.RecordBatch) -> None:
+        self.pending[label].append(rows)
+        self.pending_rows[label] += rows.num_rows
+        self.held += rows.num_rows
+        if self.pending_rows[label] >= ROWS_PER_FILE:
+            self._flush(label)
+        elif self.held > 4 * ROWS_PER_FILE:  # memory: the fullest partition is written
+            self._flush(max(self.pending_rows, key=self.pending_rows.__getitem__))
+
+    def _flush(self, label: str) -> None:
+        if not self.pending_rows[label]:
+            return
+        writer, in_file = self.open.pop(label, (None, 0))
+        if writer is not None and in_file >= ROWS_PER_FILE:
+            writer.close()
+            writer = None
+        if writer is None:
+            while len(self.open) >= OPEN_WRITERS:
+                _, (oldest, _) = self.open.popitem(last=False)
+                oldest.close()
+            name = f"part-{len(self.files[label]):05d}.parquet"
+            path = self.work[label] / name
+            writer = pq.ParquetWriter(str(path), self.schema, compression="zstd",
+                                      use_dictionary=_dictionary_columns(self.schema))
+            private_file(path)
+            self.files[label].append(name)
+            in_file = 0
+        table = pa.Table.from_batches(self.pending[label], self.schema)
+        writer.write_table(table, row_group_size=ROWS_PER_FILE)
+        self.open[label] = (writer, in_file + table.num_rows)
+        self.rows[label] += table.num_rows
+        self.held -= table.num_rows
+        self.pending[label], self.pending_rows[label] = [], 0
+
+    def finish(self) -> dict[str, dict[str, Any]]:
+        for label in self.idents:
+            self._flush(label)
+        for writer, _ in self.open.values():
+            writer.close()
+        self.open.clear()
+        entries = {}
+        for label, ident in self.idents.items():
+            final = self.store / f"{_safe(label)}.{ident}"
+            try:
+                os.replace(self.work[label], final)
+            except OSError:  # the same content, written already (same ident): keep that one
+                shutil.rmtree(self.work[label], ignore_errors=True)
+                if not final.exists():
+                    raise
+            files = sorted(p.name for p in final.iterdir() if p.suffix == ".parquet")
+            entries[label] = {"id": ident, "rows": self.rows[label],
+                              "files": [f"parts/{final.name}/{f}" for f in files]}
+        return entries
+
+    def abandon(self) -> None:
+        for writer, _ in self.open.values():
+            writer.close()
+        for work in self.work.values():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in label)
+
