@@ -582,7 +582,21 @@ class Workspace:
                     self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
                 if reports[-1].error is None:
                     self._refresh_statistics(source.name, introspected)
+                self._export_snapshots(reports[-1])
         return reports
+
+    def _export_snapshots(self, report: SyncReport) -> None:
+        """On the spark engine, the Parquet snapshots of the tables a sync wrote, written now
+        (docs/scale-out.md); one that cannot be is written by the first query that reads it."""
+        if self.catalog.settings["engine"] != "spark":
+            return
+        for table in report.tables:
+            if table.error is None:
+                try:
+                    table.snapshot = self._engine.export_snapshot(table.table)
+                except MeterqlError as exc:
+                    table.snapshot = (f"Parquet snapshot not written ({exc.message}); the "
+                                      "first query reading it writes it")
 
     def _reattach(self, name: str) -> None:
         """Attach a replica again once a sync wrote to it, when no query reads: DuckDB keeps

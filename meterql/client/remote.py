@@ -399,7 +399,8 @@ def report_of(doc: dict[str, Any]) -> SyncReport:
         doc["source"],
         [TableSyncReport(t["table"], t["strategy"], t["rows"], t["seconds"], None, t.get("note"),
                          t.get("changes"), t.get("read"),
-                         None if t.get("error") is None else error_of(t["error"]))
+                         None if t.get("error") is None else error_of(t["error"]),
+                         t.get("snapshot"))
          for t in doc["tables"]],
         doc.get("seconds", 0.0),
         None if error is None else error_of(error))

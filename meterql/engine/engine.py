@@ -139,6 +139,15 @@ class Engine:
                     self._deltas, statistics=lambda name: self.catalog.statistics(name))
             return current
 
+    def export_snapshot(self, table: str) -> str:
+        """On the spark engine, write the Parquet snapshot of ``table`` (a replica or a local
+        table) for its current state, unless it has one: a sync does, so that the first query
+        after it does not pay for the export. Says what was written."""
+        self._spark_executor()  # (made for the settings of this moment)
+        with self.replicas.shared():
+            described: str = self._spark.lake.snapshot(self._duck, table).describe()
+            return described
+
     @staticmethod
     def _no_source() -> Connector:
         raise RuntimeError("a query that reads no table asked for a source")

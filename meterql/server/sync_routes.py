@@ -48,7 +48,7 @@ def report_json(report: SyncReport) -> dict[str, Any]:
         "source": report.source, "rows": report.rows, "seconds": round(report.seconds, 3),
         "tables": [{"table": t.table, "strategy": t.strategy, "rows": t.rows, "read": t.read,
                     "seconds": round(t.seconds, 3), "note": t.note, "changes": t.changes,
-                    "error": _error_json(t.error)}
+                    "snapshot": t.snapshot, "error": _error_json(t.error)}
                    for t in report.tables],
         "error": _error_json(report.error),
     })

@@ -63,6 +63,8 @@ class TableSyncReport:
     read: int | None = None
     #: Why this table was not synced (its replica table keeps its last committed state).
     error: MeterqlError | None = None
+    #: On the spark engine: the Parquet snapshot the sync wrote (or why it did not).
+    snapshot: str | None = None
 
     def line(self) -> str:
         """This table's run in one line, as ``meterql sync`` prints it (``pg.public.usage:
@@ -80,7 +82,8 @@ class TableSyncReport:
         if self.read is not None and self.read != self.rows:
             done += f" ({count(self.read, 'row')} read)"
         return (f"{self.table}: {self.strategy}, {done} in {format_duration(self.seconds)}"
-                + (f"; {self.note}" if self.note else ""))
+                + (f"; {self.note}" if self.note else "")
+                + (f"; {self.snapshot}" if self.snapshot else ""))
 
 
 @dataclass
