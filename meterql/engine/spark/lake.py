@@ -127,7 +127,9 @@ def _day_number_sql(column: str, type_: str) -> str | None:
         day = f"CASE WHEN isfinite({col}) THEN {col} - DATE '1970-01-01' END"
     elif type_ in ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
                    "TIMESTAMP_NS"):
-        day = f"CAST(floor(epoch_us({col}) / {_DAY_US}) AS BIGINT)"
+        us = f"epoch_us({col})"  # (integers: a double's floor was a day off far from 1970)
+        day = (f"CASE WHEN {us} < 0 THEN ({us} - {_DAY_US - 1}) // {_DAY_US} "
+               f"ELSE {us} // {_DAY_US} END")
     else:
         return None
     return f"coalesce({day}, {_NO_DAY})"
@@ -254,8 +256,9 @@ class Lake:
         when it has no time column."""
         day = day_sql or str(_NO_DAY)
         try:
-            rows = cur.execute(f"SELECT {day} AS d, count(*), sum(hash(t)) "
-                               f"FROM {_qualified(table)} AS t GROUP BY d ORDER BY d").fetchall()
+            # (every column hashed by position: no alias a column of the table could shadow)
+            rows = cur.execute(f"SELECT {day}, count(*), sum(hash(*COLUMNS(*))) "
+                               f"FROM {_qualified(table)} GROUP BY 1 ORDER BY 1").fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
                              table=table) from exc
