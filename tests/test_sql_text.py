@@ -101,7 +101,7 @@ def test_quote_literal_refuses_nul_and_names_are_checked():
 BUILDERS = {("local/event_values.py", "fingerprint_sql"),
             ("local/events/fields.py", "fingerprint_of"), ("local/events/schemas.py", "staged"),
             ("engine/planner/plan.py", "fragment_table"), ("local/exact.py", "text_check"),
-            ("sync/cdc.py", "final_sql")}
+            ("sync/cdc.py", "final_sql"), ("engine/spark/lake.py", "_day_number_sql")}
 
 #: Calls whose result is SQL text made safely (or a number).
 SAFE_CALLS = {"quote_ident", "quote_qualified", "quote_literal", "quote_ident_if_needed",
@@ -115,6 +115,8 @@ REVIEWED = {
     ("engine/engine.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "typing.sql"): "the planner's typing query (sqlglot)",
     ("engine/execute.py", "plan.residual_sql"): "the planner's residual (sqlglot)",
+    ("engine/spark/lake.py", "day_sql"):
+        "a day-number expression: _day_number_sql (a builder checked here) or a number",
     ("engine/spark/executor.py", "plan.residual_sql or ''"):
         "the planner's residual (sqlglot), typed over no rows",
     ("connectors/spark_connect.py", "sql"):

@@ -63,6 +63,7 @@ VERSION = 2
 _DAY_US = 86_400_000_000
 #: The day number of rows whose time column is NULL or infinite.
 _NO_DAY = -(2**62)
+_NO_DAY_SQL = str(_NO_DAY)  # (the day of every row of a table with no time column)
 _EPOCH = dt.date(1970, 1, 1)
 _GRAINS = ("day", "month", "whole")
 
@@ -221,11 +222,11 @@ class Lake:
 
     @staticmethod
     def _day_sql(cur: duckdb.DuckDBPyConnection, table: str,
-                 declared: Sequence[str]) -> tuple[str | None, str | None]:
+                 declared: Sequence[str]) -> tuple[str | None, str]:
         """The first of the ``declared`` columns that is a date or a timestamp, as the table
-        spells it, and the SQL of its day number; (None, None) when there is none."""
+        spells it, and the SQL of its day number; (None, _NO_DAY_SQL) when there is none."""
         if not declared:
-            return None, None
+            return None, _NO_DAY_SQL
         rel = cur.sql(f"SELECT * FROM {_qualified(table)}")
         types = {c.lower(): (c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)}
         for wanted in declared:
@@ -233,7 +234,7 @@ class Lake:
             day = _day_number_sql(name, type_)
             if day is not None:
                 return name, day
-        return None, None
+        return None, _NO_DAY_SQL
 
     @staticmethod
     def _sync_state(cur: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
@@ -251,13 +252,12 @@ class Lake:
 
     @staticmethod
     def _days(cur: duckdb.DuckDBPyConnection, table: str,
-              day_sql: str | None) -> list[tuple[int, int, int]]:
+              day_sql: str) -> list[tuple[int, int, int]]:
         """(day number, rows, summed row hashes) per day of the table; one row (_NO_DAY)
         when it has no time column."""
-        day = day_sql or str(_NO_DAY)
         try:
             # (every column hashed by position: no alias a column of the table could shadow)
-            rows = cur.execute(f"SELECT {day}, count(*), sum(hash(*COLUMNS(*))) "
+            rows = cur.execute(f"SELECT {day_sql}, count(*), sum(hash(*COLUMNS(*))) "
                                f"FROM {_qualified(table)} GROUP BY 1 ORDER BY 1").fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
@@ -290,8 +290,8 @@ class Lake:
         partitioning it, if any."""
         folder = private_folder(self.folder(table))
         previous = self._manifest(folder / "manifest.json")
-        day_sql = None if column is None else self._day_sql(cur, table, (column,))[1]
-        grain = "whole" if day_sql is None else _grain(
+        day_sql = _NO_DAY_SQL if column is None else self._day_sql(cur, table, (column,))[1]
+        grain = "whole" if column is None else _grain(
             days, previous["grain"] if previous and previous["column"] == column else None)
         schema = cur.sql(f"SELECT * FROM {_qualified(table)} LIMIT 0").arrow().schema
         schema_hex = schema.serialize().to_pybytes().hex()
@@ -328,14 +328,14 @@ class Lake:
 
     @staticmethod
     def _write_parts(cur: duckdb.DuckDBPyConnection, table: str, folder: Path,
-                     day_sql: str | None, some_days: bool, grain: str, parts: dict[str, _Part],
+                     day_sql: str, some_days: bool, grain: str, parts: dict[str, _Part],
                      idents: dict[str, str], schema: pa.Schema) -> dict[str, dict[str, Any]]:
         """Write ``parts`` in one read of the table, each to its own folder under ``parts/``;
         their manifest entries. ``some_days``: read only the parts' days (else every row)."""
         wanted = sorted({d for p in parts.values() for d in p.days})
-        sql = f"SELECT *, {day_sql or _NO_DAY} AS __meterql_day FROM {_qualified(table)}"
+        sql = f"SELECT *, {day_sql} AS __meterql_day FROM {_qualified(table)}"
         params: list[object] = []
-        if some_days and day_sql is not None:
+        if some_days:
             sql += f" WHERE list_contains(?::BIGINT[], {day_sql})"
             params.append(wanted)
         try:
