@@ -421,3 +421,55 @@ def test_sync_parity_on_spark(billing, spark_ws, q):
     assert_same_rows(local.table, direct.table, q.ordered)
     assert local.table.schema.types == direct.table.schema.types
     assert {w["table"] for w in local.watermarks} == set(local.plan.local_tables)
+
+
+def test_aggregates_and_the_http_api_answer_on_spark_as_on_duckdb(spark_ws, monkeypatch):
+    """Aggregate evaluation and `meterql serve` run unchanged on the spark engine: the same
+    evaluation (rows and result hash) and the same HTTP answers as on duckdb, computed by
+    Spark."""
+    from datetime import date
+
+    from fastapi.testclient import TestClient
+
+    from meterql.access.keys import create_key
+    from meterql.connectors.spark_connect import SparkConnection
+    from meterql.server.app import create_app
+
+    ran: list[str] = []
+    run = SparkConnection.run
+
+    def counted(self, sql, *args, **kwargs):
+        ran.append(sql)
+        return run(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(SparkConnection, "run", counted)
+    spark_ws.aggregates.save(
+        "spark_usage", "SELECT customer_id, sum(quantity) AS quantity, count(*) AS events "
+        "FROM pg.public.events WHERE ts >= :period_start AND ts < :period_end "
+        "GROUP BY customer_id", unit="unit")
+    key = create_key(spark_ws.keys, "read", "spark test")[1]
+    body = {"from": "2024-02-01", "to": "2024-04-01", "tz": "Europe/Berlin", "window": "month"}
+    query = {"sql": "SELECT meter, count(*) AS n, sum(quantity) AS q FROM pg.public.events "
+                    "GROUP BY meter ORDER BY meter NULLS FIRST"}
+    answers = {}
+    for engine in ("duckdb", "spark"):
+        spark_ws.settings.set("engine", engine)
+        before = len(ran)
+        evaluation = spark_ws.aggregates.evaluate("spark_usage", date(2024, 2, 1),
+                                                  date(2024, 4, 1), tz="Europe/Berlin",
+                                                  window="month")
+        with TestClient(create_app(spark_ws)) as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            over_http = client.post("/v1/aggregates/spark_usage/evaluate", json=body,
+                                    headers=headers)
+            queried = client.post("/v1/query", json=query, headers=headers)
+        assert over_http.status_code == 200 and queried.status_code == 200, queried.text
+        assert (len(ran) > before) == (engine == "spark")  # computed by Spark there
+        answers[engine] = (evaluation.table.sort_by([("period_start", "ascending"),
+                                                     ("customer_id", "ascending")]),
+                           evaluation.result_hash,
+                           over_http.json()["evaluation"]["result_hash"],
+                           queried.json()["rows"], queried.json()["columns"])
+    duck, spark = answers["duckdb"], answers["spark"]
+    assert spark[0].equals(duck[0]) and spark[0].num_rows > 10
+    assert spark[1:] == duck[1:]
