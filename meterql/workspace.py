@@ -582,18 +582,23 @@ class Workspace:
                     self._watermarks[source.name] = watermarks(self._engine.duck, source.name)
                 if reports[-1].error is None:
                     self._refresh_statistics(source.name, introspected)
-                self._export_snapshots(reports[-1])
+                self._export_snapshots(reports[-1], progress)
         return reports
 
-    def _export_snapshots(self, report: SyncReport) -> None:
+    def _export_snapshots(self, report: SyncReport,
+                          progress: Callable[[str, int], None] | None) -> None:
         """On the spark engine, the Parquet snapshots of the tables a sync wrote, written now
-        (docs/scale-out.md); one that cannot be is written by the first query that reads it."""
+        (docs/scale-out.md), with their rows told to ``progress`` as ``TABLE (Parquet
+        snapshot)``; one that cannot be is written by the first query that reads it."""
         if self.catalog.settings["engine"] != "spark":
             return
         for table in report.tables:
             if table.error is None:
+                name = f"{table.table} (Parquet snapshot)"
+                shown = None if progress is None else (
+                    lambda rows, name=name: progress(name, rows))
                 try:
-                    table.snapshot = self._engine.export_snapshot(table.table)
+                    table.snapshot = self._engine.export_snapshot(table.table, shown)
                 except MeterqlError as exc:
                     table.snapshot = (f"Parquet snapshot not written ({exc.message}); the "
                                       "first query reading it writes it")

@@ -348,11 +348,15 @@ def test_an_append_sync_rewrites_only_the_days_it_brought(pg_cluster, spark_serv
             "INSERT INTO usage SELECT i, 'c' || i % 5, TIMESTAMPTZ '2026-03-10 20:00:00+00' "
             "+ (i - 1000) * INTERVAL '9 minutes', 1.5 FROM generate_series(1001, 1060) AS i",
             "spark_append")
-        [report] = ws.sync()  # on the spark engine, a sync writes the snapshot itself
+        seen: list[tuple[str, int]] = []
+        # on the spark engine, a sync writes the snapshot itself, its rows shown as they go
+        [report] = ws.sync(progress=lambda table, rows: seen.append((table, rows)))
         assert report.error is None
         [synced] = report.tables
         assert "11 partitions, 2 written now" in synced.snapshot, synced.line()
         assert synced.snapshot in synced.line()
+        written = [rows for table, rows in seen if table == "sa.public.usage (Parquet snapshot)"]
+        assert written and 60 < written[-1] < 1060  # the two days' rows, not the table's
         after = _same_on_both_engines(ws, sql)
         note = _snapshot_note(after, "sa.public.usage")
         assert note.endswith("by day of ts: 11 partitions"), note  # (nothing left to write)

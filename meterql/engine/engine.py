@@ -139,13 +139,15 @@ class Engine:
                     self._deltas, statistics=lambda name: self.catalog.statistics(name))
             return current
 
-    def export_snapshot(self, table: str) -> str:
+    def export_snapshot(self, table: str,
+                        progress: Callable[[int], None] | None = None) -> str:
         """On the spark engine, write the Parquet snapshot of ``table`` (a replica or a local
         table) for its current state, unless it has one: a sync does, so that the first query
-        after it does not pay for the export. Says what was written."""
+        after it does not pay for the export. ``progress(rows)``: the rows written so far.
+        Says what was written."""
         self._spark_executor()  # (made for the settings of this moment)
         with self.replicas.shared():
-            described: str = self._spark.lake.snapshot(self._duck, table).describe()
+            described: str = self._spark.lake.snapshot(self._duck, table, progress).describe()
             return described
 
     @staticmethod

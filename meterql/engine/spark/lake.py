@@ -193,9 +193,10 @@ class Lake:
     def folder(self, table: str) -> Path:
         return self.root.joinpath(*table.split(".", 2))
 
-    def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str) -> Snapshot:
+    def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str,
+                 progress: Callable[[int], None] | None = None) -> Snapshot:
         """The current snapshot of ``table`` (``source.schema.table``), written first when its
-        state has none yet."""
+        state has none yet; ``progress(rows)`` is told the rows written as they are."""
         declared = tuple(self._time_columns(table))
         with self._lock(table):
             cur = duck.cursor()
@@ -214,7 +215,7 @@ class Lake:
                 if current is None or current.key != key:
                     if days is None:
                         days = self._days(cur, table, day_sql)
-                    current = self._write(cur, table, key, column, days)
+                    current = self._write(cur, table, key, column, days, progress)
                 self._known[table] = replace(current, written=0)
                 return current
             finally:
@@ -284,7 +285,8 @@ class Lake:
         return data if isinstance(data, dict) and data.get("version") == VERSION else None
 
     def _write(self, cur: duckdb.DuckDBPyConnection, table: str, key: str,
-               column: str | None, days: list[tuple[int, int, int]]) -> Snapshot:
+               column: str | None, days: list[tuple[int, int, int]],
+               progress: Callable[[int], None] | None = None) -> Snapshot:
         """A new snapshot of ``table``: the partitions whose fingerprint changed are written,
         the others listed as the previous snapshot has them. ``column``: the time column
         partitioning it, if any."""
@@ -310,7 +312,7 @@ class Lake:
         if todo:
             listed.update(self._write_parts(
                 cur, table, folder, day_sql, len(todo) < len(parts), grain,
-                {label: parts[label] for label in todo}, todo, schema))
+                {label: parts[label] for label in todo}, todo, schema, progress))
         sequence = previous["sequence"] + 1 if previous else 1
         name = f"{sequence:010d}-{key}"  # (in the order written)
         manifest = {"version": VERSION, "key": key, "snapshot": name, "sequence": sequence,
@@ -329,7 +331,8 @@ class Lake:
     @staticmethod
     def _write_parts(cur: duckdb.DuckDBPyConnection, table: str, folder: Path,
                      day_sql: str, some_days: bool, grain: str, parts: dict[str, _Part],
-                     idents: dict[str, str], schema: pa.Schema) -> dict[str, dict[str, Any]]:
+                     idents: dict[str, str], schema: pa.Schema,
+                     progress: Callable[[int], None] | None) -> dict[str, dict[str, Any]]:
         """Write ``parts`` in one read of the table, each to its own folder under ``parts/``;
         their manifest entries. ``some_days``: read only the parts' days (else every row)."""
         wanted = sorted({d for p in parts.values() for d in p.days})
@@ -350,8 +353,12 @@ class Lake:
         store = private_folder(folder / "parts")
         writers = _PartWriters(store, schema, idents)
         try:
+            done = 0
             for batch in reader:
                 writers.add(batch, label_of)
+                done += batch.num_rows
+                if progress is not None:
+                    progress(done)
             entries = writers.finish()
         except BaseException:
             writers.abandon()
