@@ -370,7 +370,9 @@ def console(res: dict) -> str:
     sc = res["scaling"]
     if sc["events_rows"]:
         lines.append(f"{sc['query']} at {res['scale']}: {sc['events_rows']:,} events, snapshot "
-                     f"{sc['events_snapshot_bytes'] / 1e6:.1f} MB; " + ", ".join(
+                     f"{sc['events_snapshot_bytes'] / 1e6:.1f} MB by {sc.get('events_grain')} "
+                     "(rates over the table's events; Spark skips the partitions outside the "
+                     "query's month); " + ", ".join(
                          f"{k}: {v['rows_per_s_per_core'] / 1e6:.2f} M rows/s/core, "
                          f"{v['mb_per_s_per_core']:.1f} MB/s/core (by the server's CPU time: "
                          f"{v['rows_per_cpu_s'] / 1e6:.2f} M rows/s, "
@@ -476,11 +478,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             events = snapshot_facts(work / "ws", EVENTS)
         except OSError:  # no spark query ran
-            events = {"rows": None, "files": None, "bytes": None}
+            events = {"rows": None, "files": None, "bytes": None, "grain": None}
         q = results[SCALING_QUERY]
         res["scaling"] = {"query": SCALING_QUERY, "events_rows": events["rows"],
                           "events_snapshot_bytes": events["bytes"],
                           "events_snapshot_files": events["files"],
+                          "events_grain": events["grain"],
                           "duckdb_s": q["duckdb"]["median_s"], "per_core": {}}
         for cores in args.cores:
             median = q[f"spark[{cores}]"]["median_s"]
