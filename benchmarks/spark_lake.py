@@ -73,8 +73,9 @@ def timed(step) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def one_run(duck: duckdb.DuckDBPyConnection, work: Path, day_rows: int, run: int,
-            problems: list[str]) -> dict:
+def one_run(duck: duckdb.DuckDBPyConnection, work: Path, day_rows: int, old_id: int,
+            run: int, problems: list[str]) -> dict:
+    """One run of the steps; ``old_id``: the first of the 1,000 rows the amend updates."""
     root = work / f"lake-{run}"
     lake = Lake(root, lambda table: ("ts",))
     out: dict[str, dict] = {}
@@ -97,7 +98,7 @@ def one_run(duck: duckdb.DuckDBPyConnection, work: Path, day_rows: int, run: int
         INSERT INTO {TABLE} SELECT {top[0]} + g, 1 + g % 50, 'api_calls',
             {day} + to_seconds(g % 80000), 1.5, NULL FROM range(1, {day_rows} + 1) AS t(g)""")
     step("amend", lake, f"UPDATE {TABLE} SET quantity = quantity + 1 "
-                        f"WHERE id BETWEEN 1000000 AND 1000999")
+                        f"WHERE id BETWEEN {old_id} AND {old_id + 999}")
     whole = Lake(work / f"whole-{run}")  # no time column: every new state written whole
     whole.snapshot(duck, TABLE)
     step("unpartitioned", whole, f"""
@@ -124,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory(prefix="spark_lake-") as tmp:
         for run in range(args.runs):
-            runs.append(one_run(duck, Path(tmp), day_rows, run, problems))
+            # (the amend: 1,000 rows from the 1,000,000th, or from a third of a smaller table)
+            old_id = min(1_000_000, args.rows // 3)
+            runs.append(one_run(duck, Path(tmp), day_rows, old_id, run, problems))
             print(f"run {run + 1}: " + ", ".join(f"{k} {v['s']:.2f} s ({v['written']} of "
                                                  f"{v['partitions']} written)"
                                                  for k, v in runs[-1].items()), flush=True)

@@ -533,3 +533,18 @@ def test_a_snapshot_of_an_earlier_manifest_format_is_ignored_and_removed(duck, t
     assert manifest(lake)["version"] == spark_lake.VERSION
     assert_same_rows(snapshot, duck)
     assert_no_orphans(lake)
+
+
+def test_the_snapshot_benchmark_writes_what_it_says(tmp_path, monkeypatch):
+    """benchmarks/spark_lake.py at a small size: its steps write the partitions they claim, and
+    every snapshot it takes holds DuckDB's rows (it exits 1 otherwise)."""
+    from benchmarks import spark_lake as bench
+
+    monkeypatch.setattr(spark_lake, "PARTITION_ROWS", 1000)  # 20,000 rows: 12 months
+    out = tmp_path / "result.json"
+    assert bench.main(["--rows", "20000", "--runs", "1", "--out", str(out)]) == 0
+    steps = json.loads(out.read_text())["steps"]
+    written = {name: (s["written"], s["partitions"], s["grain"]) for name, s in steps.items()}
+    assert written == {"whole": (12, 12, "month"), "unchanged": (0, 12, "month"),
+                       "append_day": (1, 12, "month"), "amend": (1, 12, "month"),
+                       "unpartitioned": (1, 1, "whole")}
