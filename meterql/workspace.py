@@ -599,9 +599,11 @@ class Workspace:
                     lambda rows, name=name: progress(name, rows))
                 try:
                     table.snapshot = self._engine.export_snapshot(table.table, shown)
-                except MeterqlError as exc:
-                    table.snapshot = (f"Parquet snapshot not written ({exc.message}); the "
-                                      "first query reading it writes it")
+                except Exception as exc:  # (the sync is committed: it stands)
+                    reason = exc.message if isinstance(exc, MeterqlError) \
+                        else f"{type(exc).__name__}: {exc}"
+                    table.snapshot = (f"Parquet snapshot not written ({reason}); the first "
+                                      "query reading it writes it")
 
     def _reattach(self, name: str) -> None:
         """Attach a replica again once a sync wrote to it, when no query reads: DuckDB keeps

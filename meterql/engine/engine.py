@@ -145,10 +145,12 @@ class Engine:
         table) for its current state, unless it has one: a sync does, so that the first query
         after it does not pay for the export. ``progress(rows)``: the rows written so far.
         Says what was written."""
-        self._spark_executor()  # (made for the settings of this moment)
+        from meterql.engine.spark.executor import SparkExecutor
+
+        executor = self._spark_executor()
+        assert isinstance(executor, SparkExecutor)
         with self.replicas.shared():
-            described: str = self._spark.lake.snapshot(self._duck, table, progress).describe()
-            return described
+            return executor.lake.snapshot(self._duck, table, progress).describe()
 
     @staticmethod
     def _no_source() -> Connector:

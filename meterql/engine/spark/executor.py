@@ -37,7 +37,7 @@ from meterql.engine.spark.lake import KEPT, Lake, Snapshot
 from meterql.engine.spark.zones import ZoneRules, in_checked_years
 from meterql.errors import QueryError
 
-#: The names of snapshot views start so (then the snapshot's key).
+#: The names of snapshot views start so (then the snapshot's name).
 _SNAPSHOT_VIEW = "__meterql_snapshot_"
 
 
@@ -165,7 +165,7 @@ class SparkExecutor(Executor):
         """The session's view of a snapshot, registered on its first query (Spark reads the
         files' footers then) and kept: a snapshot's files never change. The views of a
         table's older snapshots are dropped as the lake drops their files."""
-        view = f"{_SNAPSHOT_VIEW}{snapshot.key}"
+        view = _SNAPSHOT_VIEW + snapshot.name.replace("-", "_")  # (a name is never reused)
         with self._views_lock:
             known = self._views.setdefault(snapshot.table, [])
             if view in known and not again:

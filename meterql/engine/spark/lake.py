@@ -14,12 +14,17 @@ all when months would. Each partition is fingerprinted (its row count and summed
 hashes, in DuckDB); a new snapshot writes only the partitions whose fingerprint changed and
 lists the others' files as they are. An append sync or an ingest rewrites the days it touched,
 an amend or a void the day it edited; nothing is read from an older state, whatever changed.
-A table with no such column is written whole at each new watermark.
+A table with no such column is one partition, written whole when it changed. The key a
+snapshot is filed under holds the table's columns and types too: a renamed or retyped column
+is a new snapshot even where the values hash alike.
 
 Consistency. A snapshot reads its rows, their fingerprints and the watermark it is filed under
 in one DuckDB transaction. Files are written to temporary folders and renamed into place, then
-the manifest is replaced: a crash leaves the previous snapshot current and whole. Files no
-kept snapshot lists are removed (a query that started on the previous one still finds its own).
+the manifest is replaced: a crash leaves the previous snapshot current and whole. A snapshot
+is kept while it is one of the KEPT newest or was replaced less than KEEP_REPLACED_S ago (a
+query that started on it still finds its files); files no kept snapshot lists are removed.
+Folder names are the table's name parts with every character but letters, digits, ``_`` and
+``-`` escaped (``%2E``), so no name reaches outside its folder or into another table's.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,13 +54,15 @@ from meterql.sql_text import quote_ident
 
 #: Rows per Parquet file part (a Spark task's worth) and per row group at most.
 ROWS_PER_FILE = 1_000_000
-#: Snapshots kept per table.
+#: Snapshots kept per table, and how long a replaced one is kept at least (a query reading it
+#: runs at most the longest time limit).
 KEPT = 2
+KEEP_REPLACED_S = 3600.0
 #: The fewest rows a partition should hold on average: days when they do, else months, else
 #: the table whole (a grain already chosen is kept within a factor of 4 of it, so a table
 #: near the line is not rewritten back and forth).
 PARTITION_ROWS = 250_000
-#: Part files open at once while writing partitions (each holds up to a row group in memory).
+#: Partitions written per read of the table (each has a file open while it is read).
 OPEN_WRITERS = 32
 #: Manifest format.
 VERSION = 2
@@ -65,6 +72,8 @@ _DAY_US = 86_400_000_000
 _NO_DAY = -(2**62)
 _NO_DAY_SQL = str(_NO_DAY)  # (the day of every row of a table with no time column)
 _EPOCH = dt.date(1970, 1, 1)
+#: A snapshot folder of the earlier layout (removed once a snapshot of this one is written)
+_EARLIER_LAYOUT = re.compile(r"\d{8}T\d{6}-[0-9a-f]{20}")
 _GRAINS = ("day", "month", "whole")
 
 
@@ -88,6 +97,8 @@ class Snapshot:
     files: list[str]
     schema: pa.Schema
     rows: int
+    #: the snapshot's name (its sequence number and key): a name is never reused
+    name: str = ""
     #: the partition column and grain ("day", "month" or "whole"); None: not partitioned
     column: str | None = None
     grain: str = "whole"
@@ -191,7 +202,14 @@ class Lake:
             return self._locks.setdefault(table, threading.Lock())
 
     def folder(self, table: str) -> Path:
-        return self.root.joinpath(*table.split(".", 2))
+        return self.root.joinpath(*(_component(p) for p in table.split(".", 2)))
+
+    def _made_folder(self, table: str) -> Path:
+        """The table's folder, made with every level below the root private."""
+        path = self.root
+        for part in table.split(".", 2):
+            path = private_folder(path / _component(part))
+        return path
 
     def snapshot(self, duck: duckdb.DuckDBPyConnection, table: str,
                  progress: Callable[[int], None] | None = None) -> Snapshot:
@@ -202,40 +220,25 @@ class Lake:
             cur = duck.cursor()
             try:
                 cur.begin()  # the rows and the state they are filed under: one transaction
-                column, day_sql = self._day_sql(cur, table, declared)
+                shape = _shape(cur, table)
+                column, day_sql = _time_column(shape, declared)
                 days = None
                 if table.startswith("local."):
                     # A fingerprint of the rows: no change (an ingest, an amend, a void, a
                     # manual edit) is ever read from an older snapshot.
                     days = self._days(cur, table, day_sql)
-                    key = self._key(table, days)
+                    key = self._key(table, [days, shape])
                 else:
-                    key = self._key(table, self._sync_state(cur, table))
+                    key = self._key(table, [self._sync_state(cur, table), shape])
                 current = self._known.get(table) or self._current(table)
                 if current is None or current.key != key:
                     if days is None:
                         days = self._days(cur, table, day_sql)
-                    current = self._write(cur, table, key, column, days, progress)
+                    current = self._write(cur, table, key, column, day_sql, days, progress)
                 self._known[table] = replace(current, written=0)
                 return current
             finally:
                 cur.close()
-
-    @staticmethod
-    def _day_sql(cur: duckdb.DuckDBPyConnection, table: str,
-                 declared: Sequence[str]) -> tuple[str | None, str]:
-        """The first of the ``declared`` columns that is a date or a timestamp, as the table
-        spells it, and the SQL of its day number; (None, _NO_DAY_SQL) when there is none."""
-        if not declared:
-            return None, _NO_DAY_SQL
-        rel = cur.sql(f"SELECT * FROM {_qualified(table)}")
-        types = {c.lower(): (c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)}
-        for wanted in declared:
-            name, type_ = types.get(wanted.lower(), (wanted, ""))
-            day = _day_number_sql(name, type_)
-            if day is not None:
-                return name, day
-        return None, _NO_DAY_SQL
 
     @staticmethod
     def _sync_state(cur: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
@@ -273,8 +276,8 @@ class Lake:
         if not all(os.path.exists(f) for f in files):
             return None
         schema = pa.ipc.read_schema(pa.py_buffer(bytes.fromhex(data["schema"])))
-        return Snapshot(table, data["key"], files, schema, data["rows"], data["column"],
-                        data["grain"], len(data["parts"]))
+        return Snapshot(table, data["key"], files, schema, data["rows"], data["snapshot"],
+                        data["column"], data["grain"], len(data["parts"]))
 
     @staticmethod
     def _manifest(path: Path) -> dict[str, Any] | None:
@@ -285,14 +288,14 @@ class Lake:
         return data if isinstance(data, dict) and data.get("version") == VERSION else None
 
     def _write(self, cur: duckdb.DuckDBPyConnection, table: str, key: str,
-               column: str | None, days: list[tuple[int, int, int]],
+               column: str | None, day_sql: str, days: list[tuple[int, int, int]],
                progress: Callable[[int], None] | None = None) -> Snapshot:
-        """A new snapshot of ``table``: the partitions whose fingerprint changed are written,
-        the others listed as the previous snapshot has them. ``column``: the time column
-        partitioning it, if any."""
-        folder = private_folder(self.folder(table))
+        """A new snapshot of ``table``: the partitions whose fingerprint changed are written
+        (or found whole on disk, from a snapshot kept), the others listed as the previous
+        snapshot has them. ``column``: the time column partitioning it, if any."""
+        folder = self._made_folder(table)
+        snapshots = private_folder(folder / "snapshots")
         previous = self._manifest(folder / "manifest.json")
-        day_sql = _NO_DAY_SQL if column is None else self._day_sql(cur, table, (column,))[1]
         grain = "whole" if column is None else _grain(
             days, previous["grain"] if previous and previous["column"] == column else None)
         schema = cur.sql(f"SELECT * FROM {_qualified(table)} LIMIT 0").arrow().schema
@@ -307,25 +310,28 @@ class Lake:
             if old is not None and old["id"] == ident and all(
                     (folder / f).exists() for f in old["files"]):
                 listed[label] = old
+            elif (found := _whole_part(folder / "parts", label, ident, part.rows)) is not None:
+                listed[label] = found
             else:
                 todo[label] = ident
         if todo:
             listed.update(self._write_parts(
                 cur, table, folder, day_sql, len(todo) < len(parts), grain,
                 {label: parts[label] for label in todo}, todo, schema, progress))
-        sequence = previous["sequence"] + 1 if previous else 1
-        name = f"{sequence:010d}-{key}"  # (in the order written)
+        sequence = 1 + max([previous["sequence"] if previous else 0]
+                           + [int(p.name.split("-", 1)[0]) for p in snapshots.iterdir()
+                              if p.suffix == ".json" and p.name.split("-", 1)[0].isdigit()])
+        name = f"{sequence:010d}-{key}"  # (in the order written; a name is never reused)
         manifest = {"version": VERSION, "key": key, "snapshot": name, "sequence": sequence,
                     "column": column,
                     "grain": grain, "rows": sum(p["rows"] for p in listed.values()),
                     "schema": schema_hex, "written_at": time.time(),
                     "parts": dict(sorted(listed.items()))}
-        snapshots = private_folder(folder / "snapshots")
         _write_json(snapshots / f"{name}.json", manifest)
         _write_json(folder / "manifest.json", manifest)
         self._prune(folder, snapshots)
         files = [str(folder / f) for p in manifest["parts"].values() for f in p["files"]]
-        return Snapshot(table, key, files, schema, manifest["rows"], column, grain,
+        return Snapshot(table, key, files, schema, manifest["rows"], name, column, grain,
                         len(listed), len(todo))
 
     @staticmethod
@@ -333,36 +339,43 @@ class Lake:
                      day_sql: str, some_days: bool, grain: str, parts: dict[str, _Part],
                      idents: dict[str, str], schema: pa.Schema,
                      progress: Callable[[int], None] | None) -> dict[str, dict[str, Any]]:
-        """Write ``parts`` in one read of the table, each to its own folder under ``parts/``;
-        their manifest entries. ``some_days``: read only the parts' days (else every row)."""
-        wanted = sorted({d for p in parts.values() for d in p.days})
-        sql = f"SELECT *, {day_sql} AS __meterql_day FROM {_qualified(table)}"
-        params: list[object] = []
-        if some_days:
-            sql += f" WHERE list_contains(?::BIGINT[], {day_sql})"
-            params.append(wanted)
-        try:
-            reader = cur.sql(sql, params=params).to_arrow_reader(ROWS_PER_FILE)
-        except duckdb.Error as exc:
-            raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
-                             table=table) from exc
-        got = pa.schema(list(reader.schema)[:-1])
-        if not got.equals(schema):
-            raise RuntimeError(f"{table} was read as {got}, not as {schema}")
-        label_of = {d: _label(d, grain) for d in wanted}
+        """Write ``parts``, each to its own folder under ``parts/``; their manifest entries.
+        At most OPEN_WRITERS partitions are written per read of the table (a table not in
+        time order, such as one clustered by customer, would otherwise give every partition
+        a small file per batch); ``some_days``: a read takes only its partitions' days (with
+        one read for all of a table's partitions, every row)."""
         store = private_folder(folder / "parts")
-        writers = _PartWriters(store, schema, idents)
-        try:
-            done = 0
-            for batch in reader:
-                writers.add(batch, label_of)
-                done += batch.num_rows
-                if progress is not None:
-                    progress(done)
-            entries = writers.finish()
-        except BaseException:
-            writers.abandon()
-            raise
+        labels = sorted(parts)
+        passes = [labels[i:i + OPEN_WRITERS] for i in range(0, len(labels), OPEN_WRITERS)]
+        entries: dict[str, dict[str, Any]] = {}
+        done = 0
+        for group in passes:
+            wanted = sorted({d for label in group for d in parts[label].days})
+            sql = f"SELECT *, {day_sql} AS __meterql_day FROM {_qualified(table)}"
+            params: list[object] = []
+            if some_days or len(passes) > 1:
+                sql += f" WHERE list_contains(?::BIGINT[], {day_sql})"
+                params.append(wanted)
+            try:
+                reader = cur.sql(sql, params=params).to_arrow_reader(ROWS_PER_FILE)
+            except duckdb.Error as exc:
+                raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
+                                 table=table) from exc
+            got = pa.schema(list(reader.schema)[:-1])
+            if not got.equals(schema):
+                raise RuntimeError(f"{table} was read as {got}, not as {schema}")
+            label_of = {d: _label(d, grain) for d in wanted}
+            writers = _PartWriters(store, schema, {label: idents[label] for label in group})
+            try:
+                for batch in reader:
+                    writers.add(batch, label_of)
+                    done += batch.num_rows
+                    if progress is not None:
+                        progress(done)
+                entries.update(writers.finish())
+            except BaseException:
+                writers.abandon()
+                raise
         for label, entry in entries.items():
             if entry["rows"] != parts[label].rows:  # (read in the fingerprints' transaction)
                 raise RuntimeError(f"{table}: partition {label} wrote {entry['rows']} rows "
@@ -371,17 +384,25 @@ class Lake:
 
     @staticmethod
     def _prune(folder: Path, snapshots: Path) -> None:
-        """Keep the KEPT newest snapshots and the files they list; remove the rest (and the
+        """Remove the snapshots that are neither among the KEPT newest nor replaced less than
+        KEEP_REPLACED_S ago, then the part folders no remaining snapshot lists (and the
         folders of the earlier layout, one folder per snapshot)."""
         names = sorted(p.name for p in snapshots.iterdir() if p.suffix == ".json")
-        for old in names[:-KEPT]:
+        now = time.time()
+        replaced_at = {}  # a snapshot was replaced when the next one was written
+        for name, after in zip(names, names[1:], strict=False):
+            data = Lake._manifest(snapshots / after)
+            replaced_at[name] = data["written_at"] if data else 0.0
+        keep = [n for i, n in enumerate(names)
+                if i >= len(names) - KEPT or now - replaced_at[n] < KEEP_REPLACED_S]
+        for old in set(names) - set(keep):
             (snapshots / old).unlink(missing_ok=True)
         listed = set()
-        for name in names[-KEPT:]:
+        for name in keep:
             data = Lake._manifest(snapshots / name) or {"parts": {}}
             listed |= {f.split("/")[1] for p in data["parts"].values() for f in p["files"]}
         store = folder / "parts"
-        stale = time.time() - 3600
+        stale = now - KEEP_REPLACED_S
         for path in store.iterdir() if store.exists() else ():
             if path.name.startswith("."):  # another writer's work, unless it is long dead
                 if path.stat().st_mtime < stale:
@@ -389,9 +410,62 @@ class Lake:
             elif path.name not in listed:
                 shutil.rmtree(path, ignore_errors=True)
         for path in folder.iterdir():
-            if path.is_dir() and path.name not in ("parts", "snapshots") \
-                    and not path.name.startswith("."):
+            if path.is_dir() and _EARLIER_LAYOUT.fullmatch(path.name):
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _whole_part(store: Path, label: str, ident: str, rows: int) -> dict[str, Any] | None:
+    """The manifest entry of a partition already on disk with this content (a snapshot kept
+    holds it: the table went back to a state it had), if its files are whole."""
+    found = store / f"{_safe(label)}.{ident}"
+    files = _parquet_rows(found)
+    if files is None or sum(files.values()) != rows:
+        return None
+    return {"id": ident, "rows": rows, "files": [f"parts/{found.name}/{f}" for f in files]}
+
+
+def _parquet_rows(folder: Path) -> dict[str, int] | None:
+    """The rows of each Parquet file of ``folder`` by its footer; None when the folder or a
+    file cannot be read."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if p.suffix == ".parquet")
+        return {n: pq.ParquetFile(folder / n).metadata.num_rows for n in names}
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _shape(cur: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """The table's columns and their DuckDB types, in order."""
+    try:
+        rel = cur.sql(f"SELECT * FROM {_qualified(table)}")
+    except duckdb.Error as exc:
+        raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
+                         table=table) from exc
+    return [(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+
+
+def _time_column(shape: list[tuple[str, str]],
+                 declared: Sequence[str]) -> tuple[str | None, str]:
+    """The first of the ``declared`` columns that is a date or a timestamp, as the table spells
+    it, and the SQL of its day number; (None, _NO_DAY_SQL) when there is none."""
+    types = {c.lower(): (c, t) for c, t in shape}
+    for wanted in declared:
+        name, type_ = types.get(wanted.lower(), (wanted, ""))
+        day = _day_number_sql(name, type_)
+        if day is not None:
+            return name, day
+    return None, _NO_DAY_SQL
+
+
+def _component(name: str) -> str:
+    """A table name part as a folder name: letters, digits, ``_`` and ``-`` as they are, every
+    other character (``.``, ``/``, ``%``...) as ``%XX`` of its UTF-8 bytes.
+
+    >>> _component("events"), _component(".."), _component("a/b")
+    ('events', '%2E%2E', 'a%2Fb')
+    """
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_-"
+                   else "".join(f"%{b:02X}" for b in c.encode()) for c in name)
 
 
 def _qualified(table: str) -> str:
@@ -406,20 +480,25 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 class _PartWriters:
-    """Parquet files of several partitions written from one stream of batches in any order:
-    each partition's rows are gathered up to a row group, at most OPEN_WRITERS files are open
-    (the least recently written is closed and its partition goes on in a new file)."""
+    """The Parquet files of a few partitions (at most OPEN_WRITERS) written from one stream of
+    batches in any order: each partition's rows are gathered and written a row group at a
+    time to its open file, a new file every ROWS_PER_FILE rows; past 4 x ROWS_PER_FILE rows
+    gathered in all, the fullest partition's are written (smaller row groups, the same
+    files)."""
 
     def __init__(self, store: Path, schema: pa.Schema, idents: dict[str, str]) -> None:
         self.store, self.schema, self.idents = store, schema, idents
-        self.work = {label: private_folder(store / f".{_safe(label)}.{ident}.writing")
+        self.work = {label: store / f".{_safe(label)}.{ident}.writing"
                      for label, ident in idents.items()}
+        for work in self.work.values():  # (left by a crash: its files are not ours)
+            shutil.rmtree(work, ignore_errors=True)
+            private_folder(work)
         self.files: dict[str, list[str]] = {label: [] for label in idents}
         self.rows: dict[str, int] = dict.fromkeys(idents, 0)
         self.pending: dict[str, list[pa.RecordBatch]] = {label: [] for label in idents}
         self.pending_rows: dict[str, int] = dict.fromkeys(idents, 0)
         self.held = 0  # rows gathered and not yet written, in all
-        self.open: OrderedDict[str, tuple[pq.ParquetWriter, int]] = OrderedDict()
+        self.open: dict[str, tuple[pq.ParquetWriter, int]] = {}
 
     def add(self, batch: pa.RecordBatch, label_of: dict[int, str]) -> None:
         """Gather a batch's rows (its last column their day number) by partition."""
@@ -459,9 +538,6 @@ class _PartWriters:
             writer.close()
             writer = None
         if writer is None:
-            while len(self.open) >= OPEN_WRITERS:
-                _, (oldest, _) = self.open.popitem(last=False)
-                oldest.close()
             name = f"part-{len(self.files[label]):05d}.parquet"
             path = self.work[label] / name
             writer = pq.ParquetWriter(str(path), self.schema, compression="zstd",
@@ -477,6 +553,8 @@ class _PartWriters:
         self.pending[label], self.pending_rows[label] = [], 0
 
     def finish(self) -> dict[str, dict[str, Any]]:
+        """Close the files, check them (their footers hold the rows written) and move each
+        partition's folder into place; their manifest entries."""
         for label in self.idents:
             self._flush(label)
         for writer, _ in self.open.values():
@@ -484,16 +562,22 @@ class _PartWriters:
         self.open.clear()
         entries = {}
         for label, ident in self.idents.items():
+            written = _parquet_rows(self.work[label])
+            if written is None or sorted(written) != self.files[label] \
+                    or sum(written.values()) != self.rows[label]:
+                raise RuntimeError(f"partition {label}: its files do not hold the "
+                                   f"{self.rows[label]} rows written")
             final = self.store / f"{_safe(label)}.{ident}"
+            if final.exists() and _parquet_rows(final) != written:
+                shutil.rmtree(final)  # (an interrupted removal's remains: not whole)
             try:
                 os.replace(self.work[label], final)
-            except OSError:  # the same content, written already (same ident): keep that one
+            except OSError:  # the same content, whole, already there: keep it
                 shutil.rmtree(self.work[label], ignore_errors=True)
                 if not final.exists():
                     raise
-            files = sorted(p.name for p in final.iterdir() if p.suffix == ".parquet")
             entries[label] = {"id": ident, "rows": self.rows[label],
-                              "files": [f"parts/{final.name}/{f}" for f in files]}
+                              "files": [f"parts/{final.name}/{f}" for f in self.files[label]]}
         return entries
 
     def abandon(self) -> None:
