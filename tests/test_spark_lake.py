@@ -727,3 +727,17 @@ def test_a_sync_on_the_spark_engine_writes_the_snapshots_or_says_why_not(tmp_pat
             and "the first query reading it writes it" in table.snapshot, table.snapshot
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("float_type", ["REAL", "DOUBLE"])
+def test_a_zero_that_becomes_negative_zero_is_a_new_snapshot(duck, tmp_path, float_type):
+    """DuckDB hashes -0.0 as 0.0: the sign of each float is fingerprinted too."""
+    duck.execute(f"CREATE TABLE local.events.readings AS SELECT i AS id, "
+                 f"CAST(0.0 AS {float_type}) AS v FROM range(3) AS t(i)")
+    lake = Lake(tmp_path)
+    first = lake.snapshot(duck, "local.events.readings")
+    duck.execute("DELETE FROM local.events.readings WHERE id = 1")  # (as a sync's re-copy)
+    duck.execute("INSERT INTO local.events.readings VALUES (1, ?)", [-0.0])
+    after = lake.snapshot(duck, "local.events.readings")
+    assert after.key != first.key
+    assert_same_table(pq.read_table(after.files), rows_of(duck, "local.events.readings"))

@@ -226,14 +226,14 @@ class Lake:
                 if table.startswith("local."):
                     # A fingerprint of the rows: no change (an ingest, an amend, a void, a
                     # manual edit) is ever read from an older snapshot.
-                    days = self._days(cur, table, day_sql)
+                    days = self._days(cur, table, day_sql, shape)
                     key = self._key(table, [days, shape])
                 else:
                     key = self._key(table, [self._sync_state(cur, table), shape])
                 current = self._known.get(table) or self._current(table)
                 if current is None or current.key != key:
                     if days is None:
-                        days = self._days(cur, table, day_sql)
+                        days = self._days(cur, table, day_sql, shape)
                     current = self._write(cur, table, key, column, day_sql, days, progress)
                 self._known[table] = replace(current, written=0)
                 return current
@@ -255,13 +255,16 @@ class Lake:
         return hashlib.sha256(blob).hexdigest()[:20]
 
     @staticmethod
-    def _days(cur: duckdb.DuckDBPyConnection, table: str,
-              day_sql: str) -> list[tuple[int, int, int]]:
+    def _days(cur: duckdb.DuckDBPyConnection, table: str, day_sql: str,
+              shape: list[tuple[str, str]]) -> list[tuple[int, int, int]]:
         """(day number, rows, summed row hashes) per day of the table; one row (_NO_DAY)
         when it has no time column."""
+        # Every column hashed by position (no alias a column of the table could shadow), and
+        # the sign of each float (DuckDB hashes -0.0 as 0.0).
+        signs = "".join(f", signbit({quote_ident(c)})" for c, t in shape
+                        if t in ("FLOAT", "DOUBLE"))
         try:
-            # (every column hashed by position: no alias a column of the table could shadow)
-            rows = cur.execute(f"SELECT {day_sql}, count(*), sum(hash(*COLUMNS(*))) "
+            rows = cur.execute(f"SELECT {day_sql}, count(*), sum(hash(*COLUMNS(*){signs})) "
                                f"FROM {_qualified(table)} GROUP BY 1 ORDER BY 1").fetchall()
         except duckdb.Error as exc:
             raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
