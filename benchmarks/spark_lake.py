@@ -60,8 +60,7 @@ def build(duck: duckdb.DuckDBPyConnection, rows: int) -> None:
 def checked(duck: duckdb.DuckDBPyConnection, snapshot) -> str | None:
     """A problem when the snapshot's files do not hold DuckDB's rows (count and hash sum)."""
     want = duck.execute(f"SELECT count(*), sum(hash(t)) FROM {TABLE} AS t").fetchone()
-    files = snapshot.files
-    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in snapshot.files)
     if rows != want[0] or snapshot.rows != want[0]:
         return f"{snapshot.key}: {rows} rows in the files, {want[0]} in DuckDB"
     return None
@@ -123,10 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     day_rows = max(1, args.rows // 365)
     problems: list[str] = []
     runs = []
+    # (the amend: 1,000 rows from the 1,000,000th, or from a third of a smaller table)
+    old_id = min(1_000_000, args.rows // 3)
     with tempfile.TemporaryDirectory(prefix="spark_lake-") as tmp:
         for run in range(args.runs):
-            # (the amend: 1,000 rows from the 1,000,000th, or from a third of a smaller table)
-            old_id = min(1_000_000, args.rows // 3)
             runs.append(one_run(duck, Path(tmp), day_rows, old_id, run, problems))
             print(f"run {run + 1}: " + ", ".join(f"{k} {v['s']:.2f} s ({v['written']} of "
                                                  f"{v['partitions']} written)"

@@ -21,7 +21,7 @@ import pytest
 import meterql
 from meterql.errors import MeterqlError, QueryError, SourceUnavailableError
 from tests.test_differential import QUERIES, assert_same_rows, reference
-from tests.test_sync_parity import PG_QUERIES
+from tests.test_sync_parity import PG_QUERIES, assert_same_as_direct
 
 pytestmark = pytest.mark.postgres
 
@@ -411,20 +411,9 @@ PARITY_QUERIES = [q for q in PG_QUERIES if q not in SPARK_QUERIES][::10]
 @pytest.mark.parametrize("q", [pytest.param(q, id=q.id) for q in PARITY_QUERIES])
 def test_sync_parity_on_spark(billing, spark_ws, q):
     try:
-        direct = billing.ws.query(q.sql, q.params, max_rows=None)
-    except MeterqlError:
-        with pytest.raises(MeterqlError):
-            spark_ws.query(q.sql, q.params, max_rows=None)
-        return
-    try:
-        local = spark_ws.query(q.sql, q.params, max_rows=None)
-    except QueryError as exc:
+        assert_same_as_direct(billing, spark_ws, q)
+    except QueryError as exc:  # (spark refused what DuckDB answers directly)
         assert_a_listed_refusal(exc)
-        return
-    assert local.plan.local_tables and all(f.source != "pg" for f in local.plan.fragments)
-    assert_same_rows(local.table, direct.table, q.ordered)
-    assert local.table.schema.types == direct.table.schema.types
-    assert {w["table"] for w in local.watermarks} == set(local.plan.local_tables)
 
 
 def test_aggregates_and_the_http_api_answer_on_spark_as_on_duckdb(spark_ws, monkeypatch):

@@ -31,13 +31,19 @@ def test_enough_queries_read_postgres():
 
 @pytest.mark.parametrize("q", [pytest.param(q, id=q.id) for q in PG_QUERIES])
 def test_same_answer_direct_and_sync(billing, synced, q):
+    assert_same_as_direct(billing, synced, q)
+
+
+def assert_same_as_direct(billing, ws, q) -> None:
+    """``q`` through ``ws`` (``pg`` in sync mode) answers as ``pg`` read directly: the same rows
+    and Arrow types, from the replica, with its watermarks; or both refuse it."""
     try:
         direct = billing.ws.query(q.sql, q.params, max_rows=None)
     except MeterqlError:
         with pytest.raises(MeterqlError):
-            synced.query(q.sql, q.params, max_rows=None)
+            ws.query(q.sql, q.params, max_rows=None)
         return
-    local = synced.query(q.sql, q.params, max_rows=None)
+    local = ws.query(q.sql, q.params, max_rows=None)
     assert local.plan.local_tables and all(f.source != "pg" for f in local.plan.fragments)
     assert_same_rows(local.table, direct.table, q.ordered)
     assert local.table.schema.types == direct.table.schema.types

@@ -5,7 +5,8 @@ Each table has a folder ``<root>/<source>/<schema>/<table>/``. A snapshot is one
 Parquet files of the table's partitions; the files live under ``parts/``, one folder per
 partition and content. A snapshot is named by the table's watermark, so a query reads the
 rows of exactly one sync (or one state of a local table), and a snapshot is written once per
-watermark: the first query after a sync writes it, later ones read it.
+watermark: by the sync on the spark engine (Engine.export_snapshot), else by the first query
+after the change; later ones read it.
 
 Partitions. A table with a declared time column (the first of a replica's clustering key and
 append cursor that is a DATE, TIMESTAMP or TIMESTAMPTZ; an event stream's timestamp field) is
@@ -118,7 +119,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class _Part:
-    """One partition's fingerprint, and where its files are once written."""
+    """One partition's fingerprint: its rows, their summed hashes and its day numbers."""
 
     label: str
     rows: int
@@ -267,8 +268,7 @@ class Lake:
             rows = cur.execute(f"SELECT {day_sql}, count(*), sum(hash(*COLUMNS(*){signs})) "
                                f"FROM {_qualified(table)} GROUP BY 1 ORDER BY 1").fetchall()
         except duckdb.Error as exc:
-            raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
-                             table=table) from exc
+            raise _unreadable(table, exc) from exc
         return [(int(d), int(n), int(h)) for d, n, h in rows]
 
     def _current(self, table: str) -> Snapshot | None:
@@ -362,8 +362,7 @@ class Lake:
             try:
                 reader = cur.sql(sql, params=params).to_arrow_reader(ROWS_PER_FILE)
             except duckdb.Error as exc:
-                raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
-                                 table=table) from exc
+                raise _unreadable(table, exc) from exc
             got = pa.schema(list(reader.schema)[:-1])
             if not got.equals(schema):
                 raise RuntimeError(f"{table} was read as {got}, not as {schema}")
@@ -391,19 +390,17 @@ class Lake:
         KEEP_REPLACED_S ago, then the part folders no remaining snapshot lists (and the
         folders of the earlier layout, one folder per snapshot)."""
         names = sorted(p.name for p in snapshots.iterdir() if p.suffix == ".json")
+        manifests = {n: Lake._manifest(snapshots / n) or {"parts": {}} for n in names}
         now = time.time()
-        replaced_at = {}  # a snapshot was replaced when the next one was written
-        for name, after in zip(names, names[1:], strict=False):
-            data = Lake._manifest(snapshots / after)
-            replaced_at[name] = data["written_at"] if data else 0.0
+        # a snapshot was replaced when the next one was written
+        replaced_at = {n: manifests[after].get("written_at", 0.0)
+                       for n, after in zip(names, names[1:], strict=False)}
         keep = [n for i, n in enumerate(names)
                 if i >= len(names) - KEPT or now - replaced_at[n] < KEEP_REPLACED_S]
         for old in set(names) - set(keep):
             (snapshots / old).unlink(missing_ok=True)
-        listed = set()
-        for name in keep:
-            data = Lake._manifest(snapshots / name) or {"parts": {}}
-            listed |= {f.split("/")[1] for p in data["parts"].values() for f in p["files"]}
+        listed = {f.split("/")[1] for n in keep for p in manifests[n]["parts"].values()
+                  for f in p["files"]}
         store = folder / "parts"
         stale = now - KEEP_REPLACED_S
         for path in store.iterdir() if store.exists() else ():
@@ -420,7 +417,7 @@ class Lake:
 def _whole_part(store: Path, label: str, ident: str, rows: int) -> dict[str, Any] | None:
     """The manifest entry of a partition already on disk with this content (a snapshot kept
     holds it: the table went back to a state it had), if its files are whole."""
-    found = store / f"{_safe(label)}.{ident}"
+    found = store / f"{_component(label)}.{ident}"
     files = _parquet_rows(found)
     if files is None or sum(files.values()) != rows:
         return None
@@ -442,9 +439,12 @@ def _shape(cur: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     try:
         rel = cur.sql(f"SELECT * FROM {_qualified(table)}")
     except duckdb.Error as exc:
-        raise QueryError(f"{table} cannot be read for the spark engine: {exc}",
-                         table=table) from exc
+        raise _unreadable(table, exc) from exc
     return [(c, str(t)) for c, t in zip(rel.columns, rel.types, strict=True)]
+
+
+def _unreadable(table: str, exc: duckdb.Error) -> QueryError:
+    return QueryError(f"{table} cannot be read for the spark engine: {exc}", table=table)
 
 
 def _time_column(shape: list[tuple[str, str]],
@@ -491,7 +491,7 @@ class _PartWriters:
 
     def __init__(self, store: Path, schema: pa.Schema, idents: dict[str, str]) -> None:
         self.store, self.schema, self.idents = store, schema, idents
-        self.work = {label: store / f".{_safe(label)}.{ident}.writing"
+        self.work = {label: store / f".{_component(label)}.{ident}.writing"
                      for label, ident in idents.items()}
         for work in self.work.values():  # (left by a crash: its files are not ours)
             shutil.rmtree(work, ignore_errors=True)
@@ -570,7 +570,7 @@ class _PartWriters:
                     or sum(written.values()) != self.rows[label]:
                 raise RuntimeError(f"partition {label}: its files do not hold the "
                                    f"{self.rows[label]} rows written")
-            final = self.store / f"{_safe(label)}.{ident}"
+            final = self.store / f"{_component(label)}.{ident}"
             if final.exists() and _parquet_rows(final) != written:
                 shutil.rmtree(final)  # (an interrupted removal's remains: not whole)
             try:
@@ -588,8 +588,3 @@ class _PartWriters:
             writer.close()
         for work in self.work.values():
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _safe(label: str) -> str:
-    return "".join(c if c.isalnum() or c == "-" else "_" for c in label)
-
